@@ -1,0 +1,1 @@
+//! berthd and the berth CLI.

@@ -1,0 +1,32 @@
+//! Compiles every `.proto` file under `proto/berth/` with protoc (Debian's
+//! protobuf-compiler) into tonic/prost code. Each versioned package
+//! (`berth.shim.v1`, `berth.v1`, ...) is included by `src/lib.rs`.
+
+use std::path::{Path, PathBuf};
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, out);
+        } else if path.extension().is_some_and(|e| e == "proto") {
+            out.push(path);
+        }
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut protos = Vec::new();
+    collect(Path::new("berth"), &mut protos);
+    protos.sort();
+    println!("cargo:rerun-if-changed=berth");
+    for p in &protos {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+    if protos.is_empty() {
+        return Ok(());
+    }
+    tonic_prost_build::configure().compile_protos(&protos, &[PathBuf::from(".")])?;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! Berth's gRPC API. The `.proto` files live in `proto/berth/<area>/<version>/`;
+//! `build.rs` generates the tonic/prost code and each package is included here
+//! as a module named after it.
+//!
+//! * `berth.shim.v1` ([`shim::v1`]): the per-container supervisor's task API.
+//! * `berth.v1` ([`v1`]): berthd's public API (images, content, containers, ...).
