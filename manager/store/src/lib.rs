@@ -1,1 +1,65 @@
-//! berthd storage.
+//! berthd's storage: everything berthd keeps on disk about images and snapshots.
+//!
+//! The split follows containerd's proven one (DESIGN.md, "Inside berthd"):
+//!
+//! * [`content`]: blobs by digest under `<root>/content/blobs/sha256/<hex>`, written through
+//!   ingests that are hashed while written, fsynced, verified and atomically renamed into place;
+//! * [`metadata`]: one crash-safe redb database (`<root>/meta.redb`) for images, snapshots,
+//!   leases and (later) containers, networks and volumes, with a schema version and migrations;
+//! * [`snapshot`]: the [`snapshot::Snapshotter`] trait with an overlayfs implementation
+//!   ([`snapshot::overlay`]) and a copying fallback ([`snapshot::native`]);
+//! * [`layer`]: applying an uncompressed layer tar to a directory in one streaming pass, without
+//!   ever writing outside it, and producing diffs back;
+//! * [`gc`]: removing content and snapshots that nothing references.
+//!
+//! [`mount`] describes the mounts a snapshotter returns and can perform them.
+//!
+//! Everything here is a plain synchronous API: berthd calls it from tokio through
+//! `spawn_blocking`. Each module has its own error enum; [`Error`] aggregates them.
+//!
+//! On-disk layout under the store root (DESIGN.md, "On-disk layout"):
+//!
+//! ```text
+//! <root>/meta.redb                                metadata (see metadata module doc)
+//! <root>/content/blobs/sha256/<hex>               committed blobs, mode 0444
+//! <root>/content/ingest/<sha256(ref)>/{ref,data}  in-progress writes
+//! <root>/snapshots/<snapshotter>/<id>/fs          a snapshot's tree (overlay: upperdir)
+//! <root>/snapshots/<snapshotter>/<id>/work        overlay workdir (active overlay snapshots)
+//! ```
+
+pub mod content;
+pub mod digest;
+pub mod gc;
+pub mod layer;
+pub mod metadata;
+pub mod mount;
+pub mod snapshot;
+
+pub use digest::{Descriptor, Digest};
+
+/// Any error of this crate: one variant per module, each wrapping that module's enum, so a
+/// caller can match on the failing domain (berthd maps them to gRPC codes in one place).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A digest could not be parsed.
+    #[error(transparent)]
+    Digest(#[from] digest::DigestError),
+    /// The content store failed.
+    #[error(transparent)]
+    Content(#[from] content::ContentError),
+    /// The metadata database failed.
+    #[error(transparent)]
+    Metadata(#[from] metadata::MetadataError),
+    /// A snapshotter failed.
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
+    /// Applying or producing a layer failed.
+    #[error(transparent)]
+    Layer(#[from] layer::LayerError),
+    /// Mounting or unmounting failed.
+    #[error(transparent)]
+    Mount(#[from] mount::MountError),
+    /// Garbage collection failed.
+    #[error(transparent)]
+    Gc(#[from] gc::GcError),
+}

@@ -1,0 +1,103 @@
+//! Mounts as snapshotters describe them, and performing them.
+//!
+//! A snapshotter never mounts anything itself: it returns a list of [`Mount`]s (containerd's
+//! `mount.Mount`: type, source, options) that whoever needs the tree mounts, in order, on one
+//! target: the runtime puts them in the OCI spec's `root`/`mounts`, tests and layer diffs use
+//! [`mount_all`]. Options are the `mount(8)` words: flag words (`ro`, `rbind`, `nosuid`, ...)
+//! become `MS_*` flags, everything else (`lowerdir=...`) is passed as filesystem data.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A mount failure, naming the mount and target.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// `mount(2)` failed.
+    #[error("mount {kind} {source_path} on {target}: {source}")]
+    Mount {
+        /// The filesystem type.
+        kind: String,
+        /// The mount source.
+        source_path: String,
+        /// The mount target.
+        target: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `umount2(2)` failed.
+    #[error("unmount {target}: {source}")]
+    Unmount {
+        /// The mount target.
+        target: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// An option or type this module does not know how to mount.
+    #[error("not implemented: mount {0}")]
+    NotImplemented(String),
+}
+
+/// One mount of a snapshot: `mount -t <kind> -o <options> <source> <target>`.
+/// Serialized like containerd's and the OCI spec's mounts (`type`, `source`, `options`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// The filesystem type: `overlay`, or `bind` for bind mounts.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The mount source: a directory for binds, the fs name (`overlay`) otherwise.
+    pub source: String,
+    /// `mount(8)` option words: flags and `key=value` data.
+    pub options: Vec<String>,
+}
+
+/// Mounts `mounts` on `target`, in order. On failure, what was already mounted is unmounted.
+pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<(), MountError> {
+    let _ = (mounts, target);
+    Err(MountError::NotImplemented("mount_all".into()))
+}
+
+/// Unmounts `target` (not lazily: a busy mount is an error the caller should see).
+pub fn unmount(target: &Path) -> Result<(), MountError> {
+    let _ = target;
+    Err(MountError::NotImplemented("unmount".into()))
+}
+
+/// Mounts on creation and unmounts (detaching if busy) on drop, so a failing test or an
+/// aborted diff never leaves a mount behind.
+#[derive(Debug)]
+pub struct MountGuard {
+    target: PathBuf,
+    mounted: bool,
+}
+
+impl MountGuard {
+    /// Mounts `mounts` on `target` with [`mount_all`].
+    pub fn mount(mounts: &[Mount], target: &Path) -> Result<MountGuard, MountError> {
+        mount_all(mounts, target)?;
+        Ok(MountGuard {
+            target: target.to_path_buf(),
+            mounted: true,
+        })
+    }
+
+    /// The mount target.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Unmounts now, reporting the error that drop would swallow.
+    pub fn unmount(mut self) -> Result<(), MountError> {
+        self.mounted = false;
+        unmount(&self.target)
+    }
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = rustix::mount::unmount(&self.target, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Snapshotters: copy-on-write filesystem trees that containers and layer unpacking use.
+//!
+//! Semantics are containerd's (`snapshots.Snapshotter`):
+//!
+//! * [`Snapshotter::prepare`] makes an **active** snapshot `key` on top of a committed `parent`
+//!   (or empty), writable; [`Snapshotter::view`] makes a read-only **view**;
+//! * [`Snapshotter::commit`] turns an active snapshot into a **committed** one named `name`,
+//!   immutable from then on, which can be the parent of others;
+//! * [`Snapshotter::mounts`] returns the [`Mount`]s that assemble the tree; the caller mounts
+//!   them (the snapshotter itself mounts nothing);
+//! * [`Snapshotter::remove`] refuses a snapshot that is another's parent.
+//!
+//! Image layers become a chain of committed snapshots named by their chain id (OCI image-spec
+//! config.md, "Layer ChainID"), so a layer shared by images is extracted once
+//! ([`crate::layer::unpack_layer`]).
+//!
+//! Records live in the metadata database (table `snapshots`), directories under
+//! `<root>/snapshots/<snapshotter>/<id>/`. Two implementations: [`overlay`] (overlayfs: a
+//! snapshot holds only its own changes) and [`native`] (a full copy per snapshot, for
+//! filesystems overlayfs cannot use as upper layer).
+
+pub mod native;
+pub mod overlay;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::layer::WhiteoutStyle;
+use crate::metadata::{Labels, MetadataError};
+use crate::mount::Mount;
+
+/// A snapshotter failure, naming the snapshot key or path.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// No snapshot with this key.
+    #[error("snapshot {0:?} not found")]
+    NotFound(String),
+    /// A snapshot with this key exists already.
+    #[error("snapshot {0:?} already exists")]
+    AlreadyExists(String),
+    /// The tree would break (parent missing or not committed, removing a parent, committing a
+    /// non-active snapshot, diffing a non-active one).
+    #[error("snapshot {key:?}: {reason}")]
+    Conflict {
+        /// The snapshot key.
+        key: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The metadata database failed.
+    #[error(transparent)]
+    Metadata(MetadataError),
+    /// A filesystem operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Not implemented yet.
+    #[error("not implemented: {0}")]
+    NotImplemented(&'static str),
+}
+
+impl From<MetadataError> for SnapshotError {
+    /// Maps the tree errors of the metadata layer to this module's own variants, so callers
+    /// match on [`SnapshotError::NotFound`] etc. whichever layer noticed.
+    fn from(e: MetadataError) -> SnapshotError {
+        match e {
+            MetadataError::NotFound { key, .. } => SnapshotError::NotFound(key),
+            MetadataError::AlreadyExists { key, .. } => SnapshotError::AlreadyExists(key),
+            MetadataError::SnapshotConflict { key, reason } => {
+                SnapshotError::Conflict { key, reason }
+            }
+            other => SnapshotError::Metadata(other),
+        }
+    }
+}
+
+/// The three kinds of snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotKind {
+    /// Writable, made by `prepare`; can be committed.
+    Active,
+    /// Read-only, made by `view`; cannot be committed.
+    View,
+    /// Immutable, made by `commit`; can be a parent.
+    Committed,
+}
+
+/// Disk usage of one snapshot's own layer (not its parents').
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Bytes allocated on disk (`st_blocks * 512`, hardlinks counted once).
+    pub size: u64,
+    /// Number of inodes.
+    pub inodes: u64,
+}
+
+/// What [`Snapshotter::stat`] and [`Snapshotter::list`] report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The key (active, view) or name (committed).
+    pub key: String,
+    /// Its kind.
+    pub kind: SnapshotKind,
+    /// Its parent's name.
+    pub parent: Option<String>,
+    /// Free-form labels.
+    pub labels: Labels,
+    /// When it was prepared.
+    pub created_at: SystemTime,
+    /// When it last changed.
+    pub updated_at: SystemTime,
+}
+
+/// Where to write a layer into an active snapshot without mounting it: the snapshot's own
+/// directory and how deletions must be recorded there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyTarget {
+    /// The directory to extract into (overlay: the upperdir; native: the full tree).
+    pub dir: PathBuf,
+    /// Overlay upperdirs record deletions as whiteouts; a native tree deletes.
+    pub whiteouts: WhiteoutStyle,
+}
+
+/// A snapshotter: see the module doc for the semantics every implementation follows (the
+/// conformance suite in `tests/snapshotter.rs` checks them).
+pub trait Snapshotter: Send + Sync {
+    /// The snapshotter's name (`overlayfs`, `native`): its table key and directory name.
+    fn name(&self) -> &str;
+
+    /// Creates active snapshot `key` on top of committed `parent` (none: empty) and returns
+    /// the mounts that assemble it writable.
+    fn prepare(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        labels: &Labels,
+    ) -> Result<Vec<Mount>, SnapshotError>;
+
+    /// Creates read-only view `key` of committed `parent` (none: empty) and returns its mounts.
+    fn view(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        labels: &Labels,
+    ) -> Result<Vec<Mount>, SnapshotError>;
+
+    /// The mounts of an active snapshot or view (again).
+    fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError>;
+
+    /// Commits active snapshot `key` as committed snapshot `name`; `key` is gone afterwards.
+    fn commit(&self, name: &str, key: &str, labels: &Labels) -> Result<(), SnapshotError>;
+
+    /// Removes a snapshot of any kind and its directory; refuses one that is a parent.
+    /// The caller must have unmounted its mounts.
+    fn remove(&self, key: &str) -> Result<(), SnapshotError>;
+
+    /// What is known about snapshot `key`.
+    fn stat(&self, key: &str) -> Result<SnapshotInfo, SnapshotError>;
+
+    /// Every snapshot of this snapshotter, by key.
+    fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError>;
+
+    /// Disk usage of snapshot `key`'s own layer: recorded at commit for committed snapshots,
+    /// measured now for active ones.
+    fn usage(&self, key: &str) -> Result<Usage, SnapshotError>;
+
+    /// Where to extract a layer into active snapshot `key` (see [`ApplyTarget`]).
+    fn apply_target(&self, key: &str) -> Result<ApplyTarget, SnapshotError>;
+
+    /// For an active snapshot: the directories that together make its parent's tree, nearest
+    /// first, and its own directory, so a diff can be computed without mounting
+    /// ([`crate::layer::write_diff`]).
+    fn diff_dirs(&self, key: &str) -> Result<(Vec<PathBuf>, ApplyTarget), SnapshotError>;
+}
+
+/// Measures the disk usage of the tree at `dir` (hardlinks counted once), without following
+/// symlinks or crossing into other filesystems' mounts.
+pub fn measure_usage(dir: &Path) -> Result<Usage, SnapshotError> {
+    let _ = dir;
+    Err(SnapshotError::NotImplemented("usage"))
+}
