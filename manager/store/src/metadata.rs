@@ -48,6 +48,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Descriptor, Digest};
@@ -115,19 +117,14 @@ pub enum MetadataError {
         /// The decode error.
         message: String,
     },
-    /// A key that cannot be stored (empty, or too long).
-    #[error("invalid {kind} name {key:?}: {reason}")]
-    InvalidKey {
-        /// "image", "snapshot", "lease".
+    /// A lease id, image name or record key that cannot be stored.
+    #[error("invalid {kind} {key:?}: must be 1 to 4096 bytes")]
+    Invalid {
+        /// "image", "lease", "snapshot", or a collection name.
         kind: &'static str,
         /// The key.
         key: String,
-        /// What is wrong with it.
-        reason: &'static str,
     },
-    /// Not implemented yet.
-    #[error("not implemented: {0}")]
-    NotImplemented(&'static str),
 }
 
 /// An image record: a name pointing at a manifest or index in the content store.
@@ -219,18 +216,168 @@ pub enum Collection {
     Volumes,
 }
 
+const SCHEMA: TableDefinition<&str, u64> = TableDefinition::new("schema");
+const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
+const SNAPSHOTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("snapshots");
+const SNAPSHOT_IDS: TableDefinition<&str, u64> = TableDefinition::new("snapshot_ids");
+const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
+const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
+const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
+const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
+
+/// Longest key accepted (names, ids); redb has no hard limit, but a key this long is a bug.
+const MAX_KEY_LEN: usize = 4096;
+
+/// One migration step: brings the database from version `i` (its index in [`MIGRATIONS`])
+/// to `i + 1`, inside the caller's write transaction.
+type Migration = fn(&WriteTransaction) -> Result<(), redb::Error>;
+
+/// The migration steps, in order. Step 0 makes a new database: it creates every table, so
+/// readers never meet a missing one.
+const MIGRATIONS: &[Migration] = &[create_tables_v1];
+
+fn create_tables_v1(tx: &WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(IMAGES)?;
+    tx.open_table(SNAPSHOTS)?;
+    tx.open_table(SNAPSHOT_IDS)?;
+    tx.open_table(LEASES)?;
+    tx.open_table(CONTAINERS)?;
+    tx.open_table(NETWORKS)?;
+    tx.open_table(VOLUMES)?;
+    Ok(())
+}
+
+impl Collection {
+    fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        match self {
+            Collection::Containers => CONTAINERS,
+            Collection::Networks => NETWORKS,
+            Collection::Volumes => VOLUMES,
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Collection::Containers => "container",
+            Collection::Networks => "network",
+            Collection::Volumes => "volume",
+        }
+    }
+}
+
 /// The metadata database. Thread-safe: share it in an `Arc`; redb serialises write
 /// transactions and lets reads run concurrently.
 pub struct MetadataStore {
     path: PathBuf,
+    db: Database,
+}
+
+impl std::fmt::Debug for MetadataStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetadataStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn check_key(kind: &'static str, key: &str) -> Result<(), MetadataError> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(MetadataError::Invalid {
+            kind,
+            key: key.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn decode<T: DeserializeOwned>(
+    kind: &'static str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<T, MetadataError> {
+    serde_json::from_slice(bytes).map_err(|e| MetadataError::Corrupt {
+        kind,
+        key: key.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing these plain records into a Vec cannot fail.
+    serde_json::to_vec(value).expect("serialize metadata record")
+}
+
+fn not_found(kind: &'static str, key: &str) -> MetadataError {
+    MetadataError::NotFound {
+        kind,
+        key: key.to_string(),
+    }
 }
 
 impl MetadataStore {
     /// Opens (creating if absent) the database at `path` and migrates it to
     /// [`SCHEMA_VERSION`].
     pub fn open(path: &Path) -> Result<MetadataStore, MetadataError> {
-        let _ = path;
-        Err(MetadataError::NotImplemented("metadata store"))
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| MetadataError::Database {
+                path: path.to_path_buf(),
+                message: format!("create {}: {e}", parent.display()),
+            })?;
+        }
+        let db = Database::create(path).map_err(|e| MetadataError::Database {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let store = MetadataStore {
+            path: path.to_path_buf(),
+            db,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn err(&self, e: impl Into<redb::Error>) -> MetadataError {
+        MetadataError::Database {
+            path: self.path.clone(),
+            message: e.into().to_string(),
+        }
+    }
+
+    /// Runs the migration steps from the stored version up to [`SCHEMA_VERSION`], all in one
+    /// write transaction (a crash mid-way leaves the old version intact), and returns the
+    /// version the database had before.
+    fn migrate(&self) -> Result<u64, MetadataError> {
+        let tx = self.db.begin_write().map_err(|e| self.err(e))?;
+        let found = {
+            let schema = tx.open_table(SCHEMA).map_err(|e| self.err(e))?;
+            let v = schema
+                .get("version")
+                .map_err(|e| self.err(e))?
+                .map(|v| v.value());
+            v.unwrap_or(0)
+        };
+        if found > SCHEMA_VERSION {
+            return Err(MetadataError::TooNew {
+                path: self.path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found == SCHEMA_VERSION {
+            return Ok(found);
+        }
+        for step in &MIGRATIONS[found as usize..SCHEMA_VERSION as usize] {
+            step(&tx).map_err(|e| self.err(e))?;
+        }
+        tx.open_table(SCHEMA)
+            .and_then(|mut t| {
+                t.insert("version", SCHEMA_VERSION)
+                    .map(|_| ())
+                    .map_err(Into::into)
+            })
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(found)
     }
 
     /// The database file.
@@ -240,7 +387,56 @@ impl MetadataStore {
 
     /// The schema version stored in the database.
     pub fn schema_version(&self) -> Result<u64, MetadataError> {
-        Err(MetadataError::NotImplemented("schema_version"))
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = tx.open_table(SCHEMA).map_err(|e| self.err(e))?;
+        let v = table
+            .get("version")
+            .map_err(|e| self.err(e))?
+            .map(|v| v.value());
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Reads one JSON record from a `&str`-keyed table.
+    fn read_one<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        kind: &'static str,
+        key: &str,
+    ) -> Result<T, MetadataError> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(table).map_err(|e| self.err(e))?;
+        let v = t.get(key).map_err(|e| self.err(e))?;
+        match v {
+            Some(bytes) => decode(kind, key, bytes.value()),
+            None => Err(not_found(kind, key)),
+        }
+    }
+
+    /// Reads every JSON record of a `&str`-keyed table, in key order.
+    fn read_all<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        kind: &'static str,
+    ) -> Result<Vec<T>, MetadataError> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(table).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(|e| self.err(e))? {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            out.push(decode(kind, k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` in one write transaction and commits it if `f` succeeds.
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<R, MetadataError>,
+    ) -> Result<R, MetadataError> {
+        let tx = self.db.begin_write().map_err(|e| self.err(e))?;
+        let r = f(&tx)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(r)
     }
 
     // ---- images ----
@@ -252,8 +448,27 @@ impl MetadataStore {
         target: &Descriptor,
         labels: &Labels,
     ) -> Result<Image, MetadataError> {
-        let _ = (name, target, labels);
-        Err(MetadataError::NotImplemented("images"))
+        check_key("image", name)?;
+        self.write(|tx| {
+            let mut t = tx.open_table(IMAGES).map_err(|e| self.err(e))?;
+            if t.get(name).map_err(|e| self.err(e))?.is_some() {
+                return Err(MetadataError::AlreadyExists {
+                    kind: "image",
+                    key: name.to_string(),
+                });
+            }
+            let now = SystemTime::now();
+            let image = Image {
+                name: name.to_string(),
+                target: target.clone(),
+                labels: labels.clone(),
+                created_at: now,
+                updated_at: now,
+            };
+            t.insert(name, encode(&image).as_slice())
+                .map_err(|e| self.err(e))?;
+            Ok(image)
+        })
     }
 
     /// Points `name` at `target` (creating it, or replacing its target and labels and keeping
@@ -265,25 +480,47 @@ impl MetadataStore {
         target: &Descriptor,
         labels: &Labels,
     ) -> Result<(Image, Option<Image>), MetadataError> {
-        let _ = (name, target, labels);
-        Err(MetadataError::NotImplemented("images"))
+        check_key("image", name)?;
+        self.write(|tx| {
+            let mut t = tx.open_table(IMAGES).map_err(|e| self.err(e))?;
+            let old: Option<Image> = match t.get(name).map_err(|e| self.err(e))? {
+                Some(v) => Some(decode("image", name, v.value())?),
+                None => None,
+            };
+            let now = SystemTime::now();
+            let image = Image {
+                name: name.to_string(),
+                target: target.clone(),
+                labels: labels.clone(),
+                created_at: old.as_ref().map_or(now, |o| o.created_at),
+                updated_at: now,
+            };
+            t.insert(name, encode(&image).as_slice())
+                .map_err(|e| self.err(e))?;
+            Ok((image, old))
+        })
     }
 
     /// The image record named `name`.
     pub fn get_image(&self, name: &str) -> Result<Image, MetadataError> {
-        let _ = name;
-        Err(MetadataError::NotImplemented("images"))
+        self.read_one(IMAGES, "image", name)
     }
 
     /// Every image record, by name.
     pub fn list_images(&self) -> Result<Vec<Image>, MetadataError> {
-        Err(MetadataError::NotImplemented("images"))
+        self.read_all(IMAGES, "image")
     }
 
     /// Deletes the image record `name` and returns it (its content stays until gc).
     pub fn delete_image(&self, name: &str) -> Result<Image, MetadataError> {
-        let _ = name;
-        Err(MetadataError::NotImplemented("images"))
+        self.write(|tx| {
+            let mut t = tx.open_table(IMAGES).map_err(|e| self.err(e))?;
+            let old = t.remove(name).map_err(|e| self.err(e))?;
+            match old {
+                Some(v) => decode("image", name, v.value()),
+                None => Err(not_found("image", name)),
+            }
+        })
     }
 
     // ---- snapshots (used by the snapshotters) ----
@@ -298,8 +535,68 @@ impl MetadataStore {
         parent: Option<&str>,
         labels: &Labels,
     ) -> Result<SnapshotRecord, MetadataError> {
-        let _ = (snapshotter, key, kind, parent, labels);
-        Err(MetadataError::NotImplemented("snapshots"))
+        check_key("snapshot", key)?;
+        if kind == SnapshotKind::Committed {
+            return Err(MetadataError::SnapshotConflict {
+                key: key.to_string(),
+                reason:
+                    "only active snapshots and views can be created; commit makes committed ones"
+                        .into(),
+            });
+        }
+        self.write(|tx| {
+            let mut t = tx.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
+            if t.get((snapshotter, key))
+                .map_err(|e| self.err(e))?
+                .is_some()
+            {
+                return Err(MetadataError::AlreadyExists {
+                    kind: "snapshot",
+                    key: key.to_string(),
+                });
+            }
+            if let Some(parent) = parent {
+                let p: SnapshotRecord =
+                    match t.get((snapshotter, parent)).map_err(|e| self.err(e))? {
+                        Some(v) => decode("snapshot", parent, v.value())?,
+                        None => {
+                            return Err(MetadataError::SnapshotConflict {
+                                key: key.to_string(),
+                                reason: format!("parent {parent:?} not found"),
+                            })
+                        }
+                    };
+                if p.kind != SnapshotKind::Committed {
+                    return Err(MetadataError::SnapshotConflict {
+                        key: key.to_string(),
+                        reason: format!("parent {parent:?} is not committed"),
+                    });
+                }
+            }
+            let id = {
+                let mut ids = tx.open_table(SNAPSHOT_IDS).map_err(|e| self.err(e))?;
+                let last = ids
+                    .get(snapshotter)
+                    .map_err(|e| self.err(e))?
+                    .map_or(0, |v| v.value());
+                ids.insert(snapshotter, last + 1).map_err(|e| self.err(e))?;
+                last + 1
+            };
+            let now = SystemTime::now();
+            let record = SnapshotRecord {
+                key: key.to_string(),
+                id,
+                kind,
+                parent: parent.map(str::to_string),
+                labels: labels.clone(),
+                usage: None,
+                created_at: now,
+                updated_at: now,
+            };
+            t.insert((snapshotter, key), encode(&record).as_slice())
+                .map_err(|e| self.err(e))?;
+            Ok(record)
+        })
     }
 
     /// The snapshot record `key` of `snapshotter`.
@@ -308,14 +605,29 @@ impl MetadataStore {
         snapshotter: &str,
         key: &str,
     ) -> Result<SnapshotRecord, MetadataError> {
-        let _ = (snapshotter, key);
-        Err(MetadataError::NotImplemented("snapshots"))
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
+        let v = t.get((snapshotter, key)).map_err(|e| self.err(e))?;
+        match v {
+            Some(bytes) => decode("snapshot", key, bytes.value()),
+            None => Err(not_found("snapshot", key)),
+        }
     }
 
     /// Every snapshot record of `snapshotter`, by key.
     pub fn list_snapshots(&self, snapshotter: &str) -> Result<Vec<SnapshotRecord>, MetadataError> {
-        let _ = snapshotter;
-        Err(MetadataError::NotImplemented("snapshots"))
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in t.range((snapshotter, "")..).map_err(|e| self.err(e))? {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let (sn, key) = k.value();
+            if sn != snapshotter {
+                break;
+            }
+            out.push(decode("snapshot", key, v.value())?);
+        }
+        Ok(out)
     }
 
     /// Commits active snapshot `key` as `name` in one transaction (the record moves to the new
@@ -328,8 +640,39 @@ impl MetadataStore {
         labels: &Labels,
         usage: Usage,
     ) -> Result<SnapshotRecord, MetadataError> {
-        let _ = (snapshotter, key, name, labels, usage);
-        Err(MetadataError::NotImplemented("snapshots"))
+        check_key("snapshot", name)?;
+        self.write(|tx| {
+            let mut t = tx.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
+            let mut record: SnapshotRecord =
+                match t.get((snapshotter, key)).map_err(|e| self.err(e))? {
+                    Some(v) => decode("snapshot", key, v.value())?,
+                    None => return Err(not_found("snapshot", key)),
+                };
+            if record.kind != SnapshotKind::Active {
+                return Err(MetadataError::SnapshotConflict {
+                    key: key.to_string(),
+                    reason: "only an active snapshot can be committed".into(),
+                });
+            }
+            if t.get((snapshotter, name))
+                .map_err(|e| self.err(e))?
+                .is_some()
+            {
+                return Err(MetadataError::AlreadyExists {
+                    kind: "snapshot",
+                    key: name.to_string(),
+                });
+            }
+            t.remove((snapshotter, key)).map_err(|e| self.err(e))?;
+            record.key = name.to_string();
+            record.kind = SnapshotKind::Committed;
+            record.labels = labels.clone();
+            record.usage = Some(usage);
+            record.updated_at = SystemTime::now();
+            t.insert((snapshotter, name), encode(&record).as_slice())
+                .map_err(|e| self.err(e))?;
+            Ok(record)
+        })
     }
 
     /// Deletes snapshot record `key` and returns it; refuses while any snapshot names it as
@@ -340,8 +683,33 @@ impl MetadataStore {
         snapshotter: &str,
         key: &str,
     ) -> Result<SnapshotRecord, MetadataError> {
-        let _ = (snapshotter, key);
-        Err(MetadataError::NotImplemented("snapshots"))
+        self.write(|tx| {
+            let mut t = tx.open_table(SNAPSHOTS).map_err(|e| self.err(e))?;
+            let record: SnapshotRecord = match t.get((snapshotter, key)).map_err(|e| self.err(e))? {
+                Some(v) => decode("snapshot", key, v.value())?,
+                None => return Err(not_found("snapshot", key)),
+            };
+            let mut children = Vec::new();
+            for item in t.range((snapshotter, "")..).map_err(|e| self.err(e))? {
+                let (k, v) = item.map_err(|e| self.err(e))?;
+                let (sn, child_key) = k.value();
+                if sn != snapshotter {
+                    break;
+                }
+                let child: SnapshotRecord = decode("snapshot", child_key, v.value())?;
+                if child.parent.as_deref() == Some(key) {
+                    children.push(child.key);
+                }
+            }
+            if !children.is_empty() {
+                return Err(MetadataError::SnapshotConflict {
+                    key: key.to_string(),
+                    reason: format!("cannot remove: it is the parent of {}", children.join(", ")),
+                });
+            }
+            t.remove((snapshotter, key)).map_err(|e| self.err(e))?;
+            Ok(record)
+        })
     }
 
     // ---- leases ----
@@ -353,8 +721,42 @@ impl MetadataStore {
         expires_in: Option<Duration>,
         labels: &Labels,
     ) -> Result<Lease, MetadataError> {
-        let _ = (id, expires_in, labels);
-        Err(MetadataError::NotImplemented("leases"))
+        check_key("lease", id)?;
+        self.write(|tx| {
+            let mut t = tx.open_table(LEASES).map_err(|e| self.err(e))?;
+            if t.get(id).map_err(|e| self.err(e))?.is_some() {
+                return Err(MetadataError::AlreadyExists {
+                    kind: "lease",
+                    key: id.to_string(),
+                });
+            }
+            let now = SystemTime::now();
+            let lease = Lease {
+                id: id.to_string(),
+                resources: Vec::new(),
+                labels: labels.clone(),
+                created_at: now,
+                expires_at: expires_in.map(|d| now + d),
+            };
+            t.insert(id, encode(&lease).as_slice())
+                .map_err(|e| self.err(e))?;
+            Ok(lease)
+        })
+    }
+
+    /// Reads, changes and writes back one lease in one transaction.
+    fn update_lease(&self, id: &str, f: impl FnOnce(&mut Lease)) -> Result<(), MetadataError> {
+        self.write(|tx| {
+            let mut t = tx.open_table(LEASES).map_err(|e| self.err(e))?;
+            let mut lease: Lease = match t.get(id).map_err(|e| self.err(e))? {
+                Some(v) => decode("lease", id, v.value())?,
+                None => return Err(not_found("lease", id)),
+            };
+            f(&mut lease);
+            t.insert(id, encode(&lease).as_slice())
+                .map_err(|e| self.err(e))?;
+            Ok(())
+        })
     }
 
     /// Adds a resource to a lease (no-op if it holds it already).
@@ -363,8 +765,11 @@ impl MetadataStore {
         id: &str,
         resource: LeaseResource,
     ) -> Result<(), MetadataError> {
-        let _ = (id, resource);
-        Err(MetadataError::NotImplemented("leases"))
+        self.update_lease(id, |lease| {
+            if !lease.resources.contains(&resource) {
+                lease.resources.push(resource);
+            }
+        })
     }
 
     /// Removes a resource from a lease (no-op if it does not hold it).
@@ -373,25 +778,29 @@ impl MetadataStore {
         id: &str,
         resource: &LeaseResource,
     ) -> Result<(), MetadataError> {
-        let _ = (id, resource);
-        Err(MetadataError::NotImplemented("leases"))
+        self.update_lease(id, |lease| lease.resources.retain(|r| r != resource))
     }
 
     /// The lease `id`.
     pub fn get_lease(&self, id: &str) -> Result<Lease, MetadataError> {
-        let _ = id;
-        Err(MetadataError::NotImplemented("leases"))
+        self.read_one(LEASES, "lease", id)
     }
 
     /// Every lease, by id.
     pub fn list_leases(&self) -> Result<Vec<Lease>, MetadataError> {
-        Err(MetadataError::NotImplemented("leases"))
+        self.read_all(LEASES, "lease")
     }
 
     /// Deletes the lease `id`: what it protected becomes collectable.
     pub fn delete_lease(&self, id: &str) -> Result<(), MetadataError> {
-        let _ = id;
-        Err(MetadataError::NotImplemented("leases"))
+        self.write(|tx| {
+            let mut t = tx.open_table(LEASES).map_err(|e| self.err(e))?;
+            let old = t.remove(id).map_err(|e| self.err(e))?;
+            match old {
+                Some(_) => Ok(()),
+                None => Err(not_found("lease", id)),
+            }
+        })
     }
 
     // ---- reserved collections ----
@@ -403,14 +812,23 @@ impl MetadataStore {
         key: &str,
         value: &[u8],
     ) -> Result<(), MetadataError> {
-        let _ = (collection, key, value);
-        Err(MetadataError::NotImplemented("records"))
+        check_key(collection.kind(), key)?;
+        self.write(|tx| {
+            let mut t = tx.open_table(collection.table()).map_err(|e| self.err(e))?;
+            t.insert(key, value).map_err(|e| self.err(e))?;
+            Ok(())
+        })
     }
 
     /// The value under `key` in `collection`.
     pub fn get_record(&self, collection: Collection, key: &str) -> Result<Vec<u8>, MetadataError> {
-        let _ = (collection, key);
-        Err(MetadataError::NotImplemented("records"))
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(collection.table()).map_err(|e| self.err(e))?;
+        let v = t.get(key).map_err(|e| self.err(e))?;
+        match v {
+            Some(bytes) => Ok(bytes.value().to_vec()),
+            None => Err(not_found(collection.kind(), key)),
+        }
     }
 
     /// Every (key, value) of `collection`, by key.
@@ -418,13 +836,25 @@ impl MetadataStore {
         &self,
         collection: Collection,
     ) -> Result<Vec<(String, Vec<u8>)>, MetadataError> {
-        let _ = collection;
-        Err(MetadataError::NotImplemented("records"))
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(collection.table()).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(|e| self.err(e))? {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            out.push((k.value().to_string(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     /// Deletes `key` from `collection`.
     pub fn delete_record(&self, collection: Collection, key: &str) -> Result<(), MetadataError> {
-        let _ = (collection, key);
-        Err(MetadataError::NotImplemented("records"))
+        self.write(|tx| {
+            let mut t = tx.open_table(collection.table()).map_err(|e| self.err(e))?;
+            let old = t.remove(key).map_err(|e| self.err(e))?;
+            match old {
+                Some(_) => Ok(()),
+                None => Err(not_found(collection.kind(), key)),
+            }
+        })
     }
 }
