@@ -1,1 +1,336 @@
-//! cgroup drivers.
+//! cgroup drivers for berth-runtime: put a container in its cgroup, apply
+//! `linux.resources`, and later pause, inspect, update, kill and remove it.
+//!
+//! # Layouts and drivers
+//!
+//! [`Layout::detect`] finds the host's cgroup mounts once per runtime call
+//! (one statfs(2), plus one read of `/proc/self/mountinfo` on v1 hosts):
+//!
+//! * **v1 / hybrid** ([`v1`]): a directory per mounted hierarchy (`cpu`,
+//!   `cpuacct`, `cpuset`, `memory`, `devices`, `freezer`, `blkio`, `pids`,
+//!   `name=systemd`, `net_cls`, `net_prio`, `perf_event`, `hugetlb`, `rdma`,
+//!   `misc`, and on hybrid hosts the cgroup2 mount too). Controllers are
+//!   used through v1, as runc does.
+//! * **v2** ([`v2`]): one directory in the unified hierarchy; controllers
+//!   enabled in the ancestors' `cgroup.subtree_control`; devices through an
+//!   eBPF program we assemble ([`ebpf`]).
+//! * **systemd** ([`systemd`], `--systemd-cgroup`, `slice:prefix:name`):
+//!   the path form is parsed and validated; where systemd is not running
+//!   the driver says so and fails (never a silent fallback to cgroupfs).
+//!
+//! # How the runtime uses it
+//!
+//! ```no_run
+//! use berth_cgroups::{Cgroup, CgroupsPath, Layout};
+//! # fn main() -> Result<(), berth_cgroups::CgroupError> {
+//! # let resources = berth_oci::LinuxResources::default();
+//! # let pid = 1;
+//! let layout = Layout::detect()?;
+//! let path = CgroupsPath::parse("/berth/c1")?;               // or CgroupsPath::default_for(id)
+//! // create: make the directories and apply linux.resources; on any error
+//! // nothing is left behind.
+//! let cgroup = Cgroup::create_with_resources(&layout, &path, &resources)?;
+//! cgroup.add_process(pid)?;                                  // or clone3(CLONE_INTO_CGROUP, cgroup.open_dir()?) on v2
+//! let saved = serde_json::to_string(&cgroup).unwrap();      // keep it in state.json
+//! // ... later, in another runtime call:
+//! let cgroup: Cgroup = serde_json::from_str(&saved).unwrap();
+//! cgroup.freeze()?;                                          // pause
+//! cgroup.thaw()?;                                            // resume
+//! let pids = cgroup.pids()?;                                 // ps
+//! let stats = cgroup.stats()?;                               // events --stats
+//! cgroup.apply(&resources)?;                                 // update
+//! cgroup.kill_all(libc::SIGKILL)?;                           // kill --all
+//! cgroup.destroy()?;                                         // delete
+//! # Ok(()) }
+//! ```
+//!
+//! The runtime appends [`default_allowed_devices`] to the spec's device
+//! rules, as runc does, before calling `create_with_resources`.
+//!
+//! # Semantics of `apply`
+//!
+//! Only what `linux.resources` sets is written: an absent value leaves the
+//! file alone, so `update` with a partial document changes only that part.
+//! An empty `devices` list leaves device rules alone. A value that the
+//! layout cannot honour is an error naming the field (`realtime` on v2,
+//! `unified` on a pure v1 host, `disableOOMKiller: true` on v2, ...), never
+//! silently dropped. Each failed write names the value, the file and the
+//! errno: `write 12345 to /sys/fs/cgroup/memory/berth/x/memory.limit_in_bytes: EINVAL`.
+//!
+//! # Cost
+//!
+//! All calls are synchronous, single-threaded and allocate little: the
+//! start path is `detect` (1-2 syscalls), `create` (one mkdir per
+//! hierarchy when the parents exist), one open+write+close per resource
+//! value set, and one per hierarchy in `add_process`.
+
+pub mod cgroup_dir;
+pub mod device_rules;
+pub mod ebpf;
+pub mod errno;
+pub mod interface_file;
+pub mod layout;
+pub mod oom;
+pub mod path;
+pub mod stats;
+pub mod systemd;
+pub mod v1;
+pub mod v2;
+
+pub use device_rules::{default_allowed, default_allowed_oci, DeviceRule, DeviceRuleError};
+pub use errno::Errno;
+pub use interface_file::FileError;
+pub use layout::{Controller, ControllerSet, Layout, LayoutError};
+pub use oom::OomNotifier;
+pub use path::{CgroupsPath, PathError};
+pub use stats::Stats;
+pub use systemd::{SystemdError, SystemdPath};
+
+use berth_oci::{LinuxDeviceCgroup, LinuxResources};
+use serde::{Deserialize, Serialize};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// Finding the cgroup mounts failed.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The cgroupsPath was refused.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// Reading or writing an interface file failed.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// A device rule was refused.
+    #[error("linux.resources.devices: {0}")]
+    DeviceRule(#[from] DeviceRuleError),
+    /// Loading or attaching the v2 device program failed.
+    #[error(transparent)]
+    Bpf(#[from] ebpf::BpfError),
+    /// The systemd driver failed.
+    #[error(transparent)]
+    Systemd(#[from] SystemdError),
+    /// mkdir(2) of a cgroup failed.
+    #[error("create cgroup {path}: {errno}")]
+    Mkdir { path: PathBuf, errno: Errno },
+    /// rmdir(2) of a cgroup failed.
+    #[error("remove cgroup {path}: {errno}")]
+    Rmdir { path: PathBuf, errno: Errno },
+    /// Another system call on a cgroup failed (`open`, `eventfd`, `kill`).
+    #[error("{op} {path}: {errno}")]
+    Sys {
+        op: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+    /// A `linux.resources` value is out of range or malformed.
+    #[error("invalid linux.resources.{field} {value}: {reason}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    /// A `linux.resources` value this layout cannot honour.
+    #[error("linux.resources.{field} is not supported {why}")]
+    Unsupported { field: &'static str, why: String },
+    /// Freezing did not finish in time (a task stuck in the kernel).
+    #[error("freeze {path}: still freezing after {seconds} s")]
+    FreezeTimeout { path: PathBuf, seconds: u64 },
+}
+
+/// Whether a container's tasks run or are frozen (`pause`/`resume`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FreezerState {
+    /// Running normally (v1 `THAWED`, v2 `frozen 0`).
+    Thawed,
+    /// Being frozen (v1 `FREEZING`; v2 `cgroup.freeze` is 1 but
+    /// `cgroup.events` does not say `frozen 1` yet).
+    Freezing,
+    /// All tasks frozen.
+    Frozen,
+}
+
+/// A container's cgroup: what was created, on which layout. Serialize it
+/// into the runtime's state and deserialize it to operate on it later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename_all = "lowercase")]
+pub enum Cgroup {
+    /// A directory per v1 hierarchy.
+    V1(v1::V1Cgroup),
+    /// One directory in the v2 hierarchy.
+    V2(v2::V2Cgroup),
+}
+
+impl Cgroup {
+    /// Makes the container's cgroup (the cgroupfs driver). An existing
+    /// cgroup is joined, not recreated, and is never removed by
+    /// [`destroy`](Cgroup::destroy).
+    pub fn create(layout: &Layout, path: &CgroupsPath) -> Result<Cgroup, CgroupError> {
+        match layout {
+            Layout::V1 { hierarchies } => Ok(Cgroup::V1(v1::V1Cgroup::create(hierarchies, path)?)),
+            Layout::V2 { mount } => Ok(Cgroup::V2(v2::V2Cgroup::create(mount, path)?)),
+        }
+    }
+
+    /// [`create`](Cgroup::create) then [`apply`](Cgroup::apply); if applying
+    /// fails, the directories just made are removed again.
+    pub fn create_with_resources(
+        layout: &Layout,
+        path: &CgroupsPath,
+        resources: &LinuxResources,
+    ) -> Result<Cgroup, CgroupError> {
+        let cgroup = Cgroup::create(layout, path)?;
+        if let Err(e) = cgroup.apply(resources) {
+            let _ = cgroup.destroy();
+            return Err(e);
+        }
+        Ok(cgroup)
+    }
+
+    /// Applies `linux.resources` (at create and on `update`).
+    pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.apply(resources),
+            Cgroup::V2(c) => c.apply(resources),
+        }
+    }
+
+    /// Moves the process `pid` (and, on v1, only that thread group) into the
+    /// cgroup, in every hierarchy.
+    pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.add_process(pid),
+            Cgroup::V2(c) => c.add_process(pid),
+        }
+    }
+
+    /// On v2, the cgroup directory opened `O_RDONLY|O_DIRECTORY|O_CLOEXEC`,
+    /// for clone3(2) `CLONE_INTO_CGROUP` (the child starts in the cgroup:
+    /// no window outside it, no write to `cgroup.procs`). On v1, `None`.
+    pub fn open_dir(&self) -> Result<Option<OwnedFd>, CgroupError> {
+        match self {
+            Cgroup::V1(_) => Ok(None),
+            Cgroup::V2(c) => c.open_dir().map(Some),
+        }
+    }
+
+    /// The pids in the cgroup (`ps`).
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.pids(),
+            Cgroup::V2(c) => c.pids(),
+        }
+    }
+
+    /// Freezes every task and waits until the kernel reports them frozen.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.freeze(),
+            Cgroup::V2(c) => c.freeze(),
+        }
+    }
+
+    /// Thaws the cgroup.
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.thaw(),
+            Cgroup::V2(c) => c.thaw(),
+        }
+    }
+
+    /// Whether the cgroup is frozen.
+    pub fn freezer_state(&self) -> Result<FreezerState, CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.freezer_state(),
+            Cgroup::V2(c) => c.freezer_state(),
+        }
+    }
+
+    /// Sends `signal` to every process in the cgroup (`kill --all`). With
+    /// `SIGKILL` on v2 this is one write to `cgroup.kill`; otherwise the
+    /// cgroup is frozen while its pids are listed and signalled, so no task
+    /// can fork a new one in between (as runc does), then thawed.
+    pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.kill_all(signal),
+            Cgroup::V2(c) => c.kill_all(signal),
+        }
+    }
+
+    /// Resource usage, shaped like runc's `events --stats`.
+    pub fn stats(&self) -> Result<Stats, CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.stats(),
+            Cgroup::V2(c) => c.stats(),
+        }
+    }
+
+    /// A pollable source of OOM-kill notifications for `events`.
+    pub fn oom_notifier(&self) -> Result<OomNotifier, CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.oom_notifier(),
+            Cgroup::V2(c) => OomNotifier::v2(&c.dir.path),
+        }
+    }
+
+    /// Removes the directories this container created (deepest first);
+    /// pre-existing ones are left alone. Already-removed ones are fine.
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.destroy(),
+            Cgroup::V2(c) => c.dir.remove(),
+        }
+    }
+
+    /// The cgroup's directories (one per hierarchy on v1).
+    pub fn dirs(&self) -> Vec<&Path> {
+        match self {
+            Cgroup::V1(c) => c.hierarchies.iter().map(|h| h.dir.path.as_path()).collect(),
+            Cgroup::V2(c) => vec![c.dir.path.as_path()],
+        }
+    }
+
+    /// The cgroupsPath it was made from.
+    pub fn path(&self) -> &CgroupsPath {
+        match self {
+            Cgroup::V1(c) => &c.path,
+            Cgroup::V2(c) => &c.path,
+        }
+    }
+}
+
+/// The device rules runc allows in every container (see
+/// [`device_rules::default_allowed`]), as OCI rules to append to
+/// `linux.resources.devices`.
+pub fn default_allowed_devices() -> Vec<LinuxDeviceCgroup> {
+    default_allowed_oci()
+}
+
+/// Sends `signal` to each pid, ignoring those already gone.
+fn signal_all(pids: &[i32], signal: i32, cgroup: &Path) -> Result<(), CgroupError> {
+    for &pid in pids {
+        // SAFETY: kill(2) with plain integers.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            let errno = Errno::last();
+            if errno.0 != libc::ESRCH {
+                return Err(CgroupError::Sys {
+                    op: "kill process in",
+                    path: cgroup.to_path_buf(),
+                    errno,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses `cgroup.procs`.
+fn parse_pids(content: &str) -> Vec<i32> {
+    content
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
