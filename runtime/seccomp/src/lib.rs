@@ -1,1 +1,81 @@
-//! seccomp filters.
+//! berth-seccomp: OCI seccomp profiles (`linux.seccomp`, runtime-spec
+//! `config-linux.md#seccomp`) compiled to classic BPF by us, and installed with
+//! seccomp(2). No C libseccomp.
+//!
+//! # Use
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let spec_seccomp: berth_oci::LinuxSeccomp = Default::default();
+//! // In the runtime's parent, before clone: parse errors surface here, once.
+//! let filter = berth_seccomp::compile(&spec_seccomp)?;
+//! // In the container's init, after prctl(PR_SET_NO_NEW_PRIVS) (or while it
+//! // still has CAP_SYS_ADMIN), as late before execve as possible:
+//! filter.install()?;
+//! # Ok(()) }
+//! ```
+//!
+//! * [`compile`] / [`compile_for`] -> [`Filter`] or a one-line [`SeccompError`].
+//! * [`Filter::install`]: `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)`;
+//!   allocates nothing, so a freshly cloned child can call it. Fails with an
+//!   [`InstallError`] naming the cause (EACCES: no no_new_privs and no
+//!   CAP_SYS_ADMIN).
+//! * [`Filter::instructions`], [`Filter::len`], [`Filter::flags`] and `Display`
+//!   (one instruction a line) for logs and tests.
+//!
+//! # What is supported
+//!
+//! Every field of `linux.seccomp` but notification: `defaultAction`,
+//! `defaultErrnoRet`, `architectures`, `flags` (`SECCOMP_FILTER_FLAG_TSYNC`,
+//! `_LOG`, `_SPEC_ALLOW`, `_WAIT_KILLABLE_RECV`), `syscalls` with every
+//! `SCMP_ACT_*` (KILL, KILL_THREAD, KILL_PROCESS, TRAP, ERRNO with `errnoRet`,
+//! default EPERM; TRACE with `errnoRet` as the tracer's data, default EPERM;
+//! LOG; ALLOW) and `args` with every `SCMP_CMP_*` including MASKED_EQ, 64-bit
+//! values compared as two 32-bit halves.
+//!
+//! Not implemented: `SCMP_ACT_NOTIFY` and `listenerPath` (user-space
+//! notification) fail to compile with `not implemented: seccomp notify
+//! (SCMP_ACT_NOTIFY), used by ...`.
+//!
+//! ABIs with syscall tables: x86_64, x86, x32, aarch64, arm (EABI). The tables
+//! (`src/tables.rs`) are generated from Debian's Linux 6.1 UAPI headers by
+//! `gen-tables.py` (its docstring says how to regenerate); names a table lacks,
+//! including syscalls newer than Linux 6.1, are ignored for that ABI, as runc
+//! with Debian's libseccomp 2.5 does. The exact semantics, and where and why
+//! they follow runc + libseccomp, are in the `compile` module's documentation
+//! (source: `src/compile.rs`).
+//!
+//! Differences from libseccomp worth knowing: on x86 we do not add libseccomp's
+//! `socketcall`/`ipc` multiplexed rules for a rule on `socket`, `connect`, ...
+//! (glibc has used the direct syscalls since Linux 4.3); rules that overlap
+//! with different actions are resolved first-listed-first (libseccomp merges them
+//! into a tree); repeated argument indexes in one rule are ANDed (runc ORs them).
+//!
+//! # Size and speed
+//!
+//! MEASUREMENTS
+//!
+//! # Tests
+//!
+//! Unit tests run compiled programs in a classic-BPF interpreter with the
+//! kernel's load-time checks (`src/tests/interp.rs`), against hand-written
+//! expectations (`program.rs`) and against a reference evaluator on thousands
+//! of random profiles (`reference.rs`); podman's default profile
+//! (`/usr/share/containers/seccomp.json`, Debian package containers-common)
+//! is compiled and checked (`podman.rs`); real-kernel tests install filters in
+//! forked children as root (`kernel.rs`).
+
+pub mod action;
+pub mod arch;
+pub mod bpf;
+mod compile;
+pub mod filter;
+mod tables;
+
+pub use arch::Arch;
+pub use bpf::Instruction;
+pub use compile::{compile, compile_for, SeccompError};
+pub use filter::{Filter, FilterFlags, InstallError};
+
+#[cfg(test)]
+mod tests;

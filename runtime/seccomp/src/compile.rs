@@ -1,0 +1,512 @@
+//! From an OCI `linux.seccomp` profile to a BPF program.
+//!
+//! # What the program looks like
+//!
+//! ```text
+//! ld  [arch]                                  seccomp_data.arch
+//! jeq AUDIT_ARCH_<native>, 0, next_arch       one section per ABI, native first
+//!   ld  [nr]
+//!   <binary search over syscall-number intervals>   jge splits, log2(n) deep
+//!     leaf: ret <action>                      a run of numbers with one outcome
+//!     leaf: <argument checks> ... ret <action>; ret <default>
+//! next_arch: jeq AUDIT_ARCH_<other>, ...
+//! ret KILL_THREAD                              an ABI the profile does not list
+//! ```
+//!
+//! Each ABI's syscall-number space (all 2^32 values) is cut into intervals with
+//! one outcome each: a syscall the profile names, the default action for the
+//! gaps, ENOSYS above the profile's highest number. Neighbouring intervals with
+//! the same unconditional action are merged, so an allow-list of ~370 syscalls
+//! becomes ~120 intervals, and a syscall costs ~7 comparisons instead of a walk
+//! down a list. Podman's default profile compiles to far fewer than
+//! `BPF_MAXINSNS` (4096) instructions: see the crate documentation for figures.
+//!
+//! # Semantics, matched with runc + libseccomp (the runtimes engines compare us with)
+//!
+//! * The native ABI is always in the filter; `architectures` adds more. x32 is
+//!   part of the x86_64 section, told apart by `__X32_SYSCALL_BIT`; without
+//!   `SCMP_ARCH_X32` an x32 syscall gets the bad-architecture action, except
+//!   number -1, which tracers use to skip a syscall (libseccomp's `_gen_bpf_arch`).
+//! * An ABI not in the filter gets `SECCOMP_RET_KILL_THREAD`, libseccomp's
+//!   default `SCMP_FLTATR_ACT_BADARCH`, which runc keeps.
+//! * Architecture names libseccomp knows but we have no table for (MIPS, PPC,
+//!   s390, RISC-V, ...) cannot run on an x86_64 or aarch64 host and are left out;
+//!   names nobody knows are an error.
+//! * A syscall name an ABI does not have is skipped for that ABI (libseccomp
+//!   resolves names per ABI; runc skips names libseccomp does not know at all).
+//!   Our tables come from Linux 6.1's headers (see `gen-tables.py`).
+//! * A rule whose action equals the default action is dropped (runc's
+//!   `matchCall`), so it cannot shadow other rules for the same syscall.
+//! * For one syscall, a rule without `args` wins over rules with args, and the
+//!   first such rule wins over later ones (libseccomp's `db_rule_add`).
+//!   Otherwise the rules are tried in profile order and the first whose
+//!   conditions all hold decides; none holding means the default action.
+//! * All `args` of one rule must hold (AND), also when two name the same index.
+//!   (runc instead splits such a rule into one rule per condition, an OR; the
+//!   AND is what the runtime spec says and what crun does.)
+//! * On 64-bit ABIs an argument is compared as the full 64-bit value, one 32-bit
+//!   half at a time; on x86, arm and x32 only the low 32 bits are compared, with
+//!   the profile's value truncated (libseccomp's `ARCH_SIZE_32`).
+//!   `SCMP_CMP_MASKED_EQ` is `(arg & value) == valueTwo`.
+//! * If the default action refuses syscalls (not ALLOW, LOG or TRACE), a syscall
+//!   numbered above the highest number the profile names for a listed ABI gets
+//!   `ERRNO(ENOSYS)`, as runc's `patchbpf` ENOSYS stub does: a syscall newer than
+//!   the profile then looks absent, and libc falls back (clone3 -> clone).
+//!   Like runc, only ABIs named in `architectures` get this.
+
+use berth_oci::{LinuxSeccomp, LinuxSeccompArg, SeccompOperator};
+
+use crate::action::{self, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_THREAD};
+use crate::arch::{Arch, ArchName, X32_SYSCALL_BIT};
+use crate::bpf::{Assembler, Cmp, Label, Target, MAX_INSTRUCTIONS};
+use crate::filter::{Filter, FilterFlags};
+
+/// What can be wrong with a profile. Every message names the syscall, arch,
+/// flag or value at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeccompError {
+    /// `SCMP_ACT_NOTIFY` or `listenerPath`: user-space notification is not there yet.
+    #[error("not implemented: seccomp notify (SCMP_ACT_NOTIFY), used by {used_by}")]
+    NotifyNotImplemented { used_by: String },
+    /// The host's ABI has no syscall table in this crate.
+    #[error("not implemented: seccomp on this host architecture ({0})")]
+    UnsupportedHost(&'static str),
+    /// An `architectures` entry that is no `SCMP_ARCH_*` name.
+    #[error("seccomp: unknown architecture {0:?}")]
+    UnknownArchitecture(String),
+    /// A `flags` entry that is no `SECCOMP_FILTER_FLAG_*` name the spec allows.
+    #[error("seccomp: unknown flag {0:?}")]
+    UnknownFlag(String),
+    /// A `syscalls` entry with no names.
+    #[error("seccomp: syscalls[{index}] has an empty names list")]
+    EmptyNames { index: usize },
+    /// A `syscalls` entry with an empty string among its names.
+    #[error("seccomp: syscalls[{index}] has an empty syscall name")]
+    EmptyName { index: usize },
+    /// An argument index past the sixth argument.
+    #[error("seccomp: arg index {index} of syscall {syscall:?} is out of range (0-5)")]
+    ArgIndexOutOfRange { syscall: String, index: u32 },
+    /// `errnoRet` (or `defaultErrnoRet`) larger than the action can carry.
+    #[error(
+        "seccomp: {} {value}{} is out of range (0-{max})",
+        if .syscall.is_some() { "errnoRet" } else { "defaultErrnoRet" },
+        .syscall.as_ref().map(|s| format!(" of syscall {s:?}")).unwrap_or_default()
+    )]
+    ErrnoRetOutOfRange {
+        syscall: Option<String>,
+        value: u32,
+        max: u32,
+    },
+    /// The program would be longer than the kernel accepts.
+    #[error(
+        "seccomp: the compiled filter has {0} instructions, more than the kernel's limit of 4096"
+    )]
+    TooLong(usize),
+}
+
+/// Compiles `profile` for the ABI of this host (plus the ABIs it lists).
+///
+/// Call it before `clone`: the child then only has to [`Filter::install`].
+pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
+    let native = Arch::native().ok_or(SeccompError::UnsupportedHost(std::env::consts::ARCH))?;
+    compile_for(profile, native)
+}
+
+/// Compiles `profile` as for a host whose native ABI is `native`; [`compile`]
+/// with the host's ABI. Lets tests and tools build filters for other hosts.
+pub fn compile_for(profile: &LinuxSeccomp, native: Arch) -> Result<Filter, SeccompError> {
+    if let Some(path) = &profile.listener_path {
+        return Err(SeccompError::NotifyNotImplemented {
+            used_by: format!("listenerPath {path}"),
+        });
+    }
+    let default = action::return_value(profile.default_action, profile.default_errno_ret, None)?;
+    let flags = FilterFlags::parse(&profile.flags)?;
+
+    // ABIs: the native one always (libseccomp's seccomp_init), then the listed ones.
+    let mut abis = vec![native];
+    let mut listed = Vec::with_capacity(profile.architectures.len());
+    for name in &profile.architectures {
+        match Arch::parse(name) {
+            None => return Err(SeccompError::UnknownArchitecture(name.clone())),
+            Some(ArchName::Foreign) => {}
+            Some(ArchName::Known(arch)) => {
+                if !abis.contains(&arch) {
+                    abis.push(arch);
+                }
+                if !listed.contains(&arch) {
+                    listed.push(arch);
+                }
+            }
+        }
+    }
+
+    let rules = resolve_rules(profile, default)?;
+    let enosys_stub = !action::is_permissive(profile.default_action);
+    let ctx = Context {
+        profile,
+        rules: &rules,
+        default,
+    };
+
+    let mut asm = Assembler::with_capacity(1024);
+    asm.load(OFFSET_ARCH);
+    let mut done: Vec<u32> = Vec::with_capacity(abis.len());
+    for &arch in &abis {
+        let audit = arch.audit_arch();
+        if done.contains(&audit) {
+            continue; // x32 and x86_64 share one section
+        }
+        done.push(audit);
+        let section = Section::new(arch, &abis, &listed, enosys_stub, &ctx);
+        let next_arch = asm.label();
+        asm.jump(Cmp::Eq, audit, Target::Next, Target::To(next_arch));
+        asm.load(OFFSET_NR);
+        section.emit(&mut asm, &ctx);
+        asm.bind(next_arch);
+    }
+    asm.ret(BAD_ARCH_ACTION);
+
+    let program = asm.finish().map_err(|t| SeccompError::TooLong(t.0))?;
+    debug_assert!(program.len() <= MAX_INSTRUCTIONS);
+    Ok(Filter::new(program, flags))
+}
+
+/// `offsetof(struct seccomp_data, nr)`
+const OFFSET_NR: u32 = 0;
+/// `offsetof(struct seccomp_data, arch)`
+const OFFSET_ARCH: u32 = 4;
+/// `offsetof(struct seccomp_data, args)`
+const OFFSET_ARGS: u32 = 16;
+/// libseccomp's default `SCMP_FLTATR_ACT_BADARCH`.
+const BAD_ARCH_ACTION: u32 = SECCOMP_RET_KILL_THREAD;
+const ENOSYS_ACTION: u32 = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+/// The syscall number tracers set to skip a syscall.
+const SKIPPED_SYSCALL: u32 = u32::MAX;
+
+/// One `syscalls` entry, checked, with its return value.
+struct Rule<'p> {
+    ret: u32,
+    args: &'p [LinuxSeccompArg],
+    /// Dropped because its action is the default action (runc's `matchCall`).
+    redundant: bool,
+}
+
+struct Context<'p> {
+    profile: &'p LinuxSeccomp,
+    rules: &'p [Rule<'p>],
+    default: u32,
+}
+
+fn resolve_rules(profile: &LinuxSeccomp, default: u32) -> Result<Vec<Rule<'_>>, SeccompError> {
+    let mut rules = Vec::with_capacity(profile.syscalls.len());
+    for (index, sc) in profile.syscalls.iter().enumerate() {
+        let first = sc.names.first().ok_or(SeccompError::EmptyNames { index })?;
+        if sc.names.iter().any(String::is_empty) {
+            return Err(SeccompError::EmptyName { index });
+        }
+        let ret = action::return_value(sc.action, sc.errno_ret, Some(first))?;
+        if let Some(arg) = sc.args.iter().find(|a| a.index > 5) {
+            return Err(SeccompError::ArgIndexOutOfRange {
+                syscall: first.clone(),
+                index: arg.index,
+            });
+        }
+        rules.push(Rule {
+            ret,
+            args: &sc.args,
+            redundant: ret == default,
+        });
+    }
+    Ok(rules)
+}
+
+/// A syscall number with one rule that names it.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    nr: u32,
+    rule: u32,
+    /// Whether the ABI compares arguments as 64-bit values.
+    wide: bool,
+}
+
+/// What happens to the syscalls of one interval.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Ret(u32),
+    /// Argument checks of the rules in `entries[start..end]` (one syscall).
+    Checks {
+        start: usize,
+        end: usize,
+    },
+}
+
+/// The code for one `AUDIT_ARCH_*` value: sorted entries and the intervals
+/// they cut the syscall-number space into.
+struct Section {
+    entries: Vec<Entry>,
+    /// `(first number, outcome)`, sorted; each runs up to the next one's start.
+    intervals: Vec<(u32, Outcome)>,
+}
+
+impl Section {
+    fn new(arch: Arch, abis: &[Arch], listed: &[Arch], stub: bool, ctx: &Context) -> Section {
+        let mut section = Section {
+            entries: Vec::with_capacity(512),
+            intervals: Vec::with_capacity(256),
+        };
+        let stub_max = |section: &mut Section, abi: Arch| -> Option<u32> {
+            let max = section.collect(abi, ctx);
+            // runc adds no stub for an ABI whose highest number is 0.
+            (stub && listed.contains(&abi))
+                .then_some(max)
+                .flatten()
+                .filter(|&m| m > 0)
+        };
+        if arch == Arch::X86_64 || arch == Arch::X32 {
+            // One section for both ABIs behind AUDIT_ARCH_X86_64.
+            let x86_64 = abis.contains(&Arch::X86_64);
+            let x32 = abis.contains(&Arch::X32);
+            let max64 = if x86_64 {
+                stub_max(&mut section, Arch::X86_64)
+            } else {
+                None
+            };
+            let max32 = if x32 {
+                stub_max(&mut section, Arch::X32)
+            } else {
+                None
+            };
+            section.entries.sort_unstable_by_key(|e| (e.nr, e.rule));
+            let split = section.entries.partition_point(|e| e.nr < X32_SYSCALL_BIT);
+            if x86_64 {
+                section.fill(0, X32_SYSCALL_BIT - 1, 0, split, max64, ctx);
+            } else {
+                section.push(0, Outcome::Ret(BAD_ARCH_ACTION));
+            }
+            if x32 {
+                let end = section.entries.len();
+                section.fill(X32_SYSCALL_BIT, u32::MAX, split, end, max32, ctx);
+            } else {
+                section.push(X32_SYSCALL_BIT, Outcome::Ret(BAD_ARCH_ACTION));
+                section.push(SKIPPED_SYSCALL, Outcome::Ret(ctx.default));
+            }
+        } else {
+            let max = stub_max(&mut section, arch);
+            section.entries.sort_unstable_by_key(|e| (e.nr, e.rule));
+            let end = section.entries.len();
+            section.fill(0, u32::MAX, 0, end, max, ctx);
+        }
+        section
+    }
+
+    /// Adds an entry for every (rule, name) the ABI has; returns the highest
+    /// number named (redundant rules included, as in runc's `findLastSyscalls`).
+    fn collect(&mut self, abi: Arch, ctx: &Context) -> Option<u32> {
+        let wide = abi.compares_64_bits();
+        let mut max = None;
+        for (i, (sc, rule)) in ctx.profile.syscalls.iter().zip(ctx.rules).enumerate() {
+            for name in &sc.names {
+                let Some(nr) = abi.syscall_number(name) else {
+                    continue;
+                };
+                max = max.max(Some(nr));
+                if !rule.redundant {
+                    self.entries.push(Entry {
+                        nr,
+                        rule: i as u32,
+                        wide,
+                    });
+                }
+            }
+        }
+        max
+    }
+
+    fn push(&mut self, first: u32, outcome: Outcome) {
+        if let Some((_, last)) = self.intervals.last() {
+            if *last == outcome && matches!(outcome, Outcome::Ret(_)) {
+                return; // the previous interval extends over this one
+            }
+        }
+        self.intervals.push((first, outcome));
+    }
+
+    /// Cuts `[lo, hi]` into intervals from `entries[start..end]` (sorted, all
+    /// within the range); numbers above `stub_max` get ENOSYS.
+    fn fill(
+        &mut self,
+        lo: u32,
+        hi: u32,
+        start: usize,
+        end: usize,
+        stub_max: Option<u32>,
+        ctx: &Context,
+    ) {
+        let mut next = u64::from(lo);
+        let mut i = start;
+        while i < end {
+            let nr = self.entries[i].nr;
+            let mut j = i;
+            while j < end && self.entries[j].nr == nr {
+                j += 1;
+            }
+            if u64::from(nr) > next {
+                self.push(next as u32, Outcome::Ret(ctx.default));
+            }
+            // The first rule without args wins; else the argument checks decide.
+            let unconditional = self.entries[i..j]
+                .iter()
+                .find(|e| ctx.rules[e.rule as usize].args.is_empty());
+            let outcome = match unconditional {
+                Some(e) => Outcome::Ret(ctx.rules[e.rule as usize].ret),
+                None => Outcome::Checks { start: i, end: j },
+            };
+            self.push(nr, outcome);
+            next = u64::from(nr) + 1;
+            i = j;
+        }
+        let hi = u64::from(hi);
+        if let Some(max) = stub_max {
+            if next <= u64::from(max) {
+                self.push(next as u32, Outcome::Ret(ctx.default));
+            }
+            next = next.max(u64::from(max) + 1);
+            if next <= hi {
+                self.push(next as u32, Outcome::Ret(ENOSYS_ACTION));
+            }
+        } else if next <= hi {
+            self.push(next as u32, Outcome::Ret(ctx.default));
+        }
+    }
+
+    /// Emits the binary search; the syscall number is in the accumulator.
+    fn emit(&self, asm: &mut Assembler, ctx: &Context) {
+        self.emit_tree(asm, &self.intervals, ctx);
+    }
+
+    fn emit_tree(&self, asm: &mut Assembler, intervals: &[(u32, Outcome)], ctx: &Context) {
+        if let [(_, outcome)] = intervals {
+            return self.emit_outcome(asm, outcome, ctx);
+        }
+        // Every leaf ends in `ret`, so the accumulator still holds the syscall
+        // number wherever a jump of the search lands.
+        let mid = intervals.len() / 2;
+        let upper = asm.label();
+        asm.jump(Cmp::Ge, intervals[mid].0, Target::To(upper), Target::Next);
+        self.emit_tree(asm, &intervals[..mid], ctx);
+        asm.bind(upper);
+        self.emit_tree(asm, &intervals[mid..], ctx);
+    }
+
+    fn emit_outcome(&self, asm: &mut Assembler, outcome: &Outcome, ctx: &Context) {
+        match *outcome {
+            Outcome::Ret(k) => asm.ret(k),
+            Outcome::Checks { start, end } => {
+                for entry in &self.entries[start..end] {
+                    let rule = &ctx.rules[entry.rule as usize];
+                    let next_rule = asm.label();
+                    for arg in rule.args {
+                        emit_condition(asm, arg, entry.wide, next_rule);
+                    }
+                    asm.ret(rule.ret);
+                    asm.bind(next_rule);
+                }
+                asm.ret(ctx.default);
+            }
+        }
+    }
+}
+
+/// Emits code that falls through when `arg` holds and jumps to `fail` when not.
+fn emit_condition(asm: &mut Assembler, arg: &LinuxSeccompArg, wide: bool, fail: Label) {
+    let lo_offset = OFFSET_ARGS + 8 * arg.index;
+    // Little-endian hosts (x86_64, aarch64): the high half follows the low one.
+    let hi_offset = lo_offset + 4;
+    let value = arg.value;
+    let value_two = arg.value_two.unwrap_or(0);
+    let (next, to_fail) = (Target::Next, Target::To(fail));
+    if !wide {
+        let (v, v2) = (value as u32, value_two as u32);
+        asm.load(lo_offset);
+        match arg.op {
+            SeccompOperator::Equal => asm.jump(Cmp::Eq, v, next, to_fail),
+            SeccompOperator::NotEqual => asm.jump(Cmp::Eq, v, to_fail, next),
+            SeccompOperator::GreaterThan => asm.jump(Cmp::Gt, v, next, to_fail),
+            SeccompOperator::GreaterOrEqual => asm.jump(Cmp::Ge, v, next, to_fail),
+            SeccompOperator::LessThan => asm.jump(Cmp::Ge, v, to_fail, next),
+            SeccompOperator::LessOrEqual => asm.jump(Cmp::Gt, v, to_fail, next),
+            SeccompOperator::MaskedEqual => {
+                if v != u32::MAX {
+                    asm.and(v);
+                }
+                asm.jump(Cmp::Eq, v2, next, to_fail);
+            }
+        }
+        return;
+    }
+    let (hi, lo) = ((value >> 32) as u32, value as u32);
+    let pass = asm.label();
+    let to_pass = Target::To(pass);
+    match arg.op {
+        SeccompOperator::Equal => {
+            asm.load(hi_offset);
+            asm.jump(Cmp::Eq, hi, next, to_fail);
+            asm.load(lo_offset);
+            asm.jump(Cmp::Eq, lo, next, to_fail);
+        }
+        SeccompOperator::NotEqual => {
+            asm.load(hi_offset);
+            asm.jump(Cmp::Eq, hi, next, to_pass);
+            asm.load(lo_offset);
+            asm.jump(Cmp::Eq, lo, to_fail, next);
+        }
+        SeccompOperator::GreaterThan | SeccompOperator::GreaterOrEqual => {
+            // hi > v.hi, or hi == v.hi and lo >(=) v.lo
+            asm.load(hi_offset);
+            asm.jump(Cmp::Gt, hi, to_pass, next);
+            asm.jump(Cmp::Eq, hi, next, to_fail);
+            asm.load(lo_offset);
+            let cmp = if arg.op == SeccompOperator::GreaterThan {
+                Cmp::Gt
+            } else {
+                Cmp::Ge
+            };
+            asm.jump(cmp, lo, next, to_fail);
+        }
+        SeccompOperator::LessThan | SeccompOperator::LessOrEqual => {
+            // not (arg >= v) / not (arg > v)
+            asm.load(hi_offset);
+            asm.jump(Cmp::Gt, hi, to_fail, next);
+            asm.jump(Cmp::Eq, hi, next, to_pass);
+            asm.load(lo_offset);
+            let cmp = if arg.op == SeccompOperator::LessThan {
+                Cmp::Ge
+            } else {
+                Cmp::Gt
+            };
+            asm.jump(cmp, lo, to_fail, next);
+        }
+        SeccompOperator::MaskedEqual => {
+            let (mask_hi, mask_lo) = ((value >> 32) as u32, value as u32);
+            let (want_hi, want_lo) = ((value_two >> 32) as u32, value_two as u32);
+            for (offset, mask, want) in
+                [(hi_offset, mask_hi, want_hi), (lo_offset, mask_lo, want_lo)]
+            {
+                if mask == 0 {
+                    // (x & 0) == want: always true or never.
+                    if want != 0 {
+                        asm.always(fail);
+                    }
+                    continue;
+                }
+                asm.load(offset);
+                if mask != u32::MAX {
+                    asm.and(mask);
+                }
+                asm.jump(Cmp::Eq, want, next, to_fail);
+            }
+        }
+    }
+    asm.bind(pass);
+}

@@ -1,0 +1,318 @@
+//! A reference evaluator: what a profile means for one `seccomp_data`, decided
+//! straight from the profile (no intervals, no BPF), following the semantics
+//! documented in `compile.rs`. Random profiles are compiled, run in the
+//! interpreter and compared with it.
+
+use berth_oci::{LinuxSeccomp, LinuxSeccompArg, SeccompAction, SeccompOperator};
+use serde_json::json;
+
+use super::interp::{check, run, SeccompData};
+use crate::action::{self, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_THREAD};
+use crate::arch::{Arch, ArchName, X32_SYSCALL_BIT};
+use crate::compile_for;
+
+fn holds(arg: &LinuxSeccompArg, data: &SeccompData, wide: bool) -> bool {
+    let mut x = data.args[arg.index as usize];
+    let (mut v, mut v2) = (arg.value, arg.value_two.unwrap_or(0));
+    if !wide {
+        x &= 0xffff_ffff;
+        v &= 0xffff_ffff;
+        v2 &= 0xffff_ffff;
+    }
+    match arg.op {
+        SeccompOperator::Equal => x == v,
+        SeccompOperator::NotEqual => x != v,
+        SeccompOperator::LessThan => x < v,
+        SeccompOperator::LessOrEqual => x <= v,
+        SeccompOperator::GreaterThan => x > v,
+        SeccompOperator::GreaterOrEqual => x >= v,
+        SeccompOperator::MaskedEqual => x & v == v2,
+    }
+}
+
+/// The action `profile`, compiled for `native`, must return for `data`.
+pub(crate) fn evaluate(profile: &LinuxSeccomp, native: Arch, data: &SeccompData) -> u32 {
+    let ret = |a: SeccompAction, e: Option<u32>| action::return_value(a, e, Some("x")).unwrap();
+    let default = ret(profile.default_action, profile.default_errno_ret);
+    let listed: Vec<Arch> = profile
+        .architectures
+        .iter()
+        .filter_map(|n| match Arch::parse(n) {
+            Some(ArchName::Known(a)) => Some(a),
+            _ => None,
+        })
+        .collect();
+    let in_filter = |a: Arch| a == native || listed.contains(&a);
+    let abi = if data.arch == Arch::X86_64.audit_arch() {
+        let wanted = if data.nr >= X32_SYSCALL_BIT {
+            Arch::X32
+        } else {
+            Arch::X86_64
+        };
+        if !in_filter(Arch::X86_64) && !in_filter(Arch::X32) {
+            return SECCOMP_RET_KILL_THREAD;
+        }
+        if !in_filter(wanted) {
+            return if wanted == Arch::X32 && data.nr == u32::MAX {
+                default
+            } else {
+                SECCOMP_RET_KILL_THREAD
+            };
+        }
+        wanted
+    } else {
+        match Arch::ALL
+            .into_iter()
+            .find(|a| a.audit_arch() == data.arch && in_filter(*a))
+        {
+            Some(a) => a,
+            None => return SECCOMP_RET_KILL_THREAD,
+        }
+    };
+    let mut max = 0;
+    let mut candidates = Vec::new();
+    for sc in &profile.syscalls {
+        for name in &sc.names {
+            if let Some(nr) = abi.syscall_number(name) {
+                max = max.max(nr);
+                let r = ret(sc.action, sc.errno_ret);
+                if nr == data.nr && r != default {
+                    candidates.push((sc, r));
+                }
+            }
+        }
+    }
+    if let Some((_, r)) = candidates.iter().find(|(sc, _)| sc.args.is_empty()) {
+        return *r;
+    }
+    for (sc, r) in &candidates {
+        if sc
+            .args
+            .iter()
+            .all(|a| holds(a, data, abi.compares_64_bits()))
+        {
+            return *r;
+        }
+    }
+    let permissive = matches!(
+        profile.default_action,
+        SeccompAction::Allow | SeccompAction::Log | SeccompAction::Trace
+    );
+    if candidates.is_empty() && !permissive && listed.contains(&abi) && max > 0 && data.nr > max {
+        return SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    }
+    default
+}
+
+/// xorshift64*: deterministic, so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const NAMES: &[&str] = &[
+    "read",
+    "write",
+    "open",
+    "openat",
+    "close",
+    "mmap",
+    "mmap2",
+    "socket",
+    "socketcall",
+    "personality",
+    "clone",
+    "clone3",
+    "getpid",
+    "getppid",
+    "mkdir",
+    "mkdirat",
+    "kill",
+    "ioctl",
+    "fcntl",
+    "fcntl64",
+    "set_tls",
+    "cacheflush",
+    "rt_sigaction",
+    "process_mrelease",
+    "no_such_syscall",
+    "set_mempolicy_home_node",
+];
+
+const VALUES: &[u64] = &[
+    0,
+    1,
+    2,
+    7,
+    8,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+    0x1_0000_0000,
+    0x1_0000_0001,
+    0x2_0000_0000,
+    0x8000_0000_0000_0000,
+    u64::MAX,
+    u64::MAX - 1,
+    0xffff_ffff_0000_0000,
+];
+
+fn rng_table(i: usize) -> &'static [(&'static str, u32)] {
+    Arch::ALL[i].table()
+}
+
+fn random_profile(rng: &mut Rng) -> LinuxSeccomp {
+    let actions = [
+        json!({"action": "SCMP_ACT_ALLOW"}),
+        json!({"action": "SCMP_ACT_ERRNO"}),
+        json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 38}),
+        json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 22}),
+        json!({"action": "SCMP_ACT_KILL_PROCESS"}),
+        json!({"action": "SCMP_ACT_KILL"}),
+        json!({"action": "SCMP_ACT_TRAP"}),
+        json!({"action": "SCMP_ACT_TRACE", "errnoRet": 1234}),
+        json!({"action": "SCMP_ACT_LOG"}),
+    ];
+    let ops = [
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_MASKED_EQ",
+    ];
+    let arch_names = [
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_AARCH64",
+        "SCMP_ARCH_ARM",
+        "SCMP_ARCH_PPC64LE",
+    ];
+    let default = rng.pick(&actions).clone();
+    let architectures: Vec<&str> = arch_names
+        .iter()
+        .copied()
+        .filter(|_| rng.below(2) == 0)
+        .collect();
+    let mut syscalls = Vec::new();
+    // Now and then a large profile, for long jumps through trampolines.
+    let rules = if rng.below(10) == 0 {
+        150 + rng.below(250)
+    } else {
+        rng.below(12)
+    };
+    for _ in 0..rules {
+        let names: Vec<&str> = (0..1 + rng.below(3))
+            .map(|_| match rng.below(2) {
+                0 => *rng.pick(NAMES),
+                _ => {
+                    let table = rng_table(rng.below(Arch::ALL.len()));
+                    rng.pick(table).0
+                }
+            })
+            .collect();
+        let nargs = if rules > 100 && rng.below(20) != 0 {
+            0
+        } else {
+            [0, 0, 1, 1, 2, 3][rng.below(6)]
+        };
+        let args: Vec<_> = (0..nargs)
+            .map(|_| {
+                json!({"index": rng.below(3), "value": *rng.pick(VALUES),
+                       "valueTwo": *rng.pick(VALUES), "op": *rng.pick(&ops)})
+            })
+            .collect();
+        let mut rule = rng.pick(&actions).clone();
+        rule["names"] = json!(names);
+        rule["args"] = json!(args);
+        syscalls.push(rule);
+    }
+    let mut profile = json!({
+        "defaultAction": default["action"],
+        "architectures": architectures,
+        "syscalls": syscalls,
+    });
+    if let Some(e) = default.get("errnoRet") {
+        profile["defaultErrnoRet"] = e.clone();
+    }
+    serde_json::from_value(profile).unwrap()
+}
+
+fn random_data(rng: &mut Rng, profile: &LinuxSeccomp) -> SeccompData {
+    let abi = *rng.pick(&Arch::ALL);
+    let arch = if rng.below(20) == 0 {
+        0xc000_00f3
+    } else {
+        abi.audit_arch()
+    };
+    let nr = match rng.below(8) {
+        0 => rng.below(600) as u32,
+        1 => u32::MAX,
+        2 => X32_SYSCALL_BIT + rng.below(600) as u32,
+        3 => abi.max_syscall_number() + 1,
+        _ => {
+            let names: Vec<&String> = profile.syscalls.iter().flat_map(|s| &s.names).collect();
+            let name = if names.is_empty() {
+                "read"
+            } else {
+                rng.pick(&names).as_str()
+            };
+            abi.syscall_number(name).unwrap_or(0)
+        }
+    };
+    let mut args = [0u64; 6];
+    for a in args.iter_mut() {
+        *a = *rng.pick(VALUES);
+    }
+    SeccompData::new(arch, nr, args)
+}
+
+#[test]
+fn random_profiles_behave_as_the_reference_says() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut checked, mut with_long_jumps) = (0, 0);
+    for round in 0..3000 {
+        let profile = random_profile(&mut rng);
+        for native in [Arch::X86_64, Arch::Aarch64] {
+            let filter = compile_for(&profile, native).expect("random profile compiles");
+            check(filter.instructions());
+            if filter
+                .instructions()
+                .iter()
+                .any(|i| i.code == crate::bpf::BPF_JMP)
+            {
+                with_long_jumps += 1; // BPF_JMP|BPF_JA == BPF_JMP: a trampoline
+            }
+            for _ in 0..40 {
+                let data = random_data(&mut rng, &profile);
+                let want = evaluate(&profile, native, &data);
+                let got = run(filter.instructions(), &data);
+                assert_eq!(
+                    got, want,
+                    "round {round}, native {native:?}, data {data:?}: got {got:#x}, want {want:#x}\nprofile: {}",
+                    serde_json::to_string(&profile).unwrap()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 3000 * 2 * 40);
+    assert!(
+        with_long_jumps > 100,
+        "only {with_long_jumps} programs needed long jumps"
+    );
+}
