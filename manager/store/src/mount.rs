@@ -9,6 +9,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use std::ffi::CString;
+
+use rustix::mount::{MountFlags, UnmountFlags};
 use serde::{Deserialize, Serialize};
 
 /// A mount failure, naming the mount and target.
@@ -54,14 +57,85 @@ pub struct Mount {
 
 /// Mounts `mounts` on `target`, in order. On failure, what was already mounted is unmounted.
 pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<(), MountError> {
-    let _ = (mounts, target);
-    Err(MountError::NotImplemented("mount_all".into()))
+    for (i, m) in mounts.iter().enumerate() {
+        if let Err(e) = mount_one(m, target) {
+            for _ in 0..i {
+                let _ = rustix::mount::unmount(target, UnmountFlags::DETACH);
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Splits `mount(8)` option words into `MS_*` flags and filesystem data.
+fn parse_options(options: &[String]) -> (MountFlags, bool, String) {
+    let mut flags = MountFlags::empty();
+    let mut recursive = false;
+    let mut data = Vec::new();
+    for o in options {
+        match o.as_str() {
+            "ro" => flags |= MountFlags::RDONLY,
+            "rw" | "defaults" => {}
+            "bind" => flags |= MountFlags::BIND,
+            "rbind" => {
+                flags |= MountFlags::BIND;
+                recursive = true;
+            }
+            "nosuid" => flags |= MountFlags::NOSUID,
+            "nodev" => flags |= MountFlags::NODEV,
+            "noexec" => flags |= MountFlags::NOEXEC,
+            "noatime" => flags |= MountFlags::NOATIME,
+            "relatime" => flags |= MountFlags::RELATIME,
+            "sync" => flags |= MountFlags::SYNCHRONOUS,
+            other => data.push(other),
+        }
+    }
+    (flags, recursive, data.join(","))
+}
+
+fn mount_one(m: &Mount, target: &Path) -> Result<(), MountError> {
+    let (flags, recursive, data) = parse_options(&m.options);
+    let err = |source: io::Error| MountError::Mount {
+        kind: m.kind.clone(),
+        source_path: m.source.clone(),
+        target: target.to_path_buf(),
+        source,
+    };
+    if m.kind == "bind" || flags.contains(MountFlags::BIND) {
+        let mut bind = MountFlags::BIND;
+        if recursive {
+            bind |= MountFlags::REC;
+        }
+        rustix::mount::mount(m.source.as_str(), target, "", bind, None)
+            .map_err(|e| err(e.into()))?;
+        // Bind mounts ignore most flags until a remount (mount(2), "Creating a bind mount").
+        let rest = flags - MountFlags::BIND;
+        if !rest.is_empty() {
+            if let Err(e) = rustix::mount::mount_remount(target, MountFlags::BIND | rest, "") {
+                let _ = rustix::mount::unmount(target, UnmountFlags::DETACH);
+                return Err(err(e.into()));
+            }
+        }
+        return Ok(());
+    }
+    let data = CString::new(data).map_err(|_| err(io::Error::from(io::ErrorKind::InvalidInput)))?;
+    rustix::mount::mount(
+        m.source.as_str(),
+        target,
+        m.kind.as_str(),
+        flags,
+        Some(data.as_c_str()),
+    )
+    .map_err(|e| err(e.into()))
 }
 
 /// Unmounts `target` (not lazily: a busy mount is an error the caller should see).
 pub fn unmount(target: &Path) -> Result<(), MountError> {
-    let _ = target;
-    Err(MountError::NotImplemented("unmount".into()))
+    rustix::mount::unmount(target, UnmountFlags::empty()).map_err(|e| MountError::Unmount {
+        target: target.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 /// Mounts on creation and unmounts (detaching if busy) on drop, so a failing test or an
@@ -97,7 +171,7 @@ impl MountGuard {
 impl Drop for MountGuard {
     fn drop(&mut self) {
         if self.mounted {
-            let _ = rustix::mount::unmount(&self.target, rustix::mount::UnmountFlags::DETACH);
+            let _ = rustix::mount::unmount(&self.target, UnmountFlags::DETACH);
         }
     }
 }

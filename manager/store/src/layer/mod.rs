@@ -30,6 +30,8 @@ use crate::metadata::Labels;
 use crate::snapshot::{SnapshotError, Snapshotter};
 
 pub use apply::apply_tar;
+
+use crate::snapshot::ApplyTarget;
 pub use diff::write_diff;
 
 /// A layer failure: which entry of the tar, or which path, and what went wrong.
@@ -137,13 +139,22 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     out
 }
 
+/// Applies a layer tar to a snapshot's [`ApplyTarget`] (from
+/// [`Snapshotter::apply_target`]): like [`apply_tar`], with the target's whiteout style and
+/// its lower layers taken into account.
+pub fn apply_to_snapshot<R: Read>(tar: R, target: &ApplyTarget) -> Result<Applied, LayerError> {
+    apply::apply_tar_over(tar, &target.dir, target.whiteouts, &target.lowers)
+}
+
 /// Unpacks one layer as committed snapshot `chain_id` (its name is the chain id's string)
 /// on top of committed snapshot `parent`: prepares active snapshot `extract_key`, applies `tar`
 /// into it, checks the diff ID against `expected_diff_id` if given, and commits it. On any
 /// failure the active snapshot is removed, so nothing half-made stays. If another unpack
 /// committed `chain_id` meanwhile, the work is dropped and the existing snapshot kept.
 /// Callers protect `extract_key` and `chain_id` from gc with a lease for the duration, and check
-/// `stat(chain_id)` first to skip layers already unpacked.
+/// `stat(chain_id)` first to skip layers already unpacked. Files are not fsynced one by one;
+/// the snapshot's filesystem is synced once (`syncfs`) before the commit is recorded, so a
+/// committed snapshot never lacks data after a crash.
 pub fn unpack_layer(
     snapshotter: &dyn Snapshotter,
     parent: Option<&str>,
@@ -152,16 +163,64 @@ pub fn unpack_layer(
     extract_key: &str,
     tar: &mut dyn Read,
 ) -> Result<Applied, LayerError> {
-    let _ = (
-        snapshotter,
-        parent,
-        chain_id,
-        expected_diff_id,
-        extract_key,
-        tar,
-        Labels::new(),
-    );
-    Err(LayerError::NotImplemented("unpack_layer"))
+    let labels = Labels::new();
+    snapshotter.prepare(extract_key, parent, &labels)?;
+    let result = (|| {
+        let target = snapshotter.apply_target(extract_key)?;
+        let applied = apply_to_snapshot(tar, &target)?;
+        if let Some(expected) = expected_diff_id {
+            if *expected != applied.diff_id {
+                return Err(LayerError::DiffIdMismatch {
+                    chain_id: chain_id.clone(),
+                    expected: expected.clone(),
+                    actual: applied.diff_id,
+                });
+            }
+        }
+        sync_filesystem(&target.dir)?;
+        Ok(applied)
+    })();
+    let applied = match result {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = snapshotter.remove(extract_key);
+            return Err(e);
+        }
+    };
+    match snapshotter.commit(&chain_id.to_string(), extract_key, &labels) {
+        Ok(()) => Ok(applied),
+        Err(SnapshotError::AlreadyExists(_)) => {
+            // Another pull unpacked the same layer meanwhile: theirs is as good as ours.
+            let _ = snapshotter.remove(extract_key);
+            Ok(applied)
+        }
+        Err(e) => {
+            let _ = snapshotter.remove(extract_key);
+            Err(e.into())
+        }
+    }
+}
+
+/// `syncfs` of the filesystem holding `dir`: one call flushes every file a layer wrote
+/// (instead of an fsync per file).
+fn sync_filesystem(dir: &std::path::Path) -> Result<(), LayerError> {
+    let fd = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| LayerError::Io {
+        entry: String::new(),
+        op: "open for syncfs",
+        target: dir.to_path_buf(),
+        source: e.into(),
+    })?;
+    rustix::fs::syncfs(&fd).map_err(|e| LayerError::Io {
+        entry: String::new(),
+        op: "syncfs",
+        target: dir.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 /// Writes the changes of active snapshot `key` against its parent to `out` as a layer tar

@@ -129,6 +129,9 @@ pub struct ApplyTarget {
     pub dir: PathBuf,
     /// Overlay upperdirs record deletions as whiteouts; a native tree deletes.
     pub whiteouts: WhiteoutStyle,
+    /// The parent layers' directories, nearest first (overlay only; empty for a full tree):
+    /// a parent directory missing from `dir` is created like the lower one.
+    pub lowers: Vec<PathBuf>,
 }
 
 /// A snapshotter: see the module doc for the semantics every implementation follows (the
