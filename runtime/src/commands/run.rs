@@ -1,0 +1,37 @@
+//! `run [flags] ID`: create + start + wait, returning the container's exit
+//! code; the container is deleted when it exits. With `--detach` it returns
+//! once the container runs. While waiting, every signal `run` receives is
+//! forwarded to the container's init (runc's signal proxy).
+
+use crate::cli::Parsed;
+use crate::commands::create::{self, CreateOptions};
+use crate::commands::{delete, start};
+use crate::error::{Error, Result};
+use crate::{signals, sys, Runtime};
+
+/// `run`.
+pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
+    let id = super::one_id("run", flags)?;
+    let opts = CreateOptions::from_flags(flags, id)?;
+    let detach = flags.is_set("detach");
+    let (spec, _) = create::load_bundle(&opts.bundle)?;
+    if spec.process.as_ref().is_some_and(|p| p.terminal) && opts.console_socket.is_none() {
+        return Err(Error::NotImplemented(
+            "run with process.terminal and no --console-socket (pass a console socket, or set terminal to false)".into(),
+        ));
+    }
+    let created = create::create(rt, &opts)?;
+    let record = created.record;
+    // Block signals now so none is lost between start and the wait loop.
+    let _old = signals::block_all();
+    if let Err(e) = start::start(rt, &record) {
+        let _ = delete::delete(rt, &record, true);
+        return Err(e);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let status = signals::forward_until_exit(record.pid)?;
+    delete::destroy(rt, &record)?;
+    Ok(sys::exit_code(status))
+}

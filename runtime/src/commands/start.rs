@@ -1,0 +1,88 @@
+//! `start ID`: release a created container's init from the exec FIFO.
+//!
+//! The FIFO is opened non-blocking for reading (the init's blocking open for
+//! writing then completes), and we wait for its byte while checking that the
+//! init is still alive, so `start` never hangs on a dead container. The FIFO
+//! is removed afterwards: from then on `state` says running.
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use berth_oci::ContainerStatus;
+
+use crate::cli::Parsed;
+use crate::container::{self, ContainerRecord, EXEC_FIFO};
+use crate::error::{Context, Error, Result};
+use crate::{hooks, sys, Runtime};
+
+/// `start ID`.
+pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
+    let id = super::one_id("start", flags)?;
+    let record = ContainerRecord::load(&rt.root, id)?;
+    start(rt, &record)?;
+    Ok(0)
+}
+
+/// Starts a created container.
+pub fn start(rt: &Runtime, record: &ContainerRecord) -> Result<()> {
+    match record.status(&rt.root) {
+        ContainerStatus::Created => {}
+        ContainerStatus::Stopped => {
+            return Err(Error::State {
+                id: record.id.clone(),
+                status: "stopped",
+                why: "cannot start a container that has stopped",
+            })
+        }
+        s => {
+            return Err(Error::State {
+                id: record.id.clone(),
+                status: s.as_str(),
+                why: "cannot start an already running container",
+            })
+        }
+    }
+    let fifo_path = container::state_dir(&rt.root, &record.id).join(EXEC_FIFO);
+    release_init(record, &fifo_path)?;
+    if let Some(h) = record
+        .config
+        .hooks
+        .as_ref()
+        .filter(|h| !h.poststart.is_empty())
+    {
+        let state = record.oci_state(&rt.root);
+        if let Err(e) = hooks::run_all("poststart", &h.poststart, &state) {
+            // runtime-spec: a poststart failure is logged, the container keeps running.
+            rt.log.write("warning", &e.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn release_init(record: &ContainerRecord, fifo_path: &Path) -> Result<()> {
+    let what = || format!("open exec fifo {}", fifo_path.display());
+    let fifo = sys::open(fifo_path, libc::O_RDONLY | libc::O_NONBLOCK, 0).context(what)?;
+    let mut pfd = libc::pollfd {
+        fd: fifo.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        let r = unsafe { libc::poll(&mut pfd, 1, 50) };
+        if r > 0 {
+            let mut b = [0u8; 1];
+            let n = sys::read(fifo.as_raw_fd(), &mut b).context(what)?;
+            if n == 1 {
+                break;
+            }
+        }
+        if !record.init_alive() {
+            let _ = std::fs::remove_file(fifo_path);
+            return Err(Error::Container(format!(
+                "container {:?}: the init exited before start",
+                record.id
+            )));
+        }
+    }
+    std::fs::remove_file(fifo_path).context(|| format!("remove {}", fifo_path.display()))
+}

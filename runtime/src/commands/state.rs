@@ -1,0 +1,16 @@
+//! `state ID`: the container's state JSON, as runc prints it (the OCI
+//! state plus `rootfs`, `created` and `owner`).
+
+use crate::cli::Parsed;
+use crate::container::ContainerRecord;
+use crate::error::Result;
+use crate::Runtime;
+
+/// `state ID`.
+pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
+    let id = super::one_id("state", flags)?;
+    let record = ContainerRecord::load(&rt.root, id)?;
+    let v = record.runc_state_json(&rt.root);
+    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    Ok(0)
+}

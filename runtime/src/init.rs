@@ -1,0 +1,181 @@
+//! The container's init, from the clone in `create` to the execve of the
+//! user's program. It runs in the child, single-threaded; any failure is
+//! sent to the parent over the sync socket and the child exits.
+//!
+//! Order (runtime-spec `runtime.md#lifecycle`, and runc's standard init):
+//! wait for the parent's id maps and cgroup; join/unshare the remaining
+//! namespaces; hostname; rootfs (mounts, devices), createRuntime hooks (by the
+//! parent) and createContainer hooks, pivot_root; console; sysctls, masked and
+//! read-only paths; rlimits and oom score; find the program; seccomp without
+//! no_new_privs (needs CAP_SYS_ADMIN); user, groups and capabilities; cwd;
+//! report ready; wait on the exec FIFO for `start`; startContainer hooks;
+//! seccomp with no_new_privs; mark every fd but stdio and preserved ones
+//! close-on-exec; execve.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use berth_oci::{ContainerStatus, Spec, State};
+
+use crate::error::{Context, Error, Result};
+use crate::namespaces::NamespacePlan;
+use crate::process::{self, ExecPlan};
+use crate::{console, hooks, rootfs, sync, sys};
+
+/// What the child needs, prepared by the parent before clone.
+pub struct InitContext<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub plan: &'a NamespacePlan,
+    pub sync: OwnedFd,
+    /// O_PATH fd of the exec FIFO, reopened for writing after pivot_root.
+    pub fifo: OwnedFd,
+    pub console_socket: Option<OwnedFd>,
+    pub preserve_fds: i32,
+    pub no_pivot: bool,
+    /// Set when the caller passed systemd socket-activation fds (LISTEN_FDS).
+    pub listen_fds: Option<i32>,
+    pub seccomp: Option<berth_seccomp::Filter>,
+}
+
+/// Runs the init; never returns.
+pub fn run(ctx: InitContext) -> ! {
+    let err = match init(&ctx) {
+        Ok(()) => unreachable!("init returns only with an error"),
+        Err(e) => e,
+    };
+    let _ = sync::send(
+        ctx.sync.as_raw_fd(),
+        sync::ERROR,
+        err.to_string().as_bytes(),
+    );
+    unsafe { libc::_exit(1) }
+}
+
+fn init(ctx: &InitContext) -> Result<()> {
+    let spec = ctx.spec;
+    let sock = ctx.sync.as_raw_fd();
+    let process = spec
+        .process
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("config.json has no process".into()))?;
+    // Nothing in the container may ptrace us or open our /proc files while we
+    // hold host fds; execve makes the process dumpable again.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if !sync::expect(sock, sync::GO, "wait for parent")? {
+        return Err(Error::Container("parent went away during create".into()));
+    }
+    if ctx.plan.new_user {
+        sys::check(unsafe { libc::setresgid(0, 0, 0) })
+            .context(|| "setgid 0 in user namespace".into())?;
+        sys::check(unsafe { libc::setresuid(0, 0, 0) })
+            .context(|| "setuid 0 in user namespace".into())?;
+    }
+    for j in &ctx.plan.child_joins {
+        j.join()?;
+    }
+    if ctx.plan.child_unshare != 0 {
+        sys::unshare(ctx.plan.child_unshare).context(|| "unshare namespaces".into())?;
+    }
+    let has_uts = spec.namespace(berth_oci::NamespaceType::Uts).is_some();
+    if let Some(h) = &spec.hostname {
+        if !has_uts {
+            return Err(Error::Invalid(
+                "hostname is set but there is no uts namespace".into(),
+            ));
+        }
+        sys::check(unsafe { libc::sethostname(h.as_ptr().cast(), h.len()) })
+            .context(|| format!("sethostname {h:?}"))?;
+    }
+    if let Some(d) = &spec.domainname {
+        if !has_uts {
+            return Err(Error::Invalid(
+                "domainname is set but there is no uts namespace".into(),
+            ));
+        }
+        sys::check(unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) })
+            .context(|| format!("setdomainname {d:?}"))?;
+    }
+    let in_user_ns = spec.namespace(berth_oci::NamespaceType::User).is_some();
+    rootfs::prepare(spec, &ctx.rootfs, &ctx.bundle, in_user_ns)?;
+    let spec_hooks = spec.hooks.as_ref();
+    if spec_hooks.is_some_and(|h| !h.create_runtime.is_empty() || !h.prestart.is_empty()) {
+        sync::send(sock, sync::HOOKS, b"")?;
+        if !sync::expect(sock, sync::GO, "wait for createRuntime hooks")? {
+            return Err(Error::Container("parent went away during hooks".into()));
+        }
+    }
+    if let Some(h) = spec_hooks.filter(|h| !h.create_container.is_empty()) {
+        let state = State {
+            oci_version: berth_oci::OCI_VERSION.into(),
+            id: ctx.id.into(),
+            status: ContainerStatus::Creating,
+            pid: Some(unsafe { libc::getpid() }),
+            bundle: ctx.bundle.display().to_string(),
+            annotations: spec.annotations.clone(),
+        };
+        hooks::run_all("createContainer", &h.create_container, &state)?;
+    }
+    rootfs::enter(&ctx.rootfs, ctx.no_pivot, spec)?;
+    if process.terminal {
+        let socket = ctx.console_socket.as_ref().ok_or_else(|| {
+            Error::Invalid("process.terminal is true but no --console-socket was given".into())
+        })?;
+        console::setup(socket.as_raw_fd(), process.console_size, true)?;
+    }
+    rootfs::finalize(spec)?;
+    process::set_oom_score_adj(process.oom_score_adj)?;
+    process::apply_rlimits(&process.rlimits)?;
+    let mut plan = ExecPlan::new(process)?;
+    if let Some(n) = ctx.listen_fds {
+        let pid = unsafe { libc::getpid() };
+        plan.envp
+            .push(std::ffi::CString::new(format!("LISTEN_FDS={n}")).expect("no NUL"));
+        plan.envp
+            .push(std::ffi::CString::new(format!("LISTEN_PID={pid}")).expect("no NUL"));
+    }
+    if !process.no_new_privileges {
+        if let Some(f) = &ctx.seccomp {
+            f.install()?;
+        }
+    }
+    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    process::become_user(process, setgroups_allowed)?;
+    process::enter_cwd(&process.cwd)?;
+    process::set_no_new_privs(process.no_new_privileges)?;
+    sync::send(sock, sync::READY, b"")?;
+    wait_for_start(&ctx.fifo)?;
+    if let Some(h) = spec_hooks.filter(|h| !h.start_container.is_empty()) {
+        let state = State {
+            oci_version: berth_oci::OCI_VERSION.into(),
+            id: ctx.id.into(),
+            status: ContainerStatus::Running,
+            pid: Some(unsafe { libc::getpid() }),
+            bundle: ctx.bundle.display().to_string(),
+            annotations: spec.annotations.clone(),
+        };
+        hooks::run_all("startContainer", &h.start_container, &state)?;
+    }
+    if process.no_new_privileges {
+        if let Some(f) = &ctx.seccomp {
+            f.install()?;
+        }
+    }
+    sys::cloexec_from(3 + ctx.preserve_fds).context(|| "close inherited fds".into())?;
+    Err(plan.exec())
+}
+
+/// Blocks until `start` opens the FIFO for reading, then tells it we go on.
+/// The FIFO is reopened for writing through our own /proc/self/fd (the
+/// container's /proc by now): opening a FIFO for writing blocks until a reader
+/// comes, which is the whole create/start split.
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let path = sys::fd_path(fifo.as_raw_fd());
+    let fd = sys::openat(libc::AT_FDCWD, &path, libc::O_WRONLY, 0)
+        .context(|| "open exec fifo (is /proc mounted in the container?)".into())?;
+    sys::write_all(fd.as_raw_fd(), b"0").context(|| "write exec fifo".into())
+}

@@ -1,0 +1,48 @@
+//! berth-runtime: a runc-compatible OCI runtime.
+//!
+//! The binary is a one-shot CLI (`main.rs` parses runc's command line and
+//! calls one of [`commands`]); each lifecycle verb has its own file there.
+//! The container's side of `create` is [`init`]; what it needs is split by
+//! concept: [`namespaces`], [`rootfs`] (with [`mounts`], [`devices`],
+//! [`cgroup_mount`] and the safe path resolution of [`in_root`]),
+//! [`process`] (with [`capabilities`]), [`console`], [`hooks`], [`cgroups`],
+//! [`seccomp`]. [`selfexe`] holds the CVE-2019-5736 protection.
+//!
+//! Single-threaded on purpose: it clones and forks, which a multithreaded
+//! process must not do (DESIGN.md).
+
+pub mod capabilities;
+pub mod cgroup_mount;
+pub mod cgroups;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod console;
+pub mod container;
+pub mod devices;
+pub mod error;
+pub mod hooks;
+pub mod in_root;
+pub mod init;
+pub mod log;
+pub mod mounts;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod seccomp;
+pub mod selfexe;
+pub mod signals;
+pub mod sync;
+pub mod sys;
+
+use std::path::PathBuf;
+
+/// The global options every command sees.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// `--root`: where container state dirs live.
+    pub root: PathBuf,
+    pub log: log::Log,
+    /// `--systemd-cgroup`.
+    pub systemd_cgroup: bool,
+}

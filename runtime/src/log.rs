@@ -1,0 +1,57 @@
+//! `--log FILE` and `--log-format text|json`: where the runtime reports
+//! errors besides stderr. Engines read this file: containerd's runc shim and
+//! conmon parse its JSON lines (`{"level":"error","msg":...,"time":...}`) and
+//! show `msg` to the user, so the format matches runc's logrus output.
+
+use std::io::Write;
+
+/// The log destination chosen by the global flags.
+#[derive(Debug, Clone, Default)]
+pub struct Log {
+    pub path: Option<String>,
+    pub json: bool,
+    pub debug: bool,
+}
+
+impl Log {
+    /// Appends one line at `level`; a log that cannot be written is not an
+    /// error of the command (the message still goes to stderr).
+    pub fn write(&self, level: &str, msg: &str) {
+        let Some(path) = &self.path else { return };
+        let line = if self.json {
+            let mut v = serde_json::Map::new();
+            v.insert("level".into(), level.into());
+            v.insert("msg".into(), msg.into());
+            v.insert("time".into(), crate::clock::now_rfc3339().into());
+            let mut s = serde_json::Value::Object(v).to_string();
+            s.push('\n');
+            s
+        } else {
+            format!(
+                "time=\"{}\" level={level} msg={:?}\n",
+                crate::clock::now_rfc3339(),
+                msg
+            )
+        };
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+
+    /// An error: to the log file and, as one line, to stderr.
+    pub fn error(&self, msg: &str) {
+        self.write("error", msg);
+        eprintln!("berth-runtime: {msg}");
+    }
+
+    /// A debug line, only with `--debug`.
+    pub fn debug(&self, msg: &str) {
+        if self.debug {
+            self.write("debug", msg);
+        }
+    }
+}

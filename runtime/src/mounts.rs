@@ -1,0 +1,297 @@
+//! One entry of config.json's `mounts`: its options split into mount(2)
+//! flags, propagation changes and file-system data, and the mount itself done
+//! onto an fd resolved safely inside the rootfs ([`crate::in_root`]).
+
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use berth_oci::Mount;
+
+use crate::error::{Context, Error, Result};
+use crate::in_root::RootDir;
+use crate::sys;
+
+/// A mount's options, parsed (mount(8)'s option names).
+#[derive(Debug, Default, PartialEq)]
+pub struct MountOptions {
+    /// Flags to set.
+    pub flags: libc::c_ulong,
+    /// Flags explicitly cleared (`rw`, `suid`, ...), for remounts.
+    pub cleared: libc::c_ulong,
+    /// Propagation changes (`rprivate`, `shared`, ...) applied after the mount.
+    pub propagation: Vec<libc::c_ulong>,
+    /// Everything else, comma-joined: the file system's own data (`mode=755`).
+    pub data: String,
+    /// `bind` or `rbind` was given.
+    pub bind: bool,
+    /// `rbind`: bind the whole subtree.
+    pub recursive: bool,
+}
+
+impl MountOptions {
+    /// Parses a mount's option list. Unknown options are file-system data.
+    pub fn parse(options: &[String]) -> Result<MountOptions> {
+        let mut o = MountOptions::default();
+        let mut data = Vec::new();
+        for opt in options {
+            let (set, clear): (libc::c_ulong, libc::c_ulong) = match opt.as_str() {
+                "defaults" => (0, 0),
+                "ro" => (libc::MS_RDONLY, 0),
+                "rw" => (0, libc::MS_RDONLY),
+                "suid" => (0, libc::MS_NOSUID),
+                "nosuid" => (libc::MS_NOSUID, 0),
+                "dev" => (0, libc::MS_NODEV),
+                "nodev" => (libc::MS_NODEV, 0),
+                "exec" => (0, libc::MS_NOEXEC),
+                "noexec" => (libc::MS_NOEXEC, 0),
+                "sync" => (libc::MS_SYNCHRONOUS, 0),
+                "async" => (0, libc::MS_SYNCHRONOUS),
+                "dirsync" => (libc::MS_DIRSYNC, 0),
+                "remount" => (libc::MS_REMOUNT, 0),
+                "mand" => (libc::MS_MANDLOCK, 0),
+                "nomand" => (0, libc::MS_MANDLOCK),
+                "atime" => (0, libc::MS_NOATIME),
+                "noatime" => (libc::MS_NOATIME, 0),
+                "diratime" => (0, libc::MS_NODIRATIME),
+                "nodiratime" => (libc::MS_NODIRATIME, 0),
+                "relatime" => (libc::MS_RELATIME, 0),
+                "norelatime" => (0, libc::MS_RELATIME),
+                "strictatime" => (libc::MS_STRICTATIME, 0),
+                "nostrictatime" => (0, libc::MS_STRICTATIME),
+                "lazytime" => (libc::MS_LAZYTIME, 0),
+                "nolazytime" => (0, libc::MS_LAZYTIME),
+                "silent" => (libc::MS_SILENT, 0),
+                "loud" => (0, libc::MS_SILENT),
+                "bind" => {
+                    o.bind = true;
+                    (0, 0)
+                }
+                "rbind" => {
+                    o.bind = true;
+                    o.recursive = true;
+                    (0, 0)
+                }
+                "private" => {
+                    o.propagation.push(libc::MS_PRIVATE);
+                    (0, 0)
+                }
+                "rprivate" => {
+                    o.propagation.push(libc::MS_PRIVATE | libc::MS_REC);
+                    (0, 0)
+                }
+                "shared" => {
+                    o.propagation.push(libc::MS_SHARED);
+                    (0, 0)
+                }
+                "rshared" => {
+                    o.propagation.push(libc::MS_SHARED | libc::MS_REC);
+                    (0, 0)
+                }
+                "slave" => {
+                    o.propagation.push(libc::MS_SLAVE);
+                    (0, 0)
+                }
+                "rslave" => {
+                    o.propagation.push(libc::MS_SLAVE | libc::MS_REC);
+                    (0, 0)
+                }
+                "unbindable" => {
+                    o.propagation.push(libc::MS_UNBINDABLE);
+                    (0, 0)
+                }
+                "runbindable" => {
+                    o.propagation.push(libc::MS_UNBINDABLE | libc::MS_REC);
+                    (0, 0)
+                }
+                "idmap" | "ridmap" => {
+                    return Err(Error::NotImplemented(format!(
+                        "id-mapped mounts (mount option {opt:?})"
+                    )))
+                }
+                // runc extensions we accept and ignore where they change nothing here.
+                "tmpcopyup" | "rro" | "rrw" => (0, 0),
+                other => {
+                    data.push(other.to_string());
+                    (0, 0)
+                }
+            };
+            o.flags = (o.flags | set) & !clear;
+            o.cleared = (o.cleared | clear) & !set;
+        }
+        o.data = data.join(",");
+        Ok(o)
+    }
+}
+
+/// Rootfs-relative description of where a mount goes, for messages.
+fn describe(m: &Mount, root: &RootDir) -> String {
+    format!(
+        "mount {} on {} in {}",
+        m.source
+            .as_deref()
+            .unwrap_or(m.kind.as_deref().unwrap_or("none")),
+        m.destination,
+        root.path().display()
+    )
+}
+
+/// Mounts one spec entry inside `root`. `bundle` anchors relative bind sources.
+pub fn mount_entry(m: &Mount, root: &RootDir, bundle: &Path) -> Result<()> {
+    let opts = MountOptions::parse(&m.options)?;
+    let kind = m.kind.as_deref().unwrap_or("");
+    let is_bind = opts.bind || kind == "bind";
+    if kind == "cgroup" || kind == "cgroup2" {
+        return crate::cgroup_mount::mount_cgroup_fs(m, &opts, root);
+    }
+    let what = || describe(m, root);
+    let target = if is_bind {
+        let source = bind_source(m, bundle)?;
+        let meta = std::fs::metadata(&source).context(|| format!("{}: stat source", what()))?;
+        if meta.is_dir() {
+            root.create_dir_all(&m.destination)
+        } else {
+            root.create_file(&m.destination, 0o644)
+        }
+        .context(|| format!("{}: create mount point", what()))?
+    } else {
+        root.create_dir_all(&m.destination)
+            .context(|| format!("{}: create mount point", what()))?
+    };
+    // proc and sysfs must be mounted exactly where they are asked for: a
+    // symlinked /proc (`proc -> /`) would put them over the whole rootfs.
+    if matches!(kind, "proc" | "sysfs")
+        && !root
+            .is_exactly(target.as_raw_fd(), &m.destination)
+            .context(what)?
+    {
+        return Err(Error::Invalid(format!(
+            "{}: the mount point is a symlink, which is not allowed for {kind}",
+            what()
+        )));
+    }
+    let target_path = sys::fd_path(target.as_raw_fd());
+    if is_bind {
+        let source = sys::cstr(bind_source(m, bundle)?).context(what)?;
+        let mut flags = libc::MS_BIND;
+        if opts.recursive {
+            flags |= libc::MS_REC;
+        }
+        sys::mount(Some(&source), &target_path, None, flags, None).context(what)?;
+        // The kernel ignores other flags on the first bind: set them by a
+        // remount, keeping the flags the source mount has locked (nosuid,
+        // nodev, noexec in a user namespace).
+        let wanted = opts.flags & !libc::MS_REMOUNT;
+        if wanted != 0 || opts.cleared != 0 {
+            remount_bind(&target_path, wanted, opts.cleared).context(what)?;
+        }
+    } else {
+        let source = CString::new(m.source.as_deref().unwrap_or(kind))
+            .map_err(|_| Error::Invalid(format!("{}: source contains a NUL byte", what())))?;
+        let fstype = CString::new(kind)
+            .map_err(|_| Error::Invalid(format!("{}: type contains a NUL byte", what())))?;
+        let data = CString::new(opts.data.as_str())
+            .map_err(|_| Error::Invalid(format!("{}: options contain a NUL byte", what())))?;
+        sys::mount(
+            Some(&source),
+            &target_path,
+            Some(&fstype),
+            opts.flags,
+            (!opts.data.is_empty()).then_some(data.as_c_str()),
+        )
+        .context(what)?;
+    }
+    // Propagation is set on the new mount: reopen the target, which now
+    // resolves to the mount's root.
+    if !opts.propagation.is_empty() {
+        let mounted = root.resolve(&m.destination).context(what)?;
+        let p = sys::fd_path(mounted.as_raw_fd());
+        for flag in &opts.propagation {
+            sys::mount(None, &p, None, *flag, None).context(what)?;
+        }
+    }
+    Ok(())
+}
+
+/// A bind mount's source: absolute, or relative to the bundle.
+fn bind_source(m: &Mount, bundle: &Path) -> Result<std::path::PathBuf> {
+    let src = m
+        .source
+        .as_deref()
+        .ok_or_else(|| Error::Invalid(format!("bind mount on {} has no source", m.destination)))?;
+    Ok(if src.starts_with('/') {
+        src.into()
+    } else {
+        bundle.join(src)
+    })
+}
+
+/// `MS_REMOUNT|MS_BIND` with `flags`, preserving the mount's locked flags.
+pub fn remount_bind(
+    target: &std::ffi::CStr,
+    flags: libc::c_ulong,
+    cleared: libc::c_ulong,
+) -> std::io::Result<()> {
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    sys::check(unsafe { libc::statvfs(target.as_ptr(), &mut st) })?;
+    let locked = statvfs_to_mount_flags(st.f_flag) & !cleared;
+    sys::mount(
+        None,
+        target,
+        None,
+        libc::MS_REMOUNT | libc::MS_BIND | flags | locked,
+        None,
+    )
+}
+
+/// statvfs's ST_* flags as the MS_* flags a remount must repeat.
+fn statvfs_to_mount_flags(f: libc::c_ulong) -> libc::c_ulong {
+    let mut out = 0;
+    for (st, ms) in [
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if f & st != 0 {
+            out |= ms;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(v: &[&str]) -> MountOptions {
+        MountOptions::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn splits_flags_data_and_propagation() {
+        let o = opts(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
+        assert_eq!(o.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
+        assert_eq!(o.data, "mode=755,size=65536k");
+        let o = opts(&["rbind", "ro", "rprivate"]);
+        assert!(o.bind && o.recursive);
+        assert_eq!(o.flags, libc::MS_RDONLY);
+        assert_eq!(o.propagation, vec![libc::MS_PRIVATE | libc::MS_REC]);
+    }
+
+    #[test]
+    fn later_options_override_earlier_ones() {
+        let o = opts(&["ro", "rw"]);
+        assert_eq!(o.flags & libc::MS_RDONLY, 0);
+        assert_ne!(o.cleared & libc::MS_RDONLY, 0);
+    }
+
+    #[test]
+    fn idmap_is_not_implemented() {
+        let e = MountOptions::parse(&["idmap".to_string()]).unwrap_err();
+        assert!(e.to_string().starts_with("not implemented"), "{e}");
+    }
+}

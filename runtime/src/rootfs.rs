@@ -1,0 +1,219 @@
+//! The container's root filesystem, made in its new mount namespace:
+//!
+//! 1. the host's mounts are made slave (or `rootfsPropagation`) so nothing
+//!    done here propagates back to the host;
+//! 2. the rootfs is bind-mounted on itself (pivot_root needs a mount point);
+//! 3. every `mounts` entry, in order, on targets resolved inside the rootfs;
+//! 4. default and spec devices, /dev symlinks;
+//! 5. pivot_root (or chroot with `--no-pivot`), the old root detached;
+//!
+//! and after the console is set up, [`finalize`] masks `maskedPaths`, makes
+//! `readonlyPaths` and (with `root.readonly`) the root read-only.
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use berth_oci::Spec;
+
+use crate::devices;
+use crate::error::{Context, Error, Result};
+use crate::in_root::RootDir;
+use crate::mounts;
+use crate::sys;
+
+/// The propagation flag of `linux.rootfsPropagation`.
+fn propagation(spec: &Spec) -> Result<libc::c_ulong> {
+    let p = spec
+        .linux
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation.as_deref());
+    Ok(match p {
+        None | Some("") => libc::MS_SLAVE | libc::MS_REC,
+        Some("private") => libc::MS_PRIVATE,
+        Some("rprivate") => libc::MS_PRIVATE | libc::MS_REC,
+        Some("shared") => libc::MS_SHARED,
+        Some("rshared") => libc::MS_SHARED | libc::MS_REC,
+        Some("slave") => libc::MS_SLAVE,
+        Some("rslave") => libc::MS_SLAVE | libc::MS_REC,
+        Some("unbindable") => libc::MS_UNBINDABLE,
+        Some("runbindable") => libc::MS_UNBINDABLE | libc::MS_REC,
+        Some(other) => {
+            return Err(Error::Invalid(format!(
+                "linux.rootfsPropagation: unknown value {other:?}"
+            )))
+        }
+    })
+}
+
+/// Steps 1-4: everything before pivot_root.
+pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, in_user_ns: bool) -> Result<()> {
+    let prop = propagation(spec)?;
+    // Shared propagation of the root itself would leak our mounts to the host:
+    // make everything slave first, then apply the asked-for mode to the rootfs.
+    let first = if prop & libc::MS_SHARED != 0 {
+        libc::MS_SLAVE | libc::MS_REC
+    } else {
+        prop | libc::MS_REC
+    };
+    sys::mount(None, c"/", None, first, None).context(|| "make / slave".into())?;
+    let root_c = sys::cstr(rootfs).context(|| format!("rootfs {}", rootfs.display()))?;
+    sys::mount(
+        Some(&root_c),
+        &root_c,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .context(|| format!("bind rootfs {} on itself", rootfs.display()))?;
+    // A private or slave parent is needed for pivot_root's old root.
+    if prop & libc::MS_SHARED != 0 {
+        sys::mount(None, &root_c, None, libc::MS_PRIVATE, None)
+            .context(|| format!("make {} private", rootfs.display()))?;
+    }
+    let root = RootDir::open(rootfs).context(|| format!("open rootfs {}", rootfs.display()))?;
+    for m in &spec.mounts {
+        mounts::mount_entry(m, &root, bundle)?;
+    }
+    let mut devs = devices::default_devices();
+    if let Some(linux) = &spec.linux {
+        for d in &linux.devices {
+            devs.push(devices::from_spec(d)?);
+        }
+    }
+    let dev_is_host_bind = spec.mounts.iter().any(|m| {
+        m.destination == "/dev"
+            && (m.kind.as_deref() == Some("bind")
+                || m.options.iter().any(|o| o == "bind" || o == "rbind"))
+    });
+    if !dev_is_host_bind {
+        devices::create(&root, &devs, in_user_ns)?;
+        devices::create_symlinks(&root)?;
+    }
+    Ok(())
+}
+
+/// Step 5: make the rootfs `/`. With `no_pivot`, move it over / and chroot
+/// (for rootfs on ramfs/initramfs, where pivot_root is not possible).
+pub fn enter(rootfs: &Path, no_pivot: bool, spec: &Spec) -> Result<()> {
+    let what = || format!("pivot_root to {}", rootfs.display());
+    let root_c = sys::cstr(rootfs).context(what)?;
+    if no_pivot {
+        sys::check(unsafe { libc::chdir(root_c.as_ptr()) }).context(what)?;
+        sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None).context(what)?;
+        sys::check(unsafe { libc::chroot(c".".as_ptr()) }).context(what)?;
+        sys::check(unsafe { libc::chdir(c"/".as_ptr()) }).context(what)?;
+        return Ok(());
+    }
+    let new_root = sys::open(rootfs, libc::O_DIRECTORY | libc::O_RDONLY, 0).context(what)?;
+    sys::check(unsafe { libc::fchdir(new_root.as_raw_fd()) }).context(what)?;
+    // pivot_root(".", "."): the old root ends up stacked under the new one
+    // and is detached right away; no put_old directory is needed.
+    sys::check_long(unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) })
+        .context(what)?;
+    sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None).context(what)?;
+    sys::check(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) }).context(what)?;
+    sys::check(unsafe { libc::chdir(c"/".as_ptr()) }).context(what)?;
+    let prop = propagation(spec)?;
+    if prop & libc::MS_SHARED != 0
+        || spec
+            .linux
+            .as_ref()
+            .and_then(|l| l.rootfs_propagation.as_ref())
+            .is_some()
+    {
+        sys::mount(None, c"/", None, prop, None).context(|| "set rootfs propagation".into())?;
+    }
+    Ok(())
+}
+
+/// After pivot_root (and the console): sysctls, masked and read-only
+/// paths, read-only root.
+pub fn finalize(spec: &Spec) -> Result<()> {
+    let root = RootDir::open(Path::new("/")).context(|| "open / after pivot_root".into())?;
+    if let Some(linux) = &spec.linux {
+        for (key, value) in &linux.sysctl {
+            write_sysctl(key, value)?;
+        }
+        for path in &linux.masked_paths {
+            mask_path(&root, path)?;
+        }
+        for path in &linux.readonly_paths {
+            readonly_path(&root, path)?;
+        }
+    }
+    if spec.root.as_ref().is_some_and(|r| r.readonly) {
+        mounts::remount_bind(c"/", libc::MS_RDONLY, 0).context(|| "remount / read-only".into())?;
+    }
+    Ok(())
+}
+
+/// Writes one `linux.sysctl` entry through /proc/sys (`net.ipv4.ip_forward`
+/// is /proc/sys/net/ipv4/ip_forward).
+fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    if key.is_empty() || key.contains("..") || key.starts_with('/') {
+        return Err(Error::Invalid(format!("linux.sysctl: invalid key {key:?}")));
+    }
+    let rel = if key.contains('/') {
+        key.to_string()
+    } else {
+        key.replace('.', "/")
+    };
+    let path = format!("/proc/sys/{rel}");
+    std::fs::write(&path, value).context(|| format!("sysctl {key}={value} ({path})"))
+}
+
+/// Hides a path: /dev/null over a file, an empty read-only tmpfs over a dir.
+/// A path that does not exist needs no mask.
+fn mask_path(root: &RootDir, path: &str) -> Result<()> {
+    let what = || format!("mask {path}");
+    let fd = match root.open_in_root(path, libc::O_PATH | libc::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).context(what),
+    };
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    sys::check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }).context(what)?;
+    let target = sys::fd_path(fd.as_raw_fd());
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        sys::mount(
+            Some(c"tmpfs"),
+            &target,
+            Some(c"tmpfs"),
+            libc::MS_RDONLY,
+            None,
+        )
+        .context(what)
+    } else if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        Ok(())
+    } else {
+        sys::mount(Some(c"/dev/null"), &target, None, libc::MS_BIND, None).context(what)
+    }
+}
+
+/// Makes a path read-only: bind it on itself, then remount read-only.
+fn readonly_path(root: &RootDir, path: &str) -> Result<()> {
+    let what = || format!("make {path} read-only");
+    let fd = match root.open_in_root(path, libc::O_PATH | libc::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).context(what),
+    };
+    let target = sys::fd_path(fd.as_raw_fd());
+    sys::mount(
+        Some(&target),
+        &target,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .context(what)?;
+    let fd = root
+        .open_in_root(path, libc::O_PATH | libc::O_NOFOLLOW)
+        .context(what)?;
+    mounts::remount_bind(
+        &sys::fd_path(fd.as_raw_fd()),
+        libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        0,
+    )
+    .context(what)
+}
