@@ -512,12 +512,13 @@ impl<'a> Applier<'a> {
             entry: show(path),
             reason: format!("bad {what} in header"),
         };
+        let old = h.as_old();
         let mut attrs = Attrs {
-            mode: h.mode().map_err(|_| bad("mode"))?,
-            uid: h.uid().map_err(|_| bad("uid"))? as u32,
-            gid: h.gid().map_err(|_| bad("gid"))? as u32,
+            mode: lenient(&old.mode, h.mode().map(u64::from)).map_err(|_| bad("mode"))? as u32,
+            uid: lenient(&old.uid, h.uid()).map_err(|_| bad("uid"))? as u32,
+            gid: lenient(&old.gid, h.gid()).map_err(|_| bad("gid"))? as u32,
             mtime: rustix::fs::Timespec {
-                tv_sec: h.mtime().map_err(|_| bad("mtime"))? as i64,
+                tv_sec: lenient(&old.mtime, h.mtime()).map_err(|_| bad("mtime"))? as i64,
                 tv_nsec: 0,
             },
             xattrs: Vec::new(),
@@ -954,6 +955,15 @@ fn remove_all_at(dir: BorrowedFd<'_>, name: &[u8]) -> rustix::io::Result<()> {
         remove_all_at(sub.as_fd(), &n)?;
     }
     rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+}
+
+/// A numeric header field that is all NULs or spaces reads as 0, as GNU tar and Go's
+/// archive/tar read it (some layer writers leave unused fields empty).
+fn lenient(field: &[u8], parsed: io::Result<u64>) -> io::Result<u64> {
+    match parsed {
+        Err(_) if field.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        other => other,
+    }
 }
 
 /// Parses a PAX time (`seconds[.fraction]`, possibly negative) into a timespec.

@@ -1,8 +1,20 @@
 //! [`write_diff`]: a snapshot's own changes as a layer tar.
+//!
+//! Entries are written in sorted path order, so the same tree always gives the same diff ID.
+//! Times are whole seconds (ustar/GNU headers), owners numeric, xattrs as PAX
+//! `SCHILY.xattr.*` records (except `trusted.overlay.*`, which is overlayfs's own bookkeeping).
 
-use std::io::Write;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::Metadata;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
 use crate::layer::{Applied, LayerError, WhiteoutStyle};
 
 /// Writes the changes in `upper` relative to the tree made of `lowers` (nearest first) as a
@@ -16,6 +28,281 @@ pub fn write_diff(
     style: WhiteoutStyle,
     out: &mut dyn Write,
 ) -> Result<Applied, LayerError> {
-    let _ = (lowers, upper, style, out);
-    Err(LayerError::NotImplemented("write_diff"))
+    let hashing = HashingWriter {
+        inner: out,
+        hasher: Sha256::new(),
+        size: 0,
+    };
+    let mut w = DiffWriter {
+        builder: tar::Builder::new(hashing),
+        links: HashMap::new(),
+    };
+    match style {
+        WhiteoutStyle::Overlay => w.overlay_dir(upper, "")?,
+        WhiteoutStyle::Delete => w.compare_dir(lowers.first().map(PathBuf::as_path), upper, "")?,
+    }
+    let hashing = w.builder.into_inner().map_err(|e| write_err(upper, e))?;
+    Ok(Applied {
+        diff_id: Digest::from_sha256(hashing.hasher),
+        size: hashing.size,
+    })
+}
+
+struct HashingWriter<'a> {
+    inner: &'a mut dyn Write,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn write_err(path: &Path, source: io::Error) -> LayerError {
+    LayerError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The sorted entries of a directory: (name, path, metadata), symlinks not followed.
+fn sorted_entries(dir: &Path) -> Result<Vec<(Vec<u8>, PathBuf, Metadata)>, LayerError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| write_err(dir, e))? {
+        let entry = entry.map_err(|e| write_err(dir, e))?;
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| write_err(&path, e))?;
+        out.push((entry.file_name().as_bytes().to_vec(), path, meta));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn join(prefix: &str, name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    if prefix.is_empty() {
+        name.into_owned()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// One extended attribute: name and value.
+type Xattr = (Vec<u8>, Vec<u8>);
+
+/// The xattrs of `path` a layer carries (without overlayfs's own).
+fn xattrs(path: &Path) -> Result<Vec<Xattr>, LayerError> {
+    let mut names = vec![0u8; 65536];
+    let n = match rustix::fs::llistxattr(path, &mut names[..]) {
+        Ok(n) => n,
+        Err(rustix::io::Errno::NOTSUP) => 0,
+        Err(e) => return Err(write_err(path, e.into())),
+    };
+    let mut out = Vec::new();
+    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        if name.starts_with(b"trusted.overlay.") {
+            continue;
+        }
+        let mut value = vec![0u8; 65536];
+        let len = rustix::fs::lgetxattr(path, OsStr::from_bytes(name), &mut value[..])
+            .map_err(|e| write_err(path, e.into()))?;
+        value.truncate(len);
+        out.push((name.to_vec(), value));
+    }
+    Ok(out)
+}
+
+struct DiffWriter<'a> {
+    builder: tar::Builder<HashingWriter<'a>>,
+    /// First tar path of each multiply-linked inode, for hardlink entries.
+    links: HashMap<(u64, u64), String>,
+}
+
+impl DiffWriter<'_> {
+    /// An overlay upperdir: every entry is a change; whiteouts and opaque dirs translated.
+    fn overlay_dir(&mut self, dir: &Path, prefix: &str) -> Result<(), LayerError> {
+        for (name, path, meta) in sorted_entries(dir)? {
+            let tar_path = join(prefix, &name);
+            if meta.file_type().is_char_device() && meta.rdev() == 0 {
+                self.whiteout(prefix, &name, &path)?;
+                continue;
+            }
+            self.entry(&path, &tar_path, &meta)?;
+            if meta.is_dir() {
+                let opaque =
+                    rustix::fs::lgetxattr(&path, "trusted.overlay.opaque", &mut [0u8; 4][..])
+                        .is_ok_and(|n| n == 1);
+                if opaque {
+                    self.whiteout(&tar_path, b".wh..wh..opq"[4..].as_ref(), &path)?;
+                }
+                self.overlay_dir(&path, &tar_path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A full tree against the lower full tree: changed and new entries, and whiteouts for
+    /// names the lower tree has and `upper` does not.
+    fn compare_dir(
+        &mut self,
+        lower: Option<&Path>,
+        upper: &Path,
+        prefix: &str,
+    ) -> Result<(), LayerError> {
+        let ups = sorted_entries(upper)?;
+        let lows = match lower {
+            Some(l) => sorted_entries(l)?,
+            None => Vec::new(),
+        };
+        let low_by_name: HashMap<&[u8], (&PathBuf, &Metadata)> = lows
+            .iter()
+            .map(|(n, p, m)| (n.as_slice(), (p, m)))
+            .collect();
+        for (name, _, _) in &lows {
+            if !ups.iter().any(|(n, _, _)| n == name) {
+                self.whiteout(prefix, name, upper)?;
+            }
+        }
+        for (name, path, meta) in &ups {
+            let tar_path = join(prefix, name);
+            let low = low_by_name.get(name.as_slice()).copied();
+            let same = match low {
+                Some((lp, lm)) => same_entry(lp, lm, path, meta)?,
+                None => false,
+            };
+            if !same {
+                self.entry(path, &tar_path, meta)?;
+            }
+            if meta.is_dir() {
+                let lower_dir = low
+                    .filter(|(_, lm)| lm.is_dir())
+                    .map(|(lp, _)| lp.as_path());
+                self.compare_dir(lower_dir, path, &tar_path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `.wh.<name>` entry in directory `prefix`.
+    fn whiteout(&mut self, prefix: &str, name: &[u8], at: &Path) -> Result<(), LayerError> {
+        let mut wh = b".wh.".to_vec();
+        wh.extend_from_slice(name);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_size(0);
+        h.set_mtime(0);
+        self.builder
+            .append_data(&mut h, join(prefix, &wh), io::empty())
+            .map_err(|e| write_err(at, e))
+    }
+
+    /// One entry with its metadata, contents and xattrs.
+    fn entry(&mut self, path: &Path, tar_path: &str, meta: &Metadata) -> Result<(), LayerError> {
+        let xattrs = xattrs(path)?;
+        if !xattrs.is_empty() {
+            let records: Vec<(String, &[u8])> = xattrs
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        format!("SCHILY.xattr.{}", String::from_utf8_lossy(k)),
+                        v.as_slice(),
+                    )
+                })
+                .collect();
+            self.builder
+                .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
+                .map_err(|e| write_err(path, e))?;
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(meta.mode() & 0o7777);
+        h.set_uid(meta.uid() as u64);
+        h.set_gid(meta.gid() as u64);
+        h.set_mtime(meta.mtime().max(0) as u64);
+        h.set_size(0);
+        let ft = meta.file_type();
+        let err = |e| write_err(path, e);
+        if !ft.is_dir() && meta.nlink() > 1 {
+            if let Some(first) = self.links.get(&(meta.dev(), meta.ino())) {
+                h.set_entry_type(tar::EntryType::Link);
+                let first = first.clone();
+                return self
+                    .builder
+                    .append_link(&mut h, tar_path, first)
+                    .map_err(err);
+            }
+            self.links
+                .insert((meta.dev(), meta.ino()), tar_path.to_string());
+        }
+        if ft.is_dir() {
+            h.set_entry_type(tar::EntryType::Directory);
+            self.builder
+                .append_data(&mut h, format!("{tar_path}/"), io::empty())
+                .map_err(err)
+        } else if ft.is_file() {
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(meta.len());
+            let file = std::fs::File::open(path).map_err(err)?;
+            self.builder
+                .append_data(&mut h, tar_path, file)
+                .map_err(err)
+        } else if ft.is_symlink() {
+            h.set_entry_type(tar::EntryType::Symlink);
+            let target = std::fs::read_link(path).map_err(err)?;
+            self.builder
+                .append_link(&mut h, tar_path, target)
+                .map_err(err)
+        } else {
+            let kind = if ft.is_char_device() {
+                tar::EntryType::Char
+            } else if ft.is_block_device() {
+                tar::EntryType::Block
+            } else if ft.is_fifo() {
+                tar::EntryType::Fifo
+            } else {
+                return Ok(()); // sockets do not go into layers
+            };
+            h.set_entry_type(kind);
+            let dev = meta.rdev();
+            h.set_device_major(rustix::fs::major(dev)).map_err(err)?;
+            h.set_device_minor(rustix::fs::minor(dev)).map_err(err)?;
+            self.builder
+                .append_data(&mut h, tar_path, io::empty())
+                .map_err(err)
+        }
+    }
+}
+
+/// Whether two entries are the same as far as a layer can tell: type, owner, mode, size,
+/// mtime (to the nanosecond: copies keep it), device number, symlink target, xattrs.
+fn same_entry(lp: &Path, lm: &Metadata, up: &Path, um: &Metadata) -> Result<bool, LayerError> {
+    if lm.file_type() != um.file_type()
+        || lm.mode() != um.mode()
+        || lm.uid() != um.uid()
+        || lm.gid() != um.gid()
+        || lm.rdev() != um.rdev()
+        || (!um.is_dir()
+            && (lm.len() != um.len()
+                || lm.mtime() != um.mtime()
+                || lm.mtime_nsec() != um.mtime_nsec()))
+    {
+        return Ok(false);
+    }
+    if um.file_type().is_symlink() {
+        let a = std::fs::read_link(lp).map_err(|e| write_err(lp, e))?;
+        let b = std::fs::read_link(up).map_err(|e| write_err(up, e))?;
+        if a != b {
+            return Ok(false);
+        }
+    }
+    Ok(xattrs(lp)? == xattrs(up)?)
 }

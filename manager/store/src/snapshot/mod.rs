@@ -22,14 +22,17 @@
 pub mod native;
 pub mod overlay;
 
+use std::collections::HashSet;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use crate::layer::WhiteoutStyle;
-use crate::metadata::{Labels, MetadataError};
+use crate::metadata::{Labels, MetadataError, MetadataStore, SnapshotRecord};
 use crate::mount::Mount;
 
 /// A snapshotter failure, naming the snapshot key or path.
@@ -189,6 +192,201 @@ pub trait Snapshotter: Send + Sync {
 /// Measures the disk usage of the tree at `dir` (hardlinks counted once), without following
 /// symlinks or crossing into other filesystems' mounts.
 pub fn measure_usage(dir: &Path) -> Result<Usage, SnapshotError> {
-    let _ = dir;
-    Err(SnapshotError::NotImplemented("usage"))
+    let root = std::fs::symlink_metadata(dir).map_err(|e| io_err("stat", dir, e))?;
+    let mut usage = Usage {
+        size: root.blocks() * 512,
+        inodes: 1,
+    };
+    let mut seen = HashSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| io_err("read directory", &d, e))? {
+            let entry = entry.map_err(|e| io_err("read directory", &d, e))?;
+            let path = entry.path();
+            let m = std::fs::symlink_metadata(&path).map_err(|e| io_err("stat", &path, e))?;
+            if m.nlink() > 1 && !m.is_dir() && !seen.insert((m.dev(), m.ino())) {
+                continue;
+            }
+            usage.inodes += 1;
+            usage.size += m.blocks() * 512;
+            if m.is_dir() && m.dev() == root.dev() {
+                stack.push(path);
+            }
+        }
+    }
+    Ok(usage)
+}
+
+fn io_err(op: &'static str, path: &Path, source: io::Error) -> SnapshotError {
+    SnapshotError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What both snapshotters share: the records in the metadata store and one numbered
+/// directory per snapshot under `<root>/snapshots/<name>/`.
+struct SnapshotDirs {
+    name: &'static str,
+    dir: PathBuf,
+    meta: Arc<MetadataStore>,
+}
+
+impl SnapshotDirs {
+    /// Creates `<root>/snapshots/<name>`, removes directories no record names (a crash
+    /// between a record's removal and its directory's), and recreates the directories of
+    /// records whose directory is missing (a crash between prepare's two steps: such a
+    /// snapshot was empty).
+    fn open(
+        root: &Path,
+        name: &'static str,
+        meta: Arc<MetadataStore>,
+    ) -> Result<SnapshotDirs, SnapshotError> {
+        let dir = root.join("snapshots").join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| io_err("create directory", &dir, e))?;
+        let dirs = SnapshotDirs { name, dir, meta };
+        let records = dirs.meta.list_snapshots(name)?;
+        let ids: HashSet<String> = records.iter().map(|r| r.id.to_string()).collect();
+        for entry in
+            std::fs::read_dir(&dirs.dir).map_err(|e| io_err("read directory", &dirs.dir, e))?
+        {
+            let entry = entry.map_err(|e| io_err("read directory", &dirs.dir, e))?;
+            if !ids.contains(entry.file_name().to_string_lossy().as_ref()) {
+                remove_tree(&entry.path())?;
+            }
+        }
+        for r in &records {
+            if r.kind != SnapshotKind::Committed && !dirs.fs(r.id).exists() {
+                dirs.make_dirs(r.id)?;
+            }
+        }
+        Ok(dirs)
+    }
+
+    fn snapshot_dir(&self, id: u64) -> PathBuf {
+        self.dir.join(id.to_string())
+    }
+
+    fn fs(&self, id: u64) -> PathBuf {
+        self.snapshot_dir(id).join("fs")
+    }
+
+    fn work(&self, id: u64) -> PathBuf {
+        self.snapshot_dir(id).join("work")
+    }
+
+    fn make_dirs(&self, id: u64) -> Result<(), SnapshotError> {
+        for d in [self.fs(id), self.work(id)] {
+            std::fs::create_dir_all(&d).map_err(|e| io_err("create directory", &d, e))?;
+        }
+        Ok(())
+    }
+
+    /// Records a new snapshot and makes its directories; undoes the record if they fail.
+    fn create(
+        &self,
+        key: &str,
+        kind: SnapshotKind,
+        parent: Option<&str>,
+        labels: &Labels,
+    ) -> Result<SnapshotRecord, SnapshotError> {
+        let record = self
+            .meta
+            .create_snapshot(self.name, key, kind, parent, labels)?;
+        if let Err(e) = self.make_dirs(record.id) {
+            let _ = self.meta.remove_snapshot(self.name, key);
+            let _ = remove_tree(&self.snapshot_dir(record.id));
+            return Err(e);
+        }
+        Ok(record)
+    }
+
+    fn get(&self, key: &str) -> Result<SnapshotRecord, SnapshotError> {
+        Ok(self.meta.get_snapshot(self.name, key)?)
+    }
+
+    /// The `fs` directories of `parent` and its ancestors, nearest first.
+    fn parent_dirs(&self, parent: Option<&str>) -> Result<Vec<PathBuf>, SnapshotError> {
+        let mut out = Vec::new();
+        let mut next = parent.map(str::to_string);
+        while let Some(key) = next {
+            let r = self.get(&key)?;
+            out.push(self.fs(r.id));
+            next = r.parent;
+        }
+        Ok(out)
+    }
+
+    fn active(&self, key: &str) -> Result<SnapshotRecord, SnapshotError> {
+        let r = self.get(key)?;
+        if r.kind != SnapshotKind::Active {
+            return Err(SnapshotError::Conflict {
+                key: key.to_string(),
+                reason: "not an active snapshot".into(),
+            });
+        }
+        Ok(r)
+    }
+
+    fn commit(&self, name: &str, key: &str, labels: &Labels) -> Result<(), SnapshotError> {
+        let r = self.active(key)?;
+        let usage = measure_usage(&self.fs(r.id))?;
+        self.meta
+            .commit_snapshot(self.name, key, name, labels, usage)?;
+        Ok(())
+    }
+
+    fn remove(&self, key: &str) -> Result<(), SnapshotError> {
+        let r = self.meta.remove_snapshot(self.name, key)?;
+        remove_tree(&self.snapshot_dir(r.id))
+    }
+
+    fn stat(&self, key: &str) -> Result<SnapshotInfo, SnapshotError> {
+        Ok(info(self.get(key)?))
+    }
+
+    fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError> {
+        Ok(self
+            .meta
+            .list_snapshots(self.name)?
+            .into_iter()
+            .map(info)
+            .collect())
+    }
+
+    fn usage(&self, key: &str) -> Result<Usage, SnapshotError> {
+        let r = self.get(key)?;
+        match (r.kind, r.usage) {
+            (SnapshotKind::Committed, Some(u)) => Ok(u),
+            _ => measure_usage(&self.fs(r.id)),
+        }
+    }
+}
+
+fn info(r: SnapshotRecord) -> SnapshotInfo {
+    SnapshotInfo {
+        key: r.key,
+        kind: r.kind,
+        parent: r.parent,
+        labels: r.labels,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+fn remove_tree(path: &Path) -> Result<(), SnapshotError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("remove", path, e)),
+    }
+}
+
+fn bind(source: &Path, writable: bool) -> Mount {
+    Mount {
+        kind: "bind".into(),
+        source: source.to_string_lossy().into_owned(),
+        options: vec![if writable { "rw" } else { "ro" }.into(), "rbind".into()],
+    }
 }

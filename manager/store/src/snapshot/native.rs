@@ -6,17 +6,27 @@
 //! A view of a committed snapshot binds that snapshot's tree read-only instead of copying.
 //! Layers are applied with real deletions instead of whiteouts.
 
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::metadata::{Labels, MetadataStore};
+use rustix::fs::{AtFlags, FileType, Mode, Timestamps, XattrFlags, CWD};
+
+use crate::layer::WhiteoutStyle;
+use crate::metadata::{Labels, MetadataStore, SnapshotRecord};
 use crate::mount::Mount;
-use crate::snapshot::{ApplyTarget, SnapshotError, SnapshotInfo, Snapshotter, Usage};
+use crate::snapshot::{
+    bind, io_err, ApplyTarget, SnapshotDirs, SnapshotError, SnapshotInfo, SnapshotKind,
+    Snapshotter, Usage,
+};
 
 /// The native (copying) snapshotter (name `native`).
 pub struct NativeSnapshotter {
-    root: PathBuf,
-    meta: Arc<MetadataStore>,
+    dirs: SnapshotDirs,
 }
 
 impl NativeSnapshotter {
@@ -27,8 +37,31 @@ impl NativeSnapshotter {
     /// (`root` is the berthd root) and its records in `meta`; removes directories that no
     /// record names (left by a crash between a record's removal and its directory's).
     pub fn open(root: &Path, meta: Arc<MetadataStore>) -> Result<NativeSnapshotter, SnapshotError> {
-        let _ = (root, meta);
-        Err(SnapshotError::NotImplemented("native snapshotter"))
+        Ok(NativeSnapshotter {
+            dirs: SnapshotDirs::open(root, Self::NAME, meta)?,
+        })
+    }
+
+    fn parent_fs(&self, r: &SnapshotRecord) -> Result<Option<PathBuf>, SnapshotError> {
+        match &r.parent {
+            Some(p) => Ok(Some(self.dirs.fs(self.dirs.get(p)?.id))),
+            None => Ok(None),
+        }
+    }
+
+    fn mounts_of(&self, r: &SnapshotRecord) -> Result<Vec<Mount>, SnapshotError> {
+        match r.kind {
+            SnapshotKind::Active => Ok(vec![bind(&self.dirs.fs(r.id), true)]),
+            // A committed tree never changes: a view binds it read-only instead of copying.
+            SnapshotKind::View => Ok(vec![bind(
+                &self.parent_fs(r)?.unwrap_or_else(|| self.dirs.fs(r.id)),
+                false,
+            )]),
+            SnapshotKind::Committed => Err(SnapshotError::Conflict {
+                key: r.key.clone(),
+                reason: "a committed snapshot has no mounts: make a view of it".into(),
+            }),
+        }
     }
 }
 
@@ -36,45 +69,200 @@ impl Snapshotter for NativeSnapshotter {
     fn name(&self) -> &str {
         Self::NAME
     }
+
     fn prepare(
         &self,
-        _key: &str,
-        _parent: Option<&str>,
-        _labels: &Labels,
+        key: &str,
+        parent: Option<&str>,
+        labels: &Labels,
     ) -> Result<Vec<Mount>, SnapshotError> {
-        let _ = (&self.root, &self.meta);
-        Err(SnapshotError::NotImplemented("native prepare"))
+        let r = self
+            .dirs
+            .create(key, SnapshotKind::Active, parent, labels)?;
+        if let Some(src) = self.parent_fs(&r)? {
+            if let Err(e) = copy_tree(&src, &self.dirs.fs(r.id)) {
+                let _ = self.dirs.remove(key);
+                return Err(e);
+            }
+        }
+        self.mounts_of(&r)
     }
+
     fn view(
         &self,
-        _key: &str,
-        _parent: Option<&str>,
-        _labels: &Labels,
+        key: &str,
+        parent: Option<&str>,
+        labels: &Labels,
     ) -> Result<Vec<Mount>, SnapshotError> {
-        Err(SnapshotError::NotImplemented("native view"))
+        let r = self.dirs.create(key, SnapshotKind::View, parent, labels)?;
+        self.mounts_of(&r)
     }
-    fn mounts(&self, _key: &str) -> Result<Vec<Mount>, SnapshotError> {
-        Err(SnapshotError::NotImplemented("native mounts"))
+
+    fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
+        self.mounts_of(&self.dirs.get(key)?)
     }
-    fn commit(&self, _name: &str, _key: &str, _labels: &Labels) -> Result<(), SnapshotError> {
-        Err(SnapshotError::NotImplemented("native commit"))
+
+    fn commit(&self, name: &str, key: &str, labels: &Labels) -> Result<(), SnapshotError> {
+        self.dirs.commit(name, key, labels)
     }
-    fn remove(&self, _key: &str) -> Result<(), SnapshotError> {
-        Err(SnapshotError::NotImplemented("native remove"))
+
+    fn remove(&self, key: &str) -> Result<(), SnapshotError> {
+        self.dirs.remove(key)
     }
-    fn stat(&self, _key: &str) -> Result<SnapshotInfo, SnapshotError> {
-        Err(SnapshotError::NotImplemented("native stat"))
+
+    fn stat(&self, key: &str) -> Result<SnapshotInfo, SnapshotError> {
+        self.dirs.stat(key)
     }
+
     fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError> {
-        Err(SnapshotError::NotImplemented("native list"))
+        self.dirs.list()
     }
-    fn usage(&self, _key: &str) -> Result<Usage, SnapshotError> {
-        Err(SnapshotError::NotImplemented("native usage"))
+
+    fn usage(&self, key: &str) -> Result<Usage, SnapshotError> {
+        self.dirs.usage(key)
     }
-    fn apply_target(&self, _key: &str) -> Result<ApplyTarget, SnapshotError> {
-        Err(SnapshotError::NotImplemented("native apply_target"))
+
+    fn apply_target(&self, key: &str) -> Result<ApplyTarget, SnapshotError> {
+        let r = self.dirs.active(key)?;
+        Ok(ApplyTarget {
+            dir: self.dirs.fs(r.id),
+            whiteouts: WhiteoutStyle::Delete,
+            lowers: Vec::new(),
+        })
     }
-    fn diff_dirs(&self, _key: &str) -> Result<(Vec<PathBuf>, ApplyTarget), SnapshotError> {
-        Err(SnapshotError::NotImplemented("native diff_dirs"))
+
+    fn diff_dirs(&self, key: &str) -> Result<(Vec<PathBuf>, ApplyTarget), SnapshotError> {
+        let r = self.dirs.active(key)?;
+        let lowers = self.parent_fs(&r)?.into_iter().collect();
+        Ok((lowers, self.apply_target(key)?))
     }
+}
+
+/// Copies the tree `src` into the existing empty directory `dst`, preserving everything a
+/// layer can carry: file types (devices and fifos too), hardlinks, ownership, modes, xattrs
+/// and times. Symlinks are copied, never followed. Regular files are copied with
+/// `copy_file_range` (which reflinks on filesystems that can).
+pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), SnapshotError> {
+    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    let mut dirs = Vec::new();
+    copy_dir(src, dst, &mut links, &mut dirs)?;
+    // Directory times last: creating entries inside changed them.
+    for (path, meta) in dirs.iter().rev() {
+        set_times(path, meta)?;
+    }
+    Ok(())
+}
+
+fn copy_dir(
+    src: &Path,
+    dst: &Path,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+    dirs: &mut Vec<(PathBuf, std::fs::Metadata)>,
+) -> Result<(), SnapshotError> {
+    let meta = std::fs::symlink_metadata(src).map_err(|e| io_err("stat", src, e))?;
+    copy_attrs(src, dst, &meta)?;
+    dirs.push((dst.to_path_buf(), meta));
+    for entry in std::fs::read_dir(src).map_err(|e| io_err("read directory", src, e))? {
+        let entry = entry.map_err(|e| io_err("read directory", src, e))?;
+        let from = entry.path();
+        let to = dst.join(entry.file_name());
+        let m = std::fs::symlink_metadata(&from).map_err(|e| io_err("stat", &from, e))?;
+        let ft = m.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir(&to).map_err(|e| io_err("create directory", &to, e))?;
+            copy_dir(&from, &to, links, dirs)?;
+            continue;
+        }
+        if m.nlink() > 1 {
+            if let Some(first) = links.get(&(m.dev(), m.ino())) {
+                std::fs::hard_link(first, &to).map_err(|e| io_err("link", &to, e))?;
+                continue;
+            }
+            links.insert((m.dev(), m.ino()), to.clone());
+        }
+        if ft.is_symlink() {
+            let target = std::fs::read_link(&from).map_err(|e| io_err("read link", &from, e))?;
+            std::os::unix::fs::symlink(&target, &to).map_err(|e| io_err("symlink", &to, e))?;
+        } else if ft.is_file() {
+            copy_file(&from, &to)?;
+        } else {
+            let kind = if ft.is_char_device() {
+                FileType::CharacterDevice
+            } else if ft.is_block_device() {
+                FileType::BlockDevice
+            } else if ft.is_fifo() {
+                FileType::Fifo
+            } else {
+                continue; // sockets are not part of an image
+            };
+            rustix::fs::mknodat(
+                CWD,
+                &to,
+                kind,
+                Mode::from_raw_mode(m.mode() & 0o7777),
+                m.rdev(),
+            )
+            .map_err(|e| io_err("mknod", &to, e.into()))?;
+        }
+        copy_attrs(&from, &to, &m)?;
+        set_times(&to, &m)?;
+    }
+    Ok(())
+}
+
+fn copy_file(from: &Path, to: &Path) -> Result<(), SnapshotError> {
+    let mut src = std::fs::File::open(from).map_err(|e| io_err("open", from, e))?;
+    let mut dst = std::fs::File::create_new(to).map_err(|e| io_err("create", to, e))?;
+    // std::io::copy uses copy_file_range between files.
+    io::copy(&mut src, &mut dst).map_err(|e| io_err("copy", to, e))?;
+    Ok(())
+}
+
+/// Owner, mode and xattrs of `to` from `from` (chown before chmod: chown clears set-id bits).
+fn copy_attrs(from: &Path, to: &Path, m: &std::fs::Metadata) -> Result<(), SnapshotError> {
+    rustix::fs::chownat(
+        CWD,
+        to,
+        Some(rustix::fs::Uid::from_raw(m.uid())),
+        Some(rustix::fs::Gid::from_raw(m.gid())),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| io_err("lchown", to, e.into()))?;
+    if !m.file_type().is_symlink() {
+        rustix::fs::chmodat(
+            CWD,
+            to,
+            Mode::from_raw_mode(m.mode() & 0o7777),
+            AtFlags::empty(),
+        )
+        .map_err(|e| io_err("chmod", to, e.into()))?;
+    }
+    let mut names = vec![0u8; 4096];
+    let n = match rustix::fs::llistxattr(from, &mut names[..]) {
+        Ok(n) => n,
+        Err(rustix::io::Errno::NOTSUP) => 0,
+        Err(e) => return Err(io_err("list xattrs", from, e.into())),
+    };
+    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = OsStr::from_bytes(name);
+        let mut value = vec![0u8; 65536];
+        let len = rustix::fs::lgetxattr(from, name, &mut value[..])
+            .map_err(|e| io_err("get xattr", from, e.into()))?;
+        rustix::fs::lsetxattr(to, name, &value[..len], XattrFlags::empty())
+            .map_err(|e| io_err("set xattr", to, e.into()))?;
+    }
+    Ok(())
+}
+
+fn set_times(to: &Path, m: &std::fs::Metadata) -> Result<(), SnapshotError> {
+    let ts = |s: i64, ns: i64| rustix::fs::Timespec {
+        tv_sec: s,
+        tv_nsec: ns as _,
+    };
+    let times = Timestamps {
+        last_access: ts(m.atime(), m.atime_nsec()),
+        last_modification: ts(m.mtime(), m.mtime_nsec()),
+    };
+    rustix::fs::utimensat(CWD, to, &times, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| io_err("set times", to, e.into()))
 }

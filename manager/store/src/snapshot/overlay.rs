@@ -15,14 +15,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::metadata::{Labels, MetadataStore};
-use crate::mount::Mount;
-use crate::snapshot::{ApplyTarget, SnapshotError, SnapshotInfo, Snapshotter, Usage};
+use crate::layer::WhiteoutStyle;
+use crate::metadata::{Labels, MetadataStore, SnapshotRecord};
+use crate::mount::{Mount, MountGuard};
+use crate::snapshot::{
+    bind, io_err, ApplyTarget, SnapshotDirs, SnapshotError, SnapshotInfo, SnapshotKind,
+    Snapshotter, Usage,
+};
 
 /// The overlayfs snapshotter (name `overlayfs`).
 pub struct OverlaySnapshotter {
-    root: PathBuf,
-    meta: Arc<MetadataStore>,
+    dirs: SnapshotDirs,
 }
 
 impl OverlaySnapshotter {
@@ -36,15 +39,82 @@ impl OverlaySnapshotter {
         root: &Path,
         meta: Arc<MetadataStore>,
     ) -> Result<OverlaySnapshotter, SnapshotError> {
-        let _ = (root, meta);
-        Err(SnapshotError::NotImplemented("overlayfs snapshotter"))
+        // overlayfs options are separated by ',' and lowerdirs by ':' (escaping them is not
+        // supported by every kernel): refuse a root whose paths would be misparsed.
+        let shown = root.to_string_lossy();
+        if shown.contains([',', ':']) {
+            return Err(SnapshotError::Io {
+                op: "use as overlayfs root",
+                path: root.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "path contains ',' or ':'",
+                ),
+            });
+        }
+        Ok(OverlaySnapshotter {
+            dirs: SnapshotDirs::open(root, Self::NAME, meta)?,
+        })
     }
 
     /// Whether overlayfs can be used with upper layers under `root` (tries a mount in a
     /// scratch directory), so berthd can fall back to [`super::native`].
     pub fn supported(root: &Path) -> bool {
-        let _ = root;
-        false
+        let scratch = root.join(format!("overlay-check-{}", std::process::id()));
+        let ok = (|| -> Result<(), SnapshotError> {
+            let dirs = ["lower", "upper", "work", "merged"].map(|d| scratch.join(d));
+            for d in &dirs {
+                std::fs::create_dir_all(d).map_err(|e| io_err("create directory", d, e))?;
+            }
+            let m = overlay_mount(&[dirs[0].clone()], Some((&dirs[1], &dirs[2])));
+            MountGuard::mount(&[m], &dirs[3])
+                .map_err(|e| io_err("mount", &dirs[3], std::io::Error::other(e)))?;
+            Ok(())
+        })()
+        .is_ok();
+        let _ = std::fs::remove_dir_all(&scratch);
+        ok
+    }
+
+    fn mounts_of(&self, r: &SnapshotRecord) -> Result<Vec<Mount>, SnapshotError> {
+        let lowers = self.dirs.parent_dirs(r.parent.as_deref())?;
+        let fs = self.dirs.fs(r.id);
+        Ok(match r.kind {
+            SnapshotKind::Active if lowers.is_empty() => vec![bind(&fs, true)],
+            SnapshotKind::Active => {
+                vec![overlay_mount(&lowers, Some((&fs, &self.dirs.work(r.id))))]
+            }
+            SnapshotKind::View => match lowers.len() {
+                0 => vec![bind(&fs, false)],
+                1 => vec![bind(&lowers[0], false)],
+                // overlayfs without an upperdir is read-only.
+                _ => vec![overlay_mount(&lowers, None)],
+            },
+            SnapshotKind::Committed => {
+                return Err(SnapshotError::Conflict {
+                    key: r.key.clone(),
+                    reason: "a committed snapshot has no mounts: make a view of it".into(),
+                })
+            }
+        })
+    }
+}
+
+/// An overlay mount of `lowers` (nearest first), with `(upperdir, workdir)` if writable.
+fn overlay_mount(lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> Mount {
+    let lowerdir: Vec<String> = lowers
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let mut options = vec![format!("lowerdir={}", lowerdir.join(":"))];
+    if let Some((upper, work)) = upper {
+        options.push(format!("upperdir={}", upper.display()));
+        options.push(format!("workdir={}", work.display()));
+    }
+    Mount {
+        kind: "overlay".into(),
+        source: "overlay".into(),
+        options,
     }
 }
 
@@ -52,45 +122,64 @@ impl Snapshotter for OverlaySnapshotter {
     fn name(&self) -> &str {
         Self::NAME
     }
+
     fn prepare(
         &self,
-        _key: &str,
-        _parent: Option<&str>,
-        _labels: &Labels,
+        key: &str,
+        parent: Option<&str>,
+        labels: &Labels,
     ) -> Result<Vec<Mount>, SnapshotError> {
-        let _ = (&self.root, &self.meta);
-        Err(SnapshotError::NotImplemented("overlayfs prepare"))
+        let r = self
+            .dirs
+            .create(key, SnapshotKind::Active, parent, labels)?;
+        self.mounts_of(&r)
     }
+
     fn view(
         &self,
-        _key: &str,
-        _parent: Option<&str>,
-        _labels: &Labels,
+        key: &str,
+        parent: Option<&str>,
+        labels: &Labels,
     ) -> Result<Vec<Mount>, SnapshotError> {
-        Err(SnapshotError::NotImplemented("overlayfs view"))
+        let r = self.dirs.create(key, SnapshotKind::View, parent, labels)?;
+        self.mounts_of(&r)
     }
-    fn mounts(&self, _key: &str) -> Result<Vec<Mount>, SnapshotError> {
-        Err(SnapshotError::NotImplemented("overlayfs mounts"))
+
+    fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
+        self.mounts_of(&self.dirs.get(key)?)
     }
-    fn commit(&self, _name: &str, _key: &str, _labels: &Labels) -> Result<(), SnapshotError> {
-        Err(SnapshotError::NotImplemented("overlayfs commit"))
+
+    fn commit(&self, name: &str, key: &str, labels: &Labels) -> Result<(), SnapshotError> {
+        self.dirs.commit(name, key, labels)
     }
-    fn remove(&self, _key: &str) -> Result<(), SnapshotError> {
-        Err(SnapshotError::NotImplemented("overlayfs remove"))
+
+    fn remove(&self, key: &str) -> Result<(), SnapshotError> {
+        self.dirs.remove(key)
     }
-    fn stat(&self, _key: &str) -> Result<SnapshotInfo, SnapshotError> {
-        Err(SnapshotError::NotImplemented("overlayfs stat"))
+
+    fn stat(&self, key: &str) -> Result<SnapshotInfo, SnapshotError> {
+        self.dirs.stat(key)
     }
+
     fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError> {
-        Err(SnapshotError::NotImplemented("overlayfs list"))
+        self.dirs.list()
     }
-    fn usage(&self, _key: &str) -> Result<Usage, SnapshotError> {
-        Err(SnapshotError::NotImplemented("overlayfs usage"))
+
+    fn usage(&self, key: &str) -> Result<Usage, SnapshotError> {
+        self.dirs.usage(key)
     }
-    fn apply_target(&self, _key: &str) -> Result<ApplyTarget, SnapshotError> {
-        Err(SnapshotError::NotImplemented("overlayfs apply_target"))
+
+    fn apply_target(&self, key: &str) -> Result<ApplyTarget, SnapshotError> {
+        let r = self.dirs.active(key)?;
+        Ok(ApplyTarget {
+            dir: self.dirs.fs(r.id),
+            whiteouts: WhiteoutStyle::Overlay,
+            lowers: self.dirs.parent_dirs(r.parent.as_deref())?,
+        })
     }
-    fn diff_dirs(&self, _key: &str) -> Result<(Vec<PathBuf>, ApplyTarget), SnapshotError> {
-        Err(SnapshotError::NotImplemented("overlayfs diff_dirs"))
+
+    fn diff_dirs(&self, key: &str) -> Result<(Vec<PathBuf>, ApplyTarget), SnapshotError> {
+        let target = self.apply_target(key)?;
+        Ok((target.lowers.clone(), target))
     }
 }

@@ -1,0 +1,484 @@
+//! The snapshotter conformance suite: one set of checks, run against every implementation,
+//! as root on the real kernel. Each check mounts the mounts a snapshotter returns and looks
+//! at the files, as a runtime would.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_store::layer::{chain_ids, snapshot_diff, unpack_layer, LayerError};
+use berth_store::metadata::{Labels, MetadataStore};
+use berth_store::mount::MountGuard;
+use berth_store::snapshot::native::NativeSnapshotter;
+use berth_store::snapshot::overlay::OverlaySnapshotter;
+use berth_store::snapshot::{SnapshotError, SnapshotKind, Snapshotter};
+use berth_store::Digest;
+
+type Open = fn(&Path, Arc<MetadataStore>) -> Box<dyn Snapshotter>;
+
+fn open_overlay(root: &Path, meta: Arc<MetadataStore>) -> Box<dyn Snapshotter> {
+    Box::new(OverlaySnapshotter::open(root, meta).unwrap())
+}
+
+fn open_native(root: &Path, meta: Arc<MetadataStore>) -> Box<dyn Snapshotter> {
+    Box::new(NativeSnapshotter::open(root, meta).unwrap())
+}
+
+/// A store root with its metadata database and a snapshotter, plus a mount point.
+struct Env {
+    dir: tempfile::TempDir,
+    meta: Arc<MetadataStore>,
+    sn: Box<dyn Snapshotter>,
+}
+
+impl Env {
+    fn new(open: Open) -> Env {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "the snapshotter suite needs root (mounts)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("bt-snap-")
+            .tempdir()
+            .unwrap();
+        let meta = Arc::new(MetadataStore::open(&dir.path().join("meta.redb")).unwrap());
+        let sn = open(dir.path(), meta.clone());
+        Env { dir, meta, sn }
+    }
+
+    fn mountpoint(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join("mnt").join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    /// Mounts the mounts of `key` (unmounted when the guard drops, even if the test fails).
+    fn mount(&self, key: &str) -> (MountGuard, PathBuf) {
+        let target = self.mountpoint(key);
+        let guard = MountGuard::mount(&self.sn.mounts(key).unwrap(), &target).unwrap();
+        (guard, target)
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn prepare_commit_and_view_a_chain(open: Open) {
+    let env = Env::new(open);
+    let sn = &*env.sn;
+    let mounts = sn.prepare("a", None, &Labels::new()).unwrap();
+    assert!(!mounts.is_empty());
+    {
+        let (_g, root) = env.mount("a");
+        std::fs::write(root.join("file1"), "base").unwrap();
+        std::fs::create_dir(root.join("dir")).unwrap();
+        std::fs::write(root.join("dir/x"), "x").unwrap();
+    }
+    sn.commit("base", "a", &Labels::new()).unwrap();
+    assert!(matches!(sn.stat("a"), Err(SnapshotError::NotFound(_))));
+
+    sn.prepare("b", Some("base"), &Labels::new()).unwrap();
+    {
+        let (_g, root) = env.mount("b");
+        assert_eq!(read(&root.join("file1")), "base", "parent's files visible");
+        std::fs::write(root.join("file1"), "changed").unwrap();
+        std::fs::remove_file(root.join("dir/x")).unwrap();
+        std::fs::write(root.join("file2"), "new").unwrap();
+    }
+    sn.commit("top", "b", &Labels::new()).unwrap();
+
+    sn.view("v-top", Some("top"), &Labels::new()).unwrap();
+    sn.view("v-base", Some("base"), &Labels::new()).unwrap();
+    {
+        let (_g, root) = env.mount("v-top");
+        assert_eq!(read(&root.join("file1")), "changed");
+        assert_eq!(read(&root.join("file2")), "new");
+        assert!(!root.join("dir/x").exists(), "deleted in the child");
+        let err = std::fs::write(root.join("file3"), "no").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EROFS), "a view is read-only");
+    }
+    {
+        let (_g, root) = env.mount("v-base");
+        assert_eq!(
+            read(&root.join("file1")),
+            "base",
+            "committed layers never change"
+        );
+        assert_eq!(read(&root.join("dir/x")), "x");
+        assert!(!root.join("file2").exists());
+    }
+    // Two active snapshots on one committed parent share it and do not see each other.
+    sn.prepare("c1", Some("top"), &Labels::new()).unwrap();
+    sn.prepare("c2", Some("top"), &Labels::new()).unwrap();
+    let (_g1, r1) = env.mount("c1");
+    let (_g2, r2) = env.mount("c2");
+    std::fs::write(r1.join("only-c1"), "1").unwrap();
+    assert!(!r2.join("only-c1").exists());
+    assert_eq!(read(&r2.join("file2")), "new");
+}
+
+fn stat_and_list_report_kinds_parents_and_labels(open: Open) {
+    let env = Env::new(open);
+    let sn = &*env.sn;
+    let labels: Labels = [("purpose".to_string(), "test".to_string())].into();
+    sn.prepare("a", None, &Labels::new()).unwrap();
+    sn.commit("base", "a", &labels).unwrap();
+    sn.prepare("work", Some("base"), &Labels::new()).unwrap();
+    sn.view("look", Some("base"), &Labels::new()).unwrap();
+    let base = sn.stat("base").unwrap();
+    assert_eq!(
+        (base.kind, base.parent.as_deref(), &base.labels),
+        (SnapshotKind::Committed, None, &labels)
+    );
+    let work = sn.stat("work").unwrap();
+    assert_eq!(
+        (work.kind, work.parent.as_deref()),
+        (SnapshotKind::Active, Some("base"))
+    );
+    assert_eq!(sn.stat("look").unwrap().kind, SnapshotKind::View);
+    let keys: Vec<String> = sn.list().unwrap().into_iter().map(|i| i.key).collect();
+    assert_eq!(keys, vec!["base", "look", "work"]);
+}
+
+fn remove_refuses_parents_and_cleans_up(open: Open) {
+    let env = Env::new(open);
+    let sn = &*env.sn;
+    sn.prepare("a", None, &Labels::new()).unwrap();
+    sn.commit("base", "a", &Labels::new()).unwrap();
+    sn.prepare("child", Some("base"), &Labels::new()).unwrap();
+    let err = sn.remove("base").unwrap_err();
+    assert!(matches!(err, SnapshotError::Conflict { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "snapshot \"base\": cannot remove: it is the parent of child"
+    );
+    sn.remove("child").unwrap();
+    sn.remove("base").unwrap();
+    assert!(sn.list().unwrap().is_empty());
+    let dir = env.dir.path().join("snapshots").join(sn.name());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "directories removed with their records"
+    );
+    assert!(matches!(sn.remove("base"), Err(SnapshotError::NotFound(_))));
+}
+
+fn bad_requests_give_clear_errors(open: Open) {
+    let env = Env::new(open);
+    let sn = &*env.sn;
+    sn.prepare("a", None, &Labels::new()).unwrap();
+    let err = sn.prepare("a", None, &Labels::new()).unwrap_err();
+    assert_eq!(err.to_string(), "snapshot \"a\" already exists");
+    let err = sn.prepare("b", Some("a"), &Labels::new()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "snapshot \"b\": parent \"a\" is not committed"
+    );
+    let err = sn
+        .prepare("b", Some("missing"), &Labels::new())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "snapshot \"b\": parent \"missing\" not found"
+    );
+    sn.view("v", None, &Labels::new()).unwrap();
+    assert!(matches!(
+        sn.commit("x", "v", &Labels::new()),
+        Err(SnapshotError::Conflict { .. })
+    ));
+    sn.commit("base", "a", &Labels::new()).unwrap();
+    sn.prepare("a2", None, &Labels::new()).unwrap();
+    assert!(matches!(
+        sn.commit("base", "a2", &Labels::new()),
+        Err(SnapshotError::AlreadyExists(_))
+    ));
+    assert!(matches!(sn.mounts("nope"), Err(SnapshotError::NotFound(_))));
+    assert!(matches!(
+        sn.mounts("base"),
+        Err(SnapshotError::Conflict { .. })
+    ));
+    assert!(matches!(
+        sn.apply_target("base"),
+        Err(SnapshotError::Conflict { .. })
+    ));
+    // Failed calls left nothing behind.
+    let keys: Vec<String> = sn.list().unwrap().into_iter().map(|i| i.key).collect();
+    assert_eq!(keys, vec!["a2", "base", "v"]);
+}
+
+fn usage_counts_own_bytes_and_inodes(open: Open) {
+    let env = Env::new(open);
+    let sn = &*env.sn;
+    sn.prepare("a", None, &Labels::new()).unwrap();
+    let empty = sn.usage("a").unwrap();
+    {
+        let (_g, root) = env.mount("a");
+        std::fs::write(root.join("big"), vec![1u8; 1 << 20]).unwrap();
+        std::fs::hard_link(root.join("big"), root.join("big-link")).unwrap();
+        std::fs::create_dir(root.join("d")).unwrap();
+    }
+    let active = sn.usage("a").unwrap();
+    assert_eq!(
+        active.inodes,
+        empty.inodes + 2,
+        "file (hardlink once) and dir"
+    );
+    assert!(
+        active.size >= empty.size + (1 << 20) && active.size < empty.size + (1 << 20) + 64 * 1024,
+        "{active:?}"
+    );
+    sn.commit("base", "a", &Labels::new()).unwrap();
+    assert_eq!(sn.usage("base").unwrap(), active, "recorded at commit");
+    sn.prepare("b", Some("base"), &Labels::new()).unwrap();
+    {
+        let (_g, root) = env.mount("b");
+        std::fs::write(root.join("small"), "1").unwrap();
+    }
+    let b = sn.usage("b").unwrap();
+    if sn.name() == "overlayfs" {
+        assert!(
+            b.size < 64 * 1024,
+            "an overlay layer holds only its own changes: {b:?}"
+        );
+    } else {
+        assert!(b.size >= 1 << 20, "a native snapshot is a full copy: {b:?}");
+    }
+}
+
+/// Builds a tar with the `tar` crate (paths here are benign).
+fn layer(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        match data {
+            Some(d) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                h.set_size(d.len() as u64);
+                b.append_data(&mut h, path, *d).unwrap();
+            }
+            None => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, path, &[][..]).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+fn unpacked_layers_stack_with_whiteouts(open: Open) {
+    let env = Env::new(open);
+    let sn = &*env.sn;
+    let l1 = layer(&[
+        ("etc/", None),
+        ("etc/a", Some(b"a1")),
+        ("etc/b", Some(b"b1")),
+        ("opt/", None),
+        ("opt/o", Some(b"o")),
+    ]);
+    let l2 = layer(&[
+        ("etc/", None),
+        ("etc/a", Some(b"a2")),
+        ("etc/.wh.b", Some(b"")),
+        ("opt/", None),
+        ("opt/.wh..wh..opq", Some(b"")),
+        ("opt/n", Some(b"n")),
+    ]);
+    let diffs = [Digest::of(&l1), Digest::of(&l2)];
+    let chains = chain_ids(&diffs);
+    let a1 = unpack_layer(
+        sn,
+        None,
+        &chains[0],
+        Some(&diffs[0]),
+        "extract-1",
+        &mut &l1[..],
+    )
+    .unwrap();
+    assert_eq!(a1.diff_id, diffs[0]);
+    let parent = chains[0].to_string();
+    unpack_layer(
+        sn,
+        Some(&parent),
+        &chains[1],
+        Some(&diffs[1]),
+        "extract-2",
+        &mut &l2[..],
+    )
+    .unwrap();
+    assert_eq!(
+        sn.stat(&chains[1].to_string()).unwrap().parent.as_deref(),
+        Some(parent.as_str())
+    );
+
+    sn.view("rootfs", Some(&chains[1].to_string()), &Labels::new())
+        .unwrap();
+    let (_g, root) = env.mount("rootfs");
+    assert_eq!(read(&root.join("etc/a")), "a2");
+    assert!(!root.join("etc/b").exists());
+    assert!(!root.join("opt/o").exists());
+    assert_eq!(read(&root.join("opt/n")), "n");
+
+    // A wrong diff id: nothing committed, the extract snapshot is gone.
+    let wrong = Digest::of(b"not the layer");
+    let err = unpack_layer(
+        sn,
+        None,
+        &Digest::of(b"chain"),
+        Some(&wrong),
+        "extract-bad",
+        &mut &l1[..],
+    )
+    .unwrap_err();
+    assert!(matches!(err, LayerError::DiffIdMismatch { .. }), "{err}");
+    assert!(matches!(
+        sn.stat("extract-bad"),
+        Err(SnapshotError::NotFound(_))
+    ));
+    assert!(matches!(
+        sn.stat(&Digest::of(b"chain").to_string()),
+        Err(SnapshotError::NotFound(_))
+    ));
+
+    // Unpacking a layer that is already there keeps the existing one (extracted once).
+    unpack_layer(
+        sn,
+        None,
+        &chains[0],
+        Some(&diffs[0]),
+        "extract-again",
+        &mut &l1[..],
+    )
+    .unwrap();
+    assert!(matches!(
+        sn.stat("extract-again"),
+        Err(SnapshotError::NotFound(_))
+    ));
+}
+
+fn diff_of_an_active_snapshot_reapplies_to_the_same_tree(open: Open) {
+    let env = Env::new(open);
+    let sn = &*env.sn;
+    let l1 = layer(&[
+        ("keep", Some(b"k")),
+        ("gone", Some(b"g")),
+        ("d/", None),
+        ("d/old", Some(b"o")),
+    ]);
+    let c1 = Digest::of(&l1);
+    unpack_layer(sn, None, &c1, None, "x", &mut &l1[..]).unwrap();
+    sn.prepare("work", Some(&c1.to_string()), &Labels::new())
+        .unwrap();
+    {
+        let (_g, root) = env.mount("work");
+        std::fs::remove_file(root.join("gone")).unwrap();
+        std::fs::write(root.join("new"), "n").unwrap();
+        std::fs::write(root.join("d/old"), "changed").unwrap();
+    }
+    let mut diff = Vec::new();
+    let applied = snapshot_diff(sn, "work", &mut diff).unwrap();
+    assert_eq!(applied.diff_id, Digest::of(&diff));
+    // The diff on top of the parent gives the same tree.
+    let c2 = chain_ids(&[c1.clone(), applied.diff_id.clone()])[1].clone();
+    unpack_layer(
+        sn,
+        Some(&c1.to_string()),
+        &c2,
+        Some(&applied.diff_id),
+        "y",
+        &mut &diff[..],
+    )
+    .unwrap();
+    sn.view("check", Some(&c2.to_string()), &Labels::new())
+        .unwrap();
+    let (_g, root) = env.mount("check");
+    assert_eq!(read(&root.join("keep")), "k");
+    assert_eq!(read(&root.join("new")), "n");
+    assert_eq!(read(&root.join("d/old")), "changed");
+    assert!(!root.join("gone").exists());
+}
+
+fn reopening_keeps_snapshots_and_drops_orphans(open: Open) {
+    let env = Env::new(open);
+    env.sn.prepare("a", None, &Labels::new()).unwrap();
+    {
+        let (_g, root) = env.mount("a");
+        std::fs::write(root.join("f"), "kept").unwrap();
+    }
+    env.sn.commit("base", "a", &Labels::new()).unwrap();
+    let dir = env.dir.path().join("snapshots").join(env.sn.name());
+    let orphan = dir.join("999999");
+    std::fs::create_dir_all(orphan.join("fs")).unwrap();
+    let sn = open(env.dir.path(), env.meta.clone());
+    assert!(
+        !orphan.exists(),
+        "a directory without a record is removed on open"
+    );
+    sn.view("v", Some("base"), &Labels::new()).unwrap();
+    let target = env.mountpoint("v");
+    let _g = MountGuard::mount(&sn.mounts("v").unwrap(), &target).unwrap();
+    assert_eq!(read(&target.join("f")), "kept");
+    let _ = std::fs::metadata(&target).unwrap().ino();
+}
+
+macro_rules! conformance {
+    ($name:ident, $open:expr) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn prepare_commit_and_view_a_chain() {
+                super::prepare_commit_and_view_a_chain($open)
+            }
+            #[test]
+            fn stat_and_list_report_kinds_parents_and_labels() {
+                super::stat_and_list_report_kinds_parents_and_labels($open)
+            }
+            #[test]
+            fn remove_refuses_parents_and_cleans_up() {
+                super::remove_refuses_parents_and_cleans_up($open)
+            }
+            #[test]
+            fn bad_requests_give_clear_errors() {
+                super::bad_requests_give_clear_errors($open)
+            }
+            #[test]
+            fn usage_counts_own_bytes_and_inodes() {
+                super::usage_counts_own_bytes_and_inodes($open)
+            }
+            #[test]
+            fn unpacked_layers_stack_with_whiteouts() {
+                super::unpacked_layers_stack_with_whiteouts($open)
+            }
+            #[test]
+            fn diff_of_an_active_snapshot_reapplies_to_the_same_tree() {
+                super::diff_of_an_active_snapshot_reapplies_to_the_same_tree($open)
+            }
+            #[test]
+            fn reopening_keeps_snapshots_and_drops_orphans() {
+                super::reopening_keeps_snapshots_and_drops_orphans($open)
+            }
+        }
+    };
+}
+
+conformance!(overlay, open_overlay);
+conformance!(native, open_native);
+
+#[test]
+fn overlay_is_supported_on_this_kernel() {
+    let dir = tempfile::Builder::new()
+        .prefix("bt-snap-")
+        .tempdir()
+        .unwrap();
+    assert!(OverlaySnapshotter::supported(dir.path()));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "scratch directories removed"
+    );
+}
