@@ -24,7 +24,8 @@ const RMDIR_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 /// One cgroup directory and how many of its trailing components we created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CgroupDir {
-    /// Full path (`/sys/fs/cgroup/memory/berth/x`).
+    /// Full path (`/sys/fs/cgroup/memory/berth/x`); `dir` in JSON.
+    #[serde(rename = "dir")]
     pub path: PathBuf,
     /// How many trailing components of `path` this container created
     /// (0: the cgroup existed before and is never removed).

@@ -1,9 +1,10 @@
 //! Reading and writing cgroupfs interface files (`memory.max`,
 //! `cgroup.procs`, ...).
 //!
-//! Each write is one `open(O_WRONLY|O_CLOEXEC)` + one `write` + `close`: no
-//! `O_CREAT` (a missing file means a missing controller and must fail with
-//! `ENOENT`, not create a regular file in a fake tree) and no `O_TRUNC`.
+//! Each write is one `open(O_WRONLY|O_TRUNC|O_CLOEXEC)` + one `write` +
+//! `close`: no `O_CREAT` (a missing file means a missing controller and must
+//! fail with `ENOENT`, not create a regular file in a fake tree). `O_TRUNC`
+//! is ignored by cgroupfs and keeps a fake tree of regular files exact.
 //! The kernel parses each `write(2)` as one value, so a value is always
 //! written in a single call; files that take one rule per write
 //! (`devices.allow`, `net_prio.ifpriomap`) are opened once through
@@ -138,6 +139,7 @@ impl InterfaceFile {
     pub fn open(path: &Path, first_value: &str) -> Result<InterfaceFile, FileError> {
         let file = std::fs::OpenOptions::new()
             .write(true)
+            .truncate(true)
             .open(path)
             .map_err(|e| FileError::Write {
                 value: first_value.to_string(),

@@ -1,0 +1,508 @@
+//! Real-kernel tests of the v1 driver on this host's v1 (or hybrid)
+//! hierarchies, as root. Every cgroup is named `bt<pid>-...` and removed by
+//! a guard even when an assertion fails. Skipped (with a message) on a
+//! pure v2 host, where `v2_unified.rs` covers the driver.
+
+mod common;
+
+use berth_cgroups::{Cgroup, CgroupError, CgroupsPath, Controller, FreezerState, Layout};
+use berth_oci::*;
+use common::*;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+fn v1_layout() -> Option<(Layout, Vec<berth_cgroups::layout::Hierarchy>)> {
+    assert!(is_root(), "the cgroup tests must run as root");
+    let layout = Layout::detect().expect("detect layout");
+    match &layout {
+        Layout::V1 { hierarchies } => {
+            let h = hierarchies.clone();
+            Some((layout, h))
+        }
+        Layout::V2 { .. } => {
+            eprintln!("skipped: this host is cgroup v2");
+            None
+        }
+    }
+}
+
+fn mount_of(hierarchies: &[berth_cgroups::layout::Hierarchy], c: Controller) -> PathBuf {
+    hierarchies
+        .iter()
+        .find(|h| h.controllers.has(c))
+        .unwrap_or_else(|| panic!("{} is mounted on the test machine", c.name()))
+        .mount
+        .clone()
+}
+
+/// A whole block device (`major:minor`) for blkio throttles.
+fn block_device() -> (i64, i64) {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort_by_key(|n| !(n.starts_with("vd") || n.starts_with("sd") || n.starts_with("nvme")));
+    let dev = read(&Path::new("/sys/block").join(&names[0]).join("dev"));
+    let (ma, mi) = dev.split_once(':').unwrap();
+    (ma.parse().unwrap(), mi.parse().unwrap())
+}
+
+#[test]
+fn create_applies_limits_and_destroy_removes_only_what_it_made() {
+    let Some((layout, hs)) = v1_layout() else {
+        return;
+    };
+    let parent = unique("v1-apply");
+    let mut guard = Guard::new();
+    // A pre-existing parent in the memory hierarchy: must survive destroy.
+    let pre = mount_of(&hs, Controller::Memory).join(&parent);
+    std::fs::create_dir(&pre).unwrap();
+    guard.extra_dirs.push(pre.clone());
+
+    let (major, minor) = block_device();
+    let resources = LinuxResources {
+        memory: Some(LinuxMemory {
+            limit: Some(64 << 20),
+            reservation: Some(32 << 20),
+            swap: Some(128 << 20),
+            swappiness: Some(10),
+            disable_oom_killer: Some(false),
+            ..Default::default()
+        }),
+        cpu: Some(LinuxCpu {
+            shares: Some(512),
+            quota: Some(50_000),
+            period: Some(100_000),
+            cpus: Some("0".into()),
+            mems: Some("0".into()),
+            ..Default::default()
+        }),
+        pids: Some(LinuxPids { limit: 20 }),
+        block_io: Some(LinuxBlockIo {
+            weight: Some(300),
+            throttle_read_bps_device: vec![LinuxThrottleDevice {
+                major,
+                minor,
+                rate: 1_048_576,
+            }],
+            throttle_write_iops_device: vec![LinuxThrottleDevice {
+                major,
+                minor,
+                rate: 100,
+            }],
+            ..Default::default()
+        }),
+        devices: {
+            let mut d = vec![LinuxDeviceCgroup {
+                allow: false,
+                access: Some("rwm".into()),
+                ..Default::default()
+            }];
+            d.extend(berth_cgroups::default_allowed_devices());
+            d
+        },
+        ..Default::default()
+    };
+    let path = CgroupsPath::parse(&format!("/{parent}/ctr")).unwrap();
+    let cg = Cgroup::create_with_resources(&layout, &path, &resources).unwrap();
+    guard.cgroup = Some(cg.clone());
+
+    // One directory per hierarchy, at <mount>/<parent>/ctr.
+    assert_eq!(cg.dirs().len(), hs.len());
+    for (dir, h) in cg.dirs().iter().zip(&hs) {
+        assert_eq!(*dir, h.mount.join(&parent).join("ctr"));
+        assert!(dir.is_dir(), "{} missing", dir.display());
+    }
+    let mem = mount_of(&hs, Controller::Memory).join(&parent).join("ctr");
+    assert_eq!(
+        read(&mem.join("memory.limit_in_bytes")),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(&mem.join("memory.soft_limit_in_bytes")),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(&mem.join("memory.memsw.limit_in_bytes")),
+        (128u64 << 20).to_string()
+    );
+    assert_eq!(read(&mem.join("memory.swappiness")), "10");
+    let cpu = mount_of(&hs, Controller::Cpu).join(&parent).join("ctr");
+    assert_eq!(read(&cpu.join("cpu.shares")), "512");
+    assert_eq!(read(&cpu.join("cpu.cfs_quota_us")), "50000");
+    assert_eq!(read(&cpu.join("cpu.cfs_period_us")), "100000");
+    let cpuset = mount_of(&hs, Controller::Cpuset).join(&parent);
+    // The intermediate cpuset got its parent's CPUs (else nothing could join).
+    assert_eq!(
+        read(&cpuset.join("cpuset.cpus")),
+        read(&cpuset.parent().unwrap().join("cpuset.cpus"))
+    );
+    assert_eq!(read(&cpuset.join("ctr/cpuset.cpus")), "0");
+    let pids = mount_of(&hs, Controller::Pids).join(&parent).join("ctr");
+    assert_eq!(read(&pids.join("pids.max")), "20");
+    let blkio = mount_of(&hs, Controller::Blkio).join(&parent).join("ctr");
+    let weight = std::fs::read_to_string(blkio.join("blkio.weight"))
+        .or_else(|_| std::fs::read_to_string(blkio.join("blkio.bfq.weight")))
+        .unwrap();
+    assert!(weight.contains("300"), "weight file: {weight}");
+    assert_eq!(
+        read(&blkio.join("blkio.throttle.read_bps_device")),
+        format!("{major}:{minor} 1048576")
+    );
+    assert_eq!(
+        read(&blkio.join("blkio.throttle.write_iops_device")),
+        format!("{major}:{minor} 100")
+    );
+    let devices = mount_of(&hs, Controller::Devices).join(&parent).join("ctr");
+    let list = read(&devices.join("devices.list"));
+    assert!(list.lines().any(|l| l == "c 1:3 rwm"), "{list}");
+    assert!(list.lines().any(|l| l == "c 136:* rwm"), "{list}");
+    assert!(!list.lines().any(|l| l.starts_with("a ")), "{list}");
+
+    // Round trip through the runtime's state, then destroy.
+    let saved = serde_json::to_string(&cg).unwrap();
+    let reopened: Cgroup = serde_json::from_str(&saved).unwrap();
+    assert_eq!(reopened, cg);
+    reopened.destroy().unwrap();
+    for dir in cg.dirs() {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    // The pre-existing parent in memory stays; parents we made elsewhere go.
+    assert!(pre.is_dir(), "pre-existing parent removed");
+    assert!(!mount_of(&hs, Controller::Cpu).join(&parent).exists());
+    // Destroying twice is fine.
+    reopened.destroy().unwrap();
+}
+
+#[test]
+fn a_process_is_added_listed_frozen_thawed_killed() {
+    let Some((layout, hs)) = v1_layout() else {
+        return;
+    };
+    let mut guard = Guard::new();
+    let path = CgroupsPath::parse(&format!("/{}", unique("v1-proc"))).unwrap();
+    let cg = Cgroup::create(&layout, &path).unwrap();
+    guard.cgroup = Some(cg.clone());
+    assert!(
+        cg.open_dir().unwrap().is_none(),
+        "no CLONE_INTO_CGROUP fd on v1"
+    );
+
+    // Work done after joining is charged to the cgroup (v1 does not move
+    // earlier charges).
+    let (child, mut stdin) =
+        spawn_waiting("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 1000");
+    let pid = child.id();
+    guard.children.push(child);
+    cg.add_process(pid as i32).unwrap();
+    release(&mut stdin);
+    wait_for("cpu usage and the exec of sleep", || {
+        std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p.ends_with("sleep"))
+            && cg.stats().unwrap().cpu.usage.total > 0
+    });
+    for h in &hs {
+        let name = h.controllers.iter().next().unwrap().name();
+        let name = if name == "unified" { "" } else { name };
+        assert_eq!(
+            proc_cgroup(pid, name).as_deref(),
+            Some(path.to_string().as_str()),
+            "{name}"
+        );
+    }
+    assert_eq!(cg.pids().unwrap(), vec![pid as i32]);
+
+    cg.freeze().unwrap();
+    assert_eq!(cg.freezer_state().unwrap(), FreezerState::Frozen);
+    assert!(
+        proc_state(pid).starts_with('D'),
+        "frozen task state {}",
+        proc_state(pid)
+    );
+    cg.thaw().unwrap();
+    assert_eq!(cg.freezer_state().unwrap(), FreezerState::Thawed);
+    wait_for("the thawed task to sleep again", || {
+        proc_state(pid).starts_with('S')
+    });
+
+    let stats = cg.stats().unwrap();
+    assert_eq!(stats.pids.current, 1);
+    assert!(stats.memory.usage.usage > 0, "{stats:?}");
+    assert!(stats.cpu.usage.total > 0, "{stats:?}");
+    assert!(!stats.cpu.usage.percpu.is_empty());
+    assert!(stats.memory.raw.contains_key("rss"));
+    let json = serde_json::to_value(&stats).unwrap();
+    assert_eq!(json["pids"]["current"], 1);
+
+    cg.kill_all(libc::SIGKILL).unwrap();
+    let status = guard.children[0].wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert_eq!(
+        cg.freezer_state().unwrap(),
+        FreezerState::Thawed,
+        "left thawed after kill"
+    );
+    wait_for("cgroup empty", || cg.pids().unwrap().is_empty());
+    cg.destroy().unwrap();
+    for dir in cg.dirs() {
+        assert!(!dir.exists());
+    }
+}
+
+#[test]
+fn kill_all_with_a_catchable_signal_reaches_every_process() {
+    let Some((layout, _)) = v1_layout() else {
+        return;
+    };
+    let mut guard = Guard::new();
+    let path = CgroupsPath::parse(&format!("/{}", unique("v1-term"))).unwrap();
+    let cg = Cgroup::create(&layout, &path).unwrap();
+    guard.cgroup = Some(cg.clone());
+    for _ in 0..3 {
+        let child = spawn_sleep();
+        cg.add_process(child.id() as i32).unwrap();
+        guard.children.push(child);
+    }
+    assert_eq!(cg.pids().unwrap().len(), 3);
+    cg.kill_all(libc::SIGTERM).unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    for child in &mut guard.children {
+        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
+    }
+}
+
+#[test]
+fn update_changes_limits_of_a_running_cgroup() {
+    let Some((layout, hs)) = v1_layout() else {
+        return;
+    };
+    let mut guard = Guard::new();
+    let path = CgroupsPath::parse(&format!("/{}", unique("v1-update"))).unwrap();
+    let initial = LinuxResources {
+        memory: Some(LinuxMemory {
+            limit: Some(32 << 20),
+            swap: Some(32 << 20),
+            ..Default::default()
+        }),
+        pids: Some(LinuxPids { limit: 10 }),
+        ..Default::default()
+    };
+    let cg = Cgroup::create_with_resources(&layout, &path, &initial).unwrap();
+    guard.cgroup = Some(cg.clone());
+    let child = spawn_sleep();
+    cg.add_process(child.id() as i32).unwrap();
+    guard.children.push(child);
+
+    // Raising memory above the current memsw needs memsw written first.
+    let update = LinuxResources {
+        memory: Some(LinuxMemory {
+            limit: Some(96 << 20),
+            swap: Some(192 << 20),
+            ..Default::default()
+        }),
+        pids: Some(LinuxPids { limit: 0 }),
+        ..Default::default()
+    };
+    cg.apply(&update).unwrap();
+    let mem = mount_of(&hs, Controller::Memory).join(path.as_relative());
+    assert_eq!(
+        read(&mem.join("memory.limit_in_bytes")),
+        (96u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(&mem.join("memory.memsw.limit_in_bytes")),
+        (192u64 << 20).to_string()
+    );
+    let pids = mount_of(&hs, Controller::Pids).join(path.as_relative());
+    assert_eq!(read(&pids.join("pids.max")), "max");
+    // And lowering both again.
+    cg.apply(&initial).unwrap();
+    assert_eq!(
+        read(&mem.join("memory.limit_in_bytes")),
+        (32u64 << 20).to_string()
+    );
+}
+
+#[test]
+fn oom_kill_is_notified() {
+    let Some((layout, _)) = v1_layout() else {
+        return;
+    };
+    let mut guard = Guard::new();
+    let path = CgroupsPath::parse(&format!("/{}", unique("v1-oom"))).unwrap();
+    let resources = LinuxResources {
+        memory: Some(LinuxMemory {
+            limit: Some(16 << 20),
+            swap: Some(16 << 20),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let cg = Cgroup::create_with_resources(&layout, &path, &resources).unwrap();
+    guard.cgroup = Some(cg.clone());
+    let mut oom = cg.oom_notifier().unwrap();
+    assert_eq!(oom.take().unwrap(), 0);
+    // dd's 64 MiB buffer cannot fit in 16 MiB.
+    let (child, mut stdin) = spawn_waiting("exec dd if=/dev/zero of=/dev/null bs=64M count=1");
+    cg.add_process(child.id() as i32).unwrap();
+    guard.children.push(child);
+    release(&mut stdin);
+    let mut pfd = libc::pollfd {
+        fd: std::os::fd::AsFd::as_fd(&oom).as_raw_fd(),
+        events: oom.poll_events(),
+        revents: 0,
+    };
+    let n = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+    assert_eq!(n, 1, "no OOM notification within 10 s");
+    assert!(oom.take().unwrap() >= 1);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        guard.children[0].wait().unwrap().signal(),
+        Some(libc::SIGKILL)
+    );
+    // Usage reached the limit (failcnt is not reliably bumped on 6.x).
+    let stats = cg.stats().unwrap();
+    assert_eq!(stats.memory.usage.max, 16 << 20, "{stats:?}");
+}
+
+#[test]
+fn an_existing_cgroup_is_joined_and_never_removed() {
+    let Some((layout, hs)) = v1_layout() else {
+        return;
+    };
+    let name = unique("v1-existing");
+    let mut guard = Guard::new();
+    for h in &hs {
+        let dir = h.mount.join(&name);
+        std::fs::create_dir(&dir).unwrap();
+        guard.extra_dirs.push(dir);
+    }
+    let cg = Cgroup::create(&layout, &CgroupsPath::parse(&name).unwrap()).unwrap();
+    cg.destroy().unwrap();
+    for h in &hs {
+        assert!(h.mount.join(&name).is_dir());
+    }
+}
+
+/// Each bad value fails with a one-line error naming it, and the cgroup
+/// is gone afterwards.
+#[test]
+fn bad_values_fail_clearly_and_leave_nothing() {
+    let Some((layout, hs)) = v1_layout() else {
+        return;
+    };
+    let cpu_mount = mount_of(&hs, Controller::Cpu);
+    let cases: Vec<(LinuxResources, String)> = vec![
+        (
+            LinuxResources {
+                memory: Some(LinuxMemory {
+                    limit: Some(-5),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "invalid linux.resources.memory.limit -5: want a byte count or -1 for no limit".into(),
+        ),
+        (
+            LinuxResources {
+                pids: Some(LinuxPids { limit: -3 }),
+                ..Default::default()
+            },
+            "invalid linux.resources.pids.limit -3".into(),
+        ),
+        (
+            LinuxResources {
+                cpu: Some(LinuxCpu {
+                    shares: Some(1),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "invalid linux.resources.cpu.shares 1: want 2 to 262144".into(),
+        ),
+        (
+            LinuxResources {
+                memory: Some(LinuxMemory {
+                    swappiness: Some(200),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "invalid linux.resources.memory.swappiness 200".into(),
+        ),
+        (
+            LinuxResources {
+                cpu: Some(LinuxCpu {
+                    quota: Some(500),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            // The kernel refuses quotas under 1 ms; the error names the file.
+            "write 500 to {cpu}/cpu.cfs_quota_us: EINVAL".into(),
+        ),
+        (
+            LinuxResources {
+                devices: vec![LinuxDeviceCgroup {
+                    allow: true,
+                    kind: Some("q".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            "linux.resources.devices: invalid device rule type \"q\": want a, c or b".into(),
+        ),
+        (
+            LinuxResources {
+                unified: [("../memory.max".to_string(), "1".to_string())].into(),
+                ..Default::default()
+            },
+            "invalid linux.resources.unified \"../memory.max\"".into(),
+        ),
+    ];
+    for (resources, want) in cases {
+        let name = unique("v1-bad");
+        let path = CgroupsPath::parse(&format!("/{name}/ctr")).unwrap();
+        let mut guard = Guard::new();
+        for h in &hs {
+            guard.extra_dirs.push(h.mount.join(&name));
+        }
+        let err = Cgroup::create_with_resources(&layout, &path, &resources).unwrap_err();
+        let want = want.replace(
+            "{cpu}",
+            &cpu_mount.join(&name).join("ctr").display().to_string(),
+        );
+        let msg = err.to_string();
+        assert!(msg.starts_with(&want), "got {msg:?}, want {want:?}");
+        assert!(!msg.contains('\n'));
+        for h in &hs {
+            assert!(
+                !h.mount.join(&name).exists(),
+                "{} left behind after {msg}",
+                h.mount.join(&name).display()
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_paths_are_refused_before_anything_is_made() {
+    let err = CgroupsPath::parse("/berth/../../x").unwrap_err();
+    assert!(err.to_string().contains("'..'"), "{err}");
+    let err = CgroupsPath::parse("/").unwrap_err();
+    assert!(err.to_string().contains("root cgroup"), "{err}");
+    // A hierarchy mount that does not exist: mkdir fails with ENOENT, named.
+    let layout = Layout::V1 {
+        hierarchies: vec![berth_cgroups::layout::Hierarchy {
+            controllers: berth_cgroups::ControllerSet::of(Controller::Memory),
+            mount: PathBuf::from("/nonexistent-bt-mount"),
+            root: "/".into(),
+        }],
+    };
+    let err = Cgroup::create(&layout, &CgroupsPath::parse("/a/b").unwrap()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "create cgroup /nonexistent-bt-mount/a: ENOENT"
+    );
+    assert!(matches!(err, CgroupError::Mkdir { .. }));
+}
