@@ -15,12 +15,16 @@
 //! that takes a lease before it writes is safe against a concurrent collection; expired leases
 //! are deleted. Ingests are not touched (they are resumable downloads).
 
+use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
+
+use serde::Deserialize;
 
 use crate::content::{ContentError, ContentStore};
 use crate::digest::Digest;
-use crate::metadata::{MetadataError, MetadataStore};
-use crate::snapshot::{SnapshotError, Snapshotter};
+use crate::layer::chain_ids;
+use crate::metadata::{LeaseResource, MetadataError, MetadataStore};
+use crate::snapshot::{SnapshotError, SnapshotInfo, Snapshotter};
 
 /// A collection failure.
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +38,6 @@ pub enum GcError {
     /// Listing or removing a snapshot failed.
     #[error("gc: {0}")]
     Snapshot(#[from] SnapshotError),
-    /// Not implemented yet.
-    #[error("not implemented: {0}")]
-    NotImplemented(&'static str),
 }
 
 /// Extra roots the caller knows about (e.g. running containers' snapshots).
@@ -61,6 +62,9 @@ pub struct GcReport {
     pub bytes_freed: u64,
 }
 
+/// Blobs larger than this are never parsed as manifests, indexes or configs.
+const MAX_JSON_BLOB: u64 = 16 << 20;
+
 /// Runs one collection over `content`, `meta` and `snapshotters`; see the module doc.
 /// berthd runs it after `rmi` and for `image prune`, one at a time.
 pub fn collect(
@@ -69,6 +73,201 @@ pub fn collect(
     snapshotters: &[&dyn Snapshotter],
     extra: &GcRoots,
 ) -> Result<GcReport, GcError> {
-    let _ = (content, meta, snapshotters, extra, SystemTime::now());
-    Err(GcError::NotImplemented("gc"))
+    let start = SystemTime::now();
+    let mut report = GcReport::default();
+    let mut mark = Mark {
+        content,
+        blobs: HashSet::new(),
+        chain_ids: HashSet::new(),
+    };
+
+    for image in meta.list_images()? {
+        mark.walk(&image.target.digest)?;
+    }
+    let mut leased_snapshots: HashSet<(String, String)> = extra.snapshots.iter().cloned().collect();
+    for lease in meta.list_leases()? {
+        if lease.expired(start) {
+            match meta.delete_lease(&lease.id) {
+                Ok(()) | Err(MetadataError::NotFound { .. }) => {
+                    report.leases_removed.push(lease.id)
+                }
+                Err(e) => return Err(e.into()),
+            }
+            continue;
+        }
+        for r in lease.resources {
+            match r {
+                LeaseResource::Content(d) => mark.walk(&d)?,
+                LeaseResource::Snapshot(sn, key) => {
+                    leased_snapshots.insert((sn, key));
+                }
+                LeaseResource::Ingest(_) => {}
+            }
+        }
+    }
+    for d in &extra.content {
+        mark.walk(d)?;
+    }
+
+    for sn in snapshotters {
+        sweep_snapshots(*sn, &mark.chain_ids, &leased_snapshots, start, &mut report)?;
+    }
+
+    for info in content.list()? {
+        if mark.blobs.contains(&info.digest) || info.committed_at >= start {
+            continue;
+        }
+        match content.delete(&info.digest) {
+            Ok(()) => {
+                report.bytes_freed += info.size;
+                report.content_removed.push(info.digest);
+            }
+            Err(ContentError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(report)
+}
+
+/// The mark phase's state: blobs reached from the roots, and the chain ids (snapshot names)
+/// of every image config reached.
+struct Mark<'a> {
+    content: &'a ContentStore,
+    blobs: HashSet<Digest>,
+    chain_ids: HashSet<String>,
+}
+
+/// The fields of manifests, indexes and configs that reference other things. Parsed by shape,
+/// not by media type: Docker and OCI name the same structures differently, and OCI manifests
+/// may omit `mediaType`.
+#[derive(Deserialize)]
+struct References {
+    #[serde(default)]
+    manifests: Vec<Reference>,
+    config: Option<Reference>,
+    #[serde(default)]
+    layers: Vec<Reference>,
+    rootfs: Option<RootFs>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    digest: Digest,
+}
+
+#[derive(Deserialize)]
+struct RootFs {
+    #[serde(default)]
+    diff_ids: Vec<Digest>,
+}
+
+impl Mark<'_> {
+    /// Marks `digest` and everything it references (a missing or non-JSON blob references
+    /// nothing: layers, or children of an index that were never pulled).
+    fn walk(&mut self, digest: &Digest) -> Result<(), GcError> {
+        let mut todo = vec![digest.clone()];
+        while let Some(d) = todo.pop() {
+            if !self.blobs.insert(d.clone()) {
+                continue;
+            }
+            let info = match self.content.info(&d) {
+                Ok(i) => i,
+                Err(ContentError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if info.size > MAX_JSON_BLOB {
+                continue;
+            }
+            let reader = match self.content.reader(&d) {
+                Ok(r) => r,
+                Err(ContentError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // A layer's first byte is never '{' (gzip, zstd or a tar header): skip it
+            // without reading the whole blob.
+            let mut first = [0u8; 1];
+            if reader.read_at(&mut first, 0).unwrap_or(0) != 1 || first[0] != b'{' {
+                continue;
+            }
+            let data = self.content.read_all(&d)?;
+            let Ok(refs) = serde_json::from_slice::<References>(&data) else {
+                continue;
+            };
+            todo.extend(refs.manifests.into_iter().map(|r| r.digest));
+            todo.extend(refs.config.into_iter().map(|r| r.digest));
+            todo.extend(refs.layers.into_iter().map(|r| r.digest));
+            if let Some(rootfs) = refs.rootfs {
+                self.chain_ids
+                    .extend(chain_ids(&rootfs.diff_ids).iter().map(Digest::to_string));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes the snapshots of `sn` that no root keeps, children before parents.
+fn sweep_snapshots(
+    sn: &dyn Snapshotter,
+    chain_ids: &HashSet<String>,
+    leased: &HashSet<(String, String)>,
+    start: SystemTime,
+    report: &mut GcReport,
+) -> Result<(), GcError> {
+    let all = sn.list()?;
+    let by_key: HashMap<&str, &SnapshotInfo> = all.iter().map(|i| (i.key.as_str(), i)).collect();
+    let mut keep: HashSet<&str> = HashSet::new();
+    for info in &all {
+        let rooted = chain_ids.contains(&info.key)
+            || leased.contains(&(sn.name().to_string(), info.key.clone()))
+            // Made or committed after the collection started: a pull in progress.
+            || info.created_at >= start
+            || info.updated_at >= start;
+        if rooted {
+            let mut next = Some(info.key.as_str());
+            while let Some(k) = next {
+                if !keep.insert(k) {
+                    break;
+                }
+                next = by_key.get(k).and_then(|i| i.parent.as_deref());
+            }
+        }
+    }
+    let mut remaining: Vec<&SnapshotInfo> = all
+        .iter()
+        .filter(|i| !keep.contains(i.key.as_str()))
+        .collect();
+    while !remaining.is_empty() {
+        let parents: HashSet<&str> = all
+            .iter()
+            .filter(|i| {
+                !report
+                    .snapshots_removed
+                    .iter()
+                    .any(|(s, k)| s == sn.name() && *k == i.key)
+            })
+            .filter_map(|i| i.parent.as_deref())
+            .collect();
+        let (leaves, rest): (Vec<&SnapshotInfo>, Vec<&SnapshotInfo>) = remaining
+            .into_iter()
+            .partition(|i| !parents.contains(i.key.as_str()));
+        if leaves.is_empty() {
+            break; // only parents of kept snapshots are left (cannot happen: parents are kept)
+        }
+        for info in leaves {
+            let usage = sn.usage(&info.key).unwrap_or_default();
+            match sn.remove(&info.key) {
+                Ok(()) => {
+                    report.bytes_freed += usage.size;
+                    report
+                        .snapshots_removed
+                        .push((sn.name().to_string(), info.key.clone()));
+                }
+                // Gone meanwhile, or a child appeared meanwhile: leave it to the next run.
+                Err(SnapshotError::NotFound(_)) | Err(SnapshotError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        remaining = rest;
+    }
+    Ok(())
 }
