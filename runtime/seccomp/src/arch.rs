@@ -94,25 +94,33 @@ impl Arch {
     /// The syscall number of `name` on this ABI (x32 numbers include
     /// [`X32_SYSCALL_BIT`]), or `None` if the ABI has no such syscall.
     pub fn syscall_number(self, name: &str) -> Option<u32> {
-        let table = self.table();
-        table
-            .binary_search_by(|(n, _)| (*n).cmp(name))
-            .ok()
-            .map(|i| table[i].1)
+        tables::lookup(name)
+            .map(|nrs| nrs[self.column()])
+            .filter(|&nr| nr != tables::NONE)
     }
 
-    /// The largest syscall number in this ABI's table.
+    /// The largest syscall number this ABI has.
     pub fn max_syscall_number(self) -> u32 {
-        self.table().iter().map(|(_, nr)| *nr).max().unwrap_or(0)
+        tables::MAX_NR[self.column()]
     }
 
-    pub(crate) fn table(self) -> &'static [(&'static str, u32)] {
+    /// Every `(name, number)` of this ABI, by name.
+    pub fn syscalls(self) -> impl Iterator<Item = (&'static str, u32)> {
+        let column = self.column();
+        tables::SYSCALLS
+            .iter()
+            .map(move |(name, nrs)| (*name, nrs[column]))
+            .filter(|&(_, nr)| nr != tables::NONE)
+    }
+
+    /// This ABI's column in the generated tables.
+    pub(crate) fn column(self) -> usize {
         match self {
-            Arch::X86_64 => tables::X86_64,
-            Arch::X86 => tables::X86,
-            Arch::X32 => tables::X32,
-            Arch::Aarch64 => tables::AARCH64,
-            Arch::Arm => tables::ARM,
+            Arch::X86_64 => 0,
+            Arch::X86 => 1,
+            Arch::X32 => 2,
+            Arch::Aarch64 => 3,
+            Arch::Arm => 4,
         }
     }
 
@@ -152,14 +160,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tables_are_sorted_for_binary_search_and_have_unique_names() {
+    fn every_name_is_found_through_the_hash_index() {
         for arch in Arch::ALL {
-            let t = arch.table();
-            assert!(t.len() > 300, "{arch:?} table has only {} entries", t.len());
-            for w in t.windows(2) {
-                assert!(w[0].0 < w[1].0, "{arch:?}: {} before {}", w[0].0, w[1].0);
+            assert_eq!(
+                tables::ABIS[arch.column()],
+                format!("{arch:?}").to_uppercase()
+            );
+            let all: Vec<_> = arch.syscalls().collect();
+            assert!(all.len() > 300, "{arch:?} has only {} syscalls", all.len());
+            for (name, nr) in &all {
+                assert_eq!(arch.syscall_number(name), Some(*nr), "{arch:?} {name}");
             }
+            assert_eq!(
+                all.iter().map(|e| e.1).max(),
+                Some(arch.max_syscall_number())
+            );
         }
+        for w in tables::SYSCALLS.windows(2) {
+            assert!(w[0].0 < w[1].0, "{} before {}", w[0].0, w[1].0);
+        }
+        assert_eq!(tables::lookup("no_such_syscall"), None);
+        assert_eq!(tables::lookup(""), None);
     }
 
     #[test]

@@ -60,6 +60,7 @@ use crate::action::{self, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_THREAD};
 use crate::arch::{Arch, ArchName, X32_SYSCALL_BIT};
 use crate::bpf::{Assembler, Cmp, Label, Target, MAX_INSTRUCTIONS};
 use crate::filter::{Filter, FilterFlags};
+use crate::tables;
 
 /// What can be wrong with a profile. Every message names the syscall, arch,
 /// flag or value at fault.
@@ -142,10 +143,22 @@ pub fn compile_for(profile: &LinuxSeccomp, native: Arch) -> Result<Filter, Secco
     }
 
     let rules = resolve_rules(profile, default)?;
+    // Each name is looked up once, for all ABIs; unknown names drop out here.
+    let mut named = Vec::with_capacity(512);
+    for (i, sc) in profile.syscalls.iter().enumerate() {
+        for name in &sc.names {
+            if let Some(nrs) = tables::lookup(name) {
+                named.push(Named {
+                    rule: i as u32,
+                    nrs,
+                });
+            }
+        }
+    }
     let enosys_stub = !action::is_permissive(profile.default_action);
     let ctx = Context {
-        profile,
         rules: &rules,
+        named: &named,
         default,
     };
 
@@ -192,9 +205,15 @@ struct Rule<'p> {
     redundant: bool,
 }
 
+/// A name of a rule, with its number on every ABI (`tables::NONE`: absent).
+struct Named {
+    rule: u32,
+    nrs: &'static [u32; tables::ABIS.len()],
+}
+
 struct Context<'p> {
-    profile: &'p LinuxSeccomp,
     rules: &'p [Rule<'p>],
+    named: &'p [Named],
     default: u32,
 }
 
@@ -221,13 +240,20 @@ fn resolve_rules(profile: &LinuxSeccomp, default: u32) -> Result<Vec<Rule<'_>>, 
     Ok(rules)
 }
 
-/// A syscall number with one rule that names it.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    nr: u32,
-    rule: u32,
-    /// Whether the ABI compares arguments as 64-bit values.
-    wide: bool,
+/// A syscall number with one rule that names it: `nr << 32 | rule index`,
+/// so that sorting plain integers orders by number, then profile order.
+type Entry = u64;
+
+fn entry(nr: u32, rule: u32) -> Entry {
+    u64::from(nr) << 32 | u64::from(rule)
+}
+
+fn entry_nr(e: Entry) -> u32 {
+    (e >> 32) as u32
+}
+
+fn entry_rule(e: Entry) -> usize {
+    e as u32 as usize
 }
 
 /// What happens to the syscalls of one interval.
@@ -245,14 +271,19 @@ enum Outcome {
 /// they cut the syscall-number space into.
 struct Section {
     entries: Vec<Entry>,
+    /// Whether arguments are compared as 64-bit values, below and above
+    /// `X32_SYSCALL_BIT` (x86_64 and x32 share a section).
+    wide: [bool; 2],
     /// `(first number, outcome)`, sorted; each runs up to the next one's start.
     intervals: Vec<(u32, Outcome)>,
 }
 
 impl Section {
     fn new(arch: Arch, abis: &[Arch], listed: &[Arch], stub: bool, ctx: &Context) -> Section {
+        let wide = arch.compares_64_bits();
         let mut section = Section {
             entries: Vec::with_capacity(512),
+            wide: [wide, wide],
             intervals: Vec::with_capacity(256),
         };
         let stub_max = |section: &mut Section, abi: Arch| -> Option<u32> {
@@ -267,6 +298,7 @@ impl Section {
             // One section for both ABIs behind AUDIT_ARCH_X86_64.
             let x86_64 = abis.contains(&Arch::X86_64);
             let x32 = abis.contains(&Arch::X32);
+            section.wide = [true, false];
             let max64 = if x86_64 {
                 stub_max(&mut section, Arch::X86_64)
             } else {
@@ -277,8 +309,10 @@ impl Section {
             } else {
                 None
             };
-            section.entries.sort_unstable_by_key(|e| (e.nr, e.rule));
-            let split = section.entries.partition_point(|e| e.nr < X32_SYSCALL_BIT);
+            section.entries.sort_unstable();
+            let split = section
+                .entries
+                .partition_point(|&e| entry_nr(e) < X32_SYSCALL_BIT);
             if x86_64 {
                 section.fill(0, X32_SYSCALL_BIT - 1, 0, split, max64, ctx);
             } else {
@@ -293,7 +327,7 @@ impl Section {
             }
         } else {
             let max = stub_max(&mut section, arch);
-            section.entries.sort_unstable_by_key(|e| (e.nr, e.rule));
+            section.entries.sort_unstable();
             let end = section.entries.len();
             section.fill(0, u32::MAX, 0, end, max, ctx);
         }
@@ -303,21 +337,16 @@ impl Section {
     /// Adds an entry for every (rule, name) the ABI has; returns the highest
     /// number named (redundant rules included, as in runc's `findLastSyscalls`).
     fn collect(&mut self, abi: Arch, ctx: &Context) -> Option<u32> {
-        let wide = abi.compares_64_bits();
+        let column = abi.column();
         let mut max = None;
-        for (i, (sc, rule)) in ctx.profile.syscalls.iter().zip(ctx.rules).enumerate() {
-            for name in &sc.names {
-                let Some(nr) = abi.syscall_number(name) else {
-                    continue;
-                };
-                max = max.max(Some(nr));
-                if !rule.redundant {
-                    self.entries.push(Entry {
-                        nr,
-                        rule: i as u32,
-                        wide,
-                    });
-                }
+        for named in ctx.named {
+            let nr = named.nrs[column];
+            if nr == tables::NONE {
+                continue;
+            }
+            max = max.max(Some(nr));
+            if !ctx.rules[named.rule as usize].redundant {
+                self.entries.push(entry(nr, named.rule));
             }
         }
         max
@@ -346,9 +375,9 @@ impl Section {
         let mut next = u64::from(lo);
         let mut i = start;
         while i < end {
-            let nr = self.entries[i].nr;
+            let nr = entry_nr(self.entries[i]);
             let mut j = i;
-            while j < end && self.entries[j].nr == nr {
+            while j < end && entry_nr(self.entries[j]) == nr {
                 j += 1;
             }
             if u64::from(nr) > next {
@@ -357,9 +386,9 @@ impl Section {
             // The first rule without args wins; else the argument checks decide.
             let unconditional = self.entries[i..j]
                 .iter()
-                .find(|e| ctx.rules[e.rule as usize].args.is_empty());
+                .find(|&&e| ctx.rules[entry_rule(e)].args.is_empty());
             let outcome = match unconditional {
-                Some(e) => Outcome::Ret(ctx.rules[e.rule as usize].ret),
+                Some(&e) => Outcome::Ret(ctx.rules[entry_rule(e)].ret),
                 None => Outcome::Checks { start: i, end: j },
             };
             self.push(nr, outcome);
@@ -403,11 +432,12 @@ impl Section {
         match *outcome {
             Outcome::Ret(k) => asm.ret(k),
             Outcome::Checks { start, end } => {
-                for entry in &self.entries[start..end] {
-                    let rule = &ctx.rules[entry.rule as usize];
+                for &e in &self.entries[start..end] {
+                    let rule = &ctx.rules[entry_rule(e)];
+                    let wide = self.wide[usize::from(entry_nr(e) >= X32_SYSCALL_BIT)];
                     let next_rule = asm.label();
                     for arg in rule.args {
-                        emit_condition(asm, arg, entry.wide, next_rule);
+                        emit_condition(asm, arg, wide, next_rule);
                     }
                     asm.ret(rule.ret);
                     asm.bind(next_rule);

@@ -53,7 +53,17 @@
 //!
 //! # Size and speed
 //!
-//! MEASUREMENTS
+//! Measured on the project machine (2 shared cores, load average ~10) with
+//! podman's default profile as podman passes it for the default capabilities
+//! (22 rules, 437 names, x86_64 + x86 + x32):
+//!
+//! * 662 BPF instructions (the kernel's limit is 4096); a syscall runs 11
+//!   instructions on average, 19 at most (`podman.rs` tests these bounds);
+//! * compiling takes ~400k CPU instructions (callgrind), 80-110 µs wall
+//!   (`cargo run --release -p berth-seccomp --example compile_speed`).
+//!
+//! Names are looked up once per profile name in a generated hash index;
+//! the program is assembled in one buffer.
 //!
 //! # Tests
 //!

@@ -108,7 +108,7 @@ fn unknown_action_and_operator_are_refused_when_parsing() {
 #[test]
 fn a_filter_over_the_kernel_limit_is_refused() {
     // Every syscall of five ABIs with six 64-bit conditions: far over 4096.
-    let names: Vec<&str> = Arch::X86_64.table().iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = Arch::X86_64.syscalls().map(|(n, _)| n).collect();
     let args: Vec<_> = (0..6)
         .map(|i| json!({"index": i, "value": 5u64 << 40, "op": "SCMP_CMP_GT"}))
         .collect();

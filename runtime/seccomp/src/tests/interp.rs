@@ -87,11 +87,19 @@ pub(crate) fn check(program: &[Instruction]) {
 
 /// Runs `program` on `data`; returns the filter's return value.
 pub(crate) fn run(program: &[Instruction], data: &SeccompData) -> u32 {
+    run_counting(program, data).0
+}
+
+/// Runs `program` on `data`; returns the filter's return value and how many
+/// instructions ran (the cost the kernel pays on every syscall).
+pub(crate) fn run_counting(program: &[Instruction], data: &SeccompData) -> (u32, usize) {
     let mut a: u32 = 0;
     let mut pc = 0usize;
+    let mut steps = 0;
     loop {
         let insn = program[pc];
         pc += 1;
+        steps += 1;
         let cond = |c: bool| {
             if c {
                 insn.jt as usize
@@ -107,7 +115,7 @@ pub(crate) fn run(program: &[Instruction], data: &SeccompData) -> u32 {
             c if c == BPF_JMP | BPF_JGT | BPF_K => pc += cond(a > insn.k),
             c if c == BPF_JMP | BPF_JGE | BPF_K => pc += cond(a >= insn.k),
             c if c == BPF_JMP | BPF_JSET | BPF_K => pc += cond(a & insn.k != 0),
-            c if c == BPF_RET | BPF_K => return insn.k,
+            c if c == BPF_RET | BPF_K => return (insn.k, steps),
             c => panic!("opcode {c:#x}"),
         }
     }

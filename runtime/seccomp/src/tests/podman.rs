@@ -2,7 +2,7 @@
 //! stays far below BPF_MAXINSNS, and means what it says.
 
 use super::engine_profile::{for_amd64, podman_default, PODMAN_DEFAULT_CAPS, PODMAN_PROFILE};
-use super::interp::{check, run, SeccompData};
+use super::interp::{check, run, run_counting, SeccompData};
 use crate::action::*;
 use crate::arch::{Arch, X32_SYSCALL_BIT};
 use crate::bpf::MAX_INSTRUCTIONS;
@@ -120,4 +120,21 @@ fn podman_profile_for_cap_sys_admin_allows_sethostname() {
         call(filter.instructions(), Arch::X86_64, "kexec_load", [0; 6]),
         EPERM
     );
+}
+
+#[test]
+fn podman_default_profile_costs_few_instructions_per_syscall() {
+    // The binary search keeps every syscall short; a list of ~370 compares
+    // (libseccomp without its tree optimization) would run hundreds.
+    let filter = compile_for(&podman_default(), Arch::X86_64).unwrap();
+    let (mut max, mut total) = (0, 0);
+    let audit = Arch::X86_64.audit_arch();
+    for nr in 0..=Arch::X86_64.max_syscall_number() {
+        let (_, steps) = run_counting(filter.instructions(), &SeccompData::new(audit, nr, [0; 6]));
+        max = max.max(steps);
+        total += steps;
+    }
+    let mean = total as f64 / f64::from(Arch::X86_64.max_syscall_number() + 1);
+    eprintln!("podman default profile: {mean:.1} BPF instructions per x86_64 syscall on average, {max} at most");
+    assert!(max <= 32, "a syscall runs {max} instructions");
 }

@@ -472,10 +472,9 @@ fn every_syscall_with_its_own_argument_rule_needs_long_jumps_and_still_works() {
     // One conditional rule per x86_64 syscall: ~360 leaves of 5+ instructions,
     // so the binary search's jumps exceed 255 and go through trampolines.
     let rules: Vec<Value> = Arch::X86_64
-        .table()
-        .iter()
+        .syscalls()
         .map(|(name, nr)| json!({"names": [name], "action": "SCMP_ACT_ALLOW",
-                                 "args": [{"index": 3, "value": *nr as u64 + (1u64 << 32), "op": "SCMP_CMP_EQ"}]}))
+                                 "args": [{"index": 3, "value": nr as u64 + (1u64 << 32), "op": "SCMP_CMP_EQ"}]}))
         .collect();
     let f = build(json!({"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": rules}));
     assert!(
@@ -484,14 +483,14 @@ fn every_syscall_with_its_own_argument_rule_needs_long_jumps_and_still_works() {
             .any(|i| i.code == crate::bpf::BPF_JMP),
         "no trampoline was needed"
     );
-    for (name, nr) in Arch::X86_64.table() {
+    for (name, nr) in Arch::X86_64.syscalls() {
         let ok = call(
             &f,
             Arch::X86_64,
             name,
-            [0, 0, 0, *nr as u64 + (1 << 32), 0, 0],
+            [0, 0, 0, nr as u64 + (1 << 32), 0, 0],
         );
-        let bad = call(&f, Arch::X86_64, name, [0, 0, 0, *nr as u64, 0, 0]);
+        let bad = call(&f, Arch::X86_64, name, [0, 0, 0, nr as u64, 0, 0]);
         assert_eq!(
             (ok, bad),
             (SECCOMP_RET_ALLOW, SECCOMP_RET_KILL_PROCESS),
