@@ -56,21 +56,33 @@ pub fn write_in(dir: &Path, name: &str, value: &str) -> Result<(), FileError> {
     write(&dir.join(name), value)
 }
 
-/// Reads the whole interface file at `path`.
+/// Reads the whole interface file at `path`: open, read until EOF, close.
+/// (`std::fs::read_to_string` would add a statx and an lseek per file to
+/// size its buffer; interface files report a meaningless size anyway.)
 pub fn read(path: &Path) -> Result<String, FileError> {
-    let mut file = File::open(path).map_err(|e| FileError::Read {
+    let err = |e: std::io::Error| FileError::Read {
         path: path.to_path_buf(),
         errno: Errno::from_io(&e),
-    })?;
-    // Interface files report a size of 4096 or 0; read until EOF without a
-    // stat call.
-    let mut content = String::with_capacity(256);
-    file.read_to_string(&mut content)
-        .map_err(|e| FileError::Read {
-            path: path.to_path_buf(),
-            errno: Errno::from_io(&e),
-        })?;
-    Ok(content)
+    };
+    let mut file = File::open(path).map_err(err)?;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| FileError::Parse {
+        path: path.to_path_buf(),
+        content: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 /// Reads `dir/name`.

@@ -236,8 +236,8 @@ impl Layout {
                 mount: PathBuf::from(CGROUP_ROOT),
             });
         }
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|e| LayoutError::Mountinfo(Errno::from_io(&e)))?;
+        let mountinfo = crate::interface_file::read(Path::new("/proc/self/mountinfo"))
+            .map_err(|e| LayoutError::Mountinfo(e.errno().unwrap_or(Errno(libc::EIO))))?;
         Layout::from_mountinfo(&mountinfo)
     }
 
