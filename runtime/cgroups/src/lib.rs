@@ -15,8 +15,12 @@
 //!   enabled in the ancestors' `cgroup.subtree_control`; devices through an
 //!   eBPF program we assemble ([`ebpf`]).
 //! * **systemd** ([`systemd`], `--systemd-cgroup`, `slice:prefix:name`):
-//!   the path form is parsed and validated; where systemd is not running
-//!   the driver says so and fails (never a silent fallback to cgroupfs).
+//!   [`systemd::create`] asks systemd over D-Bus for a transient scope
+//!   holding the container's init (so it needs the pid: call it after the
+//!   clone, not before), then applies the rest through cgroupfs; `destroy`
+//!   stops the unit. Where systemd is not running it fails with
+//!   `systemd cgroup driver: systemd is not running (no /run/systemd/system):
+//!   use the cgroupfs driver` (never a silent fallback to cgroupfs).
 //!
 //! # How the runtime uses it
 //!
@@ -162,6 +166,8 @@ pub enum Cgroup {
     V1(v1::V1Cgroup),
     /// One directory in the v2 hierarchy.
     V2(v2::V2Cgroup),
+    /// A systemd unit's cgroup (`--systemd-cgroup`).
+    Systemd(systemd::SystemdCgroup),
 }
 
 impl Cgroup {
@@ -195,6 +201,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.apply(resources),
             Cgroup::V2(c) => c.apply(resources),
+            Cgroup::Systemd(s) => s.cgroup.apply(resources),
         }
     }
 
@@ -204,6 +211,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.add_process(pid),
             Cgroup::V2(c) => c.add_process(pid),
+            Cgroup::Systemd(s) => s.cgroup.add_process(pid),
         }
     }
 
@@ -214,6 +222,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(_) => Ok(None),
             Cgroup::V2(c) => c.open_dir().map(Some),
+            Cgroup::Systemd(s) => s.cgroup.open_dir(),
         }
     }
 
@@ -222,6 +231,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.pids(),
             Cgroup::V2(c) => c.pids(),
+            Cgroup::Systemd(s) => s.cgroup.pids(),
         }
     }
 
@@ -230,6 +240,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.freeze(),
             Cgroup::V2(c) => c.freeze(),
+            Cgroup::Systemd(s) => s.cgroup.freeze(),
         }
     }
 
@@ -238,6 +249,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.thaw(),
             Cgroup::V2(c) => c.thaw(),
+            Cgroup::Systemd(s) => s.cgroup.thaw(),
         }
     }
 
@@ -246,6 +258,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.freezer_state(),
             Cgroup::V2(c) => c.freezer_state(),
+            Cgroup::Systemd(s) => s.cgroup.freezer_state(),
         }
     }
 
@@ -257,6 +270,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.kill_all(signal),
             Cgroup::V2(c) => c.kill_all(signal),
+            Cgroup::Systemd(s) => s.cgroup.kill_all(signal),
         }
     }
 
@@ -265,6 +279,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.stats(),
             Cgroup::V2(c) => c.stats(),
+            Cgroup::Systemd(s) => s.cgroup.stats(),
         }
     }
 
@@ -273,6 +288,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.oom_notifier(),
             Cgroup::V2(c) => OomNotifier::v2(&c.dir.path),
+            Cgroup::Systemd(s) => s.cgroup.oom_notifier(),
         }
     }
 
@@ -282,6 +298,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.destroy(),
             Cgroup::V2(c) => c.dir.remove(),
+            Cgroup::Systemd(s) => s.destroy(),
         }
     }
 
@@ -290,6 +307,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.hierarchies.iter().map(|h| h.dir.path.as_path()).collect(),
             Cgroup::V2(c) => vec![c.dir.path.as_path()],
+            Cgroup::Systemd(s) => s.cgroup.dirs(),
         }
     }
 
@@ -298,6 +316,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => &c.path,
             Cgroup::V2(c) => &c.path,
+            Cgroup::Systemd(s) => s.cgroup.path(),
         }
     }
 }

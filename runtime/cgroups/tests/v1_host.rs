@@ -101,6 +101,8 @@ fn create_applies_limits_and_destroy_removes_only_what_it_made() {
             d.extend(berth_cgroups::default_allowed_devices());
             d
         },
+        // On a hybrid host, written to the container's cgroup2 directory.
+        unified: [("cgroup.max.descendants".to_string(), "5".to_string())].into(),
         ..Default::default()
     };
     let path = CgroupsPath::parse(&format!("/{parent}/ctr")).unwrap();
@@ -158,6 +160,9 @@ fn create_applies_limits_and_destroy_removes_only_what_it_made() {
     assert!(list.lines().any(|l| l == "c 1:3 rwm"), "{list}");
     assert!(list.lines().any(|l| l == "c 136:* rwm"), "{list}");
     assert!(!list.lines().any(|l| l.starts_with("a ")), "{list}");
+
+    let unified = mount_of(&hs, Controller::Unified).join(&parent).join("ctr");
+    assert_eq!(read(&unified.join("cgroup.max.descendants")), "5");
 
     // Round trip through the runtime's state, then destroy.
     let saved = serde_json::to_string(&cg).unwrap();
@@ -460,6 +465,34 @@ fn bad_values_fail_clearly_and_leave_nothing() {
             "invalid linux.resources.unified \"../memory.max\"".into(),
         ),
     ];
+    // Controllers this host may lack must fail by name, not be dropped.
+    let mut cases = cases;
+    if !hs.iter().any(|h| h.controllers.has(Controller::NetCls)) {
+        cases.push((
+            LinuxResources {
+                network: Some(LinuxNetwork {
+                    class_id: Some(0x100001),
+                    priorities: vec![],
+                }),
+                ..Default::default()
+            },
+            "linux.resources.network.classID is not supported here: the net_cls cgroup controller is not mounted"
+                .into(),
+        ));
+    }
+    if !hs.iter().any(|h| h.controllers.has(Controller::Hugetlb)) {
+        cases.push((
+            LinuxResources {
+                hugepage_limits: vec![LinuxHugepageLimit {
+                    page_size: "2MB".into(),
+                    limit: 2 << 20,
+                }],
+                ..Default::default()
+            },
+            "linux.resources.hugepageLimits is not supported here: the hugetlb cgroup controller is not mounted"
+                .into(),
+        ));
+    }
     for (resources, want) in cases {
         let name = unique("v1-bad");
         let path = CgroupsPath::parse(&format!("/{name}/ctr")).unwrap();
