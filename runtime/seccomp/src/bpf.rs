@@ -151,11 +151,6 @@ impl Assembler {
         });
     }
 
-    /// `ja label`
-    pub(crate) fn always(&mut self, label: Label) {
-        self.items.push(Item::Always(label));
-    }
-
     /// Resolves every jump and returns the program.
     pub(crate) fn finish(mut self) -> Result<Vec<Instruction>, TooLong> {
         let mut positions = vec![0; self.labels as usize];

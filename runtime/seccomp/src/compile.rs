@@ -17,9 +17,10 @@
 //! one outcome each: a syscall the profile names, the default action for the
 //! gaps, ENOSYS above the profile's highest number. Neighbouring intervals with
 //! the same unconditional action are merged, so an allow-list of ~370 syscalls
-//! becomes ~120 intervals, and a syscall costs ~7 comparisons instead of a walk
-//! down a list. Podman's default profile compiles to far fewer than
-//! `BPF_MAXINSNS` (4096) instructions: see the crate documentation for figures.
+//! becomes a few hundred instructions per ABI, and a syscall costs a handful of
+//! comparisons instead of a walk down a list. Podman's default profile compiles
+//! to far fewer than `BPF_MAXINSNS` (4096) instructions: see the crate
+//! documentation for figures.
 //!
 //! # Semantics, matched with runc + libseccomp (the runtimes engines compare us with)
 //!
@@ -38,16 +39,24 @@
 //! * A rule whose action equals the default action is dropped (runc's
 //!   `matchCall`), so it cannot shadow other rules for the same syscall.
 //! * For one syscall, a rule without `args` wins over rules with args, and the
-//!   first such rule wins over later ones (libseccomp's `db_rule_add`).
+//!   first such rule wins over later ones (libseccomp's `db_rule_add`). A
+//!   condition that always holds (`SCMP_CMP_MASKED_EQ` with a mask of 0 on the
+//!   compared bits) is dropped as libseccomp does; a rule left without
+//!   conditions counts as a rule without args.
 //!   Otherwise the rules are tried in profile order and the first whose
 //!   conditions all hold decides; none holding means the default action.
+//!   (Where rules with different actions overlap, libseccomp's merged tree may
+//!   decide otherwise, and it refuses identical conditions with different
+//!   actions, EEXIST, failing runc; we accept them, first listed wins.)
 //! * All `args` of one rule must hold (AND), also when two name the same index.
 //!   (runc instead splits such a rule into one rule per condition, an OR; the
 //!   AND is what the runtime spec says and what crun does.)
 //! * On 64-bit ABIs an argument is compared as the full 64-bit value, one 32-bit
 //!   half at a time; on x86, arm and x32 only the low 32 bits are compared, with
 //!   the profile's value truncated (libseccomp's `ARCH_SIZE_32`).
-//!   `SCMP_CMP_MASKED_EQ` is `(arg & value) == valueTwo`.
+//!   `SCMP_CMP_MASKED_EQ` is `(arg & value) == (valueTwo & value)`: libseccomp
+//!   masks the datum too (`_db_node_mask_fixup`), so a 32-bit half whose mask
+//!   is 0 always matches.
 //! * If the default action refuses syscalls (not ALLOW, LOG or TRACE), a syscall
 //!   numbered above the highest number the profile names for a listed ABI gets
 //!   `ERRNO(ENOSYS)`, as runc's `patchbpf` ENOSYS stub does: a syscall newer than
@@ -383,10 +392,12 @@ impl Section {
             if u64::from(nr) > next {
                 self.push(next as u32, Outcome::Ret(ctx.default));
             }
-            // The first rule without args wins; else the argument checks decide.
+            // The first rule without (effective) args wins; else the
+            // argument checks decide.
+            let wide = self.wide[usize::from(nr >= X32_SYSCALL_BIT)];
             let unconditional = self.entries[i..j]
                 .iter()
-                .find(|&&e| ctx.rules[entry_rule(e)].args.is_empty());
+                .find(|&&e| is_unconditional(ctx.rules[entry_rule(e)].args, wide));
             let outcome = match unconditional {
                 Some(&e) => Outcome::Ret(ctx.rules[entry_rule(e)].ret),
                 None => Outcome::Checks { start: i, end: j },
@@ -448,13 +459,32 @@ impl Section {
     }
 }
 
+/// Whether `arg` holds for every argument value: a `SCMP_CMP_MASKED_EQ` whose
+/// mask is 0 on the compared bits (libseccomp's `_db_arg_cmp_need_hi/lo`).
+pub(crate) fn is_tautology(arg: &LinuxSeccompArg, wide: bool) -> bool {
+    let mask = if wide {
+        arg.value
+    } else {
+        arg.value & 0xffff_ffff
+    };
+    arg.op == SeccompOperator::MaskedEqual && mask == 0
+}
+
+/// Whether a rule with `args` applies whatever the arguments: libseccomp drops
+/// tautologies, and a rule left with no condition is unconditional (so it
+/// wins over conditional rules for the same syscall, see the module docs).
+pub(crate) fn is_unconditional(args: &[LinuxSeccompArg], wide: bool) -> bool {
+    args.iter().all(|a| is_tautology(a, wide))
+}
+
 /// Emits code that falls through when `arg` holds and jumps to `fail` when not.
 fn emit_condition(asm: &mut Assembler, arg: &LinuxSeccompArg, wide: bool, fail: Label) {
     let lo_offset = OFFSET_ARGS + 8 * arg.index;
     // Little-endian hosts (x86_64, aarch64): the high half follows the low one.
     let hi_offset = lo_offset + 4;
     let value = arg.value;
-    let value_two = arg.value_two.unwrap_or(0);
+    // For MASKED_EQ the datum is masked too, as libseccomp does.
+    let value_two = arg.value_two.unwrap_or(0) & value;
     let (next, to_fail) = (Target::Next, Target::To(fail));
     if !wide {
         let (v, v2) = (value as u32, value_two as u32);
@@ -467,10 +497,12 @@ fn emit_condition(asm: &mut Assembler, arg: &LinuxSeccompArg, wide: bool, fail: 
             SeccompOperator::LessThan => asm.jump(Cmp::Ge, v, to_fail, next),
             SeccompOperator::LessOrEqual => asm.jump(Cmp::Gt, v, to_fail, next),
             SeccompOperator::MaskedEqual => {
-                if v != u32::MAX {
-                    asm.and(v);
+                if v != 0 {
+                    if v != u32::MAX {
+                        asm.and(v);
+                    }
+                    asm.jump(Cmp::Eq, v2, next, to_fail);
                 }
-                asm.jump(Cmp::Eq, v2, next, to_fail);
             }
         }
         return;
@@ -524,11 +556,7 @@ fn emit_condition(asm: &mut Assembler, arg: &LinuxSeccompArg, wide: bool, fail: 
                 [(hi_offset, mask_hi, want_hi), (lo_offset, mask_lo, want_lo)]
             {
                 if mask == 0 {
-                    // (x & 0) == want: always true or never.
-                    if want != 0 {
-                        asm.always(fail);
-                    }
-                    continue;
+                    continue; // (x & 0) == (want & 0): always true
                 }
                 asm.load(offset);
                 if mask != u32::MAX {

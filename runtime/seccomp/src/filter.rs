@@ -131,7 +131,7 @@ impl Filter {
             libc::syscall(
                 libc::SYS_seccomp,
                 SECCOMP_SET_MODE_FILTER,
-                libc::c_uint::try_from(self.flags.0).unwrap_or(0),
+                self.flags.0 as libc::c_uint,
                 &prog as *const libc::sock_fprog,
             )
         };

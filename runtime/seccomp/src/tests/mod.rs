@@ -7,6 +7,7 @@ mod bad_input;
 mod engine_profile;
 mod interp;
 mod kernel;
+mod libseccomp;
 mod podman;
 mod program;
 mod reference;

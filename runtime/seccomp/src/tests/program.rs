@@ -207,25 +207,42 @@ fn masked_eq_compares_the_masked_argument_with_value_two() {
 }
 
 #[test]
-fn masked_eq_with_an_empty_mask_half_is_constant() {
-    // mask high half 0, want high half 1: can never hold on a 64-bit ABI.
+fn masked_eq_masks_value_two_too_like_libseccomp() {
+    // valueTwo bits outside the mask do not count: 0x1_0000_0001 & 0xff == 1.
     let f = build(json!({
         "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86"],
         "syscalls": [
             {"names": ["read"], "action": "SCMP_ACT_KILL",
              "args": [{"index": 0, "value": 0xffu64, "valueTwo": 0x1_0000_0001u64, "op": "SCMP_CMP_MASKED_EQ"}]},
             {"names": ["write"], "action": "SCMP_ACT_KILL",
-             "args": [{"index": 0, "value": 0xffu64, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"}]}
+             "args": [{"index": 0, "value": 0u64, "valueTwo": 5, "op": "SCMP_CMP_MASKED_EQ"}]}
         ]
     }));
-    for a in [1u64, 0x1_0000_0001, u64::MAX] {
-        assert_eq!(arg0(&f, Arch::X86_64, "read", a), SECCOMP_RET_ALLOW);
+    for arch in [Arch::X86_64, Arch::X86] {
+        for a in [1u64, 0x1_0000_0001, 0xabcd_0101] {
+            assert_eq!(
+                arg0(&f, arch, "read", a),
+                SECCOMP_RET_KILL_THREAD,
+                "{arch:?} {a:#x}"
+            );
+        }
+        for a in [0u64, 2, 0x1_0000_0000, u64::MAX] {
+            assert_eq!(
+                arg0(&f, arch, "read", a),
+                SECCOMP_RET_ALLOW,
+                "{arch:?} {a:#x}"
+            );
+        }
+        // An empty mask always matches.
+        for a in [0u64, 5, u64::MAX] {
+            assert_eq!(
+                arg0(&f, arch, "write", a),
+                SECCOMP_RET_KILL_THREAD,
+                "{arch:?} {a:#x}"
+            );
+        }
     }
-    assert_eq!(
-        arg0(&f, Arch::X86_64, "write", 0x1_0000_0001),
-        SECCOMP_RET_KILL_THREAD
-    );
-    assert_eq!(arg0(&f, Arch::X86_64, "write", 2), SECCOMP_RET_ALLOW);
 }
 
 #[test]

@@ -26,48 +26,96 @@ fn holds(arg: &LinuxSeccompArg, data: &SeccompData, wide: bool) -> bool {
         SeccompOperator::LessOrEqual => x <= v,
         SeccompOperator::GreaterThan => x > v,
         SeccompOperator::GreaterOrEqual => x >= v,
-        SeccompOperator::MaskedEqual => x & v == v2,
+        SeccompOperator::MaskedEqual => x & v == v2 & v,
     }
 }
 
-/// The action `profile`, compiled for `native`, must return for `data`.
-pub(crate) fn evaluate(profile: &LinuxSeccomp, native: Arch, data: &SeccompData) -> u32 {
-    let ret = |a: SeccompAction, e: Option<u32>| action::return_value(a, e, Some("x")).unwrap();
+fn ret(a: SeccompAction, e: Option<u32>) -> u32 {
+    action::return_value(a, e, Some("x")).unwrap()
+}
+
+/// The ABI whose rules decide `data`, or the action decided before any rule.
+fn abi_of(profile: &LinuxSeccomp, native: Arch, data: &SeccompData) -> Result<Arch, u32> {
     let default = ret(profile.default_action, profile.default_errno_ret);
-    let listed: Vec<Arch> = profile
-        .architectures
-        .iter()
-        .filter_map(|n| match Arch::parse(n) {
-            Some(ArchName::Known(a)) => Some(a),
-            _ => None,
-        })
-        .collect();
+    let listed = listed(profile);
     let in_filter = |a: Arch| a == native || listed.contains(&a);
-    let abi = if data.arch == Arch::X86_64.audit_arch() {
+    if data.arch == Arch::X86_64.audit_arch() {
         let wanted = if data.nr >= X32_SYSCALL_BIT {
             Arch::X32
         } else {
             Arch::X86_64
         };
         if !in_filter(Arch::X86_64) && !in_filter(Arch::X32) {
-            return SECCOMP_RET_KILL_THREAD;
+            return Err(SECCOMP_RET_KILL_THREAD);
         }
         if !in_filter(wanted) {
-            return if wanted == Arch::X32 && data.nr == u32::MAX {
+            return Err(if wanted == Arch::X32 && data.nr == u32::MAX {
                 default
             } else {
                 SECCOMP_RET_KILL_THREAD
-            };
+            });
         }
-        wanted
+        Ok(wanted)
     } else {
-        match Arch::ALL
+        Arch::ALL
             .into_iter()
             .find(|a| a.audit_arch() == data.arch && in_filter(*a))
+            .ok_or(SECCOMP_RET_KILL_THREAD)
+    }
+}
+
+fn listed(profile: &LinuxSeccomp) -> Vec<Arch> {
+    profile
+        .architectures
+        .iter()
+        .filter_map(|n| match Arch::parse(n) {
+            Some(ArchName::Known(a)) => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether rules with args and different actions both hold for `data` (and no
+/// rule without args decides): runtimes resolve that differently (we take the
+/// first listed; libseccomp merges rules into a tree).
+pub(crate) fn ambiguous(profile: &LinuxSeccomp, native: Arch, data: &SeccompData) -> bool {
+    let Ok(abi) = abi_of(profile, native, data) else {
+        return false;
+    };
+    let default = ret(profile.default_action, profile.default_errno_ret);
+    let mut holding = Vec::new();
+    for sc in &profile.syscalls {
+        let r = ret(sc.action, sc.errno_ret);
+        if r == default
+            || !sc
+                .names
+                .iter()
+                .any(|n| abi.syscall_number(n) == Some(data.nr))
         {
-            Some(a) => a,
-            None => return SECCOMP_RET_KILL_THREAD,
+            continue;
         }
+        if crate::compile::is_unconditional(&sc.args, abi.compares_64_bits()) {
+            return false;
+        }
+        if sc
+            .args
+            .iter()
+            .all(|a| holds(a, data, abi.compares_64_bits()))
+            && !holding.contains(&r)
+        {
+            holding.push(r);
+        }
+    }
+    holding.len() > 1
+}
+
+/// The action `profile`, compiled for `native`, must return for `data`.
+pub(crate) fn evaluate(profile: &LinuxSeccomp, native: Arch, data: &SeccompData) -> u32 {
+    let default = ret(profile.default_action, profile.default_errno_ret);
+    let listed = listed(profile);
+    let abi = match abi_of(profile, native, data) {
+        Ok(abi) => abi,
+        Err(action) => return action,
     };
     let mut max = 0;
     let mut candidates = Vec::new();
@@ -82,7 +130,10 @@ pub(crate) fn evaluate(profile: &LinuxSeccomp, native: Arch, data: &SeccompData)
             }
         }
     }
-    if let Some((_, r)) = candidates.iter().find(|(sc, _)| sc.args.is_empty()) {
+    if let Some((_, r)) = candidates
+        .iter()
+        .find(|(sc, _)| crate::compile::is_unconditional(&sc.args, abi.compares_64_bits()))
+    {
         return *r;
     }
     for (sc, r) in &candidates {
@@ -105,7 +156,7 @@ pub(crate) fn evaluate(profile: &LinuxSeccomp, native: Arch, data: &SeccompData)
 }
 
 /// xorshift64*: deterministic, so a failure reproduces.
-struct Rng(u64);
+pub(crate) struct Rng(pub u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -170,14 +221,19 @@ const VALUES: &[u64] = &[
 ];
 
 /// Every name of every ABI, one list per ABI.
-fn all_names() -> Vec<Vec<&'static str>> {
+pub(crate) fn all_names() -> Vec<Vec<&'static str>> {
     Arch::ALL
         .iter()
         .map(|a| a.syscalls().map(|(name, _)| name).collect())
         .collect()
 }
 
-fn random_profile(rng: &mut Rng, all_names: &[Vec<&'static str>]) -> LinuxSeccomp {
+/// A random profile; `distinct_indexes`: no two args of a rule on the same index.
+pub(crate) fn random_profile(
+    rng: &mut Rng,
+    all_names: &[Vec<&'static str>],
+    distinct_indexes: bool,
+) -> LinuxSeccomp {
     let actions = [
         json!({"action": "SCMP_ACT_ALLOW"}),
         json!({"action": "SCMP_ACT_ERRNO"}),
@@ -234,9 +290,15 @@ fn random_profile(rng: &mut Rng, all_names: &[Vec<&'static str>]) -> LinuxSeccom
         } else {
             [0, 0, 1, 1, 2, 3][rng.below(6)]
         };
+        let mut indexes = vec![0, 1, 2];
         let args: Vec<_> = (0..nargs)
             .map(|_| {
-                json!({"index": rng.below(3), "value": *rng.pick(VALUES),
+                let index = if distinct_indexes {
+                    indexes.remove(rng.below(indexes.len()))
+                } else {
+                    rng.below(3)
+                };
+                json!({"index": index, "value": *rng.pick(VALUES),
                        "valueTwo": *rng.pick(VALUES), "op": *rng.pick(&ops)})
             })
             .collect();
@@ -256,7 +318,7 @@ fn random_profile(rng: &mut Rng, all_names: &[Vec<&'static str>]) -> LinuxSeccom
     serde_json::from_value(profile).unwrap()
 }
 
-fn random_data(rng: &mut Rng, profile: &LinuxSeccomp) -> SeccompData {
+pub(crate) fn random_data(rng: &mut Rng, profile: &LinuxSeccomp) -> SeccompData {
     let abi = *rng.pick(&Arch::ALL);
     let arch = if rng.below(20) == 0 {
         0xc000_00f3
@@ -291,7 +353,7 @@ fn random_profiles_behave_as_the_reference_says() {
     let all_names = all_names();
     let (mut checked, mut with_long_jumps) = (0, 0);
     for round in 0..3000 {
-        let profile = random_profile(&mut rng, &all_names);
+        let profile = random_profile(&mut rng, &all_names, false);
         for native in [Arch::X86_64, Arch::Aarch64] {
             let filter = compile_for(&profile, native).expect("random profile compiles");
             check(filter.instructions());
