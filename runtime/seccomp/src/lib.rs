@@ -22,6 +22,8 @@
 //!   CAP_SYS_ADMIN).
 //! * [`Filter::instructions`], [`Filter::len`], [`Filter::flags`] and `Display`
 //!   (one instruction a line) for logs and tests.
+//! * [`features`]: the actions, operators, architectures and flags for the OCI
+//!   features document, and kernel probes for flags and actions.
 //!
 //! # What is supported
 //!
@@ -82,6 +84,7 @@ pub mod action;
 pub mod arch;
 pub mod bpf;
 mod compile;
+pub mod features;
 pub mod filter;
 mod tables;
 
