@@ -347,3 +347,56 @@ fn i386_syscalls_follow_the_x86_section_or_are_killed_without_one() {
     });
     assert_eq!(ended, Ended::Signaled(libc::SIGSYS));
 }
+
+static TRAPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_sigsys(_: libc::c_int) {
+    TRAPPED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// seccomp(2) "Filter return values": what each action does to the caller.
+#[test]
+fn every_action_does_what_seccomp_2_says() {
+    let f = filter(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["getppid"], "action": "SCMP_ACT_TRAP"},
+            {"names": ["getuid"], "action": "SCMP_ACT_TRACE", "errnoRet": 5},
+            {"names": ["getgid"], "action": "SCMP_ACT_LOG"},
+            {"names": ["geteuid"], "action": "SCMP_ACT_KILL_THREAD"},
+            {"names": ["getegid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0}
+        ]
+    }));
+    let ended = in_child(&f, true, || unsafe {
+        // TRAP: SIGSYS, which a handler can catch; the syscall does not run.
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigsys as extern "C" fn(libc::c_int) as usize;
+        if libc::sigaction(libc::SIGSYS, &sa, std::ptr::null_mut()) != 0 {
+            return 1;
+        }
+        libc::syscall(libc::SYS_getppid);
+        if !TRAPPED.load(std::sync::atomic::Ordering::SeqCst) {
+            return 2;
+        }
+        // TRACE without a tracer: ENOSYS.
+        if !failed_with(libc::syscall(libc::SYS_getuid), libc::ENOSYS) {
+            return 3;
+        }
+        // LOG: runs.
+        if libc::syscall(libc::SYS_getgid) != libc::getgid() as libc::c_long {
+            return 4;
+        }
+        // ERRNO(0): "succeeds" with 0 without running.
+        if libc::syscall(libc::SYS_getegid) != 0 {
+            return 5;
+        }
+        0
+    });
+    assert_eq!(ended, Ended::Exited(0));
+    // KILL_THREAD of the only thread ends the process with SIGSYS.
+    let ended = in_child(&f, true, || unsafe {
+        libc::syscall(libc::SYS_geteuid);
+        1
+    });
+    assert_eq!(ended, Ended::Signaled(libc::SIGSYS));
+}
