@@ -61,7 +61,7 @@
 //!
 //! * 662 BPF instructions (the kernel's limit is 4096); a syscall runs 11
 //!   instructions on average, 19 at most (`podman.rs` tests these bounds);
-//! * compiling takes ~400k CPU instructions (callgrind), 80-110 µs wall
+//! * compiling takes ~410k CPU instructions (callgrind), 65-110 µs wall
 //!   (`cargo run --release -p berth-seccomp --example compile_speed`).
 //!
 //! Names are looked up once per profile name in a generated hash index;
