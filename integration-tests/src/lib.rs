@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod bundle;
+pub mod engines;
 pub mod shim;
 
 pub use bundle::{busybox_rootfs, Bundle};

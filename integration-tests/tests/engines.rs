@@ -1,0 +1,481 @@
+//! Drop-in (issue 3): real engines from Debian drive the OCI runtime as they
+//! drive runc. Every scenario runs twice: with Debian's runc (the oracle:
+//! proves the harness and the engine set-up) and with berth-runtime.
+//!
+//! * podman 4.3 (conmon) with `--runtime PATH`;
+//! * containerd 1.6 with `ctr run --runc-binary PATH` (the runc shim's
+//!   `BinaryName`);
+//! * dockerd 20.10 on a private containerd with `--add-runtime NAME=PATH`.
+//!
+//! Each engine is private to its test (roots, state, sockets, cgroup parent
+//! under a temp dir; see `berth_integration_tests::engines`) and is torn down
+//! even when the test fails. Run as root with
+//! `cargo test --release -p berth-integration-tests --test engines` after
+//! `cargo build --release -p berth-runtime`. Needs the Debian packages
+//! podman, conmon, containerd, runc, docker.io and busybox-static.
+
+use std::time::Duration;
+
+use berth_integration_tests::engines::{
+    container_memory_limit_file, host_memory_limit, sigterm_caught, wait_until, ContainerdEngine,
+    Dockerd, Podman, Runtime, IMAGE, TRAP_EXIT, TRAP_SCRIPT,
+};
+use berth_integration_tests::require_root;
+
+/// One test per runtime from a shared body: `name::runc` and `name::berth`.
+/// A berth variant that berth-runtime cannot pass yet carries an
+/// `ignore = "berth-runtime: <reason>"`; runc's never does.
+macro_rules! both_runtimes {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn runc() {
+                super::$name(super::Runtime::Runc)
+            }
+            #[test]
+            fn berth() {
+                super::$name(super::Runtime::Berth)
+            }
+        }
+    };
+    ($name:ident, ignore_berth = $why:literal) => {
+        mod $name {
+            #[test]
+            fn runc() {
+                super::$name(super::Runtime::Runc)
+            }
+            #[test]
+            #[ignore = $why]
+            fn berth() {
+                super::$name(super::Runtime::Berth)
+            }
+        }
+    };
+}
+
+/// 64 MiB, as `--memory 64m` asks.
+const MEMORY_LIMIT: &str = "67108864";
+
+/// How long a container may take to set its SIGTERM trap.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A busybox `sh -c` script printing one line to each stream, then exiting 42.
+const STREAMS_SCRIPT: &str = "echo out; echo err >&2; exit 42";
+
+/// The exec the detached tests run as a non-root user in another dir.
+const USER_CWD_SCRIPT: &str = "id -u; pwd";
+
+// ---------------------------------------------------------------------------
+// podman
+// ---------------------------------------------------------------------------
+
+/// `podman run --rm`: stdout, stderr and exit code come back through conmon
+/// and the runtime, and nothing is left.
+fn podman_run_rm(runtime: Runtime) {
+    require_root();
+    let podman = Podman::new(runtime);
+    podman
+        .run_container(&["--rm", IMAGE, "echo", "hi"])
+        .ok()
+        .stdout_is("hi");
+    podman
+        .run_container(&["--rm", IMAGE, "sh", "-c", STREAMS_SCRIPT])
+        .code_is(42)
+        .stdout_is("out")
+        .stderr_has("err");
+    assert_eq!(
+        podman.all_ids(),
+        Vec::<String>::new(),
+        "run --rm left containers"
+    );
+}
+both_runtimes!(
+    podman_run_rm,
+    ignore_berth = "berth-runtime: bind mount flags remounted on the pre-mount fd: /dev/shm EINVAL"
+);
+
+/// A command that does not exist: the runtime's create fails, podman says
+/// so and exits 127, as it does with runc.
+fn podman_missing_command(runtime: Runtime) {
+    require_root();
+    let podman = Podman::new(runtime);
+    podman
+        .run_container(&["--rm", IMAGE, "/nonexistent"])
+        .code_is(127)
+        .stderr_has("/nonexistent");
+    podman
+        .run_container(&["--rm", IMAGE, "nosuchcommand"])
+        .code_is(127)
+        .stderr_has("nosuchcommand");
+    assert_eq!(podman.all_ids(), Vec::<String>::new());
+}
+both_runtimes!(
+    podman_missing_command,
+    ignore_berth = "berth-runtime: bind mount flags remounted on the pre-mount fd: /dev/shm EINVAL"
+);
+
+/// `--memory 64m`: the limit is set on the container's cgroup (read from
+/// the host), and the container sees its own cgroup's limit at
+/// /sys/fs/cgroup/memory, as runc mounts it.
+fn podman_memory_limit(runtime: Runtime) {
+    require_root();
+    let podman = Podman::new(runtime);
+    let name = format!("{}-mem", podman.sandbox.name);
+    podman
+        .run_container(&[
+            "-d", "--memory", "64m", "--name", &name, IMAGE, "sleep", "1000",
+        ])
+        .ok();
+    let pid: u32 = podman
+        .inspect(&name, "{{.State.Pid}}")
+        .parse()
+        .expect("container pid");
+    assert_eq!(host_memory_limit(pid), MEMORY_LIMIT, "limit on the host");
+    podman
+        .run(&["exec", &name, "cat", container_memory_limit_file()])
+        .ok()
+        .stdout_is(MEMORY_LIMIT);
+    podman.run(&["rm", "-f", "-t", "0", &name]).ok();
+    assert_eq!(podman.all_ids(), Vec::<String>::new());
+}
+both_runtimes!(
+    podman_memory_limit,
+    ignore_berth = "berth-runtime: bind mount flags remounted on the pre-mount fd: /dev/shm EINVAL"
+);
+
+/// `podman run -d`, then `exec` (output, exit code, user and cwd), `stop`
+/// (SIGTERM reaches the container's trap), `start`, `kill` (SIGKILL),
+/// `start`, `rm -f`; the runtime's state and the container's cgroups go.
+fn podman_detached_lifecycle(runtime: Runtime) {
+    require_root();
+    let podman = Podman::new(runtime);
+    let name = format!("{}-life", podman.sandbox.name);
+    let id = podman
+        .run_container(&["-d", "--name", &name, IMAGE, "sh", "-c", TRAP_SCRIPT])
+        .ok()
+        .stdout();
+    let wait_for_trap = || {
+        wait_until("the container's SIGTERM trap", READY_TIMEOUT, || {
+            sigterm_caught(
+                &podman
+                    .run(&["exec", &name, "cat", "/proc/1/status"])
+                    .ok()
+                    .stdout(),
+            )
+        })
+    };
+    wait_for_trap();
+    podman
+        .run(&["exec", &name, "sh", "-c", STREAMS_SCRIPT])
+        .code_is(42)
+        .stdout_is("out")
+        .stderr_has("err");
+    podman
+        .run(&[
+            "exec",
+            "-u",
+            "1000",
+            "-w",
+            "/tmp",
+            &name,
+            "sh",
+            "-c",
+            USER_CWD_SCRIPT,
+        ])
+        .ok()
+        .stdout_is("1000\n/tmp");
+
+    podman.run(&["stop", "-t", "30", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "exited");
+    assert_eq!(
+        podman.inspect(&name, "{{.State.ExitCode}}"),
+        TRAP_EXIT.to_string()
+    );
+
+    podman.run(&["start", &name]).ok();
+    wait_for_trap();
+    podman.run(&["kill", &name]).ok();
+    wait_until("podman kill to end the container", READY_TIMEOUT, || {
+        podman.inspect(&name, "{{.State.Status}}") == "exited"
+    });
+    assert_eq!(podman.inspect(&name, "{{.State.ExitCode}}"), "137");
+
+    podman.run(&["start", &name]).ok();
+    wait_for_trap();
+    podman.run(&["rm", "-f", "-t", "0", &name]).ok();
+    assert_eq!(podman.all_ids(), Vec::<String>::new());
+    let state = runtime.default_root().join(&id);
+    assert!(!state.exists(), "runtime state left at {}", state.display());
+    assert_eq!(
+        podman.sandbox.cgroups_named(&id),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
+both_runtimes!(
+    podman_detached_lifecycle,
+    ignore_berth = "berth-runtime: bind mount flags remounted on the pre-mount fd: /dev/shm EINVAL"
+);
+
+// ---------------------------------------------------------------------------
+// containerd
+// ---------------------------------------------------------------------------
+
+/// `ctr run --rm`: output and exit code through the runc shim, and nothing
+/// left (container record, runtime state, cgroup).
+fn containerd_run_rm(runtime: Runtime) {
+    require_root();
+    let engine = ContainerdEngine::new(runtime);
+    let id = format!("{}-echo", engine.sandbox.name);
+    engine
+        .run(&["--rm"], &id, &["echo", "hi"])
+        .ok()
+        .stdout_is("hi");
+    let id2 = format!("{}-streams", engine.sandbox.name);
+    engine
+        .run(&["--rm"], &id2, &["sh", "-c", STREAMS_SCRIPT])
+        .code_is(42)
+        .stdout_is("out")
+        .stderr_has("err");
+    assert_containerd_clean(&engine, &[&id, &id2]);
+}
+both_runtimes!(containerd_run_rm);
+
+/// A command that does not exist: the task cannot be created or started,
+/// and ctr reports the runtime's error (which the shim reads from the
+/// runtime's --log file).
+fn containerd_missing_command(runtime: Runtime) {
+    require_root();
+    let engine = ContainerdEngine::new(runtime);
+    let id = format!("{}-missing", engine.sandbox.name);
+    let ran = engine.run(&["--rm"], &id, &["/nonexistent"]);
+    assert_ne!(ran.code(), 0, "ctr run of /nonexistent succeeded");
+    ran.stderr_has("/nonexistent");
+    assert_containerd_clean(&engine, &[&id]);
+}
+both_runtimes!(
+    containerd_missing_command,
+    ignore_berth = "berth-runtime: create does not check an absolute process.args[0] exists"
+);
+
+/// `ctr run -d`, `ctr task exec`, `ps`, `pause`/`resume`, `kill` (SIGTERM
+/// reaches the trap), a restarted task killed with SIGKILL, then cleanup.
+fn containerd_detached_exec_kill(runtime: Runtime) {
+    require_root();
+    let engine = ContainerdEngine::new(runtime);
+    let id = format!("{}-life", engine.sandbox.name);
+    engine.run(&["-d"], &id, &["sh", "-c", TRAP_SCRIPT]).ok();
+    let mut execs = 0;
+    let mut wait_for_trap = || {
+        wait_until("the container's SIGTERM trap", READY_TIMEOUT, || {
+            execs += 1;
+            let exec_id = format!("ready{execs}");
+            sigterm_caught(
+                &engine
+                    .exec(&id, &exec_id, &["cat", "/proc/1/status"])
+                    .ok()
+                    .stdout(),
+            )
+        })
+    };
+    wait_for_trap();
+    engine
+        .exec(&id, "streams", &["sh", "-c", STREAMS_SCRIPT])
+        .code_is(42)
+        .stdout_is("out")
+        .stderr_has("err");
+
+    let pid = engine.task_pid(&id);
+    let ps = engine.containerd.ctr(&["task", "ps", &id]).ok().stdout();
+    assert!(
+        ps.lines()
+            .any(|l| l.split_whitespace().next() == Some(&pid.to_string())),
+        "ctr task ps lacks the init pid {pid}: {ps}"
+    );
+    engine.containerd.ctr(&["task", "pause", &id]).ok();
+    assert_eq!(engine.task_status(&id).as_deref(), Some("PAUSED"));
+    engine.containerd.ctr(&["task", "resume", &id]).ok();
+    assert_eq!(engine.task_status(&id).as_deref(), Some("RUNNING"));
+
+    engine.containerd.ctr(&["task", "kill", &id]).ok();
+    wait_until("ctr task kill to stop the task", READY_TIMEOUT, || {
+        engine.task_status(&id).as_deref() == Some("STOPPED")
+    });
+    // ctr 1.6 reports a non-zero exit status only as this warning.
+    engine
+        .containerd
+        .ctr(&["task", "rm", &id])
+        .ok()
+        .stderr_has(&format!("exit code {TRAP_EXIT}"));
+
+    let fifo = engine.containerd.fifo_dir();
+    engine
+        .containerd
+        .ctr(&[
+            "task",
+            "start",
+            "-d",
+            "--fifo-dir",
+            fifo.to_str().unwrap(),
+            &id,
+        ])
+        .ok();
+    wait_for_trap();
+    engine
+        .containerd
+        .ctr(&["task", "kill", "-s", "SIGKILL", &id])
+        .ok();
+    wait_until("SIGKILL to stop the task", READY_TIMEOUT, || {
+        engine.task_status(&id).as_deref() == Some("STOPPED")
+    });
+    engine
+        .containerd
+        .ctr(&["task", "rm", &id])
+        .ok()
+        .stderr_has("exit code 137");
+    engine.containerd.ctr(&["containers", "rm", &id]).ok();
+    assert_containerd_clean(&engine, &[&id]);
+}
+both_runtimes!(containerd_detached_exec_kill);
+
+/// No container records, no runtime state, no cgroups left for `ids`.
+fn assert_containerd_clean(engine: &ContainerdEngine, ids: &[&str]) {
+    let left = engine
+        .containerd
+        .ctr(&["containers", "ls", "-q"])
+        .ok()
+        .stdout();
+    assert_eq!(left, "", "containers left in containerd");
+    let state = engine.containerd.runtime_root().join("default");
+    for id in ids {
+        let dir = state.join(id);
+        assert!(!dir.exists(), "runtime state left at {}", dir.display());
+        assert_eq!(
+            engine.sandbox.cgroups_named(id),
+            Vec::<std::path::PathBuf>::new()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// dockerd
+// ---------------------------------------------------------------------------
+
+/// `docker run --rm --runtime NAME --network none`: output and exit code,
+/// and nothing left.
+fn docker_run_rm(runtime: Runtime) {
+    require_root();
+    let dockerd = Dockerd::new(runtime);
+    dockerd
+        .run_container(&["--rm", IMAGE, "echo", "hi"])
+        .ok()
+        .stdout_is("hi");
+    dockerd
+        .run_container(&["--rm", IMAGE, "sh", "-c", STREAMS_SCRIPT])
+        .code_is(42)
+        .stdout_is("out")
+        .stderr_has("err");
+    let left = dockerd.docker(&["ps", "-a", "-q"]).ok().stdout();
+    assert_eq!(left, "", "docker run --rm left containers");
+}
+both_runtimes!(docker_run_rm);
+
+/// A command that does not exist: docker reports the runtime's error and
+/// exits 127, as with runc.
+fn docker_missing_command(runtime: Runtime) {
+    require_root();
+    let dockerd = Dockerd::new(runtime);
+    dockerd
+        .run_container(&["--rm", IMAGE, "/nonexistent"])
+        .code_is(127)
+        .stderr_has("/nonexistent");
+    let left = dockerd.docker(&["ps", "-a", "-q"]).ok().stdout();
+    assert_eq!(left, "");
+}
+both_runtimes!(
+    docker_missing_command,
+    ignore_berth = "berth-runtime: create does not check an absolute process.args[0] exists"
+);
+
+/// `docker run -d --memory 64m`, `exec` (output, exit code, user, cwd),
+/// `stop` (SIGTERM reaches the trap), `start`, `kill`, `start`, `rm -f`.
+fn docker_detached_exec_rm(runtime: Runtime) {
+    require_root();
+    let dockerd = Dockerd::new(runtime);
+    let name = format!("{}-life", dockerd.sandbox.name);
+    let id = dockerd
+        .run_container(&[
+            "-d",
+            "--memory",
+            "64m",
+            "--name",
+            &name,
+            IMAGE,
+            "sh",
+            "-c",
+            TRAP_SCRIPT,
+        ])
+        .ok()
+        .stdout();
+    let wait_for_trap = || {
+        wait_until("the container's SIGTERM trap", READY_TIMEOUT, || {
+            sigterm_caught(
+                &dockerd
+                    .docker(&["exec", &name, "cat", "/proc/1/status"])
+                    .ok()
+                    .stdout(),
+            )
+        })
+    };
+    let inspect = |format: &str| {
+        dockerd
+            .docker(&["inspect", "-f", format, &name])
+            .ok()
+            .stdout()
+    };
+    wait_for_trap();
+    dockerd
+        .docker(&["exec", &name, "sh", "-c", STREAMS_SCRIPT])
+        .code_is(42)
+        .stdout_is("out")
+        .stderr_has("err");
+    dockerd
+        .docker(&[
+            "exec",
+            "-u",
+            "1000",
+            "-w",
+            "/tmp",
+            &name,
+            "sh",
+            "-c",
+            USER_CWD_SCRIPT,
+        ])
+        .ok()
+        .stdout_is("1000\n/tmp");
+    let pid: u32 = inspect("{{.State.Pid}}").parse().expect("container pid");
+    assert_eq!(host_memory_limit(pid), MEMORY_LIMIT, "limit on the host");
+
+    dockerd.docker(&["stop", "-t", "30", &name]).ok();
+    assert_eq!(inspect("{{.State.ExitCode}}"), TRAP_EXIT.to_string());
+
+    dockerd.docker(&["start", &name]).ok();
+    wait_for_trap();
+    dockerd.docker(&["kill", &name]).ok();
+    wait_until("docker kill to end the container", READY_TIMEOUT, || {
+        inspect("{{.State.Running}}") == "false"
+    });
+    assert_eq!(inspect("{{.State.ExitCode}}"), "137");
+
+    dockerd.docker(&["start", &name]).ok();
+    wait_for_trap();
+    dockerd.docker(&["rm", "-f", &name]).ok();
+    let left = dockerd.docker(&["ps", "-a", "-q"]).ok().stdout();
+    assert_eq!(left, "", "docker rm -f left containers");
+    let state = dockerd.runtime_root().join(&id);
+    assert!(!state.exists(), "runtime state left at {}", state.display());
+    assert_eq!(
+        dockerd.sandbox.cgroups_named(&id),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
+both_runtimes!(docker_detached_exec_rm);
