@@ -3,7 +3,7 @@
 
 use berth_oci::SeccompAction;
 
-use crate::compile::SeccompError;
+use crate::compiler::SeccompError;
 
 /// Kill the whole process, as by an uncatchable SIGSYS (Linux 4.14).
 pub const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;

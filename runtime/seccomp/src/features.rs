@@ -1,6 +1,6 @@
 //! What this build supports, for the `linux.seccomp` part of the OCI features
 //! document (`runc features`, runtime-spec `features-linux.md`): the actions,
-//! operators, architectures and flags [`crate::compile`] accepts, and which
+//! operators, architectures and flags [`crate::compile()`] accepts, and which
 //! flags and actions the running kernel knows.
 
 /// `SCMP_ACT_*` actions that compile (`SCMP_ACT_NOTIFY` does not yet).
@@ -27,7 +27,7 @@ pub const OPERATORS: &[&str] = &[
 ];
 
 /// Architectures with a syscall table (others libseccomp knows are accepted
-/// and left out of the filter, see the `compile` module docs).
+/// and left out of the filter, see the [`crate::compiler`] docs).
 pub const ARCHES: &[&str] = &[
     "SCMP_ARCH_AARCH64",
     "SCMP_ARCH_ARM",

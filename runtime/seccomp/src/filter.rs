@@ -10,7 +10,7 @@
 use std::fmt;
 
 use crate::bpf::Instruction;
-use crate::compile::SeccompError;
+use crate::compiler::SeccompError;
 
 /// `SECCOMP_SET_MODE_FILTER` (`include/uapi/linux/seccomp.h`).
 const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
@@ -50,7 +50,7 @@ impl FilterFlags {
 
 /// A seccomp BPF program ready to install, with its flags.
 ///
-/// Made by [`crate::compile`] in the runtime's parent; installing it allocates
+/// Made by [`crate::compile()`] in the runtime's parent; installing it allocates
 /// nothing, so a freshly cloned child can do it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {

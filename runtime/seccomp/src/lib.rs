@@ -15,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! * [`compile`] / [`compile_for`] -> [`Filter`] or a one-line [`SeccompError`].
+//! * [`compile()`] / [`compile_for`] -> [`Filter`] or a one-line [`SeccompError`].
 //! * [`Filter::install`]: `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)`;
 //!   allocates nothing, so a freshly cloned child can call it. Fails with an
 //!   [`InstallError`] naming the cause (EACCES: no no_new_privs and no
@@ -44,8 +44,7 @@
 //! `gen-tables.py` (its docstring says how to regenerate); names a table lacks,
 //! including syscalls newer than Linux 6.1, are ignored for that ABI, as runc
 //! with Debian's libseccomp 2.5 does. The exact semantics, and where and why
-//! they follow runc + libseccomp, are in the `compile` module's documentation
-//! (source: `src/compile.rs`).
+//! they follow runc + libseccomp, are in the [`compiler`] module's documentation.
 //!
 //! Differences from libseccomp worth knowing: on x86 we do not add libseccomp's
 //! `socketcall`/`ipc` multiplexed rules for a rule on `socket`, `connect`, ...
@@ -83,14 +82,14 @@
 pub mod action;
 pub mod arch;
 pub mod bpf;
-mod compile;
+pub mod compiler;
 pub mod features;
 pub mod filter;
 mod tables;
 
 pub use arch::Arch;
 pub use bpf::Instruction;
-pub use compile::{compile, compile_for, SeccompError};
+pub use compiler::{compile, compile_for, SeccompError};
 pub use filter::{Filter, FilterFlags, InstallError};
 
 #[cfg(test)]

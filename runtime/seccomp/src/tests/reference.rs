@@ -94,7 +94,7 @@ pub(crate) fn ambiguous(profile: &LinuxSeccomp, native: Arch, data: &SeccompData
         {
             continue;
         }
-        if crate::compile::is_unconditional(&sc.args, abi.compares_64_bits()) {
+        if crate::compiler::is_unconditional(&sc.args, abi.compares_64_bits()) {
             return false;
         }
         if sc
@@ -132,7 +132,7 @@ pub(crate) fn evaluate(profile: &LinuxSeccomp, native: Arch, data: &SeccompData)
     }
     if let Some((_, r)) = candidates
         .iter()
-        .find(|(sc, _)| crate::compile::is_unconditional(&sc.args, abi.compares_64_bits()))
+        .find(|(sc, _)| crate::compiler::is_unconditional(&sc.args, abi.compares_64_bits()))
     {
         return *r;
     }
