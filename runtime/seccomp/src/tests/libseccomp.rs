@@ -26,7 +26,7 @@ use berth_oci::LinuxSeccomp;
 use serde_json::{json, Value};
 
 use super::interp::{check, run, SeccompData};
-use super::reference::{all_names, ambiguous, evaluate, random_data, random_profile, Rng};
+use super::reference::{all_names, ambiguous, random_data, random_profile, Rng};
 use crate::action::SECCOMP_RET_ERRNO;
 use crate::arch::X32_SYSCALL_BIT;
 use crate::{compile_for, Arch, Instruction};
@@ -102,13 +102,39 @@ fn libseccomp(cases: &[(LinuxSeccomp, Vec<SeccompData>)]) -> Vec<Option<Libsecco
         .collect()
 }
 
-/// What runc's ENOSYS stub returns before libseccomp's filter runs, if anything
-/// (runc's patchbpf/enosys_linux.go, for the inputs `random_data` makes).
+/// What runc's ENOSYS stub returns before libseccomp's filter runs, if
+/// anything: written after runc's patchbpf/enosys_linux.go, independently of
+/// our compiler. For a non-permissive default action and an ABI named in
+/// `architectures` (x86_64 and x32 told apart by bit 30 of the number, as
+/// runc's `jset` does), a number above the highest one any rule names for that
+/// ABI gets ENOSYS.
 fn runc_enosys_stub(profile: &LinuxSeccomp, data: &SeccompData) -> Option<u32> {
-    let enosys = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-    (evaluate(profile, Arch::X86_64, data) == enosys
-        && profile.default_errno_ret != Some(libc::ENOSYS as u32))
-    .then_some(enosys)
+    use berth_oci::SeccompAction::{Allow, Log, Trace};
+    if matches!(profile.default_action, Allow | Log | Trace) {
+        return None;
+    }
+    let abi = if data.arch == Arch::X86_64.audit_arch() {
+        if data.nr & X32_SYSCALL_BIT != 0 {
+            Arch::X32
+        } else {
+            Arch::X86_64
+        }
+    } else {
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.audit_arch() == data.arch)?
+    };
+    if !profile.architectures.iter().any(|a| a == abi.scmp_name()) {
+        return None;
+    }
+    let largest = profile
+        .syscalls
+        .iter()
+        .flat_map(|sc| &sc.names)
+        .filter_map(|name| abi.syscall_number(name))
+        .max()
+        .unwrap_or(0);
+    (largest != 0 && data.nr > largest).then_some(SECCOMP_RET_ERRNO | libc::ENOSYS as u32)
 }
 
 #[cfg(target_arch = "x86_64")]
