@@ -1,0 +1,41 @@
+//! The gRPC adapters: each service of `berth.v1` is a thin layer over a
+//! domain service, and domain errors become gRPC status codes here, in one
+//! place.
+
+pub mod images;
+pub mod system;
+
+use crate::images::ImageError;
+use crate::manifest::ManifestError;
+use crate::registry::RegistryError;
+use tonic::{Code, Status};
+
+/// The gRPC status of a domain error (message unchanged: it is what the
+/// user sees).
+pub fn image_status(e: &ImageError) -> Status {
+    let code = match e {
+        _ if e.is_no_space() => Code::ResourceExhausted,
+        ImageError::Reference(_) | ImageError::InvalidArgument(_) | ImageError::Archive(_) => {
+            Code::InvalidArgument
+        }
+        ImageError::NotFound(_) => Code::NotFound,
+        ImageError::Conflict(_) => Code::FailedPrecondition,
+        ImageError::Registry(r) => match r.as_ref() {
+            RegistryError::NotFound { .. } => Code::NotFound,
+            RegistryError::Unauthorized { .. } => Code::Unauthenticated,
+            RegistryError::Http { .. } => Code::Unavailable,
+            _ => Code::Unknown,
+        },
+        ImageError::Manifest(m) => match m.as_ref() {
+            ManifestError::InvalidPlatform(_) => Code::InvalidArgument,
+            ManifestError::NoMatchingPlatform { .. } => Code::NotFound,
+            _ => Code::DataLoss,
+        },
+        ImageError::DigestMismatch { .. } | ImageError::SizeMismatch { .. } => Code::DataLoss,
+        ImageError::Download { .. } => Code::Unavailable,
+        ImageError::Store(_) | ImageError::Io { .. } => Code::Internal,
+        ImageError::Cancelled(_) => Code::Cancelled,
+        ImageError::NotImplemented(_) => Code::Unimplemented,
+    };
+    Status::new(code, e.to_string())
+}

@@ -1,0 +1,77 @@
+//! berthd: the Berth daemon. See `berth_manager::daemon`.
+
+use anyhow::Context;
+use berth_manager::daemon::{self, Daemon, DaemonConfig, DaemonOptions};
+use clap::Parser;
+use std::path::PathBuf;
+
+/// The Berth daemon: images, content and snapshots over a gRPC API on a
+/// unix socket.
+#[derive(Parser)]
+#[command(name = "berthd", version)]
+struct Args {
+    /// Persistent state (metadata, content, snapshots).
+    #[arg(long, default_value = daemon::DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Runtime state (a tmpfs).
+    #[arg(long, default_value = daemon::DEFAULT_STATE)]
+    state: PathBuf,
+    /// The API socket.
+    #[arg(long, default_value = daemon::DEFAULT_ADDRESS)]
+    address: PathBuf,
+    /// Config file (JSON; default /etc/berth/daemon.json when it exists).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Log filter (tracing's syntax: info, debug, berth_manager=trace).
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args) {
+        eprintln!("berthd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let (config_path, explicit) = match &args.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(daemon::DEFAULT_CONFIG), false),
+    };
+    let config = DaemonConfig::load(&config_path, explicit)?;
+    let filter = args
+        .log_level
+        .clone()
+        .or_else(|| config.log_level.clone())
+        .or_else(|| std::env::var("BERTH_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter)
+                .with_context(|| format!("invalid log level {filter:?}"))?,
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    // Two workers: berthd is mostly idle and must stay small (RSS target
+    // 20 MiB); heavy work (unpacking) runs on blocking threads.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+        .context("start tokio runtime")?;
+    let options = DaemonOptions {
+        root: args.root,
+        state: args.state,
+        address: args.address,
+        config,
+    };
+    runtime.block_on(async move {
+        let daemon = Daemon::open(options)?;
+        daemon.serve().await
+    })?;
+    Ok(())
+}

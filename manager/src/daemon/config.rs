@@ -1,0 +1,114 @@
+//! berthd's configuration file (`--config FILE`, JSON like docker's
+//! daemon.json). Every key is optional:
+//!
+//! ```json
+//! {
+//!   "insecure-registries": ["registry.lan:5000"],
+//!   "snapshotter": "overlayfs",
+//!   "log-level": "info"
+//! }
+//! ```
+//!
+//! `snapshotter` is `overlayfs` (default where the root supports it) or
+//! `native`. Loopback registries are always spoken to over plain HTTP.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Why the config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parse config {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("config {path}: unknown snapshotter {name:?} (use overlayfs or native)")]
+    Snapshotter { path: PathBuf, name: String },
+}
+
+/// The settings of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Registries spoken to over plain HTTP.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// `overlayfs` or `native`; none picks overlayfs when it works.
+    #[serde(default)]
+    pub snapshotter: Option<String>,
+    /// A tracing filter (`info`, `debug`, `berth_manager=trace`).
+    #[serde(default)]
+    pub log_level: Option<String>,
+}
+
+impl DaemonConfig {
+    /// Reads `path`; a missing default file is an empty config, a missing
+    /// file the user named is an error.
+    pub fn load(path: &Path, explicit: bool) -> Result<DaemonConfig, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(DaemonConfig::default())
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let config: DaemonConfig =
+            serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if let Some(name) = &config.snapshotter {
+            if name != "overlayfs" && name != "native" {
+                return Err(ConfigError::Snapshotter {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                });
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_checks_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.json");
+        assert!(DaemonConfig::load(&p, false)
+            .unwrap()
+            .insecure_registries
+            .is_empty());
+        assert!(DaemonConfig::load(&p, true).is_err());
+        std::fs::write(
+            &p,
+            r#"{"insecure-registries":["r:5000"],"snapshotter":"native"}"#,
+        )
+        .unwrap();
+        let c = DaemonConfig::load(&p, true).unwrap();
+        assert_eq!(c.insecure_registries, vec!["r:5000"]);
+        std::fs::write(&p, r#"{"snapshotter":"zfs"}"#).unwrap();
+        assert!(matches!(
+            DaemonConfig::load(&p, true),
+            Err(ConfigError::Snapshotter { .. })
+        ));
+        std::fs::write(&p, r#"{"bogus":1}"#).unwrap();
+        assert!(matches!(
+            DaemonConfig::load(&p, true),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

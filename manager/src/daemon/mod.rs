@@ -1,0 +1,173 @@
+//! berthd: opens the store, builds the domain services and serves them over
+//! gRPC on a unix socket until SIGTERM or SIGINT.
+//!
+//! ```text
+//! <root>   (--root, /var/lib/berth)   meta.redb, content/, snapshots/, tmp/
+//! <state>  (--state, /run/berth)      runtime state (tmpfs)
+//! <address> (--address, /run/berth/berthd.sock)  the API socket, 0660 root:berth
+//! ```
+//!
+//! The domain services (DESIGN.md "Inside berthd") are plain Rust types held
+//! by [`Daemon`]; [`crate::api`] wraps each in a thin gRPC adapter.
+
+pub mod config;
+pub mod socket;
+
+use crate::api;
+use crate::images::{ImageService, NoImageUsers};
+use crate::manifest::Platform;
+use crate::registry::RegistryConfig;
+use berth_store::content::ContentStore;
+use berth_store::metadata::MetadataStore;
+use berth_store::snapshot::native::NativeSnapshotter;
+use berth_store::snapshot::overlay::OverlaySnapshotter;
+use berth_store::snapshot::Snapshotter;
+pub use config::DaemonConfig;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Default persistent root.
+pub const DEFAULT_ROOT: &str = "/var/lib/berth";
+/// Default runtime state directory.
+pub const DEFAULT_STATE: &str = "/run/berth";
+/// Default API socket.
+pub const DEFAULT_ADDRESS: &str = "/run/berth/berthd.sock";
+/// Default config file.
+pub const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
+
+/// Why berthd could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Socket(#[from] socket::SocketError),
+    #[error("open store in {root}: {source}")]
+    Store {
+        root: PathBuf,
+        source: berth_store::Error,
+    },
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("serve gRPC on {address}: {source}")]
+    Serve {
+        address: PathBuf,
+        source: tonic::transport::Error,
+    },
+}
+
+/// Where berthd keeps things and how it is set up.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    pub root: PathBuf,
+    pub state: PathBuf,
+    pub address: PathBuf,
+    pub config: DaemonConfig,
+}
+
+/// The running daemon's services.
+pub struct Daemon {
+    pub options: DaemonOptions,
+    pub images: Arc<ImageService>,
+}
+
+fn mkdir(path: &Path, mode: u32) -> Result<(), DaemonError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)
+        .map_err(|source| DaemonError::Io {
+            op: "create directory",
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+impl Daemon {
+    /// Opens the store under `options.root` and builds the services.
+    pub fn open(options: DaemonOptions) -> Result<Daemon, DaemonError> {
+        mkdir(&options.root, 0o711)?;
+        mkdir(&options.state, 0o711)?;
+        let tmp = options.root.join("tmp");
+        // Spooled archives of a previous run are garbage.
+        let _ = std::fs::remove_dir_all(&tmp);
+        mkdir(&tmp, 0o700)?;
+        let store_err = |source: berth_store::Error| DaemonError::Store {
+            root: options.root.clone(),
+            source,
+        };
+        let content = ContentStore::open(&options.root).map_err(|e| store_err(e.into()))?;
+        let meta = Arc::new(
+            MetadataStore::open(&options.root.join("meta.redb"))
+                .map_err(|e| store_err(e.into()))?,
+        );
+        let use_overlay = match options.config.snapshotter.as_deref() {
+            Some("native") => false,
+            Some(_) => true,
+            None => OverlaySnapshotter::supported(&options.root),
+        };
+        let snapshotter: Arc<dyn Snapshotter> = if use_overlay {
+            Arc::new(
+                OverlaySnapshotter::open(&options.root, meta.clone())
+                    .map_err(|e| store_err(e.into()))?,
+            )
+        } else {
+            Arc::new(
+                NativeSnapshotter::open(&options.root, meta.clone())
+                    .map_err(|e| store_err(e.into()))?,
+            )
+        };
+        tracing::info!(snapshotter = snapshotter.name(), root = %options.root.display(), "store opened");
+        let registry = RegistryConfig {
+            insecure: options.config.insecure_registries.clone(),
+        };
+        let images = Arc::new(ImageService::new(
+            content,
+            meta,
+            snapshotter,
+            registry,
+            Platform::host(),
+            Arc::new(NoImageUsers),
+            tmp,
+        ));
+        Ok(Daemon { options, images })
+    }
+
+    /// Serves the API on the socket until SIGTERM/SIGINT, then removes the
+    /// socket.
+    pub async fn serve(self) -> Result<(), DaemonError> {
+        let address = self.options.address.clone();
+        let listener = socket::bind(&address)?;
+        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+        tracing::info!(address = %address.display(), pid = std::process::id(), "berthd serving");
+        let daemon = Arc::new(self);
+        let result = tonic::transport::Server::builder()
+            .add_service(api::images::server(daemon.clone()))
+            .add_service(api::system::server(daemon.clone()))
+            .serve_with_incoming_shutdown(incoming, shutdown_signal())
+            .await
+            .map_err(|source| DaemonError::Serve {
+                address: address.clone(),
+                source,
+            });
+        let _ = std::fs::remove_file(&address);
+        tracing::info!("berthd stopped");
+        result
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}

@@ -1,0 +1,253 @@
+//! The layer pipeline shared by pull, load and import: readers that carry
+//! bytes from an async download to a blocking unpacking thread, copy them
+//! into a content ingest as they pass (so hashing, storing, decompressing
+//! and unpacking are one streaming pass), and undo the layer's compression.
+//!
+//! Unpacking itself is `berth_store::layer::unpack_layer`, which applies the
+//! tar to a snapshot named by chain ID and checks the diff ID.
+
+use super::progress::{BlobState, ProgressSink, Throttle};
+use crate::manifest::Compression;
+use bytes::Bytes;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use tokio::sync::mpsc;
+
+/// Reads what an async task sends over a channel, from a blocking thread.
+/// The channel is bounded, so a slow unpacker slows the download (TCP
+/// backpressure) instead of buffering a layer in memory.
+pub struct ChannelReader {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl ChannelReader {
+    /// A reader over `rx`; end of stream is the sender being dropped.
+    pub fn new(rx: mpsc::Receiver<io::Result<Bytes>>) -> ChannelReader {
+        ChannelReader {
+            rx,
+            current: Bytes::new(),
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        let _ = self.current.split_to(n);
+        Ok(n)
+    }
+}
+
+/// Copies every byte read from `inner` into `sink` (a content writer, which
+/// hashes what it stores), counting them and reporting progress.
+pub struct TeeReader<'a, R: Read> {
+    inner: R,
+    sink: &'a mut dyn Write,
+    /// Bytes read so far (including a resumed ingest's `start`).
+    pub count: u64,
+    progress: Option<TeeProgress>,
+}
+
+struct TeeProgress {
+    sink: ProgressSink,
+    digest: String,
+    state: BlobState,
+    total: u64,
+    throttle: Throttle,
+}
+
+impl<'a, R: Read> TeeReader<'a, R> {
+    /// A tee of `inner` into `sink`, starting the count at `start`.
+    pub fn new(inner: R, sink: &'a mut dyn Write, start: u64) -> TeeReader<'a, R> {
+        TeeReader {
+            inner,
+            sink,
+            count: start,
+            progress: None,
+        }
+    }
+
+    /// Reports `state` with the byte count as bytes pass.
+    pub fn with_progress(
+        mut self,
+        sink: ProgressSink,
+        digest: &str,
+        state: BlobState,
+        total: u64,
+    ) -> Self {
+        self.progress = Some(TeeProgress {
+            sink,
+            digest: digest.to_string(),
+            state,
+            total,
+            throttle: Throttle::default(),
+        });
+        self
+    }
+
+    /// Reads and stores everything left (what follows the tar's end: padding,
+    /// the gzip trailer), so the whole blob is hashed.
+    pub fn drain(&mut self) -> io::Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        while self.read(&mut buf)? > 0 {}
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for TeeReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.sink.write_all(&buf[..n])?;
+            self.count += n as u64;
+            if let Some(p) = &mut self.progress {
+                if p.throttle.due() {
+                    p.sink.blob(&p.digest, p.state, self.count, p.total);
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Counts bytes read and reports progress (for unpacking a stored blob).
+pub struct CountingReader<R: Read> {
+    inner: R,
+    pub count: u64,
+    sink: ProgressSink,
+    digest: String,
+    state: BlobState,
+    total: u64,
+    throttle: Throttle,
+}
+
+impl<R: Read> CountingReader<R> {
+    /// Reports `state` for `digest` as bytes are read.
+    pub fn new(inner: R, sink: ProgressSink, digest: &str, state: BlobState, total: u64) -> Self {
+        CountingReader {
+            inner,
+            count: 0,
+            sink,
+            digest: digest.to_string(),
+            state,
+            total,
+            throttle: Throttle::default(),
+        }
+    }
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        if n > 0 && self.throttle.due() {
+            self.sink
+                .blob(&self.digest, self.state, self.count, self.total);
+        }
+        Ok(n)
+    }
+}
+
+/// What the first bytes of a stream say its compression is.
+pub fn sniff(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// Wraps `reader` in the decompressor its first bytes call for (media
+/// types are checked by the caller; the bytes decide, as containerd's
+/// `compression.DecompressStream` does, so a mislabelled layer still
+/// unpacks and a wrong diff ID still fails).
+pub fn decompress<'a, R: Read + 'a>(reader: R) -> io::Result<Box<dyn Read + 'a>> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, reader);
+    let head = buffered.fill_buf()?;
+    Ok(match sniff(head) {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
+        Compression::None => Box::new(buffered),
+    })
+}
+
+/// A `Write` that only counts (to size a decompressed layer before writing
+/// its tar header).
+#[derive(Default)]
+pub struct CountingSink(pub u64);
+
+impl Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_compressions() {
+        assert_eq!(sniff(&[0x1f, 0x8b, 8]), Compression::Gzip);
+        assert_eq!(sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(sniff(b"ustar"), Compression::None);
+        assert_eq!(sniff(b""), Compression::None);
+    }
+
+    #[test]
+    fn decompresses_gzip_and_zstd_and_plain() {
+        let data = b"hello layer".repeat(100);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).unwrap();
+        let gz = gz.finish().unwrap();
+        let zs = zstd::encode_all(&data[..], 1).unwrap();
+        for input in [gz, zs, data.clone()] {
+            let mut out = Vec::new();
+            decompress(&input[..])
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, data);
+        }
+    }
+
+    #[test]
+    fn tee_copies_and_counts() {
+        let mut sink = Vec::new();
+        let mut tee = TeeReader::new(&b"abcdef"[..], &mut sink, 10);
+        let mut buf = [0u8; 4];
+        tee.read_exact(&mut buf).unwrap();
+        tee.drain().unwrap();
+        assert_eq!(tee.count, 16);
+        assert_eq!(sink, b"abcdef");
+    }
+
+    #[test]
+    fn channel_reader_reads_across_chunks_and_errors() {
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(Ok(Bytes::from_static(b"ab"))).unwrap();
+        tx.try_send(Ok(Bytes::from_static(b"cd"))).unwrap();
+        drop(tx);
+        let mut s = String::new();
+        ChannelReader::new(rx).read_to_string(&mut s).unwrap();
+        assert_eq!(s, "abcd");
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(Err(io::Error::other("boom"))).unwrap();
+        let err = ChannelReader::new(rx).read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(err.to_string(), "boom");
+    }
+}

@@ -1,0 +1,657 @@
+//! `pull`: fetch an image from its registry and unpack it.
+//!
+//! 1. Resolve the reference to a manifest (through an index for the wanted
+//!    platform), fetch the config; both are verified by digest and stored.
+//! 2. Every layer whose chain-ID snapshot exists is skipped ("Already
+//!    exists"). The others download in parallel (three at a time, as docker
+//!    does). A layer whose parent snapshot is ready when its download starts
+//!    is hashed into the content store, decompressed and unpacked in one
+//!    streaming pass; the others are stored first and unpacked from the
+//!    stored blob (read back from the page cache) as soon as their parent is
+//!    committed, since a snapshot can only be prepared on a committed parent.
+//! 3. The record is written last: until then no image is visible.
+//!
+//! A lease (24 h, so a crash cannot leak forever) protects everything the
+//! pull writes from a concurrent `prune`. An interrupted download leaves its
+//! ingest behind; the next pull of the same blob re-hashes it and asks the
+//! registry for the rest with `Range` (OCI distribution spec, "Pulling
+//! blobs": registries MAY support ranges; one that answers 200 instead gets
+//! the ingest truncated). An ingest that held bad bytes (digest mismatch,
+//! corrupt compression, a layer refused by the unpacker) is dropped, so a
+//! retry starts clean.
+
+use super::layer::{decompress, ChannelReader, CountingReader, TeeReader};
+use super::progress::{BlobState, ProgressSink, TransferSummary};
+use super::{
+    epoch_seconds, ImageError, ImageService, ResolvedImage, LABEL_DISTRIBUTED, LABEL_PLATFORM,
+    LABEL_TAG_TIME, MAX_CONFIG_SIZE,
+};
+use crate::manifest::{
+    self, chain_ids, is_index, layer_compression, parse_config, parse_manifest, ManifestError,
+    ManifestKind, Platform,
+};
+use crate::reference::Reference;
+use crate::registry::auth::Credentials;
+use crate::registry::Repository;
+use berth_store::content::ContentError;
+use berth_store::digest::{Descriptor as StoreDescriptor, Digest};
+use berth_store::metadata::{Labels, LeaseResource};
+use futures_util::StreamExt;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+/// Downloads running at once per pull (docker's max-concurrent-downloads).
+const MAX_CONCURRENT_DOWNLOADS: usize = 3;
+/// How long a pull's lease protects its work if berthd dies mid-pull.
+const PULL_LEASE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Config media types an image may have (anything else is an artifact, not
+/// an image).
+const CONFIG_MEDIA_TYPES: [&str; 2] = [manifest::OCI_CONFIG, manifest::DOCKER_CONFIG];
+
+/// The state of one layer's snapshot during a pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Pending,
+    Ready,
+    Failed,
+}
+
+/// Deletes a lease when dropped: on success the record now protects what
+/// the lease did; on failure what was made becomes collectable.
+pub(crate) struct LeaseGuard {
+    pub(crate) meta: Arc<berth_store::metadata::MetadataStore>,
+    pub(crate) id: String,
+}
+
+impl LeaseGuard {
+    /// Creates a lease that expires after `ttl`.
+    pub(crate) fn create(
+        meta: &Arc<berth_store::metadata::MetadataStore>,
+        purpose: &str,
+        ttl: Duration,
+    ) -> Result<LeaseGuard, ImageError> {
+        let id = format!("{purpose}-{}", super::random_hex());
+        let mut labels = Labels::new();
+        labels.insert("io.berth.lease.purpose".into(), purpose.into());
+        meta.create_lease(&id, Some(ttl), &labels)?;
+        Ok(LeaseGuard {
+            meta: meta.clone(),
+            id,
+        })
+    }
+
+    /// Adds a resource the lease protects.
+    pub(crate) fn add(&self, resource: LeaseResource) -> Result<(), ImageError> {
+        Ok(self.meta.add_lease_resource(&self.id, resource)?)
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.meta.delete_lease(&self.id) {
+            tracing::warn!(lease = %self.id, error = %e, "delete lease");
+        }
+    }
+}
+
+/// One layer to fetch.
+#[derive(Clone)]
+struct LayerJob {
+    index: usize,
+    desc: manifest::Descriptor,
+    digest: Digest,
+    diff_id: Digest,
+    chain_id: String,
+    parent: Option<String>,
+}
+
+impl ImageService {
+    /// Pulls `reference` for `platform` (the daemon's when `None`).
+    pub async fn pull(
+        self: &Arc<Self>,
+        reference: &str,
+        platform: Option<&str>,
+        credentials: Credentials,
+        progress: ProgressSink,
+    ) -> Result<TransferSummary, ImageError> {
+        let reference = Reference::parse(reference)?;
+        let platform = match platform {
+            Some(p) if !p.is_empty() => Platform::parse(p)?,
+            _ => self.platform.clone(),
+        };
+        let repo = Arc::new(Repository::new(
+            self.http.clone(),
+            &self.registry,
+            &reference,
+            credentials,
+            "pull",
+        ));
+        progress.status(format!(
+            "{}: Pulling from {}",
+            reference
+                .tag
+                .as_deref()
+                .or(reference.digest.as_deref())
+                .unwrap_or("latest"),
+            reference.path
+        ));
+        let lease = Arc::new(LeaseGuard::create(&self.meta, "pull", PULL_LEASE_TTL)?);
+
+        // 1. Manifest (through the index), config.
+        let fetched = repo.get_manifest(reference.object()).await?;
+        let (target, manifest_desc, manifest) =
+            match parse_manifest(&fetched.media_type, &fetched.digest, &fetched.bytes)? {
+                ManifestKind::Manifest(m) => {
+                    let media_type = effective_media_type(
+                        &fetched.media_type,
+                        m.media_type.as_deref(),
+                        manifest::OCI_MANIFEST,
+                    );
+                    let desc = self
+                        .store_small_blob(&lease, &media_type, &fetched.bytes)
+                        .await?;
+                    (desc.clone(), desc, m)
+                }
+                ManifestKind::Index(index) => {
+                    let media_type = effective_media_type(
+                        &fetched.media_type,
+                        index.media_type.as_deref(),
+                        manifest::OCI_INDEX,
+                    );
+                    let target = self
+                        .store_small_blob(&lease, &media_type, &fetched.bytes)
+                        .await?;
+                    let chosen =
+                        manifest::select_platform(&index, &fetched.digest, &platform)?.clone();
+                    let m = repo.get_manifest(&chosen.digest).await?;
+                    let ManifestKind::Manifest(parsed) =
+                        parse_manifest(&chosen.media_type, &m.digest, &m.bytes)?
+                    else {
+                        return Err(ImageError::NotImplemented("nested image indexes"));
+                    };
+                    let media_type = effective_media_type(
+                        &chosen.media_type,
+                        parsed.media_type.as_deref(),
+                        manifest::OCI_MANIFEST,
+                    );
+                    if is_index(&media_type) {
+                        return Err(ImageError::NotImplemented("nested image indexes"));
+                    }
+                    let desc = self.store_small_blob(&lease, &media_type, &m.bytes).await?;
+                    (target, desc, parsed)
+                }
+            };
+        if !CONFIG_MEDIA_TYPES.contains(&manifest.config.media_type.as_str()) {
+            return Err(ManifestError::UnknownMediaType {
+                media_type: manifest.config.media_type.clone(),
+                digest: manifest.config.digest.clone(),
+            }
+            .into());
+        }
+        for layer in &manifest.layers {
+            layer_compression(&layer.media_type, &layer.digest)?;
+        }
+        let config_digest = parse_digest(&manifest.config.digest, "config")?;
+        let config_bytes = if self.content.exists(&config_digest) {
+            self.read_blob(&config_digest)?
+        } else {
+            let bytes = repo
+                .get_blob_bytes(&manifest.config.digest, MAX_CONFIG_SIZE)
+                .await?;
+            check_blob("config", &manifest.config, &bytes)?;
+            self.store_small_blob(&lease, &manifest.config.media_type, &bytes)
+                .await?;
+            bytes.to_vec()
+        };
+        let _ = lease.add(LeaseResource::Content(config_digest.clone()));
+        let config = parse_config(&manifest.config.digest, &config_bytes)?;
+        if config.rootfs.diff_ids.len() != manifest.layers.len() {
+            return Err(ManifestError::LayerCountMismatch {
+                digest: manifest.config.digest.clone(),
+                diff_ids: config.rootfs.diff_ids.len(),
+                layers: manifest.layers.len(),
+            }
+            .into());
+        }
+
+        // 2. Layers.
+        let chains = chain_ids(&config.rootfs.diff_ids);
+        let mut jobs = Vec::new();
+        let mut gates = Vec::new();
+        for (i, layer) in manifest.layers.iter().enumerate() {
+            let exists = self
+                .snapshotter
+                .stat(&chains[i])
+                .map(|s| s.kind == berth_store::snapshot::SnapshotKind::Committed)
+                .unwrap_or(false);
+            let (tx, _) = watch::channel(if exists { Gate::Ready } else { Gate::Pending });
+            gates.push(tx);
+            let _ = lease.add(LeaseResource::Snapshot(
+                self.snapshotter.name().to_string(),
+                chains[i].clone(),
+            ));
+            if exists {
+                progress.blob(&layer.digest, BlobState::AlreadyExists, 0, 0);
+                continue;
+            }
+            progress.blob(
+                &layer.digest,
+                BlobState::Waiting,
+                0,
+                layer.size.max(0) as u64,
+            );
+            jobs.push(LayerJob {
+                index: i,
+                desc: layer.clone(),
+                digest: parse_digest(&layer.digest, "layer")?,
+                diff_id: parse_digest(&config.rootfs.diff_ids[i], "diff id")?,
+                chain_id: chains[i].clone(),
+                parent: (i > 0).then(|| chains[i - 1].clone()),
+            });
+        }
+        let gates = Arc::new(gates);
+        let semaphore = Arc::new(Semaphore::new(MAX_CONCURRENT_DOWNLOADS));
+        let mut tasks = Vec::new();
+        for job in jobs {
+            let this = self.clone();
+            let repo = repo.clone();
+            let gates = gates.clone();
+            let semaphore = semaphore.clone();
+            let lease = lease.clone();
+            let progress = progress.clone();
+            tasks.push(tokio::spawn(async move {
+                let index = job.index;
+                let result = this
+                    .pull_layer(&repo, &job, &gates, &semaphore, &lease, &progress)
+                    .await;
+                gates[index].send_replace(if result.is_ok() {
+                    Gate::Ready
+                } else {
+                    Gate::Failed
+                });
+                result
+            }));
+        }
+        let mut first_error: Option<ImageError> = None;
+        for task in tasks {
+            let result = task
+                .await
+                .unwrap_or_else(|e| Err(ImageError::Cancelled(format!("layer task: {e}"))));
+            if let Err(e) = result {
+                // The root cause wins over "parent failed" follow-ups.
+                let replace = match &first_error {
+                    None => true,
+                    Some(ImageError::Cancelled(_)) => !matches!(e, ImageError::Cancelled(_)),
+                    Some(_) => false,
+                };
+                if replace {
+                    first_error = Some(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+
+        // 3. The record.
+        let name = reference.to_string();
+        let old = self.meta.get_image(&name).ok();
+        let mut labels = Labels::new();
+        if target.digest != manifest_desc.digest {
+            labels.insert(LABEL_PLATFORM.into(), platform.to_string());
+        }
+        labels.insert(LABEL_DISTRIBUTED.into(), "true".into());
+        labels.insert(
+            LABEL_TAG_TIME.into(),
+            epoch_seconds(SystemTime::now()).to_string(),
+        );
+        let updated = old.as_ref().map(|o| o.target != target).unwrap_or(true);
+        self.put_name(&name, &target, labels)?;
+        let resolved: ResolvedImage = self.resolve_target(&target, &platform)?;
+        let size = self.unpacked_size(&resolved);
+        drop(lease);
+        Ok(TransferSummary {
+            reference: name,
+            digest: target.digest.to_string(),
+            image_id: resolved.id(),
+            updated,
+            size,
+        })
+    }
+
+    /// Stores a small blob (manifest, index, config) already verified or
+    /// named by its own digest, under the lease.
+    async fn store_small_blob(
+        &self,
+        lease: &LeaseGuard,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<StoreDescriptor, ImageError> {
+        let content = self.content.clone();
+        let data = bytes.to_vec();
+        let size = data.len() as u64;
+        let digest = tokio::task::spawn_blocking(move || content.write_all(&data))
+            .await
+            .map_err(|e| ImageError::Cancelled(format!("store blob: {e}")))??;
+        lease.add(LeaseResource::Content(digest.clone()))?;
+        Ok(StoreDescriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+        })
+    }
+
+    /// Downloads, stores and unpacks one layer (see the module doc).
+    async fn pull_layer(
+        self: &Arc<Self>,
+        repo: &Arc<Repository>,
+        job: &LayerJob,
+        gates: &Arc<Vec<watch::Sender<Gate>>>,
+        semaphore: &Arc<Semaphore>,
+        lease: &Arc<LeaseGuard>,
+        progress: &ProgressSink,
+    ) -> Result<(), ImageError> {
+        let total = job.desc.size.max(0) as u64;
+        let digest_str = job.desc.digest.clone();
+        let parent_state = |gates: &Vec<watch::Sender<Gate>>| {
+            if job.index == 0 {
+                Gate::Ready
+            } else {
+                *gates[job.index - 1].borrow()
+            }
+        };
+
+        if !self.content.exists(&job.digest) {
+            let _permit = semaphore
+                .acquire()
+                .await
+                .map_err(|_| ImageError::Cancelled("download slots closed".into()))?;
+            let ingest_ref = format!("pull-{}", job.digest);
+            let _ = lease.add(LeaseResource::Ingest(ingest_ref.clone()));
+            let writer = self.open_writer(&ingest_ref, &job.digest, total).await?;
+            if let Some(mut writer) = writer {
+                let offset = writer.offset();
+                let resp = repo.get_blob(&digest_str, offset).await?;
+                if offset > 0 && resp.offset == 0 {
+                    writer = tokio::task::spawn_blocking(move || writer.truncate().map(|_| writer))
+                        .await
+                        .map_err(|e| ImageError::Cancelled(format!("truncate ingest: {e}")))??;
+                } else if offset > 0 {
+                    progress.blob(&digest_str, BlobState::Resuming, offset, total);
+                }
+                let start = resp.offset;
+                let url = resp.url.clone();
+                let stream = start == 0 && parent_state(gates) == Gate::Ready;
+                let (tx, rx) = mpsc::channel::<io::Result<bytes::Bytes>>(16);
+                let mut body = resp.response.bytes_stream();
+                let forward = tokio::spawn(async move {
+                    while let Some(chunk) = body.next().await {
+                        let failed = chunk.is_err();
+                        let item = chunk.map_err(|e| {
+                            io::Error::new(
+                                io::ErrorKind::ConnectionAborted,
+                                format!("download: {e}"),
+                            )
+                        });
+                        if tx.send(item).await.is_err() || failed {
+                            break;
+                        }
+                    }
+                });
+                let this = self.clone();
+                let job2 = job.clone();
+                let sink = progress.clone();
+                let lease2 = lease.clone();
+                let outcome = tokio::task::spawn_blocking(move || {
+                    this.download_blocking(writer, rx, start, stream, &job2, &url, &lease2, &sink)
+                })
+                .await
+                .map_err(|e| ImageError::Cancelled(format!("layer {digest_str}: {e}")))?;
+                forward.abort();
+                match outcome {
+                    Ok(true) => {
+                        lease.add(LeaseResource::Content(job.digest.clone()))?;
+                        progress.blob(&job.desc.digest, BlobState::PullComplete, total, total);
+                        return Ok(());
+                    }
+                    Ok(false) => {
+                        lease.add(LeaseResource::Content(job.digest.clone()))?;
+                        progress.blob(&job.desc.digest, BlobState::DownloadComplete, total, total);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let _ = lease.add(LeaseResource::Content(job.digest.clone()));
+
+        // Unpack the stored blob once the parent snapshot is committed.
+        let mut rx = gates.get(job.index.wrapping_sub(1)).map(|g| g.subscribe());
+        if let Some(rx) = rx.as_mut() {
+            let state = *rx
+                .wait_for(|g| *g != Gate::Pending)
+                .await
+                .map_err(|_| ImageError::Cancelled("pull abandoned".into()))?;
+            if state == Gate::Failed {
+                return Err(ImageError::Cancelled(format!(
+                    "layer {} not unpacked: its parent layer failed",
+                    job.desc.digest
+                )));
+            }
+        }
+        let this = self.clone();
+        let job2 = job.clone();
+        let sink = progress.clone();
+        let lease2 = lease.clone();
+        tokio::task::spawn_blocking(move || {
+            let reader = this.content.reader(&job2.digest)?;
+            let counting = CountingReader::new(
+                reader,
+                sink.clone(),
+                &job2.desc.digest,
+                BlobState::Extracting,
+                total,
+            );
+            this.unpack_blocking(counting, &job2, &lease2)
+        })
+        .await
+        .map_err(|e| ImageError::Cancelled(format!("unpack {}: {e}", job.desc.digest)))??;
+        progress.blob(&job.desc.digest, BlobState::PullComplete, total, total);
+        Ok(())
+    }
+
+    /// Opens the ingest for a blob, waiting while another pull writes the
+    /// same blob. `None` when that other pull committed it meanwhile.
+    async fn open_writer(
+        &self,
+        ingest_ref: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Option<berth_store::content::ContentWriter>, ImageError> {
+        loop {
+            let content = self.content.clone();
+            let r = ingest_ref.to_string();
+            let d = digest.clone();
+            let result =
+                tokio::task::spawn_blocking(move || content.writer(&r, Some(&d), Some(size)))
+                    .await
+                    .map_err(|e| ImageError::Cancelled(format!("open ingest: {e}")))?;
+            match result {
+                Ok(w) => return Ok(Some(w)),
+                Err(ContentError::Locked(_)) => {
+                    if self.content.exists(digest) {
+                        return Ok(None);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if self.content.exists(digest) {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The blocking half of a download: store (and, when `stream`, unpack)
+    /// the bytes arriving on `rx`. Returns whether the layer was unpacked.
+    #[allow(clippy::too_many_arguments)]
+    fn download_blocking(
+        &self,
+        mut writer: berth_store::content::ContentWriter,
+        rx: mpsc::Receiver<io::Result<bytes::Bytes>>,
+        start: u64,
+        stream: bool,
+        job: &LayerJob,
+        url: &str,
+        lease: &LeaseGuard,
+        progress: &ProgressSink,
+    ) -> Result<bool, ImageError> {
+        let total = job.desc.size.max(0) as u64;
+        let ingest_ref = writer.reference().to_string();
+        let state = if stream {
+            BlobState::Extracting
+        } else {
+            BlobState::Downloading
+        };
+        let result =
+            (|| -> Result<(), ImageError> {
+                let mut tee = TeeReader::new(ChannelReader::new(rx), &mut writer, start)
+                    .with_progress(progress.clone(), &job.desc.digest, state, total);
+                if stream {
+                    self.unpack_blocking(&mut tee, job, lease)?;
+                    tee.drain().map_err(|e| download_error(job, url, e))?;
+                } else {
+                    io::copy(&mut tee, &mut io::sink()).map_err(|e| download_error(job, url, e))?;
+                }
+                if tee.count < total {
+                    return Err(ImageError::Download {
+                        digest: job.desc.digest.clone(),
+                        url: url.to_string(),
+                        reason: format!("truncated: got {} of {total} bytes", tee.count),
+                    });
+                }
+                Ok(())
+            })();
+        let result = result.and_then(|()| {
+            progress.blob(&job.desc.digest, BlobState::Verifying, total, total);
+            writer
+                .commit(Some(total), Some(&job.digest))
+                .map(|_| ())
+                .map_err(|e| match e {
+                    ContentError::DigestMismatch {
+                        expected, actual, ..
+                    } => ImageError::DigestMismatch {
+                        what: "layer".into(),
+                        digest: expected.to_string(),
+                        actual: actual.to_string(),
+                    },
+                    ContentError::SizeMismatch {
+                        expected, actual, ..
+                    } => ImageError::SizeMismatch {
+                        what: "layer".into(),
+                        digest: job.desc.digest.clone(),
+                        expected: expected as i64,
+                        actual,
+                    },
+                    other => other.into(),
+                })
+        });
+        if let Err(e) = &result {
+            // Bytes that came but were wrong are no use to a retry; a lost
+            // connection keeps its ingest for the next pull to resume.
+            if !is_connection_error(e) {
+                let _ = self.content.abort(&ingest_ref);
+            }
+        }
+        result.map(|()| stream)
+    }
+
+    /// Decompresses `reader` and unpacks it as the job's chain-ID snapshot.
+    fn unpack_blocking<R: Read>(
+        &self,
+        reader: R,
+        job: &LayerJob,
+        lease: &LeaseGuard,
+    ) -> Result<(), ImageError> {
+        let chain = Digest::parse(&job.chain_id)?;
+        let key = format!("extract-{}-{}", super::random_hex(), job.chain_id);
+        lease.add(LeaseResource::Snapshot(
+            self.snapshotter.name().to_string(),
+            key.clone(),
+        ))?;
+        let mut tar = decompress(reader).map_err(|e| ImageError::Io {
+            op: "decompress layer",
+            path: job.desc.digest.clone().into(),
+            source: e,
+        })?;
+        berth_store::layer::unpack_layer(
+            self.snapshotter.as_ref(),
+            job.parent.as_deref(),
+            &chain,
+            Some(&job.diff_id),
+            &key,
+            &mut tar,
+        )?;
+        Ok(())
+    }
+}
+
+fn download_error(job: &LayerJob, url: &str, e: io::Error) -> ImageError {
+    ImageError::Download {
+        digest: job.desc.digest.clone(),
+        url: url.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Whether an error is a lost connection (worth resuming), not bad bytes.
+fn is_connection_error(e: &ImageError) -> bool {
+    let text = e.to_string();
+    matches!(e, ImageError::Download { reason, .. } if reason.starts_with("download:"))
+        || text.contains("read layer tar: download:")
+}
+
+/// The media type to record for a manifest: the registry's Content-Type when
+/// it is a known one, else the blob's own field, else the default.
+fn effective_media_type(header: &str, declared: Option<&str>, default: &str) -> String {
+    if manifest::is_index(header) || manifest::is_manifest(header) {
+        header.to_string()
+    } else if let Some(d) = declared.filter(|d| !d.is_empty()) {
+        d.to_string()
+    } else {
+        default.to_string()
+    }
+}
+
+fn parse_digest(s: &str, what: &'static str) -> Result<Digest, ImageError> {
+    Digest::parse(s).map_err(|_| {
+        ManifestError::InvalidDigest {
+            what,
+            digest: s.to_string(),
+        }
+        .into()
+    })
+}
+
+/// Checks a fully read blob against its descriptor.
+fn check_blob(what: &str, desc: &manifest::Descriptor, bytes: &[u8]) -> Result<(), ImageError> {
+    let actual = manifest::sha256_digest(bytes);
+    if actual != desc.digest {
+        return Err(ImageError::DigestMismatch {
+            what: what.to_string(),
+            digest: desc.digest.clone(),
+            actual,
+        });
+    }
+    if bytes.len() as i64 != desc.size {
+        return Err(ImageError::SizeMismatch {
+            what: what.to_string(),
+            digest: desc.digest.clone(),
+            expected: desc.size,
+            actual: bytes.len() as u64,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,664 @@
+//! A client for the OCI distribution API (Docker Registry HTTP API v2):
+//! manifests and blobs by digest, resumable blob downloads with `Range`,
+//! uploads with cross-repository mounts, and anonymous, basic and bearer
+//! token authentication ([`auth`]).
+//!
+//! Registries are spoken to over HTTPS, except `localhost`, loopback
+//! addresses and the hosts the daemon config names insecure, which get plain
+//! HTTP (docker's `insecure-registries`).
+//!
+//! Spec: <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
+
+pub mod auth;
+
+use crate::manifest::{self, ACCEPTED_MANIFESTS};
+use crate::reference::Reference;
+use auth::{parse_challenge, Challenge, Credentials, TokenResponse};
+use bytes::Bytes;
+use futures_util::Stream;
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RANGE};
+use reqwest::{Method, StatusCode};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Largest manifest or index accepted (containerd's limit is 4 MiB).
+pub const MAX_MANIFEST_SIZE: usize = 8 << 20;
+
+/// What went wrong talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{method} {url}: {source}")]
+    Http {
+        method: Method,
+        url: String,
+        source: reqwest::Error,
+    },
+    #[error("{method} {url}: unexpected status {status}: {body}")]
+    Status {
+        method: Method,
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("{what} not found in {url}: {body}")]
+    NotFound {
+        what: String,
+        url: String,
+        body: String,
+    },
+    #[error("authentication to {url} failed: {reason}")]
+    Unauthorized { url: String, reason: String },
+    #[error("manifest {reference} is larger than {MAX_MANIFEST_SIZE} bytes")]
+    ManifestTooLarge { reference: String },
+    #[error("manifest {reference} from {url} has digest {actual}, expected {expected}")]
+    ManifestDigestMismatch {
+        reference: String,
+        url: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("registry {url} gave no upload location")]
+    NoUploadLocation { url: String },
+    #[error("invalid registry url {url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+}
+
+/// Settings shared by every registry connection of the daemon.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryConfig {
+    /// Hosts (`host[:port]`) spoken to over plain HTTP.
+    pub insecure: Vec<String>,
+}
+
+impl RegistryConfig {
+    /// The URL scheme for a host: `http` for loopback and insecure hosts.
+    pub fn scheme(&self, host: &str) -> &'static str {
+        let name = host_without_port(host);
+        let loopback = name == "localhost"
+            || name == "::1"
+            || name.starts_with("127.")
+            || name.ends_with(".localhost");
+        if loopback || self.insecure.iter().any(|h| h == host || h == name) {
+            "http"
+        } else {
+            "https"
+        }
+    }
+}
+
+fn host_without_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// How requests of a session are authorised.
+#[derive(Debug, Clone, Default)]
+enum Authorization {
+    #[default]
+    Anonymous,
+    Basic(String),
+    Bearer(String),
+}
+
+/// A connection to one repository of one registry, with the credentials and
+/// token that go with it. Cheap to share between the tasks of one pull.
+pub struct Repository {
+    http: reqwest::Client,
+    /// `http(s)://host`.
+    base: String,
+    /// Repository path (`library/busybox`).
+    pub name: String,
+    credentials: Credentials,
+    /// Token scopes asked for (`repository:NAME:pull`, ...).
+    scopes: Mutex<BTreeSet<String>>,
+    authorization: Mutex<Authorization>,
+}
+
+/// A manifest as fetched: its bytes, media type and digest.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    pub media_type: String,
+    pub digest: String,
+    pub bytes: Bytes,
+}
+
+/// Builds the daemon's HTTP client (one per daemon, connections pooled).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+        .expect("build http client")
+}
+
+impl Repository {
+    /// A session for the repository of `reference`, asking for `actions`
+    /// (`pull`, or `pull,push`).
+    pub fn new(
+        http: reqwest::Client,
+        config: &RegistryConfig,
+        reference: &Reference,
+        credentials: Credentials,
+        actions: &str,
+    ) -> Repository {
+        Self::for_host(
+            http,
+            config,
+            reference.api_host(),
+            &reference.path,
+            credentials,
+            actions,
+        )
+    }
+
+    /// A session for repository `name` on `host`.
+    pub fn for_host(
+        http: reqwest::Client,
+        config: &RegistryConfig,
+        host: &str,
+        name: &str,
+        credentials: Credentials,
+        actions: &str,
+    ) -> Repository {
+        let mut scopes = BTreeSet::new();
+        if !name.is_empty() {
+            scopes.insert(format!("repository:{name}:{actions}"));
+        }
+        Repository {
+            http,
+            base: format!("{}://{}", config.scheme(host), host),
+            name: name.to_string(),
+            credentials,
+            scopes: Mutex::new(scopes),
+            authorization: Mutex::new(Authorization::Anonymous),
+        }
+    }
+
+    /// The registry's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/v2/{}/{}", self.base, self.name, tail)
+    }
+
+    /// Adds a token scope (for example pull on a mount's source repository).
+    pub fn add_scope(&self, scope: String) {
+        let added = self.scopes.lock().unwrap().insert(scope);
+        if added {
+            // A token is bound to the scopes it was issued for.
+            let mut auth = self.authorization.lock().unwrap();
+            if matches!(*auth, Authorization::Bearer(_)) {
+                *auth = Authorization::Anonymous;
+            }
+        }
+    }
+
+    /// Sends a request, authenticating and retrying once on 401. `build`
+    /// makes the request (it may be called twice).
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        build: &(dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Sync),
+    ) -> Result<reqwest::Response, RegistryError> {
+        for attempt in 0..2 {
+            let mut req = build(self.http.request(method.clone(), url));
+            match self.authorization.lock().unwrap().clone() {
+                Authorization::Anonymous => {}
+                Authorization::Basic(h) | Authorization::Bearer(h) => {
+                    req = req.header(AUTHORIZATION, h);
+                }
+            }
+            let resp = req.send().await.map_err(|source| RegistryError::Http {
+                method: method.clone(),
+                url: url.to_string(),
+                source,
+            })?;
+            if resp.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
+                if resp.status() == StatusCode::UNAUTHORIZED {
+                    let body = resp.text().await.unwrap_or_default();
+                    return Err(RegistryError::Unauthorized {
+                        url: url.to_string(),
+                        reason: short_body(&body),
+                    });
+                }
+                return Ok(resp);
+            }
+            let challenge = resp
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_challenge);
+            let Some(challenge) = challenge else {
+                return Err(RegistryError::Unauthorized {
+                    url: url.to_string(),
+                    reason: "401 without a usable WWW-Authenticate challenge".into(),
+                });
+            };
+            self.authenticate(challenge).await?;
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    async fn authenticate(&self, challenge: Challenge) -> Result<(), RegistryError> {
+        match challenge {
+            Challenge::Basic => {
+                if self.credentials.is_empty() {
+                    return Err(RegistryError::Unauthorized {
+                        url: self.base.clone(),
+                        reason: "the registry wants a user name and password (berth login)".into(),
+                    });
+                }
+                *self.authorization.lock().unwrap() =
+                    Authorization::Basic(self.credentials.basic_header());
+            }
+            Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            } => {
+                if let Some(scope) = scope {
+                    for s in scope.split(' ') {
+                        self.scopes.lock().unwrap().insert(s.to_string());
+                    }
+                }
+                let token = self.fetch_token(&realm, service.as_deref()).await?;
+                *self.authorization.lock().unwrap() =
+                    Authorization::Bearer(format!("Bearer {token}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Gets a bearer token from the realm (token.md; oauth.md when an
+    /// identity token is stored).
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+    ) -> Result<String, RegistryError> {
+        let scopes: Vec<String> = self.scopes.lock().unwrap().iter().cloned().collect();
+        let resp = if !self.credentials.identity_token.is_empty() {
+            let mut form = vec![
+                ("grant_type", "refresh_token".to_string()),
+                ("refresh_token", self.credentials.identity_token.clone()),
+                ("client_id", "berth".to_string()),
+            ];
+            if let Some(s) = service {
+                form.push(("service", s.to_string()));
+            }
+            if !scopes.is_empty() {
+                form.push(("scope", scopes.join(" ")));
+            }
+            self.http.post(realm).form(&form).send().await
+        } else {
+            let mut query: Vec<(&str, String)> = Vec::new();
+            if let Some(s) = service {
+                query.push(("service", s.to_string()));
+            }
+            for s in &scopes {
+                query.push(("scope", s.clone()));
+            }
+            let mut req = self.http.get(realm).query(&query);
+            if !self.credentials.is_empty() {
+                req = req.header(AUTHORIZATION, self.credentials.basic_header());
+            }
+            req.send().await
+        }
+        .map_err(|source| RegistryError::Http {
+            method: Method::GET,
+            url: realm.to_string(),
+            source,
+        })?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|source| RegistryError::Http {
+            method: Method::GET,
+            url: realm.to_string(),
+            source,
+        })?;
+        if !status.is_success() {
+            return Err(RegistryError::Unauthorized {
+                url: realm.to_string(),
+                reason: format!(
+                    "token server answered {status}: {}",
+                    short_body_bytes(&body)
+                ),
+            });
+        }
+        let token: TokenResponse =
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Unauthorized {
+                url: realm.to_string(),
+                reason: format!("token response is not valid JSON: {e}"),
+            })?;
+        token
+            .bearer()
+            .map(str::to_string)
+            .ok_or_else(|| RegistryError::Unauthorized {
+                url: realm.to_string(),
+                reason: "token response holds no token".into(),
+            })
+    }
+
+    /// Checks that the registry accepts the credentials (`GET /v2/`), as
+    /// `docker login` does.
+    pub async fn ping(&self) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/", self.base);
+        let resp = self.send(Method::GET, &url, &|r| r).await?;
+        check_status(Method::GET, &url, resp).await.map(|_| ())
+    }
+
+    /// Fetches a manifest or index by tag or digest. The digest is computed
+    /// over the bytes received and must equal the one asked for.
+    pub async fn get_manifest(&self, object: &str) -> Result<FetchedManifest, RegistryError> {
+        let url = self.url(&format!("manifests/{object}"));
+        let accept = ACCEPTED_MANIFESTS.join(", ");
+        let resp = self
+            .send(Method::GET, &url, &|r| r.header(ACCEPT, accept.as_str()))
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(RegistryError::NotFound {
+                what: format!("manifest {}:{object}", self.name),
+                url,
+                body: short_body(&body),
+            });
+        }
+        let resp = check_status(Method::GET, &url, resp).await?;
+        let media_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.split(';').next().unwrap_or("").trim().to_string())
+            .unwrap_or_default();
+        if resp.content_length().unwrap_or(0) > MAX_MANIFEST_SIZE as u64 {
+            return Err(RegistryError::ManifestTooLarge {
+                reference: object.to_string(),
+            });
+        }
+        let bytes = read_limited(resp, MAX_MANIFEST_SIZE, &url)
+            .await?
+            .ok_or_else(|| RegistryError::ManifestTooLarge {
+                reference: object.to_string(),
+            })?;
+        let digest = manifest::sha256_digest(&bytes);
+        if object.contains(':') && object != digest {
+            return Err(RegistryError::ManifestDigestMismatch {
+                reference: format!("{}@{object}", self.name),
+                url,
+                expected: object.to_string(),
+                actual: digest,
+            });
+        }
+        Ok(FetchedManifest {
+            media_type,
+            digest,
+            bytes,
+        })
+    }
+
+    /// Fetches a small blob (a config) whole, checking its digest.
+    pub async fn get_blob_bytes(&self, digest: &str, limit: usize) -> Result<Bytes, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.get_blob(digest, 0).await?;
+        let bytes = read_limited(resp.response, limit, &url)
+            .await?
+            .ok_or_else(|| RegistryError::Status {
+                method: Method::GET,
+                url: url.clone(),
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                body: format!("blob larger than {limit} bytes"),
+            })?;
+        Ok(bytes)
+    }
+
+    /// Starts downloading a blob from `offset` (a `Range` request when it is
+    /// not 0). The answer says whether the registry honoured the range.
+    pub async fn get_blob(&self, digest: &str, offset: u64) -> Result<BlobResponse, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let range = (offset > 0).then(|| format!("bytes={offset}-"));
+        let resp = self
+            .send(Method::GET, &url, &|r| match &range {
+                Some(range) => r.header(RANGE, range.as_str()),
+                None => r,
+            })
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(RegistryError::NotFound {
+                what: format!("blob {digest} of {}", self.name),
+                url,
+                body: short_body(&body),
+            });
+        }
+        if offset > 0 && resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+            // The partial download is already complete or too long: start over.
+            return Box::pin(self.get_blob(digest, 0)).await;
+        }
+        let resp = check_status(Method::GET, &url, resp).await?;
+        let resumed = offset > 0 && resp.status() == StatusCode::PARTIAL_CONTENT;
+        Ok(BlobResponse {
+            url,
+            offset: if resumed { offset } else { 0 },
+            response: resp,
+        })
+    }
+
+    /// Whether the registry already has a blob (`HEAD`).
+    pub async fn blob_exists(&self, digest: &str) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.send(Method::HEAD, &url, &|r| r).await?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => check_status(Method::HEAD, &url, resp).await.map(|_| false),
+        }
+    }
+
+    /// Asks the registry to mount a blob from another repository of the same
+    /// registry (spec "Mounting a blob from another repository"). Returns
+    /// whether it was mounted; when not, the upload session the registry
+    /// opened instead is cancelled and a normal upload must follow.
+    pub async fn mount_blob(&self, digest: &str, from: &str) -> Result<bool, RegistryError> {
+        self.add_scope(format!("repository:{from}:pull"));
+        let url = format!(
+            "{}?mount={}&from={}",
+            self.url("blobs/uploads/"),
+            digest,
+            from
+        );
+        let resp = self
+            .send(Method::POST, &url, &|r| r.header("Content-Length", "0"))
+            .await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => {
+                if let Some(location) = location(&resp) {
+                    let cancel = self.absolute(&location);
+                    let _ = self.send(Method::DELETE, &cancel, &|r| r).await;
+                }
+                Ok(false)
+            }
+            _ => check_status(Method::POST, &url, resp).await.map(|_| false),
+        }
+    }
+
+    /// Uploads a blob in one `PUT` (spec "Pushing a blob monolithically",
+    /// POST then PUT), streaming `body`.
+    pub async fn upload_blob<S>(
+        &self,
+        digest: &str,
+        size: u64,
+        body: S,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
+    {
+        let start = self.url("blobs/uploads/");
+        let resp = self
+            .send(Method::POST, &start, &|r| r.header("Content-Length", "0"))
+            .await?;
+        let resp = check_status(Method::POST, &start, resp).await?;
+        let location =
+            location(&resp).ok_or(RegistryError::NoUploadLocation { url: start.clone() })?;
+        let mut put = self.absolute(&location);
+        put.push(if put.contains('?') { '&' } else { '?' });
+        put.push_str("digest=");
+        put.push_str(digest);
+        // The body is a one-shot stream: the POST above settled
+        // authentication, so the PUT is sent once.
+        let mut req = self
+            .http
+            .put(&put)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header("Content-Length", size.to_string())
+            .body(reqwest::Body::wrap_stream(body));
+        if let Some(h) = self.auth_header() {
+            req = req.header(AUTHORIZATION, h);
+        }
+        let resp = req.send().await.map_err(|source| RegistryError::Http {
+            method: Method::PUT,
+            url: put.clone(),
+            source,
+        })?;
+        check_status(Method::PUT, &put, resp).await.map(|_| ())
+    }
+
+    /// Uploads a manifest under a tag or digest.
+    pub async fn put_manifest(
+        &self,
+        object: &str,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<(), RegistryError> {
+        let url = self.url(&format!("manifests/{object}"));
+        let resp = self
+            .send(Method::PUT, &url, &|r| {
+                r.header(CONTENT_TYPE, media_type).body(bytes.clone())
+            })
+            .await?;
+        check_status(Method::PUT, &url, resp).await.map(|_| ())
+    }
+
+    fn auth_header(&self) -> Option<HeaderValue> {
+        match &*self.authorization.lock().unwrap() {
+            Authorization::Anonymous => None,
+            Authorization::Basic(h) | Authorization::Bearer(h) => HeaderValue::from_str(h).ok(),
+        }
+    }
+
+    /// Resolves an upload `Location` that may be relative to the registry.
+    fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else {
+            format!("{}{}", self.base, location)
+        }
+    }
+}
+
+/// A blob download under way.
+pub struct BlobResponse {
+    pub url: String,
+    /// Where the body starts in the blob (the range honoured, or 0).
+    pub offset: u64,
+    pub response: reqwest::Response,
+}
+
+fn location(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn check_status(
+    method: Method,
+    url: &str,
+    resp: reqwest::Response,
+) -> Result<reqwest::Response, RegistryError> {
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    Err(RegistryError::Status {
+        method,
+        url: url.to_string(),
+        status,
+        body: short_body(&body),
+    })
+}
+
+/// Reads a body up to `limit` bytes; `None` when it is longer.
+async fn read_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+    url: &str,
+) -> Result<Option<Bytes>, RegistryError> {
+    let mut buf = Vec::new();
+    loop {
+        let chunk = resp.chunk().await.map_err(|source| RegistryError::Http {
+            method: Method::GET,
+            url: url.to_string(),
+            source,
+        })?;
+        let Some(chunk) = chunk else { break };
+        if buf.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Some(Bytes::from(buf)))
+}
+
+/// A registry error body cut to one readable line.
+fn short_body(body: &str) -> String {
+    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.len() > 300 {
+        let mut end = 300;
+        while !one_line.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &one_line[..end])
+    } else {
+        one_line
+    }
+}
+
+fn short_body_bytes(body: &[u8]) -> String {
+    short_body(&String::from_utf8_lossy(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_and_insecure_hosts_use_http() {
+        let cfg = RegistryConfig {
+            insecure: vec!["reg.example:5000".into(), "plain.example".into()],
+        };
+        assert_eq!(cfg.scheme("127.0.0.1:5000"), "http");
+        assert_eq!(cfg.scheme("localhost"), "http");
+        assert_eq!(cfg.scheme("[::1]:5000"), "http");
+        assert_eq!(cfg.scheme("reg.example:5000"), "http");
+        assert_eq!(cfg.scheme("plain.example:443"), "http");
+        assert_eq!(cfg.scheme("registry-1.docker.io"), "https");
+        assert_eq!(cfg.scheme("reg.example"), "https");
+    }
+
+    #[test]
+    fn error_bodies_are_one_short_line() {
+        assert_eq!(short_body("a\n  b\tc"), "a b c");
+        assert!(short_body(&"x".repeat(1000)).len() < 310);
+    }
+}
