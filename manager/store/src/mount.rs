@@ -119,6 +119,9 @@ fn mount_one(m: &Mount, target: &Path) -> Result<(), MountError> {
         }
         return Ok(());
     }
+    if data.len() > MAX_MOUNT_DATA && m.kind == "overlay" {
+        return mount_overlay_by_parts(m, target).map_err(|e| err(e.into()));
+    }
     let data = CString::new(data).map_err(|_| err(io::Error::from(io::ErrorKind::InvalidInput)))?;
     rustix::mount::mount(
         m.source.as_str(),
@@ -128,6 +131,51 @@ fn mount_one(m: &Mount, target: &Path) -> Result<(), MountError> {
         Some(data.as_c_str()),
     )
     .map_err(|e| err(e.into()))
+}
+
+/// mount(2) copies at most one page of option data: longer overlay options (many layers)
+/// go through the new mount API instead, one lower directory per `fsconfig` call.
+const MAX_MOUNT_DATA: usize = 4000;
+
+/// Mounts an overlay whose options do not fit in a page: `fsopen`, then `lowerdir+` once per
+/// lower directory (kernel 6.8+, Documentation/filesystems/overlayfs.rst, "Multiple lower
+/// layers"), the other options one by one, `fsmount` and `move_mount` onto `target`.
+fn mount_overlay_by_parts(m: &Mount, target: &Path) -> rustix::io::Result<()> {
+    use rustix::mount::{
+        fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
+        FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags,
+    };
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    let mut attrs = MountAttrFlags::empty();
+    for o in &m.options {
+        match o.split_once('=') {
+            Some(("lowerdir", dirs)) => {
+                for dir in dirs.split(':') {
+                    fsconfig_set_string(&fs, "lowerdir+", dir)?;
+                }
+            }
+            Some((key, value)) => fsconfig_set_string(&fs, key, value)?,
+            None => match o.as_str() {
+                "ro" => attrs |= MountAttrFlags::MOUNT_ATTR_RDONLY,
+                "rw" | "defaults" => {}
+                "nosuid" => attrs |= MountAttrFlags::MOUNT_ATTR_NOSUID,
+                "nodev" => attrs |= MountAttrFlags::MOUNT_ATTR_NODEV,
+                "noexec" => attrs |= MountAttrFlags::MOUNT_ATTR_NOEXEC,
+                "noatime" => attrs |= MountAttrFlags::MOUNT_ATTR_NOATIME,
+                "relatime" => attrs |= MountAttrFlags::MOUNT_ATTR_RELATIME,
+                flag => fsconfig_set_flag(&fs, flag)?,
+            },
+        }
+    }
+    fsconfig_create(&fs)?;
+    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?;
+    move_mount(
+        &mnt,
+        "",
+        rustix::fs::CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
 }
 
 /// Unmounts `target` (not lazily: a busy mount is an error the caller should see).

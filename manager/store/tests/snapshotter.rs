@@ -482,3 +482,31 @@ fn overlay_is_supported_on_this_kernel() {
         "scratch directories removed"
     );
 }
+
+#[test]
+fn overlay_mounts_a_chain_too_long_for_one_page_of_options() {
+    let env = Env::new(open_overlay);
+    let sn = &*env.sn;
+    let mut parent: Option<String> = None;
+    for i in 0..120 {
+        let key = format!("extract-{i}");
+        sn.prepare(&key, parent.as_deref(), &Labels::new()).unwrap();
+        let dir = sn.apply_target(&key).unwrap().dir;
+        std::fs::write(dir.join(format!("f{i}")), i.to_string()).unwrap();
+        let name = format!("layer-{i}");
+        sn.commit(&name, &key, &Labels::new()).unwrap();
+        parent = Some(name);
+    }
+    let mounts = sn
+        .prepare("rootfs", parent.as_deref(), &Labels::new())
+        .unwrap();
+    assert!(
+        mounts[0].options.join(",").len() > 4096,
+        "the options exceed a page"
+    );
+    let (_g, root) = env.mount("rootfs");
+    for i in 0..120 {
+        assert_eq!(read(&root.join(format!("f{i}"))), i.to_string());
+    }
+    std::fs::write(root.join("written"), "upper").unwrap();
+}

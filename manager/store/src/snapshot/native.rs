@@ -237,7 +237,7 @@ fn copy_attrs(from: &Path, to: &Path, m: &std::fs::Metadata) -> Result<(), Snaps
         )
         .map_err(|e| io_err("chmod", to, e.into()))?;
     }
-    let mut names = vec![0u8; 4096];
+    let mut names = vec![0u8; 65536];
     let n = match rustix::fs::llistxattr(from, &mut names[..]) {
         Ok(n) => n,
         Err(rustix::io::Errno::NOTSUP) => 0,
