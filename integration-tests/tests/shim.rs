@@ -617,3 +617,379 @@ both_runtimes!(
     twenty_at_once,
     ignore_berth = "needs berth-runtime create/start/delete"
 );
+
+/// Every bad input is a gRPC error with the right code and a message, and
+/// the shim keeps serving; a failing runtime's message comes back verbatim.
+fn bad_inputs(runtime: Runtime) {
+    require_root();
+    let shim = Shim::start(runtime, &["sleep", "1000"]);
+    block_on(async {
+        let mut c = shim.connect().await;
+        let id = shim.id.clone();
+        let start_req = |exec_id: &str| pb::StartRequest {
+            id: id.clone(),
+            exec_id: exec_id.into(),
+        };
+        let (code, msg) = code_of(c.start(start_req("")).await);
+        assert_eq!(code, Code::FailedPrecondition, "{msg}");
+        assert!(msg.contains("not created"), "{msg}");
+
+        let mut req = shim.create_request(false);
+        req.id = "nope".into();
+        let (code, msg) = code_of(c.create(req).await);
+        assert_eq!(code, Code::NotFound, "{msg}");
+        assert!(msg.contains("\"nope\""), "{msg}");
+        let (code, _) = code_of(
+            c.state(pb::StateRequest {
+                id: "nope".into(),
+                exec_id: String::new(),
+            })
+            .await,
+        );
+        assert_eq!(code, Code::NotFound);
+
+        let mut req = shim.create_request(false);
+        req.log.as_mut().unwrap().driver = "syslog".into();
+        let (code, msg) = code_of(c.create(req).await);
+        assert_eq!(code, Code::InvalidArgument, "{msg}");
+        assert!(msg.contains("syslog"), "{msg}");
+        let mut req = shim.create_request(false);
+        req.log.as_mut().unwrap().max_file = 3;
+        let (code, msg) = code_of(c.create(req).await);
+        assert_eq!(code, Code::InvalidArgument, "{msg}");
+        assert!(msg.contains("max-file"), "{msg}");
+
+        c.create(shim.create_request(false)).await.unwrap();
+        let (code, msg) = code_of(c.create(shim.create_request(false)).await);
+        assert_eq!(code, Code::AlreadyExists, "{msg}");
+        c.start(start_req("")).await.unwrap();
+        let (code, msg) = code_of(c.start(start_req("")).await);
+        assert_eq!(code, Code::FailedPrecondition, "{msg}");
+        assert!(msg.contains("already started"), "{msg}");
+
+        for signal in [0, 65, 1000] {
+            let (code, msg) = code_of(
+                c.kill(pb::KillRequest {
+                    id: id.clone(),
+                    exec_id: String::new(),
+                    signal,
+                    all: false,
+                })
+                .await,
+            );
+            assert_eq!(code, Code::InvalidArgument, "{msg}");
+            assert!(msg.contains(&format!("signal {signal}")), "{msg}");
+        }
+        let (code, msg) = code_of(
+            c.resize_pty(pb::ResizePtyRequest {
+                id: id.clone(),
+                exec_id: String::new(),
+                width: 80,
+                height: 24,
+            })
+            .await,
+        );
+        assert_eq!(code, Code::FailedPrecondition, "{msg}");
+        assert!(msg.contains("no tty"), "{msg}");
+
+        let exec = |exec_id: &str, process: Vec<u8>| pb::ExecRequest {
+            id: id.clone(),
+            exec_id: exec_id.into(),
+            process,
+            stdin: false,
+        };
+        let sleep = exec_process(&["sleep", "1000"], false);
+        let (code, _) = code_of(c.exec(exec("", sleep.clone())).await);
+        assert_eq!(code, Code::InvalidArgument);
+        let (code, _) = code_of(c.exec(exec("a/b", sleep.clone())).await);
+        assert_eq!(code, Code::InvalidArgument);
+        let (code, _) = code_of(c.exec(exec("e0", b"not json".to_vec())).await);
+        assert_eq!(code, Code::InvalidArgument);
+        c.exec(exec("e1", sleep.clone())).await.unwrap();
+        let (code, msg) = code_of(c.exec(exec("e1", sleep.clone())).await);
+        assert_eq!(code, Code::AlreadyExists, "{msg}");
+        let (code, msg) = code_of(
+            c.kill(pb::KillRequest {
+                id: id.clone(),
+                exec_id: "e1".into(),
+                signal: 9,
+                all: false,
+            })
+            .await,
+        );
+        assert_eq!(code, Code::FailedPrecondition, "{msg}");
+        for exec_id in ["zz"] {
+            let (code, _) = code_of(
+                c.wait(pb::WaitRequest {
+                    id: id.clone(),
+                    exec_id: exec_id.into(),
+                })
+                .await,
+            );
+            assert_eq!(code, Code::NotFound);
+        }
+        let (code, msg) = code_of(
+            c.delete(pb::DeleteRequest {
+                id: id.clone(),
+                exec_id: String::new(),
+            })
+            .await,
+        );
+        assert_eq!(code, Code::FailedPrecondition, "{msg}");
+        assert!(msg.contains("running"), "{msg}");
+
+        // The runtime's own error, verbatim: the same exec by hand.
+        let missing = exec_process(&["/nonexistent"], false);
+        c.exec(exec("bad", missing.clone())).await.unwrap();
+        let s = c
+            .start(start_req("bad"))
+            .await
+            .expect_err("start of /nonexistent");
+        let spec = shim.dir.join("missing.json");
+        std::fs::write(&spec, &missing).unwrap();
+        let (ok, by_hand) = shim.runtime_cmd(&[
+            "exec",
+            "--process",
+            spec.to_str().unwrap(),
+            "--detach",
+            &shim.id,
+        ]);
+        assert!(!ok);
+        assert_eq!(s.code(), Code::Unknown);
+        assert_eq!(Some(s.message().to_string()), by_hand);
+
+        // Still serving.
+        assert_eq!(
+            state(&mut c, &id, "").await.status,
+            pb::Status::Running as i32
+        );
+        kill(&mut c, &id, "", 9).await;
+        wait(&mut c, &id, "").await;
+        delete(&mut c, &id, "e1").await;
+        delete(&mut c, &id, "").await;
+    });
+
+    // A create the runtime refuses: its message, verbatim; nothing is left.
+    let shim = Shim::start(runtime, &["/nonexistent"]);
+    block_on(async {
+        let mut c = shim.connect().await;
+        let s = c
+            .create(shim.create_request(false))
+            .await
+            .expect_err("create of /nonexistent");
+        let other = format!("{}-byhand", shim.id);
+        let (ok, by_hand) = shim.runtime_cmd(&[
+            "create",
+            "--bundle",
+            shim.bundle.dir.to_str().unwrap(),
+            &other,
+        ]);
+        shim.runtime_cmd(&["delete", "--force", &other]);
+        assert!(!ok);
+        assert_eq!(s.code(), Code::Unknown);
+        assert_eq!(Some(s.message().to_string()), by_hand);
+        let (code, _) = code_of(
+            c.state(pb::StateRequest {
+                id: shim.id.clone(),
+                exec_id: String::new(),
+            })
+            .await,
+        );
+        assert_eq!(code, Code::FailedPrecondition);
+        c.shutdown(pb::ShutdownRequest {
+            id: shim.id.clone(),
+            now: false,
+        })
+        .await
+        .unwrap();
+    });
+    assert!(shim.wait_gone(Duration::from_secs(5)));
+}
+both_runtimes!(
+    bad_inputs,
+    ignore_berth = "needs berth-runtime create/start/delete"
+);
+
+/// A shim killed with SIGKILL leaves a state dir that says so (and that
+/// its container still runs); SIGTERM kills and deletes the container
+/// first and records its exit.
+fn shim_killed(runtime: Runtime) {
+    require_root();
+    let shim = Shim::start(runtime, &["sleep", "1000"]);
+    let init_pid = block_on(async {
+        let mut c = shim.connect().await;
+        c.create(shim.create_request(false)).await.unwrap();
+        start(&mut c, &shim.id, "").await
+    });
+    unsafe { libc::kill(shim.pid() as i32, libc::SIGKILL) };
+    assert!(shim.wait_gone(Duration::from_secs(5)));
+    let status = shim_status(&shim);
+    assert!(
+        status.contains(&format!(
+            "was killed; container init {init_pid} is still running"
+        )),
+        "{status}"
+    );
+    assert!(!shim.state_dir().join("exit").exists());
+
+    let shim = Shim::start(runtime, &["sleep", "1000"]);
+    let init_pid = block_on(async {
+        let mut c = shim.connect().await;
+        c.create(shim.create_request(false)).await.unwrap();
+        start(&mut c, &shim.id, "").await
+    });
+    unsafe { libc::kill(shim.pid() as i32, libc::SIGTERM) };
+    assert!(shim.wait_gone(Duration::from_secs(15)));
+    let status = shim_status(&shim);
+    assert!(
+        status.contains(&format!(
+            "shim exited (terminated by SIGTERM); container init {init_pid} exited with status 137"
+        )),
+        "{status}"
+    );
+    let (ok, _) = shim.runtime_cmd(&["state", &shim.id]);
+    assert!(!ok, "container left behind after SIGTERM");
+}
+both_runtimes!(
+    shim_killed,
+    ignore_berth = "needs berth-runtime create/start/delete"
+);
+
+fn shim_status(shim: &Shim) -> String {
+    let out = std::process::Command::new(berth_integration_tests::bin("berth-shim"))
+        .arg("status")
+        .arg("--state-dir")
+        .arg(shim.state_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Pids (with exec ids), Pause/Resume (state and events), Stats, Update.
+fn pause_pids_stats_update(runtime: Runtime) {
+    require_root();
+    let shim = Shim::start(runtime, &["sleep", "1000"]);
+    block_on(async {
+        let mut c = shim.connect().await;
+        let id = shim.id.clone();
+        c.create(shim.create_request(false)).await.unwrap();
+        let init_pid = start(&mut c, &id, "").await;
+        let mut events = c.events(pb::EventsRequest {}).await.unwrap().into_inner();
+        c.exec(pb::ExecRequest {
+            id: id.clone(),
+            exec_id: "e1".into(),
+            process: exec_process(&["sleep", "1000"], false),
+            stdin: false,
+        })
+        .await
+        .unwrap();
+        let exec_pid = start(&mut c, &id, "e1").await;
+        let pids = c
+            .pids(pb::PidsRequest { id: id.clone() })
+            .await
+            .unwrap()
+            .into_inner()
+            .processes;
+        let find = |pid| {
+            pids.iter()
+                .find(|p| p.pid == pid)
+                .map(|p| p.exec_id.clone())
+        };
+        assert_eq!(find(init_pid), Some(String::new()), "{pids:?}");
+        assert_eq!(find(exec_pid), Some("e1".to_string()), "{pids:?}");
+
+        c.pause(pb::PauseRequest { id: id.clone() }).await.unwrap();
+        assert_eq!(
+            state(&mut c, &id, "").await.status,
+            pb::Status::Paused as i32
+        );
+        let (code, _) = code_of(c.pause(pb::PauseRequest { id: id.clone() }).await);
+        assert_eq!(code, Code::FailedPrecondition);
+        c.resume(pb::ResumeRequest { id: id.clone() })
+            .await
+            .unwrap();
+        assert_eq!(
+            state(&mut c, &id, "").await.status,
+            pb::Status::Running as i32
+        );
+        let (code, _) = code_of(c.resume(pb::ResumeRequest { id: id.clone() }).await);
+        assert_eq!(code, Code::FailedPrecondition);
+
+        c.update(pb::UpdateRequest {
+            id: id.clone(),
+            resources: br#"{"pids":{"limit":50}}"#.to_vec(),
+        })
+        .await
+        .unwrap();
+        let (code, _) = code_of(
+            c.update(pb::UpdateRequest {
+                id: id.clone(),
+                resources: b"[1]".to_vec(),
+            })
+            .await,
+        );
+        assert_eq!(code, Code::InvalidArgument);
+        let stats = c
+            .stats(pb::StatsRequest { id: id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        let json: serde_json::Value = serde_json::from_str(&stats.json).unwrap();
+        assert_eq!(json["pids"]["limit"], 50, "{json}");
+        assert_eq!(stats.pids_current, 2, "{json}");
+        assert!(stats.memory_usage_bytes > 0, "{json}");
+
+        use pb::EventType as E;
+        let mut kinds = Vec::new();
+        for _ in 0..4 {
+            kinds.push(next_event(&mut events).await.r#type);
+        }
+        assert_eq!(
+            kinds,
+            [
+                E::ExecAdded as i32,
+                E::ExecStarted as i32,
+                E::Paused as i32,
+                E::Resumed as i32
+            ]
+        );
+        kill(&mut c, &id, "e1", 9).await;
+        assert_eq!(wait(&mut c, &id, "e1").await.exit_status, 137);
+        kill(&mut c, &id, "", 9).await;
+        wait(&mut c, &id, "").await;
+        delete(&mut c, &id, "").await;
+    });
+}
+both_runtimes!(
+    pause_pids_stats_update,
+    ignore_berth = "needs berth-runtime create/start/delete"
+);
+
+/// Shutdown is refused while the container exists; with `now` the
+/// container is killed, its exit recorded, it is deleted, and the shim exits.
+fn shutdown_rules(runtime: Runtime) {
+    require_root();
+    let shim = Shim::start(runtime, &["sleep", "1000"]);
+    block_on(async {
+        let mut c = shim.connect().await;
+        c.create(shim.create_request(false)).await.unwrap();
+        start(&mut c, &shim.id, "").await;
+        let req = |now| pb::ShutdownRequest {
+            id: shim.id.clone(),
+            now,
+        };
+        let (code, msg) = code_of(c.shutdown(req(false)).await);
+        assert_eq!(code, Code::FailedPrecondition, "{msg}");
+        c.shutdown(req(true)).await.unwrap();
+    });
+    assert!(shim.wait_gone(Duration::from_secs(10)));
+    let exit = std::fs::read_to_string(shim.state_dir().join("exit")).unwrap();
+    assert!(exit.contains("\"exit_status\":137"), "{exit}");
+    let (ok, _) = shim.runtime_cmd(&["state", &shim.id]);
+    assert!(!ok, "container left behind after shutdown");
+}
+both_runtimes!(
+    shutdown_rules,
+    ignore_berth = "needs berth-runtime create/start/delete"
+);

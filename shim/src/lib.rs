@@ -18,6 +18,7 @@ pub mod console;
 pub mod daemon;
 pub mod events;
 pub mod jsonlog;
+pub mod memory;
 pub mod process;
 pub mod reaper;
 pub mod record;

@@ -168,6 +168,7 @@ fn run_shim(args: Args, reporter: Reporter) -> i32 {
     match setup(&args) {
         Ok((socket_path, listener)) => {
             reporter.ok(&socket_path.to_string_lossy());
+            berth_shim::memory::trim_file_mappings();
             let stem = address::socket_stem(&args.state_dir, &args.id);
             let options = ServeOptions {
                 task: TaskConfig {

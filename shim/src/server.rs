@@ -13,6 +13,7 @@ use berth_proto::shim::v1::shim_server::ShimServer;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_stream::wrappers::UnixListenerStream;
 
+use crate::memory::IdleTrimmer;
 use crate::reaper::Reaper;
 use crate::record::{write_shim_exit, ADDRESS_FILE};
 use crate::runtime::Runtime;
@@ -75,16 +76,27 @@ async fn run(options: ServeOptions, listener: UnixListener) -> anyhow::Result<St
                 "berth-shim: {name}: killing and deleting container {}",
                 task.config.id
             );
-            task.terminate().await;
-            task.stop_on_signal(name);
+            task.terminate(&format!("terminated by {name}")).await;
         }
+    });
+
+    let trimmer = Arc::new(IdleTrimmer::default());
+    tokio::spawn({
+        let trimmer = trimmer.clone();
+        async move { trimmer.run().await }
     });
 
     listener.set_nonblocking(true)?;
     let incoming = UnixListenerStream::new(tokio::net::UnixListener::from_std(listener)?);
     let mut shutdown = task.shutdown_requested();
     let server = tonic::transport::Server::builder()
-        .add_service(ShimServer::new(ShimService::new(task.clone())))
+        .add_service(ShimServer::with_interceptor(
+            ShimService::new(task.clone()),
+            move |req| {
+                trimmer.touch();
+                Ok(req)
+            },
+        ))
         .serve_with_incoming_shutdown(incoming, {
             let task = task.clone();
             let mut shutdown = shutdown.clone();

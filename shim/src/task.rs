@@ -149,7 +149,8 @@ impl Task {
         self.shutdown.subscribe()
     }
 
-    fn request_shutdown(&self, reason: &str) {
+    /// Asks the shim to exit, recording `reason` (the first reason wins).
+    pub fn request_shutdown(&self, reason: &str) {
         self.shutdown.send_if_modified(|r| {
             if r.is_none() {
                 *r = Some(reason.to_string());
@@ -158,11 +159,6 @@ impl Task {
                 false
             }
         });
-    }
-
-    /// A signal asked the shim to exit (after [`Task::terminate`]).
-    pub fn stop_on_signal(&self, name: &str) {
-        self.request_shutdown(&format!("terminated by {name}"));
     }
 
     fn id(&self) -> &str {
@@ -670,11 +666,11 @@ impl Task {
         // A created, never started init is killed by `runtime delete`.
         self.runtime.run(&["delete", self.id()], None).await?;
         let _ = tokio::time::timeout(KILL_WAIT, process.wait()).await;
-        self.mark_deleted(&process);
+        self.mark_deleted(&process, "deleted");
         Ok((process.pid(), process.exit()))
     }
 
-    fn mark_deleted(&self, init: &Arc<Process>) {
+    fn mark_deleted(&self, init: &Arc<Process>, reason: &str) {
         let mut inner = self.inner.lock().unwrap();
         if inner.deleted {
             return;
@@ -689,20 +685,25 @@ impl Task {
         init.set_deleted();
         self.events
             .publish(EventType::Deleted, self.id(), "", init.pid());
-        self.request_shutdown("deleted");
+        self.request_shutdown(reason);
     }
 
     /// Kills the container (if it exists and was not deleted), records its
-    /// exit, and deletes it: for Shutdown with `now` and for SIGTERM.
-    pub async fn terminate(&self) {
+    /// exit, and deletes it, then asks the shim to exit with `reason`: for
+    /// Shutdown with `now` and for SIGTERM.
+    pub async fn terminate(&self, reason: &str) {
         let init = {
             let inner = self.inner.lock().unwrap();
             if inner.deleted {
-                return;
+                None
+            } else {
+                inner.init.clone()
             }
-            inner.init.clone()
         };
-        let Some(init) = init else { return };
+        let Some(init) = init else {
+            self.request_shutdown(reason);
+            return;
+        };
         if let Err(e) = self
             .runtime
             .run(&["delete", "--force", self.id()], None)
@@ -715,7 +716,7 @@ impl Task {
             }
         }
         let _ = tokio::time::timeout(KILL_WAIT, init.wait()).await;
-        self.mark_deleted(&init);
+        self.mark_deleted(&init, reason);
     }
 
     /// Shutdown: exit the shim (refused while the container exists, unless
@@ -725,16 +726,13 @@ impl Task {
             let inner = self.inner.lock().unwrap();
             (inner.init.is_some() || inner.creating) && !inner.deleted
         };
-        if exists {
-            if !now {
-                return Err(TaskError::FailedPrecondition(format!(
-                    "container {} still exists: delete it first, or shut down now",
-                    self.id()
-                )));
-            }
-            self.terminate().await;
+        if exists && !now {
+            return Err(TaskError::FailedPrecondition(format!(
+                "container {} still exists: delete it first, or shut down now",
+                self.id()
+            )));
         }
-        self.request_shutdown("shutdown");
+        self.terminate("shutdown").await;
         Ok(())
     }
 
