@@ -48,6 +48,11 @@
 //!   (Where rules with different actions overlap, libseccomp's merged tree may
 //!   decide otherwise, and it refuses identical conditions with different
 //!   actions, EEXIST, failing runc; we accept them, first listed wins.)
+//! * On x86, a rule on a socket syscall (`socket`, `connect`, ...) also applies
+//!   to `socketcall` with `args[0]` its call number and no other condition, and
+//!   a rule without args on a SysV IPC syscall (`shmget`, ...) to `ipc`, after
+//!   the profile's own rules: libseccomp's multiplexing (see
+//!   `multiplexed_on_x86`).
 //! * All `args` of one rule must hold (AND), also when two name the same index.
 //!   (runc instead splits such a rule into one rule per condition, an OR; the
 //!   AND is what the runtime spec says and what crun does.)
@@ -151,7 +156,7 @@ pub fn compile_for(profile: &LinuxSeccomp, native: Arch) -> Result<Filter, Secco
         }
     }
 
-    let rules = resolve_rules(profile, default)?;
+    let mut rules = resolve_rules(profile, default)?;
     // Each name is looked up once, for all ABIs; unknown names drop out here.
     let mut named = Vec::with_capacity(512);
     for (i, sc) in profile.syscalls.iter().enumerate() {
@@ -160,9 +165,30 @@ pub fn compile_for(profile: &LinuxSeccomp, native: Arch) -> Result<Filter, Secco
                 named.push(Named {
                     rule: i as u32,
                     nrs,
+                    multiplexed: false,
                 });
             }
         }
+    }
+    // x86's socketcall/ipc rules for socket and SysV IPC names (see
+    // `multiplexed_on_x86`); they come after every rule of the profile.
+    let mux = if abis.contains(&Arch::X86) {
+        multiplexed_on_x86(profile)
+    } else {
+        Vec::new()
+    };
+    for (j, m) in mux.iter().enumerate() {
+        let of = &rules[m.rule];
+        rules.push(Rule {
+            ret: of.ret,
+            args: &m.subcall,
+            redundant: of.redundant,
+        });
+        named.push(Named {
+            rule: (profile.syscalls.len() + j) as u32,
+            nrs: m.nrs,
+            multiplexed: true,
+        });
     }
     let enosys_stub = !action::is_permissive(profile.default_action);
     let ctx = Context {
@@ -218,6 +244,102 @@ struct Rule<'p> {
 struct Named {
     rule: u32,
     nrs: &'static [u32; tables::ABIS.len()],
+    /// An x86 socketcall/ipc entry made for a socket or IPC name: not a name
+    /// of the profile, so not counted for the ENOSYS stub (runc counts names).
+    multiplexed: bool,
+}
+
+/// x86 `socketcall` (102): `SYS_*` call numbers of `include/uapi/linux/net.h`.
+const SOCKETCALL_CALLS: &[(&str, u32)] = &[
+    ("socket", 1),
+    ("bind", 2),
+    ("connect", 3),
+    ("listen", 4),
+    ("accept", 5),
+    ("getsockname", 6),
+    ("getpeername", 7),
+    ("socketpair", 8),
+    ("send", 9),
+    ("recv", 10),
+    ("sendto", 11),
+    ("recvfrom", 12),
+    ("shutdown", 13),
+    ("setsockopt", 14),
+    ("getsockopt", 15),
+    ("sendmsg", 16),
+    ("recvmsg", 17),
+    ("accept4", 18),
+    ("recvmmsg", 19),
+    ("sendmmsg", 20),
+];
+
+/// x86 `ipc` (117): call numbers of `include/uapi/linux/ipc.h`.
+const IPC_CALLS: &[(&str, u32)] = &[
+    ("semop", 1),
+    ("semget", 2),
+    ("semctl", 3),
+    ("semtimedop", 4),
+    ("msgsnd", 11),
+    ("msgrcv", 12),
+    ("msgget", 13),
+    ("msgctl", 14),
+    ("shmat", 21),
+    ("shmdt", 22),
+    ("shmget", 23),
+    ("shmctl", 24),
+];
+
+const X86_SOCKETCALL: [u32; tables::ABIS.len()] = x86_only(102);
+const X86_IPC: [u32; tables::ABIS.len()] = x86_only(117);
+
+const fn x86_only(nr: u32) -> [u32; tables::ABIS.len()] {
+    let mut nrs = [tables::NONE; tables::ABIS.len()];
+    nrs[1] = nr; // Arch::X86.column()
+    nrs
+}
+
+/// One rule of the profile, repeated on x86's multiplexer for one of its names.
+struct Multiplexed {
+    rule: usize,
+    nrs: &'static [u32; tables::ABIS.len()],
+    /// `args[0] == call`: the only condition (the others are in memory).
+    subcall: [LinuxSeccompArg; 1],
+}
+
+/// libseccomp (arch-x86.c) turns a rule on a socket or SysV IPC syscall into
+/// two on x86: the direct syscall with the rule's conditions (Linux 4.3+ and
+/// 5.1+ have them) and `socketcall`/`ipc` with `args[0] == call number`, so a
+/// 32-bit libc that still multiplexes keeps working. We do the same where
+/// libseccomp 2.5's result is well defined: every socket rule (its other
+/// conditions dropped: the multiplexed arguments sit in memory, out of a
+/// filter's reach), and IPC rules without conditions. (For an IPC rule with
+/// conditions libseccomp keeps them at unshifted indexes, or adds nothing; we
+/// add nothing.)
+fn multiplexed_on_x86(profile: &LinuxSeccomp) -> Vec<Multiplexed> {
+    let mut out = Vec::new();
+    for (rule, sc) in profile.syscalls.iter().enumerate() {
+        for name in &sc.names {
+            let (nrs, call) = match (
+                SOCKETCALL_CALLS.iter().find(|(n, _)| n == name),
+                IPC_CALLS.iter().find(|(n, _)| n == name),
+            ) {
+                (Some((_, call)), _) => (&X86_SOCKETCALL, *call),
+                (_, Some((_, call))) if sc.args.is_empty() => (&X86_IPC, *call),
+                _ => continue,
+            };
+            out.push(Multiplexed {
+                rule,
+                nrs,
+                subcall: [LinuxSeccompArg {
+                    index: 0,
+                    value: u64::from(call),
+                    value_two: None,
+                    op: SeccompOperator::Equal,
+                }],
+            });
+        }
+    }
+    out
 }
 
 struct Context<'p> {
@@ -353,7 +475,9 @@ impl Section {
             if nr == tables::NONE {
                 continue;
             }
-            max = max.max(Some(nr));
+            if !named.multiplexed {
+                max = max.max(Some(nr));
+            }
             if !ctx.rules[named.rule as usize].redundant {
                 self.entries.push(entry(nr, named.rule));
             }
@@ -383,6 +507,13 @@ impl Section {
     ) {
         let mut next = u64::from(lo);
         let mut i = start;
+        // Above the stub's limit only x86 socketcall/ipc entries can be (the
+        // limit is the highest number a name has); runc's stub runs first and
+        // answers ENOSYS for them too.
+        let end = match stub_max {
+            Some(max) => start + self.entries[start..end].partition_point(|&e| entry_nr(e) <= max),
+            None => end,
+        };
         while i < end {
             let nr = entry_nr(self.entries[i]);
             let mut j = i;

@@ -46,11 +46,12 @@
 //! with Debian's libseccomp 2.5 does. The exact semantics, and where and why
 //! they follow runc + libseccomp, are in the [`compiler`] module's documentation.
 //!
-//! Differences from libseccomp worth knowing: on x86 we do not add libseccomp's
-//! `socketcall`/`ipc` multiplexed rules for a rule on `socket`, `connect`, ...
-//! (glibc has used the direct syscalls since Linux 4.3); rules that overlap
-//! with different actions are resolved first-listed-first (libseccomp merges them
-//! into a tree); repeated argument indexes in one rule are ANDed (runc ORs them).
+//! Differences from libseccomp worth knowing: rules that overlap with
+//! different actions are resolved first-listed-first (libseccomp merges them
+//! into a tree, and refuses identical conditions with different actions);
+//! repeated argument indexes in one rule are ANDed (runc ORs them); on x86 an
+//! IPC rule with conditions gets no `ipc` twin (libseccomp's is ill-defined).
+//! A differential test holds us to libseccomp 2.5 everywhere else.
 //!
 //! # Size and speed
 //!

@@ -9,7 +9,8 @@ is not part of libseccomp; the Rust side accounts for it.)
 For each filter it returns the BPF program libseccomp generates, and the
 decisions of libseccomp's own pseudo filter code (PFC, seccomp_export_pfc: the
 rule tree before BPF generation) on the given inputs, run by translating the PFC
-to Python. The two disagree where libseccomp's BPF generation has bugs.
+to Python (with the x32-bit test the BPF makes and the PFC leaves out). The two
+disagree where libseccomp's BPF generation has bugs.
 
 Usage: libseccomp_bpf.py IN.json OUT.json
 IN: [{"profile": {...}, "inputs": [[arch, nr, a0, ..., a5], ...]}, ...]
@@ -77,9 +78,28 @@ def pfc_to_python(pfc):
     """Translates libseccomp's PFC (nested if/else, 2 spaces a level) to a
     Python function decide(arch, nr, lo, hi) -> action."""
     out = ["def decide(arch, nr, lo, hi):"]
+    # The PFC tests only $arch, and x32 shares x86_64's AUDIT_ARCH value: tell
+    # the two apart by the x32 bit as the BPF does (without x32 in the filter
+    # an x32 number is a bad architecture, except -1).
+    has_x32 = "# filter for arch x32 " in pfc
+    section = None
     for line in pfc.splitlines():
         body = line.lstrip(" ")
+        m = re.match(r"# filter for arch (\w+) ", body)
+        if m:
+            section = m.group(1)
         if not body or body.startswith("#"):
+            continue
+        if body.startswith("if ($arch == ") and section in ("x86_64", "x32"):
+            if section == "x32":
+                extra = "nr >= 0x40000000"
+            elif has_x32:
+                extra = "nr < 0x40000000"
+            else:
+                extra = "(nr < 0x40000000 or nr == 0xffffffff)"
+            pad = "    " * (1 + (len(line) - len(body)) // 2)
+            out.append(f"{pad}if arch == {body[13:-1]} and {extra}:")
+            section = None
             continue
         pad = "    " * (1 + (len(line) - len(body)) // 2)
         if body.startswith("if ("):

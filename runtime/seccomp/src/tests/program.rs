@@ -515,3 +515,57 @@ fn every_syscall_with_its_own_argument_rule_needs_long_jumps_and_still_works() {
         );
     }
 }
+
+#[test]
+fn x86_socket_and_ipc_rules_also_apply_to_socketcall_and_ipc() {
+    let f = build(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86"],
+        "syscalls": [
+            {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
+            {"names": ["accept", "shmget"], "action": "SCMP_ACT_LOG"},
+            {"names": ["msgget"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 5, "op": "SCMP_CMP_EQ"}]}
+        ]
+    }));
+    let x86 = |nr: u32, a0: u64| {
+        run(
+            f.instructions(),
+            &SeccompData::new(Arch::X86.audit_arch(), nr, [a0, 40, 0, 0, 0, 0]),
+        )
+    };
+    // Direct syscalls keep their conditions.
+    assert_eq!(x86(359, 2), SECCOMP_RET_ALLOW, "socket(AF_INET)");
+    assert_eq!(x86(359, 40), EPERM, "socket(AF_VSOCK)");
+    // socketcall(SYS_SOCKET, ...): the domain is in memory; libseccomp drops the condition.
+    assert_eq!(x86(102, 1), SECCOMP_RET_ALLOW);
+    assert_eq!(x86(102, 5), SECCOMP_RET_LOG, "SYS_ACCEPT");
+    assert_eq!(x86(102, 3), EPERM, "SYS_CONNECT is not in the profile");
+    // ipc(SHMGET = 23) for a rule without args; none for msgget, which has args.
+    assert_eq!(x86(117, 23), SECCOMP_RET_LOG);
+    assert_eq!(x86(117, 13), EPERM, "MSGGET: its rule has conditions");
+    // Only on x86: 102 on x86_64 is getuid.
+    assert_eq!(call_nr(&f, Arch::X86_64, 102), EPERM);
+}
+
+#[test]
+fn the_enosys_stub_covers_socketcall_above_the_highest_named_number() {
+    // As runc: the stub runs before the filter and counts names only; on x86
+    // "accept" has no number of its own, so the highest is read's 3.
+    let f = build(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86"],
+        "syscalls": [{"names": ["read", "accept"], "action": "SCMP_ACT_ALLOW"}]
+    }));
+    let x86 = |nr: u32, a0: u64| {
+        run(
+            f.instructions(),
+            &SeccompData::new(Arch::X86.audit_arch(), nr, [a0, 0, 0, 0, 0, 0]),
+        )
+    };
+    assert_eq!(x86(3, 0), SECCOMP_RET_ALLOW);
+    assert_eq!(x86(2, 0), EPERM);
+    assert_eq!(x86(50, 0), ENOSYS);
+    assert_eq!(x86(102, 5), ENOSYS);
+}

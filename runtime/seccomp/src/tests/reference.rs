@@ -75,6 +75,85 @@ fn listed(profile: &LinuxSeccomp) -> Vec<Arch> {
         .collect()
 }
 
+/// x86 socketcall's calls (`SYS_SOCKET` = 1, ...) and ipc's, by name.
+const SOCKETCALLS: [&str; 20] = [
+    "socket",
+    "bind",
+    "connect",
+    "listen",
+    "accept",
+    "getsockname",
+    "getpeername",
+    "socketpair",
+    "send",
+    "recv",
+    "sendto",
+    "recvfrom",
+    "shutdown",
+    "setsockopt",
+    "getsockopt",
+    "sendmsg",
+    "recvmsg",
+    "accept4",
+    "recvmmsg",
+    "sendmmsg",
+];
+pub(crate) const IPC_CALLS: [(&str, u64); 12] = [
+    ("semop", 1),
+    ("semget", 2),
+    ("semctl", 3),
+    ("semtimedop", 4),
+    ("msgsnd", 11),
+    ("msgrcv", 12),
+    ("msgget", 13),
+    ("msgctl", 14),
+    ("shmat", 21),
+    ("shmdt", 22),
+    ("shmget", 23),
+    ("shmctl", 24),
+];
+
+/// The rules that can decide syscall `nr` of `abi`, as (conditions, action),
+/// in priority order: the profile's (without those equal to the default
+/// action), then on x86 the socketcall/ipc rules made from socket and IPC names.
+fn candidates(profile: &LinuxSeccomp, abi: Arch, nr: u32) -> Vec<(Vec<LinuxSeccompArg>, u32)> {
+    let default = ret(profile.default_action, profile.default_errno_ret);
+    let mut out = Vec::new();
+    for sc in &profile.syscalls {
+        let r = ret(sc.action, sc.errno_ret);
+        if r != default && sc.names.iter().any(|n| abi.syscall_number(n) == Some(nr)) {
+            out.push((sc.args.clone(), r));
+        }
+    }
+    if abi == Arch::X86 && (nr == 102 || nr == 117) {
+        for sc in &profile.syscalls {
+            let r = ret(sc.action, sc.errno_ret);
+            for name in &sc.names {
+                let call = if nr == 102 {
+                    SOCKETCALLS
+                        .iter()
+                        .position(|c| c == name)
+                        .map(|i| i as u64 + 1)
+                } else if sc.args.is_empty() {
+                    IPC_CALLS.iter().find(|(c, _)| c == name).map(|(_, k)| *k)
+                } else {
+                    None // libseccomp's result is not well defined: none made
+                };
+                if let (Some(call), true) = (call, r != default) {
+                    let arg = LinuxSeccompArg {
+                        index: 0,
+                        value: call,
+                        value_two: None,
+                        op: SeccompOperator::Equal,
+                    };
+                    out.push((vec![arg], r));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Whether rules with args and different actions both hold for `data` (and no
 /// rule without args decides): runtimes resolve that differently (we take the
 /// first listed; libseccomp merges rules into a tree).
@@ -82,27 +161,13 @@ pub(crate) fn ambiguous(profile: &LinuxSeccomp, native: Arch, data: &SeccompData
     let Ok(abi) = abi_of(profile, native, data) else {
         return false;
     };
-    let default = ret(profile.default_action, profile.default_errno_ret);
+    let wide = abi.compares_64_bits();
     let mut holding = Vec::new();
-    for sc in &profile.syscalls {
-        let r = ret(sc.action, sc.errno_ret);
-        if r == default
-            || !sc
-                .names
-                .iter()
-                .any(|n| abi.syscall_number(n) == Some(data.nr))
-        {
-            continue;
-        }
-        if crate::compiler::is_unconditional(&sc.args, abi.compares_64_bits()) {
+    for (args, r) in candidates(profile, abi, data.nr) {
+        if crate::compiler::is_unconditional(&args, wide) {
             return false;
         }
-        if sc
-            .args
-            .iter()
-            .all(|a| holds(a, data, abi.compares_64_bits()))
-            && !holding.contains(&r)
-        {
+        if args.iter().all(|a| holds(a, data, wide)) && !holding.contains(&r) {
             holding.push(r);
         }
     }
@@ -117,40 +182,34 @@ pub(crate) fn evaluate(profile: &LinuxSeccomp, native: Arch, data: &SeccompData)
         Ok(abi) => abi,
         Err(action) => return action,
     };
-    let mut max = 0;
-    let mut candidates = Vec::new();
-    for sc in &profile.syscalls {
-        for name in &sc.names {
-            if let Some(nr) = abi.syscall_number(name) {
-                max = max.max(nr);
-                let r = ret(sc.action, sc.errno_ret);
-                if nr == data.nr && r != default {
-                    candidates.push((sc, r));
-                }
-            }
-        }
-    }
-    if let Some((_, r)) = candidates
+    // runc's ENOSYS stub runs before the filter: above the highest number the
+    // profile names for a listed ABI, nothing else matters.
+    let max = profile
+        .syscalls
         .iter()
-        .find(|(sc, _)| crate::compiler::is_unconditional(&sc.args, abi.compares_64_bits()))
-    {
-        return *r;
-    }
-    for (sc, r) in &candidates {
-        if sc
-            .args
-            .iter()
-            .all(|a| holds(a, data, abi.compares_64_bits()))
-        {
-            return *r;
-        }
-    }
+        .flat_map(|sc| &sc.names)
+        .filter_map(|n| abi.syscall_number(n))
+        .max()
+        .unwrap_or(0);
     let permissive = matches!(
         profile.default_action,
         SeccompAction::Allow | SeccompAction::Log | SeccompAction::Trace
     );
-    if candidates.is_empty() && !permissive && listed.contains(&abi) && max > 0 && data.nr > max {
+    if !permissive && listed.contains(&abi) && max > 0 && data.nr > max {
         return SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    }
+    let wide = abi.compares_64_bits();
+    let candidates = candidates(profile, abi, data.nr);
+    if let Some((_, r)) = candidates
+        .iter()
+        .find(|(args, _)| crate::compiler::is_unconditional(args, wide))
+    {
+        return *r;
+    }
+    for (args, r) in &candidates {
+        if args.iter().all(|a| holds(a, data, wide)) {
+            return *r;
+        }
     }
     default
 }
@@ -206,8 +265,10 @@ const VALUES: &[u64] = &[
     0,
     1,
     2,
+    3,
     7,
     8,
+    23,
     0x7fff_ffff,
     0x8000_0000,
     0xffff_ffff,
@@ -330,6 +391,8 @@ pub(crate) fn random_data(rng: &mut Rng, profile: &LinuxSeccomp) -> SeccompData 
         1 => u32::MAX,
         2 => X32_SYSCALL_BIT + rng.below(600) as u32,
         3 => abi.max_syscall_number() + 1,
+        // x86's multiplexers, socketcall and ipc.
+        4 if abi == Arch::X86 => [102, 117][rng.below(2)],
         _ => {
             let names: Vec<&String> = profile.syscalls.iter().flat_map(|s| &s.names).collect();
             let name = if names.is_empty() {
