@@ -453,6 +453,25 @@ fn a_later_entry_replaces_an_earlier_one() {
     assert!(lmeta(&target.join("c")).is_dir());
 }
 
+#[test]
+fn a_directory_whited_out_later_in_the_layer_stays_gone() {
+    require_root();
+    for style in [WhiteoutStyle::Delete, WhiteoutStyle::Overlay] {
+        let (_dir, target) = sandbox();
+        let mut t = TarBuilder::new();
+        t.dir("a/", 0o755, 0, 0, T0)
+            .dir("a/b/", 0o700, 0, 0, T0)
+            .file("a/b/f", 0o644, 0, 0, T0, b"f")
+            .file(".wh.a", 0o644, 0, 0, T0, b"");
+        apply(&t.finish(), &target, style).unwrap();
+        let a = std::fs::symlink_metadata(target.join("a"));
+        match style {
+            WhiteoutStyle::Delete => assert!(a.is_err(), "a was recreated"),
+            WhiteoutStyle::Overlay => assert!(a.unwrap().file_type().is_char_device()),
+        }
+    }
+}
+
 /// Runs a hostile layer and checks it failed with an escape error and wrote nothing outside
 /// the target (the sandbox around it holds only the target, and `outside` does not exist).
 fn assert_contained(tar: Vec<u8>, outside: &Path) -> String {

@@ -258,6 +258,17 @@ impl<'a> Applier<'a> {
     /// Opens (creating if missing) the directories `parents` below the target, never
     /// following a symlink, and leaves them on the stack. Returns the depth (= parents.len()).
     fn open_parents(&mut self, entry: &[u8], parents: &[&[u8]]) -> Result<usize, LayerError> {
+        self.walk_parents(entry, parents, true)
+            .map(|d| d.expect("missing parents are created"))
+    }
+
+    /// [`Self::open_parents`], or with `create` false: `None` if a parent does not exist.
+    fn walk_parents(
+        &mut self,
+        entry: &[u8],
+        parents: &[&[u8]],
+        create: bool,
+    ) -> Result<Option<usize>, LayerError> {
         let mut k = 0;
         while k < self.stack.len() && k < parents.len() && self.stack[k].name == parents[k] {
             k += 1;
@@ -267,6 +278,8 @@ impl<'a> Applier<'a> {
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             let fd = match rustix::fs::openat(self.dir_at(i), *name, flags, Mode::empty()) {
                 Ok(fd) => fd,
+                // Replaced by a later entry or whiteout: nothing there to walk into.
+                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) if !create => return Ok(None),
                 Err(Errno::NOENT) => {
                     self.create_missing_parent(entry, &parents[..=i])?;
                     rustix::fs::openat(self.dir_at(i), *name, flags, Mode::empty())
@@ -293,7 +306,7 @@ impl<'a> Applier<'a> {
                 setgid,
             });
         }
-        Ok(parents.len())
+        Ok(Some(parents.len()))
     }
 
     /// Creates a parent directory the layer did not list. Over lower layers (overlay), it gets
@@ -330,6 +343,9 @@ impl<'a> Applier<'a> {
         match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(mode)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(self.err(entry, "create parent directory", e)),
+        }
+        if self.style == WhiteoutStyle::Delete {
+            self.created.insert(path.join(&b'/'));
         }
         let setgid = self.setgid_at(depth);
         self.fix_owner_mode_at(
@@ -440,7 +456,7 @@ impl<'a> Applier<'a> {
         }
         match kind {
             tar::EntryType::Directory => self.make_dir(&path, depth, name, &attrs, &comps),
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 self.make_file(&path, depth, name, &attrs, entry)
             }
             tar::EntryType::Symlink => {
@@ -903,15 +919,10 @@ impl<'a> Applier<'a> {
             }
             let comps: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
             let (name, parents) = comps.split_last().expect("non-empty path");
-            let depth = match self.open_parents(path, parents) {
-                Ok(d) => d,
-                // Removed by a later whiteout of this layer: nothing to set.
-                Err(LayerError::Io { source, .. })
-                    if source.raw_os_error() == Some(libc::ENOENT) =>
-                {
-                    continue
-                }
-                Err(e) => return Err(e),
+            // Removed by a later whiteout of this layer: nothing to set (and nothing to
+            // recreate).
+            let Some(depth) = self.walk_parents(path, parents, false)? else {
+                continue;
             };
             match rustix::fs::utimensat(self.dir_at(depth), *name, &ts, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(()) | Err(Errno::NOENT) => {}
