@@ -249,48 +249,61 @@ struct Named {
     multiplexed: bool,
 }
 
-/// x86 `socketcall` (102): `SYS_*` call numbers of `include/uapi/linux/net.h`.
-const SOCKETCALL_CALLS: &[(&str, u32)] = &[
-    ("socket", 1),
-    ("bind", 2),
-    ("connect", 3),
-    ("listen", 4),
-    ("accept", 5),
-    ("getsockname", 6),
-    ("getpeername", 7),
-    ("socketpair", 8),
-    ("send", 9),
-    ("recv", 10),
-    ("sendto", 11),
-    ("recvfrom", 12),
-    ("shutdown", 13),
-    ("setsockopt", 14),
-    ("getsockopt", 15),
-    ("sendmsg", 16),
-    ("recvmsg", 17),
-    ("accept4", 18),
-    ("recvmmsg", 19),
-    ("sendmmsg", 20),
-];
+/// The multiplexer (`socketcall` 102 or `ipc` 117) and call number of an x86
+/// socket or SysV IPC syscall: `SYS_*` of `include/uapi/linux/net.h`, the
+/// call numbers of `include/uapi/linux/ipc.h`. A `match`, not a table search:
+/// it runs for every name of the profile.
+fn x86_multiplexer(name: &str) -> Option<(Multiplexer, u32)> {
+    let socketcall = |call| Some((Multiplexer::Socketcall, call));
+    let ipc = |call| Some((Multiplexer::Ipc, call));
+    match name {
+        "socket" => socketcall(1),
+        "bind" => socketcall(2),
+        "connect" => socketcall(3),
+        "listen" => socketcall(4),
+        "accept" => socketcall(5),
+        "getsockname" => socketcall(6),
+        "getpeername" => socketcall(7),
+        "socketpair" => socketcall(8),
+        "send" => socketcall(9),
+        "recv" => socketcall(10),
+        "sendto" => socketcall(11),
+        "recvfrom" => socketcall(12),
+        "shutdown" => socketcall(13),
+        "setsockopt" => socketcall(14),
+        "getsockopt" => socketcall(15),
+        "sendmsg" => socketcall(16),
+        "recvmsg" => socketcall(17),
+        "accept4" => socketcall(18),
+        "recvmmsg" => socketcall(19),
+        "sendmmsg" => socketcall(20),
+        "semop" => ipc(1),
+        "semget" => ipc(2),
+        "semctl" => ipc(3),
+        "semtimedop" => ipc(4),
+        "msgsnd" => ipc(11),
+        "msgrcv" => ipc(12),
+        "msgget" => ipc(13),
+        "msgctl" => ipc(14),
+        "shmat" => ipc(21),
+        "shmdt" => ipc(22),
+        "shmget" => ipc(23),
+        "shmctl" => ipc(24),
+        _ => None,
+    }
+}
 
-/// x86 `ipc` (117): call numbers of `include/uapi/linux/ipc.h`.
-const IPC_CALLS: &[(&str, u32)] = &[
-    ("semop", 1),
-    ("semget", 2),
-    ("semctl", 3),
-    ("semtimedop", 4),
-    ("msgsnd", 11),
-    ("msgrcv", 12),
-    ("msgget", 13),
-    ("msgctl", 14),
-    ("shmat", 21),
-    ("shmdt", 22),
-    ("shmget", 23),
-    ("shmctl", 24),
-];
+/// x86's two multiplexing syscalls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Multiplexer {
+    /// `socketcall` (102)
+    Socketcall,
+    /// `ipc` (117)
+    Ipc,
+}
 
-const X86_SOCKETCALL: [u32; tables::ABIS.len()] = x86_only(102);
-const X86_IPC: [u32; tables::ABIS.len()] = x86_only(117);
+static X86_SOCKETCALL: [u32; tables::ABIS.len()] = x86_only(102);
+static X86_IPC: [u32; tables::ABIS.len()] = x86_only(117);
 
 const fn x86_only(nr: u32) -> [u32; tables::ABIS.len()] {
     let mut nrs = [tables::NONE; tables::ABIS.len()];
@@ -319,12 +332,9 @@ fn multiplexed_on_x86(profile: &LinuxSeccomp) -> Vec<Multiplexed> {
     let mut out = Vec::new();
     for (rule, sc) in profile.syscalls.iter().enumerate() {
         for name in &sc.names {
-            let (nrs, call) = match (
-                SOCKETCALL_CALLS.iter().find(|(n, _)| n == name),
-                IPC_CALLS.iter().find(|(n, _)| n == name),
-            ) {
-                (Some((_, call)), _) => (&X86_SOCKETCALL, *call),
-                (_, Some((_, call))) if sc.args.is_empty() => (&X86_IPC, *call),
+            let (nrs, call) = match x86_multiplexer(name) {
+                Some((Multiplexer::Socketcall, call)) => (&X86_SOCKETCALL, call),
+                Some((Multiplexer::Ipc, call)) if sc.args.is_empty() => (&X86_IPC, call),
                 _ => continue,
             };
             out.push(Multiplexed {
