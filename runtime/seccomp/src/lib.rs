@@ -61,7 +61,8 @@
 //!
 //! * 662 BPF instructions (the kernel's limit is 4096); a syscall runs 11
 //!   instructions on average, 19 at most (`podman.rs` tests these bounds);
-//! * compiling takes ~410k CPU instructions (callgrind), 65-110 µs wall
+//! * compiling takes ~450k CPU instructions (callgrind), 65-135 µs wall
+//!   depending on the machine's load
 //!   (`cargo run --release -p berth-seccomp --example compile_speed`).
 //!
 //! Names are looked up once per profile name in a generated hash index;
