@@ -94,9 +94,11 @@ impl CgroupDir {
     }
 
     /// Removes the directories this container created, deepest first. The
-    /// leaf's rmdir is retried on `EBUSY` while its tasks exit; an outer
-    /// directory that is busy (another container's cgroup now lives in it)
-    /// is left alone. Already-removed directories are fine.
+    /// leaf's rmdir is retried on `EBUSY` while its tasks exit, and
+    /// sub-cgroups the container made inside its own cgroup (a delegated
+    /// cgroup namespace, systemd in a container) are removed with it; an
+    /// outer directory that is busy (another container's cgroup now lives
+    /// in it) is left alone. Already-removed directories are fine.
     pub fn remove(&self) -> Result<(), CgroupError> {
         for (i, dir) in self
             .path
@@ -104,24 +106,22 @@ impl CgroupDir {
             .take(self.created as usize)
             .enumerate()
         {
-            let leaf = i == 0;
-            let start = Instant::now();
-            let mut delay = Duration::from_millis(1);
-            loop {
-                match rmdir(dir) {
-                    Ok(()) | Err(Errno(libc::ENOENT)) => break,
-                    Err(Errno(libc::EBUSY)) if leaf && start.elapsed() < RMDIR_BUSY_TIMEOUT => {
-                        std::thread::sleep(delay);
-                        delay = (delay * 2).min(Duration::from_millis(50));
-                    }
-                    Err(Errno(libc::EBUSY | libc::ENOTEMPTY)) if !leaf => return Ok(()),
-                    Err(errno) => {
-                        return Err(CgroupError::Rmdir {
-                            path: dir.to_path_buf(),
-                            errno,
-                        })
-                    }
+            if i == 0 {
+                remove_tree(dir)?;
+                continue;
+            }
+            match rmdir(dir) {
+                Ok(()) | Err(Errno(libc::ENOENT | libc::EBUSY | libc::ENOTEMPTY)) => {}
+                Err(errno) => {
+                    return Err(CgroupError::Rmdir {
+                        path: dir.to_path_buf(),
+                        errno,
+                    })
                 }
+            }
+            if dir.exists() {
+                // Busy: someone else's cgroup lives here now; so do ours above.
+                return Ok(());
             }
         }
         Ok(())
@@ -129,6 +129,44 @@ impl CgroupDir {
 
     fn remove_quietly(&self) {
         let _ = self.remove();
+    }
+}
+
+/// Removes the cgroup `dir` and any cgroups below it, deepest first. An
+/// rmdir(2) that finds child cgroups fails with `EBUSY`, so children are
+/// only looked for then; an rmdir that finds tasks still exiting is
+/// retried until [`RMDIR_BUSY_TIMEOUT`].
+fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(1);
+    loop {
+        match rmdir(dir) {
+            Ok(()) | Err(Errno(libc::ENOENT)) => return Ok(()),
+            Err(Errno(libc::EBUSY | libc::ENOTEMPTY)) if start.elapsed() < RMDIR_BUSY_TIMEOUT => {
+                let children: Vec<PathBuf> = std::fs::read_dir(dir)
+                    .map(|entries| {
+                        entries
+                            .flatten()
+                            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                            .map(|e| e.path())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for child in &children {
+                    remove_tree(child)?;
+                }
+                if children.is_empty() {
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_millis(50));
+                }
+            }
+            Err(errno) => {
+                return Err(CgroupError::Rmdir {
+                    path: dir.to_path_buf(),
+                    errno,
+                })
+            }
+        }
     }
 }
 
@@ -180,6 +218,17 @@ mod tests {
         dir.remove().unwrap();
         assert!(!root.join("pre/a").exists());
         assert!(root.join("pre").exists());
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn sub_cgroups_made_inside_the_leaf_go_with_it() {
+        let root = tmp("subtree");
+        let dir = CgroupDir::make(root.join("a"), 1, |_| Ok(())).unwrap();
+        std::fs::create_dir_all(root.join("a/inner/deeper")).unwrap();
+        std::fs::create_dir_all(root.join("a/other")).unwrap();
+        dir.remove().unwrap();
+        assert!(!root.join("a").exists());
         std::fs::remove_dir_all(root).unwrap();
     }
 

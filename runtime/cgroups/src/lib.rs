@@ -226,7 +226,7 @@ impl Cgroup {
         }
     }
 
-    /// The pids in the cgroup (`ps`).
+    /// The pids in the cgroup and its sub-cgroups (`ps`).
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
         match self {
             Cgroup::V1(c) => c.pids(),
@@ -346,10 +346,30 @@ fn signal_all(pids: &[i32], signal: i32, cgroup: &Path) -> Result<(), CgroupErro
     Ok(())
 }
 
-/// Parses `cgroup.procs`.
-fn parse_pids(content: &str) -> Vec<i32> {
-    content
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+/// The pids in the cgroup `dir` and every cgroup below it (`ps` and
+/// `kill --all` must reach processes the container moved into its own
+/// sub-cgroups). One read of `cgroup.procs` and one directory listing per
+/// cgroup.
+fn collect_pids(dir: &Path) -> Result<Vec<i32>, CgroupError> {
+    let mut pids = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        match interface_file::read_in(&d, "cgroup.procs") {
+            Ok(content) => {
+                pids.extend(content.lines().filter_map(|l| l.trim().parse::<i32>().ok()))
+            }
+            // A sub-cgroup removed while we walked.
+            Err(e) if d != dir && e.errno().is_some_and(|n| n.0 == libc::ENOENT) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        if let Ok(entries) = std::fs::read_dir(&d) {
+            pending.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    Ok(pids)
 }

@@ -276,6 +276,48 @@ fn kill_all_with_a_catchable_signal_reaches_every_process() {
     }
 }
 
+/// Sub-cgroups a container makes inside its own cgroup: their processes
+/// are listed and killed, and they go with the container's cgroup.
+#[test]
+fn sub_cgroups_are_listed_killed_and_removed() {
+    let Some((layout, _)) = v1_layout() else {
+        return;
+    };
+    let mut guard = Guard::new();
+    let path = CgroupsPath::parse(&format!("/{}", unique("v1-sub"))).unwrap();
+    let cg = Cgroup::create(&layout, &path).unwrap();
+    guard.cgroup = Some(cg.clone());
+    let outer = spawn_sleep();
+    cg.add_process(outer.id() as i32).unwrap();
+    guard.children.push(outer);
+    let inner = spawn_sleep();
+    let inner_pid = inner.id();
+    guard.children.push(inner);
+    for dir in cg.dirs() {
+        std::fs::create_dir(dir.join("inner")).unwrap();
+        if dir.join("cpuset.cpus").exists() {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                std::fs::write(dir.join("inner").join(f), read(&dir.join(f))).unwrap();
+            }
+        }
+        std::fs::write(dir.join("inner/cgroup.procs"), inner_pid.to_string()).unwrap();
+    }
+    let mut pids = cg.pids().unwrap();
+    pids.sort();
+    let mut want: Vec<i32> = guard.children.iter().map(|c| c.id() as i32).collect();
+    want.sort();
+    assert_eq!(pids, want);
+    cg.kill_all(libc::SIGKILL).unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    for child in &mut guard.children {
+        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    }
+    cg.destroy().unwrap();
+    for dir in cg.dirs() {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+}
+
 #[test]
 fn update_changes_limits_of_a_running_cgroup() {
     let Some((layout, hs)) = v1_layout() else {

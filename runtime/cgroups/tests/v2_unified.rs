@@ -109,6 +109,33 @@ fn kill_all_with_sigterm_freezes_signals_and_thaws() {
     assert_eq!(cg.freezer_state().unwrap(), FreezerState::Thawed);
 }
 
+/// Sub-cgroups made inside the container's cgroup: listed, killed by
+/// `cgroup.kill`, removed with it.
+#[test]
+fn sub_cgroups_are_listed_killed_and_removed() {
+    let mut guard = Guard::new();
+    let (layout, base) = v2_base(&mut guard);
+    let cg = Cgroup::create(&layout, &CgroupsPath::parse("/outer").unwrap()).unwrap();
+    guard.cgroup = Some(cg.clone());
+    // v2's no-internal-process rule does not apply without controllers.
+    let outer = spawn_sleep();
+    cg.add_process(outer.id() as i32).unwrap();
+    guard.children.push(outer);
+    let inner_dir = base.join("outer/inner/deeper");
+    std::fs::create_dir_all(&inner_dir).unwrap();
+    let inner = spawn_sleep();
+    let inner_pid = inner.id();
+    guard.children.push(inner);
+    std::fs::write(inner_dir.join("cgroup.procs"), inner_pid.to_string()).unwrap();
+    assert_eq!(cg.pids().unwrap().len(), 2);
+    cg.kill_all(libc::SIGKILL).unwrap();
+    for child in &mut guard.children {
+        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    }
+    cg.destroy().unwrap();
+    assert!(!base.join("outer").exists());
+}
+
 /// The fd from `open_dir` works with clone3(CLONE_INTO_CGROUP): the child
 /// starts inside the cgroup.
 #[test]

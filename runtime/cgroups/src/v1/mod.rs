@@ -190,10 +190,9 @@ impl V1Cgroup {
             .unwrap_or_else(|| self.hierarchies[0].dir.path.as_path())
     }
 
-    /// The pids in the cgroup.
+    /// The pids in the cgroup and its sub-cgroups.
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-        let content = interface_file::read_in(self.tracking_dir(), "cgroup.procs")?;
-        Ok(crate::parse_pids(&content))
+        crate::collect_pids(self.tracking_dir())
     }
 
     /// Freezes the cgroup and waits for `FROZEN`.

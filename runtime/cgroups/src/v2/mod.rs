@@ -133,12 +133,9 @@ impl V2Cgroup {
         open_dir(self.dir())
     }
 
-    /// The pids in the cgroup.
+    /// The pids in the cgroup and its sub-cgroups.
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-        Ok(crate::parse_pids(&interface_file::read_in(
-            self.dir(),
-            "cgroup.procs",
-        )?))
+        crate::collect_pids(self.dir())
     }
 
     /// Freezes and waits for `frozen 1` in `cgroup.events`.
