@@ -265,7 +265,9 @@ impl Cgroup {
     /// Sends `signal` to every process in the cgroup (`kill --all`). With
     /// `SIGKILL` on v2 this is one write to `cgroup.kill`; otherwise the
     /// cgroup is frozen while its pids are listed and signalled, so no task
-    /// can fork a new one in between (as runc does), then thawed.
+    /// can fork a new one in between (as runc does), then thawed, unless it
+    /// was paused before and the signal is not SIGKILL (a paused container
+    /// stays paused; SIGKILL needs thawed tasks to take effect).
     pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
         match self {
             Cgroup::V1(c) => c.kill_all(signal),

@@ -269,7 +269,16 @@ fn kill_all_with_a_catchable_signal_reaches_every_process() {
         guard.children.push(child);
     }
     assert_eq!(cg.pids().unwrap().len(), 3);
+    // Signalling a paused container leaves it paused; the signal waits.
+    cg.freeze().unwrap();
     cg.kill_all(libc::SIGTERM).unwrap();
+    assert_eq!(cg.freezer_state().unwrap(), FreezerState::Frozen);
+    assert_eq!(
+        cg.pids().unwrap().len(),
+        3,
+        "frozen tasks cannot act on SIGTERM yet"
+    );
+    cg.thaw().unwrap();
     use std::os::unix::process::ExitStatusExt;
     for child in &mut guard.children {
         assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));

@@ -214,23 +214,24 @@ impl V1Cgroup {
     /// freezer is mounted.
     pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
         let dir = self.tracking_dir();
-        let frozen = match self.dir_of(Controller::Freezer) {
-            Some(freezer_dir) => {
-                freezer::freeze(freezer_dir)?;
-                true
-            }
-            None => false,
+        let Some(freezer_dir) = self.dir_of(Controller::Freezer) else {
+            return self
+                .pids()
+                .and_then(|pids| crate::signal_all(&pids, signal, dir));
         };
+        let was_frozen = freezer::state(freezer_dir)? == FreezerState::Frozen;
+        freezer::freeze(freezer_dir)?;
         let result = self
             .pids()
             .and_then(|pids| crate::signal_all(&pids, signal, dir));
-        if frozen {
-            let thawed = freezer::thaw(dir);
-            result?;
-            thawed
-        } else {
-            result
+        // A paused container stays paused, except that SIGKILL only takes
+        // effect on thawed tasks.
+        if was_frozen && signal != libc::SIGKILL {
+            return result;
         }
+        let thawed = freezer::thaw(freezer_dir);
+        result?;
+        thawed
     }
 
     /// Resource usage from every mounted controller.

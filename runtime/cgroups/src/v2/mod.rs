@@ -164,10 +164,16 @@ impl V2Cgroup {
                 Err(e) => return Err(e.into()),
             }
         }
+        let was_frozen = freezer::state(dir)? == FreezerState::Frozen;
         freezer::freeze(dir)?;
         let result = self
             .pids()
             .and_then(|pids| crate::signal_all(&pids, signal, dir));
+        // A paused container stays paused, except that SIGKILL only takes
+        // effect on thawed tasks.
+        if was_frozen && signal != libc::SIGKILL {
+            return result;
+        }
         let thawed = freezer::thaw(dir);
         result?;
         thawed
