@@ -164,7 +164,7 @@ impl Shim {
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|v| v["level"] == "error")
             .filter_map(|v| v["msg"].as_str().map(str::to_string))
-            .last();
+            .next_back();
         (out.status.success(), msg)
     }
 }

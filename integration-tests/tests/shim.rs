@@ -200,10 +200,7 @@ fn run_echo(runtime: Runtime) {
     let (ok, _) = shim.runtime_cmd(&["state", &shim.id]);
     assert!(!ok, "container still known to the runtime after delete");
 }
-both_runtimes!(
-    run_echo,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(run_echo);
 
 /// Exit codes, including death by signal (128 + n, from Kill: the
 /// container's pid 1 cannot be killed from inside).
@@ -231,10 +228,7 @@ fn exit_codes(runtime: Runtime) {
         });
     }
 }
-both_runtimes!(
-    exit_codes,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(exit_codes);
 
 /// Stdin through Attach reaches the container; its echo comes back; closing
 /// stdin ends `cat`.
@@ -262,10 +256,7 @@ fn stdin_echo(runtime: Runtime) {
         .collect();
     assert_eq!(logged, "ping\npong\n");
 }
-both_runtimes!(
-    stdin_echo,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(stdin_echo);
 
 /// A tty container: its size follows ResizePty (`stty size` inside).
 fn tty_resize(runtime: Runtime) {
@@ -304,10 +295,7 @@ fn tty_resize(runtime: Runtime) {
     let logged: String = entries.iter().map(|e| e["log"].as_str().unwrap()).collect();
     assert!(logged.contains("50 132"), "{logged:?}");
 }
-both_runtimes!(
-    tty_resize,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(tty_resize);
 
 /// An exec'd process has its own stdio and exit code; the init is untouched.
 fn exec_exit_code(runtime: Runtime) {
@@ -413,10 +401,7 @@ fn exec_exit_code(runtime: Runtime) {
     let logged = std::fs::read_to_string(shim.log_path()).unwrap();
     assert!(!logged.contains("in-exec"), "{logged}");
 }
-both_runtimes!(
-    exec_exit_code,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(exec_exit_code);
 
 /// Wait may be called before Start, and by late callers on new
 /// connections after the exit: the same answer each time.
@@ -448,10 +433,7 @@ fn wait_early_and_late(runtime: Runtime) {
         delete(&mut c, &shim.id, "").await;
     });
 }
-both_runtimes!(
-    wait_early_and_late,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(wait_early_and_late);
 
 /// A client that dies mid-Attach and mid-Wait disturbs nothing: a new
 /// client gets the exit, and the log has every line.
@@ -498,10 +480,7 @@ fn client_dies_and_reconnects(runtime: Runtime) {
     let want: Vec<String> = (0..20).map(|i| format!("tick {i}\n")).collect();
     assert_eq!(lines, want);
 }
-both_runtimes!(
-    client_dies_and_reconnects,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(client_dies_and_reconnects);
 
 /// json-file rotation keeps max-file files of about max-size; long lines
 /// are split at 16 KiB; the `none` driver writes nothing while Attach still
@@ -578,10 +557,7 @@ fn log_rotation_and_drivers(runtime: Runtime) {
     });
     assert!(!shim.log_path().exists());
 }
-both_runtimes!(
-    log_rotation_and_drivers,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(log_rotation_and_drivers);
 
 /// Twenty shims and containers at once.
 fn twenty_at_once(runtime: Runtime) {
@@ -613,10 +589,7 @@ fn twenty_at_once(runtime: Runtime) {
         assert!(shim.wait_gone(Duration::from_secs(5)));
     }
 }
-both_runtimes!(
-    twenty_at_once,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(twenty_at_once);
 
 /// Every bad input is a gRPC error with the right code and a message, and
 /// the shim keeps serving; a failing runtime's message comes back verbatim.
@@ -768,46 +741,71 @@ fn bad_inputs(runtime: Runtime) {
         delete(&mut c, &id, "e1").await;
         delete(&mut c, &id, "").await;
     });
+}
+both_runtimes!(bad_inputs);
 
-    // A create the runtime refuses: its message, verbatim; nothing is left.
+/// A container whose process cannot run: runc refuses at create, a runtime
+/// may also refuse only at start. Either way the caller gets the runtime's
+/// message verbatim (compared with the same calls made by hand), and
+/// nothing is left behind.
+fn missing_executable(runtime: Runtime) {
+    require_root();
     let shim = Shim::start(runtime, &["/nonexistent"]);
     block_on(async {
         let mut c = shim.connect().await;
-        let s = c
-            .create(shim.create_request(false))
-            .await
-            .expect_err("create of /nonexistent");
         let other = format!("{}-byhand", shim.id);
-        let (ok, by_hand) = shim.runtime_cmd(&[
-            "create",
-            "--bundle",
-            shim.bundle.dir.to_str().unwrap(),
-            &other,
-        ]);
-        shim.runtime_cmd(&["delete", "--force", &other]);
-        assert!(!ok);
-        assert_eq!(s.code(), Code::Unknown);
-        assert_eq!(Some(s.message().to_string()), by_hand);
-        let (code, _) = code_of(
-            c.state(pb::StateRequest {
-                id: shim.id.clone(),
-                exec_id: String::new(),
-            })
-            .await,
-        );
-        assert_eq!(code, Code::FailedPrecondition);
-        c.shutdown(pb::ShutdownRequest {
-            id: shim.id.clone(),
-            now: false,
-        })
-        .await
-        .unwrap();
+        let bundle = shim.bundle.dir.to_str().unwrap().to_string();
+        match c.create(shim.create_request(false)).await {
+            Err(s) => {
+                let (ok, by_hand) = shim.runtime_cmd(&["create", "--bundle", &bundle, &other]);
+                shim.runtime_cmd(&["delete", "--force", &other]);
+                assert!(!ok);
+                assert_eq!(s.code(), Code::Unknown);
+                assert_eq!(Some(s.message().to_string()), by_hand);
+                let (code, _) = code_of(
+                    c.state(pb::StateRequest {
+                        id: shim.id.clone(),
+                        exec_id: String::new(),
+                    })
+                    .await,
+                );
+                assert_eq!(code, Code::FailedPrecondition);
+                c.shutdown(pb::ShutdownRequest {
+                    id: shim.id.clone(),
+                    now: false,
+                })
+                .await
+                .unwrap();
+            }
+            Ok(_) => {
+                let s = c
+                    .start(pb::StartRequest {
+                        id: shim.id.clone(),
+                        exec_id: String::new(),
+                    })
+                    .await
+                    .expect_err("start of /nonexistent");
+                let (ok, _) = shim.runtime_cmd(&["create", "--bundle", &bundle, &other]);
+                assert!(ok, "create by hand failed where the shim's succeeded");
+                let (ok, by_hand) = shim.runtime_cmd(&["start", &other]);
+                shim.runtime_cmd(&["delete", "--force", &other]);
+                assert!(!ok);
+                assert_eq!(s.code(), Code::Unknown);
+                assert_eq!(Some(s.message().to_string()), by_hand);
+                c.shutdown(pb::ShutdownRequest {
+                    id: shim.id.clone(),
+                    now: true,
+                })
+                .await
+                .unwrap();
+            }
+        }
     });
     assert!(shim.wait_gone(Duration::from_secs(5)));
 }
 both_runtimes!(
-    bad_inputs,
-    ignore_berth = "needs berth-runtime create/start/delete"
+    missing_executable,
+    ignore_berth = "needs berth-runtime to refuse a missing executable at create or start"
 );
 
 /// A shim killed with SIGKILL leaves a state dir that says so (and that
@@ -850,10 +848,7 @@ fn shim_killed(runtime: Runtime) {
     let (ok, _) = shim.runtime_cmd(&["state", &shim.id]);
     assert!(!ok, "container left behind after SIGTERM");
 }
-both_runtimes!(
-    shim_killed,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(shim_killed);
 
 fn shim_status(shim: &Shim) -> String {
     let out = std::process::Command::new(berth_integration_tests::bin("berth-shim"))
@@ -961,10 +956,7 @@ fn pause_pids_stats_update(runtime: Runtime) {
         delete(&mut c, &id, "").await;
     });
 }
-both_runtimes!(
-    pause_pids_stats_update,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(pause_pids_stats_update);
 
 /// Shutdown is refused while the container exists; with `now` the
 /// container is killed, its exit recorded, it is deleted, and the shim exits.
@@ -989,7 +981,41 @@ fn shutdown_rules(runtime: Runtime) {
     let (ok, _) = shim.runtime_cmd(&["state", &shim.id]);
     assert!(!ok, "container left behind after shutdown");
 }
-both_runtimes!(
-    shutdown_rules,
-    ignore_berth = "needs berth-runtime create/start/delete"
-);
+both_runtimes!(shutdown_rules);
+
+/// The kernel's OOM killer striking in the container is an OOM event,
+/// published before the init's exit.
+fn oom_event(runtime: Runtime) {
+    require_root();
+    let shim = Shim::start_with(
+        runtime,
+        &["sh", "-c", "head -c 64m /dev/zero | tail; exit 3"],
+        |b| {
+            b.spec["linux"]["resources"]["memory"] =
+                serde_json::json!({"limit": 8 << 20, "swap": 8 << 20});
+        },
+    );
+    block_on(async {
+        let mut c = shim.connect().await;
+        let mut events = c.events(pb::EventsRequest {}).await.unwrap().into_inner();
+        c.create(shim.create_request(false)).await.unwrap();
+        start(&mut c, &shim.id, "").await;
+        assert_eq!(wait(&mut c, &shim.id, "").await.exit_status, 3);
+        use pb::EventType as E;
+        let mut kinds = Vec::new();
+        for _ in 0..4 {
+            kinds.push(next_event(&mut events).await.r#type);
+        }
+        assert_eq!(
+            kinds,
+            [
+                E::Created as i32,
+                E::Started as i32,
+                E::Oom as i32,
+                E::Exited as i32
+            ]
+        );
+        delete(&mut c, &shim.id, "").await;
+    });
+}
+both_runtimes!(oom_event);

@@ -71,6 +71,8 @@ pub struct Process {
     pub io: Arc<ProcessIo>,
     state: Mutex<ProcessState>,
     exit: watch::Sender<ExitState>,
+    /// Woken when a start ends (see [`Process::start_settled`]).
+    start_ended: tokio::sync::Notify,
 }
 
 impl Process {
@@ -95,6 +97,7 @@ impl Process {
                 child_stdio,
             }),
             exit: watch::channel(ExitState::Pending).0,
+            start_ended: tokio::sync::Notify::new(),
         })
     }
 
@@ -132,10 +135,28 @@ impl Process {
     /// A start ended; on success the process runs (unless it has already
     /// exited).
     pub fn end_start(&self, started: bool) {
-        let mut s = self.state.lock().unwrap();
-        s.starting = false;
-        if started && s.status == ProcessStatus::Created {
-            s.status = ProcessStatus::Running;
+        {
+            let mut s = self.state.lock().unwrap();
+            s.starting = false;
+            if started && s.status == ProcessStatus::Created {
+                s.status = ProcessStatus::Running;
+            }
+        }
+        self.start_ended.notify_waiters();
+    }
+
+    /// Waits until no start is under way: a process that exits while its
+    /// start call is still running has its exit published after the
+    /// STARTED event, as containerd does.
+    pub async fn start_settled(&self) {
+        loop {
+            let ended = self.start_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if !self.state.lock().unwrap().starting {
+                return;
+            }
+            ended.await;
         }
     }
 

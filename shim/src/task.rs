@@ -375,6 +375,7 @@ impl Task {
         if let Err(e) = record.write(&self.config.state_dir) {
             eprintln!("berth-shim: container {}: {e}", self.id());
         }
+        process.start_settled().await;
         process.set_exited(exit);
         if oom {
             self.events.publish(EventType::Oom, self.id(), "", pid);
@@ -395,6 +396,7 @@ impl Task {
             status: child_exit.status_code(),
             at,
         };
+        process.start_settled().await;
         process.set_exited(exit);
         self.events
             .publish_exit(self.id(), &process.exec_id, process.pid(), exit.status, at);
