@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub mod berthd;
 pub mod bundle;
 pub mod engines;
+pub mod registry;
 pub mod shim;
 
 pub use bundle::{busybox_rootfs, Bundle};

@@ -210,7 +210,7 @@ pub struct HistoryArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Print sizes and dates in human readable format (default true).
-    #[arg(short = 'H', long = "human", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long = "human", default_value_t = true, action = clap::ArgAction::Set)]
     pub human: bool,
     pub image: String,
 }
@@ -362,5 +362,22 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Logout(a) => images::logout(&ctx, a),
         Command::Version => system::version(&ctx).await,
         Command::Info => system::info(&ctx).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_exit_125() {
+        assert_eq!(CliError::Usage("x".into()).exit_code(), 125);
+        assert_eq!(CliError::Daemon("x".into()).exit_code(), 1);
     }
 }

@@ -393,7 +393,7 @@ impl ImageService {
                         let item = chunk.map_err(|e| {
                             io::Error::new(
                                 io::ErrorKind::ConnectionAborted,
-                                format!("download: {e}"),
+                                format!("download: {}", crate::registry::error_chain(&e)),
                             )
                         });
                         if tx.send(item).await.is_err() || failed {
@@ -520,7 +520,31 @@ impl ImageService {
                 let mut tee = TeeReader::new(ChannelReader::new(rx), &mut writer, start)
                     .with_progress(progress.clone(), &job.desc.digest, state, total);
                 if stream {
-                    self.unpack_blocking(&mut tee, job, lease)?;
+                    if let Err(unpack_error) = self.unpack_blocking(&mut tee, job, lease) {
+                        // Corrupt bytes usually break the decompressor or
+                        // the tar reader before the digest is checked: when
+                        // the whole blob arrived, its digest mismatch (the
+                        // cause) is reported instead of what it broke.
+                        let drained = tee.drain().is_ok();
+                        let count = tee.count;
+                        drop(tee);
+                        if drained && count < total {
+                            return Err(ImageError::Download {
+                                digest: job.desc.digest.clone(),
+                                url: url.to_string(),
+                                reason: format!("truncated: got {count} of {total} bytes"),
+                            });
+                        }
+                        let complete = drained && count == total;
+                        if complete && writer.digest() != job.digest {
+                            return Err(ImageError::DigestMismatch {
+                                what: format!("layer from {url}"),
+                                digest: job.desc.digest.clone(),
+                                actual: writer.digest().to_string(),
+                            });
+                        }
+                        return Err(unpack_error);
+                    }
                     tee.drain().map_err(|e| download_error(job, url, e))?;
                 } else {
                     io::copy(&mut tee, &mut io::sink()).map_err(|e| download_error(job, url, e))?;

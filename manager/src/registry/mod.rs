@@ -28,11 +28,11 @@ pub const MAX_MANIFEST_SIZE: usize = 8 << 20;
 /// What went wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{method} {url}: {source}")]
+    #[error("{method} {url}: {reason}")]
     Http {
         method: Method,
         url: String,
-        source: reqwest::Error,
+        reason: String,
     },
     #[error("{method} {url}: unexpected status {status}: {body}")]
     Status {
@@ -221,7 +221,7 @@ impl Repository {
             let resp = req.send().await.map_err(|source| RegistryError::Http {
                 method: method.clone(),
                 url: url.to_string(),
-                source,
+                reason: error_chain(&source),
             })?;
             if resp.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
                 if resp.status() == StatusCode::UNAUTHORIZED {
@@ -317,13 +317,13 @@ impl Repository {
         .map_err(|source| RegistryError::Http {
             method: Method::GET,
             url: realm.to_string(),
-            source,
+            reason: error_chain(&source),
         })?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|source| RegistryError::Http {
             method: Method::GET,
             url: realm.to_string(),
-            source,
+            reason: error_chain(&source),
         })?;
         if !status.is_success() {
             return Err(RegistryError::Unauthorized {
@@ -527,7 +527,7 @@ impl Repository {
         let resp = req.send().await.map_err(|source| RegistryError::Http {
             method: Method::PUT,
             url: put.clone(),
-            source,
+            reason: error_chain(&source),
         })?;
         check_status(Method::PUT, &put, resp).await.map(|_| ())
     }
@@ -609,7 +609,7 @@ async fn read_limited(
         let chunk = resp.chunk().await.map_err(|source| RegistryError::Http {
             method: Method::GET,
             url: url.to_string(),
-            source,
+            reason: error_chain(&source),
         })?;
         let Some(chunk) = chunk else { break };
         if buf.len() + chunk.len() > limit {
@@ -618,6 +618,22 @@ async fn read_limited(
         buf.extend_from_slice(&chunk);
     }
     Ok(Some(Bytes::from(buf)))
+}
+
+/// An error and its causes on one line (reqwest's own message omits the
+/// cause: "error sending request" hides "connection refused").
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = cause.source();
+    }
+    s
 }
 
 /// A registry error body cut to one readable line.

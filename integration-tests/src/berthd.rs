@@ -1,0 +1,242 @@
+//! A berthd started by a test: private `--root`, `--state` and `--address`
+//! in a temp dir, driven with the `berth` CLI as a user would. Dropping it
+//! stops the daemon by pid, unmounts whatever is still mounted under its
+//! dir and removes the dir.
+
+use crate::{bin, stderr, stdout, TestDir};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running berthd.
+pub struct Berthd {
+    pub dir: TestDir,
+    pub root: PathBuf,
+    pub state: PathBuf,
+    pub socket: PathBuf,
+    /// Client config dir (credentials), passed as BERTH_CONFIG.
+    pub client_config: PathBuf,
+    /// berthd's config file (empty JSON object unless a test writes it).
+    pub config: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Berthd {
+    /// Starts berthd with a fresh root in a new temp dir.
+    pub fn start() -> Berthd {
+        Berthd::start_with_config("{}")
+    }
+
+    /// Starts berthd with `config` (daemon.json contents).
+    pub fn start_with_config(config: &str) -> Berthd {
+        let dir = TestDir::new("berthd");
+        let root = dir.join("root");
+        Berthd::start_in(dir, root, config)
+    }
+
+    /// Starts berthd in `dir` with its root at `root` (a test may mount a
+    /// small tmpfs there first).
+    pub fn start_in(dir: TestDir, root: PathBuf, config: &str) -> Berthd {
+        let config_path = dir.join("daemon.json");
+        std::fs::write(&config_path, config).expect("write daemon.json");
+        let mut d = Berthd {
+            state: dir.join("state"),
+            socket: dir.join("b.sock"),
+            client_config: dir.join("client"),
+            log: dir.join("berthd.log"),
+            config: config_path,
+            root,
+            dir,
+            child: None,
+        };
+        d.launch();
+        d
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open berthd log");
+        let child = Command::new(bin("berthd"))
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--state")
+            .arg(&self.state)
+            .arg("--address")
+            .arg(&self.socket)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--log-level")
+            .arg("debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start berthd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "berthd exited with {status} before serving:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "berthd did not start serving in 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// berthd's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("berthd running").id()
+    }
+
+    /// `unix://<socket>`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// A `berth` command aimed at this daemon.
+    pub fn berth_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("berth"));
+        cmd.arg("-H")
+            .arg(self.host())
+            .args(args)
+            .env("BERTH_CONFIG", &self.client_config)
+            .env_remove("BERTH_HOST")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `berth ARGS`.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        let out = self.berth_cmd(args).output().expect("run berth");
+        eprintln!(
+            "$ berth {}\n{}\n{}\n(exit {:?})",
+            args.join(" "),
+            stdout(&out),
+            stderr(&out),
+            out.status.code()
+        );
+        out
+    }
+
+    /// Runs `berth ARGS`, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {} failed: {}\nberthd log:\n{}",
+            args.join(" "),
+            stderr(&out),
+            self.log_tail()
+        );
+        stdout(&out)
+    }
+
+    /// Runs `berth ARGS`, asserting failure with exit code 1; returns
+    /// stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "berth {} should fail with exit 1; stdout: {}",
+            args.join(" "),
+            stdout(&out)
+        );
+        stderr(&out)
+    }
+
+    /// The last lines of berthd's log.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("berthd running");
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("berthd did not exit within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills berthd with SIGKILL (a crash).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts berthd again on the same dirs.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop berthd first");
+        self.launch();
+    }
+
+    /// Resident set size of berthd in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Unmounts every mount at or under `dir` (deepest first, lazily).
+pub fn unmount_under(dir: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let prefix = dir.display().to_string();
+    let mut targets: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|t| t == &prefix || t.starts_with(&format!("{prefix}/")))
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in targets {
+        let c = std::ffi::CString::new(t).unwrap();
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+impl Drop for Berthd {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        unmount_under(&self.dir.path);
+    }
+}

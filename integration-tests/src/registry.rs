@@ -1,0 +1,468 @@
+//! Registries and images for the image tests.
+//!
+//! * [`Registry`]: Debian's `docker-registry` (distribution 2.8) on
+//!   127.0.0.1 on a free port, storage in a temp dir, stopped by pid on drop.
+//! * [`FakeRegistry`]: a tiny HTTP server answering with whatever a test's
+//!   handler says, for what a real registry never serves (a manifest that is
+//!   not JSON, an unknown media type, authentication challenges).
+//! * Image builders: busybox OCI layouts made with `umoci` (one layer, and a
+//!   second layer with a deletion (whiteout) and hardlinks), raw OCI layouts
+//!   from hand-made layer tars (hostile layers), and `skopeo copy` into a
+//!   registry.
+
+use crate::{busybox_rootfs, stderr, TestDir};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}
+
+/// Runs a command and panics with its stderr if it fails.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()));
+    assert!(out.status.success(), "{cmd:?} failed: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A plain HTTP GET on loopback; returns (status, body).
+pub fn http_get(host: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(host)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Debian's docker-registry serving on 127.0.0.1.
+pub struct Registry {
+    pub dir: TestDir,
+    pub port: u16,
+    child: Child,
+}
+
+impl Registry {
+    /// Starts a registry with storage in a new temp dir.
+    pub fn start() -> Registry {
+        let dir = TestDir::new("registry");
+        let port = free_port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("storage").display()
+        );
+        std::fs::write(dir.join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry (apt install docker-registry)");
+        let reg = Registry { dir, port, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(http_get(&reg.host(), "/v2/"), Ok((200, _))) {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        reg
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Where the registry keeps the bytes of a blob
+    /// (`docker/registry/v2/blobs/sha256/<2>/<hex>/data`).
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.dir
+            .join("storage")
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A request the fake registry received.
+#[derive(Debug, Clone)]
+pub struct FakeRequest {
+    pub method: String,
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: HashMap<String, String>,
+}
+
+/// What the fake registry answers.
+pub struct FakeResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl FakeResponse {
+    /// A response with a content type and body.
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> FakeResponse {
+        FakeResponse {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> FakeResponse {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+type Handler = dyn Fn(&FakeRequest) -> FakeResponse + Send + Sync;
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 (one connection at a time,
+/// `Connection: close`), stopped on drop.
+pub struct FakeRegistry {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Every request seen, in order.
+    pub requests: Arc<std::sync::Mutex<Vec<FakeRequest>>>,
+}
+
+impl FakeRegistry {
+    /// Starts serving with `handler`.
+    pub fn start(
+        handler: impl Fn(&FakeRequest) -> FakeResponse + Send + Sync + 'static,
+    ) -> FakeRegistry {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (stop2, requests2) = (stop.clone(), requests.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let _ = serve_one(conn, handler.as_ref(), &requests2);
+            }
+        });
+        FakeRegistry {
+            port,
+            stop,
+            thread: Some(thread),
+            requests,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+fn serve_one(
+    conn: TcpStream,
+    handler: &Handler,
+    log: &std::sync::Mutex<Vec<FakeRequest>>,
+) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    if let Some(len) = headers
+        .get("content-length")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body)?;
+    }
+    let req = FakeRequest {
+        method,
+        path,
+        headers,
+    };
+    log.lock().unwrap().push(req.clone());
+    let resp = handler(&req);
+    let mut out = conn;
+    write!(
+        out,
+        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        resp.status,
+        resp.body.len()
+    )?;
+    for (k, v) in &resp.headers {
+        write!(out, "{k}: {v}\r\n")?;
+    }
+    write!(out, "\r\n")?;
+    if req.method != "HEAD" {
+        out.write_all(&resp.body)?;
+    }
+    out.flush()
+}
+
+impl Drop for FakeRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// sha256 hex of some bytes (Debian's sha256sum).
+pub fn sha256_hex(data: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run sha256sum");
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// `umoci` with its arguments.
+fn umoci(args: &[&str]) -> String {
+    run_ok(Command::new("umoci").args(args))
+}
+
+/// Makes an OCI layout at `layout` holding a busybox image tagged `tag`
+/// (one layer: busybox-static and its applet links, /etc/passwd and group;
+/// `CMD ["/bin/sh"]`). `work` is a scratch dir.
+pub fn umoci_busybox(layout: &Path, tag: &str, work: &Path) {
+    let l = layout.display().to_string();
+    umoci(&["init", "--layout", &l]);
+    umoci(&["new", "--image", &format!("{l}:empty")]);
+    let bundle = work.join("bundle-base");
+    umoci(&[
+        "unpack",
+        "--image",
+        &format!("{l}:empty"),
+        &bundle.display().to_string(),
+    ]);
+    busybox_rootfs(&bundle.join("rootfs"));
+    std::fs::write(bundle.join("rootfs/etc/hostname"), "busybox\n").unwrap();
+    umoci(&[
+        "repack",
+        "--image",
+        &format!("{l}:{tag}"),
+        &bundle.display().to_string(),
+    ]);
+    umoci(&[
+        "config",
+        "--image",
+        &format!("{l}:{tag}"),
+        "--config.cmd",
+        "/bin/sh",
+    ]);
+    let _ = std::fs::remove_dir_all(&bundle);
+}
+
+/// Adds tag `to` to layout `layout`: the image `from` plus a second layer
+/// that deletes /etc/hostname (a whiteout), replaces /home with new contents
+/// (an opaque-like change), and adds /data/a and its hardlink /data/b.
+pub fn umoci_second_layer(layout: &Path, from: &str, to: &str, work: &Path) {
+    let l = layout.display().to_string();
+    let bundle = work.join("bundle-second");
+    umoci(&[
+        "unpack",
+        "--image",
+        &format!("{l}:{from}"),
+        &bundle.display().to_string(),
+    ]);
+    let rootfs = bundle.join("rootfs");
+    std::fs::remove_file(rootfs.join("etc/hostname")).unwrap();
+    std::fs::remove_dir_all(rootfs.join("home/user")).unwrap();
+    std::fs::create_dir_all(rootfs.join("home/other")).unwrap();
+    std::fs::create_dir_all(rootfs.join("data")).unwrap();
+    std::fs::write(rootfs.join("data/a"), "hard linked\n").unwrap();
+    std::fs::hard_link(rootfs.join("data/a"), rootfs.join("data/b")).unwrap();
+    std::os::unix::fs::symlink("../data/a", rootfs.join("etc/link-to-a")).unwrap();
+    umoci(&[
+        "repack",
+        "--image",
+        &format!("{l}:{to}"),
+        &bundle.display().to_string(),
+    ]);
+    let _ = std::fs::remove_dir_all(&bundle);
+}
+
+/// `skopeo copy` between two transports, TLS off (loopback registries).
+pub fn skopeo_copy(from: &str, to: &str) {
+    run_ok(Command::new("skopeo").args([
+        "--insecure-policy",
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        from,
+        to,
+    ]));
+}
+
+/// `skopeo inspect` of a transport reference, as JSON.
+pub fn skopeo_inspect(reference: &str, raw: bool) -> serde_json::Value {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["--insecure-policy", "inspect", "--tls-verify=false"]);
+    if raw {
+        cmd.arg("--raw");
+    }
+    serde_json::from_str(&run_ok(cmd.arg(reference))).expect("skopeo inspect JSON")
+}
+
+/// A tar archive of `entries` (python3's tarfile): each is
+/// (path, type, data or link target), type one of "file", "dir",
+/// "symlink", "hardlink", "chardev".
+pub fn make_tar(entries: &[(&str, &str, &str)]) -> Vec<u8> {
+    let spec = serde_json::to_string(entries).unwrap();
+    let script = r#"
+import io, json, sys, tarfile
+entries = json.loads(sys.argv[1])
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode='w', format=tarfile.PAX_FORMAT) as t:
+    for path, kind, data in entries:
+        info = tarfile.TarInfo(path)
+        info.mode = 0o755 if kind == 'dir' else 0o644
+        body = None
+        if kind == 'file':
+            body = data.encode(); info.size = len(body)
+        elif kind == 'dir':
+            info.type = tarfile.DIRTYPE
+        elif kind == 'symlink':
+            info.type = tarfile.SYMTYPE; info.linkname = data
+        elif kind == 'hardlink':
+            info.type = tarfile.LNKTYPE; info.linkname = data
+        elif kind == 'chardev':
+            info.type = tarfile.CHRTYPE; info.devmajor = 1; info.devminor = 3
+        t.addfile(info, io.BytesIO(body) if body is not None else None)
+sys.stdout.buffer.write(buf.getvalue())
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &spec])
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "make tar: {}", stderr(&out));
+    out.stdout
+}
+
+/// Writes an OCI layout at `dir` with one image of uncompressed `layers`
+/// (tar bytes), named `ref_name` in index.json. Returns the manifest digest.
+pub fn write_oci_layout(dir: &Path, layers: &[Vec<u8>], ref_name: &str) -> String {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |data: &[u8]| {
+        let hex = sha256_hex(data);
+        std::fs::write(blobs.join(&hex), data).unwrap();
+        format!("sha256:{hex}")
+    };
+    let mut layer_descs = Vec::new();
+    let mut diff_ids = Vec::new();
+    for l in layers {
+        let d = put(l);
+        diff_ids.push(d.clone());
+        layer_descs.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": l.len()
+        }));
+    }
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap();
+    let config_digest = put(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": layer_descs,
+    }))
+    .unwrap();
+    let manifest_digest = put(&manifest);
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest, "size": manifest.len(),
+                "annotations": {"org.opencontainers.image.ref.name": ref_name},
+            }],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    manifest_digest
+}
+
+/// Tars a directory's contents (`tar -C dir -cf out .`).
+pub fn tar_dir(dir: &Path, out: &Path) {
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(dir)
+            .arg("-cf")
+            .arg(out)
+            .arg("."),
+    );
+}
