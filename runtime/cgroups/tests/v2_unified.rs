@@ -68,8 +68,11 @@ fn procs_freeze_thaw_and_cgroup_kill() {
     // A task frozen by cgroup v2 sits in the freezer trap of the signal
     // code (do_freezer_trap, inlined into get_signal), not in its sleep.
     let frozen_in = |wchan: &str| wchan.contains("freezer") || wchan == "get_signal";
-    let wchan = read(&PathBuf::from(format!("/proc/{pid}/wchan")));
-    assert!(frozen_in(&wchan), "wchan of frozen task: {wchan}");
+    // (`frozen 1` is reported as the task enters the trap, a moment before
+    // it sleeps there.)
+    wait_for("the frozen task to sleep in the freezer trap", || {
+        frozen_in(&read(&PathBuf::from(format!("/proc/{pid}/wchan"))))
+    });
     cg.thaw().unwrap();
     assert_eq!(cg.freezer_state().unwrap(), FreezerState::Thawed);
     wait_for("the thawed task to leave the freezer trap", || {
