@@ -547,6 +547,8 @@ impl ContentWriter {
     /// Removes the ingest after a failure that makes its bytes useless.
     fn discard(&mut self) {
         self.discarded = true;
+        // Free the space now, not when the writer is dropped: on a full disk it is needed.
+        let _ = self.file.get_ref().set_len(0);
         let _ = remove_ingest_dir(&self.dir);
     }
 
