@@ -360,6 +360,49 @@ fn unpacked_layers_stack_with_whiteouts(open: Open) {
     ));
 }
 
+fn concurrent_unpacks_of_one_layer_commit_it_once(open: Open) {
+    let env = Env::new(open);
+    let sn = &*env.sn;
+    let files: Vec<(String, Vec<u8>)> = (0..200)
+        .map(|i| (format!("f{i}"), vec![i as u8; 4096]))
+        .collect();
+    let entries: Vec<(&str, Option<&[u8]>)> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), Some(d.as_slice())))
+        .collect();
+    let tar = layer(&entries);
+    let diff = Digest::of(&tar);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let tar = &tar;
+            let diff = &diff;
+            s.spawn(move || {
+                unpack_layer(
+                    sn,
+                    None,
+                    diff,
+                    Some(diff),
+                    &format!("extract-{t}"),
+                    &mut &tar[..],
+                )
+                .unwrap();
+            });
+        }
+    });
+    let keys: Vec<String> = sn.list().unwrap().into_iter().map(|i| i.key).collect();
+    assert_eq!(
+        keys,
+        vec![diff.to_string()],
+        "one committed layer, no extract snapshot left"
+    );
+    let dir = env.dir.path().join("snapshots").join(sn.name());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "the losers' directories are gone"
+    );
+}
+
 fn diff_of_an_active_snapshot_reapplies_to_the_same_tree(open: Open) {
     let env = Env::new(open);
     let sn = &*env.sn;
@@ -453,6 +496,10 @@ macro_rules! conformance {
             #[test]
             fn unpacked_layers_stack_with_whiteouts() {
                 super::unpacked_layers_stack_with_whiteouts($open)
+            }
+            #[test]
+            fn concurrent_unpacks_of_one_layer_commit_it_once() {
+                super::concurrent_unpacks_of_one_layer_commit_it_once($open)
             }
             #[test]
             fn diff_of_an_active_snapshot_reapplies_to_the_same_tree() {
