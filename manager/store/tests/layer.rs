@@ -610,6 +610,75 @@ fn a_truncated_layer_is_a_read_error() {
     assert!(err.to_string().starts_with("read layer tar: "), "{err}");
 }
 
+/// A source that yields `data` and then fails, like a download that breaks.
+struct Broken<'a> {
+    data: &'a [u8],
+}
+
+impl Read for Broken<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.data.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "download: connection reset",
+            ));
+        }
+        let n = buf.len().min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_failing_source_error_comes_back_as_it_was() {
+    let (_dir, target) = sandbox();
+    let mut t = TarBuilder::new();
+    t.file("big", 0o644, 0, 0, T0, &vec![1u8; 3 << 20]);
+    let tar = t.finish();
+    let err = apply_tar(
+        Broken {
+            data: &tar[..2 << 20],
+        },
+        &target,
+        ApplyOptions {
+            whiteouts: WhiteoutStyle::Delete,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, LayerError::Read(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "read layer tar: download: connection reset"
+    );
+}
+
+#[test]
+fn a_bad_entry_early_in_a_long_layer_fails_without_hanging() {
+    // The applying thread stops at the bad entry; the reading thread must stop too, not
+    // block forever on a full pipeline.
+    let (_dir, target) = sandbox();
+    let mut t = TarBuilder::new();
+    t.file("../early", 0o644, 0, 0, T0, b"x");
+    for i in 0..40 {
+        t.file(&format!("f{i}"), 0o644, 0, 0, T0, &vec![0u8; 1 << 20]);
+    }
+    let tar = t.finish();
+    let err = apply_tar(
+        &tar[..],
+        &target,
+        ApplyOptions {
+            whiteouts: WhiteoutStyle::Delete,
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, LayerError::Escape { .. }), "{err}");
+    assert!(names(&target).is_empty());
+}
+
 #[test]
 fn chain_ids_follow_the_image_spec() {
     let a = Digest::of(b"a");

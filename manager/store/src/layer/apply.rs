@@ -19,6 +19,7 @@ use std::io::{self, BufReader, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timestamps, XattrFlags};
 use rustix::io::Errno;
@@ -53,6 +54,104 @@ pub fn apply_tar<R: Read>(
 /// directory's owner and mode (as an overlay copy-up would), and a parent that is a symlink
 /// or a file in a lower layer is refused instead of being shadowed by a new directory.
 pub(crate) fn apply_tar_over<R: Read>(
+    mut tar: R,
+    target: &Path,
+    whiteouts: WhiteoutStyle,
+    lowers: &[PathBuf],
+) -> Result<Applied, LayerError> {
+    // Two stages on two threads: this one reads `tar` (in a pull, that is where gzip or zstd
+    // decompression runs, the most expensive step), a worker hashes and applies. They overlap,
+    // so a layer takes about as long as the slower stage instead of the sum of both. `tar`
+    // itself never crosses threads (it need not be Send): only filled buffers do.
+    let (chunks_tx, chunks_rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPELINE_DEPTH);
+    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("layer-apply".into())
+            .spawn_scoped(scope, move || {
+                let reader = ChunkReader {
+                    chunks: chunks_rx,
+                    spare: spare_tx,
+                    chunk: Vec::new(),
+                    pos: 0,
+                };
+                apply_stream(reader, target, whiteouts, lowers)
+            })
+            .map_err(|e| io_err(b"", "start layer apply thread", target, e))?;
+        loop {
+            let mut buf = spare_rx.try_recv().unwrap_or_default();
+            buf.resize(PIPELINE_CHUNK, 0);
+            let mut filled = 0;
+            let mut failed = None;
+            while filled < buf.len() {
+                match tar.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            buf.truncate(filled);
+            let last = filled == 0 || failed.is_some();
+            // A send fails only when the worker stopped (it failed): its error is the one to report.
+            if filled > 0 && chunks_tx.send(Ok(buf)).is_err() {
+                break;
+            }
+            if let Some(e) = failed {
+                let _ = chunks_tx.send(Err(e));
+            }
+            if last {
+                break;
+            }
+        }
+        drop(chunks_tx);
+        match worker.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Bytes per buffer handed from the reading thread to the applying one.
+const PIPELINE_CHUNK: usize = 1 << 20;
+/// Buffers in flight between the two threads (memory: this many times [`PIPELINE_CHUNK`]).
+const PIPELINE_DEPTH: usize = 4;
+
+/// The applying side of the pipeline: reads the buffers the reading thread sends, returning
+/// emptied ones for reuse. A read error of the source arrives as an `Err` item and is
+/// returned as it was (callers match on its text); a closed channel is the end of the stream.
+struct ChunkReader {
+    chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
+    spare: mpsc::Sender<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.chunks.recv() {
+                Ok(Ok(next)) => {
+                    let done = std::mem::replace(&mut self.chunk, next);
+                    let _ = self.spare.send(done);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(mpsc::RecvError) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Parses, hashes and applies the tar stream `tar`, on the current thread.
+fn apply_stream<R: Read>(
     tar: R,
     target: &Path,
     whiteouts: WhiteoutStyle,
