@@ -63,13 +63,23 @@ pub struct Throttling {
     pub throttled_time: u64,
 }
 
-/// `cpuset`: the CPUs and memory nodes in effect.
+/// `cpuset`: the CPUs and memory nodes in effect, and on v1 the cpuset
+/// flags (cgroup-v1 `cpusets.rst`), which runc always reports (0 on v2).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct CpusetStats {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cpus: Vec<u16>,
+    pub cpu_exclusive: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mems: Vec<u16>,
+    pub mem_hardwall: u64,
+    pub mem_exclusive: u64,
+    pub memory_migrate: u64,
+    pub memory_spread_page: u64,
+    pub memory_spread_slab: u64,
+    pub memory_pressure: u64,
+    pub sched_load_balance: u64,
+    pub sched_relax_domain_level: i64,
 }
 
 /// `memory`.

@@ -34,9 +34,24 @@ pub fn apply(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     Ok(())
 }
 
-/// Fills `stats.cpuset`.
+/// Fills `stats.cpuset`; flag files this kernel lacks read as 0.
 pub fn stats(dir: &Path, stats: &mut Stats) -> Result<(), CgroupError> {
-    stats.cpuset.cpus = parse_cpuset_list(&interface_file::read_in(dir, "cpuset.cpus")?);
-    stats.cpuset.mems = parse_cpuset_list(&interface_file::read_in(dir, "cpuset.mems")?);
+    let c = &mut stats.cpuset;
+    c.cpus = parse_cpuset_list(&interface_file::read_in(dir, "cpuset.cpus")?);
+    c.mems = parse_cpuset_list(&interface_file::read_in(dir, "cpuset.mems")?);
+    let flag = |name: &str| -> Result<u64, CgroupError> {
+        Ok(interface_file::read_u64_optional(dir, name)?.unwrap_or(0))
+    };
+    c.cpu_exclusive = flag("cpuset.cpu_exclusive")?;
+    c.mem_hardwall = flag("cpuset.mem_hardwall")?;
+    c.mem_exclusive = flag("cpuset.mem_exclusive")?;
+    c.memory_migrate = flag("cpuset.memory_migrate")?;
+    c.memory_spread_page = flag("cpuset.memory_spread_page")?;
+    c.memory_spread_slab = flag("cpuset.memory_spread_slab")?;
+    c.memory_pressure = flag("cpuset.memory_pressure")?;
+    c.sched_load_balance = flag("cpuset.sched_load_balance")?;
+    if let Some(level) = interface_file::read_optional(dir, "cpuset.sched_relax_domain_level")? {
+        c.sched_relax_domain_level = level.trim().parse().unwrap_or(0);
+    }
     Ok(())
 }
