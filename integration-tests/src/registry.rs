@@ -466,3 +466,92 @@ pub fn tar_dir(dir: &Path, out: &Path) {
             .arg("."),
     );
 }
+
+/// A TCP proxy to a registry that can slow the registry's answers down and
+/// records what clients sent (to see `Range` requests of resumed pulls).
+pub struct SlowProxy {
+    pub port: u16,
+    /// Bytes per second from the registry to the client (0: unlimited).
+    pub rate: Arc<std::sync::atomic::AtomicU64>,
+    /// Everything clients sent, concatenated.
+    pub sent: Arc<std::sync::Mutex<Vec<u8>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl SlowProxy {
+    /// Proxies 127.0.0.1:<port> to `target` (`host:port`).
+    pub fn start(target: &str, bytes_per_sec: u64) -> SlowProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let rate = Arc::new(std::sync::atomic::AtomicU64::new(bytes_per_sec));
+        let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (rate2, sent2, stop2, target) =
+            (rate.clone(), sent.clone(), stop.clone(), target.to_string());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = conn else { continue };
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let sent3 = sent2.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n) = c_read.read(&mut buf) {
+                        if n == 0 || s_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        sent3.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = s_write.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                let (rate3, stop3) = (rate2.clone(), stop2.clone());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n) = s_read.read(&mut buf) {
+                        if n == 0
+                            || stop3.load(Ordering::SeqCst)
+                            || c_write.write_all(&buf[..n]).is_err()
+                        {
+                            break;
+                        }
+                        let r = rate3.load(Ordering::SeqCst);
+                        if r > 0 {
+                            std::thread::sleep(Duration::from_secs_f64(n as f64 / r as f64));
+                        }
+                    }
+                    let _ = c_write.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        SlowProxy {
+            port,
+            rate,
+            sent,
+            stop,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// What clients sent, as text (lossy).
+    pub fn sent_text(&self) -> String {
+        String::from_utf8_lossy(&self.sent.lock().unwrap()).to_string()
+    }
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}

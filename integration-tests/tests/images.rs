@@ -755,3 +755,122 @@ fn bad_manifests_and_platforms_are_refused_with_clear_errors() {
         .iter()
         .any(|r| r.headers.get("authorization").map(String::as_str) == Some("Bearer t1")));
 }
+
+/// Bytes in the ingests of a berthd root (downloads under way).
+fn ingest_bytes(root: &Path) -> u64 {
+    let Ok(dirs) = std::fs::read_dir(root.join("content/ingest")) else {
+        return 0;
+    };
+    dirs.flatten()
+        .filter_map(|e| std::fs::metadata(e.path().join("data")).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[test]
+fn interrupted_pull_resumes_with_a_range_request() {
+    require_root();
+    use berth_integration_tests::registry::SlowProxy;
+    let reg = Registry::start();
+    let work = TestDir::new("resume");
+    let big = work.join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    let out = run(Command::new("dd")
+        .args(["if=/dev/urandom", "bs=1M", "count=12"])
+        .arg(format!("of={}", big.join("random.bin").display())));
+    assert!(out.status.success());
+    let tar = work.join("layer.tar");
+    tar_dir(&big, &tar);
+    let layout = work.join("layout");
+    write_oci_layout(&layout, &[std::fs::read(&tar).unwrap()], "v1");
+    skopeo_copy(
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{}/big:v1", reg.host()),
+    );
+
+    // 2 MB/s through the proxy: the download is cut by a crash of berthd.
+    let proxy = SlowProxy::start(&reg.host(), 2 << 20);
+    let reference = format!("{}/big:v1", proxy.host());
+    let mut d = Berthd::start();
+    let mut pull = d
+        .berth_cmd(&["pull", &reference])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ingest_bytes(&d.root) < 3 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "download did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    d.kill9();
+    let status = pull.wait().unwrap();
+    assert!(!status.success(), "the interrupted pull must fail");
+    let partial = ingest_bytes(&d.root);
+    assert!(
+        partial >= 3 << 20,
+        "the partial download was not kept ({partial} bytes)"
+    );
+
+    proxy.rate.store(0, std::sync::atomic::Ordering::SeqCst);
+    d.restart();
+    assert_eq!(
+        d.ok(&["images", "-q"]),
+        "",
+        "half-made image visible after the crash"
+    );
+    let out = d.ok(&["pull", &reference]);
+    assert!(
+        out.contains("Resuming") && out.contains("Pull complete"),
+        "{out}"
+    );
+    let sent = proxy.sent_text().to_lowercase();
+    let range = sent
+        .lines()
+        .find_map(|l| l.strip_prefix("range: bytes="))
+        .unwrap_or_else(|| panic!("no Range request seen"));
+    let offset: u64 = range.trim().trim_end_matches('-').parse().unwrap();
+    assert!(offset >= 3 << 20, "resumed at {offset}");
+    assert_eq!(ingest_bytes(&d.root), 0, "ingest left after the pull");
+    assert!(d.ok(&["images"]).contains("big"));
+}
+
+#[test]
+fn pull_draws_progress_bars_on_a_terminal() {
+    require_root();
+    let reg = Registry::start();
+    let work = TestDir::new("tty");
+    let layout = work.join("layout");
+    umoci_busybox(&layout, "v1", &work.path);
+    let reference = format!("{}/bb:v1", reg.host());
+    skopeo_copy(
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{reference}"),
+    );
+    let d = Berthd::start();
+    // script(1) gives berth a pseudo-terminal.
+    let cmd = format!(
+        "{} -H {} pull {reference}",
+        berth_integration_tests::bin("berth").display(),
+        d.host()
+    );
+    let out = run(Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("BERTH_CONFIG", &d.client_config));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("\x1b[") && text.contains("Pull complete"),
+        "{text:?}"
+    );
+    // Not a terminal: plain lines, no escape sequences.
+    d.ok(&["rmi", &reference]);
+    let plain = d.ok(&["pull", &reference]);
+    assert!(
+        !plain.contains('\x1b') && plain.contains("Pull complete"),
+        "{plain:?}"
+    );
+}

@@ -8,8 +8,7 @@
 //! entry with the commit message, and the `--change` instructions (CMD,
 //! ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL).
 
-use super::layer::decompress;
-use super::load::UnpackJob;
+use super::layer::{decompress, UnpackJob};
 use super::pull::LeaseGuard;
 use super::{ImageError, ImageService, LABEL_TAG_TIME};
 use crate::manifest::{self, Platform};

@@ -7,7 +7,11 @@
 //! tar to a snapshot named by chain ID and checks the diff ID.
 
 use super::progress::{BlobState, ProgressSink, Throttle};
+use super::pull::LeaseGuard;
+use super::{ImageError, ImageService};
 use crate::manifest::Compression;
+use berth_store::digest::Digest;
+use berth_store::metadata::LeaseResource;
 use bytes::Bytes;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use tokio::sync::mpsc;
@@ -192,6 +196,56 @@ impl Write for CountingSink {
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A layer to unpack: its snapshot name, parent and expected diff ID.
+#[derive(Debug, Clone)]
+pub struct UnpackJob {
+    pub chain_id: String,
+    pub parent: Option<String>,
+    pub diff_id: Digest,
+}
+
+impl ImageService {
+    pub(crate) fn snapshot_committed(&self, chain_id: &str) -> bool {
+        self.snapshotter
+            .stat(chain_id)
+            .map(|s| s.kind == berth_store::snapshot::SnapshotKind::Committed)
+            .unwrap_or(false)
+    }
+
+    /// Decompresses `reader` and unpacks it as `job`'s snapshot.
+    pub(crate) fn unpack_reader<R: Read>(
+        &self,
+        reader: R,
+        job: &UnpackJob,
+        lease: &LeaseGuard,
+    ) -> Result<(), ImageError> {
+        let chain = Digest::parse(&job.chain_id)?;
+        let key = format!("extract-{}-{}", super::random_hex(), job.chain_id);
+        lease.add(LeaseResource::Snapshot(
+            self.snapshotter.name().to_string(),
+            key.clone(),
+        ))?;
+        lease.add(LeaseResource::Snapshot(
+            self.snapshotter.name().to_string(),
+            job.chain_id.clone(),
+        ))?;
+        let mut tar = decompress(reader).map_err(|e| ImageError::Io {
+            op: "decompress layer",
+            path: job.chain_id.clone().into(),
+            source: e,
+        })?;
+        berth_store::layer::unpack_layer(
+            self.snapshotter.as_ref(),
+            job.parent.as_deref(),
+            &chain,
+            Some(&job.diff_id),
+            &key,
+            &mut tar,
+        )?;
         Ok(())
     }
 }

@@ -21,7 +21,7 @@
 //! that is a full reference (a bare tag, as umoci writes, names nothing:
 //! the image is loaded by ID).
 
-use super::layer::{decompress, sniff, TeeReader};
+use super::layer::{sniff, TeeReader, UnpackJob};
 use super::pull::LeaseGuard;
 use super::{ImageError, ImageService, LABEL_TAG_TIME};
 use crate::manifest::{self, parse_config, parse_manifest, Compression, ManifestKind};
@@ -324,46 +324,6 @@ impl ImageService {
         }))
     }
 
-    pub(crate) fn snapshot_committed(&self, chain_id: &str) -> bool {
-        self.snapshotter
-            .stat(chain_id)
-            .map(|s| s.kind == berth_store::snapshot::SnapshotKind::Committed)
-            .unwrap_or(false)
-    }
-
-    /// Decompresses `reader` and unpacks it as `job`'s snapshot.
-    pub(crate) fn unpack_reader<R: Read>(
-        &self,
-        reader: R,
-        job: &UnpackJob,
-        lease: &LeaseGuard,
-    ) -> Result<(), ImageError> {
-        let chain = Digest::parse(&job.chain_id)?;
-        let key = format!("extract-{}-{}", super::random_hex(), job.chain_id);
-        lease.add(LeaseResource::Snapshot(
-            self.snapshotter.name().to_string(),
-            key.clone(),
-        ))?;
-        lease.add(LeaseResource::Snapshot(
-            self.snapshotter.name().to_string(),
-            job.chain_id.clone(),
-        ))?;
-        let mut tar = decompress(reader).map_err(|e| ImageError::Io {
-            op: "decompress layer",
-            path: job.chain_id.clone().into(),
-            source: e,
-        })?;
-        berth_store::layer::unpack_layer(
-            self.snapshotter.as_ref(),
-            job.parent.as_deref(),
-            &chain,
-            Some(&job.diff_id),
-            &key,
-            &mut tar,
-        )?;
-        Ok(())
-    }
-
     fn load_oci_layout(
         &self,
         archive: &ArchiveIndex,
@@ -506,13 +466,6 @@ impl ImageService {
             size,
         })
     }
-}
-
-/// A layer to unpack: its snapshot name, parent and expected diff ID.
-pub struct UnpackJob {
-    pub chain_id: String,
-    pub parent: Option<String>,
-    pub diff_id: Digest,
 }
 
 fn tag_labels() -> Labels {

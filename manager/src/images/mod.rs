@@ -484,17 +484,15 @@ impl ImageService {
 
     /// Lists every record (or those of one repository/name).
     pub fn list(&self, filter: Option<&str>) -> Result<Vec<ImageSummary>, ImageError> {
+        // `images busybox` lists every tag of the repository,
+        // `images busybox:1` only that one.
+        let explicit_tag = filter.is_some_and(|f| {
+            f.contains('@') || f.rsplit('/').next().is_some_and(|last| last.contains(':'))
+        });
         let filter = match filter {
             Some(f) if !f.is_empty() => Some(Reference::parse(f)?),
             _ => None,
         };
-        let explicit_tag = filter
-            .as_ref()
-            .map(|_| {
-                let raw = filter.as_ref().unwrap();
-                raw.digest.is_some() || raw.tag.as_deref() != Some("latest")
-            })
-            .unwrap_or(false);
         let mut out = Vec::new();
         for record in self.records()? {
             if let Some(f) = &filter {

@@ -20,7 +20,7 @@
 //! corrupt compression, a layer refused by the unpacker) is dropped, so a
 //! retry starts clean.
 
-use super::layer::{decompress, ChannelReader, CountingReader, TeeReader};
+use super::layer::{ChannelReader, CountingReader, TeeReader, UnpackJob};
 use super::progress::{BlobState, ProgressSink, TransferSummary};
 use super::{
     epoch_seconds, ImageError, ImageService, ResolvedImage, LABEL_DISTRIBUTED, LABEL_PLATFORM,
@@ -37,7 +37,7 @@ use berth_store::content::ContentError;
 use berth_store::digest::{Descriptor as StoreDescriptor, Digest};
 use berth_store::metadata::{Labels, LeaseResource};
 use futures_util::StreamExt;
-use std::io::{self, Read};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -103,9 +103,7 @@ struct LayerJob {
     index: usize,
     desc: manifest::Descriptor,
     digest: Digest,
-    diff_id: Digest,
-    chain_id: String,
-    parent: Option<String>,
+    unpack: UnpackJob,
 }
 
 impl ImageService {
@@ -247,9 +245,11 @@ impl ImageService {
                 index: i,
                 desc: layer.clone(),
                 digest: parse_digest(&layer.digest, "layer")?,
-                diff_id: parse_digest(&config.rootfs.diff_ids[i], "diff id")?,
-                chain_id: chains[i].clone(),
-                parent: (i > 0).then(|| chains[i - 1].clone()),
+                unpack: UnpackJob {
+                    chain_id: chains[i].clone(),
+                    parent: (i > 0).then(|| chains[i - 1].clone()),
+                    diff_id: parse_digest(&config.rootfs.diff_ids[i], "diff id")?,
+                },
             });
         }
         let gates = Arc::new(gates);
@@ -454,7 +454,7 @@ impl ImageService {
                 BlobState::Extracting,
                 total,
             );
-            this.unpack_blocking(counting, &job2, &lease2)
+            this.unpack_reader(counting, &job2.unpack, &lease2)
         })
         .await
         .map_err(|e| ImageError::Cancelled(format!("unpack {}: {e}", job.desc.digest)))??;
@@ -520,7 +520,7 @@ impl ImageService {
                 let mut tee = TeeReader::new(ChannelReader::new(rx), &mut writer, start)
                     .with_progress(progress.clone(), &job.desc.digest, state, total);
                 if stream {
-                    if let Err(unpack_error) = self.unpack_blocking(&mut tee, job, lease) {
+                    if let Err(unpack_error) = self.unpack_reader(&mut tee, &job.unpack, lease) {
                         // Corrupt bytes usually break the decompressor or
                         // the tar reader before the digest is checked: when
                         // the whole blob arrived, its digest mismatch (the
@@ -590,35 +590,6 @@ impl ImageService {
             }
         }
         result.map(|()| stream)
-    }
-
-    /// Decompresses `reader` and unpacks it as the job's chain-ID snapshot.
-    fn unpack_blocking<R: Read>(
-        &self,
-        reader: R,
-        job: &LayerJob,
-        lease: &LeaseGuard,
-    ) -> Result<(), ImageError> {
-        let chain = Digest::parse(&job.chain_id)?;
-        let key = format!("extract-{}-{}", super::random_hex(), job.chain_id);
-        lease.add(LeaseResource::Snapshot(
-            self.snapshotter.name().to_string(),
-            key.clone(),
-        ))?;
-        let mut tar = decompress(reader).map_err(|e| ImageError::Io {
-            op: "decompress layer",
-            path: job.desc.digest.clone().into(),
-            source: e,
-        })?;
-        berth_store::layer::unpack_layer(
-            self.snapshotter.as_ref(),
-            job.parent.as_deref(),
-            &chain,
-            Some(&job.diff_id),
-            &key,
-            &mut tar,
-        )?;
-        Ok(())
     }
 }
 

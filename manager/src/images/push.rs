@@ -19,7 +19,7 @@ use crate::registry::auth::Credentials;
 use crate::registry::Repository;
 use berth_store::digest::Digest;
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
@@ -213,11 +213,4 @@ impl ImageService {
         report_state(BlobState::Pushed, size);
         Ok(())
     }
-}
-
-/// Digests of every blob an image's push uploads (for tests and save).
-pub fn blob_digests(manifest: &manifest::Manifest) -> BTreeSet<String> {
-    let mut out: BTreeSet<String> = manifest.layers.iter().map(|l| l.digest.clone()).collect();
-    out.insert(manifest.config.digest.clone());
-    out
 }
