@@ -92,21 +92,35 @@ impl PrivateBus {
             daemon,
             monitor: None,
         };
-        wait_for("the dbus-daemon socket", || socket.exists());
+        // The socket file appears at bind(2), a moment before listen(2).
+        wait_for("dbus-daemon to listen", || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
         let out = std::fs::File::create(bus.dir.join("monitor.txt")).unwrap();
+        // Line-buffered, so each message shows up in the file as it is seen.
         bus.monitor = Some(
-            Command::new("dbus-monitor")
-                .arg("--address")
+            Command::new("stdbuf")
+                .args(["-oL", "dbus-monitor", "--address"])
                 .arg(format!("unix:path={}", socket.display()))
                 .stdout(out)
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("dbus-monitor (Debian package dbus-bin) must be installed"),
         );
-        // The monitor is ready once it has said hello to the daemon.
+        // The monitor is attached once it sees our probe calls.
+        let mut probe = dbus::Connection::open(&socket, true).unwrap();
         wait_for("dbus-monitor to attach", || {
-            let out = bus.monitor_output();
-            out.contains("BecomeMonitor") || out.contains("NameAcquired")
+            probe
+                .call(
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus",
+                    "GetId",
+                    "",
+                    &[],
+                    Some("org.freedesktop.DBus"),
+                )
+                .unwrap();
+            bus.monitor_output().contains("member=GetId")
         });
         bus
     }
