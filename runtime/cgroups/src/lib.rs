@@ -55,7 +55,9 @@
 //!
 //! Only what `linux.resources` sets is written: an absent value leaves the
 //! file alone, so `update` with a partial document changes only that part.
-//! An empty `devices` list leaves device rules alone. A value that the
+//! An empty `devices` list leaves device rules alone; a non-empty one
+//! replaces them, starting from deny-all (a device no rule matches is denied,
+//! on v1 as on v2, as in runc). A value that the
 //! layout cannot honour is an error naming the field (`realtime` on v2,
 //! `unified` on a pure v1 host, `disableOOMKiller: true` on v2, ...), never
 //! silently dropped. Each failed write names the value, the file and the

@@ -327,6 +327,38 @@ fn sub_cgroups_are_listed_killed_and_removed() {
     }
 }
 
+/// Device rules start from deny-all even when the spec has no leading
+/// deny-all rule, as on v2 and in runc.
+#[test]
+fn device_rules_start_from_deny_all() {
+    let Some((layout, hs)) = v1_layout() else {
+        return;
+    };
+    let mut guard = Guard::new();
+    let path = CgroupsPath::parse(&format!("/{}", unique("v1-dev"))).unwrap();
+    let resources = LinuxResources {
+        devices: berth_cgroups::default_allowed_devices(),
+        ..Default::default()
+    };
+    let cg = Cgroup::create_with_resources(&layout, &path, &resources).unwrap();
+    guard.cgroup = Some(cg.clone());
+    let devices = mount_of(&hs, Controller::Devices).join(path.as_relative());
+    let list = read(&devices.join("devices.list"));
+    assert!(!list.contains("a *:* rwm"), "{list}");
+    assert!(list.lines().any(|l| l == "c 1:3 rwm"), "{list}");
+    // And an allow-all spec stays allow-all.
+    cg.apply(&LinuxResources {
+        devices: vec![LinuxDeviceCgroup {
+            allow: true,
+            access: Some("rwm".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(read(&devices.join("devices.list")), "a *:* rwm");
+}
+
 #[test]
 fn update_changes_limits_of_a_running_cgroup() {
     let Some((layout, hs)) = v1_layout() else {
