@@ -621,4 +621,28 @@ fn bad_paths_are_refused_before_anything_is_made() {
         "create cgroup /nonexistent-bt-mount/a: ENOENT"
     );
     assert!(matches!(err, CgroupError::Mkdir { .. }));
+
+    // A failure in a later hierarchy removes what earlier ones made: the
+    // second "hierarchy" has a regular file where a directory must go.
+    let tmp = std::env::temp_dir().join(unique("v1-rollback"));
+    std::fs::create_dir_all(tmp.join("h1")).unwrap();
+    std::fs::create_dir_all(tmp.join("h2")).unwrap();
+    std::fs::write(tmp.join("h2/berth"), "").unwrap();
+    let hierarchy = |name: &str, c: Controller| berth_cgroups::layout::Hierarchy {
+        controllers: berth_cgroups::ControllerSet::of(c),
+        mount: tmp.join(name),
+        root: "/".into(),
+    };
+    let layout = Layout::V1 {
+        hierarchies: vec![
+            hierarchy("h1", Controller::Pids),
+            hierarchy("h2", Controller::Devices),
+        ],
+    };
+    let err = Cgroup::create(&layout, &CgroupsPath::parse("/berth/c1").unwrap()).unwrap_err();
+    let msg = err.to_string();
+    let h1_left = tmp.join("h1/berth").exists();
+    std::fs::remove_dir_all(&tmp).unwrap();
+    assert!(msg.ends_with("/h2/berth/c1: ENOTDIR"), "{msg}");
+    assert!(!h1_left, "h1/berth left behind");
 }
