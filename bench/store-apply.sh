@@ -22,3 +22,12 @@ for run in 1 2 3; do
     sync
 done
 diff -r --no-dereference "$work/berth" "$work/tar" >/dev/null && echo "trees identical"
+# The pull path: gunzip in-process on apply's reading thread, against gzip | tar.
+gzip -1 -c "$work/layer.tar" >"$work/layer.tar.gz"
+for run in 1 2 3; do
+    rm -rf "$work/berth" "$work/tar"; mkdir "$work/berth" "$work/tar"; sync
+    /usr/bin/time -f "run $run berth-store apply --gzip: %e s wall, %U s user, %S s sys" "$bin" "$work/berth" delete --gzip <"$work/layer.tar.gz" >/dev/null
+    sync
+    /usr/bin/time -f "run $run gzip -dc | tar -x:        %e s wall, %U s user, %S s sys" sh -c "gzip -dc '$work/layer.tar.gz' | tar --numeric-owner -xpf - -C '$work/tar'"
+    sync
+done
