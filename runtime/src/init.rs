@@ -160,12 +160,14 @@ fn init(ctx: &InitContext) -> Result<()> {
         };
         hooks::run_all("startContainer", &h.start_container, &state)?;
     }
+    // fds first: a strict profile may deny close_range; execve is the only
+    // call after the filter.
+    sys::cloexec_from(3 + ctx.preserve_fds).context(|| "close inherited fds".into())?;
     if process.no_new_privileges {
         if let Some(f) = &ctx.seccomp {
             f.install()?;
         }
     }
-    sys::cloexec_from(3 + ctx.preserve_fds).context(|| "close inherited fds".into())?;
     Err(plan.exec())
 }
 

@@ -60,6 +60,9 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     if detach {
         return Ok(0);
     }
+    // Blocked after the clone (the child must not inherit the mask); a child
+    // that exits before this is still reaped by the loop's first waitpid.
+    let _old = signals::block_all();
     let status = signals::forward_until_exit(pid)?;
     Ok(sys::exit_code(status))
 }
@@ -289,11 +292,11 @@ fn child(
     process::become_user(process, setgroups_allowed)?;
     process::enter_cwd(&process.cwd)?;
     process::set_no_new_privs(process.no_new_privileges)?;
+    sys::cloexec_from(3 + preserve_fds).context(|| "close inherited fds".into())?;
     if process.no_new_privileges {
         if let Some(f) = filter {
             f.install()?;
         }
     }
-    sys::cloexec_from(3 + preserve_fds).context(|| "close inherited fds".into())?;
     Err(plan.exec())
 }
