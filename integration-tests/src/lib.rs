@@ -14,6 +14,7 @@ pub mod berthd;
 pub mod bundle;
 pub mod engines;
 pub mod registry;
+pub mod runtime;
 pub mod shim;
 
 pub use bundle::{busybox_rootfs, Bundle};
