@@ -191,7 +191,11 @@ impl Cgroup {
         resources: &LinuxResources,
     ) -> Result<Cgroup, CgroupError> {
         let cgroup = Cgroup::create(layout, path)?;
-        if let Err(e) = cgroup.apply(resources) {
+        let applied = match &cgroup {
+            Cgroup::V1(c) => c.apply_with(resources, true),
+            other => other.apply(resources),
+        };
+        if let Err(e) = applied {
             let _ = cgroup.destroy();
             return Err(e);
         }

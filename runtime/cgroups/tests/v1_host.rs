@@ -346,6 +346,38 @@ fn device_rules_start_from_deny_all() {
     let list = read(&devices.join("devices.list"));
     assert!(!list.contains("a *:* rwm"), "{list}");
     assert!(list.lines().any(|l| l == "c 1:3 rwm"), "{list}");
+    // Update of a running cgroup: the diff way, ending exactly at the new list.
+    let child = spawn_sleep();
+    cg.add_process(child.id() as i32).unwrap();
+    guard.children.push(child);
+    let rule = |major: i64, minor: i64, access: &str| LinuxDeviceCgroup {
+        allow: true,
+        kind: Some("c".into()),
+        major: Some(major),
+        minor: Some(minor),
+        access: Some(access.into()),
+    };
+    let deny_all = LinuxDeviceCgroup {
+        allow: false,
+        access: Some("rwm".into()),
+        ..Default::default()
+    };
+    cg.apply(&LinuxResources {
+        devices: vec![
+            deny_all.clone(),
+            rule(1, 3, "r"),
+            rule(1, 7, "rwm"),
+            rule(1, 7, "r"),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut got: Vec<String> = read(&devices.join("devices.list"))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    got.sort();
+    assert_eq!(got, vec!["c 1:3 r", "c 1:7 rwm"]);
     // And an allow-all spec stays allow-all.
     cg.apply(&LinuxResources {
         devices: vec![LinuxDeviceCgroup {

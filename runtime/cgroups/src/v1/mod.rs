@@ -109,6 +109,12 @@ impl V1Cgroup {
 
     /// Applies `linux.resources`; see the crate docs for the semantics.
     pub fn apply(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        self.apply_with(r, false)
+    }
+
+    /// [`apply`](V1Cgroup::apply), knowing whether the cgroup was just made
+    /// (no tasks yet: device rules can be reset rather than diffed).
+    pub(crate) fn apply_with(&self, r: &LinuxResources, fresh: bool) -> Result<(), CgroupError> {
         if let Some(m) = &r.memory {
             if *m != LinuxMemory::default() {
                 memory::apply(self.require(Controller::Memory, "memory")?, m)?;
@@ -142,7 +148,12 @@ impl V1Cgroup {
             )?;
         }
         if !r.devices.is_empty() {
-            devices::apply(self.require(Controller::Devices, "devices")?, &r.devices)?;
+            let dir = self.require(Controller::Devices, "devices")?;
+            let made_here = self
+                .hierarchies
+                .iter()
+                .any(|h| h.controllers.has(Controller::Devices) && h.dir.created > 0);
+            devices::apply(dir, &r.devices, fresh && made_here)?;
         }
         if let Some(n) = &r.network {
             if let Some(class_id) = n.class_id {
