@@ -360,6 +360,76 @@ fn unpacked_layers_stack_with_whiteouts(open: Open) {
     ));
 }
 
+/// A layer of (path, kind, mode, uid, data or link target) entries, built with the tar crate.
+fn layer_of(entries: &[(&str, tar::EntryType, u32, u64, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, kind, mode, uid, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(*kind);
+        h.set_mode(*mode);
+        h.set_uid(*uid);
+        h.set_gid(0);
+        h.set_mtime(1_600_000_000);
+        if *kind == tar::EntryType::Link {
+            h.set_size(0);
+            b.append_link(&mut h, path, std::str::from_utf8(data).unwrap())
+                .unwrap();
+        } else {
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+/// Unpacks `layers` as a chain and returns the top chain id's snapshot name.
+fn unpack_chain(sn: &dyn Snapshotter, layers: &[Vec<u8>]) -> String {
+    let diffs: Vec<Digest> = layers.iter().map(|l| Digest::of(l)).collect();
+    let chains = chain_ids(&diffs);
+    for (i, l) in layers.iter().enumerate() {
+        let parent = (i > 0).then(|| chains[i - 1].to_string());
+        unpack_layer(
+            sn,
+            parent.as_deref(),
+            &chains[i],
+            Some(&diffs[i]),
+            &format!("x-{i}"),
+            &mut &l[..],
+        )
+        .unwrap();
+    }
+    chains.last().unwrap().to_string()
+}
+
+fn hardlinks_to_lower_files_and_recreated_dirs(open: Open) {
+    use tar::EntryType::{Directory, Link, Regular};
+    let env = Env::new(open);
+    let sn = &*env.sn;
+    let l1 = layer_of(&[
+        ("d/", Directory, 0o755, 0, b""),
+        ("d/x", Regular, 0o640, 7, b"shared"),
+        ("gone/", Directory, 0o700, 5, b""),
+    ]);
+    let l2 = layer_of(&[
+        ("e/", Directory, 0o755, 0, b""),
+        ("e/y", Link, 0o640, 7, b"d/x"),
+        (".wh.gone", Regular, 0o644, 0, b""),
+    ]);
+    // "gone/f" without a "gone/" entry: the parent is created anew, not like the deleted one.
+    let l3 = layer_of(&[("gone/f", Regular, 0o644, 0, b"f")]);
+    let top = unpack_chain(sn, &[l1, l2, l3]);
+    sn.view("v", Some(&top), &Labels::new()).unwrap();
+    let (_g, root) = env.mount("v");
+    assert_eq!(read(&root.join("e/y")), "shared");
+    let x = std::fs::metadata(root.join("d/x")).unwrap();
+    let y = std::fs::metadata(root.join("e/y")).unwrap();
+    assert_eq!((x.ino(), x.nlink()), (y.ino(), 2), "one inode, two names");
+    assert_eq!((y.mode() & 0o7777, y.uid()), (0o640, 7));
+    let gone = std::fs::metadata(root.join("gone")).unwrap();
+    assert_eq!((gone.mode() & 0o7777, gone.uid()), (0o755, 0));
+    assert_eq!(read(&root.join("gone/f")), "f");
+}
+
 fn concurrent_unpacks_of_one_layer_commit_it_once(open: Open) {
     let env = Env::new(open);
     let sn = &*env.sn;
@@ -496,6 +566,10 @@ macro_rules! conformance {
             #[test]
             fn unpacked_layers_stack_with_whiteouts() {
                 super::unpacked_layers_stack_with_whiteouts($open)
+            }
+            #[test]
+            fn hardlinks_to_lower_files_and_recreated_dirs() {
+                super::hardlinks_to_lower_files_and_recreated_dirs($open)
             }
             #[test]
             fn concurrent_unpacks_of_one_layer_commit_it_once() {

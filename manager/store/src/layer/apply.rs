@@ -465,27 +465,106 @@ impl<'a> Applier<'a> {
         entry: &[u8],
         path: &[&[u8]],
     ) -> Result<Option<rustix::fs::Stat>, LayerError> {
+        Ok(self.lookup_lower_at(entry, path)?.map(|(_, st)| st))
+    }
+
+    /// Finds `path` in the lower layers as overlayfs would show it: the nearest layer that
+    /// has it wins, a whiteout or a non-directory on the way hides it, an opaque directory
+    /// hides the layers below it. Returns its parent directory's fd and its stat.
+    fn lookup_lower_at(
+        &self,
+        entry: &[u8],
+        path: &[&[u8]],
+    ) -> Result<Option<(OwnedFd, rustix::fs::Stat)>, LayerError> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         'layers: for lower in &self.lowers {
-            let mut cur: Option<OwnedFd> = None;
+            let mut cur = rustix::fs::openat(lower, ".", flags, Mode::empty())
+                .map_err(|e| self.err(entry, "open lower layer", e))?;
             for (i, name) in path.iter().enumerate() {
-                let dir = cur.as_ref().map_or(lower.as_fd(), |f| f.as_fd());
-                if i + 1 == path.len() {
-                    match rustix::fs::statat(dir, *name, AtFlags::SYMLINK_NOFOLLOW) {
-                        Ok(st) => return Ok(Some(st)),
-                        Err(Errno::NOENT) => continue 'layers,
-                        Err(e) => return Err(self.err(entry, "stat in lower layer", e)),
+                let st = match rustix::fs::statat(&cur, *name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => st,
+                    Err(Errno::NOENT) => {
+                        if is_opaque(cur.as_fd()) {
+                            return Ok(None);
+                        }
+                        continue 'layers;
                     }
+                    Err(e) => return Err(self.err(entry, "stat in lower layer", e)),
+                };
+                let kind = FileType::from_raw_mode(st.st_mode);
+                if kind == FileType::CharacterDevice && st.st_rdev == 0 {
+                    return Ok(None); // a whiteout: deleted
                 }
-                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                match rustix::fs::openat(dir, *name, flags, Mode::empty()) {
-                    Ok(fd) => cur = Some(fd),
-                    // Not there (or not a directory, or hidden by a whiteout): look further down.
-                    Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue 'layers,
-                    Err(e) => return Err(self.err(entry, "open in lower layer", e)),
+                if i + 1 == path.len() {
+                    return Ok(Some((cur, st)));
                 }
+                if kind != FileType::Directory {
+                    return Ok(None); // a non-directory hides everything below it
+                }
+                cur = rustix::fs::openat(&cur, *name, flags, Mode::empty())
+                    .map_err(|e| self.err(entry, "open in lower layer", e))?;
             }
         }
         Ok(None)
+    }
+
+    /// Before a hardlink to a file only a lower layer has: copies that file up into this
+    /// layer, as overlayfs does when `link(2)` is called on a lower file, so the link can be
+    /// made within the upperdir. Anything else is left for [`Self::make_hardlink`] to judge.
+    fn copy_up_link_target(&mut self, entry: &[u8], link: &[u8]) -> Result<(), LayerError> {
+        let Ok(comps) = components(link, self.target) else {
+            return Ok(());
+        };
+        let Some((&name, parents)) = comps.split_last() else {
+            return Ok(());
+        };
+        if let Some(depth) = self.walk_parents(entry, parents, false)? {
+            if rustix::fs::statat(self.dir_at(depth), name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                return Ok(());
+            }
+        }
+        let Some((lower_dir, st)) = self.lookup_lower_at(entry, &comps)? else {
+            return Ok(());
+        };
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Ok(());
+        }
+        let src = rustix::fs::openat(
+            &lower_dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.err(entry, "open hardlink target in lower layer", e))?;
+        let depth = self.open_parents(entry, parents)?;
+        let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+        let dst = rustix::fs::openat(
+            self.dir_at(depth),
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            mode,
+        )
+        .map_err(|e| self.err(entry, "copy up hardlink target", e))?;
+        let (mut src, mut dst) = (std::fs::File::from(src), std::fs::File::from(dst));
+        io::copy(&mut src, &mut dst).map_err(|e| self.err(entry, "copy up hardlink target", e))?;
+        let attrs = Attrs {
+            mode: st.st_mode & 0o7777,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mtime: rustix::fs::Timespec {
+                tv_sec: st.st_mtime as _,
+                tv_nsec: st.st_mtime_nsec as _,
+            },
+            xattrs: fd_xattrs(src.as_fd())
+                .map_err(|e| self.err(entry, "read xattrs in lower layer", e))?,
+        };
+        let parent_setgid = self.setgid_at(depth);
+        self.set_attrs_fd(entry, dst.as_fd(), &attrs, parent_setgid)?;
+        let times = Timestamps {
+            last_access: attrs.mtime,
+            last_modification: attrs.mtime,
+        };
+        rustix::fs::futimens(&dst, &times).map_err(|e| self.err(entry, "set times", e))
     }
 
     /// Sets owner and mode of `name` in the directory at `depth` when creation did not
@@ -548,6 +627,15 @@ impl<'a> Applier<'a> {
         };
         if let Some(deleted) = name.strip_prefix(WHITEOUT_PREFIX) {
             return self.whiteout(&path, parents, deleted);
+        }
+        if kind == tar::EntryType::Link
+            && self.style == WhiteoutStyle::Overlay
+            && !self.lowers.is_empty()
+        {
+            if let Some(link) = entry.link_name_bytes() {
+                let link = link.into_owned();
+                self.copy_up_link_target(&path, &link)?;
+            }
         }
         let depth = self.open_parents(&path, parents)?;
         if self.style == WhiteoutStyle::Delete {
@@ -1030,6 +1118,34 @@ impl<'a> Applier<'a> {
         }
         Ok(())
     }
+}
+
+/// Whether an overlay layer's directory hides the layers below it.
+fn is_opaque(dir: BorrowedFd<'_>) -> bool {
+    let mut v = [0u8; 2];
+    rustix::fs::fgetxattr(dir, OVERLAY_OPAQUE_XATTR, &mut v[..])
+        .is_ok_and(|n| n == 1 && v[0] == b'y')
+}
+
+/// The xattrs of an open file that a layer carries (not overlayfs's own).
+fn fd_xattrs(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut names = vec![0u8; 65536];
+    let n = match rustix::fs::flistxattr(fd, &mut names[..]) {
+        Ok(n) => n,
+        Err(Errno::NOTSUP) => 0,
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for name in names[..n]
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty() && !n.starts_with(b"trusted.overlay."))
+    {
+        let mut value = vec![0u8; 65536];
+        let len = rustix::fs::fgetxattr(fd, name, &mut value[..])?;
+        value.truncate(len);
+        out.push((name.to_vec(), value));
+    }
+    Ok(out)
 }
 
 fn is_symlink_at(dir: BorrowedFd<'_>, name: &[u8]) -> bool {
