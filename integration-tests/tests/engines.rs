@@ -95,7 +95,8 @@ both_runtimes!(
 );
 
 /// A command that does not exist: the runtime's create fails, podman says
-/// so and exits 127, as it does with runc.
+/// so and exits 127, as it does with runc; one that is not executable: 126.
+/// (podman picks the code from the runtime's error text.)
 fn podman_missing_command(runtime: Runtime) {
     require_root();
     let podman = Podman::new(runtime);
@@ -107,6 +108,11 @@ fn podman_missing_command(runtime: Runtime) {
         .run_container(&["--rm", IMAGE, "nosuchcommand"])
         .code_is(127)
         .stderr_has("nosuchcommand");
+    // A file that is there but not executable: 126.
+    podman
+        .run_container(&["--rm", IMAGE, "/etc/passwd"])
+        .code_is(126)
+        .stderr_has("permission denied");
     assert_eq!(podman.all_ids(), Vec::<String>::new());
 }
 both_runtimes!(
@@ -240,9 +246,9 @@ fn containerd_run_rm(runtime: Runtime) {
 }
 both_runtimes!(containerd_run_rm);
 
-/// A command that does not exist: the task cannot be created or started,
-/// and ctr reports the runtime's error (which the shim reads from the
-/// runtime's --log file).
+/// A command that does not exist, and one that is not executable: the task
+/// cannot be created, and ctr reports the runtime's error (which the shim
+/// reads from the runtime's --log file).
 fn containerd_missing_command(runtime: Runtime) {
     require_root();
     let engine = ContainerdEngine::new(runtime);
@@ -250,11 +256,15 @@ fn containerd_missing_command(runtime: Runtime) {
     let ran = engine.run(&["--rm"], &id, &["/nonexistent"]);
     assert_ne!(ran.code(), 0, "ctr run of /nonexistent succeeded");
     ran.stderr_has("/nonexistent");
-    assert_containerd_clean(&engine, &[&id]);
+    let id2 = format!("{}-noexec", engine.sandbox.name);
+    let ran = engine.run(&["--rm"], &id2, &["/etc/passwd"]);
+    assert_ne!(ran.code(), 0, "ctr run of /etc/passwd succeeded");
+    ran.stderr_has("permission denied");
+    assert_containerd_clean(&engine, &[&id, &id2]);
 }
 both_runtimes!(
     containerd_missing_command,
-    ignore_berth = "berth-runtime: create does not check an absolute process.args[0] exists"
+    ignore_berth = "berth-runtime: create does not stat a process.args[0] that has a slash"
 );
 
 /// `ctr run -d`, `ctr task exec`, `ps`, `pause`/`resume`, `kill` (SIGTERM
@@ -380,7 +390,8 @@ fn docker_run_rm(runtime: Runtime) {
 both_runtimes!(docker_run_rm);
 
 /// A command that does not exist: docker reports the runtime's error and
-/// exits 127, as with runc.
+/// exits 127, as with runc; one that is not executable: 126. (dockerd picks
+/// the code from the runtime's error text.)
 fn docker_missing_command(runtime: Runtime) {
     require_root();
     let dockerd = Dockerd::new(runtime);
@@ -388,12 +399,16 @@ fn docker_missing_command(runtime: Runtime) {
         .run_container(&["--rm", IMAGE, "/nonexistent"])
         .code_is(127)
         .stderr_has("/nonexistent");
+    dockerd
+        .run_container(&["--rm", IMAGE, "/etc/passwd"])
+        .code_is(126)
+        .stderr_has("permission denied");
     let left = dockerd.docker(&["ps", "-a", "-q"]).ok().stdout();
     assert_eq!(left, "");
 }
 both_runtimes!(
     docker_missing_command,
-    ignore_berth = "berth-runtime: create does not check an absolute process.args[0] exists"
+    ignore_berth = "berth-runtime: create does not stat a process.args[0] that has a slash"
 );
 
 /// `docker run -d --memory 64m`, `exec` (output, exit code, user, cwd),
@@ -479,3 +494,71 @@ fn docker_detached_exec_rm(runtime: Runtime) {
     );
 }
 both_runtimes!(docker_detached_exec_rm);
+
+/// Mounts as docker users ask for them: a read-write bind volume (writes
+/// reach the host), a read-only one (`:ro`: writes fail, nothing reaches the
+/// host), a read-only rootfs (`--read-only`, which also makes docker's
+/// /etc/hosts, /etc/hostname and /etc/resolv.conf binds read-only) and a
+/// `--tmpfs` mount on it.
+fn docker_mounts(runtime: Runtime) {
+    require_root();
+    let dockerd = Dockerd::new(runtime);
+    let vol = dockerd.sandbox.path("vol");
+    std::fs::create_dir_all(&vol).expect("mkdir volume");
+    std::fs::write(vol.join("f"), "data\n").expect("write volume file");
+    let rw = format!("{}:/data", vol.display());
+    dockerd
+        .run_container(&[
+            "--rm",
+            "-v",
+            &rw,
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /data/f; echo new > /data/g",
+        ])
+        .ok()
+        .stdout_is("data");
+    assert_eq!(
+        std::fs::read_to_string(vol.join("g")).unwrap_or_default(),
+        "new\n"
+    );
+
+    let ro = format!("{}:/data:ro", vol.display());
+    dockerd
+        .run_container(&[
+            "--rm",
+            "-v",
+            &ro,
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /data/f; touch /data/x",
+        ])
+        .code_is(1)
+        .stdout_is("data")
+        .stderr_has("Read-only file system");
+    assert!(!vol.join("x").exists(), "a write went through a :ro volume");
+
+    dockerd
+        .run_container(&["--rm", "--read-only", IMAGE, "touch", "/x"])
+        .code_is(1)
+        .stderr_has("Read-only file system");
+    dockerd
+        .run_container(&[
+            "--rm",
+            "--read-only",
+            "--tmpfs",
+            "/scratch",
+            IMAGE,
+            "sh",
+            "-c",
+            "touch /scratch/x && echo ok",
+        ])
+        .ok()
+        .stdout_is("ok");
+}
+both_runtimes!(
+    docker_mounts,
+    ignore_berth = "berth-runtime: bind mount flags remounted on the pre-mount fd: ro bind EINVAL"
+);
