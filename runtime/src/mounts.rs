@@ -183,7 +183,9 @@ pub fn mount_entry(m: &Mount, root: &RootDir, bundle: &Path) -> Result<()> {
         // nodev, noexec in a user namespace).
         let wanted = opts.flags & !libc::MS_REMOUNT;
         if wanted != 0 || opts.cleared != 0 {
-            remount_bind(&target_path, wanted, opts.cleared).context(what)?;
+            // Resolve again: `target` is the directory under the new mount.
+            let mounted = root.resolve(&m.destination).context(what)?;
+            remount_bind(&sys::fd_path(mounted.as_raw_fd()), wanted, opts.cleared).context(what)?;
         }
     } else {
         let source = CString::new(m.source.as_deref().unwrap_or(kind))
