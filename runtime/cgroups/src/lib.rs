@@ -207,7 +207,7 @@ impl Cgroup {
         match self {
             Cgroup::V1(c) => c.apply(resources),
             Cgroup::V2(c) => c.apply(resources),
-            Cgroup::Systemd(s) => s.cgroup.apply(resources),
+            Cgroup::Systemd(s) => s.apply(resources),
         }
     }
 

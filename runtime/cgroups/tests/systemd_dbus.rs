@@ -177,6 +177,9 @@ fn start_transient_unit_is_well_formed_on_a_real_bus() {
         other => panic!("expected ServiceUnknown from the daemon, got {other}"),
     }
     // The connection survived (a malformed message would have closed it).
+    let limits = unit::limit_properties(false, &resources);
+    let err = unit::set_unit_properties(&mut conn, "berth-c1.scope", &limits).unwrap_err();
+    assert!(matches!(err, DbusError::Remote { .. }), "{err}");
     let err = unit::stop_unit(&mut conn, "berth-c1.scope").unwrap_err();
     assert!(matches!(err, DbusError::Remote { .. }), "{err}");
 
@@ -193,6 +196,26 @@ fn start_transient_unit_is_well_formed_on_a_real_bus() {
         .nth(1)
         .expect("the monitor saw StartTransientUnit");
     let call = call.split("method call").next().unwrap();
+    let set = out
+        .split("member=SetUnitProperties")
+        .nth(1)
+        .expect("the monitor saw SetUnitProperties")
+        .split("method call")
+        .next()
+        .unwrap();
+    for want in [
+        "string \"berth-c1.scope\"",
+        "boolean true",
+        "string \"MemoryLimit\"",
+        "uint64 1048576",
+        "string \"TasksMax\"",
+    ] {
+        assert!(
+            set.contains(want),
+            "{want:?} missing from the decoded SetUnitProperties:\n{set}"
+        );
+    }
+    assert!(!set.contains("PIDs"), "{set}");
     for want in [
         "string \"berth-c1.scope\"",
         "string \"replace\"",

@@ -75,6 +75,17 @@ pub struct SystemdCgroup {
 }
 
 impl SystemdCgroup {
+    /// `update`: tells systemd the new limits it manages (so a reload does
+    /// not put the old ones back), then applies everything through cgroupfs.
+    pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        let props = unit::limit_properties(matches!(*self.cgroup, Cgroup::V2(_)), resources);
+        if !props.is_empty() {
+            let mut conn = connect()?;
+            unit::set_unit_properties(&mut conn, &self.unit, &props).map_err(SystemdError::from)?;
+        }
+        self.cgroup.apply(resources)
+    }
+
     /// Stops the unit (ignoring a unit already gone), then removes the
     /// directories we made ourselves.
     pub fn destroy(&self) -> Result<(), CgroupError> {

@@ -107,6 +107,59 @@ pub fn start_transient_unit_body(unit: &str, props: &[(&'static str, PropertyVal
     let mut w = BodyWriter::new();
     w.string(unit);
     w.string("replace");
+    write_properties(&mut w, props);
+    w.array(8, |_| {});
+    w.buf
+}
+
+/// The properties that carry resource limits (for `SetUnitProperties` on
+/// update): all of [`unit_properties`] but identity, placement and
+/// accounting switches.
+pub fn limit_properties(
+    v2: bool,
+    resources: &LinuxResources,
+) -> Vec<(&'static str, PropertyValue)> {
+    unit_properties("", None, 0, v2, resources)
+        .into_iter()
+        .filter(|(name, _)| {
+            !matches!(
+                *name,
+                "Description" | "Slice" | "PIDs" | "Delegate" | "DefaultDependencies"
+            ) && !name.ends_with("Accounting")
+        })
+        .collect()
+}
+
+/// The body of `SetUnitProperties(s name, b runtime, a(sv) properties)`.
+pub fn set_unit_properties_body(unit: &str, props: &[(&'static str, PropertyValue)]) -> Vec<u8> {
+    let mut w = BodyWriter::new();
+    w.string(unit);
+    w.bool(true);
+    write_properties(&mut w, props);
+    w.buf
+}
+
+/// Changes the unit's limits at runtime (not persisted across reboots:
+/// the unit is transient anyway).
+pub fn set_unit_properties(
+    conn: &mut Connection,
+    unit: &str,
+    props: &[(&'static str, PropertyValue)],
+) -> Result<(), DbusError> {
+    let body = set_unit_properties_body(unit, props);
+    conn.call(
+        MANAGER_PATH,
+        MANAGER_INTERFACE,
+        "SetUnitProperties",
+        "sba(sv)",
+        &body,
+        None,
+    )?;
+    Ok(())
+}
+
+/// Writes an `a(sv)` of properties.
+fn write_properties(w: &mut BodyWriter, props: &[(&'static str, PropertyValue)]) {
     w.array(8, |w| {
         for (name, value) in props {
             w.structure(|w| {
@@ -126,8 +179,6 @@ pub fn start_transient_unit_body(unit: &str, props: &[(&'static str, PropertyVal
             });
         }
     });
-    w.array(8, |_| {});
-    w.buf
 }
 
 /// Starts the transient unit; returns the job's object path.
@@ -201,6 +252,19 @@ mod tests {
         assert_eq!(get(&v1, "MemoryLimit"), Some(PropertyValue::U64(1 << 20)));
         assert_eq!(get(&v1, "CPUShares"), Some(PropertyValue::U64(1024)));
         assert_eq!(get(&v1, "Slice"), None);
+    }
+
+    #[test]
+    fn update_properties_carry_only_limits() {
+        let r = LinuxResources {
+            pids: Some(LinuxPids { limit: 5 }),
+            ..Default::default()
+        };
+        assert_eq!(
+            limit_properties(true, &r),
+            vec![("TasksMax", PropertyValue::U64(5))]
+        );
+        assert!(limit_properties(true, &LinuxResources::default()).is_empty());
     }
 
     #[test]
