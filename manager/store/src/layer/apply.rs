@@ -555,7 +555,7 @@ impl<'a> Applier<'a> {
                 tv_sec: st.st_mtime as _,
                 tv_nsec: st.st_mtime_nsec as _,
             },
-            xattrs: fd_xattrs(src.as_fd())
+            xattrs: crate::layer::xattrs::of_fd(src.as_fd())
                 .map_err(|e| self.err(entry, "read xattrs in lower layer", e))?,
         };
         let parent_setgid = self.setgid_at(depth);
@@ -1125,27 +1125,6 @@ fn is_opaque(dir: BorrowedFd<'_>) -> bool {
     let mut v = [0u8; 2];
     rustix::fs::fgetxattr(dir, OVERLAY_OPAQUE_XATTR, &mut v[..])
         .is_ok_and(|n| n == 1 && v[0] == b'y')
-}
-
-/// The xattrs of an open file that a layer carries (not overlayfs's own).
-fn fd_xattrs(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut names = vec![0u8; 65536];
-    let n = match rustix::fs::flistxattr(fd, &mut names[..]) {
-        Ok(n) => n,
-        Err(Errno::NOTSUP) => 0,
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for name in names[..n]
-        .split(|&b| b == 0)
-        .filter(|n| !n.is_empty() && !n.starts_with(b"trusted.overlay."))
-    {
-        let mut value = vec![0u8; 65536];
-        let len = rustix::fs::fgetxattr(fd, name, &mut value[..])?;
-        value.truncate(len);
-        out.push((name.to_vec(), value));
-    }
-    Ok(out)
 }
 
 fn is_symlink_at(dir: BorrowedFd<'_>, name: &[u8]) -> bool {

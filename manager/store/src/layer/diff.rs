@@ -5,7 +5,6 @@
 //! `SCHILY.xattr.*` records (except `trusted.overlay.*`, which is overlayfs's own bookkeeping).
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -15,6 +14,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
+use crate::layer::xattrs::Xattr;
 use crate::layer::{Applied, LayerError, WhiteoutStyle};
 
 /// Writes the changes in `upper` relative to the tree made of `lowers` (nearest first) as a
@@ -96,29 +96,9 @@ fn join(prefix: &str, name: &[u8]) -> String {
     }
 }
 
-/// One extended attribute: name and value.
-type Xattr = (Vec<u8>, Vec<u8>);
-
-/// The xattrs of `path` a layer carries (without overlayfs's own).
+/// The xattrs of `path` a layer carries.
 fn xattrs(path: &Path) -> Result<Vec<Xattr>, LayerError> {
-    let mut names = vec![0u8; 65536];
-    let n = match rustix::fs::llistxattr(path, &mut names[..]) {
-        Ok(n) => n,
-        Err(rustix::io::Errno::NOTSUP) => 0,
-        Err(e) => return Err(write_err(path, e.into())),
-    };
-    let mut out = Vec::new();
-    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        if name.starts_with(b"trusted.overlay.") {
-            continue;
-        }
-        let mut value = vec![0u8; 65536];
-        let len = rustix::fs::lgetxattr(path, OsStr::from_bytes(name), &mut value[..])
-            .map_err(|e| write_err(path, e.into()))?;
-        value.truncate(len);
-        out.push((name.to_vec(), value));
-    }
-    Ok(out)
+    crate::layer::xattrs::of_path(path).map_err(|e| write_err(path, e))
 }
 
 struct DiffWriter<'a> {

@@ -21,6 +21,7 @@
 
 mod apply;
 mod diff;
+pub(crate) mod xattrs;
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;

@@ -19,6 +19,46 @@
 //! snapshot holds only its own changes) and [`native`] (a full copy per snapshot, for
 //! filesystems overlayfs cannot use as upper layer).
 
+/// The trait methods both snapshotters implement the same way, from their `dirs`
+/// ([`SnapshotDirs`]) and their own `mounts_of`.
+macro_rules! shared_snapshot_methods {
+    () => {
+        fn view(
+            &self,
+            key: &str,
+            parent: Option<&str>,
+            labels: &Labels,
+        ) -> Result<Vec<Mount>, SnapshotError> {
+            let r = self.dirs.create(key, SnapshotKind::View, parent, labels)?;
+            self.mounts_of(&r)
+        }
+
+        fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
+            self.mounts_of(&self.dirs.get(key)?)
+        }
+
+        fn commit(&self, name: &str, key: &str, labels: &Labels) -> Result<(), SnapshotError> {
+            self.dirs.commit(name, key, labels)
+        }
+
+        fn remove(&self, key: &str) -> Result<(), SnapshotError> {
+            self.dirs.remove(key)
+        }
+
+        fn stat(&self, key: &str) -> Result<crate::snapshot::SnapshotInfo, SnapshotError> {
+            self.dirs.stat(key)
+        }
+
+        fn list(&self) -> Result<Vec<crate::snapshot::SnapshotInfo>, SnapshotError> {
+            self.dirs.list()
+        }
+
+        fn usage(&self, key: &str) -> Result<crate::snapshot::Usage, SnapshotError> {
+            self.dirs.usage(key)
+        }
+    };
+}
+
 pub mod native;
 pub mod overlay;
 

@@ -20,8 +20,7 @@ use crate::layer::WhiteoutStyle;
 use crate::metadata::{Labels, MetadataStore, SnapshotRecord};
 use crate::mount::Mount;
 use crate::snapshot::{
-    bind, io_err, ApplyTarget, SnapshotDirs, SnapshotError, SnapshotInfo, SnapshotKind,
-    Snapshotter, Usage,
+    bind, io_err, ApplyTarget, SnapshotDirs, SnapshotError, SnapshotKind, Snapshotter,
 };
 
 /// The native (copying) snapshotter (name `native`).
@@ -88,39 +87,7 @@ impl Snapshotter for NativeSnapshotter {
         self.mounts_of(&r)
     }
 
-    fn view(
-        &self,
-        key: &str,
-        parent: Option<&str>,
-        labels: &Labels,
-    ) -> Result<Vec<Mount>, SnapshotError> {
-        let r = self.dirs.create(key, SnapshotKind::View, parent, labels)?;
-        self.mounts_of(&r)
-    }
-
-    fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
-        self.mounts_of(&self.dirs.get(key)?)
-    }
-
-    fn commit(&self, name: &str, key: &str, labels: &Labels) -> Result<(), SnapshotError> {
-        self.dirs.commit(name, key, labels)
-    }
-
-    fn remove(&self, key: &str) -> Result<(), SnapshotError> {
-        self.dirs.remove(key)
-    }
-
-    fn stat(&self, key: &str) -> Result<SnapshotInfo, SnapshotError> {
-        self.dirs.stat(key)
-    }
-
-    fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError> {
-        self.dirs.list()
-    }
-
-    fn usage(&self, key: &str) -> Result<Usage, SnapshotError> {
-        self.dirs.usage(key)
-    }
+    shared_snapshot_methods!();
 
     fn apply_target(&self, key: &str) -> Result<ApplyTarget, SnapshotError> {
         let r = self.dirs.active(key)?;
@@ -237,18 +204,9 @@ fn copy_attrs(from: &Path, to: &Path, m: &std::fs::Metadata) -> Result<(), Snaps
         )
         .map_err(|e| io_err("chmod", to, e.into()))?;
     }
-    let mut names = vec![0u8; 65536];
-    let n = match rustix::fs::llistxattr(from, &mut names[..]) {
-        Ok(n) => n,
-        Err(rustix::io::Errno::NOTSUP) => 0,
-        Err(e) => return Err(io_err("list xattrs", from, e.into())),
-    };
-    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let name = OsStr::from_bytes(name);
-        let mut value = vec![0u8; 65536];
-        let len = rustix::fs::lgetxattr(from, name, &mut value[..])
-            .map_err(|e| io_err("get xattr", from, e.into()))?;
-        rustix::fs::lsetxattr(to, name, &value[..len], XattrFlags::empty())
+    let xattrs = crate::layer::xattrs::of_path(from).map_err(|e| io_err("read xattrs", from, e))?;
+    for (name, value) in xattrs {
+        rustix::fs::lsetxattr(to, OsStr::from_bytes(&name), &value, XattrFlags::empty())
             .map_err(|e| io_err("set xattr", to, e.into()))?;
     }
     Ok(())

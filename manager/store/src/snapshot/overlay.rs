@@ -19,8 +19,7 @@ use crate::layer::WhiteoutStyle;
 use crate::metadata::{Labels, MetadataStore, SnapshotRecord};
 use crate::mount::{Mount, MountGuard};
 use crate::snapshot::{
-    bind, io_err, ApplyTarget, SnapshotDirs, SnapshotError, SnapshotInfo, SnapshotKind,
-    Snapshotter, Usage,
+    bind, io_err, ApplyTarget, SnapshotDirs, SnapshotError, SnapshotKind, Snapshotter,
 };
 
 /// The overlayfs snapshotter (name `overlayfs`).
@@ -135,39 +134,7 @@ impl Snapshotter for OverlaySnapshotter {
         self.mounts_of(&r)
     }
 
-    fn view(
-        &self,
-        key: &str,
-        parent: Option<&str>,
-        labels: &Labels,
-    ) -> Result<Vec<Mount>, SnapshotError> {
-        let r = self.dirs.create(key, SnapshotKind::View, parent, labels)?;
-        self.mounts_of(&r)
-    }
-
-    fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
-        self.mounts_of(&self.dirs.get(key)?)
-    }
-
-    fn commit(&self, name: &str, key: &str, labels: &Labels) -> Result<(), SnapshotError> {
-        self.dirs.commit(name, key, labels)
-    }
-
-    fn remove(&self, key: &str) -> Result<(), SnapshotError> {
-        self.dirs.remove(key)
-    }
-
-    fn stat(&self, key: &str) -> Result<SnapshotInfo, SnapshotError> {
-        self.dirs.stat(key)
-    }
-
-    fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError> {
-        self.dirs.list()
-    }
-
-    fn usage(&self, key: &str) -> Result<Usage, SnapshotError> {
-        self.dirs.usage(key)
-    }
+    shared_snapshot_methods!();
 
     fn apply_target(&self, key: &str) -> Result<ApplyTarget, SnapshotError> {
         let r = self.dirs.active(key)?;
