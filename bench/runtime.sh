@@ -18,7 +18,7 @@ RUNTIMES=(berth crun runc)
 
 usage() {
 	cat <<'EOF'
-usage: bench/runtime.sh [--quick] [--strace] [--no-limits] [--help]
+usage: bench/runtime.sh [--quick] [--no-limits] [--strace] [--profile] [--help]
 
 Benchmarks berth-runtime against crun and runc on one busybox bundle and prints
 tables with ratios berth/crun and berth/runc. Needs root.
