@@ -27,6 +27,8 @@
 //! <root>/snapshots/<snapshotter>/<id>/work        overlay workdir (active overlay snapshots)
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod content;
 pub mod digest;
 pub mod gc;

@@ -15,6 +15,12 @@
 //! rejected, and hardlink targets are resolved the same way inside the target. This is the
 //! class of bug of CVE-2018-15664 / CVE-2019-14271 (docker cp) and runc CVE-2021-30465.
 //!
+//! Speed: the source is read on the caller's thread (in a pull that is where gzip or zstd
+//! decompression runs) while a second thread hashes and applies, so the two overlap; files are
+//! written with few syscalls each (see `apply.rs`) and never fsynced one by one:
+//! [`unpack_layer`] syncs the snapshot's filesystem once (`syncfs`) before recording the
+//! commit.
+//!
 //! [`chain_ids`] computes the snapshot names of a layer stack; [`unpack_layer`] ties a
 //! snapshotter and [`apply_tar`] together; [`write_diff`] is the reverse (a snapshot's changes
 //! as a layer tar).
