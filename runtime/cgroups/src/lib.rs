@@ -51,6 +51,23 @@
 //! The runtime appends [`default_allowed_devices`] to the spec's device
 //! rules, as runc does, before calling `create_with_resources`.
 //!
+//! # State JSON
+//!
+//! What the runtime keeps in `state.json` (the serde form of [`Cgroup`]):
+//!
+//! ```json
+//! {"version": "v1", "path": "/berth/c1", "hierarchies": [
+//!   {"controllers": "cpu", "dir": "/sys/fs/cgroup/cpu/berth/c1", "created": 1},
+//!   {"controllers": "memory", "dir": "/sys/fs/cgroup/memory/berth/c1", "created": 1}]}
+//! {"version": "v2", "path": "/berth/c1", "mount": "/sys/fs/cgroup",
+//!  "dir": "/sys/fs/cgroup/berth/c1", "created": 1}
+//! {"version": "systemd", "unit": "berth-c1.scope", "cgroup": {"version": "v2", ...}}
+//! ```
+//!
+//! `created` counts the trailing path components this container made and
+//! will remove (0: joined an existing cgroup). The format is covered by a
+//! test so saved states keep loading.
+//!
 //! # Semantics of `apply`
 //!
 //! Only what `linux.resources` sets is written: an absent value leaves the
@@ -380,4 +397,37 @@ fn collect_pids(dir: &Path) -> Result<Vec<i32>, CgroupError> {
         }
     }
     Ok(pids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented state JSON keeps loading (runtimes keep it on disk).
+    #[test]
+    fn documented_state_json_loads() {
+        let v1: Cgroup = serde_json::from_str(
+            r#"{"version": "v1", "path": "/berth/c1", "hierarchies": [
+              {"controllers": "cpu", "dir": "/sys/fs/cgroup/cpu/berth/c1", "created": 1},
+              {"controllers": "memory", "dir": "/sys/fs/cgroup/memory/berth/c1", "created": 1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(v1.dirs().len(), 2);
+        assert_eq!(v1.path().to_string(), "/berth/c1");
+        let v2 = r#"{"version": "v2", "path": "/berth/c1", "mount": "/sys/fs/cgroup",
+                     "dir": "/sys/fs/cgroup/berth/c1", "created": 1}"#;
+        let v2: Cgroup = serde_json::from_str(v2).unwrap();
+        assert_eq!(v2.dirs(), vec![Path::new("/sys/fs/cgroup/berth/c1")]);
+        let sd = format!(
+            r#"{{"version": "systemd", "unit": "berth-c1.scope", "cgroup": {}}}"#,
+            serde_json::to_string(&v2).unwrap()
+        );
+        let sd: Cgroup = serde_json::from_str(&sd).unwrap();
+        assert!(matches!(&sd, Cgroup::Systemd(s) if s.unit == "berth-c1.scope"));
+        // A tampered path is refused on load.
+        assert!(serde_json::from_str::<Cgroup>(
+            r#"{"version": "v2", "path": "/../x", "mount": "/m", "dir": "/m/x", "created": 1}"#
+        )
+        .is_err());
+    }
 }

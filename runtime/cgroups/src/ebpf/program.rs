@@ -3,7 +3,7 @@
 //! The context is `struct bpf_cgroup_dev_ctx { u32 access_type; u32 major;
 //! u32 minor; }` with `access_type = access << 16 | type` (type
 //! `BPF_DEVCG_DEV_BLOCK` = 1, `BPF_DEVCG_DEV_CHAR` = 2; access bits as in
-//! [`DeviceAccess`](crate::device_rules::DeviceAccess)). The program returns
+//! [`DeviceAccess`]). The program returns
 //! 1 to allow and 0 to deny.
 //!
 //! Layout: a prologue loads type into r2, access into r3, major into r4 and
