@@ -13,10 +13,12 @@
 //! Everything else is swept: snapshots children first (a parent is refused while it has
 //! children), then blobs. Nothing created after the collection started is swept, so a pull
 //! that takes a lease before it writes is safe against a concurrent collection; expired leases
-//! are deleted. Ingests are not touched (they are resumable downloads).
+//! are deleted. Ingests are resumable downloads: one is removed only when no live lease names
+//! it, no writer holds it, and it has not been written for [`INGEST_GRACE`] (a pull that was
+//! interrupted and not retried within a day; containerd's pull leases last as long).
 
 use std::collections::{HashMap, HashSet};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
@@ -58,9 +60,14 @@ pub struct GcReport {
     pub snapshots_removed: Vec<(String, String)>,
     /// Expired leases deleted.
     pub leases_removed: Vec<String>,
+    /// Abandoned ingests removed (their refs).
+    pub ingests_removed: Vec<String>,
     /// Bytes freed: blob sizes plus recorded snapshot usage.
     pub bytes_freed: u64,
 }
+
+/// How long an unleased ingest is kept for a resume after its last write.
+pub const INGEST_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 /// Blobs larger than this are never parsed as manifests, indexes or configs.
 const MAX_JSON_BLOB: u64 = 16 << 20;
@@ -85,6 +92,7 @@ pub fn collect(
         mark.walk(&image.target.digest)?;
     }
     let mut leased_snapshots: HashSet<(String, String)> = extra.snapshots.iter().cloned().collect();
+    let mut leased_ingests: HashSet<String> = HashSet::new();
     for lease in meta.list_leases()? {
         if lease.expired(start) {
             match meta.delete_lease(&lease.id) {
@@ -101,7 +109,9 @@ pub fn collect(
                 LeaseResource::Snapshot(sn, key) => {
                     leased_snapshots.insert((sn, key));
                 }
-                LeaseResource::Ingest(_) => {}
+                LeaseResource::Ingest(r) => {
+                    leased_ingests.insert(r);
+                }
             }
         }
     }
@@ -111,6 +121,24 @@ pub fn collect(
 
     for sn in snapshotters {
         sweep_snapshots(*sn, &mark.chain_ids, &leased_snapshots, start, &mut report)?;
+    }
+
+    let stale_before = start
+        .checked_sub(INGEST_GRACE)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    for ingest in content.ingests()? {
+        if leased_ingests.contains(&ingest.reference) || ingest.updated_at >= stale_before {
+            continue;
+        }
+        match content.abort(&ingest.reference) {
+            Ok(()) => {
+                report.bytes_freed += ingest.offset;
+                report.ingests_removed.push(ingest.reference);
+            }
+            // Being written right now, or gone meanwhile.
+            Err(ContentError::Locked(_)) | Err(ContentError::IngestNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 
     for info in content.list()? {

@@ -12,7 +12,7 @@ use berth_store::snapshot::{SnapshotError, Snapshotter};
 use berth_store::{Descriptor, Digest};
 
 struct Env {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     content: ContentStore,
     meta: Arc<MetadataStore>,
     sn: OverlaySnapshotter,
@@ -28,7 +28,7 @@ fn env() -> Env {
     let meta = Arc::new(MetadataStore::open(&dir.path().join("meta.redb")).unwrap());
     let sn = OverlaySnapshotter::open(dir.path(), meta.clone()).unwrap();
     Env {
-        _dir: dir,
+        dir,
         content,
         meta,
         sn,
@@ -237,4 +237,64 @@ fn extra_roots_keep_a_container_snapshot_and_its_parents() {
     );
     let err = env.sn.remove(&img.chains[0]).unwrap_err();
     assert!(matches!(err, SnapshotError::Conflict { .. }));
+}
+
+/// Makes an ingest look last written two days ago.
+fn age_ingest(env: &Env, reference: &str) {
+    let data = env
+        .dir
+        .path()
+        .join("content/ingest")
+        .join(Digest::of(reference.as_bytes()).hex())
+        .join("data");
+    let old = rustix::fs::Timespec {
+        tv_sec: (std::time::SystemTime::now() - Duration::from_secs(48 * 3600))
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+        tv_nsec: 0,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        &data,
+        &rustix::fs::Timestamps {
+            last_access: old,
+            last_modification: old,
+        },
+        rustix::fs::AtFlags::empty(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn abandoned_ingests_go_leased_recent_and_busy_ones_stay() {
+    use std::io::Write;
+    let env = env();
+    for r in ["abandoned", "leased", "recent"] {
+        let mut w = env.content.writer(r, None, None).unwrap();
+        w.write_all(b"partial download").unwrap();
+    }
+    let mut busy = env.content.writer("busy", None, None).unwrap();
+    busy.write_all(b"still coming").unwrap();
+    busy.flush().unwrap();
+    for r in ["abandoned", "leased", "busy"] {
+        age_ingest(&env, r);
+    }
+    env.meta.create_lease("pull", None, &Labels::new()).unwrap();
+    env.meta
+        .add_lease_resource("pull", LeaseResource::Ingest("leased".into()))
+        .unwrap();
+    let sns: [&dyn Snapshotter; 1] = [&env.sn];
+    let report = collect(&env.content, &env.meta, &sns, &GcRoots::default()).unwrap();
+    assert_eq!(report.ingests_removed, vec!["abandoned".to_string()]);
+    let left: Vec<String> = env
+        .content
+        .ingests()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.reference)
+        .collect();
+    assert_eq!(left, vec!["busy", "leased", "recent"]);
+    busy.write_all(b"!").unwrap();
+    assert_eq!(busy.commit(None, None).unwrap().size, 13);
 }
