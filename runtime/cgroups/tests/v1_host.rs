@@ -678,3 +678,132 @@ fn bad_paths_are_refused_before_anything_is_made() {
     assert!(msg.ends_with("/h2/berth/c1: ENOTDIR"), "{msg}");
     assert!(!h1_left, "h1/berth left behind");
 }
+
+/// net_cls and net_prio are not mounted on the project's machines: the
+/// test mounts a fresh v1 hierarchy of the two in a private mount namespace
+/// of its own thread, applies `linux.resources.network`, reads the files
+/// back, and removes the cgroup before unmounting (which frees the
+/// hierarchy again).
+#[test]
+fn network_class_id_and_priorities_on_a_private_net_cls_mount() {
+    assert!(is_root(), "the cgroup tests must run as root");
+    let name = unique("v1-net");
+    let result = std::thread::spawn(move || {
+        // SAFETY: unshare/mount with valid arguments; only this thread's
+        // mount namespace changes.
+        unsafe {
+            assert_eq!(
+                libc::unshare(libc::CLONE_NEWNS),
+                0,
+                "unshare: {}",
+                std::io::Error::last_os_error()
+            );
+            let root = std::ffi::CString::new("/").unwrap();
+            assert_eq!(
+                libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null()
+                ),
+                0
+            );
+        }
+        let mnt = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&mnt).unwrap();
+        let c = |s: &str| std::ffi::CString::new(s).unwrap();
+        let target = c(mnt.to_str().unwrap());
+        let rc = unsafe {
+            libc::mount(
+                c("cgroup").as_ptr(),
+                target.as_ptr(),
+                c("cgroup").as_ptr(),
+                0,
+                c("net_cls,net_prio").as_ptr().cast(),
+            )
+        };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            std::fs::remove_dir(&mnt).unwrap();
+            return Err(format!("mount net_cls,net_prio: {err}"));
+        }
+        let mut controllers = berth_cgroups::ControllerSet::of(Controller::NetCls);
+        controllers.insert(Controller::NetPrio);
+        let layout = Layout::V1 {
+            hierarchies: vec![berth_cgroups::layout::Hierarchy {
+                controllers,
+                mount: mnt.clone(),
+                root: "/".into(),
+            }],
+        };
+        let resources = LinuxResources {
+            network: Some(LinuxNetwork {
+                class_id: Some(0x0010_0001),
+                priorities: vec![LinuxInterfacePriority {
+                    name: "lo".into(),
+                    priority: 5,
+                }],
+            }),
+            ..Default::default()
+        };
+        let outcome = Cgroup::create_with_resources(
+            &layout,
+            &CgroupsPath::parse("/berth/c1").unwrap(),
+            &resources,
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|cg| {
+            let dir = mnt.join("berth/c1");
+            let class = read(&dir.join("net_cls.classid"));
+            let prio = read(&dir.join("net_prio.ifpriomap"));
+            let removed = cg.destroy().map_err(|e| e.to_string());
+            removed.map(|_| (class, prio, mnt.join("berth").exists()))
+        });
+        // A v1 hierarchy unmounted while its removed cgroups are still
+        // being freed lives on, unmounted, holding net_cls and net_prio: mount
+        // and unmount it again until the kernel has let it go (hierarchy 0
+        // in /proc/cgroups).
+        let freed = || {
+            let cgroups = std::fs::read_to_string("/proc/cgroups").unwrap();
+            cgroups
+                .lines()
+                .filter(|l| l.starts_with("net_cls\t") || l.starts_with("net_prio\t"))
+                .all(|l| l.split('\t').nth(1) == Some("0"))
+        };
+        let start = std::time::Instant::now();
+        loop {
+            unsafe { libc::umount2(target.as_ptr(), 0) };
+            // The kernel frees an empty hierarchy shortly after umount.
+            let waited = std::time::Instant::now();
+            while !freed() && waited.elapsed() < std::time::Duration::from_secs(1) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            if freed() || start.elapsed() > std::time::Duration::from_secs(10) {
+                break;
+            }
+            unsafe {
+                libc::mount(
+                    c("cgroup").as_ptr(),
+                    target.as_ptr(),
+                    c("cgroup").as_ptr(),
+                    0,
+                    c("net_cls,net_prio").as_ptr().cast(),
+                )
+            };
+        }
+        let hierarchy_freed = freed();
+        std::fs::remove_dir(&mnt).unwrap();
+        assert!(
+            hierarchy_freed,
+            "the net_cls,net_prio hierarchy outlived its mount"
+        );
+        outcome
+    })
+    .join()
+    .unwrap();
+    let (class, prio, parent_left) = result.unwrap();
+    assert_eq!(class, (0x0010_0001u32).to_string());
+    assert!(prio.lines().any(|l| l == "lo 5"), "{prio}");
+    assert!(!parent_left, "berth/ left in the private hierarchy");
+}
