@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_proto::shim::v1::shim_server::ShimServer;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio_stream::wrappers::UnixListenerStream;
+use tonic::service::interceptor::{InterceptedService, Interceptor};
 
 use crate::memory::IdleTrimmer;
 use crate::reaper::Reaper;
@@ -22,7 +24,49 @@ use crate::task::{Task, TaskConfig};
 
 /// After a shutdown is asked for, how long open calls and streams may take
 /// to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
+/// Concurrent calls on one connection (Wait, Attach and Events calls stay
+/// open; berthd multiplexes them on one connection).
+const MAX_STREAMS: u32 = 256;
+
+/// Resolves once the shim should exit.
+async fn until_shutdown(rx: &mut tokio::sync::watch::Receiver<Option<String>>) {
+    let _ = rx.wait_for(Option::is_some).await;
+}
+
+/// Every call is activity for the [`IdleTrimmer`].
+#[derive(Clone)]
+struct NoteActivity(Arc<IdleTrimmer>);
+
+impl Interceptor for NoteActivity {
+    fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        self.0.touch();
+        Ok(req)
+    }
+}
+
+type Service = InterceptedService<ShimServer<ShimService>, NoteActivity>;
+
+/// Serves one client connection: HTTP/2 straight from hyper (tonic's
+/// router is for many services; the shim has one), until the client goes
+/// or the shim shuts down (then GOAWAY, and calls in flight may finish).
+async fn serve_connection(
+    stream: tokio::net::UnixStream,
+    service: Service,
+    mut shutdown: tokio::sync::watch::Receiver<Option<String>>,
+) {
+    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .max_concurrent_streams(MAX_STREAMS)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = until_shutdown(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+        }
+    }
+}
 
 /// What the shim serves with.
 pub struct ServeOptions {
@@ -87,33 +131,24 @@ async fn run(options: ServeOptions, listener: UnixListener) -> anyhow::Result<St
     });
 
     listener.set_nonblocking(true)?;
-    let incoming = UnixListenerStream::new(tokio::net::UnixListener::from_std(listener)?);
+    let listener = tokio::net::UnixListener::from_std(listener)?;
+    let service =
+        ShimServer::with_interceptor(ShimService::new(task.clone()), NoteActivity(trimmer));
     let mut shutdown = task.shutdown_requested();
-    let server = tonic::transport::Server::builder()
-        .add_service(ShimServer::with_interceptor(
-            ShimService::new(task.clone()),
-            move |req| {
-                trimmer.touch();
-                Ok(req)
-            },
-        ))
-        .serve_with_incoming_shutdown(incoming, {
-            let task = task.clone();
-            let mut shutdown = shutdown.clone();
-            async move {
-                let _ = shutdown.wait_for(Option::is_some).await;
-                // End the event streams so open connections can close.
-                task.events.close();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                tokio::spawn(serve_connection(stream, service.clone(), shutdown.clone()));
             }
-        });
-    tokio::pin!(server);
-    tokio::select! {
-        r = &mut server => r?,
-        _ = async {
-            let _ = shutdown.wait_for(Option::is_some).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => {}
+            _ = until_shutdown(&mut shutdown) => break,
+        }
     }
+    drop(listener);
+    // End the event streams so that open connections can close, and give
+    // the calls in flight (the Delete that asked for this) time to answer.
+    task.events.close();
+    tokio::time::sleep(SHUTDOWN_GRACE).await;
     let reason = shutdown
         .borrow()
         .clone()
