@@ -89,10 +89,7 @@ fn podman_run_rm(runtime: Runtime) {
         "run --rm left containers"
     );
 }
-both_runtimes!(
-    podman_run_rm,
-    ignore_berth = "berth-runtime: bind mount flags remounted on the pre-mount fd: /dev/shm EINVAL"
-);
+both_runtimes!(podman_run_rm);
 
 /// A command that does not exist: the runtime's create fails, podman says
 /// so and exits 127, as it does with runc; one that is not executable: 126.
@@ -117,7 +114,7 @@ fn podman_missing_command(runtime: Runtime) {
 }
 both_runtimes!(
     podman_missing_command,
-    ignore_berth = "berth-runtime: bind mount flags remounted on the pre-mount fd: /dev/shm EINVAL"
+    ignore_berth = "berth-runtime: create does not stat a process.args[0] that has a slash"
 );
 
 /// `--memory 64m`: the limit is set on the container's cgroup (read from
@@ -146,7 +143,7 @@ fn podman_memory_limit(runtime: Runtime) {
 }
 both_runtimes!(
     podman_memory_limit,
-    ignore_berth = "berth-runtime: bind mount flags remounted on the pre-mount fd: /dev/shm EINVAL"
+    ignore_berth = "berth-runtime: no cgroupns: v1 /sys/fs/cgroup/memory shows the host root, not the container cgroup"
 );
 
 /// `podman run -d`, then `exec` (output, exit code, user and cwd), `stop`
@@ -217,10 +214,7 @@ fn podman_detached_lifecycle(runtime: Runtime) {
         Vec::<std::path::PathBuf>::new()
     );
 }
-both_runtimes!(
-    podman_detached_lifecycle,
-    ignore_berth = "berth-runtime: bind mount flags remounted on the pre-mount fd: /dev/shm EINVAL"
-);
+both_runtimes!(podman_detached_lifecycle);
 
 // ---------------------------------------------------------------------------
 // containerd
@@ -558,7 +552,4 @@ fn docker_mounts(runtime: Runtime) {
         .ok()
         .stdout_is("ok");
 }
-both_runtimes!(
-    docker_mounts,
-    ignore_berth = "berth-runtime: bind mount flags remounted on the pre-mount fd: ro bind EINVAL"
-);
+both_runtimes!(docker_mounts);
