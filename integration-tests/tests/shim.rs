@@ -1019,3 +1019,160 @@ fn oom_event(runtime: Runtime) {
     });
 }
 both_runtimes!(oom_event);
+
+/// A client that attaches and never reads does not slow the container or
+/// the log: the container runs to its end, every line is logged, and the
+/// client is cut off with ResourceExhausted.
+fn slow_client_does_not_block(runtime: Runtime) {
+    require_root();
+    let shim = Shim::start(
+        runtime,
+        &[
+            "sh",
+            "-c",
+            "head -c 4000000 /dev/zero | tr '\\0' x | fold -w 99",
+        ],
+    );
+    block_on(async {
+        let mut c = shim.connect().await;
+        let mut req = shim.create_request(false);
+        req.log.as_mut().unwrap().max_size = 0;
+        c.create(req).await.unwrap();
+        let mut a = attach(&mut c, &shim.id, "").await;
+        start(&mut c, &shim.id, "").await;
+        assert_eq!(wait(&mut c, &shim.id, "").await.exit_status, 0);
+        let mut cut_off = None;
+        loop {
+            match a.output.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(s) => {
+                    cut_off = Some(s);
+                    break;
+                }
+            }
+        }
+        let s = cut_off.expect("a client that never read was not cut off");
+        assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+        delete(&mut c, &shim.id, "").await;
+    });
+    let entries = log_entries(&shim.log_path());
+    let bytes: usize = entries
+        .iter()
+        .map(|e| e["log"].as_str().unwrap().len())
+        .sum();
+    // 4000000 x's in lines of 99, each with its newline.
+    assert_eq!(bytes, 4_000_000 + 4_000_000_usize.div_ceil(99) - 1);
+}
+both_runtimes!(slow_client_does_not_block);
+
+/// Bad command lines: a one-line error naming what was wrong, exit 1, no
+/// shim left running and no socket left behind.
+#[test]
+fn bad_command_lines() {
+    require_root();
+    let shim = Shim::start(Runtime::Runc, &["sleep", "1000"]);
+    let bundle = shim.bundle.dir.to_str().unwrap().to_string();
+    let state = shim.state_dir().to_str().unwrap().to_string();
+    let sockets = shim.dir.join("s").to_str().unwrap().to_string();
+    let empty = shim.dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let long_dir = format!("/tmp/{}", "d".repeat(90));
+    let runc = Runtime::Runc.path().to_str().unwrap().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--bundle", &bundle, "--state-dir", &state],
+            "--id is required",
+        ),
+        (
+            vec!["--id", "a b", "--bundle", &bundle, "--state-dir", &state],
+            "container id \"a b\" is invalid",
+        ),
+        (
+            vec![
+                "--id",
+                "x",
+                "--bundle",
+                empty.to_str().unwrap(),
+                "--state-dir",
+                &state,
+            ],
+            "has no config.json",
+        ),
+        (
+            vec![
+                "--id",
+                "x",
+                "--bundle",
+                &bundle,
+                "--state-dir",
+                &state,
+                "--runtime",
+                "/nonexistent/rt",
+            ],
+            "runtime /nonexistent/rt is not an executable file",
+        ),
+        (
+            vec![
+                "--id",
+                "x",
+                "--bundle",
+                &bundle,
+                "--state-dir",
+                &state,
+                "--runtime",
+                &runc,
+                "--socket-dir",
+                &long_dir,
+            ],
+            "sun_path holds at most 107",
+        ),
+        (
+            vec![
+                "--id",
+                &shim.id,
+                "--bundle",
+                &bundle,
+                "--state-dir",
+                &state,
+                "--runtime",
+                &runc,
+                "--socket-dir",
+                &sockets,
+            ],
+            "a shim is already listening",
+        ),
+        (
+            vec!["--id", "x", "--frobnicate", "1"],
+            "unknown flag --frobnicate",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = std::process::Command::new(berth_integration_tests::bin("berth-shim"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("berth-shim: ") && err.contains(want),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let _ = std::fs::remove_dir_all(&long_dir);
+    // The first shim still answers.
+    block_on(async {
+        let mut c = shim.connect().await;
+        let (code, _) = code_of(
+            c.start(pb::StartRequest {
+                id: shim.id.clone(),
+                exec_id: String::new(),
+            })
+            .await,
+        );
+        assert_eq!(code, Code::FailedPrecondition);
+    });
+    let socks = std::fs::read_dir(shim.dir.join("s")).unwrap().count();
+    assert_eq!(socks, 1, "extra sockets left behind");
+}
