@@ -191,7 +191,8 @@ pub fn unmount(target: &Path) -> Result<(), MountError> {
 #[derive(Debug)]
 pub struct MountGuard {
     target: PathBuf,
-    mounted: bool,
+    /// Mounts stacked on `target` that are still to be unmounted.
+    mounted: usize,
 }
 
 impl MountGuard {
@@ -200,7 +201,7 @@ impl MountGuard {
         mount_all(mounts, target)?;
         Ok(MountGuard {
             target: target.to_path_buf(),
-            mounted: true,
+            mounted: mounts.len(),
         })
     }
 
@@ -209,16 +210,20 @@ impl MountGuard {
         &self.target
     }
 
-    /// Unmounts now, reporting the error that drop would swallow.
+    /// Unmounts now (every stacked mount, top first), reporting the error that drop would
+    /// swallow.
     pub fn unmount(mut self) -> Result<(), MountError> {
-        self.mounted = false;
-        unmount(&self.target)
+        while self.mounted > 0 {
+            unmount(&self.target)?;
+            self.mounted -= 1;
+        }
+        Ok(())
     }
 }
 
 impl Drop for MountGuard {
     fn drop(&mut self) {
-        if self.mounted {
+        for _ in 0..self.mounted {
             let _ = rustix::mount::unmount(&self.target, UnmountFlags::DETACH);
         }
     }
