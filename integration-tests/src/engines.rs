@@ -88,13 +88,32 @@ pub fn require_program(program: &str, package: &str) {
 /// Runs `cmd` with stdin from /dev/null, capturing stdout and stderr; kills
 /// it (by its pid) and panics if it outlives `timeout`.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
+    run_with_input(cmd, None, timeout)
+}
+
+/// [`run_with_timeout`], with `input` written to the command's stdin (then
+/// closed) when given.
+pub fn run_with_input(cmd: &mut Command, input: Option<&[u8]>, timeout: Duration) -> Output {
     let shown = format!("{cmd:?}");
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("start {shown}: {e}"));
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = input.to_vec();
+        // A thread, so that a command that does not read cannot block us.
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        });
+    }
     let out_reader = reader(child.stdout.take().expect("piped stdout"));
     let err_reader = reader(child.stderr.take().expect("piped stderr"));
     let deadline = Instant::now() + timeout;
@@ -138,9 +157,15 @@ pub struct Ran {
 }
 
 impl Ran {
-    fn new(cmd: &mut Command) -> Ran {
+    /// Runs `cmd` (stdin from /dev/null) with [`COMMAND_TIMEOUT`].
+    pub fn new(cmd: &mut Command) -> Ran {
+        Ran::with_input(cmd, None)
+    }
+
+    /// Runs `cmd` with `input` on its stdin, when given.
+    pub fn with_input(cmd: &mut Command, input: Option<&[u8]>) -> Ran {
         let shown = format!("{cmd:?}");
-        let output = run_with_timeout(cmd, COMMAND_TIMEOUT);
+        let output = run_with_input(cmd, input, COMMAND_TIMEOUT);
         Ran { shown, output }
     }
 
@@ -708,6 +733,11 @@ impl Podman {
     /// `podman run` with the runtime under test, no network and the
     /// sandbox's cgroup parent, then `extra` (options, image, command).
     pub fn run_container(&self, extra: &[&str]) -> Ran {
+        Ran::new(&mut self.container_command(extra))
+    }
+
+    /// The command [`Podman::run_container`] runs.
+    pub fn container_command(&self, extra: &[&str]) -> Command {
         let runtime = self.runtime.path();
         let parent = self.sandbox.cgroup_parent();
         let mut args = vec![
@@ -720,7 +750,7 @@ impl Podman {
             &parent,
         ];
         args.extend_from_slice(extra);
-        self.run(&args)
+        self.command(&args)
     }
 
     /// `podman inspect --format FORMAT NAME`, trimmed.
@@ -945,6 +975,11 @@ impl ContainerdEngine {
     /// its state in the sandbox and its cgroup at `/<sandbox>/<id>`; `opts`
     /// go before the image, `args` after the id.
     pub fn run(&self, opts: &[&str], id: &str, args: &[&str]) -> Ran {
+        Ran::new(&mut self.run_command(opts, id, args))
+    }
+
+    /// The command [`ContainerdEngine::run`] runs.
+    pub fn run_command(&self, opts: &[&str], id: &str, args: &[&str]) -> Command {
         let runtime = self.runtime.path();
         let root = self.containerd.runtime_root();
         let fifo = self.containerd.fifo_dir();
@@ -964,7 +999,7 @@ impl ContainerdEngine {
         all.push(IMAGE);
         all.push(id);
         all.extend_from_slice(args);
-        self.containerd.ctr(&all)
+        self.containerd.ctr_command(&all)
     }
 
     /// `ctr task exec --exec-id EXEC_ID ID ARGS`.
@@ -1132,9 +1167,14 @@ impl Dockerd {
 
     /// `docker run --runtime tested --network none EXTRA`.
     pub fn run_container(&self, extra: &[&str]) -> Ran {
+        Ran::new(&mut self.container_command(extra))
+    }
+
+    /// The command [`Dockerd::run_container`] runs.
+    pub fn container_command(&self, extra: &[&str]) -> Command {
         let mut args = vec!["run", "--runtime", DOCKER_RUNTIME_NAME, "--network", "none"];
         args.extend_from_slice(extra);
-        self.docker(&args)
+        self.docker_command(&args)
     }
 
     /// Where the runc shim keeps the runtime's state for dockerd's

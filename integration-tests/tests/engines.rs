@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use berth_integration_tests::engines::{
     container_memory_limit_file, host_memory_limit, sigterm_caught, wait_until, ContainerdEngine,
-    Dockerd, Podman, Runtime, IMAGE, TRAP_EXIT, TRAP_SCRIPT,
+    Dockerd, Podman, Ran, Runtime, IMAGE, TRAP_EXIT, TRAP_SCRIPT,
 };
 use berth_integration_tests::require_root;
 
@@ -62,6 +62,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A busybox `sh -c` script printing one line to each stream, then exiting 42.
 const STREAMS_SCRIPT: &str = "echo out; echo err >&2; exit 42";
 
+/// What the stdin tests pipe in (two lines, so that `cat` must copy all).
+const STDIN_TEXT: &str = "piped in\nsecond line\n";
+
 /// The exec the detached tests run as a non-root user in another dir.
 const USER_CWD_SCRIPT: &str = "id -u; pwd";
 
@@ -90,6 +93,25 @@ fn podman_run_rm(runtime: Runtime) {
     );
 }
 both_runtimes!(podman_run_rm);
+
+/// stdio as podman users have it: `-i` (stdin piped through conmon to the
+/// container), and `-t` (a pty from the runtime's --console-socket).
+fn podman_stdio(runtime: Runtime) {
+    require_root();
+    let podman = Podman::new(runtime);
+    Ran::with_input(
+        &mut podman.container_command(&["--rm", "-i", IMAGE, "cat"]),
+        Some(STDIN_TEXT.as_bytes()),
+    )
+    .ok()
+    .stdout_is(STDIN_TEXT.trim_end());
+    podman
+        .run_container(&["--rm", "-t", IMAGE, "tty"])
+        .ok()
+        .stdout_is("/dev/pts/0");
+    assert_eq!(podman.all_ids(), Vec::<String>::new());
+}
+both_runtimes!(podman_stdio);
 
 /// A command that does not exist: the runtime's create fails, podman says
 /// so and exits 127, as it does with runc; one that is not executable: 126.
@@ -236,7 +258,20 @@ fn containerd_run_rm(runtime: Runtime) {
         .code_is(42)
         .stdout_is("out")
         .stderr_has("err");
-    assert_containerd_clean(&engine, &[&id, &id2]);
+    // ctr run (not detached) always attaches stdin; it does not pass on
+    // EOF, so the container reads one line rather than to the end.
+    let id3 = format!("{}-stdin", engine.sandbox.name);
+    Ran::with_input(
+        &mut engine.run_command(
+            &["--rm"],
+            &id3,
+            &["sh", "-c", "read line; echo \"got $line\""],
+        ),
+        Some(STDIN_TEXT.as_bytes()),
+    )
+    .ok()
+    .stdout_is("got piped in");
+    assert_containerd_clean(&engine, &[&id, &id2, &id3]);
 }
 both_runtimes!(containerd_run_rm);
 
@@ -382,6 +417,26 @@ fn docker_run_rm(runtime: Runtime) {
     assert_eq!(left, "", "docker run --rm left containers");
 }
 both_runtimes!(docker_run_rm);
+
+/// stdio as docker users have it: `-i` (stdin piped through the shim) and
+/// `-t` (a pty from the runtime's --console-socket).
+fn docker_stdio(runtime: Runtime) {
+    require_root();
+    let dockerd = Dockerd::new(runtime);
+    Ran::with_input(
+        &mut dockerd.container_command(&["--rm", "-i", IMAGE, "cat"]),
+        Some(STDIN_TEXT.as_bytes()),
+    )
+    .ok()
+    .stdout_is(STDIN_TEXT.trim_end());
+    dockerd
+        .run_container(&["--rm", "-t", IMAGE, "tty"])
+        .ok()
+        .stdout_is("/dev/pts/0");
+    let left = dockerd.docker(&["ps", "-a", "-q"]).ok().stdout();
+    assert_eq!(left, "");
+}
+both_runtimes!(docker_stdio);
 
 /// A command that does not exist: docker reports the runtime's error and
 /// exits 127, as with runc; one that is not executable: 126. (dockerd picks
