@@ -496,41 +496,64 @@ pub fn sigterm_caught(status: &str) -> bool {
 /// memory.limit_in_bytes, or v2's memory.max where there is no v1 memory
 /// hierarchy.
 pub fn host_memory_limit(pid: u32) -> String {
-    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/cgroup: {e}"));
-    let v1 = Path::new("/sys/fs/cgroup/memory");
-    let (file, path) = if v1.is_dir() {
-        let line = cgroups
-            .lines()
-            .find(|l| {
-                l.split(':')
-                    .nth(1)
-                    .is_some_and(|c| c.split(',').any(|c| c == "memory"))
-            })
-            .unwrap_or_else(|| panic!("pid {pid} has no memory cgroup: {cgroups}"));
-        let rel = line.splitn(3, ':').nth(2).unwrap_or("/");
-        (
-            v1.join(rel.trim_start_matches('/'))
-                .join("memory.limit_in_bytes"),
-            rel.to_string(),
-        )
+    let dir = host_cgroup_dir(pid, "memory");
+    let file = if Path::new("/sys/fs/cgroup/memory").is_dir() {
+        dir.join("memory.limit_in_bytes")
     } else {
-        let line = cgroups
-            .lines()
-            .find(|l| l.starts_with("0::"))
-            .unwrap_or_else(|| panic!("pid {pid} has no cgroup2 path: {cgroups}"));
-        let rel = &line[3..];
-        (
-            Path::new("/sys/fs/cgroup")
-                .join(rel.trim_start_matches('/'))
-                .join("memory.max"),
-            rel.to_string(),
-        )
+        dir.join("memory.max")
     };
     std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("read {} (cgroup {path}): {e}", file.display()))
+        .unwrap_or_else(|e| panic!("read {}: {e}", file.display()))
         .trim()
         .to_string()
+}
+
+/// The host cgroup dir of `pid` in the v1 hierarchy holding `controller`,
+/// or in the cgroup2 hierarchy when the host has no such v1 hierarchy.
+fn host_cgroup_dir(pid: u32, controller: &str) -> PathBuf {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/cgroup: {e}"));
+    let v1 = Path::new("/sys/fs/cgroup").join(controller);
+    let on_v1 = v1.is_dir();
+    // /proc/PID/cgroup lines: `ID:CONTROLLERS:PATH`; cgroup2's is `0::PATH`.
+    let rel = cgroups
+        .lines()
+        .find_map(|l| {
+            let mut fields = l.splitn(3, ':');
+            let _id = fields.next()?;
+            let controllers = fields.next()?;
+            let path = fields.next()?;
+            let wanted = if on_v1 {
+                controllers.split(',').any(|c| c == controller)
+            } else {
+                controllers.is_empty()
+            };
+            wanted.then(|| path.to_string())
+        })
+        .unwrap_or_else(|| panic!("pid {pid} has no {controller} cgroup: {cgroups}"));
+    let base = if on_v1 {
+        v1
+    } else {
+        PathBuf::from("/sys/fs/cgroup")
+    };
+    base.join(rel.trim_start_matches('/'))
+}
+
+/// Whether the cgroup of `pid` is frozen, read from the host: v1's
+/// freezer.state is FROZEN, or v2's cgroup.events says `frozen 1`.
+pub fn host_frozen(pid: u32) -> bool {
+    let dir = host_cgroup_dir(pid, "freezer");
+    if Path::new("/sys/fs/cgroup/freezer").is_dir() {
+        std::fs::read_to_string(dir.join("freezer.state"))
+            .unwrap_or_else(|e| panic!("read {}/freezer.state: {e}", dir.display()))
+            .trim()
+            == "FROZEN"
+    } else {
+        std::fs::read_to_string(dir.join("cgroup.events"))
+            .unwrap_or_else(|e| panic!("read {}/cgroup.events: {e}", dir.display()))
+            .lines()
+            .any(|l| l == "frozen 1")
+    }
 }
 
 /// The file a container reads its own memory limit from, as runc mounts

@@ -17,8 +17,8 @@
 use std::time::Duration;
 
 use berth_integration_tests::engines::{
-    container_memory_limit_file, host_memory_limit, sigterm_caught, wait_until, ContainerdEngine,
-    Dockerd, Podman, Ran, Runtime, IMAGE, TRAP_EXIT, TRAP_SCRIPT,
+    container_memory_limit_file, host_frozen, host_memory_limit, sigterm_caught, wait_until,
+    ContainerdEngine, Dockerd, Podman, Ran, Runtime, IMAGE, TRAP_EXIT, TRAP_SCRIPT,
 };
 use berth_integration_tests::require_root;
 
@@ -608,3 +608,82 @@ fn docker_mounts(runtime: Runtime) {
         .stdout_is("ok");
 }
 both_runtimes!(docker_mounts);
+
+/// What dockerd asks of the runtime beyond the lifecycle: `pause` and
+/// `unpause` (runtime pause/resume: the freezer), `top` (the shim asks the
+/// runtime's `ps` for the pids) and `update --memory` (runtime update), seen
+/// from the host's cgroup files.
+fn docker_pause_top_update(runtime: Runtime) {
+    require_root();
+    let dockerd = Dockerd::new(runtime);
+    let name = format!("{}-ops", dockerd.sandbox.name);
+    dockerd
+        .run_container(&[
+            "-d", "--memory", "64m", "--name", &name, IMAGE, "sleep", "1000",
+        ])
+        .ok();
+    let inspect = |format: &str| {
+        dockerd
+            .docker(&["inspect", "-f", format, &name])
+            .ok()
+            .stdout()
+    };
+    let pid: u32 = inspect("{{.State.Pid}}").parse().expect("container pid");
+
+    dockerd.docker(&["pause", &name]).ok();
+    assert_eq!(inspect("{{.State.Status}}"), "paused");
+    assert!(
+        host_frozen(pid),
+        "the paused container's cgroup is not frozen"
+    );
+    dockerd.docker(&["unpause", &name]).ok();
+    assert_eq!(inspect("{{.State.Status}}"), "running");
+    assert!(
+        !host_frozen(pid),
+        "the unpaused container's cgroup is still frozen"
+    );
+
+    let top = dockerd.docker(&["top", &name]).ok().stdout();
+    assert!(
+        top.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(&pid.to_string())),
+        "docker top lacks the container's pid {pid}: {top}"
+    );
+
+    dockerd
+        .docker(&["update", "--memory", "128m", "--memory-swap", "256m", &name])
+        .ok();
+    assert_eq!(host_memory_limit(pid), "134217728", "limit after update");
+    dockerd.docker(&["rm", "-f", &name]).ok();
+}
+both_runtimes!(docker_pause_top_update);
+
+/// `podman pause` / `unpause` (runtime pause/resume), seen from the
+/// container's freezer cgroup on the host.
+fn podman_pause(runtime: Runtime) {
+    require_root();
+    let podman = Podman::new(runtime);
+    let name = format!("{}-pause", podman.sandbox.name);
+    podman
+        .run_container(&["-d", "--name", &name, IMAGE, "sleep", "1000"])
+        .ok();
+    let pid: u32 = podman
+        .inspect(&name, "{{.State.Pid}}")
+        .parse()
+        .expect("container pid");
+    podman.run(&["pause", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "paused");
+    assert!(
+        host_frozen(pid),
+        "the paused container's cgroup is not frozen"
+    );
+    podman.run(&["unpause", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "running");
+    assert!(
+        !host_frozen(pid),
+        "the unpaused container's cgroup is still frozen"
+    );
+    podman.run(&["rm", "-f", "-t", "0", &name]).ok();
+    assert_eq!(podman.all_ids(), Vec::<String>::new());
+}
+both_runtimes!(podman_pause);
