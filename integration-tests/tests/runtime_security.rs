@@ -39,15 +39,29 @@ fn cve_2019_5736_container_cannot_reach_the_host_runtime_binary() {
         ["no-access", "append-refused", "write-refused"],
         "{text}"
     );
-    // With it (a privileged container), /proc/1/exe is a sealed memfd copy.
-    let out = rt.exec(&["exec", "--cap", "CAP_SYS_PTRACE", &id, "sh", "-c", attack]);
+    // With it, and CAP_SYS_ADMIN to try remounting it read-write (a
+    // privileged container), /proc/1/exe is the binary on a read-only mount
+    // that is in no namespace.
+    let privileged = format!(
+        "mount -o remount,rw /proc/1/exe 2>/dev/null && echo remounted || echo remount-refused; {attack}"
+    );
+    let out = rt.exec(&[
+        "exec",
+        "--cap",
+        "CAP_SYS_PTRACE",
+        "--cap",
+        "CAP_SYS_ADMIN",
+        &id,
+        "sh",
+        "-c",
+        &privileged,
+    ]);
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert!(
-        lines[0].starts_with("/memfd:berth-runtime"),
-        "pid 1 must run a sealed copy: {text}"
-    );
-    assert_eq!(&lines[1..], ["append-refused", "write-refused"], "{text}");
+    assert_eq!(lines[0], "remount-refused", "{text}");
+    // A detached file mount: its path is its own root, never the host path.
+    assert_eq!(lines[1], "/", "pid 1 must run from a detached view: {text}");
+    assert_eq!(&lines[2..], ["append-refused", "write-refused"], "{text}");
     assert_eq!(
         std::fs::read(&rt.binary).unwrap(),
         host_binary,

@@ -1,9 +1,11 @@
 //! The `cgroup` mount type of config.json: what a container sees at
 //! /sys/fs/cgroup. Like runc: on a v1 (or hybrid) host, a tmpfs with one
-//! cgroup file-system mount per host hierarchy (viewed through the
-//! container's cgroup namespace, so each is rooted at its own cgroup), and
-//! the host's cgroup2 mount at `unified` when there is one; on a v2 host, one
-//! cgroup2 mount.
+//! entry per host hierarchy (and the host's cgroup2 mount at `unified` when
+//! there is one); on a v2 host, one cgroup2 mount. With a cgroup namespace
+//! each entry is a fresh cgroup file-system mount, which the kernel roots at
+//! the namespace's cgroup; without one, each is a bind mount of the
+//! container's own cgroup directory, so either way the container sees its
+//! cgroup (its limits) at the top, never the host's root.
 
 use std::os::fd::AsRawFd;
 
@@ -11,7 +13,7 @@ use berth_oci::Mount;
 
 use crate::error::{Context, Error, Result};
 use crate::in_root::RootDir;
-use crate::mounts::{remount_bind, MountOptions};
+use crate::mounts::{remount_bind, MountContext, MountOptions};
 use crate::sys;
 
 /// One cgroup hierarchy mounted on the host.
@@ -62,7 +64,12 @@ pub fn host_hierarchies(mountinfo: &str) -> Vec<HostHierarchy> {
 }
 
 /// Mounts the cgroup file systems at `m.destination` inside `root`.
-pub fn mount_cgroup_fs(m: &Mount, opts: &MountOptions, root: &RootDir) -> Result<()> {
+pub fn mount_cgroup_fs(
+    m: &Mount,
+    opts: &MountOptions,
+    root: &RootDir,
+    ctx: &MountContext,
+) -> Result<()> {
     let what = || {
         format!(
             "mount cgroup on {} in {}",
@@ -76,12 +83,21 @@ pub fn mount_cgroup_fs(m: &Mount, opts: &MountOptions, root: &RootDir) -> Result
     let target = root.create_dir_all(&m.destination).context(what)?;
     let target_path = sys::fd_path(target.as_raw_fd());
     let flags = opts.flags & !libc::MS_REMOUNT;
-    if let Some(v2) = hierarchies
+    // The host dir to bind for a hierarchy when there is no cgroup namespace.
+    let own_dir = |name: &str| -> Option<std::path::PathBuf> {
+        let rel = ctx.cgroup.filter(|_| !ctx.cgroupns)?;
+        let dir = std::path::Path::new("/sys/fs/cgroup").join(name).join(rel);
+        dir.is_dir().then_some(dir)
+    };
+    if hierarchies
         .iter()
-        .find(|h| h.name.is_empty() && h.fstype == "cgroup2")
+        .any(|h| h.name.is_empty() && h.fstype == "cgroup2")
     {
-        let _ = v2;
-        return mount_one(&target_path, "cgroup2", flags, "").context(what);
+        return match own_dir("") {
+            Some(dir) => bind_one(&dir, &target_path, flags, root, &m.destination),
+            None => mount_one(&target_path, "cgroup2", flags, ""),
+        }
+        .context(what);
     }
     if hierarchies.is_empty() {
         return Err(Error::Invalid(format!(
@@ -101,13 +117,35 @@ pub fn mount_cgroup_fs(m: &Mount, opts: &MountOptions, root: &RootDir) -> Result
         let rel = format!("{}/{}", m.destination.trim_end_matches('/'), h.name);
         let dir = root.create_dir_all(&rel).context(what)?;
         let p = sys::fd_path(dir.as_raw_fd());
-        mount_one(&p, &h.fstype, flags, &h.controllers)
-            .context(|| format!("mount {} cgroup hierarchy on {rel}", h.name))?;
+        match own_dir(&h.name) {
+            Some(host_dir) => bind_one(&host_dir, &p, flags, root, &rel),
+            None => mount_one(&p, &h.fstype, flags, &h.controllers),
+        }
+        .context(|| format!("mount {} cgroup hierarchy on {rel}", h.name))?;
     }
     if flags & libc::MS_RDONLY != 0 {
         // Resolve again: the fd above is the directory under the new tmpfs.
         let mounted = root.resolve(&m.destination).context(what)?;
         remount_bind(&sys::fd_path(mounted.as_raw_fd()), libc::MS_RDONLY, 0).context(what)?;
+    }
+    Ok(())
+}
+
+/// Binds a host cgroup dir on `target`, then applies the mount's flags
+/// (read-only, nosuid...) to the new mount, found again through `root` by
+/// its path `rel` (an fd of the mount point names the covered directory).
+fn bind_one(
+    dir: &std::path::Path,
+    target: &std::ffi::CStr,
+    flags: libc::c_ulong,
+    root: &RootDir,
+    rel: &str,
+) -> std::io::Result<()> {
+    let src = sys::cstr(dir)?;
+    sys::mount(Some(&src), target, None, libc::MS_BIND, None)?;
+    if flags != 0 {
+        let mounted = root.resolve(rel)?;
+        remount_bind(&sys::fd_path(mounted.as_raw_fd()), flags & !libc::MS_REC, 0)?;
     }
     Ok(())
 }

@@ -8,36 +8,95 @@
 //! Rootless runs (euid != 0) get no cgroup, as with runc without delegation.
 
 use berth_cgroups::{Cgroup, CgroupsPath, Layout};
-use berth_oci::Spec;
+use berth_oci::{LinuxResources, Spec};
 
 use crate::container::ContainerRecord;
 use crate::error::{Error, Result};
 
-/// Makes the container's cgroup and applies its resources.
-pub fn create(spec: &Spec, id: &str, systemd: bool) -> Result<Option<Cgroup>> {
+/// How the container's cgroup is made: by us through cgroupfs before the
+/// clone (so a v2 child can start inside it), or by systemd after it (a
+/// transient scope must be started with the pid it holds).
+// One short-lived value per create: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum CgroupPlan {
+    /// Rootless: no cgroup.
+    None,
+    /// Made already.
+    Cgroupfs(Cgroup),
+    /// `--systemd-cgroup`: checked already; made by [`CgroupPlan::attach`].
+    Systemd {
+        layout: Layout,
+        path: String,
+        resources: LinuxResources,
+    },
+}
+
+impl CgroupPlan {
+    /// The cgroup made before the clone, if any.
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        match self {
+            CgroupPlan::Cgroupfs(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// After the clone: puts `pid` in the cgroup (v1 cgroupfs: write its pid;
+    /// systemd: start the scope) and returns the container's cgroup.
+    /// `cloned_into` says whether clone3 placed it already (v2).
+    pub fn attach(self, pid: i32, cloned_into: bool) -> Result<Option<Cgroup>> {
+        match self {
+            CgroupPlan::None => Ok(None),
+            CgroupPlan::Cgroupfs(cg) => {
+                if !cloned_into {
+                    if let Err(e) = cg.add_process(pid) {
+                        let _ = cg.destroy();
+                        return Err(e.into());
+                    }
+                }
+                Ok(Some(cg))
+            }
+            CgroupPlan::Systemd {
+                layout,
+                path,
+                resources,
+            } => Ok(Some(berth_cgroups::systemd::create(
+                &layout, &path, pid, &resources,
+            )?)),
+        }
+    }
+}
+
+/// Decides and (for cgroupfs) makes the container's cgroup and applies its
+/// resources. Errors leave nothing behind.
+pub fn plan(spec: &Spec, id: &str, systemd: bool) -> Result<CgroupPlan> {
     if unsafe { libc::geteuid() } != 0 {
-        return Ok(None);
+        return Ok(CgroupPlan::None);
     }
     let linux = spec.linux.as_ref();
     let raw_path = linux.and_then(|l| l.cgroups_path.as_deref());
+    let layout = Layout::detect().map_err(berth_cgroups::CgroupError::from)?;
+    let mut resources = linux.and_then(|l| l.resources.clone()).unwrap_or_default();
+    resources
+        .devices
+        .extend(berth_cgroups::default_allowed_oci());
     if systemd {
-        berth_cgroups::SystemdPath::parse(raw_path.unwrap_or(""))
-            .map_err(|e| Error::Invalid(format!("linux.cgroupsPath: {e}")))?;
-        return Err(Error::NotImplemented(
-            "the systemd cgroup driver (--systemd-cgroup)".into(),
-        ));
+        let path = match raw_path {
+            Some(p) if !p.is_empty() => p.to_string(),
+            _ => format!("system.slice:berth:{id}"),
+        };
+        berth_cgroups::systemd::check(&path).map_err(berth_cgroups::CgroupError::from)?;
+        return Ok(CgroupPlan::Systemd {
+            layout,
+            path,
+            resources,
+        });
     }
     let path = match raw_path {
         Some(p) if !p.is_empty() => CgroupsPath::parse(p),
         _ => CgroupsPath::default_for(id),
     }
     .map_err(|e| Error::Invalid(format!("linux.cgroupsPath: {e}")))?;
-    let layout = Layout::detect().map_err(berth_cgroups::CgroupError::from)?;
-    let mut resources = linux.and_then(|l| l.resources.clone()).unwrap_or_default();
-    resources
-        .devices
-        .extend(berth_cgroups::default_allowed_oci());
-    Ok(Some(Cgroup::create_with_resources(
+    Ok(CgroupPlan::Cgroupfs(Cgroup::create_with_resources(
         &layout, &path, &resources,
     )?))
 }

@@ -38,6 +38,8 @@ pub struct InitContext<'a> {
     /// Set when the caller passed systemd socket-activation fds (LISTEN_FDS).
     pub listen_fds: Option<i32>,
     pub seccomp: Option<berth_seccomp::Filter>,
+    /// The container's cgroup below each hierarchy's root, for /sys/fs/cgroup.
+    pub cgroup: Option<String>,
 }
 
 /// Runs the init; never returns.
@@ -99,7 +101,12 @@ fn init(ctx: &InitContext) -> Result<()> {
             .context(|| format!("setdomainname {d:?}"))?;
     }
     let in_user_ns = spec.namespace(berth_oci::NamespaceType::User).is_some();
-    rootfs::prepare(spec, &ctx.rootfs, &ctx.bundle, in_user_ns)?;
+    let mount_ctx = crate::mounts::MountContext {
+        bundle: &ctx.bundle,
+        cgroup: ctx.cgroup.as_deref(),
+        cgroupns: spec.namespace(berth_oci::NamespaceType::Cgroup).is_some(),
+    };
+    rootfs::prepare(spec, &ctx.rootfs, &mount_ctx, in_user_ns)?;
     let spec_hooks = spec.hooks.as_ref();
     if spec_hooks.is_some_and(|h| !h.create_runtime.is_empty() || !h.prestart.is_empty()) {
         sync::send(sock, sync::HOOKS, b"")?;

@@ -1,5 +1,6 @@
 //! berth-runtime's entry point: runc's command line, one command per call.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use berth_runtime::cli::{self, GLOBAL_FLAGS};
@@ -31,7 +32,9 @@ fn main() {
         }
     }
     if globals.is_set("version") {
-        println!(
+        // A closed pipe (`| head -1`) is not worth a panic.
+        let _ = writeln!(
+            std::io::stdout(),
             "berth-runtime version {}\nspec: {}",
             env!("CARGO_PKG_VERSION"),
             berth_oci::OCI_VERSION
@@ -40,7 +43,7 @@ fn main() {
     }
     let Some(command) = args.get(rest) else {
         if globals.is_set("help") {
-            println!("{USAGE}");
+            let _ = writeln!(std::io::stdout(), "{USAGE}");
             return;
         }
         fail(&log, &Error::Usage(format!("no command given\n{USAGE}")));
@@ -51,7 +54,7 @@ fn main() {
     // Commands that put runtime code inside a container re-execute from a
     // sealed copy first (CVE-2019-5736).
     if matches!(command.as_str(), "create" | "run" | "exec") {
-        if let Err(e) = selfexe::ensure_sealed_copy() {
+        if let Err(e) = selfexe::ensure_read_only_exe() {
             fail(&log, &e);
         }
     }

@@ -136,13 +136,24 @@ fn describe(m: &Mount, root: &RootDir) -> String {
     )
 }
 
-/// Mounts one spec entry inside `root`. `bundle` anchors relative bind sources.
-pub fn mount_entry(m: &Mount, root: &RootDir, bundle: &Path) -> Result<()> {
+/// What mounts need to know besides the entry itself.
+pub struct MountContext<'a> {
+    /// Anchors relative bind sources.
+    pub bundle: &'a Path,
+    /// The container's cgroup below each hierarchy's root (`berth/<id>`).
+    pub cgroup: Option<&'a str>,
+    /// Whether the container has its own cgroup namespace.
+    pub cgroupns: bool,
+}
+
+/// Mounts one spec entry inside `root`.
+pub fn mount_entry(m: &Mount, root: &RootDir, ctx: &MountContext) -> Result<()> {
+    let bundle = ctx.bundle;
     let opts = MountOptions::parse(&m.options)?;
     let kind = m.kind.as_deref().unwrap_or("");
     let is_bind = opts.bind || kind == "bind";
     if kind == "cgroup" || kind == "cgroup2" {
-        return crate::cgroup_mount::mount_cgroup_fs(m, &opts, root);
+        return crate::cgroup_mount::mount_cgroup_fs(m, &opts, root, ctx);
     }
     let what = || describe(m, root);
     let target = if is_bind {

@@ -63,6 +63,30 @@ impl ExecPlan {
 /// first executable regular file named so in the process's PATH.
 fn find_program(name: &str, env: &[String]) -> Result<String> {
     if name.contains('/') {
+        // Like runc (Go's exec.LookPath): a path must be an executable file,
+        // checked here so `create` fails and engines map the error to 126/127.
+        let c = CString::new(name)
+            .map_err(|_| Error::Invalid(format!("program {name:?} contains a NUL byte")))?;
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 {
+            let e = std::io::Error::last_os_error();
+            let why = if e.raw_os_error() == Some(libc::ENOENT) {
+                "no such file or directory".to_string()
+            } else {
+                sys::errno_name(&e)
+            };
+            return Err(Error::Container(format!(
+                "exec: {name:?}: stat {name}: {why}"
+            )));
+        }
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            return Err(Error::Container(format!("exec: {name:?}: is a directory")));
+        }
+        if st.st_mode & 0o111 == 0 {
+            return Err(Error::Container(format!(
+                "exec: {name:?}: permission denied"
+            )));
+        }
         return Ok(name.to_string());
     }
     let path = env
@@ -199,7 +223,13 @@ mod tests {
 
     #[test]
     fn finds_programs_on_path() {
-        assert_eq!(find_program("/x/y", &[]).unwrap(), "/x/y");
+        assert_eq!(find_program("/bin/sh", &[]).unwrap(), "/bin/sh");
+        let e = find_program("/x/y", &[]).unwrap_err().to_string();
+        assert!(e.contains("no such file or directory"), "{e}");
+        let e = find_program("/etc/passwd", &[]).unwrap_err().to_string();
+        assert!(e.contains("permission denied"), "{e}");
+        let e = find_program("/etc", &[]).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
         let p = find_program("sh", &env).unwrap();
         assert!(p == "/bin/sh" || p == "/usr/bin/sh", "{p}");

@@ -46,7 +46,12 @@ fn propagation(spec: &Spec) -> Result<libc::c_ulong> {
 }
 
 /// Steps 1-4: everything before pivot_root.
-pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, in_user_ns: bool) -> Result<()> {
+pub fn prepare(
+    spec: &Spec,
+    rootfs: &Path,
+    mount_ctx: &mounts::MountContext,
+    in_user_ns: bool,
+) -> Result<()> {
     let prop = propagation(spec)?;
     // Shared propagation of the root itself would leak our mounts to the host:
     // make everything slave first, then apply the asked-for mode to the rootfs.
@@ -72,7 +77,7 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, in_user_ns: bool) -> R
     }
     let root = RootDir::open(rootfs).context(|| format!("open rootfs {}", rootfs.display()))?;
     for m in &spec.mounts {
-        mounts::mount_entry(m, &root, bundle)?;
+        mounts::mount_entry(m, &root, mount_ctx)?;
     }
     let mut devs = devices::default_devices();
     if let Some(linux) = &spec.linux {

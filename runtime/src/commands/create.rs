@@ -18,6 +18,7 @@ use crate::error::{Context, Error, Result};
 use crate::init::{self, InitContext};
 use crate::namespaces::{self, NamespacePlan};
 use crate::{cgroups, console, hooks, seccomp, sync, sys, Runtime};
+use berth_cgroups::Cgroup;
 
 /// The options shared by `create` and `run`.
 pub struct CreateOptions {
@@ -175,11 +176,25 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     let fifo = sys::open(&fifo_path, libc::O_PATH, 0)
         .context(|| format!("open {}", fifo_path.display()))?;
 
-    undo.cgroup = cgroups::create(&spec, &opts.id, rt.systemd_cgroup)?;
-    let cgroup_fd: Option<OwnedFd> = match &undo.cgroup {
-        Some(cg) => cg.open_dir()?,
+    let cgroup_plan = cgroups::plan(&spec, &opts.id, rt.systemd_cgroup)?;
+    let cgroup_fd: Option<OwnedFd> = match cgroup_plan.cgroup() {
+        Some(cg) => match cg.open_dir() {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = cg.destroy();
+                return Err(e.into());
+            }
+        },
         None => None,
     };
+    let cgroup_rel = match &cgroup_plan {
+        cgroups::CgroupPlan::Cgroupfs(c) => Some(c.path().as_relative().to_string()),
+        _ => None,
+    };
+    // From here on, a failure must also remove the cgroup.
+    if let cgroups::CgroupPlan::Cgroupfs(c) = &cgroup_plan {
+        undo.cgroup = Some(Cgroup::clone(c));
+    }
     let (parent_sock, child_sock) =
         sys::seqpacket_pair().context(|| "socketpair for the container's init".into())?;
     plan.enter_parent(&spec)?;
@@ -206,6 +221,7 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
             no_pivot: opts.no_pivot,
             listen_fds,
             seccomp: filter,
+            cgroup: cgroup_rel,
         });
     }
     undo.child = Some(pid);
@@ -216,11 +232,7 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     if plan.new_user {
         namespaces::write_user_maps(pid, &spec)?;
     }
-    if cgroup_fd.is_none() {
-        if let Some(cg) = &undo.cgroup {
-            cg.add_process(pid)?;
-        }
-    }
+    undo.cgroup = cgroup_plan.attach(pid, cgroup_fd.is_some())?;
     sync::send(sock, sync::GO, b"")?;
     let state_for_hooks = |status| State {
         oci_version: berth_oci::OCI_VERSION.into(),
