@@ -1176,3 +1176,28 @@ fn bad_command_lines() {
     let socks = std::fs::read_dir(shim.dir.join("s")).unwrap().count();
     assert_eq!(socks, 1, "extra sockets left behind");
 }
+
+/// A created container that never started can be deleted: its init is
+/// killed, its exit recorded, and the shim exits.
+fn delete_created(runtime: Runtime) {
+    require_root();
+    let shim = Shim::start(runtime, &["sleep", "1000"]);
+    block_on(async {
+        let mut c = shim.connect().await;
+        let pid = c
+            .create(shim.create_request(false))
+            .await
+            .unwrap()
+            .into_inner()
+            .pid;
+        let d = delete(&mut c, &shim.id, "").await;
+        assert_eq!(d.pid, pid);
+        assert_eq!(d.exit_status, 137);
+    });
+    assert!(shim.wait_gone(Duration::from_secs(5)));
+    let exit = std::fs::read_to_string(shim.state_dir().join("exit")).unwrap();
+    assert!(exit.contains("\"exit_status\":137"), "{exit}");
+    let (ok, _) = shim.runtime_cmd(&["state", &shim.id]);
+    assert!(!ok, "container left behind");
+}
+both_runtimes!(delete_created);
