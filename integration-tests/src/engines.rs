@@ -492,20 +492,31 @@ pub fn sigterm_caught(status: &str) -> bool {
 // Cgroup checks from the host
 // ---------------------------------------------------------------------------
 
-/// The memory limit of the cgroup `pid` is in, read from the host: v1's
-/// memory.limit_in_bytes, or v2's memory.max where there is no v1 memory
-/// hierarchy.
-pub fn host_memory_limit(pid: u32) -> String {
-    let dir = host_cgroup_dir(pid, "memory");
-    let file = if Path::new("/sys/fs/cgroup/memory").is_dir() {
-        dir.join("memory.limit_in_bytes")
+/// Whether the host has cgroup v1 hierarchies (v1 or hybrid), judged by
+/// the v1 memory hierarchy, as runc does.
+pub fn host_has_cgroup_v1() -> bool {
+    Path::new("/sys/fs/cgroup/memory").is_dir()
+}
+
+/// A file of the cgroup `pid` is in, read from the host (trimmed): `v1_file`
+/// in the v1 hierarchy of `controller`, or `v2_file` in the cgroup2 tree.
+pub fn host_cgroup_file(pid: u32, controller: &str, v1_file: &str, v2_file: &str) -> String {
+    let dir = host_cgroup_dir(pid, controller);
+    let file = dir.join(if host_has_cgroup_v1() {
+        v1_file
     } else {
-        dir.join("memory.max")
-    };
+        v2_file
+    });
     std::fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("read {}: {e}", file.display()))
         .trim()
         .to_string()
+}
+
+/// The memory limit of the cgroup `pid` is in, read from the host: v1's
+/// memory.limit_in_bytes, or v2's memory.max.
+pub fn host_memory_limit(pid: u32) -> String {
+    host_cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max")
 }
 
 /// The host cgroup dir of `pid` in the v1 hierarchy holding `controller`,
@@ -543,7 +554,7 @@ fn host_cgroup_dir(pid: u32, controller: &str) -> PathBuf {
 /// freezer.state is FROZEN, or v2's cgroup.events says `frozen 1`.
 pub fn host_frozen(pid: u32) -> bool {
     let dir = host_cgroup_dir(pid, "freezer");
-    if Path::new("/sys/fs/cgroup/freezer").is_dir() {
+    if host_has_cgroup_v1() {
         std::fs::read_to_string(dir.join("freezer.state"))
             .unwrap_or_else(|e| panic!("read {}/freezer.state: {e}", dir.display()))
             .trim()
@@ -560,7 +571,7 @@ pub fn host_frozen(pid: u32) -> bool {
 /// /sys/fs/cgroup (v1: the container's own memory cgroup at
 /// /sys/fs/cgroup/memory; v2: its cgroup at /sys/fs/cgroup).
 pub fn container_memory_limit_file() -> &'static str {
-    if Path::new("/sys/fs/cgroup/memory").is_dir() {
+    if host_has_cgroup_v1() {
         "/sys/fs/cgroup/memory/memory.limit_in_bytes"
     } else {
         "/sys/fs/cgroup/memory.max"

@@ -17,8 +17,9 @@
 use std::time::Duration;
 
 use berth_integration_tests::engines::{
-    container_memory_limit_file, host_frozen, host_memory_limit, sigterm_caught, wait_until,
-    ContainerdEngine, Dockerd, Podman, Ran, Runtime, IMAGE, TRAP_EXIT, TRAP_SCRIPT,
+    container_memory_limit_file, host_cgroup_file, host_frozen, host_has_cgroup_v1,
+    host_memory_limit, sigterm_caught, wait_until, ContainerdEngine, Dockerd, Podman, Ran, Runtime,
+    IMAGE, TRAP_EXIT, TRAP_SCRIPT,
 };
 use berth_integration_tests::require_root;
 
@@ -687,3 +688,76 @@ fn podman_pause(runtime: Runtime) {
     assert_eq!(podman.all_ids(), Vec::<String>::new());
 }
 both_runtimes!(podman_pause);
+
+/// `--memory`, `--pids-limit` and `--cpus` reach the container's cgroup,
+/// read from the host.
+fn docker_cgroup_limits(runtime: Runtime) {
+    require_root();
+    let dockerd = Dockerd::new(runtime);
+    let name = format!("{}-limits", dockerd.sandbox.name);
+    dockerd
+        .run_container(&[
+            "-d",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "10",
+            "--cpus",
+            "0.5",
+            "--name",
+            &name,
+            IMAGE,
+            "sleep",
+            "1000",
+        ])
+        .ok();
+    let pid: u32 = dockerd
+        .docker(&["inspect", "-f", "{{.State.Pid}}", &name])
+        .ok()
+        .stdout()
+        .parse()
+        .expect("container pid");
+    assert_eq!(host_memory_limit(pid), MEMORY_LIMIT);
+    assert_eq!(host_cgroup_file(pid, "pids", "pids.max", "pids.max"), "10");
+    let quota = host_cgroup_file(pid, "cpu", "cpu.cfs_quota_us", "cpu.max");
+    let want = if host_has_cgroup_v1() {
+        "50000"
+    } else {
+        "50000 100000"
+    };
+    assert_eq!(quota, want, "--cpus 0.5");
+    dockerd.docker(&["rm", "-f", &name]).ok();
+}
+both_runtimes!(docker_cgroup_limits);
+
+/// What a container sees of its own cgroup limits under /sys/fs/cgroup: on
+/// a v1 host without a cgroup namespace (docker's default there), runc
+/// bind-mounts the container's own cgroup of each hierarchy, so the files at
+/// the hierarchy roots are the container's.
+fn docker_cgroup_view(runtime: Runtime) {
+    require_root();
+    let dockerd = Dockerd::new(runtime);
+    let script = if host_has_cgroup_v1() {
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
+    } else {
+        "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"
+    };
+    dockerd
+        .run_container(&[
+            "--rm",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "10",
+            IMAGE,
+            "sh",
+            "-c",
+            script,
+        ])
+        .ok()
+        .stdout_is(&format!("{MEMORY_LIMIT}\n10"));
+}
+both_runtimes!(
+    docker_cgroup_view,
+    ignore_berth = "berth-runtime: no cgroupns: v1 /sys/fs/cgroup/* shows the host roots, not the container cgroups"
+);
