@@ -38,8 +38,8 @@ elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 # --- the image -------------------------------------------------------------
 echo "building the image in $W ..."
 pick() { # DIR MB -> list of files, sorted, up to MB megabytes
-    find "$1" -xdev -type f -printf '%s %p\n' 2>/dev/null | sort -k2 |
-        awk -v max=$(($2 * 1024 * 1024)) '{ if (t + $1 > max) exit; t += $1; print $2 }'
+    find "$1" -xdev -type f -links 1 -printf '%s %p\n' 2>/dev/null | sort -k2 |
+        awk -v max=$(($2 * 1024 * 1024)) '{ size = $1; sub(/^[0-9]+ /, ""); if (t + size <= max) { t += size; print } }'
 }
 mkdir -p "$W/oci/blobs/sha256"
 layer() { # N DIR MB

@@ -1,0 +1,138 @@
+//! The images domain through its Rust API (no daemon, no gRPC): import,
+//! list, tag, remove with docker's untag/delete rules, the in-use check and
+//! garbage collection, on a native snapshotter in a temp dir.
+
+use berth_manager::images::import::ImportOptions;
+use berth_manager::images::{ImageError, ImageService, ImageUsers, NoImageUsers, Removed};
+use berth_manager::manifest::Platform;
+use berth_manager::registry::RegistryConfig;
+use berth_store::content::ContentStore;
+use berth_store::gc::GcRoots;
+use berth_store::metadata::MetadataStore;
+use berth_store::snapshot::native::NativeSnapshotter;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A small layer tar: a directory and a file.
+fn layer_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    b.append_data(&mut h, "etc/", &[][..]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(6);
+    b.append_data(&mut h, "etc/hello", &b"world\n"[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+fn service(root: &Path, users: Arc<dyn ImageUsers>) -> ImageService {
+    let content = ContentStore::open(root).unwrap();
+    let meta = Arc::new(MetadataStore::open(&root.join("meta.redb")).unwrap());
+    let snapshotter = Arc::new(NativeSnapshotter::open(root, meta.clone()).unwrap());
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    ImageService::new(
+        content,
+        meta,
+        snapshotter,
+        RegistryConfig::default(),
+        Platform::host(),
+        users,
+        root.join("tmp"),
+    )
+}
+
+fn import(svc: &ImageService, name: &str) -> String {
+    svc.import_blocking(
+        &mut &layer_tar()[..],
+        &ImportOptions {
+            reference: Some(name.into()),
+            changes: vec!["CMD [\"/bin/sh\"]".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn import_tag_untag_delete_and_collect() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), Arc::new(NoImageUsers));
+    let id = import(&svc, "t:1");
+    let list = svc.list(None).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].name, "docker.io/library/t:1");
+    assert_eq!(list[0].resolved.id(), id);
+    assert_eq!(list[0].resolved.chain_ids.len(), 1);
+
+    svc.tag("t:1", "u:2").unwrap();
+    assert_eq!(svc.list(None).unwrap().len(), 2);
+    assert_eq!(svc.list(Some("u")).unwrap().len(), 1);
+    assert_eq!(
+        svc.remove("t:1", false, true).await.unwrap(),
+        vec![Removed::Untagged("t:1".into())]
+    );
+    let removed = svc.remove("u:2", false, true).await.unwrap();
+    assert_eq!(
+        removed,
+        vec![
+            Removed::Untagged("u:2".into()),
+            Removed::Deleted(id.clone())
+        ]
+    );
+    assert!(svc.list(None).unwrap().is_empty());
+    assert!(
+        svc.content().list().unwrap().is_empty(),
+        "blobs left after delete"
+    );
+    assert!(
+        svc.snapshotter().list().unwrap().is_empty(),
+        "snapshots left after delete"
+    );
+
+    assert!(matches!(
+        svc.remove("nope", false, true).await,
+        Err(ImageError::NotFound(_))
+    ));
+    assert!(matches!(svc.tag("nope", "x"), Err(ImageError::NotFound(_))));
+    let empty = svc.import_blocking(&mut &[][..], &ImportOptions::default());
+    assert!(
+        matches!(empty, Err(ImageError::InvalidArgument(_))),
+        "{empty:?}"
+    );
+}
+
+/// One container uses every image.
+struct OneContainer;
+
+impl ImageUsers for OneContainer {
+    fn containers_using(&self, _image_id: &str) -> Vec<String> {
+        vec!["c0ffee".into()]
+    }
+    fn gc_roots(&self) -> GcRoots {
+        GcRoots::default()
+    }
+}
+
+#[tokio::test]
+async fn images_in_use_need_force_and_stay_as_dangling() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), Arc::new(OneContainer));
+    let id = import(&svc, "busy:1");
+    let err = svc.remove("busy:1", false, true).await.unwrap_err();
+    assert!(
+        matches!(&err, ImageError::Conflict(m) if m.contains("container c0ffee is using")),
+        "{err}"
+    );
+    let removed = svc.remove("busy:1", true, true).await.unwrap();
+    assert_eq!(removed, vec![Removed::Untagged("busy:1".into())]);
+    let list = svc.list(None).unwrap();
+    assert_eq!(list.len(), 1, "the image is kept while a container uses it");
+    assert_eq!(list[0].name, "");
+    assert_eq!(list[0].resolved.id(), id);
+    // prune -a keeps it too.
+    let (pruned, _) = svc.prune(true).await.unwrap();
+    assert!(pruned.is_empty(), "{pruned:?}");
+}
