@@ -28,7 +28,16 @@ fn applets() -> &'static Vec<String> {
 /// applet, /etc/passwd and /etc/group (root, nobody, and a user 1000), and the
 /// empty dirs a container expects.
 pub fn busybox_rootfs(root: &Path) {
-    for dir in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/user"] {
+    for dir in [
+        "bin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "root",
+        "home/user",
+    ] {
         std::fs::create_dir_all(root.join(dir)).expect("mkdir in rootfs");
     }
     std::fs::copy(BUSYBOX, root.join("bin/busybox")).expect("copy busybox");

@@ -63,7 +63,10 @@ impl Spec {
                 return Err("process.args must name a program to run".into());
             }
             if !process.cwd.starts_with('/') {
-                return Err(format!("process.cwd {:?} must be an absolute path", process.cwd));
+                return Err(format!(
+                    "process.cwd {:?} must be an absolute path",
+                    process.cwd
+                ));
             }
         }
         if let Some(linux) = &self.linux {
