@@ -761,3 +761,79 @@ both_runtimes!(
     docker_cgroup_view,
     ignore_berth = "berth-runtime: no cgroupns: v1 /sys/fs/cgroup/* shows the host roots, not the container cgroups"
 );
+
+/// More of what dockerd does through the runtime: an OOM kill under
+/// `--memory 8m` (exit 137, OOMKilled, from the cgroup the runtime made),
+/// `--restart on-failure:2` (the runtime creates the container again),
+/// `exec -t` (a pty through --console-socket) and `exec -d`.
+fn docker_oom_restart_exec(runtime: Runtime) {
+    require_root();
+    let dockerd = Dockerd::new(runtime);
+    let inspect = |name: &str, format: &str| {
+        dockerd
+            .docker(&["inspect", "-f", format, name])
+            .ok()
+            .stdout()
+    };
+
+    let hog = format!("{}-hog", dockerd.sandbox.name);
+    dockerd
+        .run_container(&[
+            "-d",
+            "--memory",
+            "8m",
+            "--memory-swap",
+            "8m",
+            "--name",
+            &hog,
+            IMAGE,
+            "sh",
+            "-c",
+            "x=a; while true; do x=$x$x; done",
+        ])
+        .ok();
+    dockerd.docker(&["wait", &hog]).ok().stdout_is("137");
+    assert_eq!(inspect(&hog, "{{.State.OOMKilled}}"), "true");
+
+    let flaky = format!("{}-flaky", dockerd.sandbox.name);
+    dockerd
+        .run_container(&[
+            "-d",
+            "--restart",
+            "on-failure:2",
+            "--name",
+            &flaky,
+            IMAGE,
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .ok();
+    wait_until(
+        "two restarts, then the end",
+        Duration::from_secs(60),
+        || inspect(&flaky, "{{.RestartCount}} {{.State.Running}}") == "2 false",
+    );
+    assert_eq!(inspect(&flaky, "{{.State.ExitCode}}"), "3");
+
+    let name = format!("{}-exec", dockerd.sandbox.name);
+    dockerd
+        .run_container(&["-d", "--name", &name, IMAGE, "sleep", "1000"])
+        .ok();
+    dockerd
+        .docker(&["exec", "-t", &name, "tty"])
+        .ok()
+        .stdout_is("/dev/pts/0");
+    dockerd.docker(&["exec", "-d", &name, "sleep", "3000"]).ok();
+    wait_until("the detached exec in docker top", READY_TIMEOUT, || {
+        dockerd
+            .docker(&["top", &name])
+            .ok()
+            .stdout()
+            .contains("sleep 3000")
+    });
+    for n in [&hog, &flaky, &name] {
+        dockerd.docker(&["rm", "-f", n]).ok();
+    }
+}
+both_runtimes!(docker_oom_restart_exec);
