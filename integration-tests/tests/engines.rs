@@ -837,3 +837,30 @@ fn docker_oom_restart_exec(runtime: Runtime) {
     }
 }
 both_runtimes!(docker_oom_restart_exec);
+
+/// A user namespace as podman sets it up (`--uidmap`/`--gidmap`: podman
+/// chowns the image for the mapping, the runtime writes the maps): root in
+/// the container is uid 100000 outside, and the image's files are the
+/// container root's.
+fn podman_userns(runtime: Runtime) {
+    require_root();
+    let podman = Podman::new(runtime);
+    podman
+        .run_container(&[
+            "--rm",
+            "--uidmap",
+            "0:100000:65536",
+            "--gidmap",
+            "0:100000:65536",
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox",
+        ])
+        .ok()
+        .stdout_is("         0     100000      65536\n         0     100000      65536\n0\n0");
+}
+both_runtimes!(
+    podman_userns,
+    ignore_berth = "berth-runtime: in a userns without cgroupns, mounting a v1 cgroup fs fails EPERM (bind the container cgroup dirs instead)"
+);
