@@ -360,6 +360,41 @@ pub fn skopeo_copy(from: &str, to: &str) {
     ]));
 }
 
+/// `skopeo copy` with extra flags (`--format v2s2` converts to Docker
+/// schema 2 media types).
+pub fn skopeo_copy_with(flags: &[&str], from: &str, to: &str) {
+    run_ok(
+        Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+            ])
+            .args(flags)
+            .args([from, to]),
+    );
+}
+
+/// A plain HTTP PUT on loopback; returns the status code.
+pub fn http_put(host: &str, path: &str, content_type: &str, body: &[u8]) -> std::io::Result<u16> {
+    let mut s = TcpStream::connect(host)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    Ok(resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
+}
+
 /// `skopeo inspect` of a transport reference, as JSON.
 pub fn skopeo_inspect(reference: &str, raw: bool) -> serde_json::Value {
     let mut cmd = Command::new("skopeo");
@@ -408,6 +443,34 @@ sys.stdout.buffer.write(buf.getvalue())
 /// Writes an OCI layout at `dir` with one image of uncompressed `layers`
 /// (tar bytes), named `ref_name` in index.json. Returns the manifest digest.
 pub fn write_oci_layout(dir: &Path, layers: &[Vec<u8>], ref_name: &str) -> String {
+    write_oci_layout_compressed(dir, layers, ref_name, "")
+}
+
+/// Compresses with an external tool (`gzip`, `zstd`).
+fn compress(data: &[u8], tool: &str) -> Vec<u8> {
+    let mut child = Command::new(tool)
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {tool}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "{tool} failed");
+    out.stdout
+}
+
+/// Like [`write_oci_layout`], with the layers compressed by `compression`
+/// ("" for none, "gzip" or "zstd") and the matching media types.
+pub fn write_oci_layout_compressed(
+    dir: &Path,
+    layers: &[Vec<u8>],
+    ref_name: &str,
+    compression: &str,
+) -> String {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let put = |data: &[u8]| {
@@ -418,11 +481,22 @@ pub fn write_oci_layout(dir: &Path, layers: &[Vec<u8>], ref_name: &str) -> Strin
     let mut layer_descs = Vec::new();
     let mut diff_ids = Vec::new();
     for l in layers {
-        let d = put(l);
-        diff_ids.push(d.clone());
-        layer_descs.push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": l.len()
-        }));
+        diff_ids.push(format!("sha256:{}", sha256_hex(l)));
+        let (blob, media_type) = match compression {
+            "" => (l.clone(), "application/vnd.oci.image.layer.v1.tar"),
+            "gzip" => (
+                compress(l, "gzip"),
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            ),
+            "zstd" => (
+                compress(l, "zstd"),
+                "application/vnd.oci.image.layer.v1.tar+zstd",
+            ),
+            other => panic!("unknown compression {other}"),
+        };
+        let d = put(&blob);
+        layer_descs
+            .push(serde_json::json!({ "mediaType": media_type, "digest": d, "size": blob.len() }));
     }
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux", "config": {},
@@ -554,4 +628,97 @@ impl Drop for SlowProxy {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
+}
+
+/// One raw HTTP request on loopback; returns (status, headers lower-cased).
+fn http_request(
+    host: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, HashMap<String, String>) {
+    let mut s = TcpStream::connect(host).expect("connect to registry");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers)
+}
+
+/// Pushes the single image of an OCI layout written by
+/// [`write_oci_layout_compressed`] to `repo:tag`, blobs and manifest exactly
+/// as they are (skopeo would recompress the layers).
+pub fn push_layout_raw(host: &str, repo: &str, tag: &str, layout: &Path) {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = |d: &str| {
+        std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+    };
+    let manifest_bytes = blob(&manifest_digest);
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
+    let mut digests = vec![manifest["config"]["digest"].as_str().unwrap().to_string()];
+    for l in manifest["layers"].as_array().unwrap() {
+        digests.push(l["digest"].as_str().unwrap().to_string());
+    }
+    for d in digests {
+        let (status, headers) = http_request(
+            host,
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/"),
+            "application/octet-stream",
+            b"",
+        );
+        assert_eq!(status, 202, "start upload of {d}");
+        let location = headers["location"].clone();
+        let path = location
+            .split_once(host)
+            .map(|(_, p)| p.to_string())
+            .unwrap_or(location);
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (status, _) = http_request(
+            host,
+            "PUT",
+            &format!("{path}{sep}digest={d}"),
+            "application/octet-stream",
+            &blob(&d),
+        );
+        assert_eq!(status, 201, "upload of {d}");
+    }
+    let media_type = manifest["mediaType"].as_str().unwrap();
+    let (status, _) = http_request(
+        host,
+        "PUT",
+        &format!("/v2/{repo}/manifests/{tag}"),
+        media_type,
+        &manifest_bytes,
+    );
+    assert_eq!(status, 201, "put manifest {repo}:{tag}");
 }

@@ -874,3 +874,134 @@ fn pull_draws_progress_bars_on_a_terminal() {
         "{plain:?}"
     );
 }
+
+#[test]
+fn pulls_docker_schema2_zstd_and_index_images() {
+    require_root();
+    use berth_integration_tests::registry::{
+        http_put, push_layout_raw, skopeo_copy_with, write_oci_layout_compressed,
+    };
+    let reg = Registry::start();
+    let work = TestDir::new("formats");
+    let layout = work.join("layout");
+    umoci_busybox(&layout, "v1", &work.path);
+    let d = Berthd::start();
+
+    // Docker schema 2 media types (skopeo converts).
+    let v2s2 = format!("{}/schema2:v1", reg.host());
+    skopeo_copy_with(
+        &["--format", "v2s2"],
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{v2s2}"),
+    );
+    let raw = skopeo_inspect(&format!("docker://{v2s2}"), true);
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    d.ok(&["pull", &v2s2]);
+    assert_eq!(
+        inspect(&d, &v2s2)["Config"]["Cmd"],
+        serde_json::json!(["/bin/sh"])
+    );
+
+    // zstd and uncompressed layers.
+    for (name, compression) in [("zstd", "zstd"), ("plain", ""), ("gzip", "gzip")] {
+        let dir = work.join(&format!("layout-{name}"));
+        let layer = make_tar(&[("etc", "dir", ""), ("etc/format", "file", name)]);
+        write_oci_layout_compressed(&dir, &[layer], "v1", compression);
+        let reference = format!("{}/{name}:v1", reg.host());
+        // Pushed as written: skopeo would recompress the layers to gzip.
+        push_layout_raw(&reg.host(), name, "v1", &dir);
+        let raw = skopeo_inspect(&format!("docker://{reference}"), true);
+        let media_type = raw["layers"][0]["mediaType"].as_str().unwrap().to_string();
+        assert!(
+            media_type.ends_with(if compression.is_empty() {
+                ".tar"
+            } else {
+                compression
+            }),
+            "{media_type}"
+        );
+        d.ok(&["pull", &reference]);
+    }
+
+    // An OCI index: amd64 and arm64 entries (the same manifest, as the
+    // registry wants every entry to exist), pulled for each platform.
+    let single = format!("{}/multi:amd64", reg.host());
+    skopeo_copy(
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{single}"),
+    );
+    let digest = skopeo_inspect(&format!("docker://{single}"), false)["Digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let size = {
+        let out = run(Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "inspect",
+                "--tls-verify=false",
+                "--raw",
+            ])
+            .arg(format!("docker://{single}")));
+        out.stdout.len()
+    };
+    let entry = |arch: &str| {
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+            "platform": {"os": "linux", "architecture": arch},
+        })
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry("arm64"), entry("amd64")],
+    });
+    let status = http_put(
+        &reg.host(),
+        "/v2/multi/manifests/index",
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status, 201, "registry refused the index");
+    let multi = format!("{}/multi:index", reg.host());
+    d.ok(&["pull", &multi]);
+    let v = inspect(&d, &multi);
+    assert_eq!(v["Architecture"], "amd64");
+    assert!(
+        v["RepoDigests"][0].as_str().unwrap().contains("@sha256:"),
+        "{v}"
+    );
+    assert_ne!(
+        v["RepoDigests"][0]
+            .as_str()
+            .unwrap()
+            .split('@')
+            .nth(1)
+            .unwrap(),
+        digest,
+        "the index digest names the image"
+    );
+    d.ok(&["pull", "--platform", "linux/arm64", &multi]);
+    let err = d.fails(&["pull", "--platform", "linux/s390x", &multi]);
+    assert!(
+        err.contains("no manifest for platform linux/s390x"),
+        "{err}"
+    );
+    // Saving an image pulled through an index writes its platform manifest.
+    let archive = work.join("multi.tar");
+    d.ok(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        archive.to_str().unwrap(),
+        &multi,
+    ]);
+    assert_eq!(
+        skopeo_inspect(&format!("oci-archive:{}", archive.display()), false)["Architecture"],
+        "amd64"
+    );
+}
