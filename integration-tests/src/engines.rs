@@ -13,6 +13,16 @@
 //!
 //! The runtime under test is either Debian's runc (the oracle that proves
 //! the harness) or berth-runtime; [`Runtime`] names them.
+//!
+//! What the engines put outside the sandbox, because these versions have no
+//! setting for it: podman's runtime state under the runtime's default root
+//! (podman passes no `--root`, and `--runtime-flag root=` is not handed on
+//! to the `podman container cleanup` that conmon runs at exit, so the state
+//! of `run --rm` containers would stay behind; container dirs are removed as
+//! the containers are), containerd 1.6's shim sockets in /run/containerd/s,
+//! dockerd's plugin dir /run/docker/plugins, netavark's /run/containers/networks
+//! and containers/image's blob-info cache in /var/lib/containers/cache: all
+//! empty dirs or caches once the tests are done.
 
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
