@@ -1,7 +1,7 @@
 //! The `cgroup` mount type of config.json: what a container sees at
 //! /sys/fs/cgroup. Like runc: on a v1 (or hybrid) host, a tmpfs with one
-//! entry per host hierarchy (and the host's cgroup2 mount at `unified` when
-//! there is one); on a v2 host, one cgroup2 mount. With a cgroup namespace
+//! entry per v1 hierarchy (a hybrid host's cgroup2 mount is left out, as
+//! runc does); on a v2 host, one cgroup2 mount. With a cgroup namespace
 //! each entry is a fresh cgroup file-system mount, which the kernel roots at
 //! the namespace's cgroup; without one, each is a bind mount of the
 //! container's own cgroup directory, so either way the container sees its
@@ -45,6 +45,11 @@ pub fn host_hierarchies(mountinfo: &str) -> Vec<HostHierarchy> {
         let name = if mount_point == "/sys/fs/cgroup" {
             String::new()
         } else if let Some(n) = mount_point.strip_prefix("/sys/fs/cgroup/") {
+            // A hybrid host's cgroup2 mount (`unified`) is not shown to
+            // containers: runc does not, and no v1 tool reads it.
+            if fstype == "cgroup2" {
+                continue;
+            }
             n.to_string()
         } else {
             continue;
@@ -181,11 +186,16 @@ mod tests {
 40 25 0:30 / /mnt/other rw - cgroup cgroup rw,memory
 ";
         let h = host_hierarchies(mi);
-        assert_eq!(h.len(), 3);
+        assert_eq!(h.len(), 2);
         assert_eq!(h[0].name, "cpu");
         assert_eq!(h[0].controllers, "cpu");
         assert_eq!(h[1].controllers, "name=systemd");
-        assert_eq!(h[2].fstype, "cgroup2");
-        assert_eq!(h[2].controllers, "");
+        let v2 =
+            host_hierarchies("33 30 0:29 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+        assert_eq!(v2.len(), 1);
+        assert_eq!(
+            (v2[0].name.as_str(), v2[0].fstype.as_str()),
+            ("", "cgroup2")
+        );
     }
 }
