@@ -50,7 +50,10 @@ pub fn start(rt: &Runtime, record: &ContainerRecord) -> Result<()> {
         .as_ref()
         .filter(|h| !h.poststart.is_empty())
     {
-        let state = record.oci_state(&rt.root);
+        // The process may be gone already; the hook is about its start.
+        let mut state = record.oci_state(&rt.root);
+        state.status = ContainerStatus::Running;
+        state.pid = Some(record.pid);
         if let Err(e) = hooks::run_all("poststart", &h.poststart, &state) {
             // runtime-spec: a poststart failure is logged, the container keeps running.
             rt.log.write("warning", &e.to_string());
