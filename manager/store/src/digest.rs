@@ -122,3 +122,48 @@ pub struct Descriptor {
     /// The blob's size in bytes.
     pub size: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_only_lower_case_sha256() {
+        let d = Digest::of(b"abc");
+        assert_eq!(
+            d.to_string(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(Digest::parse(&d.to_string()).unwrap(), d);
+        for bad in [
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "sha512:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+            "sha256:ba78",
+            "sha256:../../../../etc/passwd",
+        ] {
+            let err = Digest::parse(bad).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("invalid digest {bad:?}: want sha256:<64 lower-case hex digits>")
+            );
+        }
+    }
+
+    #[test]
+    fn descriptors_use_the_spec_field_names() {
+        let d = Descriptor {
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            digest: Digest::of(b""),
+            size: 0,
+        };
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            json["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        assert_eq!(json["digest"], Digest::of(b"").to_string());
+        assert_eq!(serde_json::from_value::<Descriptor>(json).unwrap(), d);
+        assert!(serde_json::from_str::<Digest>("\"sha256:zz\"").is_err());
+    }
+}

@@ -17,7 +17,8 @@
 //!
 //! Speed: the source is read on the caller's thread (in a pull that is where gzip or zstd
 //! decompression runs) while a second thread hashes and applies, so the two overlap; files are
-//! written with few syscalls each (see `apply.rs`) and never fsynced one by one:
+//! written with few syscalls each (see `apply.rs`) and never fsynced one by one: writeback
+//! of each big file is started (not waited for) as soon as it is written, and
 //! [`unpack_layer`] syncs the snapshot's filesystem once (`syncfs`) before recording the
 //! commit.
 //!
