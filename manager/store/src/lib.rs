@@ -14,6 +14,35 @@
 //!
 //! [`mount`] describes the mounts a snapshotter returns and can perform them.
 //!
+//! How a pull uses them (berthd runs each blocking step in `spawn_blocking`):
+//!
+//! ```no_run
+//! # fn main() -> Result<(), berth_store::Error> {
+//! use std::{io::Write, path::Path, sync::Arc};
+//! use berth_store::{content::ContentStore, layer, metadata::*, snapshot::overlay::OverlaySnapshotter, Digest};
+//!
+//! let root = Path::new("/var/lib/berth");
+//! let content = ContentStore::open(root)?;
+//! let meta = Arc::new(MetadataStore::open(&root.join("meta.redb"))?);
+//! let snapshots = OverlaySnapshotter::open(root, meta.clone())?;
+//!
+//! // Everything the pull makes is leased until the image record names it.
+//! meta.create_lease("pull-1", Some(std::time::Duration::from_secs(86400)), &Labels::new())?;
+//! let (layer_tar, diff_id): (Vec<u8>, Digest) = (Vec::new(), Digest::of(b"")); // from the registry
+//! let blob = Digest::of(&layer_tar);
+//! meta.add_lease_resource("pull-1", LeaseResource::Content(blob.clone()))?;
+//! let mut writer = content.writer("pull-1-layer-0", Some(&blob), Some(layer_tar.len() as u64))?;
+//! writer.write_all(&layer_tar).expect("write");
+//! writer.commit(None, None)?;
+//! let chain = layer::chain_ids(&[diff_id.clone()]).remove(0);
+//! meta.add_lease_resource("pull-1", LeaseResource::Snapshot("overlayfs".into(), chain.to_string()))?;
+//! layer::unpack_layer(&snapshots, None, &chain, Some(&diff_id), "extract-1", &mut &layer_tar[..])?;
+//! // ... store config and manifest, then point the name at the manifest and drop the lease.
+//! meta.delete_lease("pull-1")?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Everything here is a plain synchronous API: berthd calls it from tokio through
 //! `spawn_blocking`. Each module has its own error enum; [`Error`] aggregates them.
 //!
