@@ -1005,3 +1005,70 @@ fn pulls_docker_schema2_zstd_and_index_images() {
         "amd64"
     );
 }
+
+#[test]
+fn concurrent_pulls_and_a_prune_during_them_leave_a_whole_image() {
+    require_root();
+    use berth_integration_tests::registry::SlowProxy;
+    let reg = Registry::start();
+    let work = TestDir::new("concurrent");
+    let big = work.join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    let out = run(Command::new("dd")
+        .args(["if=/dev/urandom", "bs=1M", "count=8"])
+        .arg(format!("of={}", big.join("random.bin").display())));
+    assert!(out.status.success());
+    let tar = work.join("layer.tar");
+    tar_dir(&big, &tar);
+    let small = make_tar(&[("etc", "dir", ""), ("etc/second", "file", "2")]);
+    let layout = work.join("layout");
+    write_oci_layout(&layout, &[std::fs::read(&tar).unwrap(), small], "v1");
+    skopeo_copy(
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{}/two:v1", reg.host()),
+    );
+    // 4 MB/s: the pulls take a few seconds, long enough to prune meanwhile.
+    let proxy = SlowProxy::start(&reg.host(), 4 << 20);
+    let reference = format!("{}/two:v1", proxy.host());
+    let d = Berthd::start();
+    let pulls: Vec<_> = (0..3)
+        .map(|_| {
+            d.berth_cmd(&["pull", "-q", &reference])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ingest_bytes(&d.root) < 1 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "download did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    d.ok(&["image", "prune", "-a", "-f"]);
+    for p in pulls {
+        let out = p.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "concurrent pull failed: {}",
+            stderr(&out)
+        );
+    }
+    let ids = d.ok(&["images", "-q"]);
+    assert_eq!(ids.lines().count(), 1, "{ids}");
+    // Every blob is there: save reads them all.
+    let archive = work.join("two.tar");
+    d.ok(&["save", "-o", archive.to_str().unwrap(), &reference]);
+    let s = skopeo_inspect(&format!("docker-archive:{}", archive.display()), false);
+    assert_eq!(s["Layers"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        snapshot_dirs(&d.root).len(),
+        2,
+        "one snapshot per layer, shared"
+    );
+    d.ok(&["image", "prune", "-a", "-f"]);
+    assert!(snapshot_dirs(&d.root).is_empty());
+}

@@ -96,8 +96,12 @@ impl ImageService {
             ));
         }
         let diff_id = Digest::from_sha256(hasher);
-        let info = writer.commit(None, None)?;
-        lease.add(LeaseResource::Content(info.digest.clone()))?;
+        let info = {
+            let _no_gc = self.gc_lock.read().unwrap_or_else(|e| e.into_inner());
+            let info = writer.commit(None, None)?;
+            lease.add(LeaseResource::Content(info.digest.clone()))?;
+            info
+        };
 
         if !self.snapshot_committed(&diff_id.to_string()) {
             let job = UnpackJob {
@@ -125,8 +129,7 @@ impl ImageService {
             config["variant"] = json!(v);
         }
         let config_bytes = serde_json::to_vec(&config).expect("serialise config");
-        let config_digest = self.content.write_all(&config_bytes)?;
-        lease.add(LeaseResource::Content(config_digest.clone()))?;
+        let config_digest = self.write_leased_blob(&lease, &config_bytes)?;
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": manifest::OCI_MANIFEST,
@@ -134,8 +137,7 @@ impl ImageService {
             "layers": [{ "mediaType": manifest::OCI_LAYER_GZIP, "digest": info.digest.to_string(), "size": info.size }],
         });
         let manifest_bytes = serde_json::to_vec(&manifest).expect("serialise manifest");
-        let manifest_digest = self.content.write_all(&manifest_bytes)?;
-        lease.add(LeaseResource::Content(manifest_digest.clone()))?;
+        let manifest_digest = self.write_leased_blob(&lease, &manifest_bytes)?;
         let target = StoreDescriptor {
             media_type: manifest::OCI_MANIFEST.into(),
             digest: manifest_digest,

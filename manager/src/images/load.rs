@@ -225,8 +225,7 @@ impl ImageService {
                 }
                 .into());
             }
-            let config_digest = self.content.write_all(&config_bytes)?;
-            lease.add(LeaseResource::Content(config_digest.clone()))?;
+            let config_digest = self.write_leased_blob(lease, &config_bytes)?;
             let chains = manifest::chain_ids(&config.rootfs.diff_ids);
             let mut layers = Vec::new();
             for (i, layer_path) in entry.layers.iter().enumerate() {
@@ -251,8 +250,7 @@ impl ImageService {
                 "layers": layers,
             });
             let manifest_bytes = serde_json::to_vec(&manifest).expect("serialise manifest");
-            let manifest_digest = self.content.write_all(&manifest_bytes)?;
-            lease.add(LeaseResource::Content(manifest_digest.clone()))?;
+            let manifest_digest = self.write_leased_blob(lease, &manifest_bytes)?;
             let target = StoreDescriptor {
                 media_type: manifest::OCI_MANIFEST.into(),
                 digest: manifest_digest,
@@ -310,8 +308,12 @@ impl ImageService {
                 return Err(e);
             }
         };
-        let info = writer.commit(Some(size), None)?;
-        lease.add(LeaseResource::Content(info.digest.clone()))?;
+        let info = {
+            let _no_gc = self.gc_lock.read().unwrap_or_else(|e| e.into_inner());
+            let info = writer.commit(Some(size), None)?;
+            lease.add(LeaseResource::Content(info.digest.clone()))?;
+            info
+        };
         let media_type = match compression {
             Compression::Gzip => manifest::OCI_LAYER_GZIP,
             Compression::Zstd => manifest::OCI_LAYER_ZSTD,
@@ -427,6 +429,7 @@ impl ImageService {
     ) -> Result<StoreDescriptor, ImageError> {
         let digest = Digest::parse(&desc.digest)?;
         let size = desc.size.max(0) as u64;
+        lease.add(LeaseResource::Content(digest.clone()))?;
         if !self.content.exists(&digest) {
             let path = format!("blobs/sha256/{}", digest.hex());
             let mut reader = archive.reader(&path)?;
@@ -455,7 +458,6 @@ impl ImageService {
                     other => other.into(),
                 })?;
         }
-        lease.add(LeaseResource::Content(digest.clone()))?;
         Ok(StoreDescriptor {
             media_type: if desc.media_type.is_empty() {
                 manifest::OCI_MANIFEST.to_string()

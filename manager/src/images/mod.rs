@@ -207,8 +207,10 @@ pub struct ImageService {
     pub(crate) registry: RegistryConfig,
     pub(crate) platform: Platform,
     pub(crate) users: Arc<dyn ImageUsers>,
-    /// Serialises garbage collections (the store runs one at a time).
-    gc_lock: tokio::sync::Mutex<()>,
+    /// Garbage collection takes it exclusively (one at a time); work that
+    /// commits a blob whose digest it learns only at commit takes it shared
+    /// until the blob is in its lease, so no collection starts in between.
+    pub(crate) gc_lock: Arc<std::sync::RwLock<()>>,
     /// Where archives being loaded are spooled.
     pub(crate) tmp_dir: PathBuf,
 }
@@ -303,7 +305,7 @@ impl ImageService {
             registry,
             platform,
             users,
-            gc_lock: tokio::sync::Mutex::new(()),
+            gc_lock: Arc::new(std::sync::RwLock::new(())),
             tmp_dir,
         }
     }
@@ -321,6 +323,22 @@ impl ImageService {
     /// The registry settings.
     pub fn registry_config(&self) -> &RegistryConfig {
         &self.registry
+    }
+
+    /// Stores an in-memory blob (manifest, index, config) under a lease:
+    /// the lease names it before it exists, so no collection can take it
+    /// between its write and its record.
+    pub(crate) fn write_leased_blob(
+        &self,
+        lease: &pull::LeaseGuard,
+        bytes: &[u8],
+    ) -> Result<berth_store::digest::Digest, ImageError> {
+        let digest = berth_store::digest::Digest::of(bytes);
+        lease.add(berth_store::metadata::LeaseResource::Content(
+            digest.clone(),
+        ))?;
+        self.content.write_all(bytes)?;
+        Ok(digest)
     }
 
     /// Reads a small blob (manifest, index, config) from the content store.
@@ -777,12 +795,13 @@ impl ImageService {
 
     /// Runs the store's garbage collection (one at a time).
     pub async fn collect_garbage(&self) -> Result<GcReport, ImageError> {
-        let _guard = self.gc_lock.lock().await;
         let content = self.content.clone();
         let meta = self.meta.clone();
         let snapshotter = self.snapshotter.clone();
         let roots = self.users.gc_roots();
+        let lock = self.gc_lock.clone();
         let report = tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = lock.write().unwrap_or_else(|e| e.into_inner());
             berth_store::gc::collect(&content, &meta, &[snapshotter.as_ref()], &roots)
         })
         .await

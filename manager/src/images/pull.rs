@@ -193,6 +193,7 @@ impl ImageService {
             layer_compression(&layer.media_type, &layer.digest)?;
         }
         let config_digest = parse_digest(&manifest.config.digest, "config")?;
+        lease.add(LeaseResource::Content(config_digest.clone()))?;
         let config_bytes = if self.content.exists(&config_digest) {
             self.read_blob(&config_digest)?
         } else {
@@ -204,7 +205,6 @@ impl ImageService {
                 .await?;
             bytes.to_vec()
         };
-        let _ = lease.add(LeaseResource::Content(config_digest.clone()));
         let config = parse_config(&manifest.config.digest, &config_bytes)?;
         if config.rootfs.diff_ids.len() != manifest.layers.len() {
             return Err(ManifestError::LayerCountMismatch {
@@ -220,17 +220,15 @@ impl ImageService {
         let mut jobs = Vec::new();
         let mut gates = Vec::new();
         for (i, layer) in manifest.layers.iter().enumerate() {
-            let exists = self
-                .snapshotter
-                .stat(&chains[i])
-                .map(|s| s.kind == berth_store::snapshot::SnapshotKind::Committed)
-                .unwrap_or(false);
-            let (tx, _) = watch::channel(if exists { Gate::Ready } else { Gate::Pending });
-            gates.push(tx);
-            let _ = lease.add(LeaseResource::Snapshot(
+            // Leased before it is looked at, so a collection cannot take
+            // an existing snapshot between the check and the record.
+            lease.add(LeaseResource::Snapshot(
                 self.snapshotter.name().to_string(),
                 chains[i].clone(),
-            ));
+            ))?;
+            let exists = self.snapshot_committed(&chains[i]);
+            let (tx, _) = watch::channel(if exists { Gate::Ready } else { Gate::Pending });
+            gates.push(tx);
             if exists {
                 progress.blob(&layer.digest, BlobState::AlreadyExists, 0, 0);
                 continue;
@@ -330,13 +328,8 @@ impl ImageService {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<StoreDescriptor, ImageError> {
-        let content = self.content.clone();
-        let data = bytes.to_vec();
-        let size = data.len() as u64;
-        let digest = tokio::task::spawn_blocking(move || content.write_all(&data))
-            .await
-            .map_err(|e| ImageError::Cancelled(format!("store blob: {e}")))??;
-        lease.add(LeaseResource::Content(digest.clone()))?;
+        let size = bytes.len() as u64;
+        let digest = self.write_leased_blob(lease, bytes)?;
         Ok(StoreDescriptor {
             media_type: media_type.to_string(),
             digest,
@@ -364,6 +357,8 @@ impl ImageService {
             }
         };
 
+        // In the lease before the blob exists (see write_leased_blob).
+        lease.add(LeaseResource::Content(job.digest.clone()))?;
         if !self.content.exists(&job.digest) {
             let _permit = semaphore
                 .acquire()
@@ -413,19 +408,21 @@ impl ImageService {
                 forward.abort();
                 match outcome {
                     Ok(true) => {
-                        lease.add(LeaseResource::Content(job.digest.clone()))?;
                         progress.blob(&job.desc.digest, BlobState::PullComplete, total, total);
                         return Ok(());
                     }
                     Ok(false) => {
-                        lease.add(LeaseResource::Content(job.digest.clone()))?;
                         progress.blob(&job.desc.digest, BlobState::DownloadComplete, total, total);
                     }
                     Err(e) => return Err(e),
                 }
             }
         }
-        let _ = lease.add(LeaseResource::Content(job.digest.clone()));
+        if self.snapshot_committed(&job.unpack.chain_id) {
+            // Another pull of the same layer got there first.
+            progress.blob(&job.desc.digest, BlobState::PullComplete, total, total);
+            return Ok(());
+        }
 
         // Unpack the stored blob once the parent snapshot is committed.
         let mut rx = gates.get(job.index.wrapping_sub(1)).map(|g| g.subscribe());
