@@ -63,6 +63,10 @@ impl Shim {
         let dir = TestDir::new("shim");
         let id = crate::unique_name("c");
         let mut bundle = Bundle::new(&dir.join("bundle"), args);
+        // The container's cgroups at the top of each hierarchy, named like
+        // every test leftover (runc's default is under the caller's own
+        // cgroup, which belongs to the machine).
+        bundle.spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/{id}"));
         edit(&mut bundle);
         bundle.save();
         let runtime = runtime.path();

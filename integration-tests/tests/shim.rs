@@ -983,38 +983,44 @@ fn shutdown_rules(runtime: Runtime) {
 }
 both_runtimes!(shutdown_rules);
 
-/// The kernel's OOM killer striking in the container is an OOM event,
-/// published before the init's exit.
+/// The kernel's OOM killer striking in the container is an OOM event, sent
+/// when it happens (the container goes on), and before the init's exit.
 fn oom_event(runtime: Runtime) {
     require_root();
     let shim = Shim::start_with(
         runtime,
-        &["sh", "-c", "head -c 64m /dev/zero | tail; exit 3"],
+        &[
+            "sh",
+            "-c",
+            "head -c 256m /dev/zero | tail; echo survived; exec sleep 1000",
+        ],
         |b| {
             b.spec["linux"]["resources"]["memory"] =
-                serde_json::json!({"limit": 8 << 20, "swap": 8 << 20});
+                serde_json::json!({"limit": 32 << 20, "swap": 32 << 20});
         },
     );
     block_on(async {
         let mut c = shim.connect().await;
         let mut events = c.events(pb::EventsRequest {}).await.unwrap().into_inner();
         c.create(shim.create_request(false)).await.unwrap();
+        let mut a = attach(&mut c, &shim.id, "").await;
         start(&mut c, &shim.id, "").await;
-        assert_eq!(wait(&mut c, &shim.id, "").await.exit_status, 3);
         use pb::EventType as E;
         let mut kinds = Vec::new();
-        for _ in 0..4 {
+        for _ in 0..3 {
             kinds.push(next_event(&mut events).await.r#type);
         }
+        assert_eq!(kinds, [E::Created as i32, E::Started as i32, E::Oom as i32]);
+        let mut seen = String::new();
+        a.read_until(&mut seen, "survived").await;
         assert_eq!(
-            kinds,
-            [
-                E::Created as i32,
-                E::Started as i32,
-                E::Oom as i32,
-                E::Exited as i32
-            ]
+            state(&mut c, &shim.id, "").await.status,
+            pb::Status::Running as i32
         );
+        kill(&mut c, &shim.id, "", 9).await;
+        assert_eq!(wait(&mut c, &shim.id, "").await.exit_status, 137);
+        // Exactly one OOM event: the exit does not repeat it.
+        assert_eq!(next_event(&mut events).await.r#type, E::Exited as i32);
         delete(&mut c, &shim.id, "").await;
     });
 }

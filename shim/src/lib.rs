@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod events;
 pub mod jsonlog;
 pub mod memory;
+pub mod oom;
 pub mod process;
 pub mod reaper;
 pub mod record;

@@ -14,7 +14,7 @@
 //! * `delete` of the init removes the container; the shim then exits.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -25,6 +25,7 @@ use tokio::sync::{oneshot, watch};
 use crate::console::{ConsoleError, ConsoleSocket};
 use crate::events::EventBus;
 use crate::jsonlog::{JsonFileLog, JsonLogError, JsonLogOptions};
+use crate::oom::{drain, OomCounter};
 use crate::process::{Exit, ExitState, Process, ProcessStatus};
 use crate::reaper::{ChildExit, Reaper};
 use crate::record::{read_pid, ExitRecord, RecordError, INIT_PID_FILE};
@@ -36,6 +37,10 @@ use crate::stdio::{pipes, ProcessIo, StdioError};
 const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 /// How long the init's exit waits for the execs' exits to be published.
 const EXEC_DRAIN: Duration = Duration::from_secs(2);
+/// After an OOM notification, how often and how long apart the kill count
+/// is read until it moves.
+const OOM_COUNT_TRIES: u32 = 40;
+const OOM_COUNT_PAUSE: Duration = Duration::from_millis(25);
 /// How long a delete or a forced shutdown waits for the init to be reaped.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
@@ -115,8 +120,8 @@ struct TaskInner {
     creating: bool,
     deleted: bool,
     execs: HashMap<String, Arc<Process>>,
-    /// The init's memory cgroup OOM counter file and its value at create.
-    oom_counter: Option<(PathBuf, u64)>,
+    /// The init's memory cgroup OOM kill counter.
+    oom_counter: Option<Arc<OomCounter>>,
 }
 
 /// The supervised container.
@@ -270,19 +275,21 @@ impl Task {
         inner.creating = false;
         let (process, oom_counter) = result?;
         let pid = process.pid();
-        inner.init = Some(process);
-        inner.oom_counter = oom_counter;
+        inner.init = Some(process.clone());
+        inner.oom_counter = oom_counter.clone();
         drop(inner);
+        if let Some(counter) = oom_counter {
+            tokio::spawn(self.clone().watch_oom(counter, process));
+        }
         self.events.publish(EventType::Created, self.id(), "", pid);
         Ok(pid)
     }
 
-    #[allow(clippy::type_complexity)]
     async fn create_init(
         self: &Arc<Self>,
         stdin: bool,
         log: LogSettings,
-    ) -> Result<(Arc<Process>, Option<(PathBuf, u64)>)> {
+    ) -> Result<(Arc<Process>, Option<Arc<OomCounter>>)> {
         let config_path = self.config.bundle.join("config.json");
         let text = std::fs::read(&config_path).map_err(|source| TaskError::Io {
             what: "read bundle config",
@@ -329,10 +336,7 @@ impl Task {
         let exit = self.reaper.watch(pid as i32);
         let process = Process::new(String::new(), label, terminal, stdin, io, None);
         process.set_pid(pid);
-        let oom_counter = oom_counter_file(pid).map(|f| {
-            let base = read_oom_kills(&f).unwrap_or(0);
-            (f, base)
-        });
+        let oom_counter = OomCounter::for_pid(pid).map(Arc::new);
         tokio::spawn(self.clone().monitor_init(process.clone(), exit));
         Ok((process, oom_counter))
     }
@@ -345,13 +349,7 @@ impl Task {
         let Ok(child_exit) = exit.await else { return };
         let at = SystemTime::now();
         process.io.wait_output_end(OUTPUT_DRAIN).await;
-        let oom = {
-            let inner = self.inner.lock().unwrap();
-            inner
-                .oom_counter
-                .as_ref()
-                .is_some_and(|(f, base)| read_oom_kills(f).is_some_and(|n| n > *base))
-        };
+        let oom_counter = self.inner.lock().unwrap().oom_counter.clone();
         // The init's exit is published last: let the execs' exits go first.
         let execs: Vec<Arc<Process>> = self.inner.lock().unwrap().execs.values().cloned().collect();
         let _ = tokio::time::timeout(EXEC_DRAIN, async {
@@ -376,12 +374,45 @@ impl Task {
             eprintln!("berth-shim: container {}: {e}", self.id());
         }
         process.start_settled().await;
-        process.set_exited(exit);
-        if oom {
+        // OOM kills the watcher has not reported yet (just before the exit).
+        if oom_counter.is_some_and(|c| c.take_new() > 0) {
             self.events.publish(EventType::Oom, self.id(), "", pid);
         }
+        process.set_exited(exit);
         self.events
             .publish_exit(self.id(), "", pid, exit.status, at);
+    }
+
+    /// Publishes an OOM event each time the kernel's OOM killer strikes in
+    /// the container, until the init exits.
+    async fn watch_oom(self: Arc<Self>, counter: Arc<OomCounter>, init: Arc<Process>) {
+        let notifier = match counter.notifier() {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("berth-shim: container {}: watch OOM kills: {e}", self.id());
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                ready = notifier.readable() => {
+                    let Ok(mut ready) = ready else { return };
+                    drain(&notifier);
+                    ready.clear_ready();
+                }
+                _ = init.wait() => return,
+            }
+            // cgroup v1 notifies when the cgroup goes under OOM, before the
+            // OOM killer picks its victim: give the count a moment to move.
+            for _ in 0..OOM_COUNT_TRIES {
+                if counter.take_new() > 0 {
+                    self.events
+                        .publish(EventType::Oom, self.id(), "", init.pid());
+                    break;
+                }
+                tokio::time::sleep(OOM_COUNT_PAUSE).await;
+            }
+        }
     }
 
     async fn monitor_exec(
@@ -896,36 +927,6 @@ fn open_log(log: &LogSettings) -> Result<Option<JsonFileLog>> {
             "unknown log driver {other:?}: use json-file or none"
         ))),
     }
-}
-
-/// The file counting the OOM kills in `pid`'s memory cgroup: cgroup v1's
-/// memory.oom_control (`oom_kill`, Linux 4.13+), else cgroup v2's
-/// memory.events (`oom_kill`). Read at create and at exit: a higher count
-/// at exit means the kernel's OOM killer struck in the container.
-fn oom_counter_file(pid: u32) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        if controllers.split(',').any(|c| c == "memory") {
-            let f = Path::new("/sys/fs/cgroup/memory")
-                .join(path.trim_start_matches('/'))
-                .join("memory.oom_control");
-            return f.exists().then_some(f);
-        }
-    }
-    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let f = Path::new("/sys/fs/cgroup")
-        .join(path.trim_start_matches('/'))
-        .join("memory.events");
-    f.exists().then_some(f)
-}
-
-fn read_oom_kills(file: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("oom_kill "))
-        .and_then(|n| n.trim().parse().ok())
 }
 
 #[cfg(test)]
