@@ -38,18 +38,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A busybox bundle shared by every container (its rootfs is read-only).
-B=$WORK/bundle
-mkdir -p "$B/rootfs/bin" "$B/rootfs/proc" "$B/rootfs/sys" "$B/rootfs/dev" "$B/rootfs/tmp"
-cp /bin/busybox "$B/rootfs/bin/busybox"
-for a in sh sleep; do ln -s busybox "$B/rootfs/bin/$a"; done
-(cd "$B" && "$RUNC" spec)
-jq '.process.terminal=false | .process.args=["sleep","1000000"]' "$B/config.json" > "$B/c.json"
-mv "$B/c.json" "$B/config.json"
+# One busybox rootfs shared by every container (read-only), and a bundle
+# per container: its config.json names that rootfs and puts the container's
+# cgroups at /<id> (runc's default is under the caller's own cgroup).
+R=$WORK/rootfs
+mkdir -p "$R/bin" "$R/proc" "$R/sys" "$R/dev" "$R/tmp"
+cp /bin/busybox "$R/bin/busybox"
+for a in sh sleep; do ln -s busybox "$R/bin/$a"; done
+(cd "$WORK" && "$RUNC" spec && mv config.json spec.json)
+bundle() { # $1: container id; prints the bundle dir
+    local b="$WORK/bundles/$1"
+    mkdir -p "$b"
+    jq --arg root "$R" --arg cg "/$1" \
+        '.process.terminal=false | .process.args=["sleep","1000000"] | .root.path=$root | .linux.cgroupsPath=$cg' \
+        "$WORK/spec.json" > "$b/config.json"
+    echo "$b"
+}
 
 start_shim() { # $1: n
     local id="btshim$$-$1" dir="$WORK/shim/$1" addr
-    addr=$("$SHIM" --id "$id" --bundle "$B" --state-dir "$dir" --runtime "$RUNC" \
+    addr=$("$SHIM" --id "$id" --bundle "$(bundle "$id")" --state-dir "$dir" --runtime "$RUNC" \
         --runtime-root "$WORK/shimroot" --socket-dir "$WORK/s")
     SHIM_PIDS+=("$(cat "$dir/shim.pid")")
     "$SHIMCTL" "$addr" "$id" create "$dir/ctr.log" >/dev/null
@@ -59,7 +67,7 @@ start_shim() { # $1: n
 start_conmon() { # $1: n
     local id="btcm$$-$1" dir="$WORK/conmon/$1"
     mkdir -p "$dir"
-    "$CONMON" --api-version 1 -c "$id" -u "$id" -n "$id" -r "$RUNC" -b "$B" \
+    "$CONMON" --api-version 1 -c "$id" -u "$id" -n "$id" -r "$RUNC" -b "$(bundle "$id")" \
         -p "$dir/pid" --exit-dir "$dir" --socket-dir-path "$dir" \
         -l "k8s-file:$dir/ctr.log" --log-level error \
         --runtime-arg --root --runtime-arg "$WORK/cmroot" \
