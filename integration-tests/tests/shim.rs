@@ -803,10 +803,7 @@ fn missing_executable(runtime: Runtime) {
     });
     assert!(shim.wait_gone(Duration::from_secs(5)));
 }
-both_runtimes!(
-    missing_executable,
-    ignore_berth = "needs berth-runtime to refuse a missing executable at create or start"
-);
+both_runtimes!(missing_executable);
 
 /// A shim killed with SIGKILL leaves a state dir that says so (and that
 /// its container still runs); SIGTERM kills and deletes the container
