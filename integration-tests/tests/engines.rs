@@ -135,10 +135,7 @@ fn podman_missing_command(runtime: Runtime) {
         .stderr_has("permission denied");
     assert_eq!(podman.all_ids(), Vec::<String>::new());
 }
-both_runtimes!(
-    podman_missing_command,
-    ignore_berth = "berth-runtime: create does not stat a process.args[0] that has a slash"
-);
+both_runtimes!(podman_missing_command);
 
 /// `--memory 64m`: the limit is set on the container's cgroup (read from
 /// the host), and the container sees its own cgroup's limit at
@@ -164,10 +161,7 @@ fn podman_memory_limit(runtime: Runtime) {
     podman.run(&["rm", "-f", "-t", "0", &name]).ok();
     assert_eq!(podman.all_ids(), Vec::<String>::new());
 }
-both_runtimes!(
-    podman_memory_limit,
-    ignore_berth = "berth-runtime: no cgroupns: v1 /sys/fs/cgroup/memory shows the host root, not the container cgroup"
-);
+both_runtimes!(podman_memory_limit);
 
 /// `podman run -d`, then `exec` (output, exit code, user and cwd), `stop`
 /// (SIGTERM reaches the container's trap), `start`, `kill` (SIGKILL),
@@ -292,10 +286,7 @@ fn containerd_missing_command(runtime: Runtime) {
     ran.stderr_has("permission denied");
     assert_containerd_clean(&engine, &[&id, &id2]);
 }
-both_runtimes!(
-    containerd_missing_command,
-    ignore_berth = "berth-runtime: create does not stat a process.args[0] that has a slash"
-);
+both_runtimes!(containerd_missing_command);
 
 /// `ctr run -d`, `ctr task exec`, `ps`, `pause`/`resume`, `kill` (SIGTERM
 /// reaches the trap), a restarted task killed with SIGKILL, then cleanup.
@@ -456,10 +447,7 @@ fn docker_missing_command(runtime: Runtime) {
     let left = dockerd.docker(&["ps", "-a", "-q"]).ok().stdout();
     assert_eq!(left, "");
 }
-both_runtimes!(
-    docker_missing_command,
-    ignore_berth = "berth-runtime: create does not stat a process.args[0] that has a slash"
-);
+both_runtimes!(docker_missing_command);
 
 /// `docker run -d --memory 64m`, `exec` (output, exit code, user, cwd),
 /// `stop` (SIGTERM reaches the trap), `start`, `kill`, `start`, `rm -f`.
@@ -757,10 +745,7 @@ fn docker_cgroup_view(runtime: Runtime) {
         .ok()
         .stdout_is(&format!("{MEMORY_LIMIT}\n10"));
 }
-both_runtimes!(
-    docker_cgroup_view,
-    ignore_berth = "berth-runtime: no cgroupns: v1 /sys/fs/cgroup/* shows the host roots, not the container cgroups"
-);
+both_runtimes!(docker_cgroup_view);
 
 /// More of what dockerd does through the runtime: an OOM kill under
 /// `--memory 8m` (exit 137, OOMKilled, from the cgroup the runtime made),
@@ -860,7 +845,4 @@ fn podman_userns(runtime: Runtime) {
         .ok()
         .stdout_is("         0     100000      65536\n         0     100000      65536\n0\n0");
 }
-both_runtimes!(
-    podman_userns,
-    ignore_berth = "berth-runtime: in a userns without cgroupns, mounting a v1 cgroup fs fails EPERM (bind the container cgroup dirs instead)"
-);
+both_runtimes!(podman_userns);
