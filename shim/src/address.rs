@@ -6,6 +6,7 @@
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
+/// Where shim sockets go unless `--socket-dir` says otherwise (DESIGN.md).
 pub const DEFAULT_SOCKET_DIR: &str = "/run/berth/s";
 /// `sun_path` is 108 bytes, one of them the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;

@@ -24,11 +24,17 @@ use serde_json::json;
 
 use crate::timefmt::rfc3339_nano;
 
+/// The shim's pid.
 pub const SHIM_PID_FILE: &str = "shim.pid";
+/// The shim's socket path.
 pub const ADDRESS_FILE: &str = "address";
+/// The shim's stderr.
 pub const SHIM_LOG_FILE: &str = "shim.log";
+/// The container init's pid (the runtime's `--pid-file`).
 pub const INIT_PID_FILE: &str = "init.pid";
+/// The init's exit ([`ExitRecord`]).
 pub const EXIT_FILE: &str = "exit";
+/// Why the shim exited on its own ([`write_shim_exit`]).
 pub const SHIM_EXIT_FILE: &str = "shim-exit";
 
 /// Failures reading or writing the state dir's records.
