@@ -51,6 +51,7 @@ async fn follow(
         .ok_or_else(|| CliError::Daemon("the transfer ended without a result".into()))
 }
 
+/// `berth pull`: streams the daemon's progress, then docker's summary lines.
 pub async fn pull(ctx: &Context, a: PullArgs) -> Result<i32, CliError> {
     let reference = Reference::parse(&a.image).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut client = connection::images(&ctx.host).await?;
@@ -79,6 +80,7 @@ pub async fn pull(ctx: &Context, a: PullArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
+/// `berth push`: streams progress, then `TAG: digest: D size: N`.
 pub async fn push(ctx: &Context, a: PushArgs) -> Result<i32, CliError> {
     let reference = Reference::parse(&a.image).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut client = connection::images(&ctx.host).await?;
@@ -111,6 +113,7 @@ fn truncate_id(id: &str, no_trunc: bool) -> String {
     }
 }
 
+/// `berth images`: one row per name, newest first (`-q`: unique IDs).
 pub async fn list(ctx: &Context, a: ImagesArgs) -> Result<i32, CliError> {
     let mut dangling: Option<bool> = None;
     let mut reference_filter = a.repository.clone();
@@ -224,6 +227,7 @@ fn print_removed(items: &[pb::RemovedItem]) {
     }
 }
 
+/// `berth rmi`: each image in turn; a failure is reported and the rest go on (exit 1).
 pub async fn remove(ctx: &Context, a: RmiArgs) -> Result<i32, CliError> {
     let mut client = connection::images(&ctx.host).await?;
     let mut code = 0;
@@ -246,6 +250,7 @@ pub async fn remove(ctx: &Context, a: RmiArgs) -> Result<i32, CliError> {
     Ok(code)
 }
 
+/// `berth tag SOURCE TARGET`.
 pub async fn tag(ctx: &Context, a: TagArgs) -> Result<i32, CliError> {
     let mut client = connection::images(&ctx.host).await?;
     client
@@ -257,6 +262,7 @@ pub async fn tag(ctx: &Context, a: TagArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
+/// `berth history`: the config's history entries, newest first, with layer sizes.
 pub async fn history(ctx: &Context, a: HistoryArgs) -> Result<i32, CliError> {
     let mut client = connection::images(&ctx.host).await?;
     let detail = client
@@ -339,6 +345,7 @@ pub async fn history(ctx: &Context, a: HistoryArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
+/// `berth save`: the archive goes to a temp file renamed at the end (`-o`), or to a non-terminal stdout.
 pub async fn save(ctx: &Context, a: SaveArgs) -> Result<i32, CliError> {
     if a.output.is_none() && std::io::stdout().is_terminal() {
         return Err(CliError::Usage(
@@ -444,6 +451,7 @@ fn read_chunks<T: Send + 'static>(
     Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
+/// `berth load`: streams the archive from `-i FILE` or stdin.
 pub async fn load(ctx: &Context, a: LoadArgs) -> Result<i32, CliError> {
     if a.input.is_none() && std::io::stdin().is_terminal() {
         return Err(CliError::Usage(
@@ -461,6 +469,7 @@ pub async fn load(ctx: &Context, a: LoadArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
+/// `berth import FILE|- [REF]`: streams the tarball; prints the new image ID.
 pub async fn import(ctx: &Context, a: ImportArgs) -> Result<i32, CliError> {
     if let Some(r) = &a.reference {
         Reference::parse(r).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -484,6 +493,7 @@ pub async fn import(ctx: &Context, a: ImportArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
+/// `berth image prune [-a] [-f]`: asks first on a terminal unless `-f`.
 pub async fn prune(ctx: &Context, a: PruneArgs) -> Result<i32, CliError> {
     if !a.force {
         let what = if a.all {
@@ -524,6 +534,7 @@ pub async fn prune(ctx: &Context, a: PruneArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
+/// `berth login`: berthd checks the credentials against the registry; they are stored only when it accepts them.
 pub async fn login(ctx: &Context, a: LoginArgs) -> Result<i32, CliError> {
     let server = normalize_registry_host(a.server.as_deref().unwrap_or(""));
     let username = match a.username {
@@ -590,6 +601,7 @@ pub async fn login(ctx: &Context, a: LoginArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
+/// `berth logout`: forgets the stored credentials of a registry.
 pub fn logout(ctx: &Context, a: LogoutArgs) -> Result<i32, CliError> {
     let server = normalize_registry_host(a.server.as_deref().unwrap_or(""));
     if credentials::erase(&ctx.config_dir, &server)? {

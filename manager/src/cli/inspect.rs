@@ -159,6 +159,7 @@ pub fn render_format(format: &str, value: &Value) -> Result<String, CliError> {
     Ok(out)
 }
 
+/// `berth inspect` / `berth image inspect`: a JSON array, or one `--format` line per image.
 pub async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
     if let Some(kind) = &a.kind {
         if kind != "image" {

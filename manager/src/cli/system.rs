@@ -4,6 +4,7 @@ use super::images::Context;
 use super::{connection, humanize, CliError};
 use berth_proto::v1 as pb;
 
+/// `berth version`: client and server versions.
 pub async fn version(ctx: &Context) -> Result<i32, CliError> {
     println!("Client:");
     println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
@@ -26,6 +27,7 @@ pub async fn version(ctx: &Context) -> Result<i32, CliError> {
     Ok(0)
 }
 
+/// `berth info`: what berthd reports about itself and its store.
 pub async fn info(ctx: &Context) -> Result<i32, CliError> {
     let mut client = connection::system(&ctx.host).await?;
     let i = client.info(pb::InfoRequest {}).await?.into_inner();

@@ -250,6 +250,147 @@ impl ImageService {
     }
 }
 
+/// Why a detached unpack could not become the layer's snapshot (the caller
+/// then unpacks the stored blob instead).
+const ADOPT_FALLBACK: &str = "detached unpack not adoptable";
+
+impl ImageService {
+    /// Whether layers can be unpacked before their parent is committed: an
+    /// overlayfs upper directory holds only the layer's own changes
+    /// (deletions as whiteouts), so it does not depend on the parent's
+    /// tree; a native snapshot is a full copy and does.
+    pub(crate) fn detached_unpack_supported(&self) -> bool {
+        self.snapshotter.name() == "overlayfs"
+    }
+
+    /// Unpacks a layer into `dir` (a new directory in the daemon's tmp dir,
+    /// on the snapshots' filesystem) the way it would be unpacked into an
+    /// overlay snapshot, and checks its diff ID.
+    pub(crate) fn extract_detached<R: Read>(
+        &self,
+        reader: R,
+        job: &UnpackJob,
+        dir: &std::path::Path,
+    ) -> Result<(), ImageError> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(dir)
+            .map_err(|source| ImageError::Io {
+                op: "create unpack directory",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        let tar = decompress(reader).map_err(|e| ImageError::Io {
+            op: "decompress layer",
+            path: job.chain_id.clone().into(),
+            source: e,
+        })?;
+        let applied = berth_store::layer::apply_tar(
+            tar,
+            dir,
+            berth_store::layer::ApplyOptions {
+                whiteouts: berth_store::layer::WhiteoutStyle::Overlay,
+            },
+        )?;
+        if applied.diff_id != job.diff_id {
+            return Err(berth_store::layer::LayerError::DiffIdMismatch {
+                chain_id: Digest::parse(&job.chain_id)?,
+                expected: job.diff_id.clone(),
+                actual: applied.diff_id,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Makes a detached unpack the layer's committed snapshot: prepares the
+    /// snapshot on its (now committed) parent, renames `dir` over its empty
+    /// upper directory, flushes the filesystem and commits. Returns false
+    /// (and removes `dir`) when that cannot be done here, for the caller to
+    /// unpack the stored blob instead; `dir` never outlives the call.
+    pub(crate) fn adopt_detached(
+        &self,
+        dir: &std::path::Path,
+        job: &UnpackJob,
+        lease: &LeaseGuard,
+    ) -> Result<bool, ImageError> {
+        let result = self.adopt_detached_inner(dir, job, lease);
+        let _ = std::fs::remove_dir_all(dir);
+        match result {
+            Ok(()) => Ok(true),
+            Err(ImageError::NotImplemented(ADOPT_FALLBACK)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn adopt_detached_inner(
+        &self,
+        dir: &std::path::Path,
+        job: &UnpackJob,
+        lease: &LeaseGuard,
+    ) -> Result<(), ImageError> {
+        if self.snapshot_committed(&job.chain_id) {
+            return Ok(());
+        }
+        let key = format!("extract-{}-{}", super::random_hex(), job.chain_id);
+        lease.add(LeaseResource::Snapshot(
+            self.snapshotter.name().to_string(),
+            key.clone(),
+        ))?;
+        self.snapshotter
+            .prepare(&key, job.parent.as_deref(), &Default::default())?;
+        let placed = (|| {
+            let target = self.snapshotter.apply_target(&key)?;
+            if target.whiteouts != berth_store::layer::WhiteoutStyle::Overlay {
+                return Err(ImageError::NotImplemented(ADOPT_FALLBACK));
+            }
+            // rename(2) replaces an empty directory; EXDEV (tmp on another
+            // filesystem) or a non-empty target means: unpack the blob.
+            std::fs::rename(dir, &target.dir).map_err(|e| {
+                tracing::debug!(error = %e, dir = %dir.display(), "cannot adopt detached unpack");
+                ImageError::NotImplemented(ADOPT_FALLBACK)
+            })?;
+            let f = std::fs::File::open(&target.dir).map_err(|source| ImageError::Io {
+                op: "open for syncfs",
+                path: target.dir.clone(),
+                source,
+            })?;
+            // One syncfs flushes every file of the layer (as unpack_layer does).
+            if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } != 0 {
+                return Err(ImageError::Io {
+                    op: "syncfs",
+                    path: target.dir.clone(),
+                    source: std::io::Error::last_os_error(),
+                });
+            }
+            Ok(())
+        })();
+        if let Err(e) = placed {
+            let _ = self.snapshotter.remove(&key);
+            return Err(e);
+        }
+        match self
+            .snapshotter
+            .commit(&job.chain_id, &key, &Default::default())
+        {
+            Ok(()) => {
+                tracing::debug!(chain_id = %job.chain_id, "adopted a detached unpack");
+                Ok(())
+            }
+            Err(berth_store::snapshot::SnapshotError::AlreadyExists(_)) => {
+                // Another pull committed the same layer meanwhile.
+                let _ = self.snapshotter.remove(&key);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.snapshotter.remove(&key);
+                Err(e.into())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

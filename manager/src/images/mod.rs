@@ -469,7 +469,11 @@ impl ImageService {
                 }
             }
         }
-        Err(ImageError::NotFound(input.to_string()))
+        Err(ImageError::NotFound(
+            Reference::parse(input)
+                .map(|r| r.familiar())
+                .unwrap_or_else(|_| input.to_string()),
+        ))
     }
 
     /// Every record whose target resolves to image `id`.

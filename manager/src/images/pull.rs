@@ -38,6 +38,7 @@ use berth_store::digest::{Descriptor as StoreDescriptor, Digest};
 use berth_store::metadata::{Labels, LeaseResource};
 use futures_util::StreamExt;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -50,6 +51,18 @@ const PULL_LEASE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Config media types an image may have (anything else is an artifact, not
 /// an image).
 const CONFIG_MEDIA_TYPES: [&str; 2] = [manifest::OCI_CONFIG, manifest::DOCKER_CONFIG];
+
+/// How a downloading layer's bytes are used besides being stored.
+#[derive(Debug, Clone)]
+enum Delivery {
+    /// Unpacked into its snapshot as they arrive (the parent is ready).
+    Stream,
+    /// Unpacked as they arrive into this directory, adopted as the layer's
+    /// snapshot once the parent is committed (overlayfs only).
+    Detached(PathBuf),
+    /// Only stored (a resumed download); unpacked from the blob later.
+    StoreOnly,
+}
 
 /// The state of one layer's snapshot during a pull.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,6 +372,7 @@ impl ImageService {
 
         // In the lease before the blob exists (see write_leased_blob).
         lease.add(LeaseResource::Content(job.digest.clone()))?;
+        let mut detached: Option<PathBuf> = None;
         if !self.content.exists(&job.digest) {
             let _permit = semaphore
                 .acquire()
@@ -379,7 +393,18 @@ impl ImageService {
                 }
                 let start = resp.offset;
                 let url = resp.url.clone();
-                let stream = start == 0 && parent_state(gates) == Gate::Ready;
+                let delivery = if start != 0 {
+                    Delivery::StoreOnly
+                } else if parent_state(gates) == Gate::Ready {
+                    Delivery::Stream
+                } else if self.detached_unpack_supported() {
+                    // The parent is still unpacking: unpack this layer
+                    // beside it, in parallel, and adopt it once the parent
+                    // is committed.
+                    Delivery::Detached(self.tmp_dir.join(format!("unpack-{}", super::random_hex())))
+                } else {
+                    Delivery::StoreOnly
+                };
                 let (tx, rx) = mpsc::channel::<io::Result<bytes::Bytes>>(16);
                 let mut body = resp.response.bytes_stream();
                 let forward = tokio::spawn(async move {
@@ -400,31 +425,30 @@ impl ImageService {
                 let job2 = job.clone();
                 let sink = progress.clone();
                 let lease2 = lease.clone();
+                let delivery2 = delivery.clone();
                 let outcome = tokio::task::spawn_blocking(move || {
-                    this.download_blocking(writer, rx, start, stream, &job2, &url, &lease2, &sink)
+                    this.download_blocking(
+                        writer, rx, start, &delivery2, &job2, &url, &lease2, &sink,
+                    )
                 })
                 .await
                 .map_err(|e| ImageError::Cancelled(format!("layer {digest_str}: {e}")))?;
                 forward.abort();
-                match outcome {
-                    Ok(true) => {
+                outcome?;
+                match delivery {
+                    Delivery::Stream => {
                         progress.blob(&job.desc.digest, BlobState::PullComplete, total, total);
                         return Ok(());
                     }
-                    Ok(false) => {
+                    Delivery::Detached(dir) => detached = Some(dir),
+                    Delivery::StoreOnly => {
                         progress.blob(&job.desc.digest, BlobState::DownloadComplete, total, total);
                     }
-                    Err(e) => return Err(e),
                 }
             }
         }
-        if self.snapshot_committed(&job.unpack.chain_id) {
-            // Another pull of the same layer got there first.
-            progress.blob(&job.desc.digest, BlobState::PullComplete, total, total);
-            return Ok(());
-        }
-
-        // Unpack the stored blob once the parent snapshot is committed.
+        // Once the parent snapshot is committed: adopt the detached unpack,
+        // or unpack the stored blob.
         let mut rx = gates.get(job.index.wrapping_sub(1)).map(|g| g.subscribe());
         if let Some(rx) = rx.as_mut() {
             let state = *rx
@@ -432,11 +456,33 @@ impl ImageService {
                 .await
                 .map_err(|_| ImageError::Cancelled("pull abandoned".into()))?;
             if state == Gate::Failed {
+                if let Some(dir) = &detached {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
                 return Err(ImageError::Cancelled(format!(
                     "layer {} not unpacked: its parent layer failed",
                     job.desc.digest
                 )));
             }
+        }
+        if let Some(dir) = detached {
+            let this = self.clone();
+            let job2 = job.clone();
+            let lease2 = lease.clone();
+            let adopted = tokio::task::spawn_blocking(move || {
+                this.adopt_detached(&dir, &job2.unpack, &lease2)
+            })
+            .await
+            .map_err(|e| ImageError::Cancelled(format!("adopt {}: {e}", job.desc.digest)))??;
+            if adopted {
+                progress.blob(&job.desc.digest, BlobState::PullComplete, total, total);
+                return Ok(());
+            }
+        }
+        if self.snapshot_committed(&job.unpack.chain_id) {
+            // Another pull of the same layer got there first.
+            progress.blob(&job.desc.digest, BlobState::PullComplete, total, total);
+            return Ok(());
         }
         let this = self.clone();
         let job2 = job.clone();
@@ -499,25 +545,31 @@ impl ImageService {
         mut writer: berth_store::content::ContentWriter,
         rx: mpsc::Receiver<io::Result<bytes::Bytes>>,
         start: u64,
-        stream: bool,
+        delivery: &Delivery,
         job: &LayerJob,
         url: &str,
         lease: &LeaseGuard,
         progress: &ProgressSink,
-    ) -> Result<bool, ImageError> {
+    ) -> Result<(), ImageError> {
         let total = job.desc.size.max(0) as u64;
         let ingest_ref = writer.reference().to_string();
-        let state = if stream {
-            BlobState::Extracting
-        } else {
-            BlobState::Downloading
+        let state = match delivery {
+            Delivery::StoreOnly => BlobState::Downloading,
+            _ => BlobState::Extracting,
         };
         let result =
             (|| -> Result<(), ImageError> {
                 let mut tee = TeeReader::new(ChannelReader::new(rx), &mut writer, start)
                     .with_progress(progress.clone(), &job.desc.digest, state, total);
-                if stream {
-                    if let Err(unpack_error) = self.unpack_reader(&mut tee, &job.unpack, lease) {
+                let extracted = match delivery {
+                    Delivery::StoreOnly => None,
+                    Delivery::Stream => Some(self.unpack_reader(&mut tee, &job.unpack, lease)),
+                    Delivery::Detached(dir) => {
+                        Some(self.extract_detached(&mut tee, &job.unpack, dir))
+                    }
+                };
+                if let Some(extracted) = extracted {
+                    if let Err(unpack_error) = extracted {
                         // Corrupt bytes usually break the decompressor or
                         // the tar reader before the digest is checked: when
                         // the whole blob arrived, its digest mismatch (the
@@ -585,8 +637,11 @@ impl ImageService {
             if !is_connection_error(e) {
                 let _ = self.content.abort(&ingest_ref);
             }
+            if let Delivery::Detached(dir) = delivery {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
-        result.map(|()| stream)
+        result
     }
 }
 
