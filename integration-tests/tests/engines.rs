@@ -846,3 +846,74 @@ fn podman_userns(runtime: Runtime) {
         .stdout_is("         0     100000      65536\n         0     100000      65536\n0\n0");
 }
 both_runtimes!(podman_userns);
+
+/// Mounts as podman users ask for them: a read-write bind volume, a
+/// read-only one (`:ro`), a read-only rootfs (`--read-only`, with podman's
+/// writable tmpfs on /tmp) and a `--tmpfs` mount.
+fn podman_mounts(runtime: Runtime) {
+    require_root();
+    let podman = Podman::new(runtime);
+    let vol = podman.sandbox.path("vol");
+    std::fs::create_dir_all(&vol).expect("mkdir volume");
+    std::fs::write(vol.join("f"), "data\n").expect("write volume file");
+    let rw = format!("{}:/data", vol.display());
+    podman
+        .run_container(&[
+            "--rm",
+            "-v",
+            &rw,
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /data/f; echo new > /data/g",
+        ])
+        .ok()
+        .stdout_is("data");
+    assert_eq!(
+        std::fs::read_to_string(vol.join("g")).unwrap_or_default(),
+        "new\n"
+    );
+
+    let ro = format!("{}:/data:ro", vol.display());
+    podman
+        .run_container(&[
+            "--rm",
+            "-v",
+            &ro,
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /data/f; touch /data/x",
+        ])
+        .code_is(1)
+        .stdout_is("data")
+        .stderr_has("Read-only file system");
+    assert!(!vol.join("x").exists(), "a write went through a :ro volume");
+
+    podman
+        .run_container(&[
+            "--rm",
+            "--read-only",
+            IMAGE,
+            "sh",
+            "-c",
+            "touch /tmp/ok && touch /x",
+        ])
+        .code_is(1)
+        .stderr_has("Read-only file system");
+    podman
+        .run_container(&[
+            "--rm",
+            "--read-only",
+            "--tmpfs",
+            "/scratch",
+            IMAGE,
+            "sh",
+            "-c",
+            "touch /scratch/x && echo ok",
+        ])
+        .ok()
+        .stdout_is("ok");
+    assert_eq!(podman.all_ids(), Vec::<String>::new());
+}
+both_runtimes!(podman_mounts);
