@@ -168,19 +168,8 @@ impl Runtime {
         pid_file: &Path,
         console_socket: Option<&Path>,
     ) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec![
-            "create".into(),
-            "--bundle".into(),
-            bundle.into(),
-            "--pid-file".into(),
-            pid_file.into(),
-        ];
-        if let Some(s) = console_socket {
-            args.push("--console-socket".into());
-            args.push(s.into());
-        }
-        args.push(id.into());
-        args
+        let args = ["create".into(), "--bundle".into(), bundle.into()];
+        with_pid_console_id(args.into(), pid_file, console_socket, id)
     }
 
     /// `exec --process F --detach --pid-file P [--console-socket S] ID`.
@@ -190,20 +179,13 @@ impl Runtime {
         pid_file: &Path,
         console_socket: Option<&Path>,
     ) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec![
+        let args = [
             "exec".into(),
             "--process".into(),
             process_file.into(),
             "--detach".into(),
-            "--pid-file".into(),
-            pid_file.into(),
         ];
-        if let Some(s) = console_socket {
-            args.push("--console-socket".into());
-            args.push(s.into());
-        }
-        args.push(id.into());
-        args
+        with_pid_console_id(args.into(), pid_file, console_socket, id)
     }
 
     /// `ps --format json ID`: the container's pids.
@@ -277,6 +259,24 @@ impl PendingCall {
     }
 }
 
+/// Appends `--pid-file P [--console-socket S] ID`, the tail `create` and
+/// `exec` share.
+fn with_pid_console_id(
+    mut args: Vec<OsString>,
+    pid_file: &Path,
+    console_socket: Option<&Path>,
+    id: &str,
+) -> Vec<OsString> {
+    args.push("--pid-file".into());
+    args.push(pid_file.into());
+    if let Some(s) = console_socket {
+        args.push("--console-socket".into());
+        args.push(s.into());
+    }
+    args.push(id.into());
+    args
+}
+
 /// The `msg` of the last `error` or `fatal` line of a runtime's JSON log.
 pub fn last_error(log: &[u8]) -> Option<String> {
     String::from_utf8_lossy(log)
@@ -290,6 +290,41 @@ pub fn last_error(log: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_and_exec_command_lines() {
+        let strs = |v: Vec<OsString>| -> Vec<String> {
+            v.into_iter().map(|s| s.into_string().unwrap()).collect()
+        };
+        assert_eq!(
+            strs(Runtime::create_args(
+                "c1",
+                Path::new("/b"),
+                Path::new("/p"),
+                None
+            )),
+            ["create", "--bundle", "/b", "--pid-file", "/p", "c1"]
+        );
+        assert_eq!(
+            strs(Runtime::exec_args(
+                "c1",
+                Path::new("/f.json"),
+                Path::new("/p"),
+                Some(Path::new("/s.con"))
+            )),
+            [
+                "exec",
+                "--process",
+                "/f.json",
+                "--detach",
+                "--pid-file",
+                "/p",
+                "--console-socket",
+                "/s.con",
+                "c1"
+            ]
+        );
+    }
 
     #[test]
     fn last_error_line_wins() {

@@ -828,33 +828,42 @@ impl Task {
         Ok(init)
     }
 
+    /// Pause: freeze every process of the container (`runtime pause`).
     pub async fn pause(&self) -> Result<()> {
-        let init = self.init()?;
-        if init.status() != ProcessStatus::Running {
-            return Err(TaskError::FailedPrecondition(format!(
-                "container {} is not running: cannot pause it",
-                self.id()
-            )));
-        }
-        self.runtime.run(&["pause", self.id()], None).await?;
-        init.set_paused(true);
-        self.events
-            .publish(EventType::Paused, self.id(), "", init.pid());
-        Ok(())
+        self.freeze(true).await
     }
 
+    /// Resume: thaw a paused container (`runtime resume`).
     pub async fn resume(&self) -> Result<()> {
+        self.freeze(false).await
+    }
+
+    async fn freeze(&self, pause: bool) -> Result<()> {
+        let (from, verb, event, refusal) = if pause {
+            (
+                ProcessStatus::Running,
+                "pause",
+                EventType::Paused,
+                "not running: cannot pause it",
+            )
+        } else {
+            (
+                ProcessStatus::Paused,
+                "resume",
+                EventType::Resumed,
+                "not paused: cannot resume it",
+            )
+        };
         let init = self.init()?;
-        if init.status() != ProcessStatus::Paused {
+        if init.status() != from {
             return Err(TaskError::FailedPrecondition(format!(
-                "container {} is not paused: cannot resume it",
+                "container {} is {refusal}",
                 self.id()
             )));
         }
-        self.runtime.run(&["resume", self.id()], None).await?;
-        init.set_paused(false);
-        self.events
-            .publish(EventType::Resumed, self.id(), "", init.pid());
+        self.runtime.run(&[verb, self.id()], None).await?;
+        init.set_paused(pause);
+        self.events.publish(event, self.id(), "", init.pid());
         Ok(())
     }
 
