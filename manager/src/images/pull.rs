@@ -4,11 +4,15 @@
 //!    platform), fetch the config; both are verified by digest and stored.
 //! 2. Every layer whose chain-ID snapshot exists is skipped ("Already
 //!    exists"). The others download in parallel (three at a time, as docker
-//!    does). A layer whose parent snapshot is ready when its download starts
-//!    is hashed into the content store, decompressed and unpacked in one
-//!    streaming pass; the others are stored first and unpacked from the
-//!    stored blob (read back from the page cache) as soon as their parent is
-//!    committed, since a snapshot can only be prepared on a committed parent.
+//!    does), each hashed into the content store, decompressed and unpacked
+//!    in one streaming pass. A snapshot can only be prepared on a committed
+//!    parent, so a layer whose parent is ready streams into its snapshot;
+//!    with overlayfs, a layer whose parent is still unpacking streams into a
+//!    directory beside it (an upper directory holds only the layer's own
+//!    changes, so it does not depend on the parent) which becomes its
+//!    snapshot once the parent is committed: layers unpack in parallel. A
+//!    resumed download (and, with the native snapshotter, a layer that must
+//!    wait) is stored first and unpacked from the stored blob.
 //! 3. The record is written last: until then no image is visible.
 //!
 //! A lease (24 h, so a crash cannot leak forever) protects everything the
