@@ -64,10 +64,18 @@ fn init(ctx: &InitContext) -> Result<()> {
         .as_ref()
         .ok_or_else(|| Error::Invalid("config.json has no process".into()))?;
     // Nothing in the container may ptrace us or open our /proc files while we
-    // hold host fds; execve makes the process dumpable again.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // hold host fds; execve makes the process dumpable again. An
+    // unprivileged parent must still write our id maps (it owns /proc/<pid>
+    // files only while we are dumpable): then we wait for it first.
+    let parent_writes_maps = ctx.plan.new_user && unsafe { libc::geteuid() } != 0;
+    if !parent_writes_maps {
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    }
     if !sync::expect(sock, sync::GO, "wait for parent")? {
         return Err(Error::Container("parent went away during create".into()));
+    }
+    if parent_writes_maps {
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     }
     if ctx.plan.new_user {
         sys::check(unsafe { libc::setresgid(0, 0, 0) })

@@ -39,6 +39,11 @@ pub fn runs_read_only() -> bool {
     }
 }
 
+/// Whether the calling user may open the runtime's binary for writing.
+fn exe_writable() -> bool {
+    unsafe { libc::access(c"/proc/self/exe".as_ptr(), libc::W_OK) == 0 }
+}
+
 /// `struct mount_attr` of mount_setattr(2).
 #[repr(C)]
 struct MountAttr {
@@ -61,15 +66,22 @@ pub fn ensure_read_only_exe() -> Result<()> {
         return Ok(());
     }
     let what = || "re-exec the runtime from a read-only view of /proc/self/exe".to_string();
-    let fd = sys::check_long(unsafe {
+    let fd = match sys::check_long(unsafe {
         libc::syscall(
             libc::SYS_open_tree,
             libc::AT_FDCWD,
             c"/proc/self/exe".as_ptr(),
             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
         )
-    })
-    .context(what)?;
+    }) {
+        Ok(fd) => fd,
+        // Rootless: an unprivileged user cannot make mounts in the host's
+        // namespace, but then the container (which has at most that user's
+        // rights on the host) cannot write a binary the user cannot write
+        // either. Only a binary the user may write needs the view.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && !exe_writable() => return Ok(()),
+        Err(e) => return Err(e).context(what),
+    };
     let tree = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,

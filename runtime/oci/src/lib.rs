@@ -22,10 +22,39 @@ mod seccomp;
 mod spec;
 mod state;
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn null_lists_and_maps_parse_as_empty() {
+        let spec: crate::Spec = serde_json::from_str(
+            r#"{"ociVersion": "1.0.2", "mounts": null, "annotations": null,
+                "process": {"args": ["sh"], "env": null, "cwd": "/"},
+                "linux": {"namespaces": null, "seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+                  "syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": null}]}}}"#,
+        )
+        .unwrap();
+        assert!(spec.mounts.is_empty());
+        let sc = spec.linux.unwrap().seccomp.unwrap();
+        assert!(sc.syscalls[0].args.is_empty());
+    }
+}
+
 pub use resources::*;
 pub use seccomp::*;
 pub use spec::*;
 pub use state::*;
+
+/// Deserializes `null` as the type's default: Go's encoders write a nil
+/// slice or map as `null` (podman's seccomp.json has `"args": null`), which
+/// the spec means as "none".
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
 
 /// The runtime-spec version this crate implements and that `state` reports.
 pub const OCI_VERSION: &str = "1.2.0";

@@ -8,7 +8,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LinuxResources {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub devices: Vec<LinuxDeviceCgroup>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<LinuxMemory>,
@@ -18,13 +22,25 @@ pub struct LinuxResources {
     pub pids: Option<LinuxPids>,
     #[serde(default, rename = "blockIO", skip_serializing_if = "Option::is_none")]
     pub block_io: Option<LinuxBlockIo>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub hugepage_limits: Vec<LinuxHugepageLimit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<LinuxNetwork>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub rdma: BTreeMap<String, LinuxRdma>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub unified: BTreeMap<String, String>,
 }
 
@@ -112,20 +128,34 @@ pub struct LinuxBlockIo {
     pub weight: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leaf_weight: Option<u16>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub weight_device: Vec<LinuxWeightDevice>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub throttle_read_bps_device: Vec<LinuxThrottleDevice>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub throttle_write_bps_device: Vec<LinuxThrottleDevice>,
     #[serde(
         default,
+        deserialize_with = "crate::nullable",
         rename = "throttleReadIOPSDevice",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub throttle_read_iops_device: Vec<LinuxThrottleDevice>,
     #[serde(
         default,
+        deserialize_with = "crate::nullable",
         rename = "throttleWriteIOPSDevice",
         skip_serializing_if = "Vec::is_empty"
     )]
@@ -167,7 +197,11 @@ pub struct LinuxHugepageLimit {
 pub struct LinuxNetwork {
     #[serde(default, rename = "classID", skip_serializing_if = "Option::is_none")]
     pub class_id: Option<u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub priorities: Vec<LinuxInterfacePriority>,
 }
 

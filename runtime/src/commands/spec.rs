@@ -34,7 +34,8 @@ pub fn command(_rt: &Runtime, flags: &Parsed) -> Result<i32> {
 
 /// runc's default spec; `rootless` maps the caller's uid/gid to root in a new
 /// user namespace and drops what an unprivileged user cannot do (network
-/// namespace, cgroup and sysfs mounts, gid=5 on devpts), as `runc spec --rootless`.
+/// namespace, cgroup mount, a fresh sysfs (bound from the host's instead),
+/// gid=5 on devpts), as `runc spec --rootless`.
 pub fn default_spec(rootless: bool) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     let mut spec = json!({
@@ -93,9 +94,7 @@ pub fn default_spec(rootless: bool) -> Value {
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
         let mounts = spec["mounts"].as_array_mut().expect("array");
-        mounts.retain(|m| {
-            m["type"] != "cgroup" && m["type"] != "sysfs" && m["destination"] != "/dev/mqueue"
-        });
+        mounts.retain(|m| m["type"] != "cgroup" && m["type"] != "sysfs");
         for m in mounts.iter_mut() {
             if m["destination"] == "/dev/pts" {
                 m["options"] = json!([
@@ -110,10 +109,6 @@ pub fn default_spec(rootless: bool) -> Value {
         mounts.push(
             json!({"destination": "/sys", "type": "none", "source": "/sys",
             "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
-        );
-        mounts.push(
-            json!({"destination": "/dev/mqueue", "type": "bind", "source": "/dev/mqueue",
-            "options": ["rbind", "nosuid", "noexec", "nodev"]}),
         );
     }
     spec
