@@ -15,14 +15,36 @@ const PROBE: &str = "id; hostname; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/se
     for p in /proc/timer_list /proc/keys /proc/sys/kernel/hostname; do head -c 0 $p 2>&1 && echo readable $p; done; \
     (echo x > /proc/sys/kernel/hostname) 2>&1 | sed 's/^.*: //'";
 
+/// An explicit cgroup for both runtimes: without one runc would nest the
+/// container under the test's own cgroup, which may belong to the machine.
+fn cgroup_path(id: &str) -> String {
+    format!("/bt-diff/{id}")
+}
+
+/// Removes the shared `/bt-diff` parents once empty.
+struct ParentCleanup;
+
+impl Drop for ParentCleanup {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir(e.path().join("bt-diff"));
+            }
+        }
+    }
+}
+
 fn run_both(edit: impl Fn(&mut serde_json::Value)) -> (String, String) {
     let dir = TestDir::new("diff");
+    let _parents = ParentCleanup;
     let mut outs = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let mut b = Bundle::new(&dir.join(name), &["sh", "-c", PROBE]);
         edit(&mut b.spec);
+        let id = container_id(name);
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
         b.save();
-        let (code, out, err) = rt.run_bundle(&b.dir, &container_id(name));
+        let (code, out, err) = rt.run_bundle(&b.dir, &id);
         assert_eq!(code, 0, "{name}: {err}");
         outs.push(out);
     }
@@ -73,10 +95,13 @@ fn user_caps_and_limits_look_the_same_from_inside() {
 fn state_and_exit_codes_match_runc() {
     require_root();
     let dir = TestDir::new("diffst");
+    let _parents = ParentCleanup;
     let mut states = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
-        let b = Bundle::new(&dir.join(name), &["sleep", "1000"]);
+        let mut b = Bundle::new(&dir.join(name), &["sleep", "1000"]);
         let id = container_id(name);
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+        b.save();
         let _c = Cleanup {
             runtime: &rt,
             ids: vec![id.clone()],

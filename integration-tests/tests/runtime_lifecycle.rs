@@ -68,6 +68,9 @@ fn create_start_state_kill_delete() {
     assert_eq!(rt.status(&id).unwrap(), "running");
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
     assert_eq!(comm.trim(), "sleep");
+    // The container got a session keyring of its own (runc's `_ses.<id>`).
+    let keys = std::fs::read_to_string("/proc/keys").unwrap();
+    assert!(keys.contains(&format!("_ses.{id}")), "{keys}");
     // start twice is refused.
     let out = rt.exec(&["start", &id]);
     assert!(!out.status.success());
@@ -328,4 +331,61 @@ fn spec_writes_a_default_config_once_and_version_prints() {
         "{}",
         stdout(&out)
     );
+}
+
+#[test]
+fn events_stream_stats_and_oom_kills() {
+    require_root();
+    let rt = Runtime::berth();
+    let dir = TestDir::new("oom");
+    let mut b = bundle(
+        &dir,
+        &[
+            "sh",
+            "-c",
+            "sleep 1; while true; do x=$(head -c 100000000 /dev/zero | tr '\\0' a); done",
+        ],
+    );
+    b.spec["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    b.save();
+    let id = container_id("oom");
+    let _c = Cleanup {
+        runtime: &rt,
+        ids: vec![id.clone()],
+    };
+    rt.start_detached(&b.dir, &id);
+    let mut child = rt
+        .cmd()
+        .args(["events", "--interval", "1s", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (mut stats, mut oom) = (0, 0);
+    while std::time::Instant::now() < deadline && (stats == 0 || oom == 0) {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(v["id"], id.as_str());
+            match v["type"].as_str() {
+                Some("stats") => stats += 1,
+                Some("oom") => oom += 1,
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(stats > 0, "no stats event");
+    assert!(oom > 0, "no oom event within 20s");
 }

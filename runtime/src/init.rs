@@ -40,6 +40,8 @@ pub struct InitContext<'a> {
     pub seccomp: Option<berth_seccomp::Filter>,
     /// The container's cgroup below each hierarchy's root, for /sys/fs/cgroup.
     pub cgroup: Option<String>,
+    /// `--no-new-keyring`: keep the caller's session keyring.
+    pub no_new_keyring: bool,
 }
 
 /// Runs the init; never returns.
@@ -88,6 +90,9 @@ fn init(ctx: &InitContext) -> Result<()> {
     }
     if ctx.plan.child_unshare != 0 {
         sys::unshare(ctx.plan.child_unshare).context(|| "unshare namespaces".into())?;
+    }
+    if !ctx.no_new_keyring {
+        join_session_keyring(ctx.id)?;
     }
     let has_uts = spec.namespace(berth_oci::NamespaceType::Uts).is_some();
     if let Some(h) = &spec.hostname {
@@ -184,6 +189,22 @@ fn init(ctx: &InitContext) -> Result<()> {
         }
     }
     Err(plan.exec())
+}
+
+/// Gives the container a session keyring of its own (`_ses.<id>`, as runc),
+/// so it cannot see or use the keys of whoever started it. Kernels without
+/// keyrings (ENOSYS) are fine.
+fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = std::ffi::CString::new(format!("_ses.{id}")).expect("ids have no NUL");
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(e).context(|| format!("join session keyring _ses.{id}"));
+        }
+    }
+    Ok(())
 }
 
 /// Blocks until `start` opens the FIFO for reading, then tells it we go on.

@@ -28,6 +28,7 @@ pub struct CreateOptions {
     pub console_socket: Option<String>,
     pub preserve_fds: i32,
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
 }
 
 impl CreateOptions {
@@ -43,6 +44,7 @@ impl CreateOptions {
             console_socket: flags.value("console-socket").map(str::to_string),
             preserve_fds: flags.number("preserve-fds")?.unwrap_or(0),
             no_pivot: flags.is_set("no-pivot"),
+            no_new_keyring: flags.is_set("no-new-keyring"),
         })
     }
 }
@@ -222,6 +224,7 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
             listen_fds,
             seccomp: filter,
             cgroup: cgroup_rel,
+            no_new_keyring: opts.no_new_keyring,
         });
     }
     undo.child = Some(pid);

@@ -1,7 +1,9 @@
 //! `events [--stats] [--interval DURATION] ID`: resource usage as runc's
 //! JSON events. `--stats` prints one and exits; otherwise a stats event every
-//! interval (5s by default) until the container stops.
+//! interval (5s by default) and an `oom` event at each OOM kill, until the
+//! container stops.
 
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use crate::cli::Parsed;
@@ -23,9 +25,32 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
         emit("stats", serde_json::to_value(cg.stats()?).expect("json"));
         return Ok(0);
     }
+    // Stats every interval; OOM kills as they happen, from the cgroup's
+    // notifier (v1 eventfd, v2 memory.events), polled in between.
+    let mut oom = cg.oom_notifier().ok();
+    let mut next_stats = std::time::Instant::now();
     while record.init_alive() {
-        emit("stats", serde_json::to_value(cg.stats()?).expect("json"));
-        std::thread::sleep(interval);
+        let now = std::time::Instant::now();
+        if now >= next_stats {
+            emit("stats", serde_json::to_value(cg.stats()?).expect("json"));
+            next_stats = now + interval;
+        }
+        // Wake at least every 200 ms to notice the container's end.
+        let wait = (next_stats - std::time::Instant::now()).min(Duration::from_millis(200));
+        match oom.as_mut() {
+            Some(n) => {
+                let mut pfd = libc::pollfd {
+                    fd: std::os::fd::AsFd::as_fd(n).as_raw_fd(),
+                    events: n.poll_events(),
+                    revents: 0,
+                };
+                let r = unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as libc::c_int) };
+                if r > 0 && n.take()? > 0 {
+                    emit("oom", serde_json::Value::Null);
+                }
+            }
+            None => std::thread::sleep(wait),
+        }
     }
     Ok(0)
 }
