@@ -378,3 +378,39 @@ fn preserved_fds_and_listen_fds_reach_the_container() {
         vec!["fd three", "fd four", "1"]
     );
 }
+
+#[test]
+fn a_namespace_path_of_the_wrong_type_is_refused() {
+    require_root();
+    let rt = Runtime::berth();
+    let dir = TestDir::new("nstype");
+    let mut b = Bundle::new(&dir.join("b"), &["true"]);
+    // The caller's network namespace file given as the uts namespace.
+    for ns in b.spec["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "uts" {
+            ns["path"] = json!("/proc/self/ns/net");
+        }
+    }
+    b.spec.as_object_mut().unwrap().remove("hostname");
+    b.save();
+    let id = container_id("nstype");
+    let (code, _, err) = rt.run_bundle(&b.dir, &id);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("join uts namespace /proc/self/ns/net"),
+        "{err}"
+    );
+    assert!(rt.state(&id).is_none());
+}
+
+#[test]
+fn rootfs_propagation_shared_and_unbindable() {
+    require_root();
+    for (mode, want) in [("rshared", "shared:"), ("runbindable", "unbindable")] {
+        let out = probe(
+            |s| s["linux"]["rootfsPropagation"] = json!(mode),
+            "awk '$5 == \"/\"' /proc/self/mountinfo",
+        );
+        assert!(out.contains(want), "{mode}: {out}");
+    }
+}

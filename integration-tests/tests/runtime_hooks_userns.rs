@@ -145,3 +145,39 @@ fn run_detach_and_no_pivot() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("bin"));
 }
+
+#[test]
+fn failing_poststart_and_poststop_hooks_are_logged_not_fatal() {
+    require_root();
+    let rt = Runtime::berth();
+    let dir = TestDir::new("hookwarn");
+    let mut b = Bundle::new(&dir.join("b"), &["sh", "-c", "exit 5"]);
+    b.spec["hooks"] = json!({
+        "poststart": [{"path": "/bin/false"}],
+        "poststop": [{"path": "/bin/false"}]
+    });
+    b.save();
+    let log = dir.join("log.json");
+    let id = container_id("hookwarn");
+    let out = rt.exec(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &id,
+    ]);
+    // The container's own exit code, not a hook failure.
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        rt.state(&id).is_none(),
+        "run deletes the container despite poststop"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("\"warning\"")).collect();
+    assert_eq!(warnings.len(), 2, "{text}");
+    assert!(warnings[0].contains("poststart hook /bin/false"), "{text}");
+    assert!(warnings[1].contains("poststop hook /bin/false"), "{text}");
+}

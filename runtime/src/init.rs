@@ -138,7 +138,7 @@ fn init(ctx: &InitContext) -> Result<()> {
         };
         hooks::run_all("createContainer", &h.create_container, &state)?;
     }
-    rootfs::enter(&ctx.rootfs, ctx.no_pivot, spec)?;
+    rootfs::enter(&ctx.rootfs, ctx.no_pivot)?;
     if process.terminal {
         let socket = ctx.console_socket.as_ref().ok_or_else(|| {
             Error::Invalid("process.terminal is true but no --console-socket was given".into())

@@ -8,7 +8,8 @@
 //! 5. pivot_root (or chroot with `--no-pivot`), the old root detached;
 //!
 //! and after the console is set up, [`finalize`] masks `maskedPaths`, makes
-//! `readonlyPaths` and (with `root.readonly`) the root read-only.
+//! `readonlyPaths`, applies `rootfsPropagation` to the new root and (with
+//! `root.readonly`) makes it read-only.
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -53,9 +54,10 @@ pub fn prepare(
     in_user_ns: bool,
 ) -> Result<()> {
     let prop = propagation(spec)?;
-    // Shared propagation of the root itself would leak our mounts to the host:
-    // make everything slave first, then apply the asked-for mode to the rootfs.
-    let first = if prop & libc::MS_SHARED != 0 {
+    // Shared would leak our mounts to the host and unbindable would forbid
+    // the rootfs bind below: those are applied to the new root after
+    // pivot_root ([`enter`]); until then the host's mounts are slaves.
+    let first = if prop & (libc::MS_SHARED | libc::MS_UNBINDABLE) != 0 {
         libc::MS_SLAVE | libc::MS_REC
     } else {
         prop | libc::MS_REC
@@ -71,7 +73,7 @@ pub fn prepare(
     )
     .context(|| format!("bind rootfs {} on itself", rootfs.display()))?;
     // A private or slave parent is needed for pivot_root's old root.
-    if prop & libc::MS_SHARED != 0 {
+    if prop & (libc::MS_SHARED | libc::MS_UNBINDABLE) != 0 {
         sys::mount(None, &root_c, None, libc::MS_PRIVATE, None)
             .context(|| format!("make {} private", rootfs.display()))?;
     }
@@ -99,7 +101,7 @@ pub fn prepare(
 
 /// Step 5: make the rootfs `/`. With `no_pivot`, move it over / and chroot
 /// (for rootfs on ramfs/initramfs, where pivot_root is not possible).
-pub fn enter(rootfs: &Path, no_pivot: bool, spec: &Spec) -> Result<()> {
+pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     let what = || format!("pivot_root to {}", rootfs.display());
     let root_c = sys::cstr(rootfs).context(what)?;
     if no_pivot {
@@ -118,16 +120,6 @@ pub fn enter(rootfs: &Path, no_pivot: bool, spec: &Spec) -> Result<()> {
     sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None).context(what)?;
     sys::check(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) }).context(what)?;
     sys::check(unsafe { libc::chdir(c"/".as_ptr()) }).context(what)?;
-    let prop = propagation(spec)?;
-    if prop & libc::MS_SHARED != 0
-        || spec
-            .linux
-            .as_ref()
-            .and_then(|l| l.rootfs_propagation.as_ref())
-            .is_some()
-    {
-        sys::mount(None, c"/", None, prop, None).context(|| "set rootfs propagation".into())?;
-    }
     Ok(())
 }
 
@@ -145,6 +137,17 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         for path in &linux.readonly_paths {
             readonly_path(&root, path)?;
         }
+    }
+    // `rootfsPropagation` last: an unbindable tree would refuse the bind
+    // mounts of masked paths above.
+    if spec
+        .linux
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation.as_ref())
+        .is_some()
+    {
+        let prop = propagation(spec)?;
+        sys::mount(None, c"/", None, prop, None).context(|| "set rootfs propagation".into())?;
     }
     if spec.root.as_ref().is_some_and(|r| r.readonly) {
         mounts::remount_bind(c"/", libc::MS_RDONLY, 0).context(|| "remount / read-only".into())?;
