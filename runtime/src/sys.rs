@@ -7,7 +7,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -60,10 +60,7 @@ struct OpenHow {
 }
 
 /// openat2(2) resolve flags.
-pub const RESOLVE_NO_XDEV: u64 = 0x01;
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-pub const RESOLVE_BENEATH: u64 = 0x08;
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// `openat2(2)`: the kernel resolves `path` under `dirfd` with `resolve`
@@ -240,31 +237,6 @@ pub fn send_fd(sock: RawFd, fd: RawFd, payload: &[u8]) -> io::Result<()> {
     }
 }
 
-/// Receives one fd sent with [`send_fd`] (used by `run` for its own console).
-pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
-    let mut buf = [0u8; 4096];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space;
-    check(unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) } as libc::c_int)?;
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "no fd received"));
-        }
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const RawFd);
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
-}
-
 /// The short errno name (`EPERM`) for messages, as runc and crun print them.
 pub fn errno_name(e: &io::Error) -> String {
     match e.raw_os_error() {
@@ -320,24 +292,9 @@ pub fn cloexec_from(first: RawFd) -> io::Result<()> {
     .map(drop)
 }
 
-/// Clears close-on-exec on an fd that must be inherited.
-pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
-    check(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).map(drop)
-}
-
 /// `dup2` keeping the fd inheritable.
 pub fn dup2(old: RawFd, new: RawFd) -> io::Result<()> {
     check(unsafe { libc::dup2(old, new) }).map(drop)
-}
-
-/// Whether a process exists (signal 0).
-pub fn process_exists(pid: libc::pid_t) -> bool {
-    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
-}
-
-/// Wraps an fd we own for a borrow-only use.
-pub fn raw(fd: &impl AsRawFd) -> RawFd {
-    fd.as_raw_fd()
 }
 
 /// `struct clone_args` of clone3(2).
@@ -380,11 +337,6 @@ pub fn clone3(flags: libc::c_int, cgroup_fd: Option<RawFd>) -> io::Result<libc::
         )
     };
     check_long(ret).map(|p| p as libc::pid_t)
-}
-
-/// Reads a whole small file into a String (for /proc and cgroup files).
-pub fn read_to_string(path: &str) -> io::Result<String> {
-    std::fs::read_to_string(path)
 }
 
 /// Opens a pidfd for `pid` (pidfd_open(2)).
