@@ -989,11 +989,17 @@ fn oom_event(runtime: Runtime) {
         &[
             "sh",
             "-c",
-            "head -c 256m /dev/zero | tail; echo survived; exec sleep 1000",
+            // tail buffers the newline-free stream until the limit; it
+            // raises its own oom_score_adj so the kernel always picks it, not
+            // the shell that must survive to print (raising needs no
+            // privilege; lowering the shell's would need CAP_SYS_RESOURCE).
+            // 64 MiB leaves room for what the runtime's set-up charges to
+            // the cgroup (runc 1.1 copies its binary into a memfd there).
+            "head -c 256m /dev/zero | (echo 1000 > /proc/self/oom_score_adj; exec tail); echo survived; exec sleep 1000",
         ],
         |b| {
             b.spec["linux"]["resources"]["memory"] =
-                serde_json::json!({"limit": 32 << 20, "swap": 32 << 20});
+                serde_json::json!({"limit": 64 << 20, "swap": 64 << 20});
         },
     );
     block_on(async {
@@ -1021,10 +1027,7 @@ fn oom_event(runtime: Runtime) {
         delete(&mut c, &shim.id, "").await;
     });
 }
-both_runtimes!(
-    oom_event,
-    ignore_berth = "flaky with berth-runtime under full-suite load: once in about 8 full-suite runs the container's output ended before \"survived\" (only tail was OOM-killed); to investigate"
-);
+both_runtimes!(oom_event);
 
 /// A client that attaches and never reads does not slow the container or
 /// the log: the container runs to its end, every line is logged, and the
