@@ -1069,14 +1069,10 @@ fn concurrent_pulls_and_a_prune_during_them_leave_a_whole_image() {
         2,
         "one snapshot per layer, shared"
     );
-    // The second layer downloaded while the first was unpacking (slow
-    // proxy), so it was unpacked beside it and adopted afterwards.
-    let log = std::fs::read_to_string(&d.log).unwrap();
-    assert!(
-        log.contains("adopted a detached unpack"),
-        "{}",
-        d.log_tail()
-    );
+    // Whether the second layer was unpacked beside the first (and adopted)
+    // depends on timing: on an idle machine the first unpack can finish
+    // before the second download does. The outcome checked above (one
+    // whole image, shared snapshots) holds either way.
     d.ok(&["image", "prune", "-a", "-f"]);
     assert!(snapshot_dirs(&d.root).is_empty());
 }
