@@ -140,8 +140,11 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     let (spec, rootfs) = load_bundle(&opts.bundle)?;
     let process = spec.process.as_ref().expect("checked by load_bundle");
     if process.terminal && opts.console_socket.is_none() {
-        return Err(Error::Usage(
-            "process.terminal is true: --console-socket is required".into(),
+        // runc's create needs the socket too; runc's `run` would proxy a
+        // terminal itself, which berth-runtime does not do yet.
+        return Err(Error::NotImplemented(
+            "process.terminal without --console-socket (pass a console socket, or set terminal to false)"
+                .into(),
         ));
     }
     let plan = NamespacePlan::from_spec(&spec)?;

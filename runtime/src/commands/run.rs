@@ -6,7 +6,7 @@
 use crate::cli::Parsed;
 use crate::commands::create::{self, CreateOptions};
 use crate::commands::{delete, start};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::{signals, sys, Runtime};
 
 /// `run`.
@@ -14,12 +14,6 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     let id = super::one_id("run", flags)?;
     let opts = CreateOptions::from_flags(flags, id)?;
     let detach = flags.is_set("detach");
-    let (spec, _) = create::load_bundle(&opts.bundle)?;
-    if spec.process.as_ref().is_some_and(|p| p.terminal) && opts.console_socket.is_none() {
-        return Err(Error::NotImplemented(
-            "run with process.terminal and no --console-socket (pass a console socket, or set terminal to false)".into(),
-        ));
-    }
     let created = create::create(rt, &opts)?;
     let record = created.record;
     // Block signals now so none is lost between start and the wait loop.
