@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod containers;
 pub mod daemon;
 pub mod images;
 pub mod manifest;
