@@ -61,15 +61,15 @@ async fn import_tag_untag_delete_and_collect() {
     let dir = tempfile::tempdir().unwrap();
     let svc = service(dir.path(), Arc::new(NoImageUsers));
     let id = import(&svc, "t:1");
-    let list = svc.list(None).unwrap();
+    let list = svc.list(None, &Default::default()).unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].name, "docker.io/library/t:1");
     assert_eq!(list[0].resolved.id(), id);
     assert_eq!(list[0].resolved.chain_ids.len(), 1);
 
     svc.tag("t:1", "u:2").unwrap();
-    assert_eq!(svc.list(None).unwrap().len(), 2);
-    assert_eq!(svc.list(Some("u")).unwrap().len(), 1);
+    assert_eq!(svc.list(None, &Default::default()).unwrap().len(), 2);
+    assert_eq!(svc.list(Some("u"), &Default::default()).unwrap().len(), 1);
     assert_eq!(
         svc.remove("t:1", false, true).await.unwrap(),
         vec![Removed::Untagged("t:1".into())]
@@ -82,7 +82,7 @@ async fn import_tag_untag_delete_and_collect() {
             Removed::Deleted(id.clone())
         ]
     );
-    assert!(svc.list(None).unwrap().is_empty());
+    assert!(svc.list(None, &Default::default()).unwrap().is_empty());
     assert!(
         svc.content().list().unwrap().is_empty(),
         "blobs left after delete"
@@ -128,7 +128,7 @@ async fn images_in_use_need_force_and_stay_as_dangling() {
     );
     let removed = svc.remove("busy:1", true, true).await.unwrap();
     assert_eq!(removed, vec![Removed::Untagged("busy:1".into())]);
-    let list = svc.list(None).unwrap();
+    let list = svc.list(None, &Default::default()).unwrap();
     assert_eq!(list.len(), 1, "the image is kept while a container uses it");
     assert_eq!(list[0].name, "");
     assert_eq!(list[0].resolved.id(), id);

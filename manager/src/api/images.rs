@@ -2,6 +2,7 @@
 
 use super::image_status;
 use crate::daemon::Daemon;
+use crate::images::filter::ImageFilters;
 use crate::images::import::ImportOptions;
 use crate::images::layer::ChannelReader;
 use crate::images::progress::{Progress, ProgressSink};
@@ -233,8 +234,9 @@ impl Images for ImagesApi {
         let req = request.into_inner();
         let images = self.images();
         let list = blocking(move || {
+            let filters = ImageFilters::parse(&req.filters)?;
             let filter = (!req.reference.is_empty()).then_some(req.reference);
-            images.list(filter.as_deref())
+            images.list(filter.as_deref(), &filters)
         })
         .await?;
         Ok(Response::new(pb::ListImagesResponse {

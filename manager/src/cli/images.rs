@@ -2,6 +2,8 @@
 //! import, prune, login, logout.
 
 use super::progress::ProgressRenderer;
+use super::tabwriter::TabWriter;
+use super::template::{self, ListFormat};
 use super::{connection, credentials, humanize, CliError};
 use super::{HistoryArgs, ImagesArgs, ImportArgs, LoadArgs, LoginArgs, LogoutArgs, PruneArgs};
 use super::{PullArgs, PushArgs, RmiArgs, SaveArgs, TagArgs};
@@ -88,6 +90,7 @@ pub async fn push(ctx: &Context, a: PushArgs) -> Result<i32, CliError> {
         .push(pb::PushRequest {
             reference: a.image.clone(),
             auth: auth_for(ctx, &a.image)?,
+            platform: a.platform.clone().unwrap_or_default(),
         })
         .await?
         .into_inner();
@@ -113,108 +116,130 @@ fn truncate_id(id: &str, no_trunc: bool) -> String {
     }
 }
 
-/// `berth images`: one row per name, newest first (`-q`: unique IDs).
+/// docker's `images` table (cli/command/formatter `image.go`).
+const IMAGES_TABLE: &str =
+    "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+/// docker's `images --digests` table.
+const IMAGES_TABLE_DIGESTS: &str =
+    "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+
+/// Column titles of the `images` fields.
+fn image_headers() -> serde_json::Map<String, Value> {
+    template::headers(&[
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("Digest", "DIGEST"),
+        ("ID", "IMAGE ID"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
+        ("VirtualSize", "VIRTUAL SIZE"),
+        ("SharedSize", "SHARED SIZE"),
+        ("UniqueSize", "UNIQUE SIZE"),
+        ("Containers", "CONTAINERS"),
+    ])
+}
+
+/// Go's `time.Time.String()` of a UTC time: `2006-01-02 15:04:05 +0000 UTC`
+/// (docker's `CreatedAt`).
+fn go_time_utc(seconds: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds.max(0) as u64);
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    format!(
+        "{} +0000 UTC",
+        s.trim_end_matches('Z').replacen('T', " ", 1)
+    )
+}
+
+/// One `images` row: every field docker's image context has, as text.
+fn image_row(i: &pb::Image, no_trunc: bool) -> Value {
+    let (repo, tag) = match Reference::parse(&i.name) {
+        Ok(r) if !i.name.is_empty() => (
+            r.familiar_repository(),
+            r.tag.clone().unwrap_or_else(|| "<none>".into()),
+        ),
+        _ => ("<none>".to_string(), "<none>".to_string()),
+    };
+    let digest = i
+        .repo_digests
+        .first()
+        .and_then(|d| d.split_once('@').map(|(_, d)| d.to_string()))
+        .or_else(|| {
+            (tag == "<none>" && !i.name.is_empty())
+                .then(|| i.name.split_once('@').map(|(_, d)| d.to_string()))
+                .flatten()
+        })
+        .unwrap_or_else(|| "<none>".into());
+    let size = humanize::size(i.size);
+    template::row(
+        [
+            ("Repository", repo),
+            ("Tag", tag),
+            ("Digest", digest),
+            ("ID", truncate_id(&i.id, no_trunc)),
+            ("CreatedSince", humanize::ago(i.created)),
+            ("CreatedAt", go_time_utc(i.created)),
+            ("Size", size.clone()),
+            ("VirtualSize", size),
+            ("SharedSize", "N/A".to_string()),
+            ("UniqueSize", "N/A".to_string()),
+            ("Containers", "N/A".to_string()),
+        ]
+        .into_iter()
+        .collect(),
+    )
+}
+
+/// `berth images`: one row per name, newest first, through docker's
+/// formatter (`--format`, `-q`, `--digests`, `--no-trunc`); `--filter` is
+/// applied by berthd.
 pub async fn list(ctx: &Context, a: ImagesArgs) -> Result<i32, CliError> {
-    let mut dangling: Option<bool> = None;
-    let mut reference_filter = a.repository.clone();
-    for f in &a.filter {
-        match f.split_once('=') {
-            Some(("dangling", v)) => dangling = Some(v == "true" || v == "1"),
-            Some(("reference", v)) => reference_filter = Some(v.to_string()),
-            _ => {
-                return Err(CliError::Usage(format!(
-                    "invalid filter {f:?}: use dangling=true|false or reference=NAME"
-                )))
-            }
+    let user_format = a.format.clone().unwrap_or_default();
+    // docker's NewImageFormat: -q and --digests pick a table layout only
+    // when no custom format is given.
+    let format = if user_format.is_empty() || user_format == "table" {
+        if a.quiet {
+            "{{.ID}}"
+        } else if a.digests {
+            IMAGES_TABLE_DIGESTS
+        } else {
+            IMAGES_TABLE
         }
-    }
+    } else {
+        user_format.as_str()
+    };
+    let format =
+        ListFormat::parse(format, IMAGES_TABLE).map_err(|e| CliError::Other(e.to_string()))?;
     let mut client = connection::images(&ctx.host).await?;
     let resp = client
         .list(pb::ListImagesRequest {
-            reference: reference_filter.unwrap_or_default(),
+            reference: a.repository.clone().unwrap_or_default(),
             all: a.all,
+            filters: a.filter.clone(),
         })
         .await?
         .into_inner();
     let mut images = resp.images;
-    if let Some(d) = dangling {
-        images.retain(|i| i.name.is_empty() == d);
-    }
     // Newest first, like docker.
     images.sort_by(|x, y| y.created.cmp(&x.created).then(x.name.cmp(&y.name)));
-    if a.quiet {
-        let mut seen = std::collections::BTreeSet::new();
-        for i in &images {
-            if seen.insert(i.id.clone()) {
-                println!("{}", truncate_id(&i.id, a.no_trunc));
-            }
-        }
-        return Ok(0);
-    }
-    let mut rows = Vec::new();
-    for i in &images {
-        let (repo, tag) = match Reference::parse(&i.name) {
-            Ok(r) if !i.name.is_empty() => (
-                r.familiar_repository(),
-                r.tag.clone().unwrap_or_else(|| "<none>".into()),
-            ),
-            _ => ("<none>".to_string(), "<none>".to_string()),
-        };
-        let digest = i
-            .repo_digests
-            .first()
-            .and_then(|d| d.split_once('@').map(|(_, d)| d.to_string()))
-            .or_else(|| {
-                (tag == "<none>" && !i.name.is_empty())
-                    .then(|| i.name.split_once('@').map(|(_, d)| d.to_string()))
-                    .flatten()
-            })
-            .unwrap_or_else(|| "<none>".into());
-        let id = if a.no_trunc {
-            i.id.clone()
-        } else {
-            short_id(&i.id)
-        };
-        let mut row = vec![repo, tag];
-        if a.digests {
-            row.push(digest);
-        }
-        row.extend([id, humanize::ago(i.created), humanize::size(i.size)]);
-        rows.push(row);
-    }
-    let mut header = vec!["REPOSITORY", "TAG"];
-    if a.digests {
-        header.push("DIGEST");
-    }
-    header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-    print_table(&header, &rows);
+    let rows: Vec<Value> = images.iter().map(|i| image_row(i, a.no_trunc)).collect();
+    let out = format
+        .render(&rows, &image_headers())
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    print!("{out}");
     Ok(0)
 }
 
-/// Prints rows in columns separated by at least three spaces (docker's
-/// tabwriter layout).
+/// Prints rows in columns the way docker's tables are laid out (Go's
+/// tabwriter, minimum width 10, padding 3).
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    let mut text = header.join("\t");
+    text.push('\n');
     for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
+        text.push_str(&row.join("\t"));
+        text.push('\n');
     }
-    let line = |cells: Vec<String>| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}   ", w = widths[i]));
-            }
-        }
-        println!("{}", s.trim_end());
-    };
-    line(header.iter().map(|s| s.to_string()).collect());
-    for row in rows {
-        line(row.clone());
-    }
+    print!("{}", TabWriter::docker().format(&text));
 }
 
 fn print_removed(items: &[pb::RemovedItem]) {

@@ -1,9 +1,10 @@
 //! `inspect` / `image inspect`: docker's image JSON, built from what berthd
 //! returns (the config blob's bytes as stored, so Docker-only fields such as
-//! `Healthcheck` show up), and `--format` with simple template paths.
+//! `Healthcheck` show up), and `--format` through [`super::template`]
+//! (`json` prints the array on one line, as docker does).
 
 use super::images::Context;
-use super::{connection, CliError, InspectArgs};
+use super::{connection, template, CliError, InspectArgs};
 use berth_proto::v1 as pb;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -57,6 +58,52 @@ fn str_field(v: &Value, key: &str) -> String {
     v[key].as_str().unwrap_or("").to_string()
 }
 
+/// docker's exit code for a `--format` template that does not parse.
+pub const EXIT_TEMPLATE_PARSE: i32 = 64;
+
+/// JSON indented by four spaces, as docker's `inspect` prints it.
+pub fn indented_json(v: &Value) -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+    v.serialize(&mut ser).expect("serialise JSON");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// The image's `config` with every field docker's `container.Config` always
+/// has filled in (empty strings, false, null), so templates such as
+/// `{{if .Config.User}}` work on images whose config omits them, as they do
+/// on docker's typed struct.
+fn docker_config(config: Option<&Value>) -> Value {
+    let mut out = match config {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    let defaults = [
+        ("Hostname", json!("")),
+        ("Domainname", json!("")),
+        ("User", json!("")),
+        ("AttachStdin", json!(false)),
+        ("AttachStdout", json!(false)),
+        ("AttachStderr", json!(false)),
+        ("Tty", json!(false)),
+        ("OpenStdin", json!(false)),
+        ("StdinOnce", json!(false)),
+        ("Env", Value::Null),
+        ("Cmd", Value::Null),
+        ("Image", json!("")),
+        ("Volumes", Value::Null),
+        ("WorkingDir", json!("")),
+        ("Entrypoint", Value::Null),
+        ("OnBuild", Value::Null),
+        ("Labels", Value::Null),
+    ];
+    for (key, value) in defaults {
+        out.entry(key).or_insert(value);
+    }
+    Value::Object(out)
+}
+
 /// Builds docker's JSON for one inspected image.
 pub fn image_json(detail: &pb::InspectImageResponse) -> Value {
     let config: Value = serde_json::from_slice(&detail.config).unwrap_or(Value::Null);
@@ -82,7 +129,7 @@ pub fn image_json(detail: &pb::InspectImageResponse) -> Value {
         created: str_field(&config, "created"),
         docker_version: str_field(&config, "docker_version"),
         author: str_field(&config, "author"),
-        config: config.get("config").cloned().unwrap_or(Value::Null),
+        config: docker_config(config.get("config")),
         architecture: str_field(&config, "architecture"),
         variant: str_field(&config, "variant"),
         os: str_field(&config, "os"),
@@ -120,45 +167,6 @@ pub fn image_json(detail: &pb::InspectImageResponse) -> Value {
     serde_json::to_value(inspect).expect("serialise inspect")
 }
 
-/// Renders a Go-template-like format: `{{.A.B}}` prints a field (strings
-/// raw, anything else as JSON), `{{json .A}}` prints JSON; other text is
-/// copied. Returns an error naming an unsupported action.
-pub fn render_format(format: &str, value: &Value) -> Result<String, CliError> {
-    let mut out = String::new();
-    let mut rest = format;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| CliError::Usage(format!("template: unclosed action in {format:?}")))?;
-        let action = after[..end].trim();
-        let (as_json, path) = match action.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, action),
-        };
-        if !path.starts_with('.') {
-            return Err(CliError::Usage(format!(
-                "template: unsupported action {action:?} (only {{{{.Field}}}} and {{{{json .Field}}}})"
-            )));
-        }
-        let mut v = value;
-        for key in path[1..].split('.').filter(|k| !k.is_empty()) {
-            v = v
-                .get(key)
-                .ok_or_else(|| CliError::Usage(format!("template: {path}: no field {key:?}")))?;
-        }
-        match (as_json, v) {
-            (false, Value::String(s)) => out.push_str(s),
-            (false, Value::Null) => out.push_str("<no value>"),
-            _ => out.push_str(&v.to_string()),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 /// `berth inspect` / `berth image inspect`: a JSON array, or one `--format` line per image.
 pub async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
     if let Some(kind) = &a.kind {
@@ -168,6 +176,15 @@ pub async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
             )));
         }
     }
+    // docker/cli `inspect.Inspect`: a template that does not parse exits
+    // 64; a template that fails on an image is that image's error (exit 1).
+    let template = match a.format.as_deref() {
+        None | Some("") | Some("json") => None,
+        Some(f) => Some(template::parse(f).map_err(|e| CliError::Status {
+            code: EXIT_TEMPLATE_PARSE,
+            message: e.to_string(),
+        })?),
+    };
     let mut client = connection::images(&ctx.host).await?;
     let mut results = Vec::new();
     let mut code = 0;
@@ -180,24 +197,38 @@ pub async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
         {
             Ok(resp) => results.push(image_json(&resp.into_inner())),
             Err(s) => {
-                eprintln!("Error: No such image: {name}");
-                if s.code() != tonic::Code::NotFound {
+                if s.code() == tonic::Code::NotFound {
+                    eprintln!("Error: No such image: {name}");
+                } else {
                     eprintln!("Error response from daemon: {}", s.message());
                 }
                 code = 1;
             }
         }
     }
-    match &a.format {
-        Some(f) => {
+    match (&template, a.format.as_deref()) {
+        (Some(t), _) => {
+            let mut out = String::new();
             for r in &results {
-                println!("{}", render_format(f, r)?);
+                match t.execute(r) {
+                    Ok(text) => {
+                        out.push_str(&text);
+                        out.push('\n');
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        code = 1;
+                    }
+                }
             }
+            // docker prints an empty line when nothing was rendered.
+            if out.is_empty() {
+                out.push('\n');
+            }
+            print!("{out}");
         }
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(results)).unwrap()
-        ),
+        (None, Some("json")) => println!("{}", Value::Array(results)),
+        (None, _) => println!("{}", indented_json(&Value::Array(results))),
     }
     Ok(code)
 }
@@ -207,20 +238,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_paths_and_json() {
-        let v = json!({"Id": "sha256:x", "Config": {"Cmd": ["sh"], "User": ""}, "Size": 3});
-        assert_eq!(render_format("{{.Id}}", &v).unwrap(), "sha256:x");
+    fn json_is_indented_by_four_spaces() {
         assert_eq!(
-            render_format("id={{ .Id }} n={{.Size}}", &v).unwrap(),
-            "id=sha256:x n=3"
+            indented_json(&json!([{"a": 1}])),
+            "[\n    {\n        \"a\": 1\n    }\n]"
         );
-        assert_eq!(
-            render_format("{{json .Config.Cmd}}", &v).unwrap(),
-            r#"["sh"]"#
-        );
-        assert!(render_format("{{.Nope}}", &v).is_err());
-        assert!(render_format("{{if .Id}}", &v).is_err());
-        assert!(render_format("{{.Id", &v).is_err());
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod images;
 pub mod inspect;
 pub mod progress;
 pub mod system;
+pub mod tabwriter;
+pub mod template;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -41,6 +43,9 @@ pub enum CliError {
     },
     #[error("{0}")]
     Other(String),
+    /// A failure with its own exit code (docker's `cli.StatusError`).
+    #[error("{message}")]
+    Status { code: i32, message: String },
 }
 
 impl From<tonic::Status> for CliError {
@@ -54,6 +59,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) | CliError::InvalidHost(_) => EXIT_USAGE,
+            CliError::Status { code, .. } => *code,
             _ => 1,
         }
     }
@@ -159,6 +165,9 @@ pub struct PushArgs {
     /// Suppress verbose output.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Push only this platform's manifest of a multi-platform image (os/arch[/variant]).
+    #[arg(long)]
+    pub platform: Option<String>,
     pub image: String,
 }
 
@@ -176,9 +185,15 @@ pub struct ImagesArgs {
     /// Don't truncate output.
     #[arg(long)]
     pub no_trunc: bool,
-    /// Filter output (dangling=true|false, reference=PATTERN).
+    /// Filter output (dangling=true|false, label=KEY[=VALUE], before=IMAGE,
+    /// since=IMAGE, reference=PATTERN).
     #[arg(short, long)]
     pub filter: Vec<String>,
+    /// Format output: table (default), json, or a Go template
+    /// ({{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.CreatedSince}},
+    /// {{.CreatedAt}}, {{.Size}}).
+    #[arg(long)]
+    pub format: Option<String>,
     /// REPOSITORY[:TAG]
     pub repository: Option<String>,
 }
@@ -256,7 +271,7 @@ pub struct ImportArgs {
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// Format the output using a Go-template-like path ({{.Id}}, {{json .Config}}).
+    /// Format output: json, or a Go template ({{.Id}}, {{json .Config}}, {{range .RepoTags}}...{{end}}).
     #[arg(short, long)]
     pub format: Option<String>,
     /// Only images (the only kind so far).

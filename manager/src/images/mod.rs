@@ -18,6 +18,7 @@
 //! [`import`]; [`layer`] holds the streaming decompress/hash/unpack pipeline
 //! they share, and [`progress`] the events a transfer reports.
 
+pub mod filter;
 pub mod import;
 pub mod layer;
 pub mod load;
@@ -504,8 +505,33 @@ impl ImageService {
             .sum()
     }
 
-    /// Lists every record (or those of one repository/name).
-    pub fn list(&self, filter: Option<&str>) -> Result<Vec<ImageSummary>, ImageError> {
+    /// Lists every record (or those of one repository/name) that passes
+    /// `filters` (`images --filter`).
+    pub fn list(
+        &self,
+        filter: Option<&str>,
+        filters: &filter::ImageFilters,
+    ) -> Result<Vec<ImageSummary>, ImageError> {
+        let created_of = |input: &String| -> Result<i64, ImageError> {
+            let found = self.lookup(input)?;
+            Ok(found
+                .resolved
+                .config
+                .created
+                .as_deref()
+                .and_then(parse_time)
+                .unwrap_or(0))
+        };
+        let before = filters
+            .before
+            .iter()
+            .map(created_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let since = filters
+            .since
+            .iter()
+            .map(created_of)
+            .collect::<Result<Vec<_>, _>>()?;
         // `images busybox` lists every tag of the repository,
         // `images busybox:1` only that one.
         let explicit_tag = filter.is_some_and(|f| {
@@ -538,14 +564,33 @@ impl ImageService {
                     continue;
                 }
             };
+            let name = if is_dangling(&record.name) {
+                String::new()
+            } else {
+                record.name.clone()
+            };
+            if !filters.is_empty() {
+                let labels = if filters.labels.is_empty() {
+                    BTreeMap::new()
+                } else {
+                    filter::config_labels(&resolved.config_bytes)
+                };
+                let created = resolved
+                    .config
+                    .created
+                    .as_deref()
+                    .and_then(parse_time)
+                    .unwrap_or(0);
+                if !filters.matches(&name, &labels)
+                    || !filter::ImageFilters::matches_time(created, &before, &since)
+                {
+                    continue;
+                }
+            }
             let size = self.unpacked_size(&resolved);
             let repo_digests = repo_digest(&record).into_iter().collect();
             out.push(ImageSummary {
-                name: if is_dangling(&record.name) {
-                    String::new()
-                } else {
-                    record.name.clone()
-                },
+                name,
                 record,
                 resolved,
                 size,
