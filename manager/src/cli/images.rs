@@ -609,7 +609,7 @@ pub async fn login(ctx: &Context, a: LoginArgs) -> Result<i32, CliError> {
         })
         .await?
         .into_inner();
-    credentials::store(
+    let stored = credentials::store(
         &ctx.config_dir,
         &server,
         &credentials::StoredAuth {
@@ -618,10 +618,12 @@ pub async fn login(ctx: &Context, a: LoginArgs) -> Result<i32, CliError> {
             identity_token: resp.identity_token,
         },
     )?;
-    eprintln!(
-        "WARNING! Your password will be stored unencrypted in {}.",
-        ctx.config_dir.join("config.json").display()
-    );
+    if let credentials::StoredIn::File(path) = stored {
+        eprintln!(
+            "WARNING! Your password will be stored unencrypted in {}.",
+            path.display()
+        );
+    }
     println!("{}", resp.status);
     Ok(0)
 }

@@ -1,0 +1,193 @@
+//! Registry-facing image features end to end: credential helpers
+//! (`credsStore`/`credHelpers`), HTTPS-first with a plain-HTTP fallback for
+//! insecure registries, and multi-platform push, against Debian's
+//! docker-registry on loopback (or a fake registry where a real one cannot
+//! show the behaviour).
+
+use berth_integration_tests::berthd::Berthd;
+use berth_integration_tests::registry::{FakeRegistry, FakeResponse};
+use berth_integration_tests::{require_root, stderr, stdout, TestDir};
+use serde_json::Value;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+/// A credential helper `docker-credential-bt` in `dir/bin`: one credential
+/// kept in `dir/store.json`, every call logged to `dir/calls.log`.
+fn write_helper(dir: &Path) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        r#"#!/bin/sh
+store="{d}/store.json"
+input=$(cat)
+echo "$1 $input" >> "{d}/calls.log"
+case "$1" in
+  store) printf '%s' "$input" > "$store" ;;
+  get)
+    if [ -f "$store" ] && grep -q "\"ServerURL\":\"$input\"" "$store"; then cat "$store"
+    else echo "credentials not found in native keychain"; exit 1; fi ;;
+  erase)
+    if [ -f "$store" ]; then rm "$store"
+    else echo "credentials not found in native keychain"; exit 1; fi ;;
+  *) echo "unknown action $1"; exit 2 ;;
+esac
+"#,
+        d = dir.display()
+    );
+    let path = bin.join("docker-credential-bt");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Runs `berth ARGS` with `dir/bin` first on PATH and `input` on stdin.
+fn berth_with_helper(d: &Berthd, dir: &Path, args: &[&str], input: &str) -> Output {
+    let path = format!(
+        "{}:{}",
+        dir.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = d
+        .berth_cmd(args)
+        .env("PATH", path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run berth");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    eprintln!(
+        "$ berth {}\n{}\n{}\n(exit {:?})",
+        args.join(" "),
+        stdout(&out),
+        stderr(&out),
+        out.status.code()
+    );
+    out
+}
+
+fn client_config(d: &Berthd) -> Value {
+    serde_json::from_slice(&std::fs::read(d.client_config.join("config.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn credential_helpers_store_get_and_erase_through_docker_protocol() {
+    require_root();
+    // Basic auth: user "u", password "p" (base64 "dTpw"); manifests are
+    // never found, so a pull shows which credentials it sent and stops.
+    let fake = FakeRegistry::start(|req| {
+        if req.headers.get("authorization").map(String::as_str) != Some("Basic dTpw") {
+            return FakeResponse::new(
+                401,
+                "application/json",
+                r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
+            )
+            .header("WWW-Authenticate", "Basic realm=\"test\"");
+        }
+        if req.path == "/v2/" {
+            FakeResponse::new(200, "application/json", "{}")
+        } else {
+            FakeResponse::new(
+                404,
+                "application/json",
+                r#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#,
+            )
+        }
+    });
+    let host = fake.host();
+    let d = Berthd::start();
+    let work = TestDir::new("credhelper");
+    write_helper(&work.path);
+    std::fs::create_dir_all(&d.client_config).unwrap();
+    std::fs::write(
+        d.client_config.join("config.json"),
+        r#"{"credsStore": "bt"}"#,
+    )
+    .unwrap();
+
+    // login: checked by berthd, then stored through the helper only.
+    let out = berth_with_helper(
+        &d,
+        &work.path,
+        &["login", "-u", "u", "--password-stdin", &host],
+        "p\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Login Succeeded");
+    assert!(!stderr(&out).contains("unencrypted"), "{}", stderr(&out));
+    let stored: Value =
+        serde_json::from_slice(&std::fs::read(work.join("store.json")).unwrap()).unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!({"ServerURL": host, "Username": "u", "Secret": "p"})
+    );
+    // config.json lists the registry with no secret in it, as docker does.
+    let config = client_config(&d);
+    assert_eq!(config["auths"][&host], serde_json::json!({}));
+    assert_eq!(config["credsStore"], "bt");
+
+    // pull: the helper's credentials are the ones sent to the registry.
+    let image = format!("{host}/bt/x:1");
+    let out = berth_with_helper(&d, &work.path, &["pull", &image], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+    let authorised_manifest_get = fake.requests.lock().unwrap().iter().any(|r| {
+        r.path == "/v2/bt/x/manifests/1"
+            && r.headers.get("authorization").map(String::as_str) == Some("Basic dTpw")
+    });
+    assert!(
+        authorised_manifest_get,
+        "the pull did not use the helper's credentials"
+    );
+    let calls = std::fs::read_to_string(work.join("calls.log")).unwrap();
+    assert!(calls.contains(&format!("get {host}")), "{calls}");
+
+    // logout erases from the helper and from the file.
+    let out = berth_with_helper(&d, &work.path, &["logout", &host], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("Removing login credentials for {host}")
+    );
+    assert!(!work.join("store.json").exists());
+    assert!(client_config(&d)["auths"].get(&host).is_none());
+    let calls = std::fs::read_to_string(work.join("calls.log")).unwrap();
+    assert!(calls.contains(&format!("erase {host}")), "{calls}");
+
+    // credHelpers wins over credsStore for its registry; a helper that is
+    // not installed is a one-line error naming it, and nothing is stored.
+    std::fs::write(
+        d.client_config.join("config.json"),
+        format!(r#"{{"credsStore": "bt", "credHelpers": {{"{host}": "bt-missing"}}}}"#),
+    )
+    .unwrap();
+    let out = berth_with_helper(
+        &d,
+        &work.path,
+        &["login", "-u", "u", "--password-stdin", &host],
+        "p\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "credential helper docker-credential-bt-missing store for {host}: executable file not found in $PATH"
+        )
+    );
+    assert!(!work.join("store.json").exists());
+    let out = berth_with_helper(&d, &work.path, &["pull", &image], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "credential helper docker-credential-bt-missing get for {host}: executable file not found in $PATH"
+        )
+    );
+}
