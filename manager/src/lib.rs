@@ -7,11 +7,13 @@
 //! * [`registry`]: the OCI distribution / Docker registry v2 client;
 //! * [`reference`], [`manifest`]: image references and image formats;
 //! * [`cli`]: the `berth` command line, which talks only gRPC.
+#![recursion_limit = "256"]
 
 pub mod api;
 pub mod cli;
 pub mod containers;
 pub mod daemon;
+pub mod events;
 pub mod images;
 pub mod manifest;
 pub mod reference;

@@ -5,7 +5,9 @@
 //! {
 //!   "insecure-registries": ["registry.lan:5000"],
 //!   "snapshotter": "overlayfs",
-//!   "log-level": "info"
+//!   "log-level": "info",
+//!   "runtimes": {"crun": {"path": "/usr/bin/crun"}},
+//!   "default-runtime": "berth"
 //! }
 //! ```
 //!
@@ -45,6 +47,21 @@ pub struct DaemonConfig {
     /// A tracing filter (`info`, `debug`, `berth_manager=trace`).
     #[serde(default)]
     pub log_level: Option<String>,
+    /// Extra OCI runtimes by name (docker's `runtimes`: `{"crun": {"path": "/usr/bin/crun"}}`);
+    /// `berth` (berth-runtime) and `runc` are always known.
+    #[serde(default)]
+    pub runtimes: std::collections::BTreeMap<String, RuntimeConfig>,
+    /// The runtime containers use unless `--runtime` names another (default `berth`).
+    #[serde(default)]
+    pub default_runtime: Option<String>,
+}
+
+/// One configured OCI runtime.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// The runc-compatible binary.
+    pub path: PathBuf,
 }
 
 impl DaemonConfig {

@@ -14,7 +14,10 @@ pub mod config;
 pub mod socket;
 
 use crate::api;
-use crate::images::{ImageService, NoImageUsers};
+use crate::containers::service::{ContainerIndex, ContainerPaths, Runtimes};
+use crate::containers::ContainerService;
+use crate::events::EventBus;
+use crate::images::ImageService;
 use crate::manifest::Platform;
 use crate::registry::RegistryConfig;
 use berth_store::content::ContentStore;
@@ -54,6 +57,8 @@ pub enum DaemonError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("containers: {0}")]
+    Containers(#[from] crate::containers::ContainerError),
     #[error("serve gRPC on {address}: {source}")]
     Serve {
         address: PathBuf,
@@ -74,6 +79,8 @@ pub struct DaemonOptions {
 pub struct Daemon {
     pub options: DaemonOptions,
     pub images: Arc<ImageService>,
+    pub containers: Arc<ContainerService>,
+    pub events: Arc<EventBus>,
 }
 
 fn mkdir(path: &Path, mode: u32) -> Result<(), DaemonError> {
@@ -126,16 +133,44 @@ impl Daemon {
         let registry = RegistryConfig {
             insecure: options.config.insecure_registries.clone(),
         };
+        let index = ContainerIndex::new(meta.clone());
         let images = Arc::new(ImageService::new(
             content,
-            meta,
+            meta.clone(),
             snapshotter,
             registry,
             Platform::host(),
-            Arc::new(NoImageUsers),
+            index.clone(),
             tmp,
         ));
-        Ok(Daemon { options, images })
+        let events = Arc::new(EventBus::new());
+        let configured = options
+            .config
+            .runtimes
+            .iter()
+            .map(|(name, r)| (name.clone(), r.path.clone()))
+            .collect();
+        let runtimes = Runtimes::new(&configured, options.config.default_runtime.as_deref());
+        let init_binary = ["/usr/bin/tini-static", "/usr/bin/tini"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file());
+        let containers = Arc::new(ContainerService::new(
+            meta,
+            images.clone(),
+            index,
+            events.clone(),
+            ContainerPaths::new(&options.root, &options.state),
+            runtimes,
+            crate::containers::shim::find_binary("berth-shim"),
+            init_binary,
+        )?);
+        Ok(Daemon {
+            options,
+            images,
+            containers,
+            events,
+        })
     }
 
     /// Serves the API on the socket until SIGTERM/SIGINT, then removes the
@@ -145,10 +180,13 @@ impl Daemon {
         let listener = socket::bind(&address)?;
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
         tracing::info!(address = %address.display(), pid = std::process::id(), "berthd serving");
+        self.containers.recover().await?;
         let daemon = Arc::new(self);
         let result = tonic::transport::Server::builder()
             .add_service(api::images::server(daemon.clone()))
             .add_service(api::system::server(daemon.clone()))
+            .add_service(api::containers::server(daemon.clone()))
+            .add_service(api::containers::events_server(daemon.clone()))
             .serve_with_incoming_shutdown(incoming, shutdown_signal())
             .await
             .map_err(|source| DaemonError::Serve {

@@ -1,0 +1,739 @@
+//! `berth.v1.Containers` and `berth.v1.Events`: the gRPC adapters over
+//! [`ContainerService`] and the [`EventBus`].
+
+use crate::containers::config::{ContainerConfig, LogConfig, RestartPolicy};
+use crate::containers::exec::ExecOptions;
+use crate::containers::service::{AttachOptions, StdinMessage};
+use crate::containers::spec::{self, ContainerOptions, NetworkMode};
+use crate::containers::{ContainerError, ContainerService};
+use crate::daemon::Daemon;
+use crate::events::{self, EventBus};
+use berth_proto::shim::v1 as shimpb;
+use berth_proto::v1 as pb;
+use pb::containers_server::{Containers, ContainersServer};
+use pb::events_server::{Events, EventsServer};
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Code, Request, Response, Status, Streaming};
+
+/// The gRPC status of a container error; a failed start carries docker's
+/// exit code (126/127/...) in the `berth-exit-code` metadata.
+pub fn container_status(e: &ContainerError) -> Status {
+    let code = match e {
+        ContainerError::NotFound(_) | ContainerError::ImageNotFound(_) => Code::NotFound,
+        ContainerError::Conflict(_) => Code::AlreadyExists,
+        ContainerError::InvalidArgument(_) => Code::InvalidArgument,
+        ContainerError::FailedPrecondition(_) => Code::FailedPrecondition,
+        ContainerError::NotImplemented(_) => Code::Unimplemented,
+        ContainerError::Spec(s) if s.is_invalid_argument() => Code::InvalidArgument,
+        ContainerError::Spec(s) if s.to_string().starts_with("not implemented") => Code::Unimplemented,
+        ContainerError::Image(i) => return super::image_status(i),
+        ContainerError::StartFailed { code, .. } => {
+            let mut status = Status::new(Code::FailedPrecondition, e.to_string());
+            if let Ok(v) = code.to_string().parse() {
+                status.metadata_mut().insert("berth-exit-code", v);
+            }
+            return status;
+        }
+        _ => Code::Internal,
+    };
+    Status::new(code, e.to_string())
+}
+
+fn st(e: ContainerError) -> Status {
+    container_status(&e)
+}
+
+/// The Containers service over a daemon.
+pub struct ContainersApi {
+    daemon: Arc<Daemon>,
+}
+
+/// The tonic server of the Containers service.
+pub fn server(daemon: Arc<Daemon>) -> ContainersServer<ContainersApi> {
+    ContainersServer::new(ContainersApi { daemon })
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20)
+}
+
+/// The Events service.
+pub struct EventsApi {
+    bus: Arc<EventBus>,
+}
+
+/// The tonic server of the Events service.
+pub fn events_server(daemon: Arc<Daemon>) -> EventsServer<EventsApi> {
+    EventsServer::new(EventsApi {
+        bus: daemon.events.clone(),
+    })
+}
+
+fn opt_string(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// docker's log options for json-file: max-size, max-file.
+fn log_config(driver: &str, opts: &std::collections::HashMap<String, String>) -> Result<LogConfig, Status> {
+    let driver = if driver.is_empty() { "json-file" } else { driver };
+    if driver != "json-file" && driver != "none" {
+        return Err(Status::invalid_argument(format!(
+            "logger: no log driver named '{driver}' is registered (use json-file or none)"
+        )));
+    }
+    let mut config = LogConfig {
+        driver: driver.to_string(),
+        ..LogConfig::default()
+    };
+    for (k, v) in opts {
+        match k.as_str() {
+            "max-size" if driver == "json-file" => {
+                config.max_size = spec::parse_bytes(v)
+                    .map_err(|e| Status::invalid_argument(format!("log-opt max-size: {e}")))?
+                    as u64
+            }
+            "max-file" if driver == "json-file" => {
+                config.max_file = v.parse().map_err(|_| {
+                    Status::invalid_argument(format!("log-opt max-file: invalid number {v:?}"))
+                })?
+            }
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown log opt '{k}' for {driver} log driver"
+                )))
+            }
+        }
+    }
+    if config.max_file > 1 && config.max_size == 0 {
+        return Err(Status::invalid_argument(
+            "max-file cannot be set without max-size",
+        ));
+    }
+    Ok(config)
+}
+
+fn container_config(c: pb::ContainerConfig) -> Result<ContainerConfig, Status> {
+    let network = match c.network.as_str() {
+        "" | "none" | "default" => NetworkMode::None,
+        "host" => NetworkMode::Host,
+        other => {
+            return Err(Status::unimplemented(format!(
+                "not implemented: network {other:?} (bridge and user networks come with the networks issue; use none or host)"
+            )))
+        }
+    };
+    let log = log_config(&c.log_driver, &c.log_opts)?;
+    let options = ContainerOptions {
+        entrypoint: c.entrypoint_set.then_some(c.entrypoint),
+        cmd: c.cmd,
+        env: c.env,
+        working_dir: opt_string(c.working_dir),
+        user: opt_string(c.user),
+        hostname: opt_string(c.hostname),
+        domainname: opt_string(c.domainname),
+        tty: c.tty,
+        open_stdin: c.open_stdin,
+        binds: c.binds,
+        mounts: c.mounts,
+        tmpfs: c.tmpfs,
+        read_only: c.read_only,
+        privileged: c.privileged,
+        cap_add: c.cap_add,
+        cap_drop: c.cap_drop,
+        security_opt: c.security_opt,
+        seccomp_profile: (!c.seccomp_profile.is_empty()).then_some(c.seccomp_profile),
+        memory: (c.memory != 0).then_some(c.memory),
+        memory_swap: (c.memory_swap != 0).then_some(c.memory_swap),
+        cpus: (c.nano_cpus != 0).then_some(c.nano_cpus as f64 / 1e9),
+        cpu_shares: (c.cpu_shares != 0).then_some(c.cpu_shares),
+        pids_limit: (c.pids_limit != 0).then_some(c.pids_limit),
+        network,
+        init: c.init,
+        labels: c.labels.into_iter().collect(),
+        stop_signal: opt_string(c.stop_signal),
+        sysctls: c.sysctls.into_iter().collect(),
+        ulimits: c.ulimits,
+        shm_size: (c.shm_size != 0).then_some(c.shm_size),
+        group_add: c.group_add,
+        ..ContainerOptions::default()
+    };
+    let restart = RestartPolicy {
+        name: if c.restart_policy.is_empty() { "no".into() } else { c.restart_policy },
+        max_retries: c.restart_max_retries,
+    };
+    if restart.name != "no" {
+        return Err(Status::unimplemented(
+            "not implemented: restart policies (the networks/volumes/restart issue)",
+        ));
+    }
+    Ok(ContainerConfig {
+        image: c.image,
+        options,
+        log,
+        auto_remove: c.auto_remove,
+        runtime: opt_string(c.runtime),
+        stop_timeout: (c.stop_timeout >= 0).then_some(c.stop_timeout),
+        restart,
+    })
+}
+
+fn signal_number(s: &str) -> Result<Option<i32>, Status> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    spec::parse_signal(s)
+        .map(Some)
+        .map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+type AttachStream = Pin<Box<dyn Stream<Item = Result<pb::AttachStreamResponse, Status>> + Send>>;
+type Sender = mpsc::Sender<Result<pb::AttachStreamResponse, Status>>;
+
+fn output_message(r: shimpb::AttachResponse) -> pb::AttachStreamResponse {
+    let stream = if r.stream == shimpb::StdStream::Stderr as i32 {
+        pb::OutputStream::Stderr
+    } else {
+        pb::OutputStream::Stdout
+    };
+    pb::AttachStreamResponse {
+        response: Some(pb::attach_stream_response::Response::Output(pb::Output {
+            stream: stream as i32,
+            data: r.data,
+        })),
+    }
+}
+
+fn exit_message(code: i32) -> pb::AttachStreamResponse {
+    pb::AttachStreamResponse {
+        response: Some(pb::attach_stream_response::Response::Exit(pb::Exited {
+            exit_code: code,
+        })),
+    }
+}
+
+/// Forwards a shim's output to the client; false when the client left.
+async fn forward_output(mut output: Streaming<shimpb::AttachResponse>, tx: &Sender) -> bool {
+    loop {
+        tokio::select! {
+            msg = output.message() => match msg {
+                Ok(Some(r)) => {
+                    if tx.send(Ok(output_message(r))).await.is_err() {
+                        return false;
+                    }
+                }
+                _ => return true,
+            },
+            _ = tx.closed() => return false,
+        }
+    }
+}
+
+/// Reads the client's requests after the first: stdin bytes go to
+/// `stdin_tx`, resizes to `on_resize`.
+fn pump_requests(
+    mut requests: Streaming<pb::AttachStreamRequest>,
+    stdin_tx: Option<mpsc::Sender<StdinMessage>>,
+    service: Arc<ContainerService>,
+    id: Arc<std::sync::Mutex<(String, String)>>,
+) {
+    tokio::spawn(async move {
+        while let Ok(Some(req)) = requests.message().await {
+            use pb::attach_stream_request::Request as R;
+            match req.request {
+                Some(R::Stdin(data)) => {
+                    if let Some(tx) = &stdin_tx {
+                        let _ = tx.send(StdinMessage::Data(data)).await;
+                    }
+                }
+                Some(R::CloseStdin(true)) => {
+                    if let Some(tx) = &stdin_tx {
+                        let _ = tx.send(StdinMessage::Close).await;
+                    }
+                }
+                Some(R::Resize(size)) => {
+                    let (cid, exec_id) = id.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    service.resize(&cid, &exec_id, size.width, size.height).await;
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+fn filters(map: std::collections::HashMap<String, pb::FilterValues>) -> BTreeMap<String, Vec<String>> {
+    map.into_iter().map(|(k, v)| (k, v.values)).collect()
+}
+
+impl ContainersApi {
+    fn service(&self) -> Arc<ContainerService> {
+        self.daemon.containers.clone()
+    }
+}
+
+#[tonic::async_trait]
+impl Containers for ContainersApi {
+    type AttachStream = AttachStream;
+    type ExecStream = AttachStream;
+    type StatsStream = Pin<Box<dyn Stream<Item = Result<pb::StatsSample, Status>> + Send>>;
+    type LogsStream = Pin<Box<dyn Stream<Item = Result<pb::LogChunk, Status>> + Send>>;
+    type CopyFromStream = Pin<Box<dyn Stream<Item = Result<pb::CopyChunk, Status>> + Send>>;
+    type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::DataChunk, Status>> + Send>>;
+
+    async fn create(
+        &self,
+        request: Request<pb::CreateContainerRequest>,
+    ) -> Result<Response<pb::CreateContainerResponse>, Status> {
+        let req = request.into_inner();
+        let config = container_config(req.config.unwrap_or_default())?;
+        let (id, warnings) = self
+            .service()
+            .create(opt_string(req.name), config)
+            .await
+            .map_err(st)?;
+        Ok(Response::new(pb::CreateContainerResponse { id, warnings }))
+    }
+
+    async fn start(
+        &self,
+        request: Request<pb::StartContainerRequest>,
+    ) -> Result<Response<pb::StartContainerResponse>, Status> {
+        let req = request.into_inner();
+        self.service().start(&req.id, None).await.map_err(st)?;
+        Ok(Response::new(pb::StartContainerResponse {}))
+    }
+
+    async fn stop(
+        &self,
+        request: Request<pb::StopContainerRequest>,
+    ) -> Result<Response<pb::StopContainerResponse>, Status> {
+        let req = request.into_inner();
+        let signal = signal_number(&req.signal)?;
+        let timeout = (req.timeout >= 0).then_some(req.timeout);
+        self.service().stop(&req.id, timeout, signal).await.map_err(st)?;
+        Ok(Response::new(pb::StopContainerResponse {}))
+    }
+
+    async fn restart(
+        &self,
+        request: Request<pb::RestartContainerRequest>,
+    ) -> Result<Response<pb::RestartContainerResponse>, Status> {
+        let req = request.into_inner();
+        let signal = signal_number(&req.signal)?;
+        let timeout = (req.timeout >= 0).then_some(req.timeout);
+        self.service().restart(&req.id, timeout, signal).await.map_err(st)?;
+        Ok(Response::new(pb::RestartContainerResponse {}))
+    }
+
+    async fn kill(
+        &self,
+        request: Request<pb::KillContainerRequest>,
+    ) -> Result<Response<pb::KillContainerResponse>, Status> {
+        let req = request.into_inner();
+        let signal = signal_number(&req.signal)?.unwrap_or(libc::SIGKILL);
+        self.service().kill(&req.id, signal).await.map_err(st)?;
+        Ok(Response::new(pb::KillContainerResponse {}))
+    }
+
+    async fn remove(
+        &self,
+        request: Request<pb::RemoveContainerRequest>,
+    ) -> Result<Response<pb::RemoveContainerResponse>, Status> {
+        let req = request.into_inner();
+        self.service().remove(&req.id, req.force).await.map_err(st)?;
+        Ok(Response::new(pb::RemoveContainerResponse {}))
+    }
+
+    async fn rename(
+        &self,
+        request: Request<pb::RenameContainerRequest>,
+    ) -> Result<Response<pb::RenameContainerResponse>, Status> {
+        let req = request.into_inner();
+        self.service().rename(&req.id, &req.new_name).await.map_err(st)?;
+        Ok(Response::new(pb::RenameContainerResponse {}))
+    }
+
+    async fn update(
+        &self,
+        request: Request<pb::UpdateContainerRequest>,
+    ) -> Result<Response<pb::UpdateContainerResponse>, Status> {
+        let req = request.into_inner();
+        if req.restart_policy.as_deref().is_some_and(|p| p != "no") {
+            return Err(Status::unimplemented(
+                "not implemented: restart policies (the networks/volumes/restart issue)",
+            ));
+        }
+        let update = crate::containers::ops::ResourceUpdate {
+            memory: req.memory,
+            memory_swap: req.memory_swap,
+            cpus: req.nano_cpus.map(|n| n as f64 / 1e9),
+            cpu_shares: req.cpu_shares,
+            pids_limit: req.pids_limit,
+        };
+        self.service().update_resources(&req.id, update).await.map_err(st)?;
+        Ok(Response::new(pb::UpdateContainerResponse { warnings: vec![] }))
+    }
+
+    async fn pause(
+        &self,
+        request: Request<pb::PauseContainerRequest>,
+    ) -> Result<Response<pb::PauseContainerResponse>, Status> {
+        self.service().pause(&request.into_inner().id).await.map_err(st)?;
+        Ok(Response::new(pb::PauseContainerResponse {}))
+    }
+
+    async fn unpause(
+        &self,
+        request: Request<pb::UnpauseContainerRequest>,
+    ) -> Result<Response<pb::UnpauseContainerResponse>, Status> {
+        self.service().unpause(&request.into_inner().id).await.map_err(st)?;
+        Ok(Response::new(pb::UnpauseContainerResponse {}))
+    }
+
+    async fn wait(
+        &self,
+        request: Request<pb::WaitContainerRequest>,
+    ) -> Result<Response<pb::WaitContainerResponse>, Status> {
+        let req = request.into_inner();
+        let code = self.service().wait(&req.id, &req.condition).await.map_err(st)?;
+        Ok(Response::new(pb::WaitContainerResponse {
+            exit_code: code,
+            error: String::new(),
+        }))
+    }
+
+    async fn attach(
+        &self,
+        request: Request<Streaming<pb::AttachStreamRequest>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        let mut requests = request.into_inner();
+        let first = requests
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("attach: no request"))?;
+        let Some(pb::attach_stream_request::Request::Attach(a)) = first.request else {
+            return Err(Status::invalid_argument("attach: the first request must be AttachStart"));
+        };
+        let service = self.service();
+        let record = service.resolve(&a.id).map_err(st)?;
+        let id = record.id.clone();
+        let (stdin_tx, stdin_rx) = if a.stdin {
+            let (tx, rx) = mpsc::channel(64);
+            (Some(tx), Some(Arc::new(tokio::sync::Mutex::new(rx))))
+        } else {
+            (None, None)
+        };
+        let ids = Arc::new(std::sync::Mutex::new((id.clone(), String::new())));
+        let (output, seen) = if a.start {
+            let seen = service.exit_generation(&id);
+            let opts = AttachOptions {
+                stdin_rx: stdin_rx.filter(|_| record.config.options.open_stdin),
+                width: a.width,
+                height: a.height,
+            };
+            let out = service.start(&id, Some(opts)).await.map_err(st)?;
+            (out.expect("attach requested"), seen)
+        } else {
+            let seen = service.exit_generation(&id);
+            let (_, out) = service.attach(&id, stdin_rx).await.map_err(st)?;
+            if a.width > 0 && a.height > 0 {
+                service.resize(&id, "", a.width, a.height).await;
+            }
+            (out, seen)
+        };
+        pump_requests(requests, stdin_tx, service.clone(), ids);
+        let (tx, rx) = mpsc::channel(64);
+        let auto_remove = record.config.auto_remove;
+        let (want_out, want_err) = (a.stdout, a.stderr);
+        tokio::spawn(async move {
+            let (ftx, mut frx) = mpsc::channel(64);
+            let fwd = tokio::spawn(async move { forward_output(output, &ftx).await });
+            while let Some(msg) = frx.recv().await {
+                let keep = match &msg {
+                    Ok(pb::AttachStreamResponse {
+                        response: Some(pb::attach_stream_response::Response::Output(o)),
+                    }) => {
+                        if o.stream == pb::OutputStream::Stderr as i32 {
+                            want_err
+                        } else {
+                            want_out
+                        }
+                    }
+                    _ => true,
+                };
+                if keep && tx.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            if !fwd.await.unwrap_or(false) {
+                return;
+            }
+            let code = service.wait_run_end(&id, seen, auto_remove).await;
+            let _ = tx.send(Ok(exit_message(code))).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn exec(
+        &self,
+        request: Request<Streaming<pb::AttachStreamRequest>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
+        let mut requests = request.into_inner();
+        let first = requests
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("exec: no request"))?;
+        let Some(pb::attach_stream_request::Request::Exec(e)) = first.request else {
+            return Err(Status::invalid_argument("exec: the first request must be ExecStart"));
+        };
+        let service = self.service();
+        let (stdin_tx, stdin_rx) = if e.stdin {
+            let (tx, rx) = mpsc::channel(64);
+            (Some(tx), Some(Arc::new(tokio::sync::Mutex::new(rx))))
+        } else {
+            (None, None)
+        };
+        let opts = ExecOptions {
+            cmd: e.cmd,
+            env: e.env,
+            working_dir: e.working_dir,
+            user: e.user,
+            tty: e.tty,
+            privileged: e.privileged,
+            stdin: stdin_rx,
+            width: e.width,
+            height: e.height,
+        };
+        let mut started = service.exec(&e.id, opts).await.map_err(st)?;
+        let ids = Arc::new(std::sync::Mutex::new((
+            started.container_id.clone(),
+            started.exec_id.clone(),
+        )));
+        pump_requests(requests, stdin_tx, service.clone(), ids);
+        let (tx, rx) = mpsc::channel(64);
+        let started_msg = pb::AttachStreamResponse {
+            response: Some(pb::attach_stream_response::Response::Started(pb::Started {
+                id: started.exec_id.clone(),
+            })),
+        };
+        let _ = tx.send(Ok(started_msg)).await;
+        let detach = e.detach;
+        tokio::spawn(async move {
+            let output = started.output.take();
+            if detach {
+                // The process runs on; reap it in the background.
+                drop(tx);
+                drop(output);
+                let _ = started.wait().await;
+                return;
+            }
+            if let Some(output) = output {
+                if !forward_output(output, &tx).await {
+                    return;
+                }
+            }
+            match started.wait().await {
+                Ok(code) => {
+                    let _ = tx.send(Ok(exit_message(code))).await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(st(e))).await;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list(
+        &self,
+        request: Request<pb::ListContainersRequest>,
+    ) -> Result<Response<pb::ListContainersResponse>, Status> {
+        let req = request.into_inner();
+        let filters = filters(req.filters);
+        let service = self.service();
+        let all = req.all || req.last != 0 || !filters.is_empty() && filters.contains_key("status");
+        let summaries = tokio::task::spawn_blocking(move || {
+            let list = service.list(all, req.size)?;
+            crate::containers::filter::apply(list, &filters, req.last)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(st)?;
+        let containers = summaries
+            .into_iter()
+            .map(|s| {
+                let r = &s.record;
+                let network = r.config.options.network.as_str().to_string();
+                pb::ContainerSummary {
+                    id: r.id.clone(),
+                    names: vec![format!("/{}", r.name)],
+                    image: r.image.clone(),
+                    image_id: r.image_id.clone(),
+                    command: s.command.clone(),
+                    created: s.created_unix,
+                    state: r.state.status.as_str().to_string(),
+                    status: s.status.clone(),
+                    ports: vec![],
+                    labels: r.config.options.labels.clone().into_iter().collect(),
+                    size_rw: s.size_rw.unwrap_or(0) as i64,
+                    size_root_fs: 0,
+                    networks: vec![network],
+                    mounts: vec![],
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ListContainersResponse { containers }))
+    }
+
+    async fn inspect(
+        &self,
+        request: Request<pb::InspectContainerRequest>,
+    ) -> Result<Response<pb::InspectContainerResponse>, Status> {
+        let req = request.into_inner();
+        let service = self.service();
+        let value = tokio::task::spawn_blocking(move || service.inspect(&req.id, req.size))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(st)?;
+        Ok(Response::new(pb::InspectContainerResponse {
+            json: serde_json::to_string(&value).expect("json"),
+        }))
+    }
+
+    async fn top(&self, request: Request<pb::TopRequest>) -> Result<Response<pb::TopResponse>, Status> {
+        let req = request.into_inner();
+        let (titles, rows) = self.service().top(&req.id, &req.ps_args).await.map_err(st)?;
+        Ok(Response::new(pb::TopResponse {
+            titles,
+            processes: rows.into_iter().map(|columns| pb::TopRow { columns }).collect(),
+        }))
+    }
+
+    async fn stats(&self, request: Request<pb::StatsRequest>) -> Result<Response<Self::StatsStream>, Status> {
+        let req = request.into_inner();
+        let rx = self.service().stats(req.ids, req.all, req.stream).await.map_err(st)?;
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn logs(&self, request: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
+        let req = request.into_inner();
+        let rx = self.service().logs(req).await.map_err(st)?;
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn diff(&self, request: Request<pb::DiffRequest>) -> Result<Response<pb::DiffResponse>, Status> {
+        let req = request.into_inner();
+        let changes = self.service().diff(&req.id).await.map_err(st)?;
+        Ok(Response::new(pb::DiffResponse { changes }))
+    }
+
+    async fn copy_from(
+        &self,
+        request: Request<pb::CopyFromRequest>,
+    ) -> Result<Response<Self::CopyFromStream>, Status> {
+        let req = request.into_inner();
+        let rx = self.service().copy_from(&req.id, &req.path, req.follow_link).await.map_err(st)?;
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn copy_to(
+        &self,
+        request: Request<Streaming<pb::CopyToRequest>>,
+    ) -> Result<Response<pb::CopyToResponse>, Status> {
+        let mut requests = request.into_inner();
+        let first = requests
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("copy: no request"))?;
+        let Some(pb::copy_to_request::Request::Options(options)) = first.request else {
+            return Err(Status::invalid_argument("copy: the first request must carry the options"));
+        };
+        self.service().copy_to(options, requests).await.map_err(st)?;
+        Ok(Response::new(pb::CopyToResponse {}))
+    }
+
+    async fn export(
+        &self,
+        request: Request<pb::ExportContainerRequest>,
+    ) -> Result<Response<Self::ExportStream>, Status> {
+        let req = request.into_inner();
+        let rx = self.service().export(&req.id).await.map_err(st)?;
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn prune(
+        &self,
+        request: Request<pb::PruneContainersRequest>,
+    ) -> Result<Response<pb::PruneContainersResponse>, Status> {
+        let req = request.into_inner();
+        let (deleted, space_reclaimed) = self.service().prune(&filters(req.filters)).await.map_err(st)?;
+        Ok(Response::new(pb::PruneContainersResponse {
+            deleted,
+            space_reclaimed,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl Events for EventsApi {
+    type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeEventsRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let req = request.into_inner();
+        let filters = filters(req.filters);
+        let since = (req.since != 0).then_some(req.since);
+        let until = (req.until != 0).then_some(req.until);
+        let (past, mut live) = self.bus.subscribe(since);
+        let (tx, rx) = mpsc::channel(256);
+        let to_pb = |e: events::Event| pb::Event {
+            r#type: e.kind.to_string(),
+            action: e.action,
+            actor_id: e.actor_id,
+            attributes: e.attributes.into_iter().collect(),
+            time: e.time_nano,
+        };
+        tokio::spawn(async move {
+            for e in past {
+                if until.is_some_and(|u| e.time_nano > u) {
+                    return;
+                }
+                if events::matches(&e, &filters) && tx.send(Ok(to_pb(e))).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let deadline = until.map(|u| {
+                    let now = events::now_nanos();
+                    std::time::Duration::from_nanos(u.saturating_sub(now).max(0) as u64)
+                });
+                let next = async {
+                    match deadline {
+                        Some(d) => tokio::time::timeout(d, live.recv()).await.ok(),
+                        None => Some(live.recv().await),
+                    }
+                };
+                tokio::select! {
+                    got = next => match got {
+                        Some(Ok(e)) => {
+                            if until.is_some_and(|u| e.time_nano > u) {
+                                return;
+                            }
+                            if events::matches(&e, &filters) && tx.send(Ok(to_pb(e))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                        _ => return,
+                    },
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,62 @@
+//! What a user asks for when creating a container: the options that make
+//! its OCI spec ([`ContainerOptions`], the spec module's) and those berthd
+//! itself acts on (logging, removal on exit, runtime, stop timeout, restart
+//! policy). Persisted in the container's record.
+
+use super::spec::ContainerOptions;
+use serde::{Deserialize, Serialize};
+
+/// Where a container's output goes (docker's `--log-driver`/`--log-opt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogConfig {
+    /// `json-file` or `none`.
+    pub driver: String,
+    /// Rotate at this many bytes; 0: never.
+    #[serde(default)]
+    pub max_size: u64,
+    /// Files kept (with the live one); 0 means 1.
+    #[serde(default)]
+    pub max_file: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            driver: "json-file".into(),
+            max_size: 0,
+            max_file: 0,
+        }
+    }
+}
+
+/// docker's restart policies (applied by the networks/restart issue; the
+/// record keeps what was asked).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartPolicy {
+    /// `no`, `always`, `unless-stopped`, `on-failure`.
+    pub name: String,
+    #[serde(default)]
+    pub max_retries: i32,
+}
+
+/// A container's whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    /// The image as the user named it.
+    pub image: String,
+    /// Everything that goes into the OCI spec.
+    pub options: ContainerOptions,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Remove the container once it exits (`--rm`).
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// Runtime name from berthd's config; none: the default.
+    #[serde(default)]
+    pub runtime: Option<String>,
+    /// Seconds between the stop signal and SIGKILL; none: 10.
+    #[serde(default)]
+    pub stop_timeout: Option<i32>,
+    #[serde(default)]
+    pub restart: RestartPolicy,
+}

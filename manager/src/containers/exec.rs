@@ -1,0 +1,230 @@
+//! `exec` and `attach`: processes added to a running container, and the
+//! stdio of its main process.
+//!
+//! An exec'd process runs with the container's own process settings (from
+//! the bundle's config.json: capabilities, seccomp, rlimits, apparmor ...)
+//! with the user's command, env, working dir, user and tty on top, as
+//! docker does; `--privileged` gives it every capability.
+
+use super::service::{is_mounted, open_attach, ContainerService, StdinMessage};
+use super::spec;
+use super::ContainerError;
+use berth_proto::shim::v1 as shimpb;
+use std::sync::Arc;
+
+/// What `exec` runs.
+pub struct ExecOptions {
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub tty: bool,
+    pub privileged: bool,
+    /// The client's stdin, when attached (`-i`).
+    pub stdin: Option<Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<StdinMessage>>>>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A started exec'd process.
+pub struct StartedExec {
+    pub container_id: String,
+    pub exec_id: String,
+    /// Its output (none when not attached).
+    pub output: Option<tonic::Streaming<shimpb::AttachResponse>>,
+    client: super::shim::Client,
+}
+
+impl StartedExec {
+    /// Waits for the process to exit, forgets it in the shim, and answers
+    /// its exit code.
+    pub async fn wait(mut self) -> Result<i32, ContainerError> {
+        let code = self
+            .client
+            .wait(shimpb::WaitRequest {
+                id: self.container_id.clone(),
+                exec_id: self.exec_id.clone(),
+            })
+            .await
+            .map(|w| w.into_inner().exit_status as i32)
+            .map_err(|s| ContainerError::Internal(s.message().to_string()))?;
+        let _ = self
+            .client
+            .delete(shimpb::DeleteRequest {
+                id: self.container_id.clone(),
+                exec_id: self.exec_id.clone(),
+            })
+            .await;
+        Ok(code)
+    }
+}
+
+/// Overrides `KEY=VALUE` entries of `base` by key with `extra`.
+fn merge_env(base: &mut Vec<String>, extra: &[String]) {
+    for e in extra {
+        let key = e.split('=').next().unwrap_or(e);
+        base.retain(|b| b.split('=').next() != Some(key));
+        base.push(e.clone());
+    }
+}
+
+impl ContainerService {
+    /// Creates and starts an exec'd process in a running container.
+    pub async fn exec(&self, input: &str, opts: ExecOptions) -> Result<StartedExec, ContainerError> {
+        let record = self.resolve(input)?;
+        if opts.cmd.is_empty() {
+            return Err(ContainerError::InvalidArgument("no exec command specified".into()));
+        }
+        let entry = self.entry(&record.id);
+        let client = entry.client().filter(|_| record.state.status.is_live());
+        let Some(mut client) = client else {
+            return Err(ContainerError::FailedPrecondition(format!(
+                "container {} is not running",
+                record.id
+            )));
+        };
+        if record.state.status == super::record::Status::Paused {
+            return Err(ContainerError::FailedPrecondition(format!(
+                "container {} is paused, unpause the container before exec",
+                record.id
+            )));
+        }
+        let bundle = self.paths.bundle(&record.id);
+        let config_path = bundle.join("config.json");
+        let bytes = std::fs::read(&config_path).map_err(|e| {
+            ContainerError::Internal(format!("read {}: {e}", config_path.display()))
+        })?;
+        let container_spec: berth_oci::Spec = serde_json::from_slice(&bytes)
+            .map_err(|e| ContainerError::Internal(format!("parse {}: {e}", config_path.display())))?;
+        let mut process = container_spec.process.unwrap_or_default();
+        process.args = opts.cmd.clone();
+        process.terminal = opts.tty;
+        merge_env(&mut process.env, &opts.env);
+        if opts.tty && !process.env.iter().any(|e| e.starts_with("TERM=")) {
+            process.env.push("TERM=xterm".into());
+        }
+        if !opts.working_dir.is_empty() {
+            process.cwd = opts.working_dir.clone();
+        }
+        let rootfs = bundle.join("rootfs");
+        if !opts.user.is_empty() && is_mounted(&rootfs) {
+            let user = spec::user::resolve_user(&rootfs, &opts.user, &[])?;
+            process.user.uid = user.uid;
+            process.user.gid = user.gid;
+            process.user.additional_gids = user.additional_gids;
+        }
+        if opts.privileged {
+            let all = spec::capabilities::grantable_capabilities();
+            process.capabilities = Some(berth_oci::LinuxCapabilities {
+                bounding: all.clone(),
+                effective: all.clone(),
+                permitted: all,
+                ..Default::default()
+            });
+        }
+        process.console_size = None;
+        let exec_id = format!("exec-{}", &crate::images::random_hex()[..12]);
+        let process_json = serde_json::to_vec(&process).expect("process serialises");
+        client
+            .exec(shimpb::ExecRequest {
+                id: record.id.clone(),
+                exec_id: exec_id.clone(),
+                process: process_json,
+                stdin: opts.stdin.is_some(),
+            })
+            .await
+            .map_err(|s| ContainerError::Internal(s.message().to_string()))?;
+        let output = open_attach(&mut client, &record.id, &exec_id, opts.stdin.clone()).await?;
+        let started = client
+            .start(shimpb::StartRequest {
+                id: record.id.clone(),
+                exec_id: exec_id.clone(),
+            })
+            .await;
+        if let Err(status) = started {
+            let message = status.message().to_string();
+            let _ = client
+                .delete(shimpb::DeleteRequest {
+                    id: record.id.clone(),
+                    exec_id: exec_id.clone(),
+                })
+                .await;
+            let code = super::service::start_failure_code(&message);
+            return Err(ContainerError::StartFailed { message, code });
+        }
+        if opts.tty && opts.width > 0 && opts.height > 0 {
+            let _ = client
+                .resize_pty(shimpb::ResizePtyRequest {
+                    id: record.id.clone(),
+                    exec_id: exec_id.clone(),
+                    width: opts.width,
+                    height: opts.height,
+                })
+                .await;
+        }
+        let short: String = opts.cmd.join(" ");
+        self.publish(&record, &format!("exec_start: {short}"), &[("execID", exec_id.clone())]);
+        Ok(StartedExec {
+            container_id: record.id,
+            exec_id,
+            output: Some(output),
+            client,
+        })
+    }
+
+    /// Attaches to a running container's main process.
+    pub async fn attach(
+        &self,
+        input: &str,
+        stdin: Option<Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<StdinMessage>>>>,
+    ) -> Result<(String, tonic::Streaming<shimpb::AttachResponse>), ContainerError> {
+        let record = self.resolve(input)?;
+        let entry = self.entry(&record.id);
+        let Some(mut client) = entry.client().filter(|_| record.state.status.is_live()) else {
+            return Err(ContainerError::FailedPrecondition(
+                "You cannot attach to a stopped container, start it first".into(),
+            ));
+        };
+        if record.state.status == super::record::Status::Paused {
+            return Err(ContainerError::FailedPrecondition(
+                "You cannot attach to a paused container, unpause it first".into(),
+            ));
+        }
+        let stdin = stdin.filter(|_| record.config.options.open_stdin);
+        let stream = open_attach(&mut client, &record.id, "", stdin).await?;
+        self.publish(&record, "attach", &[]);
+        Ok((record.id, stream))
+    }
+
+    /// Resizes the tty of the main process (`exec_id` empty) or an exec.
+    pub async fn resize(&self, id: &str, exec_id: &str, width: u32, height: u32) {
+        if let Some(mut client) = self.entry(id).client() {
+            let _ = client
+                .resize_pty(shimpb::ResizePtyRequest {
+                    id: id.to_string(),
+                    exec_id: exec_id.to_string(),
+                    width,
+                    height,
+                })
+                .await;
+        }
+    }
+
+    /// The exit generation now (to wait for the exit of the run that starts
+    /// after it).
+    pub fn exit_generation(&self, id: &str) -> u64 {
+        self.entry(id).exits.borrow().0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_by_key() {
+        let mut env = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        merge_env(&mut env, &["A=2".to_string(), "B=3".to_string()]);
+        assert_eq!(env, vec!["PATH=/bin", "A=2", "B=3"]);
+    }
+}

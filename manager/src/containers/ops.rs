@@ -1,0 +1,329 @@
+//! Operations on running containers that read or change their resources:
+//! `top`, `stats`, `update`, and `container prune`.
+
+use super::record::Status;
+use super::service::ContainerService;
+use super::ContainerError;
+use berth_proto::shim::v1 as shimpb;
+use berth_proto::v1 as pb;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The resource fields `update` may change (none: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct ResourceUpdate {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub cpus: Option<f64>,
+    pub cpu_shares: Option<u64>,
+    pub pids_limit: Option<i64>,
+}
+
+/// Splits `ps` output into titles and rows: the last column (the command)
+/// keeps its spaces, as docker's top does.
+pub fn parse_ps(output: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut lines = output.lines().filter(|l| !l.trim().is_empty());
+    let Some(header) = lines.next() else {
+        return (Vec::new(), Vec::new());
+    };
+    let titles: Vec<String> = header.split_whitespace().map(str::to_string).collect();
+    let n = titles.len();
+    let rows = lines
+        .map(|line| {
+            let mut cols: Vec<String> = Vec::with_capacity(n);
+            let mut rest = line.trim_start();
+            while cols.len() + 1 < n {
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                cols.push(rest[..end].to_string());
+                rest = rest[end..].trim_start();
+            }
+            cols.push(rest.to_string());
+            cols
+        })
+        .collect();
+    (titles, rows)
+}
+
+/// Host CPU time of all CPUs in nanoseconds (the `cpu` line of /proc/stat).
+fn system_cpu_ns() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0;
+    };
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .map(|l| l.split_whitespace().skip(1).take(7).filter_map(|v| v.parse::<u64>().ok()).sum())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * (1_000_000_000 / hz)
+}
+
+fn online_cpus() -> u32 {
+    // SAFETY: sysconf has no memory effects.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u32
+}
+
+/// Reads the block I/O bytes (read, write) out of runc's stats JSON.
+fn blkio(json: &serde_json::Value) -> (u64, u64) {
+    let mut read = 0;
+    let mut write = 0;
+    if let Some(entries) = json
+        .pointer("/blkio/ioServiceBytesRecursive")
+        .and_then(|v| v.as_array())
+    {
+        for e in entries {
+            let value = e.get("value").and_then(|v| v.as_u64()).unwrap_or(0);
+            match e.get("op").and_then(|v| v.as_str()).map(str::to_ascii_lowercase).as_deref() {
+                Some("read") => read += value,
+                Some("write") => write += value,
+                _ => {}
+            }
+        }
+    }
+    (read, write)
+}
+
+impl ContainerService {
+    /// docker top: `ps ps_args` on the host, restricted to the container's
+    /// processes.
+    pub async fn top(&self, input: &str, ps_args: &str) -> Result<(Vec<String>, Vec<Vec<String>>), ContainerError> {
+        let record = self.resolve(input)?;
+        let mut client = self
+            .entry(&record.id)
+            .client()
+            .filter(|_| record.state.status.is_live())
+            .ok_or_else(|| {
+                ContainerError::FailedPrecondition(format!("container {} is not running", record.id))
+            })?;
+        let pids: Vec<u32> = client
+            .pids(shimpb::PidsRequest { id: record.id.clone() })
+            .await
+            .map_err(|s| ContainerError::Internal(s.message().to_string()))?
+            .into_inner()
+            .processes
+            .iter()
+            .map(|p| p.pid)
+            .collect();
+        let args: Vec<&str> = if ps_args.trim().is_empty() {
+            vec!["-ef"]
+        } else {
+            ps_args.split_whitespace().collect()
+        };
+        let output = tokio::process::Command::new("ps")
+            .args(&args)
+            .output()
+            .await
+            .map_err(|e| ContainerError::Internal(format!("run ps: {e}")))?;
+        if !output.status.success() {
+            return Err(ContainerError::InvalidArgument(format!(
+                "ps: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        let (titles, rows) = parse_ps(&String::from_utf8_lossy(&output.stdout));
+        let Some(pid_col) = titles.iter().position(|t| t == "PID") else {
+            return Err(ContainerError::InvalidArgument(
+                "Couldn't find PID field in ps output".into(),
+            ));
+        };
+        let rows = rows
+            .into_iter()
+            .filter(|r| r.get(pid_col).and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| pids.contains(&p)))
+            .collect();
+        Ok((titles, rows))
+    }
+
+    async fn sample(&self, id: &str) -> pb::StatsSample {
+        let record = self.get(id).ok();
+        let name = record.as_ref().map(|r| r.name.clone()).unwrap_or_default();
+        let mut sample = pb::StatsSample {
+            id: id.to_string(),
+            name,
+            read: crate::events::now_nanos(),
+            online_cpus: online_cpus(),
+            ..Default::default()
+        };
+        let live = record.as_ref().is_some_and(|r| r.state.status.is_live());
+        let Some(mut client) = self.entry(id).client().filter(|_| live) else {
+            return sample;
+        };
+        if let Ok(stats) = client.stats(shimpb::StatsRequest { id: id.to_string() }).await {
+            let s = stats.into_inner();
+            let json: serde_json::Value = serde_json::from_str(&s.json).unwrap_or_default();
+            sample.running = true;
+            sample.cpu_total_ns = s.cpu_usage_total_ns;
+            sample.memory_usage = s.memory_usage_bytes;
+            sample.memory_limit = s.memory_limit_bytes;
+            sample.pids = s.pids_current;
+            sample.memory_cache = json
+                .pointer("/memory/raw/total_inactive_file")
+                .or_else(|| json.pointer("/memory/raw/inactive_file"))
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            let (r, w) = blkio(&json);
+            sample.block_read_bytes = r;
+            sample.block_write_bytes = w;
+            sample.system_cpu_ns = system_cpu_ns();
+        }
+        sample
+    }
+
+    /// docker stats: one sample per container now, and every second after
+    /// while `stream`.
+    pub async fn stats(
+        self: &Arc<Self>,
+        inputs: Vec<String>,
+        all: bool,
+        stream: bool,
+    ) -> Result<mpsc::Receiver<Result<pb::StatsSample, tonic::Status>>, ContainerError> {
+        let named: Vec<String> = inputs
+            .iter()
+            .map(|i| self.resolve(i).map(|r| r.id))
+            .collect::<Result<_, _>>()?;
+        let (tx, rx) = mpsc::channel(64);
+        let service = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let ids: Vec<String> = if named.is_empty() {
+                    service
+                        .list_records()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|r| all || r.state.status.is_live())
+                        .map(|r| r.id)
+                        .collect()
+                } else {
+                    named.clone()
+                };
+                for id in ids {
+                    let sample = service.sample(&id).await;
+                    if tx.send(Ok(sample)).await.is_err() {
+                        return;
+                    }
+                }
+                if !stream {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// docker update: new limits recorded, and applied at once to a
+    /// running container (through the shim's runtime `update`).
+    pub async fn update_resources(&self, input: &str, update: ResourceUpdate) -> Result<(), ContainerError> {
+        let record = self.resolve(input)?;
+        let entry = self.entry(&record.id);
+        let _guard = entry.lock.lock().await;
+        let mut record = self.get(&record.id)?;
+        let o = &mut record.config.options;
+        if let Some(m) = update.memory {
+            o.memory = (m != 0).then_some(m);
+        }
+        if let Some(m) = update.memory_swap {
+            o.memory_swap = (m != 0).then_some(m);
+        }
+        if let Some(c) = update.cpus {
+            o.cpus = (c != 0.0).then_some(c);
+        }
+        if let Some(s) = update.cpu_shares {
+            o.cpu_shares = (s != 0).then_some(s);
+        }
+        if let Some(p) = update.pids_limit {
+            o.pids_limit = (p != 0).then_some(p);
+        }
+        let rootfs = self.paths.rootfs(&record.id);
+        let ctx = super::spec::SpecContext::new(&record.id, &rootfs, format!("/berth/{}", record.id));
+        let resources = super::spec::container_resources(o, &ctx)?;
+        if record.state.status.is_live() {
+            if let Some(mut client) = entry.client() {
+                let json = serde_json::to_vec(&resources).expect("resources serialise");
+                client
+                    .update(shimpb::UpdateRequest {
+                        id: record.id.clone(),
+                        resources: json,
+                    })
+                    .await
+                    .map_err(|s| {
+                        ContainerError::Internal(format!(
+                            "Cannot update container {}: {}",
+                            record.id,
+                            s.message()
+                        ))
+                    })?;
+            }
+        }
+        // The bundle's spec is rebuilt at the next start from the record.
+        let _ = std::fs::remove_file(self.paths.bundle(&record.id).join("config.json"));
+        self.put(&record)?;
+        self.publish(&record, "update", &[]);
+        Ok(())
+    }
+
+    /// docker container prune: removes every stopped container matching
+    /// `filters` (until, label); answers the ids and bytes freed.
+    pub async fn prune(&self, filters: &BTreeMap<String, Vec<String>>) -> Result<(Vec<String>, u64), ContainerError> {
+        for key in filters.keys() {
+            if key != "until" && key != "label" && key != "label!" {
+                return Err(ContainerError::InvalidArgument(format!(
+                    "invalid filter '{key}'"
+                )));
+            }
+        }
+        let mut deleted = Vec::new();
+        let mut freed = 0;
+        let candidates = self.list(true, false)?;
+        let candidates = super::filter::apply(candidates, filters, 0)?;
+        for s in candidates {
+            let r = s.record;
+            if !matches!(r.state.status, Status::Created | Status::Exited | Status::Dead) {
+                continue;
+            }
+            let size = self
+                .images
+                .snapshotter()
+                .usage(&r.snapshot_key)
+                .map(|u| u.size)
+                .unwrap_or(0);
+            match self.remove(&r.id, false).await {
+                Ok(()) => {
+                    deleted.push(r.id);
+                    freed += size;
+                }
+                Err(e) => tracing::warn!(id = %r.id, error = %e, "prune"),
+            }
+        }
+        Ok((deleted, freed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_output_keeps_the_command_whole() {
+        let out = "UID PID PPID C STIME TTY TIME CMD\nroot 12 1 0 10:00 ? 00:00:00 sleep 1000 now\n";
+        let (titles, rows) = parse_ps(out);
+        assert_eq!(titles.len(), 8);
+        assert_eq!(rows[0][1], "12");
+        assert_eq!(rows[0][7], "sleep 1000 now");
+    }
+
+    #[test]
+    fn blkio_sums_reads_and_writes() {
+        let json: serde_json::Value = serde_json::json!({"blkio": {"ioServiceBytesRecursive": [
+            {"major": 8, "minor": 0, "op": "Read", "value": 10},
+            {"major": 8, "minor": 0, "op": "Write", "value": 5},
+            {"major": 8, "minor": 16, "op": "read", "value": 1}
+        ]}});
+        assert_eq!(blkio(&json), (11, 5));
+    }
+}
