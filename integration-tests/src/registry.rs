@@ -59,22 +59,52 @@ pub fn http_get(host: &str, path: &str) -> std::io::Result<(u16, String)> {
     Ok((status, body))
 }
 
-/// Debian's docker-registry serving on 127.0.0.1.
+/// Debian's docker-registry serving on 127.0.0.1 (or another loopback
+/// address, optionally over TLS).
 pub struct Registry {
     pub dir: TestDir,
     pub port: u16,
+    /// The loopback address it listens on.
+    pub ip: String,
     child: Child,
 }
 
 impl Registry {
     /// Starts a registry with storage in a new temp dir.
     pub fn start() -> Registry {
+        Registry::start_on("127.0.0.1", false)
+    }
+
+    /// Starts a registry listening on `ip` (a loopback address), speaking
+    /// TLS with a fresh self-signed certificate (openssl) when `tls`.
+    pub fn start_on(ip: &str, tls: bool) -> Registry {
         let dir = TestDir::new("registry");
-        let port = free_port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+        let port = {
+            let l = TcpListener::bind((ip, 0)).expect("bind a free port");
+            l.local_addr().unwrap().port()
+        };
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n",
             dir.join("storage").display()
         );
+        if tls {
+            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            run_ok(
+                Command::new("openssl")
+                    .args([
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    ])
+                    .args(["-subj", "/CN=berth-test-registry", "-keyout"])
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&cert),
+            );
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         std::fs::write(dir.join("config.yml"), config).unwrap();
         let log = std::fs::File::create(dir.join("registry.log")).unwrap();
         let child = Command::new("docker-registry")
@@ -85,18 +115,30 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("start docker-registry (apt install docker-registry)");
-        let reg = Registry { dir, port, child };
+        let reg = Registry {
+            dir,
+            port,
+            ip: ip.to_string(),
+            child,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !matches!(http_get(&reg.host(), "/v2/"), Ok((200, _))) {
+        let ready = || {
+            if tls {
+                TcpStream::connect((ip, port)).is_ok()
+            } else {
+                matches!(http_get(&reg.host(), "/v2/"), Ok((200, _)))
+            }
+        };
+        while !ready() {
             assert!(Instant::now() < deadline, "docker-registry did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
         reg
     }
 
-    /// `127.0.0.1:PORT`.
+    /// `IP:PORT` (`127.0.0.1:PORT` unless started elsewhere).
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// Where the registry keeps the bytes of a blob

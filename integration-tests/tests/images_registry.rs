@@ -5,7 +5,9 @@
 //! show the behaviour).
 
 use berth_integration_tests::berthd::Berthd;
-use berth_integration_tests::registry::{FakeRegistry, FakeResponse};
+use berth_integration_tests::registry::{
+    skopeo_copy, skopeo_inspect, umoci_busybox, FakeRegistry, FakeResponse, Registry,
+};
 use berth_integration_tests::{require_root, stderr, stdout, TestDir};
 use serde_json::Value;
 use std::io::Write;
@@ -190,4 +192,89 @@ fn credential_helpers_store_get_and_erase_through_docker_protocol() {
             "credential helper docker-credential-bt-missing get for {host}: executable file not found in $PATH"
         )
     );
+}
+
+/// The machine's host name and the loopback address it resolves to: a
+/// registry name that is not `localhost` or an IP, so berthd does not
+/// treat it as loopback, yet traffic stays on loopback.
+fn loopback_host_name() -> (String, String) {
+    use std::net::ToSocketAddrs;
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let ip = (name.as_str(), 0)
+        .to_socket_addrs()
+        .ok()
+        .into_iter()
+        .flatten()
+        .find_map(|a| match a.ip() {
+            std::net::IpAddr::V4(v4) if v4.is_loopback() => Some(v4.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| {
+            panic!("this test needs the host name {name:?} to resolve to a loopback address (/etc/hosts)")
+        });
+    (name, ip)
+}
+
+#[test]
+fn insecure_registries_try_https_then_fall_back_to_plain_http() {
+    require_root();
+    let (name, ip) = loopback_host_name();
+    let plain = Registry::start_on(&ip, false);
+    let tls = Registry::start_on(&ip, true);
+    let work = TestDir::new("insecure");
+    let layout = work.join("layout");
+    umoci_busybox(&layout, "v1", &work.path);
+    let source = format!("oci:{}:v1", layout.display());
+    skopeo_copy(&source, &format!("docker://{}/bt/img:1", plain.host()));
+    skopeo_copy(&source, &format!("docker://{}/bt/img:1", tls.host()));
+    let plain_ref = format!("{name}:{}/bt/img:1", plain.port);
+    let tls_ref = format!("{name}:{}/bt/img:1", tls.port);
+
+    // Not named insecure: verified HTTPS only, and an error that says
+    // what to do; nothing is recorded.
+    let d = Berthd::start();
+    let err = d.fails(&["pull", &plain_ref]);
+    assert!(
+        err.contains(&format!("https://{name}:{}/v2/", plain.port))
+            && err.contains("insecure-registries"),
+        "{err}"
+    );
+    let err = d.fails(&["pull", &tls_ref]);
+    assert!(
+        err.contains("certificate") && err.contains("insecure-registries"),
+        "{err}"
+    );
+    assert_eq!(d.ok(&["images", "-q"]), "");
+    drop(d);
+
+    // Named insecure: the TLS registry is used over HTTPS without
+    // verification (it speaks nothing else), the plain one after HTTPS fails.
+    let config = format!(
+        r#"{{"insecure-registries": ["{name}:{}", "{name}:{}"]}}"#,
+        plain.port, tls.port
+    );
+    let d = Berthd::start_with_config(&config);
+    d.ok(&["pull", &plain_ref]);
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    assert!(
+        log.contains("HTTPS failed; using plain HTTP")
+            && log.contains(&format!("{name}:{}", plain.port)),
+        "no fallback logged:\n{}",
+        d.log_tail()
+    );
+    d.ok(&["pull", &tls_ref]);
+    let ids = d.ok(&["images", "-q"]);
+    assert_eq!(ids.lines().count(), 2, "{ids}");
+    // Push works both ways too, and the registries hold what was pushed.
+    for (reg, port) in [(&plain, plain.port), (&tls, tls.port)] {
+        let target = format!("{name}:{port}/bt/pushed:1");
+        d.ok(&["tag", &plain_ref, &target]);
+        let out = d.ok(&["push", &target]);
+        assert!(out.contains("digest: sha256:"), "{out}");
+        let raw = skopeo_inspect(&format!("docker://{}/bt/pushed:1", reg.host()), true);
+        assert_eq!(raw["schemaVersion"], 2);
+    }
 }

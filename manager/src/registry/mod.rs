@@ -3,9 +3,13 @@
 //! uploads with cross-repository mounts, and anonymous, basic and bearer
 //! token authentication ([`auth`]).
 //!
-//! Registries are spoken to over HTTPS, except `localhost`, loopback
-//! addresses and the hosts the daemon config names insecure, which get plain
-//! HTTP (docker's `insecure-registries`).
+//! Registries are spoken to over HTTPS with verified certificates, except:
+//! * `localhost` and loopback addresses: plain HTTP;
+//! * hosts the daemon config names insecure (docker's `insecure-registries`):
+//!   HTTPS first, without certificate verification, and plain HTTP when the
+//!   HTTPS attempt fails below HTTP (no TLS, refused, handshake error), as
+//!   docker's `lookupV2Endpoints` orders them. The first request of a
+//!   session settles which one is used for the rest of it.
 //!
 //! Spec: <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
 
@@ -67,22 +71,37 @@ pub enum RegistryError {
 /// Settings shared by every registry connection of the daemon.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryConfig {
-    /// Hosts (`host[:port]`) spoken to over plain HTTP.
+    /// Hosts (`host[:port]` or `host`) whose TLS is not verified and that
+    /// may fall back to plain HTTP.
     pub insecure: Vec<String>,
 }
 
+/// How a registry host is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTPS with verified certificates.
+    Https,
+    /// Plain HTTP only (loopback).
+    Http,
+    /// HTTPS without verification, else plain HTTP (insecure registries).
+    HttpsThenHttp,
+}
+
 impl RegistryConfig {
-    /// The URL scheme for a host: `http` for loopback and insecure hosts.
-    pub fn scheme(&self, host: &str) -> &'static str {
+    /// How `host` is reached: plain HTTP for loopback, HTTPS then HTTP
+    /// for insecure hosts, verified HTTPS for the rest.
+    pub fn transport(&self, host: &str) -> Transport {
         let name = host_without_port(host);
         let loopback = name == "localhost"
             || name == "::1"
             || name.starts_with("127.")
             || name.ends_with(".localhost");
-        if loopback || self.insecure.iter().any(|h| h == host || h == name) {
-            "http"
+        if loopback {
+            Transport::Http
+        } else if self.insecure.iter().any(|h| h == host || h == name) {
+            Transport::HttpsThenHttp
         } else {
-            "https"
+            Transport::Https
         }
     }
 }
@@ -110,8 +129,15 @@ enum Authorization {
 /// token that go with it. Cheap to share between the tasks of one pull.
 pub struct Repository {
     http: reqwest::Client,
-    /// `http(s)://host`.
-    base: String,
+    /// `host[:port]`.
+    host: String,
+    transport: Transport,
+    /// Set once an HTTPS attempt to an insecure host failed: the session
+    /// speaks plain HTTP from then on.
+    fell_back: std::sync::atomic::AtomicBool,
+    /// Set once HTTPS answered: a later transport error (a dropped
+    /// connection) is then an error, not a reason to fall back.
+    https_answered: std::sync::atomic::AtomicBool,
     /// Repository path (`library/busybox`).
     pub name: String,
     credentials: Credentials,
@@ -126,6 +152,21 @@ pub struct FetchedManifest {
     pub media_type: String,
     pub digest: String,
     pub bytes: Bytes,
+}
+
+/// The client for insecure registries: certificates are not verified
+/// (one per daemon, built on first use).
+fn insecure_http_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("build http client")
+    })
 }
 
 /// Builds the daemon's HTTP client (one per daemon, connections pooled).
@@ -173,7 +214,10 @@ impl Repository {
         }
         Repository {
             http,
-            base: format!("{}://{}", config.scheme(host), host),
+            host: host.to_string(),
+            transport: config.transport(host),
+            fell_back: std::sync::atomic::AtomicBool::new(false),
+            https_answered: std::sync::atomic::AtomicBool::new(false),
             name: name.to_string(),
             credentials,
             scopes: Mutex::new(scopes),
@@ -181,13 +225,58 @@ impl Repository {
         }
     }
 
-    /// The registry's base URL.
-    pub fn base_url(&self) -> &str {
-        &self.base
+    /// The registry's base URL as things stand (`https://host` until an
+    /// insecure host fell back to `http://host`).
+    pub fn base_url(&self) -> String {
+        let plain = self.transport == Transport::Http
+            || self.fell_back.load(std::sync::atomic::Ordering::SeqCst);
+        format!("{}://{}", if plain { "http" } else { "https" }, self.host)
     }
 
     fn url(&self, tail: &str) -> String {
-        format!("{}/v2/{}/{}", self.base, self.name, tail)
+        format!("{}/v2/{}/{}", self.base_url(), self.name, tail)
+    }
+
+    /// The client for this host: one that skips certificate checks for an
+    /// insecure host (docker's `InsecureSkipVerify` for those).
+    fn client(&self) -> &reqwest::Client {
+        if self.transport == Transport::HttpsThenHttp {
+            insecure_http_client()
+        } else {
+            &self.http
+        }
+    }
+
+    /// After an HTTPS request to an insecure host failed below HTTP:
+    /// switches the session to plain HTTP and returns `url` rewritten, or
+    /// `None` when no fallback applies.
+    fn fall_back(&self, url: &str) -> Option<String> {
+        if self.transport != Transport::HttpsThenHttp
+            || self
+                .https_answered
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return None;
+        }
+        let tail = url.strip_prefix(&format!("https://{}", self.host))?;
+        tracing::info!(host = %self.host, "HTTPS failed; using plain HTTP (insecure registry)");
+        self.fell_back
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Some(format!("http://{}{tail}", self.host))
+    }
+
+    /// A transport error's message, with a hint when verified HTTPS failed
+    /// on a host that may speak plain HTTP.
+    fn transport_error(&self, url: &str, source: &reqwest::Error) -> String {
+        let reason = error_chain(source);
+        if self.transport == Transport::Https && url.starts_with("https://") {
+            format!(
+                "{reason} (if {} is a plain-HTTP or self-signed registry, name it in \"insecure-registries\" in berthd's config)",
+                self.host
+            )
+        } else {
+            reason
+        }
     }
 
     /// Adds a token scope (for example pull on a mount's source repository).
@@ -202,6 +291,60 @@ impl Repository {
         }
     }
 
+    /// Sends one request with the session's authorization, falling back
+    /// from HTTPS to plain HTTP for an insecure host whose HTTPS attempt
+    /// fails below HTTP. Returns the response and the URL that answered.
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        build: &(dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Sync),
+    ) -> Result<(reqwest::Response, String), RegistryError> {
+        let request = |url: &str| {
+            let req = build(self.client().request(method.clone(), url));
+            match self.authorization.lock().unwrap().clone() {
+                Authorization::Anonymous => req,
+                Authorization::Basic(h) | Authorization::Bearer(h) => req.header(AUTHORIZATION, h),
+            }
+        };
+        // The session may have fallen back since the caller built the URL.
+        let url = match url.strip_prefix(&format!("https://{}", self.host)) {
+            Some(tail) if self.fell_back.load(std::sync::atomic::Ordering::SeqCst) => {
+                format!("http://{}{tail}", self.host)
+            }
+            _ => url.to_string(),
+        };
+        let https_error = match request(&url).send().await {
+            Ok(resp) => {
+                if url.starts_with("https://") {
+                    self.https_answered
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                return Ok((resp, url));
+            }
+            Err(e) => e,
+        };
+        let Some(plain) = self.fall_back(&url) else {
+            return Err(RegistryError::Http {
+                method: method.clone(),
+                reason: self.transport_error(&url, &https_error),
+                url,
+            });
+        };
+        match request(&plain).send().await {
+            Ok(resp) => Ok((resp, plain)),
+            Err(e) => Err(RegistryError::Http {
+                method: method.clone(),
+                reason: format!(
+                    "{} (after HTTPS failed: {})",
+                    error_chain(&e),
+                    error_chain(&https_error)
+                ),
+                url: plain,
+            }),
+        }
+    }
+
     /// Sends a request, authenticating and retrying once on 401. `build`
     /// makes the request (it may be called twice).
     async fn send(
@@ -211,18 +354,8 @@ impl Repository {
         build: &(dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Sync),
     ) -> Result<reqwest::Response, RegistryError> {
         for attempt in 0..2 {
-            let mut req = build(self.http.request(method.clone(), url));
-            match self.authorization.lock().unwrap().clone() {
-                Authorization::Anonymous => {}
-                Authorization::Basic(h) | Authorization::Bearer(h) => {
-                    req = req.header(AUTHORIZATION, h);
-                }
-            }
-            let resp = req.send().await.map_err(|source| RegistryError::Http {
-                method: method.clone(),
-                url: url.to_string(),
-                reason: error_chain(&source),
-            })?;
+            let (resp, url) = self.send_once(&method, url, build).await?;
+            let url = url.as_str();
             if resp.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
                 if resp.status() == StatusCode::UNAUTHORIZED {
                     let body = resp.text().await.unwrap_or_default();
@@ -254,7 +387,7 @@ impl Repository {
             Challenge::Basic => {
                 if self.credentials.is_empty() {
                     return Err(RegistryError::Unauthorized {
-                        url: self.base.clone(),
+                        url: self.base_url(),
                         reason: "the registry wants a user name and password (berth login)".into(),
                     });
                 }
@@ -299,7 +432,7 @@ impl Repository {
             if !scopes.is_empty() {
                 form.push(("scope", scopes.join(" ")));
             }
-            self.http.post(realm).form(&form).send().await
+            self.client().post(realm).form(&form).send().await
         } else {
             let mut query: Vec<(&str, String)> = Vec::new();
             if let Some(s) = service {
@@ -308,7 +441,7 @@ impl Repository {
             for s in &scopes {
                 query.push(("scope", s.clone()));
             }
-            let mut req = self.http.get(realm).query(&query);
+            let mut req = self.client().get(realm).query(&query);
             if !self.credentials.is_empty() {
                 req = req.header(AUTHORIZATION, self.credentials.basic_header());
             }
@@ -351,7 +484,7 @@ impl Repository {
     /// Checks that the registry accepts the credentials (`GET /v2/`), as
     /// `docker login` does.
     pub async fn ping(&self) -> Result<(), RegistryError> {
-        let url = format!("{}/v2/", self.base);
+        let url = format!("{}/v2/", self.base_url());
         let resp = self.send(Method::GET, &url, &|r| r).await?;
         check_status(Method::GET, &url, resp).await.map(|_| ())
     }
@@ -516,7 +649,7 @@ impl Repository {
         // The body is a one-shot stream: the POST above settled
         // authentication, so the PUT is sent once.
         let mut req = self
-            .http
+            .client()
             .put(&put)
             .header(CONTENT_TYPE, "application/octet-stream")
             .header("Content-Length", size.to_string())
@@ -560,7 +693,7 @@ impl Repository {
         if location.starts_with("http://") || location.starts_with("https://") {
             location.to_string()
         } else {
-            format!("{}{}", self.base, location)
+            format!("{}{}", self.base_url(), location)
         }
     }
 }
@@ -659,17 +792,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_and_insecure_hosts_use_http() {
+    fn loopback_uses_http_and_insecure_hosts_try_https_first() {
         let cfg = RegistryConfig {
             insecure: vec!["reg.example:5000".into(), "plain.example".into()],
         };
-        assert_eq!(cfg.scheme("127.0.0.1:5000"), "http");
-        assert_eq!(cfg.scheme("localhost"), "http");
-        assert_eq!(cfg.scheme("[::1]:5000"), "http");
-        assert_eq!(cfg.scheme("reg.example:5000"), "http");
-        assert_eq!(cfg.scheme("plain.example:443"), "http");
-        assert_eq!(cfg.scheme("registry-1.docker.io"), "https");
-        assert_eq!(cfg.scheme("reg.example"), "https");
+        assert_eq!(cfg.transport("127.0.0.1:5000"), Transport::Http);
+        assert_eq!(cfg.transport("localhost"), Transport::Http);
+        assert_eq!(cfg.transport("[::1]:5000"), Transport::Http);
+        assert_eq!(cfg.transport("reg.example:5000"), Transport::HttpsThenHttp);
+        assert_eq!(cfg.transport("plain.example:443"), Transport::HttpsThenHttp);
+        assert_eq!(cfg.transport("registry-1.docker.io"), Transport::Https);
+        assert_eq!(cfg.transport("reg.example"), Transport::Https);
+    }
+
+    #[test]
+    fn an_insecure_session_falls_back_to_http_once() {
+        let cfg = RegistryConfig {
+            insecure: vec!["reg.example:5000".into()],
+        };
+        let repo = Repository::for_host(
+            http_client(),
+            &cfg,
+            "reg.example:5000",
+            "a/b",
+            Credentials::default(),
+            "pull",
+        );
+        assert_eq!(repo.base_url(), "https://reg.example:5000");
+        assert_eq!(
+            repo.fall_back("https://reg.example:5000/v2/a/b/manifests/1")
+                .as_deref(),
+            Some("http://reg.example:5000/v2/a/b/manifests/1")
+        );
+        assert_eq!(repo.base_url(), "http://reg.example:5000");
+        assert_eq!(
+            repo.url("blobs/x"),
+            "http://reg.example:5000/v2/a/b/blobs/x"
+        );
+        // Verified hosts never fall back.
+        let secure = Repository::for_host(
+            http_client(),
+            &cfg,
+            "other.example",
+            "a",
+            Credentials::default(),
+            "pull",
+        );
+        assert_eq!(secure.fall_back("https://other.example/v2/"), None);
+        assert_eq!(secure.base_url(), "https://other.example");
     }
 
     #[test]
