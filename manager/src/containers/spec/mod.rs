@@ -1,1 +1,677 @@
-//! The OCI runtime spec of a container: made from its image's config and the user's options.
+//! The OCI runtime spec of a container: made from its image's config and the
+//! user's options, with docker's defaults, so a container behaves as it
+//! would under `docker run`.
+//!
+//! # Use (the containers service)
+//!
+//! ```no_run
+//! # use berth_manager::containers::spec::*;
+//! # fn main() -> Result<(), SpecError> {
+//! # let blob = b"{}"; let rootfs = std::path::Path::new("/r"); let state_dir = rootfs;
+//! let image = ImageRuntimeConfig::from_config_blob(blob)?;
+//! let opts = ContainerOptions { cmd: vec!["sh".into()], ..Default::default() };
+//! let id = "0123456789abcdef";
+//! let mut ctx = SpecContext::new(id, rootfs, format!("/berth/{id}"));
+//! ctx.hosts_files = Some(HostsFiles::write(
+//!     state_dir, &container_hostname(&opts, id)?, None, opts.network, &opts.extra_hosts)?);
+//! let spec = build_spec(&image, &opts, &ctx)?;          // after the rootfs is mounted
+//! ensure_workdir(rootfs, &spec.process.as_ref().unwrap().cwd)?;
+//! let signal = stop_signal(&image, &opts)?;
+//! # Ok(()) }
+//! ```
+//!
+//! # What [`build_spec`] decides, and where
+//!
+//! | part | rule (docker's) | module |
+//! |---|---|---|
+//! | `process.args` | entrypoint + cmd; `--entrypoint` drops the image's Cmd; `--init` prepends `/sbin/docker-init --` | here |
+//! | `process.env` | PATH, HOSTNAME, TERM, image env, user env; HOME from passwd | [`env`] |
+//! | `process.cwd` | `-w`, image WorkingDir, `/` | here, [`user::ensure_workdir`] |
+//! | `process.user` | `-u`/image User in the image's passwd/group, `--group-add` | [`user`] |
+//! | capabilities | docker's 14; add/drop/ALL; privileged = all grantable | [`capabilities`] |
+//! | seccomp | docker's default filtered by caps; unconfined; user profile | [`seccomp_profile`], [`security_options`] |
+//! | mounts | docker's defaults, hosts files, `-v`, `--mount`, `--tmpfs`, init | [`mounts`], [`hosts_files`] |
+//! | masked/readonly paths | docker's lists; none when privileged | here |
+//! | namespaces | mount, network (not for `--network host`), uts, pid, ipc; cgroup on v2 hosts | here |
+//! | resources | memory, swap (2x memory by default), cpus, shares, pids, devices | here, [`sizes`], [`devices`] |
+//! | rlimits, sysctls | `--ulimit`, namespaced `--sysctl` only | [`ulimits`], [`sysctls`] |
+//!
+//! `build_spec` reads the rootfs (passwd, group) and the host (/dev for
+//! privileged, bind sources) but writes nothing until every check passed;
+//! its only write is docker's: a missing `-v` source directory is created as
+//! the last step.
+//!
+//! Not here yet: image `VOLUME`s stay plain directories of the rootfs and
+//! named/anonymous volumes fail with `not implemented` (issue 7); the bridge
+//! network and `--network container:` are the networks issue.
+
+pub mod capabilities;
+pub mod devices;
+pub mod env;
+mod error;
+pub mod hosts_files;
+pub mod image_config;
+pub mod mounts;
+pub mod seccomp_profile;
+pub mod security_options;
+pub mod signals;
+pub mod sizes;
+pub mod sysctls;
+pub mod ulimits;
+pub mod user;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use berth_oci::{
+    LinuxCapabilities, LinuxCpu, LinuxMemory, LinuxNamespace, LinuxPids, LinuxResources, Mount,
+    NamespaceType, Process, Root, Spec, User,
+};
+
+pub use env::parse_env_file;
+pub use error::SpecError;
+pub use hosts_files::HostsFiles;
+pub use image_config::ImageRuntimeConfig;
+pub use mounts::{parse_bind, parse_mount, parse_tmpfs, UserMount};
+pub use signals::parse_signal;
+pub use sizes::{parse_bytes, parse_cpus, parse_memory_swap};
+pub use ulimits::parse_ulimit;
+pub use user::ensure_workdir;
+
+/// The network a container joins (`--network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Its own network namespace with only loopback (`--network none`; also
+    /// the default until the bridge network exists).
+    #[default]
+    None,
+    /// The host's network namespace and hostname (`--network host`).
+    Host,
+}
+
+impl NetworkMode {
+    /// Parses `--network`: `none` or `host`; `bridge`, `container:ID` and
+    /// named networks are the networks issue.
+    pub fn parse(s: &str) -> Result<NetworkMode, SpecError> {
+        match s {
+            "none" => Ok(NetworkMode::None),
+            "host" => Ok(NetworkMode::Host),
+            "bridge" | "default" => Err(SpecError::NotImplemented(
+                "the bridge network (the networks issue): use --network none or host",
+            )),
+            s if s.starts_with("container:") => Err(SpecError::NotImplemented(
+                "--network container: (the networks issue)",
+            )),
+            _ => Err(SpecError::NotImplemented(
+                "user-defined networks (the networks issue)",
+            )),
+        }
+    }
+
+    /// Docker's name of the mode (`ps`, `inspect`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Host => "host",
+        }
+    }
+}
+
+/// What the user asked for: `docker run`'s flags, already split into values
+/// (the CLI reads files such as `--env-file` and the seccomp profile).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ContainerOptions {
+    /// `--entrypoint`: replaces the image's Entrypoint and drops its Cmd;
+    /// `--entrypoint ""` is `Some(vec![])`.
+    pub entrypoint: Option<Vec<String>>,
+    /// Arguments after the image name; empty means the image's Cmd.
+    pub cmd: Vec<String>,
+    /// `-e`/`--env-file`: `KEY=VALUE`; a bare `KEY` unsets it.
+    pub env: Vec<String>,
+    /// `-w`: absolute path in the container.
+    pub working_dir: Option<String>,
+    /// `-u`: `name`, `uid`, `name:group`, `uid:gid`.
+    pub user: Option<String>,
+    /// `-h`: default the first 12 characters of the id.
+    pub hostname: Option<String>,
+    /// `--domainname`.
+    pub domainname: Option<String>,
+    /// `-t`: a terminal (`process.terminal`, `TERM=xterm`).
+    pub tty: bool,
+    /// `-i`: stdin kept open (the shim's business; recorded for inspect).
+    pub open_stdin: bool,
+    /// `-v HOST:CTR[:MODES]`.
+    pub binds: Vec<String>,
+    /// `--mount type=bind|tmpfs,...`.
+    pub mounts: Vec<String>,
+    /// `--tmpfs PATH[:OPTIONS]`.
+    pub tmpfs: Vec<String>,
+    /// `--read-only`: `root.readonly`.
+    pub read_only: bool,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--cap-add`.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--security-opt` values (see [`security_options`]).
+    pub security_opt: Vec<String>,
+    /// The contents of the file of `--security-opt seccomp=FILE`.
+    pub seccomp_profile: Option<Vec<u8>>,
+    /// `-m`/`--memory` in bytes.
+    pub memory: Option<i64>,
+    /// `--memory-swap` in bytes (memory plus swap), -1 unlimited.
+    pub memory_swap: Option<i64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
+    /// `-c`/`--cpu-shares`.
+    pub cpu_shares: Option<u64>,
+    /// `--pids-limit`; 0 or -1 unlimited.
+    pub pids_limit: Option<i64>,
+    /// `--network`.
+    pub network: NetworkMode,
+    /// `--init`: tini as PID 1.
+    pub init: bool,
+    /// `-l`: labels, over the image's.
+    pub labels: BTreeMap<String, String>,
+    /// `--stop-signal`.
+    pub stop_signal: Option<String>,
+    /// `--sysctl`.
+    pub sysctls: BTreeMap<String, String>,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    pub ulimits: Vec<String>,
+    /// `--shm-size` in bytes (default 64 MiB).
+    pub shm_size: Option<i64>,
+    /// `--add-host NAME:IP` (written by [`HostsFiles::write`]).
+    pub extra_hosts: Vec<String>,
+    /// `--group-add`: group names (from the image's /etc/group) or ids.
+    pub group_add: Vec<String>,
+}
+
+/// Where docker keeps the init binary in a container.
+pub const INIT_PATH_IN_CONTAINER: &str = "/sbin/docker-init";
+
+/// The init binary the service passes for `--init`: Debian's static tini
+/// (package `tini`), which works in any image.
+pub const DEFAULT_INIT_BINARY: &str = "/usr/bin/tini-static";
+
+/// Everything else the containers service decides.
+#[derive(Debug, Clone)]
+pub struct SpecContext<'a> {
+    /// The container id (its first 12 characters are the default hostname).
+    pub id: &'a str,
+    /// Host path of the mounted rootfs: `root.path`, and where the user's
+    /// passwd and group are read.
+    pub rootfs: &'a Path,
+    /// `linux.cgroupsPath` (e.g. `/berth/<id>`).
+    pub cgroups_path: String,
+    /// The binary `--init` bind-mounts at /sbin/docker-init.
+    pub init_binary: Option<&'a Path>,
+    /// The hostname/hosts/resolv.conf files to bind-mount (see [`hosts_files`]);
+    /// `None` leaves the image's own.
+    pub hosts_files: Option<HostsFiles>,
+    /// Whether the host's cgroups are v2: docker gives a private cgroup
+    /// namespace on v2 and the host's on v1 (hybrid counts as v1).
+    pub cgroup_v2: bool,
+    /// Whether the kernel accounts swap (v1 `memory.memsw.*` exists, or v2):
+    /// without it docker sets no swap limit.
+    pub swap_accounting: bool,
+}
+
+impl<'a> SpecContext<'a> {
+    /// A context with the host's cgroup version and swap accounting
+    /// detected, no init binary and no hosts files.
+    pub fn new(id: &'a str, rootfs: &'a Path, cgroups_path: String) -> SpecContext<'a> {
+        let cgroup_v2 = host_is_cgroup_v2();
+        SpecContext {
+            id,
+            rootfs,
+            cgroups_path,
+            init_binary: None,
+            hosts_files: None,
+            cgroup_v2,
+            swap_accounting: cgroup_v2
+                || Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
+        }
+    }
+}
+
+/// Whether /sys/fs/cgroup is a cgroup2 mount (a hybrid host is v1).
+pub fn host_is_cgroup_v2() -> bool {
+    berth_cgroups::layout::is_cgroup2(Path::new("/sys/fs/cgroup"))
+}
+
+/// Docker's masked paths (moby `oci/defaults.go`, docker 28): kernel
+/// interfaces that leak host information or allow attacks (CVE-2020-8694
+/// for powercap) are covered with /dev/null or an empty read-only tmpfs.
+pub const MASKED_PATHS: [&str; 12] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Docker's read-only paths (moby `oci/defaults.go`).
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The CFS period `--cpus` is expressed in (docker's: 100 ms).
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// Docker's smallest memory limit (`verifyContainerResources`).
+const MIN_MEMORY: i64 = 6 << 20;
+
+/// The container's hostname: `-h`, the host's with `--network host`, else
+/// the first 12 characters of the id. Errors `invalid hostname format: x`.
+pub fn container_hostname(opts: &ContainerOptions, id: &str) -> Result<String, SpecError> {
+    let name = match (&opts.hostname, opts.network) {
+        (Some(h), _) if !h.is_empty() => h.clone(),
+        (_, NetworkMode::Host) => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| id.chars().take(12).collect()),
+        _ => id.chars().take(12).collect(),
+    };
+    validate_hostname(&name)?;
+    Ok(name)
+}
+
+/// RFC 1123 labels joined by dots, at most 64 bytes (the kernel's UTS limit).
+fn validate_hostname(name: &str) -> Result<(), SpecError> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() > 64 || !name.split('.').all(label_ok) {
+        return Err(SpecError::invalid(format!(
+            "invalid hostname format: {name}"
+        )));
+    }
+    Ok(())
+}
+
+/// The container's labels: the image's, then the user's over them.
+pub fn container_labels(
+    image: &ImageRuntimeConfig,
+    opts: &ContainerOptions,
+) -> BTreeMap<String, String> {
+    let mut labels = image.labels.clone();
+    labels.extend(opts.labels.clone());
+    labels
+}
+
+/// The signal `stop` sends first: `--stop-signal`, the image's StopSignal,
+/// or SIGTERM.
+pub fn stop_signal(image: &ImageRuntimeConfig, opts: &ContainerOptions) -> Result<i32, SpecError> {
+    match opts.stop_signal.as_deref().or(image.stop_signal.as_deref()) {
+        Some(s) => parse_signal(s),
+        None => Ok(libc::SIGTERM),
+    }
+}
+
+/// `process.args`: entrypoint then cmd, as docker composes them.
+pub fn container_args(
+    image: &ImageRuntimeConfig,
+    opts: &ContainerOptions,
+) -> Result<Vec<String>, SpecError> {
+    let (entrypoint, cmd) = match &opts.entrypoint {
+        // --entrypoint replaces the image's, and the image's Cmd goes with it.
+        Some(ep) => (ep.clone(), opts.cmd.clone()),
+        None => (
+            image.entrypoint.clone().unwrap_or_default(),
+            if opts.cmd.is_empty() {
+                image.cmd.clone().unwrap_or_default()
+            } else {
+                opts.cmd.clone()
+            },
+        ),
+    };
+    let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if args.is_empty() || args[0].is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+    Ok(args)
+}
+
+/// `process.cwd`: `-w`, the image's WorkingDir, or `/`; cleaned.
+pub fn container_cwd(
+    image: &ImageRuntimeConfig,
+    opts: &ContainerOptions,
+) -> Result<String, SpecError> {
+    let cwd = opts
+        .working_dir
+        .as_deref()
+        .filter(|w| !w.is_empty())
+        .or(image.working_dir.as_deref())
+        .unwrap_or("/");
+    if !cwd.starts_with('/') {
+        return Err(SpecError::invalid(format!(
+            "the working directory '{cwd}' is invalid, it needs to be an absolute path"
+        )));
+    }
+    Ok(berth_runtime::in_root::normalize(Path::new(cwd))
+        .to_string_lossy()
+        .into_owned())
+}
+
+/// `linux.resources`: limits, with docker's checks and its default swap.
+pub fn container_resources(
+    opts: &ContainerOptions,
+    ctx: &SpecContext,
+) -> Result<LinuxResources, SpecError> {
+    let mut res = LinuxResources {
+        devices: if opts.privileged {
+            devices::privileged_device_rules()
+        } else {
+            devices::default_device_rules()
+        },
+        ..Default::default()
+    };
+    let memory = opts.memory.filter(|m| *m != 0);
+    if let Some(m) = memory {
+        if m < MIN_MEMORY {
+            return Err(SpecError::invalid("minimum memory limit allowed is 6MB"));
+        }
+    }
+    let swap = match (memory, opts.memory_swap.filter(|s| *s != 0)) {
+        (None, Some(s)) if s > 0 => {
+            return Err(SpecError::invalid(
+                "you should always set the memory limit when using memoryswap limit, see usage",
+            ))
+        }
+        (Some(m), Some(s)) if s > 0 && s < m => {
+            return Err(SpecError::invalid(
+                "minimum memoryswap limit should be larger than memory limit, see usage",
+            ))
+        }
+        (_, Some(s)) if !ctx.swap_accounting && s != -1 => {
+            return Err(SpecError::invalid(
+                "--memory-swap: the kernel does not account swap (no memory.memsw in the memory cgroup)",
+            ))
+        }
+        (_, Some(s)) => Some(s),
+        (Some(m), None) if ctx.swap_accounting => Some(m.saturating_mul(2)),
+        _ => None,
+    };
+    if memory.is_some() || swap.is_some() {
+        res.memory = Some(LinuxMemory {
+            limit: memory,
+            swap,
+            ..Default::default()
+        });
+    }
+    if let Some(cpus) = opts.cpus.filter(|c| *c != 0.0) {
+        let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if !(0.01..=available as f64).contains(&cpus) || !cpus.is_finite() {
+            return Err(SpecError::invalid(format!(
+                "range of CPUs is from 0.01 to {available}.00, as there are only {available} CPUs available"
+            )));
+        }
+        let nanos = (cpus * 1e9).round() as u64;
+        res.cpu = Some(LinuxCpu {
+            quota: Some((nanos * CPU_PERIOD_US / 1_000_000_000) as i64),
+            period: Some(CPU_PERIOD_US),
+            ..Default::default()
+        });
+    }
+    if let Some(shares) = opts.cpu_shares.filter(|s| *s != 0) {
+        res.cpu.get_or_insert_with(Default::default).shares = Some(shares);
+    }
+    if let Some(pids) = opts.pids_limit {
+        res.pids = Some(LinuxPids {
+            limit: if pids > 0 { pids } else { -1 },
+        });
+    }
+    Ok(res)
+}
+
+/// Turns an image config and the user's options into the container's OCI
+/// spec (see the module doc for the rules). Every check runs before the one
+/// host write (missing `-v` source directories).
+pub fn build_spec(
+    image: &ImageRuntimeConfig,
+    opts: &ContainerOptions,
+    ctx: &SpecContext,
+) -> Result<Spec, SpecError> {
+    // Pure checks of the user's input first.
+    env::validate_user_env(&opts.env)?;
+    sysctls::validate_sysctls(&opts.sysctls, opts.network)?;
+    let security = security_options::parse_security_options(
+        &opts.security_opt,
+        opts.seccomp_profile.as_deref(),
+    )?;
+    let rlimits = opts
+        .ulimits
+        .iter()
+        .map(|u| parse_ulimit(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut user_mounts = Vec::new();
+    for b in &opts.binds {
+        user_mounts.push(parse_bind(b)?);
+    }
+    for m in &opts.mounts {
+        user_mounts.push(parse_mount(m)?);
+    }
+    for t in &opts.tmpfs {
+        user_mounts.push(parse_tmpfs(t)?);
+    }
+    for m in &user_mounts {
+        if let UserMount::Bind {
+            source,
+            create_source: false,
+            ..
+        } = m
+        {
+            if std::fs::symlink_metadata(source).is_err() {
+                return Err(SpecError::invalid(format!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {source}"
+                )));
+            }
+        }
+    }
+    if let Some(shm) = opts.shm_size {
+        if shm <= 0 {
+            return Err(SpecError::invalid(format!(
+                "invalid --shm-size: {shm}: must be positive"
+            )));
+        }
+    }
+
+    let hostname = container_hostname(opts, ctx.id)?;
+    if let Some(d) = opts.domainname.as_deref().filter(|d| !d.is_empty()) {
+        validate_hostname(d)
+            .map_err(|_| SpecError::invalid(format!("invalid domainname format: {d}")))?;
+    }
+    let mut args = container_args(image, opts)?;
+    let cwd = container_cwd(image, opts)?;
+    let user_spec = opts.user.as_deref().or(image.user.as_deref()).unwrap_or("");
+    let exec_user = user::resolve_user(ctx.rootfs, user_spec, &opts.group_add)?;
+
+    let mut env = env::container_env(&image.env, &opts.env, &hostname, opts.tty);
+    // runc fills HOME at exec time; putting it in the spec gives the same
+    // environment under any runtime.
+    if !env::has_key(&env, "HOME") {
+        env.push(format!("HOME={}", exec_user.home));
+    }
+
+    let caps = capabilities::container_capabilities(
+        &opts.cap_add,
+        &opts.cap_drop,
+        opts.privileged,
+        &capabilities::grantable_capabilities(),
+    )?;
+    let seccomp = match (&security.seccomp, opts.privileged) {
+        (_, true) | (security_options::SeccompChoice::Unconfined, _) => None,
+        (security_options::SeccompChoice::Default, false) => {
+            Some(seccomp_profile::docker_default_profile().to_oci(
+                &caps,
+                seccomp_profile::HostArch::current(),
+                seccomp_profile::running_kernel(),
+            )?)
+        }
+        (security_options::SeccompChoice::Profile(bytes), false) => {
+            Some(seccomp_profile::EngineProfile::parse(bytes)?.to_oci(
+                &caps,
+                seccomp_profile::HostArch::current(),
+                seccomp_profile::running_kernel(),
+            )?)
+        }
+    };
+
+    let mut defaults = mounts::default_mounts(
+        opts.shm_size.unwrap_or(mounts::DEFAULT_SHM_SIZE),
+        opts.privileged,
+    );
+    if let Some(files) = &ctx.hosts_files {
+        defaults.extend(files.mounts(opts.read_only));
+    }
+    let mut all_mounts = mounts::container_mounts(defaults, &user_mounts);
+    if opts.init {
+        let init = ctx.init_binary.ok_or_else(|| {
+            SpecError::invalid(format!(
+                "--init needs an init binary: install Debian's tini ({DEFAULT_INIT_BINARY})"
+            ))
+        })?;
+        all_mounts.push(Mount {
+            destination: INIT_PATH_IN_CONTAINER.into(),
+            kind: Some("bind".into()),
+            source: Some(init.display().to_string()),
+            options: vec!["bind".into(), "ro".into()],
+            ..Default::default()
+        });
+        args.splice(0..0, [INIT_PATH_IN_CONTAINER.to_string(), "--".to_string()]);
+    }
+
+    let mut namespaces = vec![LinuxNamespace {
+        kind: NamespaceType::Mount,
+        path: None,
+    }];
+    if opts.network == NetworkMode::None {
+        namespaces.push(LinuxNamespace {
+            kind: NamespaceType::Network,
+            path: None,
+        });
+    }
+    for kind in [NamespaceType::Uts, NamespaceType::Pid, NamespaceType::Ipc] {
+        namespaces.push(LinuxNamespace { kind, path: None });
+    }
+    if ctx.cgroup_v2 {
+        namespaces.push(LinuxNamespace {
+            kind: NamespaceType::Cgroup,
+            path: None,
+        });
+    }
+
+    let confined = !opts.privileged && !security.unmask_system_paths;
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // A bind with shared or slave propagation needs the root to propagate
+    // too, or the flag has nothing to act on (moby `WithMounts`).
+    let rootfs_propagation = user_mounts.iter().find_map(|m| match m {
+        UserMount::Bind { propagation, .. } => match propagation {
+            mounts::Propagation::Shared | mounts::Propagation::Rshared => Some("shared"),
+            mounts::Propagation::Slave | mounts::Propagation::Rslave => Some("rslave"),
+            _ => None,
+        },
+        _ => None,
+    });
+
+    let resources = container_resources(opts, ctx)?;
+    let spec = Spec {
+        oci_version: berth_oci::OCI_VERSION.to_string(),
+        process: Some(Process {
+            terminal: opts.tty,
+            user: User {
+                uid: exec_user.uid,
+                gid: exec_user.gid,
+                additional_gids: exec_user.additional_gids.clone(),
+                ..Default::default()
+            },
+            args,
+            env,
+            cwd,
+            capabilities: Some(LinuxCapabilities {
+                bounding: caps.clone(),
+                effective: caps.clone(),
+                permitted: caps,
+                ..Default::default()
+            }),
+            rlimits,
+            no_new_privileges: security.no_new_privileges,
+            ..Default::default()
+        }),
+        root: Some(Root {
+            path: ctx.rootfs.display().to_string(),
+            readonly: opts.read_only,
+        }),
+        hostname: Some(hostname),
+        domainname: opts.domainname.clone().filter(|d| !d.is_empty()),
+        mounts: all_mounts,
+        hooks: None,
+        annotations: BTreeMap::new(),
+        linux: Some(berth_oci::Linux {
+            namespaces,
+            devices: if opts.privileged {
+                devices::host_devices(Path::new("/dev"))
+            } else {
+                Vec::new()
+            },
+            cgroups_path: Some(ctx.cgroups_path.clone()),
+            resources: Some(resources),
+            rootfs_propagation: rootfs_propagation.map(str::to_string),
+            seccomp,
+            sysctl: opts.sysctls.clone(),
+            masked_paths: if confined {
+                strings(&MASKED_PATHS)
+            } else {
+                Vec::new()
+            },
+            readonly_paths: if confined {
+                strings(&READONLY_PATHS)
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        }),
+    };
+    spec.validate()
+        .map_err(|reason| SpecError::invalid(format!("container {}: {reason}", ctx.id)))?;
+
+    // Docker's legacy `-v`: a missing host directory is created (last, so a
+    // failed check above leaves nothing on the host).
+    for m in &user_mounts {
+        if let UserMount::Bind {
+            source,
+            create_source: true,
+            ..
+        } = m
+        {
+            if std::fs::symlink_metadata(source).is_err() {
+                std::fs::create_dir_all(source).map_err(|e| SpecError::Io {
+                    what: "create bind source",
+                    path: source.clone(),
+                    source: e,
+                })?;
+            }
+        }
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,146 @@
+//! Devices: the device cgroup rules of an unprivileged container (moby
+//! `oci/defaults.go` plus the `mknod`-anything and pty rules runc's
+//! `AllowedDevices` adds), and for `--privileged` every character and block
+//! device of the host's /dev as `linux.devices`, with an allow-all rule
+//! (moby `WithDevices`, runc `devices.HostDevices`).
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use berth_oci::{LinuxDevice, LinuxDeviceCgroup};
+
+/// One device cgroup rule.
+fn rule(
+    allow: bool,
+    kind: &str,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    LinuxDeviceCgroup {
+        allow,
+        kind: Some(kind.to_string()),
+        major,
+        minor,
+        access: Some(access.to_string()),
+    }
+}
+
+/// An unprivileged container's device rules: deny everything, then allow
+/// `mknod` of any node (using one still needs a rule), the standard
+/// /dev nodes (null, zero, full, random, urandom, tty, console, ptmx), the
+/// container's ptys (major 136) and /dev/net/tun; /dev/fuse stays denied.
+pub fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
+    let rwm = |major, minor: Option<i64>| rule(true, "c", Some(major), minor, "rwm");
+    vec![
+        LinuxDeviceCgroup {
+            allow: false,
+            access: Some("rwm".into()),
+            ..Default::default()
+        },
+        rule(true, "c", None, None, "m"),
+        rule(true, "b", None, None, "m"),
+        rwm(1, Some(3)),                              // /dev/null
+        rwm(1, Some(5)),                              // /dev/zero
+        rwm(1, Some(7)),                              // /dev/full
+        rwm(1, Some(8)),                              // /dev/random
+        rwm(1, Some(9)),                              // /dev/urandom
+        rwm(5, Some(0)),                              // /dev/tty
+        rwm(5, Some(1)),                              // /dev/console
+        rwm(5, Some(2)),                              // /dev/ptmx
+        rwm(136, None),                               // /dev/pts/*
+        rwm(10, Some(200)),                           // /dev/net/tun
+        rule(false, "c", Some(10), Some(229), "rwm"), // /dev/fuse
+    ]
+}
+
+/// A privileged container's single rule: every device, every access.
+pub fn privileged_device_rules() -> Vec<LinuxDeviceCgroup> {
+    vec![LinuxDeviceCgroup {
+        allow: true,
+        access: Some("rwm".into()),
+        ..Default::default()
+    }]
+}
+
+/// Directories of the host's /dev that are not the host's devices: the
+/// runtime mounts the container's own there (runc skips the same).
+const SKIPPED: [&str; 5] = ["pts", "shm", "mqueue", "fd", ".lxc"];
+
+/// Every character and block device under `dev` (the host's /dev), except
+/// the console and what [`SKIPPED`] names, as `linux.devices` entries with
+/// the host's mode and owner. Unreadable entries are skipped.
+pub fn host_devices(dev: &Path) -> Vec<LinuxDevice> {
+    let mut out = Vec::new();
+    walk(dev, dev, &mut out);
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<LinuxDevice>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let rel = path.strip_prefix(root).unwrap_or(&path);
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            if dir == root && SKIPPED.iter().any(|s| rel == Path::new(s)) {
+                continue;
+            }
+            walk(root, &path, out);
+            continue;
+        }
+        let kind = if ft.is_char_device() {
+            "c"
+        } else if ft.is_block_device() {
+            "b"
+        } else {
+            continue;
+        };
+        if rel == Path::new("console") {
+            continue;
+        }
+        let rdev = meta.rdev();
+        out.push(LinuxDevice {
+            path: Path::new("/dev").join(rel).to_string_lossy().into_owned(),
+            kind: kind.to_string(),
+            major: libc::major(rdev) as i64,
+            minor: libc::minor(rdev) as i64,
+            file_mode: Some(meta.mode() & 0o7777),
+            uid: Some(meta.uid()),
+            gid: Some(meta.gid()),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rules_start_with_deny_all() {
+        let rules = default_device_rules();
+        assert!(!rules[0].allow && rules[0].kind.is_none());
+        assert!(rules
+            .iter()
+            .any(|r| r.allow && r.major == Some(1) && r.minor == Some(3)));
+        assert!(!rules.last().unwrap().allow);
+    }
+
+    #[test]
+    fn host_devices_has_null_and_no_console_or_pts() {
+        let devs = host_devices(Path::new("/dev"));
+        let null = devs
+            .iter()
+            .find(|d| d.path == "/dev/null")
+            .expect("/dev/null");
+        assert_eq!((null.kind.as_str(), null.major, null.minor), ("c", 1, 3));
+        assert!(devs.iter().all(|d| d.path != "/dev/console"));
+        assert!(devs.iter().all(|d| !d.path.starts_with("/dev/pts/")));
+    }
+}

@@ -1,0 +1,169 @@
+//! The process environment: `--env-file` parsing and the merge docker does
+//! (daemon `CreateDaemonEnvironment` + `ReplaceOrAppendEnvValues`):
+//!
+//! 1. `PATH` (a default if the image sets none), `HOSTNAME=<hostname>`,
+//!    `TERM=xterm` with `-t`;
+//! 2. the image's `Env`, replacing an entry with the same key in place;
+//! 3. the user's `-e`/`--env-file`, likewise; a bare `KEY` (no `=`) removes
+//!    `KEY`, as docker's daemon treats it (its CLI resolves `-e KEY` from its
+//!    own environment first, so a bare key reaching here means "unset").
+
+use super::SpecError;
+
+/// The `PATH` a container gets when its image sets none (moby `oci`
+/// `DefaultPathEnv` for Linux).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Parses an `--env-file` as docker's `opts.ParseEnvFile`: one `KEY=VALUE` a
+/// line, leading whitespace ignored, blank lines and `#` comments skipped,
+/// the value taken literally (no quotes, no expansion). A line with only
+/// `KEY` is returned as `KEY`: the CLI fills it from its own environment as
+/// it does for `-e KEY`. Errors name the line: `variable 'A B' contains
+/// whitespaces`, `no variable name on line '=x'`.
+pub fn parse_env_file(text: &str) -> Result<Vec<String>, SpecError> {
+    let mut out = Vec::new();
+    for raw in text.lines() {
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = match line.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (line, None),
+        };
+        if name.is_empty() {
+            return Err(SpecError::invalid(format!(
+                "no variable name on line '{line}'"
+            )));
+        }
+        let name = name.trim_start();
+        if name.contains(char::is_whitespace) {
+            return Err(SpecError::invalid(format!(
+                "variable '{name}' contains whitespaces"
+            )));
+        }
+        out.push(match value {
+            Some(v) => format!("{name}={v}"),
+            None => name.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// The key of an environment entry (`A` of `A=b`, or the bare `A`).
+fn key_of(entry: &str) -> &str {
+    entry.split_once('=').map(|(k, _)| k).unwrap_or(entry)
+}
+
+/// Puts `overrides` into `env` as docker's `ReplaceOrAppendEnvValues`: an
+/// entry with an existing key replaces it where it stands, a new one is
+/// appended, a bare `KEY` removes it.
+pub fn replace_or_append(env: &mut Vec<String>, overrides: &[String]) {
+    for entry in overrides {
+        let key = key_of(entry);
+        let existing = env.iter().position(|e| key_of(e) == key);
+        match (entry.contains('='), existing) {
+            (true, Some(i)) => env[i] = entry.clone(),
+            (true, None) => env.push(entry.clone()),
+            (false, Some(i)) => {
+                env.remove(i);
+            }
+            (false, None) => {}
+        }
+    }
+}
+
+/// Checks the user's `-e` entries: a key must not be empty (`=x`).
+pub fn validate_user_env(env: &[String]) -> Result<(), SpecError> {
+    for entry in env {
+        if key_of(entry).is_empty() {
+            return Err(SpecError::invalid(format!(
+                "invalid environment variable: {entry}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The container's environment (see the module doc for the order).
+pub fn container_env(
+    image_env: &[String],
+    user_env: &[String],
+    hostname: &str,
+    tty: bool,
+) -> Vec<String> {
+    let mut env = vec![
+        format!("PATH={DEFAULT_PATH}"),
+        format!("HOSTNAME={hostname}"),
+    ];
+    if tty {
+        env.push("TERM=xterm".to_string());
+    }
+    replace_or_append(&mut env, image_env);
+    replace_or_append(&mut env, user_env);
+    env
+}
+
+/// Whether `env` sets `key`.
+pub fn has_key(env: &[String], key: &str) -> bool {
+    env.iter().any(|e| e.contains('=') && key_of(e) == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn env_file_like_docker() {
+        let text = "# comment\n\n  A=1\nB=two words \nC\nD==x\nE=\n";
+        assert_eq!(
+            parse_env_file(text).unwrap(),
+            s(&["A=1", "B=two words ", "C", "D==x", "E="])
+        );
+        assert_eq!(
+            parse_env_file("A B=1").unwrap_err().to_string(),
+            "variable 'A B' contains whitespaces"
+        );
+        assert_eq!(
+            parse_env_file("=x").unwrap_err().to_string(),
+            "no variable name on line '=x'"
+        );
+    }
+
+    #[test]
+    fn merge_order_and_overrides() {
+        let env = container_env(
+            &s(&["PATH=/img/bin", "A=image", "B=image"]),
+            &s(&["A=user", "C=user", "B", "HOSTNAME=mine"]),
+            "abc123",
+            true,
+        );
+        assert_eq!(
+            env,
+            s(&[
+                "PATH=/img/bin",
+                "HOSTNAME=mine",
+                "TERM=xterm",
+                "A=user",
+                "C=user"
+            ])
+        );
+        let env = container_env(&[], &[], "h", false);
+        assert_eq!(env, s(&[&format!("PATH={DEFAULT_PATH}"), "HOSTNAME=h"]));
+        assert!(has_key(&env, "PATH"));
+        assert!(!has_key(&env, "HOME"));
+    }
+
+    #[test]
+    fn empty_keys_are_refused() {
+        assert!(validate_user_env(&s(&["A=1", "B"])).is_ok());
+        assert_eq!(
+            validate_user_env(&s(&["=1"])).unwrap_err().to_string(),
+            "invalid environment variable: =1"
+        );
+    }
+}

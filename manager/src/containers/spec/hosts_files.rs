@@ -1,0 +1,170 @@
+//! `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` of a container:
+//! files the containers service keeps in the container's state directory
+//! and [`super::build_spec`] bind-mounts over the image's, as docker does
+//! (moby `container.NetworkMounts`), so the image's own files stay
+//! untouched and every container gets its name.
+//!
+//! The service calls [`HostsFiles::write`] with a directory of its own
+//! (e.g. `/run/berth/tasks/<id>/`) before `build_spec`, and passes the
+//! result in [`super::SpecContext::hosts_files`]. Contents:
+//!
+//! * hostname: the container's hostname and a newline;
+//! * hosts: docker's loopback entries, the container's own name on
+//!   127.0.1.1 (no interface address exists before the bridge network:
+//!   this keeps `hostname -i` and self lookups working), and `--add-host`
+//!   entries; with `--network host` a copy of the host's /etc/hosts plus
+//!   `--add-host` entries;
+//! * resolv.conf: a copy of the host's (empty if the host has none).
+
+use std::path::{Path, PathBuf};
+
+use berth_oci::Mount;
+
+use super::{NetworkMode, SpecError};
+
+/// Paths of the three files, on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostsFiles {
+    pub hostname: PathBuf,
+    pub hosts: PathBuf,
+    pub resolv_conf: PathBuf,
+}
+
+/// Docker's loopback lines of /etc/hosts.
+const LOOPBACK_HOSTS: &str = "127.0.0.1\tlocalhost\n\
+::1\tlocalhost ip6-localhost ip6-loopback\n\
+fe00::0\tip6-localnet\n\
+ff00::0\tip6-mcastprefix\n\
+ff02::1\tip6-allnodes\n\
+ff02::2\tip6-allrouters\n";
+
+/// Parses an `--add-host NAME:IP` entry into `(name, ip)`; the IP may be v6
+/// (`h:::1`). Errors `invalid IP address in add-host: "x"`.
+pub fn parse_extra_host(spec: &str) -> Result<(String, std::net::IpAddr), SpecError> {
+    let (name, ip) = spec
+        .split_once(':')
+        .filter(|(n, _)| !n.is_empty())
+        .ok_or_else(|| SpecError::invalid(format!("bad format for add-host: {spec:?}")))?;
+    let ip = ip
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| SpecError::invalid(format!("invalid IP address in add-host: {ip:?}")))?;
+    Ok((name.to_string(), ip))
+}
+
+impl HostsFiles {
+    /// Writes the three files into `dir` (which must exist) and returns
+    /// their paths.
+    pub fn write(
+        dir: &Path,
+        hostname: &str,
+        domainname: Option<&str>,
+        network: NetworkMode,
+        extra_hosts: &[String],
+    ) -> Result<HostsFiles, SpecError> {
+        let extra = extra_hosts
+            .iter()
+            .map(|h| parse_extra_host(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let files = HostsFiles {
+            hostname: dir.join("hostname"),
+            hosts: dir.join("hosts"),
+            resolv_conf: dir.join("resolv.conf"),
+        };
+        let mut hosts = match network {
+            NetworkMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+            NetworkMode::None => {
+                let fqdn = match domainname {
+                    Some(d) if !d.is_empty() => format!("{hostname}.{d} {hostname}"),
+                    _ => hostname.to_string(),
+                };
+                format!("{LOOPBACK_HOSTS}127.0.1.1\t{fqdn}\n")
+            }
+        };
+        if !hosts.is_empty() && !hosts.ends_with('\n') {
+            hosts.push('\n');
+        }
+        for (name, ip) in extra {
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        for (path, text) in [
+            (&files.hostname, format!("{hostname}\n")),
+            (&files.hosts, hosts),
+            (&files.resolv_conf, resolv),
+        ] {
+            std::fs::write(path, text).map_err(|source| SpecError::Io {
+                what: "write",
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(files)
+    }
+
+    /// Bind mounts of the files at /etc/{hostname,hosts,resolv.conf};
+    /// read-only when the root is.
+    pub fn mounts(&self, read_only: bool) -> Vec<Mount> {
+        [
+            ("/etc/hostname", &self.hostname),
+            ("/etc/hosts", &self.hosts),
+            ("/etc/resolv.conf", &self.resolv_conf),
+        ]
+        .into_iter()
+        .map(|(dest, src)| {
+            let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
+            if read_only {
+                options.push("ro".into());
+            }
+            Mount {
+                destination: dest.into(),
+                kind: Some("bind".into()),
+                source: Some(src.display().to_string()),
+                options,
+                ..Default::default()
+            }
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_hosts_parse() {
+        let (n, ip) = parse_extra_host("db:10.0.0.2").unwrap();
+        assert_eq!((n.as_str(), ip.to_string().as_str()), ("db", "10.0.0.2"));
+        let (_, ip) = parse_extra_host("v6:::1").unwrap();
+        assert!(ip.is_ipv6());
+        assert!(parse_extra_host("db:notanip").is_err());
+        assert!(parse_extra_host("noport").is_err());
+    }
+
+    #[test]
+    fn writes_three_files() {
+        let dir = std::env::temp_dir().join(format!("bt-spec-hosts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = HostsFiles::write(
+            &dir,
+            "abc",
+            Some("example.org"),
+            NetworkMode::None,
+            &["db:10.0.0.2".into()],
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&f.hostname).unwrap(), "abc\n");
+        let hosts = std::fs::read_to_string(&f.hosts).unwrap();
+        assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"));
+        assert!(hosts.contains("127.0.1.1\tabc.example.org abc\n"));
+        assert!(hosts.ends_with("10.0.0.2\tdb\n"));
+        assert!(f.resolv_conf.exists());
+        let m = f.mounts(true);
+        assert_eq!(m[1].destination, "/etc/hosts");
+        assert_eq!(m[1].options, ["rbind", "rprivate", "ro"]);
+        assert!(HostsFiles::write(&dir, "a", None, NetworkMode::None, &["x".into()]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
