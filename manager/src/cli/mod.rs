@@ -17,6 +17,7 @@ pub mod progress;
 pub mod system;
 pub mod tabwriter;
 pub mod template;
+pub mod terminal;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

@@ -1,1 +1,0 @@
-//! Reading a container's docker json-file log (being written by berth-shim).

@@ -1,0 +1,293 @@
+//! The reading loop behind [`read_logs`](super::read_logs), run on a
+//! blocking thread: files are read with plain `read`s and the follower
+//! sleeps in `poll(2)`, neither of which belongs on the async runtime.
+//!
+//! The loop holds one file open (the cursor) and reads it forward, cutting
+//! what it reads into lines. At the end of the file it asks whether a newer
+//! file exists (the cursor's file was rotated away); if so it reads the
+//! cursor's file to its end once more (entries written just before the
+//! rotation) and moves on to the newer file, from its start. The last
+//! file's end is where a non-following reader stops; a follower waits
+//! there for more (see [`DirWatch`]) until told to stop, and then makes one
+//! last pass, begun only after the stop was seen, so that everything the
+//! shim flushed before signalling is read.
+//!
+//! The live file shrinking under the cursor means the shim truncated it
+//! (max-file 1): reading restarts at its beginning. Nothing is read twice and
+//! nothing is skipped, except files that rotation deleted before they were
+//! reached (a writer faster than max-file allows for; docker loses them too).
+
+use std::collections::VecDeque;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+
+use super::entry::decode_entry;
+use super::files::{LogFileSet, OpenLogFile};
+use super::tail::find_tail_start;
+use super::watch::DirWatch;
+use super::{LogEntry, LogError, LogOptions, LogStream};
+
+/// Bytes read at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// Longest line taken for an entry. Entries hold at most 16 KiB of output
+/// (docker's line split, shim/src/jsonlog.rs), six bytes per byte escaped,
+/// plus attributes: anything longer is not an entry, and is skipped rather
+/// than buffered.
+pub const MAX_ENTRY_LINE: usize = 1 << 20;
+
+/// Whether to go on after handling something.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    /// The receiver is gone or `--until` was passed.
+    End,
+}
+
+/// A file being read forward.
+struct Cursor {
+    file: OpenLogFile,
+    /// Where the next read starts.
+    read_pos: u64,
+    /// Bytes read but not yet cut into lines.
+    pending: Vec<u8>,
+    /// Discarding an over-long line up to its `\n`.
+    skipping: bool,
+}
+
+impl Cursor {
+    fn new(file: OpenLogFile, offset: u64) -> Cursor {
+        Cursor {
+            file,
+            read_pos: offset,
+            pending: Vec::new(),
+            skipping: false,
+        }
+    }
+
+    /// The file offset of `pending[0]`.
+    fn pending_offset(&self) -> u64 {
+        self.read_pos - self.pending.len() as u64
+    }
+}
+
+/// One reader of one log.
+pub struct Reader {
+    pub files: LogFileSet,
+    pub opts: LogOptions,
+    pub tx: mpsc::Sender<Result<LogEntry, LogError>>,
+    /// Set once the caller's stop future resolved (following only).
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Reader {
+    /// Reads until done; a fatal error is sent as the last item.
+    pub fn run(self) {
+        let tx = self.tx.clone();
+        if let Err(e) = self.read() {
+            let _ = tx.blocking_send(Err(e));
+        }
+    }
+
+    /// Whether a follower must make its last pass: told to stop, or past
+    /// `--until` (nothing later will be shown).
+    fn must_stop(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+            || self.opts.until.is_some_and(|u| SystemTime::now() > u)
+            || self.tx.is_closed()
+    }
+
+    fn read(&self) -> Result<(), LogError> {
+        let watch = self
+            .opts
+            .follow
+            .then(|| DirWatch::new(self.files.live_path().parent().unwrap_or(".".as_ref())));
+        // Open the files there are (waiting for the first one when following).
+        let (mut queue, offset) = loop {
+            let stopping = !self.opts.follow || self.must_stop();
+            let files = self.files.open_all()?;
+            if !files.is_empty() {
+                let (skip, offset) = match self.opts.tail {
+                    Some(n) => {
+                        let refs: Vec<&std::fs::File> = files.iter().map(|f| &f.file).collect();
+                        let start = find_tail_start(&refs, n).map_err(|source| LogError::Read {
+                            path: self.files.live_path().to_path_buf(),
+                            source,
+                        })?;
+                        (start.file, start.offset)
+                    }
+                    None => (0, 0),
+                };
+                break (
+                    files.into_iter().skip(skip).collect::<VecDeque<_>>(),
+                    offset,
+                );
+            }
+            if stopping {
+                return Ok(());
+            }
+            if let Some(w) = &watch {
+                w.wait();
+            }
+        };
+        let first = queue.pop_front().expect("open_all gave files");
+        let mut cursor = Cursor::new(first, offset);
+        loop {
+            // Seen before the pass: a stop means the pass below reads all
+            // that was written before it.
+            let stopping = !self.opts.follow || self.must_stop();
+            if self.read_to_end(&mut cursor)? == Flow::End {
+                return Ok(());
+            }
+            let newer = match queue.pop_front() {
+                Some(f) => Some(f),
+                None => self.newer_than(&cursor)?,
+            };
+            if let Some(newer) = newer {
+                // Entries written between our last read and the rotation.
+                if self.read_to_end(&mut cursor)? == Flow::End {
+                    return Ok(());
+                }
+                // A torn last line of a rotated file is dropped with it.
+                cursor = Cursor::new(newer, 0);
+                continue;
+            }
+            let len = cursor
+                .file
+                .file
+                .metadata()
+                .map_err(|source| LogError::Read {
+                    path: cursor.file.path.clone(),
+                    source,
+                })?
+                .len();
+            if len < cursor.read_pos {
+                // Truncated in place (max-file 1): start over.
+                cursor.read_pos = 0;
+                cursor.pending.clear();
+                cursor.skipping = false;
+                continue;
+            }
+            if stopping {
+                // A partial last line is skipped without error.
+                return Ok(());
+            }
+            if let Some(w) = &watch {
+                w.wait();
+            }
+        }
+    }
+
+    /// The file after the cursor's, when the cursor's is no longer the
+    /// newest.
+    fn newer_than(&self, cursor: &Cursor) -> Result<Option<OpenLogFile>, LogError> {
+        // The common case costs one stat: the cursor is on the live file.
+        if self.files.live_id()? == Some(cursor.file.id) {
+            return Ok(None);
+        }
+        Ok(self.files.open_successor(cursor.file.id)?)
+    }
+
+    /// Reads the cursor's file to its current end, handling every complete
+    /// line.
+    fn read_to_end(&self, cursor: &mut Cursor) -> Result<Flow, LogError> {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = cursor
+                .file
+                .file
+                .read_at(&mut buf, cursor.read_pos)
+                .map_err(|source| LogError::Read {
+                    path: cursor.file.path.clone(),
+                    source,
+                })?;
+            if n == 0 {
+                return Ok(Flow::Continue);
+            }
+            cursor.read_pos += n as u64;
+            cursor.pending.extend_from_slice(&buf[..n]);
+            if self.cut_lines(cursor)? == Flow::End {
+                return Ok(Flow::End);
+            }
+        }
+    }
+
+    /// Handles the complete lines in `pending` and keeps the rest.
+    fn cut_lines(&self, cursor: &mut Cursor) -> Result<Flow, LogError> {
+        let base = cursor.pending_offset();
+        let mut start = 0;
+        let mut flow = Flow::Continue;
+        while let Some(nl) = cursor.pending[start..].iter().position(|&b| b == b'\n') {
+            let end = start + nl;
+            if cursor.skipping {
+                cursor.skipping = false;
+            } else if self.handle_line(&cursor.pending[start..end], cursor, base + start as u64)
+                == Flow::End
+            {
+                flow = Flow::End;
+                start = end + 1;
+                break;
+            }
+            start = end + 1;
+        }
+        cursor.pending.drain(..start);
+        if flow == Flow::Continue && cursor.pending.len() > MAX_ENTRY_LINE && !cursor.skipping {
+            let err = LogError::TooLong {
+                path: cursor.file.path.clone(),
+                offset: cursor.pending_offset(),
+                limit: MAX_ENTRY_LINE,
+            };
+            if self.tx.blocking_send(Err(err)).is_err() {
+                return Ok(Flow::End);
+            }
+            cursor.skipping = true;
+        }
+        if cursor.skipping {
+            cursor.pending.clear();
+        }
+        Ok(flow)
+    }
+
+    /// Decodes, filters and sends one line.
+    fn handle_line(&self, line: &[u8], cursor: &Cursor, offset: u64) -> Flow {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Flow::Continue;
+        }
+        let entry = match decode_entry(line) {
+            Ok(e) => e,
+            Err(source) => {
+                let err = LogError::Malformed {
+                    path: cursor.file.path.clone(),
+                    offset,
+                    source,
+                };
+                return self.send(Err(err));
+            }
+        };
+        if self.opts.since.is_some_and(|since| entry.time < since) {
+            return Flow::Continue;
+        }
+        if self.opts.until.is_some_and(|until| entry.time > until) {
+            return Flow::End;
+        }
+        let wanted = match entry.stream {
+            LogStream::Stdout => self.opts.stdout,
+            LogStream::Stderr => self.opts.stderr,
+        };
+        if !wanted {
+            return Flow::Continue;
+        }
+        self.send(Ok(entry))
+    }
+
+    fn send(&self, item: Result<LogEntry, LogError>) -> Flow {
+        match self.tx.blocking_send(item) {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::End,
+        }
+    }
+}
