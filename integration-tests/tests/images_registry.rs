@@ -6,7 +6,8 @@
 
 use berth_integration_tests::berthd::Berthd;
 use berth_integration_tests::registry::{
-    skopeo_copy, skopeo_inspect, umoci_busybox, FakeRegistry, FakeResponse, Registry,
+    http_get, make_tar, sha256_hex, skopeo_copy, skopeo_inspect, tar_dir, umoci_busybox,
+    FakeRegistry, FakeResponse, Registry,
 };
 use berth_integration_tests::{require_root, stderr, stdout, TestDir};
 use serde_json::Value;
@@ -277,4 +278,200 @@ fn insecure_registries_try_https_then_fall_back_to_plain_http() {
         let raw = skopeo_inspect(&format!("docker://{}/bt/pushed:1", reg.host()), true);
         assert_eq!(raw["schemaVersion"], 2);
     }
+}
+
+/// Writes `data` as a blob of the OCI layout at `dir`; returns its digest.
+fn put_blob(dir: &Path, data: &[u8]) -> String {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let hex = sha256_hex(data);
+    std::fs::write(blobs.join(&hex), data).unwrap();
+    format!("sha256:{hex}")
+}
+
+/// One platform's image (a one-file layer, config, OCI manifest) written to
+/// the layout at `dir`; returns the index entry for it.
+fn platform_image(dir: &Path, arch: &str) -> Value {
+    let layer = make_tar(&[(&format!("hello-{arch}"), "file", arch)]);
+    let diff_id = put_blob(dir, &layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch, "os": "linux", "config": {"Cmd": ["/hello"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    let config_digest = put_blob(dir, &config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": diff_id, "size": layer.len()}],
+    }))
+    .unwrap();
+    let digest = put_blob(dir, &manifest);
+    serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": digest, "size": manifest.len(),
+        "platform": {"os": "linux", "architecture": arch},
+    })
+}
+
+/// The architecture berthd picks here, in Go's names.
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => panic!("no test platform for {other}"),
+    }
+}
+
+#[test]
+fn multi_platform_images_push_whole_or_one_platform() {
+    require_root();
+    let reg = Registry::start();
+    let work = TestDir::new("multipush");
+    // An OCI layout holding two multi-platform images: "full" (the host's
+    // platform and ppc64le, all here) and "partial" (those two plus s390x,
+    // whose blobs are not in the archive).
+    let layout = work.join("layout");
+    let host = platform_image(&layout, host_arch());
+    let ppc = platform_image(&layout, "ppc64le");
+    let s390x = platform_image(&work.join("elsewhere"), "s390x");
+    let index = |manifests: Vec<&Value>| {
+        let bytes = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        }))
+        .unwrap();
+        (put_blob(&layout, &bytes), bytes.len())
+    };
+    let (full, full_size) = index(vec![&host, &ppc]);
+    let (partial, partial_size) = index(vec![&host, &ppc, &s390x]);
+    let entry = |digest: &str, size: usize, name: &str| {
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest, "size": size,
+            "annotations": {"io.containerd.image.name": name},
+        })
+    };
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [
+                entry(&full, full_size, "docker.io/bt/multi:full"),
+                entry(&partial, partial_size, "docker.io/bt/multi:partial"),
+            ],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let archive = work.join("multi.tar");
+    tar_dir(&layout, &archive);
+
+    let d = Berthd::start();
+    let loaded = d.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(
+        loaded.contains("Loaded image: bt/multi:full")
+            && loaded.contains("Loaded image: bt/multi:partial"),
+        "{loaded}"
+    );
+    let r = reg.host();
+    let digest_of = |v: &Value| v["digest"].as_str().unwrap().to_string();
+
+    // All platforms here: every manifest by digest, then the index.
+    d.ok(&["tag", "bt/multi:full", &format!("{r}/bt/multi:full")]);
+    let out = d.ok(&["push", &format!("{r}/bt/multi:full")]);
+    assert!(
+        out.ends_with(&format!("full: digest: {full} size: {full_size}")),
+        "{out}"
+    );
+    let raw = skopeo_inspect(&format!("docker://{r}/bt/multi:full"), true);
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let pushed: Vec<String> = raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(digest_of)
+        .collect();
+    assert_eq!(pushed, vec![digest_of(&host), digest_of(&ppc)]);
+    for m in [&host, &ppc] {
+        let manifest = skopeo_inspect(&format!("docker://{r}/bt/multi@{}", digest_of(m)), true);
+        for blob in
+            std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap())
+        {
+            let (status, _) = http_get(
+                &r,
+                &format!("/v2/bt/multi/blobs/{}", blob["digest"].as_str().unwrap()),
+            )
+            .unwrap();
+            assert_eq!(status, 200, "blob {blob} of {m} missing from the registry");
+        }
+    }
+
+    // --platform: that platform's manifest alone, under the tag.
+    d.ok(&["tag", "bt/multi:full", &format!("{r}/bt/ppc:1")]);
+    let out = d.ok(&[
+        "push",
+        "--platform",
+        "linux/ppc64le",
+        &format!("{r}/bt/ppc:1"),
+    ]);
+    assert!(
+        out.ends_with(&format!(
+            "1: digest: {} size: {}",
+            digest_of(&ppc),
+            ppc["size"]
+        )),
+        "{out}"
+    );
+    let raw = skopeo_inspect(&format!("docker://{r}/bt/ppc:1"), true);
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let ppc_manifest = skopeo_inspect(&format!("docker://{r}/bt/multi@{}", digest_of(&ppc)), true);
+    assert_eq!(raw["config"], ppc_manifest["config"]);
+
+    // Some but not all platforms here: ambiguous without --platform.
+    let partial_ref = format!("{r}/bt/partial:1");
+    d.ok(&["tag", "bt/multi:partial", &partial_ref]);
+    let err = d.fails(&["push", &partial_ref]);
+    assert!(
+        err.contains("--platform") && err.contains("missing: linux/s390x"),
+        "{err}"
+    );
+    let err = d.fails(&["push", "--platform", "linux/s390x", &partial_ref]);
+    assert!(
+        err.contains("no manifest for platform linux/s390x"),
+        "{err}"
+    );
+    d.ok(&["push", "--platform", "linux/ppc64le", &partial_ref]);
+    assert_eq!(
+        skopeo_inspect(&format!("docker://{partial_ref}"), true)["config"],
+        ppc_manifest["config"]
+    );
+
+    // A pull keeps only the host's platform: a push sends that one, and
+    // says so.
+    let d2 = Berthd::start();
+    d2.ok(&["pull", &format!("{r}/bt/multi:full")]);
+    let single = format!("{r}/bt/single:1");
+    d2.ok(&["tag", &format!("{r}/bt/multi:full"), &single]);
+    let out = d2.ok(&["push", &single]);
+    assert!(
+        out.contains("Not all multi-platform content is here")
+            && out.contains(&format!("digest: {}", digest_of(&host))),
+        "{out}"
+    );
+    let raw = skopeo_inspect(&format!("docker://{single}"), true);
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
 }

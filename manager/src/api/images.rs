@@ -223,7 +223,10 @@ impl Images for ImagesApi {
         let creds = credentials(req.auth);
         tracing::info!(reference = %req.reference, "push");
         Ok(Response::new(transfer_stream(move |sink| async move {
-            images.push(&req.reference, creds, sink).await
+            let platform = (!req.platform.is_empty()).then_some(req.platform);
+            images
+                .push(&req.reference, platform.as_deref(), creds, sink)
+                .await
         })))
     }
 

@@ -353,6 +353,12 @@ impl ImageService {
                     let chosen =
                         manifest::select_platform(&inner, &desc.digest, &self.platform)?.clone();
                     self.copy_blob(archive, &chosen, lease)?;
+                    // Keep the other platforms the archive holds too (as
+                    // containerd's import does), so the image can be pushed
+                    // whole; only the chosen one is unpacked.
+                    for other in inner.manifests.iter().filter(|d| d.digest != chosen.digest) {
+                        self.copy_platform_blobs(archive, other, lease)?;
+                    }
                     let d = Digest::parse(&chosen.digest)?;
                     match parse_manifest(&chosen.media_type, &chosen.digest, &self.read_blob(&d)?)?
                     {
@@ -417,6 +423,38 @@ impl ImageService {
             return Err(ImageError::Archive("index.json names no image".into()));
         }
         Ok(lines)
+    }
+
+    /// Copies a platform manifest of an index and the config and layers it
+    /// names, as far as the archive holds them (a partial platform is kept
+    /// partial: it is neither unpacked nor pushed).
+    fn copy_platform_blobs(
+        &self,
+        archive: &ArchiveIndex,
+        desc: &manifest::Descriptor,
+        lease: &LeaseGuard,
+    ) -> Result<(), ImageError> {
+        let in_archive = |d: &str| -> Result<bool, ImageError> {
+            Ok(archive.has(&format!("blobs/sha256/{}", Digest::parse(d)?.hex())))
+        };
+        if !manifest::is_manifest(&desc.media_type) || !in_archive(&desc.digest)? {
+            return Ok(());
+        }
+        let target = self.copy_blob(archive, desc, lease)?;
+        let ManifestKind::Manifest(m) = parse_manifest(
+            &desc.media_type,
+            &desc.digest,
+            &self.read_blob(&target.digest)?,
+        )?
+        else {
+            return Ok(());
+        };
+        for blob in std::iter::once(&m.config).chain(&m.layers) {
+            if in_archive(&blob.digest)? {
+                self.copy_blob(archive, blob, lease)?;
+            }
+        }
+        Ok(())
     }
 
     /// Copies blob `desc` from an OCI layout into the content store,
