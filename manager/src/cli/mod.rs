@@ -9,6 +9,7 @@
 //! config.json format.
 
 pub mod connection;
+pub mod cp;
 pub mod credentials;
 pub mod humanize;
 pub mod images;

@@ -1,0 +1,382 @@
+//! `docker diff`: what changed in a container's root filesystem against its image.
+//!
+//! Two ways to find out, one per snapshotter layout (berth-store's [`WhiteoutStyle`]):
+//!
+//! * **overlay upperdir** ([`WhiteoutStyle::Overlay`]): everything in the upperdir is a
+//!   change. The rules are moby's `pkg/archive/changes.go` (`changes()` with
+//!   `overlayDeletedFile`), so `berth diff` prints what `docker diff` prints:
+//!   - a character device 0/0 is a whiteout: `D path`;
+//!   - an opaque directory (`trusted.overlay.opaque=y`) that exists below is `D path` (its
+//!     lower contents are gone), and what it holds now is listed under it;
+//!   - an entry found in no lower layer is `A`, one found in some lower layer is `C`;
+//!   - a directory found below with the same size, mode and mtime is not itself a change
+//!     (overlayfs copied it up only because something under it changed);
+//!   - the parent of an `A` or `D` entry is `C` unless it is `/` or already listed (moby
+//!     PR 13590: the parent's mtime may not show the change).
+//!
+//!   "Found in a lower layer" is a real lookup through the layer stack, nearest first: a
+//!   whiteout or a non-directory on the way hides the layers below, an opaque directory on the
+//!   way hides them for what is under it, and symlinks inside a layer are never followed (moby
+//!   `os.Stat`s the joined host path, which follows them).
+//! * **full tree** ([`WhiteoutStyle::Delete`], the native snapshotter): the tree is compared
+//!   with the parent's full tree, moby's `ChangesDirs`: `A` for a name the parent lacks, `D`
+//!   for one it has and the tree lacks, `C` when type, mode, owner, device number, xattrs or
+//!   (not for directories, moby issue 9874) size, mtime or symlink target differ, and `C` for
+//!   a directory that holds any change.
+//!
+//! The result is sorted by path, as `docker diff` prints it.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::fs::Metadata;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use berth_store::layer::WhiteoutStyle;
+use berth_store::snapshot::ApplyTarget;
+
+use super::ArchiveError;
+
+/// The kind of one change, as `docker diff` letters it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// `C`: the entry existed in the image and differs, or holds a change.
+    Modified,
+    /// `A`: the entry is new.
+    Added,
+    /// `D`: the entry of the image is gone.
+    Deleted,
+}
+
+impl ChangeKind {
+    /// docker's one-letter code: `C`, `A` or `D`.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Modified => 'C',
+            ChangeKind::Added => 'A',
+            ChangeKind::Deleted => 'D',
+        }
+    }
+
+    /// docker's numeric `Kind` in the `/containers/{id}/changes` API: 0 modified, 1 added,
+    /// 2 deleted.
+    pub fn code(self) -> u8 {
+        match self {
+            ChangeKind::Modified => 0,
+            ChangeKind::Added => 1,
+            ChangeKind::Deleted => 2,
+        }
+    }
+}
+
+/// One changed path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// What happened to it.
+    pub kind: ChangeKind,
+    /// The path, absolute inside the container (`/etc/passwd`).
+    pub path: String,
+}
+
+impl std::fmt::Display for Change {
+    /// The line `docker diff` prints: `C /etc`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind.letter(), self.path)
+    }
+}
+
+/// The changes of the container's rootfs against its image, sorted by path. `lowers` are
+/// the image's layer directories nearest first (a full tree's parent tree for
+/// [`WhiteoutStyle::Delete`], whose first entry is the one compared); `upper` is the
+/// snapshot's own directory.
+pub fn changes(lowers: &[PathBuf], upper: &ApplyTarget) -> Result<Vec<Change>, ArchiveError> {
+    let mut out = match upper.whiteouts {
+        WhiteoutStyle::Overlay => {
+            let mut walk = OverlayWalk {
+                lowers,
+                changes: Vec::new(),
+                changed_dirs: HashSet::new(),
+            };
+            walk.dir(&upper.dir, "")?;
+            walk.changes
+        }
+        WhiteoutStyle::Delete => {
+            let mut out = Vec::new();
+            compare_trees(
+                lowers.first().map(PathBuf::as_path),
+                &upper.dir,
+                "",
+                &mut out,
+            )?;
+            out
+        }
+    };
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn io_err(op: &'static str, path: &Path, e: io::Error) -> ArchiveError {
+    ArchiveError::io(op, path.display().to_string(), e)
+}
+
+/// The sorted entries of a host directory: (name, host path, metadata), symlinks not followed.
+fn sorted_entries(dir: &Path) -> Result<Vec<(OsString, PathBuf, Metadata)>, ArchiveError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_err("read directory", dir, e))? {
+        let entry = entry.map_err(|e| io_err("read directory", dir, e))?;
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| io_err("stat", &path, e))?;
+        out.push((entry.file_name(), path, meta));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn is_whiteout(meta: &Metadata) -> bool {
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+fn is_opaque(path: &Path) -> bool {
+    let mut value = [0u8; 2];
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let n = unsafe {
+        libc::lgetxattr(
+            c.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    n == 1 && value[0] == b'y'
+}
+
+/// Looks `rel` (components under the root) up in the merged stack of overlay layer
+/// directories `lowers`, nearest first, as overlayfs would show it.
+fn lookup_in_lowers(
+    lowers: &[PathBuf],
+    rel: &[&std::ffi::OsStr],
+) -> Result<Option<Metadata>, ArchiveError> {
+    'layers: for layer in lowers {
+        let mut cur = layer.clone();
+        let mut hides_below = false;
+        for (i, comp) in rel.iter().enumerate() {
+            cur.push(comp);
+            let meta = match std::fs::symlink_metadata(&cur) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if hides_below {
+                        return Ok(None);
+                    }
+                    continue 'layers;
+                }
+                Err(e) => return Err(io_err("stat", &cur, e)),
+            };
+            if is_whiteout(&meta) {
+                return Ok(None);
+            }
+            let last = i + 1 == rel.len();
+            if last {
+                return Ok(Some(meta));
+            }
+            if !meta.is_dir() {
+                return Ok(None);
+            }
+            if is_opaque(&cur) {
+                hides_below = true;
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// moby's `changes()` over an overlay upperdir.
+struct OverlayWalk<'a> {
+    lowers: &'a [PathBuf],
+    changes: Vec<Change>,
+    /// Directories already recorded or walked as changed: their parents need no `C` entry.
+    changed_dirs: HashSet<String>,
+}
+
+impl OverlayWalk<'_> {
+    fn dir(&mut self, dir: &Path, prefix: &str) -> Result<(), ArchiveError> {
+        for (name, path, meta) in sorted_entries(dir)? {
+            let ctr_path = format!("{prefix}/{}", name.to_string_lossy());
+            self.entry(&path, &ctr_path, &meta)?;
+            // Unchanged directories too: what is under them may have changed.
+            if meta.is_dir() {
+                self.dir(&path, &ctr_path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the change `path` stands for, if any.
+    fn entry(&mut self, host: &Path, path: &str, meta: &Metadata) -> Result<(), ArchiveError> {
+        let rel: Vec<&std::ffi::OsStr> = Path::new(path)
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        let lower = lookup_in_lowers(self.lowers, &rel)?;
+        let kind = if is_whiteout(meta) || (meta.is_dir() && lower.is_some() && is_opaque(host)) {
+            ChangeKind::Deleted
+        } else if let Some(low) = &lower {
+            if low.is_dir()
+                && meta.is_dir()
+                && low.size() == meta.size()
+                && low.mode() == meta.mode()
+                && low.mtime() == meta.mtime()
+                && low.mtime_nsec() == meta.mtime_nsec()
+            {
+                return Ok(());
+            }
+            ChangeKind::Modified
+        } else {
+            ChangeKind::Added
+        };
+        if meta.is_dir() {
+            self.changed_dirs.insert(path.to_string());
+        }
+        if kind != ChangeKind::Modified {
+            let parent = match path.rfind('/') {
+                Some(0) | None => "/",
+                Some(i) => &path[..i],
+            };
+            if parent != "/" && self.changed_dirs.insert(parent.to_string()) {
+                self.changes.push(Change {
+                    kind: ChangeKind::Modified,
+                    path: parent.to_string(),
+                });
+            }
+        }
+        self.changes.push(Change {
+            kind,
+            path: path.to_string(),
+        });
+        Ok(())
+    }
+}
+
+/// moby's `ChangesDirs` over two full trees: `lower` (none: empty) against `upper`.
+/// Returns whether anything under `upper` changed.
+fn compare_trees(
+    lower: Option<&Path>,
+    upper: &Path,
+    prefix: &str,
+    out: &mut Vec<Change>,
+) -> Result<bool, ArchiveError> {
+    let ups = sorted_entries(upper)?;
+    let lows = match lower {
+        Some(l) => sorted_entries(l)?,
+        None => Vec::new(),
+    };
+    let mut low_by_name: HashMap<&OsString, (&PathBuf, &Metadata)> =
+        lows.iter().map(|(n, p, m)| (n, (p, m))).collect();
+    let before = out.len();
+    for (name, path, meta) in &ups {
+        let ctr_path = format!("{prefix}/{}", name.to_string_lossy());
+        let low = low_by_name.remove(name);
+        let own = match low {
+            None => Some(ChangeKind::Added),
+            Some((lp, lm)) if differs(lp, lm, path, meta)? => Some(ChangeKind::Modified),
+            Some(_) => None,
+        };
+        let at = out.len();
+        let mut inner = false;
+        if meta.is_dir() {
+            let lower_dir = low
+                .filter(|(_, lm)| lm.is_dir())
+                .map(|(lp, _)| lp.as_path());
+            inner = compare_trees(lower_dir, path, &ctr_path, out)?;
+        }
+        let kind = match own {
+            Some(k) => Some(k),
+            // A directory holding changes is itself listed, so that its metadata travels.
+            None if inner => Some(ChangeKind::Modified),
+            None => None,
+        };
+        if let Some(kind) = kind {
+            out.insert(
+                at,
+                Change {
+                    kind,
+                    path: ctr_path,
+                },
+            );
+        }
+    }
+    for (name, _, _) in &lows {
+        if low_by_name.contains_key(name) {
+            out.push(Change {
+                kind: ChangeKind::Deleted,
+                path: format!("{prefix}/{}", name.to_string_lossy()),
+            });
+        }
+    }
+    Ok(out.len() > before)
+}
+
+/// moby's `statDifferent`, plus symlink targets and xattrs (file capabilities live there).
+fn differs(lp: &Path, lm: &Metadata, up: &Path, um: &Metadata) -> Result<bool, ArchiveError> {
+    if lm.mode() != um.mode()
+        || lm.uid() != um.uid()
+        || lm.gid() != um.gid()
+        || lm.rdev() != um.rdev()
+        || (!um.is_dir()
+            && (lm.len() != um.len()
+                || lm.mtime() != um.mtime()
+                || lm.mtime_nsec() != um.mtime_nsec()))
+    {
+        return Ok(true);
+    }
+    if um.file_type().is_symlink() {
+        let a = std::fs::read_link(lp).map_err(|e| io_err("read link", lp, e))?;
+        let b = std::fs::read_link(up).map_err(|e| io_err("read link", up, e))?;
+        if a != b {
+            return Ok(true);
+        }
+    }
+    Ok(host_xattrs(lp)? != host_xattrs(up)?)
+}
+
+/// The xattrs of a host path (not following a symlink), overlayfs's own left out.
+fn host_xattrs(path: &Path) -> Result<Vec<super::node::Xattr>, ArchiveError> {
+    let c = super::node::cstring(path.as_os_str().as_bytes())
+        .map_err(|e| io_err("read xattrs of", path, e))?;
+    let mut names = vec![0u8; 65536];
+    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ENOTSUP) {
+            return Ok(Vec::new());
+        }
+        return Err(io_err("list xattrs of", path, e));
+    }
+    let mut out = Vec::new();
+    let mut value = vec![0u8; 65536];
+    for name in names[..n as usize].split(|&b| b == 0) {
+        if name.is_empty() || name.starts_with(b"trusted.overlay.") {
+            continue;
+        }
+        let cname = super::node::cstring(name).map_err(|e| io_err("read xattrs of", path, e))?;
+        let len = unsafe {
+            libc::lgetxattr(
+                c.as_ptr(),
+                cname.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        if len >= 0 {
+            out.push((name.to_vec(), value[..len as usize].to_vec()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
