@@ -1,0 +1,426 @@
+//! The OCI spec berthd makes for a container (`berth_manager::containers::spec`)
+//! run for real: each test builds the spec for a busybox rootfs with
+//! `build_spec`, writes it into a bundle, runs it with `berth-runtime run`
+//! and checks what the container sees (capabilities, seccomp, masked paths,
+//! read-only root, user lookup, mounts, cgroup limits). No berthd needed.
+//!
+//! Root only. Cgroups live under `/bt-spec-<unique>` and are removed after.
+
+use std::path::{Path, PathBuf};
+
+use berth_integration_tests::runtime::Runtime;
+use berth_integration_tests::{busybox_rootfs, require_root, unique_name, TestDir};
+use berth_manager::containers::spec::{
+    build_spec, ensure_workdir, ContainerOptions, HostsFiles, ImageRuntimeConfig, SpecContext,
+    SpecError, DEFAULT_INIT_BINARY,
+};
+
+/// Docker's default capability set as /proc/<pid>/status shows it.
+const DOCKER_DEFAULT_CAPEFF: &str = "00000000a80425fb";
+
+/// One container: a bundle with a busybox rootfs, its id and cgroup path.
+struct SpecRun {
+    dir: TestDir,
+    id: String,
+    runtime: Runtime,
+}
+
+impl SpecRun {
+    fn new(tag: &str) -> SpecRun {
+        require_root();
+        let dir = TestDir::new(&format!("spec-{tag}"));
+        busybox_rootfs(&dir.join("rootfs"));
+        SpecRun {
+            dir,
+            // Hex-like like berthd's ids: its first 12 characters are the
+            // default hostname, which may not contain '-' at the end.
+            id: unique_name(&format!("spec-{tag}")).replace('-', ""),
+            runtime: Runtime::berth(),
+        }
+    }
+
+    fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    fn cgroups_path(&self) -> String {
+        format!("/bt-spec-{}", self.id)
+    }
+
+    /// The spec for `opts` (cmd `sh -c script`), or the error.
+    fn spec(
+        &self,
+        script: &str,
+        mut opts: ContainerOptions,
+        edit: impl FnOnce(&mut SpecContext),
+    ) -> Result<berth_oci::Spec, SpecError> {
+        opts.cmd = vec!["sh".into(), "-c".into(), script.into()];
+        let rootfs = self.rootfs();
+        let init = PathBuf::from(DEFAULT_INIT_BINARY);
+        let mut ctx = SpecContext::new(&self.id, &rootfs, self.cgroups_path());
+        ctx.init_binary = Some(&init);
+        edit(&mut ctx);
+        build_spec(&ImageRuntimeConfig::default(), &opts, &ctx)
+    }
+
+    /// Builds the spec, runs it to its end: (exit code, stdout, stderr).
+    fn run(&self, script: &str, opts: ContainerOptions) -> (i32, String, String) {
+        self.run_with(script, opts, |_| {})
+    }
+
+    fn run_with(
+        &self,
+        script: &str,
+        opts: ContainerOptions,
+        edit: impl FnOnce(&mut SpecContext),
+    ) -> (i32, String, String) {
+        let spec = self.spec(script, opts, edit).expect("build_spec");
+        ensure_workdir(&self.rootfs(), &spec.process.as_ref().unwrap().cwd).unwrap();
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&spec).unwrap(),
+        )
+        .unwrap();
+        self.runtime.run_bundle(&self.dir.path, &self.id)
+    }
+}
+
+impl Drop for SpecRun {
+    fn drop(&mut self) {
+        self.runtime.force_delete(&self.id);
+        // The runtime removes the cgroup on delete; anything left is ours.
+        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in hierarchies.flatten() {
+                let dir = h.path().join(self.cgroups_path().trim_start_matches('/'));
+                if dir.exists() {
+                    let _ = std::fs::remove_dir(&dir);
+                }
+            }
+        }
+    }
+}
+
+/// The value of a `Key:` line of /proc/self/status output.
+fn status_field<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {key} in {out}"))
+}
+
+#[test]
+fn default_container_has_dockers_capabilities_and_seccomp() {
+    let c = SpecRun::new("default");
+    let (code, out, err) = c.run(
+        "grep -E '^(Cap|Seccomp|NoNewPrivs)' /proc/self/status; \
+         unshare -U true 2>/dev/null && echo unshare=ok || echo unshare=refused; \
+         echo hello > /tmp/f && cat /tmp/f; \
+         echo timer_list=$(cat /proc/timer_list | wc -c) firmware=$(ls /sys/firmware | wc -l); \
+         echo x 2>/dev/null > /proc/sys/kernel/domainname && echo procsys=rw || echo procsys=ro; \
+         echo host=$(hostname) env=$HOSTNAME home=$HOME",
+        ContainerOptions::default(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(status_field(&out, "CapEff"), DOCKER_DEFAULT_CAPEFF);
+    assert_eq!(status_field(&out, "CapBnd"), DOCKER_DEFAULT_CAPEFF);
+    assert_eq!(status_field(&out, "CapInh"), "0000000000000000");
+    assert_eq!(status_field(&out, "Seccomp"), "2");
+    assert!(out.contains("unshare=refused"), "{out}");
+    assert!(out.contains("hello"), "{out}");
+    assert!(
+        out.contains("timer_list=0 firmware=0"),
+        "masked /proc/timer_list and /sys/firmware: {out}"
+    );
+    assert!(out.contains("procsys=ro"), "read-only /proc/sys: {out}");
+    let short: String = c.id.chars().take(12).collect();
+    assert!(
+        out.contains(&format!("host={short} env={short} home=/root")),
+        "{out}"
+    );
+}
+
+#[test]
+fn unconfined_seccomp_lets_unshare_through() {
+    // The same call the default profile refuses works without the profile:
+    // the refusal above is the profile's, not the kernel's.
+    let c = SpecRun::new("unconfined");
+    let (code, out, err) = c.run(
+        "grep Seccomp: /proc/self/status; unshare -U true && echo unshare=ok",
+        ContainerOptions {
+            security_opt: vec!["seccomp=unconfined".into(), "no-new-privileges".into()],
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(status_field(&out, "Seccomp"), "0");
+    assert!(out.contains("unshare=ok"), "{out}{err}");
+}
+
+#[test]
+fn a_user_profile_is_applied() {
+    let c = SpecRun::new("profile");
+    let profile = br#"{"defaultAction":"SCMP_ACT_ALLOW",
+        "archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":["SCMP_ARCH_X86"]}],
+        "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#;
+    let (code, out, err) = c.run(
+        "mkdir /tmp/d 2>&1; echo rc=$?; grep NoNewPrivs /proc/self/status",
+        ContainerOptions {
+            security_opt: vec!["seccomp=profile.json".into(), "no-new-privileges".into()],
+            seccomp_profile: Some(profile.to_vec()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Permission denied"),
+        "EACCES (13) from the profile: {out}"
+    );
+    assert!(out.contains("rc=1"), "{out}");
+    assert_eq!(status_field(&out, "NoNewPrivs"), "1");
+}
+
+#[test]
+fn read_only_root_with_a_tmpfs() {
+    let c = SpecRun::new("readonly");
+    let (code, out, err) = c.run(
+        "touch /file 2>/dev/null && echo root=rw || echo root=ro; \
+         touch /run/x && echo run=rw; grep ' /run ' /proc/mounts; grep ' /dev/shm ' /proc/mounts",
+        ContainerOptions {
+            read_only: true,
+            tmpfs: vec!["/run:size=1m,mode=755".into()],
+            shm_size: Some(2 << 20),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("root=ro"), "{out}");
+    assert!(out.contains("run=rw"), "{out}");
+    let run = out.lines().find(|l| l.contains(" /run ")).unwrap();
+    for opt in ["nosuid", "nodev", "noexec", "size=1024k", "mode=755"] {
+        assert!(run.contains(opt), "{opt} missing in {run}");
+    }
+    let shm = out.lines().find(|l| l.contains(" /dev/shm ")).unwrap();
+    assert!(shm.contains("size=2048k"), "{shm}");
+}
+
+#[test]
+fn user_names_come_from_the_images_passwd() {
+    let c = SpecRun::new("user");
+    let (code, out, err) = c.run(
+        "id -u; id -g; id -G; echo home=$HOME; pwd",
+        ContainerOptions {
+            user: Some("user".into()),
+            group_add: vec!["nogroup".into()],
+            working_dir: Some("/home/user/work/dir".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1000");
+    assert_eq!(lines[1], "1000");
+    // `extra` lists `user` in the test rootfs's /etc/group.
+    assert_eq!(lines[2], "1000 2000 65534");
+    assert_eq!(lines[3], "home=/home/user");
+    assert_eq!(lines[4], "/home/user/work/dir");
+    assert!(c.rootfs().join("home/user/work/dir").is_dir());
+
+    let nobody = SpecRun::new("nobody");
+    let (code, out, err) = nobody.run(
+        "id -u; grep CapEff /proc/self/status",
+        ContainerOptions {
+            user: Some("nobody".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("65534\n"), "{out}");
+    assert_eq!(status_field(&out, "CapEff"), "0000000000000000");
+}
+
+#[test]
+fn passwd_symlink_out_of_the_rootfs_does_not_leak() {
+    let c = SpecRun::new("passwd-link");
+    // A host file outside the rootfs names a user the image does not have.
+    let host_file = c.dir.join("host-passwd");
+    std::fs::write(&host_file, "ghost:x:4242:4242::/:/bin/sh\n").unwrap();
+    let passwd = c.rootfs().join("etc/passwd");
+    std::fs::remove_file(&passwd).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../../../../../../..".to_string() + host_file.to_str().unwrap(),
+        &passwd,
+    )
+    .unwrap();
+    let e = c
+        .spec(
+            "true",
+            ContainerOptions {
+                user: Some("ghost".into()),
+                ..Default::default()
+            },
+            |_| {},
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "unable to find user ghost: no matching entries in passwd file"
+    );
+    // An absolute link to the host's /etc/passwd resolves inside the rootfs.
+    std::fs::remove_file(&passwd).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", &passwd).unwrap();
+    let e = c
+        .spec(
+            "true",
+            ContainerOptions {
+                user: Some("root".into()),
+                ..Default::default()
+            },
+            |_| {},
+        )
+        .unwrap_err();
+    assert!(matches!(e, SpecError::UserNotFound(_)), "{e}");
+    // Numeric ids need no entry.
+    let (code, out, err) = c.run(
+        "id -u",
+        ContainerOptions {
+            user: Some("4242:4242".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!((code, out.trim()), (0, "4242"), "{err}");
+}
+
+#[test]
+fn privileged_gets_every_grantable_capability_and_host_devices() {
+    let c = SpecRun::new("privileged");
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let own_bounding = status_field(&own, "CapBnd").to_string();
+    let (code, out, err) = c.run(
+        "grep -E '^(CapEff|Seccomp)' /proc/self/status; ls /dev/loop-control /dev/kmsg 2>&1; \
+         echo timer_list=$(head -c 1 /proc/timer_list | wc -c); \
+         grep ' /sys ' /proc/mounts",
+        ContainerOptions {
+            privileged: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(status_field(&out, "CapEff"), own_bounding);
+    assert_eq!(status_field(&out, "Seccomp"), "0");
+    assert!(!out.contains("No such file"), "host devices: {out}");
+    assert!(out.contains("timer_list=1"), "nothing masked: {out}");
+    let sys = out.lines().find(|l| l.contains(" /sys ")).unwrap();
+    assert!(sys.contains(" rw,"), "{sys}");
+}
+
+#[test]
+fn memory_and_pids_limits_reach_the_cgroup() {
+    let c = SpecRun::new("memory");
+    let (code, out, err) = c.run(
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes \
+             /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes \
+             /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+        ContainerOptions {
+            memory: Some(64 << 20),
+            pids_limit: Some(50),
+            cpus: Some(0.5),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["67108864", "134217728", "50", "50000"]);
+}
+
+#[test]
+fn binds_init_and_hosts_files() {
+    let c = SpecRun::new("binds");
+    let shared = c.dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("in"), "from host\n").unwrap();
+    let made = c.dir.join("made-by-v");
+    let files_dir = c.dir.join("files");
+    std::fs::create_dir_all(&files_dir).unwrap();
+    let hosts = HostsFiles::write(
+        &files_dir,
+        "web",
+        None,
+        Default::default(),
+        &["db:10.1.2.3".into()],
+    )
+    .unwrap();
+    let (code, out, err) = c.run_with(
+        "cat /ro/in; echo x > /ro/out 2>/dev/null || echo ro=refused; echo y > /rw/out; \
+         cat /proc/1/comm; hostname; cat /etc/hostname; grep db /etc/hosts",
+        ContainerOptions {
+            binds: vec![
+                format!("{}:/ro:ro", shared.display()),
+                format!("{}:/rw", made.display()),
+            ],
+            hostname: Some("web".into()),
+            init: true,
+            ..Default::default()
+        },
+        |ctx| ctx.hosts_files = Some(hosts),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "from host",
+            "ro=refused",
+            "docker-init",
+            "web",
+            "web",
+            "10.1.2.3\tdb"
+        ]
+    );
+    assert_eq!(std::fs::read_to_string(made.join("out")).unwrap(), "y\n");
+}
+
+#[test]
+fn bad_options_fail_before_anything_is_made() {
+    let c = SpecRun::new("bad");
+    let never = c.dir.join("never");
+    for (opts, want) in [
+        (
+            ContainerOptions {
+                binds: vec![format!("{}:/x", never.display())],
+                mounts: vec!["type=bind,source=/bt-spec-missing,target=/m".into()],
+                ..Default::default()
+            },
+            "bind source path does not exist: /bt-spec-missing",
+        ),
+        (
+            ContainerOptions {
+                binds: vec![format!("{}:/x", never.display())],
+                memory: Some(1024),
+                ..Default::default()
+            },
+            "minimum memory limit allowed is 6MB",
+        ),
+        (
+            ContainerOptions {
+                binds: vec![format!("{}:/x", never.display())],
+                sysctls: [("kernel.panic".to_string(), "1".to_string())].into(),
+                ..Default::default()
+            },
+            "sysctl 'kernel.panic' is not allowed",
+        ),
+        (
+            ContainerOptions {
+                binds: vec!["vol:/data".into()],
+                ..Default::default()
+            },
+            "not implemented: named volumes (issue 7)",
+        ),
+    ] {
+        let e = c.spec("true", opts, |_| {}).unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+        assert!(!never.exists(), "nothing made for {want}");
+    }
+    assert!(!Path::new("/sys/fs/cgroup/memory")
+        .join(c.cgroups_path().trim_start_matches('/'))
+        .exists());
+}
