@@ -10,6 +10,7 @@ packages=(
   busybox-static jq protobuf-compiler procps iproute2 util-linux time strace hyperfine
   runc crun conmon podman containerd docker.io docker-registry skopeo umoci
   python3-seccomp dbus-daemon dbus-bin ca-certificates tar gzip zstd curl python3
+  tini
 )
 
 missing=()
