@@ -27,6 +27,10 @@ struct SpecRun {
 
 impl SpecRun {
     fn new(tag: &str) -> SpecRun {
+        SpecRun::with_runtime(tag, Runtime::berth())
+    }
+
+    fn with_runtime(tag: &str, runtime: Runtime) -> SpecRun {
         require_root();
         let dir = TestDir::new(&format!("spec-{tag}"));
         busybox_rootfs(&dir.join("rootfs"));
@@ -35,7 +39,7 @@ impl SpecRun {
             // Hex-like like berthd's ids: its first 12 characters are the
             // default hostname, which may not contain '-' at the end.
             id: unique_name(&format!("spec-{tag}")).replace('-', ""),
-            runtime: Runtime::berth(),
+            runtime,
         }
     }
 
@@ -423,4 +427,30 @@ fn bad_options_fail_before_anything_is_made() {
     assert!(!Path::new("/sys/fs/cgroup/memory")
         .join(c.cgroups_path().trim_start_matches('/'))
         .exists());
+}
+
+#[test]
+fn runc_sees_the_same_container() {
+    // The spec is runtime-neutral: Debian's runc (the oracle) runs it with
+    // the same result, so a container configured for runc behaves the same.
+    let script = "grep -E '^(CapEff|CapBnd|Seccomp):' /proc/self/status; \
+                  unshare -U true 2>/dev/null && echo unshare=ok || echo unshare=refused; \
+                  echo timer_list=$(cat /proc/timer_list | wc -c); id; echo $HOME; pwd";
+    let opts = || ContainerOptions {
+        user: Some("user".into()),
+        working_dir: Some("/home/user".into()),
+        ..Default::default()
+    };
+    let berth = SpecRun::new("oracle-berth");
+    let (code, berth_out, err) = berth.run(script, opts());
+    assert_eq!(code, 0, "{berth_out}{err}");
+    let runc = SpecRun::with_runtime("oracle-runc", Runtime::runc());
+    let (code, runc_out, err) = runc.run(script, opts());
+    assert_eq!(code, 0, "{runc_out}{err}");
+    assert_eq!(berth_out, runc_out);
+    assert!(berth_out.contains("unshare=refused"), "{berth_out}");
+    assert!(
+        berth_out.contains("uid=1000(user) gid=1000(user)"),
+        "{berth_out}"
+    );
 }

@@ -332,7 +332,14 @@ pub fn container_args(
 ) -> Result<Vec<String>, SpecError> {
     let (entrypoint, cmd) = match &opts.entrypoint {
         // --entrypoint replaces the image's, and the image's Cmd goes with it.
-        Some(ep) => (ep.clone(), opts.cmd.clone()),
+        // docker's CLI sends `--entrypoint ""` as `[""]`: no entrypoint.
+        Some(ep) => (
+            ep.iter()
+                .filter(|a| !a.is_empty() || ep.len() > 1)
+                .cloned()
+                .collect(),
+            opts.cmd.clone(),
+        ),
         None => (
             image.entrypoint.clone().unwrap_or_default(),
             if opts.cmd.is_empty() {

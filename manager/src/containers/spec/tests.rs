@@ -10,7 +10,11 @@ struct Rootfs(PathBuf);
 
 impl Rootfs {
     fn new(tag: &str) -> Rootfs {
-        let dir = std::env::temp_dir().join(format!("bt-spec-unit-{}-{tag}", std::process::id()));
+        // Tests run in parallel and share tags: a counter keeps dirs apart.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("bt-spec-unit-{}-{tag}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("etc")).unwrap();
         std::fs::write(
@@ -103,6 +107,14 @@ fn args_compose_like_docker() {
             ..Default::default()
         }),
         ["ls", "-l"]
+    );
+    assert_eq!(
+        p(ContainerOptions {
+            entrypoint: Some(vec![String::new()]),
+            cmd: vec!["ls".into()],
+            ..Default::default()
+        }),
+        ["ls"]
     );
     assert_eq!(
         err_of(
