@@ -78,7 +78,8 @@ pub use sizes::{parse_bytes, parse_cpus, parse_memory_swap};
 pub use ulimits::parse_ulimit;
 pub use user::ensure_workdir;
 
-/// The network a container joins (`--network`).
+/// The network a container joins (`--network`); serialised as docker's
+/// name (`"none"`, `"host"`) in container records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
@@ -120,6 +121,8 @@ impl NetworkMode {
 
 /// What the user asked for: `docker run`'s flags, already split into values
 /// (the CLI reads files such as `--env-file` and the seccomp profile).
+/// Kept in the container's record, from which the spec is rebuilt at each
+/// start; absent fields read as defaults so older records still load.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct ContainerOptions {
@@ -377,7 +380,8 @@ pub fn container_cwd(
         .into_owned())
 }
 
-/// `linux.resources`: limits, with docker's checks and its default swap.
+/// `linux.resources`: limits, with docker's checks and its default swap,
+/// and the device rules; also what `update` sends to a running container.
 pub fn container_resources(
     opts: &ContainerOptions,
     ctx: &SpecContext,

@@ -546,3 +546,22 @@ fn spec_serializes_to_runtime_json() {
     let back: Spec = serde_json::from_value(json).unwrap();
     back.validate().unwrap();
 }
+
+#[test]
+fn options_round_trip_through_json() {
+    let opts = ContainerOptions {
+        cmd: vec!["sh".into()],
+        network: NetworkMode::Host,
+        memory: Some(64 << 20),
+        seccomp_profile: Some(b"{}".to_vec()),
+        ..Default::default()
+    };
+    let json = serde_json::to_value(&opts).unwrap();
+    assert_eq!(json["network"], "host");
+    let back: ContainerOptions = serde_json::from_value(json).unwrap();
+    assert_eq!(back.cmd, ["sh"]);
+    assert_eq!(back.memory, Some(64 << 20));
+    // A record from before a field existed still loads.
+    let old: ContainerOptions = serde_json::from_str(r#"{"cmd":["true"]}"#).unwrap();
+    assert_eq!(old.network, NetworkMode::None);
+}
