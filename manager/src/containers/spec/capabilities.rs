@@ -139,6 +139,13 @@ pub fn container_capabilities(
     if privileged {
         return Ok(all.to_vec());
     }
+    // A capability outside berthd's own bounding set cannot be granted:
+    // say so here rather than let capset(2) fail in the runtime.
+    if let Some(c) = adds.iter().find(|c| *c != "ALL" && !all.contains(c)) {
+        return Err(SpecError::invalid(format!(
+            "capability {c} cannot be granted: it is not in berthd's bounding set"
+        )));
+    }
     let is_all = |v: &[String]| v.iter().any(|c| c == "ALL");
     let mut caps: Vec<String> = if is_all(&adds) {
         all.iter().filter(|c| !drops.contains(c)).cloned().collect()
@@ -215,6 +222,11 @@ mod tests {
             some
         );
         assert!(container_capabilities(&s(&["bogus"]), &[], true, &some).is_err());
+        let e = container_capabilities(&s(&["net_admin"]), &[], false, &some).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "capability CAP_NET_ADMIN cannot be granted: it is not in berthd's bounding set"
+        );
     }
 
     #[test]

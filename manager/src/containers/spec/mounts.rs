@@ -165,6 +165,17 @@ pub fn parse_bind(spec: &str) -> Result<UserMount, SpecError> {
         return Err(bad());
     }
     if !source.starts_with('/') {
+        // Docker's volume name rule; anything else was meant as a path.
+        let name_ok = source.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && source.len() > 1
+            && source
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !name_ok {
+            return Err(SpecError::invalid(format!(
+                "invalid volume specification: '{spec}': \"{source}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+            )));
+        }
         return Err(SpecError::NotImplemented("named volumes (issue 7)"));
     }
     let target = container_path(target, spec, "bind")?;
@@ -520,6 +531,9 @@ mod tests {
         let e = parse_bind("data:/b").unwrap_err();
         assert_eq!(e.to_string(), "not implemented: named volumes (issue 7)");
         assert!(!e.is_invalid_argument());
+        let e = parse_bind("./data:/b").unwrap_err();
+        assert!(e.is_invalid_argument());
+        assert!(e.to_string().contains("use absolute path"), "{e}");
         assert!(matches!(
             parse_bind("/only").unwrap_err(),
             SpecError::NotImplemented(_)
