@@ -77,7 +77,8 @@ impl ImageService {
             ))
         })?;
         let resolved = self.resolve(&record)?;
-        let plan = self.push_plan(&record.target, &reference, platform.as_ref(), &progress)?;
+        let mut note = None;
+        let plan = self.push_plan(&record.target, &reference, platform.as_ref(), &mut note)?;
         let repo = Arc::new(Repository::new(
             self.http.clone(),
             &self.registry,
@@ -113,6 +114,9 @@ impl ImageService {
                 (record.target.digest.to_string(), bytes.len(), true)
             }
         };
+        if let Some(note) = note {
+            progress.status(note);
+        }
         if whole_record && !record.labels.contains_key(LABEL_DISTRIBUTED) {
             let mut labels = record.labels.clone();
             labels.insert(LABEL_DISTRIBUTED.into(), "true".into());
@@ -127,13 +131,15 @@ impl ImageService {
         })
     }
 
-    /// Decides what to push for a record's target (see the module doc).
+    /// Decides what to push for a record's target (see the module doc);
+    /// `note` gets what the user should be told when not everything is
+    /// pushed.
     fn push_plan(
         &self,
         target: &berth_store::digest::Descriptor,
         reference: &Reference,
         platform: Option<&Platform>,
-        progress: &ProgressSink,
+        note: &mut Option<String>,
     ) -> Result<PushPlan, ImageError> {
         let bytes = self.read_blob(&target.digest)?;
         let digest = target.digest.to_string();
@@ -209,7 +215,7 @@ impl ImageService {
             ))),
             1 => {
                 let (desc, m) = present.remove(0);
-                progress.status(format!(
+                *note = Some(format!(
                     "Not all multi-platform content is here: pushing only the {} manifest {} (missing: {})",
                     desc.platform
                         .as_ref()
