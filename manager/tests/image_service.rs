@@ -136,3 +136,62 @@ async fn images_in_use_need_force_and_stay_as_dangling() {
     let (pruned, _) = svc.prune(true).await.unwrap();
     assert!(pruned.is_empty(), "{pruned:?}");
 }
+
+#[test]
+fn list_filters_by_label_reference_and_dangling() {
+    use berth_manager::images::filter::ImageFilters;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path(), Arc::new(NoImageUsers));
+    let labelled = svc
+        .import_blocking(
+            &mut &layer_tar()[..],
+            &ImportOptions {
+                reference: Some("app/web:1".into()),
+                changes: vec!["LABEL tier=front".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    import(&svc, "app/db:1");
+    svc.import_blocking(&mut &layer_tar()[..], &ImportOptions::default())
+        .unwrap();
+    let names = |filters: &[&str]| -> Vec<String> {
+        let filters =
+            ImageFilters::parse(&filters.iter().map(|f| f.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let mut v: Vec<String> = svc
+            .list(None, &filters)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&[]).len(), 3);
+    assert_eq!(names(&["label=tier=front"]), vec!["docker.io/app/web:1"]);
+    assert_eq!(names(&["dangling=true"]), vec![String::new()]);
+    assert_eq!(
+        names(&["reference=app/*"]),
+        vec!["docker.io/app/db:1", "docker.io/app/web:1"]
+    );
+    assert_eq!(
+        names(&["reference=app/*", "label=tier"]),
+        vec!["docker.io/app/web:1"]
+    );
+    let by_id = svc
+        .list(
+            None,
+            &ImageFilters::parse(&["label=tier=front".to_string()]).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(by_id[0].resolved.id(), labelled);
+    // A filter naming an unknown image is an error, not an empty list.
+    let err = svc
+        .list(
+            None,
+            &ImageFilters::parse(&["before=nosuch".to_string()]).unwrap(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, ImageError::NotFound(_)), "{err}");
+}
