@@ -603,6 +603,11 @@ pub fn build_spec(
     });
 
     let resources = container_resources(opts, ctx)?;
+    let root_caps = if exec_user.uid == 0 {
+        caps.clone()
+    } else {
+        Vec::new()
+    };
     let spec = Spec {
         oci_version: berth_oci::OCI_VERSION.to_string(),
         process: Some(Process {
@@ -616,10 +621,14 @@ pub fn build_spec(
             args,
             env,
             cwd,
+            // A non-root user starts with no effective or permitted
+            // capabilities, only the bounding set (docker 20.10.14+, the
+            // CVE-2022-24769 fix): file capabilities and setuid binaries
+            // can still raise them within the bounding set.
             capabilities: Some(LinuxCapabilities {
-                bounding: caps.clone(),
-                effective: caps.clone(),
-                permitted: caps,
+                effective: root_caps.clone(),
+                permitted: root_caps,
+                bounding: caps,
                 ..Default::default()
             }),
             rlimits,

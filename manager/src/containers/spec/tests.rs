@@ -192,6 +192,9 @@ fn user_from_the_image_passwd() {
     assert_eq!((u.uid, u.gid), (1000, 1000));
     assert_eq!(u.additional_gids, [50, 65534]);
     assert!(process(&spec).env.contains(&"HOME=/home/app".to_string()));
+    let caps = process(&spec).capabilities.as_ref().unwrap();
+    assert_eq!(caps.bounding.len(), 14);
+    assert!(caps.effective.is_empty() && caps.permitted.is_empty());
     let mut img = image();
     img.user = Some("nobody".into());
     let root = Rootfs::new("imguser");
