@@ -226,8 +226,40 @@ pub fn unmount_under(dir: &Path) {
     }
 }
 
+impl Berthd {
+    /// Force-removes every container this berthd knows (their shims and
+    /// cgroups go with them), then kills any shim still recorded in its
+    /// state dir, by the pid it recorded.
+    pub fn remove_all_containers(&self) {
+        if self.child.is_some() {
+            let ids = self.berth(&["ps", "-aq", "--no-trunc"]);
+            let ids = String::from_utf8_lossy(&ids.stdout).to_string();
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids);
+                let _ = self.berth(&args);
+            }
+        }
+        let Ok(dirs) = std::fs::read_dir(self.state.join("containers")) else {
+            return;
+        };
+        for d in dirs.flatten() {
+            let pid_file = d.path().join("shim").join("shim.pid");
+            if let Some(pid) = std::fs::read_to_string(pid_file).ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+            let id = d.file_name().to_string_lossy().to_string();
+            for controller in ["memory", "pids", "cpu,cpuacct", "freezer", "devices", "blkio", "cpuset", "net_cls,net_prio", "perf_event", "hugetlb", "rdma", "misc", "systemd", "unified"] {
+                let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{controller}/berth/{id}"));
+            }
+        }
+    }
+}
+
 impl Drop for Berthd {
     fn drop(&mut self) {
+        self.remove_all_containers();
         if let Some(child) = self.child.as_mut() {
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let deadline = Instant::now() + Duration::from_secs(10);

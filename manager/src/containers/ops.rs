@@ -61,6 +61,19 @@ fn system_cpu_ns() -> u64 {
     ticks * (1_000_000_000 / hz)
 }
 
+/// The host's memory (MemTotal), or u64::MAX when unknown.
+fn host_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| kib * 1024)
+        .unwrap_or(u64::MAX)
+}
+
 fn online_cpus() -> u32 {
     // SAFETY: sysconf has no memory effects.
     unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u32
@@ -156,7 +169,8 @@ impl ContainerService {
             sample.running = true;
             sample.cpu_total_ns = s.cpu_usage_total_ns;
             sample.memory_usage = s.memory_usage_bytes;
-            sample.memory_limit = s.memory_limit_bytes;
+            // No limit: docker shows the host's memory.
+            sample.memory_limit = s.memory_limit_bytes.min(host_memory_bytes());
             sample.pids = s.pids_current;
             sample.memory_cache = json
                 .pointer("/memory/raw/total_inactive_file")

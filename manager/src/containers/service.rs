@@ -643,7 +643,17 @@ impl ContainerService {
             }
             Status::Created | Status::Exited => {}
         }
-        self.start_locked(record, &entry, attach).await
+        let auto_remove = record.config.auto_remove;
+        let id = record.id.clone();
+        let result = self.start_locked(record, &entry, attach).await;
+        if result.is_err() && auto_remove {
+            // docker removes a --rm container whose process could not start.
+            drop(_guard);
+            if let Err(e) = self.remove(&id, true).await {
+                tracing::warn!(id, error = %e, "auto-remove after a failed start");
+            }
+        }
+        result
     }
 
     async fn start_locked(

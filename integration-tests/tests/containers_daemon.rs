@@ -1,0 +1,165 @@
+//! berthd as the keeper of containers: a crash of berthd (kill -9) loses no
+//! container, no log line and no exit code; many `run --rm` at once leave
+//! nothing behind.
+
+use berth_integration_tests::berthd::Berthd;
+use berth_integration_tests::bundle::busybox_rootfs;
+use berth_integration_tests::{require_root, TestDir};
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Imports a busybox image as `busybox:latest` into `d`.
+fn import_busybox(d: &Berthd) {
+    let work = TestDir::new("bbimg");
+    let rootfs = work.join("rootfs");
+    busybox_rootfs(&rootfs);
+    let tarball = work.join("busybox.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    d.ok(&["import", "--change", "CMD [\"sh\"]", tarball.to_str().unwrap(), "busybox:latest"]);
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Mounts under berthd's dir (the test's own).
+fn mounts_under(d: &Berthd) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let prefix = d.dir.path.display().to_string();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|t| t.starts_with(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn kill9_of_berthd_loses_no_container_log_line_or_exit_code() {
+    require_root();
+    let mut d = Berthd::start();
+    import_busybox(&d);
+    // Ten containers, each printing numbered lines every 50 ms until a file
+    // appears in its rootfs, then exiting with its own code.
+    let mut names = Vec::new();
+    for i in 0..10 {
+        let name = format!("bt-k9-{i}-{}", std::process::id());
+        let script = format!(
+            "n=0; while [ ! -e /tmp/go ]; do echo line $n; n=$((n+1)); sleep 0.05; done; echo last $n; exit {}",
+            10 + i
+        );
+        d.ok(&["run", "-d", "--name", &name, "busybox", "sh", "-c", &script]);
+        names.push(name);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    d.kill9();
+    // While berthd is down the containers go on logging; some finish.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut ids_by_name = Vec::new();
+    d.restart();
+    for name in &names {
+        let id = d.ok(&["inspect", "--format", "{{.Id}}", name]);
+        ids_by_name.push((name.clone(), id.trim().to_string()));
+    }
+    let ps = d.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    for name in &names {
+        assert!(ps.contains(&format!("{name} Up")), "{name} not running after restart:\n{ps}");
+    }
+    // Crash again, end the first five while berthd is down, restart.
+    d.kill9();
+    for (_, id) in &ids_by_name[..5] {
+        std::fs::write(d.state.join("containers").join(id).join("rootfs/tmp/go"), "").unwrap();
+    }
+    wait_for("five containers to end", Duration::from_secs(20), || {
+        ids_by_name[..5].iter().all(|(_, id)| {
+            d.state.join("containers").join(id).join("shim/exit").exists()
+                || !d.state.join("containers").join(id).join("shim").exists()
+        })
+    });
+    d.restart();
+    for (name, id) in &ids_by_name[5..] {
+        std::fs::write(d.state.join("containers").join(id).join("rootfs/tmp/go"), "").unwrap();
+        let _ = name;
+    }
+    for (i, (name, _)) in ids_by_name.iter().enumerate() {
+        let code = d.ok(&["wait", name]);
+        assert_eq!(code.trim(), (10 + i).to_string(), "exit code of {name}");
+        let state = d.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name]);
+        assert_eq!(state.trim(), format!("exited {}", 10 + i));
+        // Every line from 0 to the last, none missing, none twice.
+        let logs = d.ok(&["logs", name]);
+        let lines: Vec<&str> = logs.lines().collect();
+        let last = lines.last().unwrap_or(&"");
+        let n: usize = last
+            .strip_prefix("last ")
+            .unwrap_or_else(|| panic!("{name}: log does not end with its last line:\n{logs}"))
+            .parse()
+            .unwrap();
+        assert!(n > 10, "{name} logged only {n} lines");
+        let want: Vec<String> = (0..n).map(|k| format!("line {k}")).collect();
+        assert_eq!(lines[..lines.len() - 1].to_vec(), want, "{name}: log lines lost or repeated");
+    }
+    for (name, _) in &ids_by_name {
+        d.ok(&["rm", name]);
+    }
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn twenty_concurrent_run_rm_leave_nothing_behind() {
+    require_root();
+    let d = Berthd::start();
+    import_busybox(&d);
+    let before_mounts = mounts_under(&d).len();
+    let cgroups = || -> BTreeSet<String> {
+        std::fs::read_dir("/sys/fs/cgroup/memory/berth")
+            .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    };
+    let before_cgroups = cgroups();
+    let host = d.host();
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let host = host.clone();
+            std::thread::spawn(move || {
+                let out = Command::new(berth_integration_tests::bin("berth"))
+                    .args(["-H", &host, "run", "--rm", "busybox", "sh", "-c"])
+                    .arg(format!("echo run {i}; exit {}", i % 3))
+                    .output()
+                    .unwrap();
+                (i, out)
+            })
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    for h in handles {
+        let (i, out) = h.join().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("run {i}\n"),
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(i % 3), "exit code of run {i}");
+        seen.insert(i);
+    }
+    assert_eq!(seen.len(), 20);
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "--rm left containers");
+    assert_eq!(mounts_under(&d).len(), before_mounts, "--rm left mounts");
+    let bundles: Vec<_> = std::fs::read_dir(d.state.join("containers")).unwrap().collect();
+    assert!(bundles.is_empty(), "--rm left bundle dirs");
+    let left: Vec<String> = cgroups().difference(&before_cgroups).cloned().collect();
+    assert!(left.is_empty(), "--rm left cgroups: {left:?}");
+}
