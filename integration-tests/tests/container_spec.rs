@@ -492,39 +492,17 @@ fn unconditionally_allowed(seccomp: &serde_json::Value) -> std::collections::BTr
         .collect()
 }
 
-#[test]
-fn dockerd_makes_the_same_spec() {
-    // dockerd 20.10 (Debian) with the same flags writes config.json for its
-    // runtime; ours must agree on everything docker decides the same way.
-    use berth_integration_tests::engines::{Dockerd, Runtime as EngineRuntime, IMAGE};
-    require_root();
-    let dockerd = Dockerd::new(EngineRuntime::Runc);
-    let flags = [
-        "-d",
-        "--read-only",
-        "--tmpfs",
-        "/run:size=1m",
-        "--cap-add",
-        "NET_ADMIN",
-        "--cap-drop",
-        "CHOWN",
-        "-u",
-        "nobody",
-        "-w",
-        "/tmp",
-        "-e",
-        "A=1",
-        "--memory",
-        "64m",
-        "--pids-limit",
-        "50",
-        "--hostname",
-        "web",
-        "--security-opt",
-        "no-new-privileges",
-    ];
-    let mut args = flags.to_vec();
-    args.extend([IMAGE, "sleep", "60"]);
+/// Runs `docker run -d FLAGS busybox CMD...` on `dockerd` and returns the
+/// config.json dockerd wrote for its runtime.
+fn docker_spec(
+    dockerd: &berth_integration_tests::engines::Dockerd,
+    flags: &[&str],
+    cmd: &[&str],
+) -> serde_json::Value {
+    let mut args = vec!["-d"];
+    args.extend_from_slice(flags);
+    args.push(berth_integration_tests::engines::IMAGE);
+    args.extend_from_slice(cmd);
     let docker_id = dockerd
         .run_container(&args)
         .ok()
@@ -543,37 +521,55 @@ fn dockerd_makes_the_same_spec() {
         .expect("docker's config.json in containerd's state");
     let theirs: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let _ = dockerd.docker(&["rm", "-f", &docker_id]);
+    theirs
+}
 
+/// Builds our spec for `opts` (image env `PATH=/bin`, as the engines'
+/// busybox image) and checks it against `theirs`, dockerd's for the same
+/// flags: everything docker decides the same way must agree.
+fn assert_same_as_docker(theirs: &serde_json::Value, opts: &ContainerOptions) {
     let c = SpecRun::new("docker");
-    let opts = ContainerOptions {
-        cmd: vec!["sleep".into(), "60".into()],
-        read_only: true,
-        tmpfs: vec!["/run:size=1m".into()],
-        cap_add: vec!["NET_ADMIN".into()],
-        cap_drop: vec!["CHOWN".into()],
-        user: Some("nobody".into()),
-        working_dir: Some("/tmp".into()),
-        env: vec!["A=1".into()],
-        memory: Some(64 << 20),
-        pids_limit: Some(50),
-        hostname: Some("web".into()),
-        security_opt: vec!["no-new-privileges".into()],
-        ..Default::default()
-    };
     let image = ImageRuntimeConfig {
         env: vec!["PATH=/bin".into()],
         ..Default::default()
     };
     let rootfs = c.rootfs();
-    let ctx = SpecContext::new(&c.id, &rootfs, c.cgroups_path());
-    let ours = serde_json::to_value(build_spec(&image, &opts, &ctx).unwrap()).unwrap();
+    // Docker's id, so the default hostname (its first 12 characters) agrees;
+    // the spec is only compared, never run.
+    let docker_id = theirs["hostname"].as_str().unwrap_or_default();
+    let id = if opts.hostname.is_some() {
+        c.id.as_str()
+    } else {
+        docker_id
+    };
+    let ctx = SpecContext::new(id, &rootfs, c.cgroups_path());
+    let ours = serde_json::to_value(build_spec(&image, opts, &ctx).unwrap()).unwrap();
 
     let (p, q) = (&ours["process"], &theirs["process"]);
     assert_eq!(p["args"], q["args"]);
     assert_eq!(p["cwd"], q["cwd"]);
     assert_eq!(p["user"]["uid"], q["user"]["uid"]);
     assert_eq!(p["user"]["gid"], q["user"]["gid"]);
-    assert_eq!(p["noNewPrivileges"], q["noNewPrivileges"]);
+    // Docker repeats a group given twice (member and --group-add); the
+    // kernel's set is the same.
+    let gids = |v: &serde_json::Value| {
+        let mut g: Vec<u64> = v["user"]["additionalGids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
+        g.sort();
+        g.dedup();
+        g
+    };
+    assert_eq!(gids(p), gids(q));
+
+    // Absent and false (or empty) mean the same.
+    let flag = |v: &serde_json::Value| v.as_bool().unwrap_or(false);
+    assert_eq!(flag(&p["noNewPrivileges"]), flag(&q["noNewPrivileges"]));
+    assert_eq!(flag(&p["terminal"]), flag(&q["terminal"]));
+    assert_eq!(p["rlimits"], q["rlimits"]);
     // HOME is ours only (runc fills it in at exec).
     let env: Vec<String> = sorted(&p["env"])
         .into_iter()
@@ -593,7 +589,10 @@ fn dockerd_makes_the_same_spec() {
             "capabilities.{set}"
         );
     }
-    assert_eq!(ours["root"]["readonly"], theirs["root"]["readonly"]);
+    assert_eq!(
+        flag(&ours["root"]["readonly"]),
+        flag(&theirs["root"]["readonly"])
+    );
     assert_eq!(ours["hostname"], theirs["hostname"]);
 
     let (l, m) = (&ours["linux"], &theirs["linux"]);
@@ -617,11 +616,16 @@ fn dockerd_makes_the_same_spec() {
         l["resources"]["memory"]["limit"],
         m["resources"]["memory"]["limit"]
     );
-    assert_eq!(
-        l["resources"]["memory"]["swap"],
-        m["resources"]["memory"]["swap"]
-    );
+    // `--memory-swap -1`: docker leaves swap out, we write -1: both unlimited.
+    let swap = |v: &serde_json::Value| v["resources"]["memory"]["swap"].as_i64().unwrap_or(-1);
+    assert_eq!(swap(l), swap(m));
     assert_eq!(l["resources"]["pids"], m["resources"]["pids"]);
+    for key in ["quota", "period", "shares"] {
+        // docker writes 0 for "not set".
+        let n = |v: &serde_json::Value| v["resources"]["cpu"][key].as_i64().unwrap_or(0);
+        assert_eq!(n(l), n(m), "cpu.{key}");
+    }
+    assert_eq!(l["sysctl"], m["sysctl"]);
     assert_eq!(l["seccomp"]["defaultAction"], m["seccomp"]["defaultAction"]);
     assert_eq!(l["seccomp"]["architectures"], m["seccomp"]["architectures"]);
     let ours_allowed = unconditionally_allowed(&l["seccomp"]);
@@ -658,7 +662,115 @@ fn dockerd_makes_the_same_spec() {
         "/dev/mqueue",
         "/run",
     ] {
-        assert!(mount(&ours, dest).is_some(), "no {dest} mount");
-        assert_eq!(mount(&ours, dest), mount(&theirs, dest), "mount {dest}");
+        // /run is the first case's --tmpfs; the rest are always there.
+        assert!(
+            dest == "/run" || mount(&ours, dest).is_some(),
+            "no {dest} mount"
+        );
+        assert_eq!(mount(&ours, dest), mount(theirs, dest), "mount {dest}");
     }
+}
+
+#[test]
+fn dockerd_makes_the_same_spec() {
+    // dockerd 20.10 (Debian) with the same flags writes config.json for its
+    // runtime; ours must agree on everything docker decides the same way.
+    use berth_integration_tests::engines::{Dockerd, Runtime as EngineRuntime};
+    require_root();
+    let dockerd = Dockerd::new(EngineRuntime::Runc);
+
+    // A confined non-root container.
+    let theirs = docker_spec(
+        &dockerd,
+        &[
+            "--read-only",
+            "--tmpfs",
+            "/run:size=1m",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "CHOWN",
+            "-u",
+            "nobody",
+            "-w",
+            "/tmp",
+            "-e",
+            "A=1",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "50",
+            "--hostname",
+            "web",
+            "--security-opt",
+            "no-new-privileges",
+            "--ulimit",
+            "nofile=100:200",
+        ],
+        &["sleep", "60"],
+    );
+    assert_same_as_docker(
+        &theirs,
+        &ContainerOptions {
+            cmd: vec!["sleep".into(), "60".into()],
+            read_only: true,
+            tmpfs: vec!["/run:size=1m".into()],
+            cap_add: vec!["NET_ADMIN".into()],
+            cap_drop: vec!["CHOWN".into()],
+            user: Some("nobody".into()),
+            working_dir: Some("/tmp".into()),
+            env: vec!["A=1".into()],
+            memory: Some(64 << 20),
+            pids_limit: Some(50),
+            hostname: Some("web".into()),
+            security_opt: vec!["no-new-privileges".into()],
+            ulimits: vec!["nofile=100:200".into()],
+            ..Default::default()
+        },
+    );
+
+    // Root with an entrypoint, a terminal, CPU limits, swap, a sysctl and
+    // supplementary groups.
+    let theirs = docker_spec(
+        &dockerd,
+        &[
+            "-t",
+            "--entrypoint",
+            "/bin/sh",
+            "--cpus",
+            "0.5",
+            "--cpu-shares",
+            "512",
+            "--memory",
+            "64m",
+            "--memory-swap",
+            "-1",
+            "--sysctl",
+            "kernel.shmmax=1000",
+            "--group-add",
+            "extra",
+            "--ulimit",
+            "nofile=100:200",
+            "-u",
+            "user",
+        ],
+        &["-c", "sleep 60"],
+    );
+    assert_same_as_docker(
+        &theirs,
+        &ContainerOptions {
+            entrypoint: Some(vec!["/bin/sh".into()]),
+            cmd: vec!["-c".into(), "sleep 60".into()],
+            tty: true,
+            cpus: Some(0.5),
+            cpu_shares: Some(512),
+            memory: Some(64 << 20),
+            memory_swap: Some(-1),
+            sysctls: [("kernel.shmmax".to_string(), "1000".to_string())].into(),
+            group_add: vec!["extra".into()],
+            ulimits: vec!["nofile=100:200".into()],
+            user: Some("user".into()),
+            ..Default::default()
+        },
+    );
 }

@@ -34,7 +34,7 @@
 //! | masked/readonly paths | docker's lists; none when privileged | here |
 //! | namespaces | mount, network (not for `--network host`), uts, pid, ipc; cgroup on v2 hosts | here |
 //! | resources | memory, swap (2x memory by default), cpus, shares, pids, devices | here, [`sizes`], [`devices`] |
-//! | rlimits, sysctls | `--ulimit`, namespaced `--sysctl` only | [`ulimits`], [`sysctls`] |
+//! | rlimits, sysctls | `--ulimit`; namespaced `--sysctl` only, plus docker's unprivileged ports and ping in an own netns | [`ulimits`], [`sysctls`] |
 //!
 //! `build_spec` reads the rootfs (passwd, group) and the host (/dev for
 //! privileged, bind sources) but writes nothing until every check passed;
@@ -655,7 +655,7 @@ pub fn build_spec(
             resources: Some(resources),
             rootfs_propagation: rootfs_propagation.map(str::to_string),
             seccomp,
-            sysctl: opts.sysctls.clone(),
+            sysctl: sysctls::container_sysctls(&opts.sysctls, opts.network),
             masked_paths: if confined {
                 strings(&MASKED_PATHS)
             } else {

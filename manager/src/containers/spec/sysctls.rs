@@ -9,6 +9,32 @@ use std::collections::BTreeMap;
 
 use super::{NetworkMode, SpecError};
 
+/// The sysctls docker (20.10+) sets in a container's own network namespace
+/// unless the user sets them: any user may bind ports below 1024 (the
+/// namespace's ports are not the host's) and use ICMP echo sockets
+/// (`ping` without CAP_NET_RAW).
+pub const NETWORK_NAMESPACE_DEFAULTS: [(&str, &str); 2] = [
+    ("net.ipv4.ip_unprivileged_port_start", "0"),
+    ("net.ipv4.ping_group_range", "0 2147483647"),
+];
+
+/// The container's sysctls: the user's, plus docker's
+/// [`NETWORK_NAMESPACE_DEFAULTS`] when the container has its own network
+/// namespace.
+pub fn container_sysctls(
+    user: &BTreeMap<String, String>,
+    network: NetworkMode,
+) -> BTreeMap<String, String> {
+    let mut out = user.clone();
+    if network == NetworkMode::None {
+        for (key, value) in NETWORK_NAMESPACE_DEFAULTS {
+            out.entry(key.to_string())
+                .or_insert_with(|| value.to_string());
+        }
+    }
+    out
+}
+
 /// Parameters namespaced by the IPC namespace (`ipc_namespaces(7)`).
 const IPC_SYSCTLS: [&str; 8] = [
     "kernel.msgmax",
@@ -76,5 +102,14 @@ mod tests {
         let e = validate_sysctls(&map("net.core.somaxconn"), NetworkMode::Host).unwrap_err();
         assert!(e.to_string().contains("--network host"), "{e}");
         validate_sysctls(&map("kernel.sem"), NetworkMode::Host).unwrap();
+    }
+
+    #[test]
+    fn docker_defaults_in_an_own_network_namespace() {
+        let user = map("net.ipv4.ip_unprivileged_port_start");
+        let all = container_sysctls(&user, NetworkMode::None);
+        assert_eq!(all["net.ipv4.ip_unprivileged_port_start"], "1");
+        assert_eq!(all["net.ipv4.ping_group_range"], "0 2147483647");
+        assert!(container_sysctls(&BTreeMap::new(), NetworkMode::Host).is_empty());
     }
 }

@@ -190,7 +190,7 @@ fn user_from_the_image_passwd() {
     });
     let u = &process(&spec).user;
     assert_eq!((u.uid, u.gid), (1000, 1000));
-    assert_eq!(u.additional_gids, [50, 65534]);
+    assert_eq!(u.additional_gids, [1000, 50, 65534]);
     assert!(process(&spec).env.contains(&"HOME=/home/app".to_string()));
     let caps = process(&spec).capabilities.as_ref().unwrap();
     assert_eq!(caps.bounding.len(), 14);

@@ -28,8 +28,8 @@ const MAX_ID: u64 = i32::MAX as u64;
 pub struct ExecUser {
     pub uid: u32,
     pub gid: u32,
-    /// Supplementary groups: groups of /etc/group listing the user, then
-    /// `--group-add`, without duplicates.
+    /// Supplementary groups: the primary group, groups of /etc/group
+    /// listing the user, then `--group-add`, without duplicates.
     pub additional_gids: Vec<u32>,
     /// The passwd entry's home directory (`/` without one), for `HOME`.
     pub home: String,
@@ -137,6 +137,8 @@ pub fn resolve_user_in(
             None => gid_arg.ok_or_else(|| SpecError::GroupNotFound(g.to_string())),
         }
     };
+    // Docker (20.10) lists the primary group first among the supplementary
+    // ones, so a process keeps it even after a setgid(2) to another group.
     let mut additional = Vec::new();
     match group_part {
         Some(g) if !g.is_empty() => gid = lookup_group(g)?,
@@ -154,6 +156,7 @@ pub fn resolve_user_in(
     for g in group_add {
         additional.push(lookup_group(g)?);
     }
+    additional.insert(0, gid);
     let mut seen = Vec::new();
     additional.retain(|g| {
         let new = !seen.contains(g);
@@ -251,10 +254,10 @@ mod tests {
     fn names_and_ids() {
         let root = resolve("", &[]).unwrap();
         assert_eq!((root.uid, root.gid, root.home.as_str()), (0, 0, "/root"));
-        assert_eq!(root.additional_gids, [10]);
+        assert_eq!(root.additional_gids, [0, 10]);
         let u = resolve("user", &[]).unwrap();
         assert_eq!((u.uid, u.gid), (1000, 1000));
-        assert_eq!(u.additional_gids, [2000]);
+        assert_eq!(u.additional_gids, [1000, 2000]);
         let u = resolve("1000", &[]).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (1000, 1000, "/home/user"));
         let u = resolve("nobody:extra", &[]).unwrap();
@@ -263,9 +266,9 @@ mod tests {
         assert_eq!((u.uid, u.gid, u.home.as_str()), (4242, 4343, "/"));
         let u = resolve("4242", &["extra", "77", "extra"]).unwrap();
         assert_eq!((u.uid, u.gid), (4242, 0));
-        assert_eq!(u.additional_gids, [2000, 77]);
+        assert_eq!(u.additional_gids, [0, 2000, 77]);
         let u = resolve("user:user", &[]).unwrap();
-        assert!(u.additional_gids.is_empty());
+        assert_eq!(u.additional_gids, [1000]);
     }
 
     #[test]
