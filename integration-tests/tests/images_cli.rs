@@ -162,6 +162,37 @@ fn images_format_filters_and_inspect_templates() {
         "{err}"
     );
 
+    // history: docker's table and the same formatter options.
+    let table = d.ok(&["history", "bt/a:1"]);
+    assert!(
+        table.starts_with("IMAGE          CREATED          CREATED BY"),
+        "{table}"
+    );
+    assert_eq!(d.ok(&["history", "-q", "bt/a:1"]), short(&a));
+    assert_eq!(
+        d.ok(&["history", "--no-trunc", "--format", "{{.ID}}", "bt/a:1"]),
+        a
+    );
+    let size = d.ok(&[
+        "history",
+        "--human=false",
+        "--format",
+        "{{.Size}}",
+        "bt/a:1",
+    ]);
+    assert!(size.parse::<u64>().unwrap() > 500_000, "{size}");
+    let json = d.ok(&["history", "--format", "json", "bt/a:1"]);
+    let entry: Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        entry["CreatedBy"]
+            .as_str()
+            .unwrap()
+            .contains("berth import"),
+        "{json}"
+    );
+    let err = d.fails(&["history", "--format", "{{.Nope}}", "bt/a:1"]);
+    assert!(err.starts_with("template parsing error"), "{err}");
+
     // image inspect --format: ranges, index, json, functions.
     let fmt = |image: &str, format: &str| d.ok(&["image", "inspect", "--format", format, image]);
     assert_eq!(

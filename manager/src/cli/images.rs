@@ -2,7 +2,6 @@
 //! import, prune, login, logout.
 
 use super::progress::ProgressRenderer;
-use super::tabwriter::TabWriter;
 use super::template::{self, ListFormat};
 use super::{connection, credentials, humanize, CliError};
 use super::{HistoryArgs, ImagesArgs, ImportArgs, LoadArgs, LoginArgs, LogoutArgs, PruneArgs};
@@ -230,18 +229,6 @@ pub async fn list(ctx: &Context, a: ImagesArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
-/// Prints rows in columns the way docker's tables are laid out (Go's
-/// tabwriter, minimum width 10, padding 3).
-pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut text = header.join("\t");
-    text.push('\n');
-    for row in rows {
-        text.push_str(&row.join("\t"));
-        text.push('\n');
-    }
-    print!("{}", TabWriter::docker().format(&text));
-}
-
 fn print_removed(items: &[pb::RemovedItem]) {
     for item in items {
         match &item.item {
@@ -287,8 +274,34 @@ pub async fn tag(ctx: &Context, a: TagArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
-/// `berth history`: the config's history entries, newest first, with layer sizes.
+/// docker's `history` table (cli/command/image `formatter_history.go`).
+const HISTORY_TABLE: &str =
+    "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}";
+
+/// Column titles of the `history` fields.
+fn history_headers() -> serde_json::Map<String, Value> {
+    template::headers(&[
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ])
+}
+
+/// `berth history`: the config's history entries, newest first, with layer
+/// sizes, through docker's formatter (`--format`, `-q`, `--human`,
+/// `--no-trunc`).
 pub async fn history(ctx: &Context, a: HistoryArgs) -> Result<i32, CliError> {
+    let user_format = a.format.clone().unwrap_or_default();
+    let format = if a.quiet && (user_format.is_empty() || user_format == "table") {
+        "{{.ID}}"
+    } else {
+        user_format.as_str()
+    };
+    let format =
+        ListFormat::parse(format, HISTORY_TABLE).map_err(|e| CliError::Other(e.to_string()))?;
     let mut client = connection::images(&ctx.host).await?;
     let detail = client
         .inspect(pb::InspectImageRequest {
@@ -304,7 +317,6 @@ pub async fn history(ctx: &Context, a: HistoryArgs) -> Result<i32, CliError> {
         .map(|i| i.id.clone())
         .unwrap_or_default();
     let mut layer_sizes = detail.layers.iter().map(|l| l.unpacked_size);
-    let mut rows = Vec::new();
     let entries: Vec<(Value, i64)> = if history.is_empty() {
         // No history: one row per layer.
         detail
@@ -326,23 +338,29 @@ pub async fn history(ctx: &Context, a: HistoryArgs) -> Result<i32, CliError> {
             .collect()
     };
     let count = entries.len();
+    let mut rows = Vec::new();
     for (n, (h, size)) in entries.into_iter().enumerate().rev() {
         let image = if n + 1 == count {
             truncate_id(&id, a.no_trunc)
         } else {
             "<missing>".to_string()
         };
-        if a.quiet {
-            println!("{image}");
-            continue;
-        }
         let created = h["created"].as_str().unwrap_or("");
-        let created = if a.human {
-            crate::images::parse_time(created)
+        let created_secs = crate::images::parse_time(created);
+        let created_at = created_secs
+            .map(|t| {
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
+                )
+                .to_string()
+            })
+            .unwrap_or_else(|| "N/A".into());
+        let created_since = if a.human {
+            created_secs
                 .map(humanize::ago)
                 .unwrap_or_else(|| "N/A".into())
         } else {
-            created.to_string()
+            created_at.clone()
         };
         let mut by = h["created_by"].as_str().unwrap_or("").replace('\t', " ");
         if !a.no_trunc && by.chars().count() > 45 {
@@ -353,20 +371,23 @@ pub async fn history(ctx: &Context, a: HistoryArgs) -> Result<i32, CliError> {
         } else {
             size.to_string()
         };
-        rows.push(vec![
-            image,
-            created,
-            by,
-            size,
-            h["comment"].as_str().unwrap_or("").to_string(),
-        ]);
+        rows.push(template::row(
+            [
+                ("ID", image),
+                ("CreatedSince", created_since),
+                ("CreatedAt", created_at),
+                ("CreatedBy", by),
+                ("Size", size),
+                ("Comment", h["comment"].as_str().unwrap_or("").to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        ));
     }
-    if !a.quiet {
-        print_table(
-            &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-            &rows,
-        );
-    }
+    let out = format
+        .render(&rows, &history_headers())
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    print!("{out}");
     Ok(0)
 }
 

@@ -229,6 +229,10 @@ pub struct HistoryArgs {
     /// Print sizes and dates in human readable format (default true).
     #[arg(long = "human", default_value_t = true, action = clap::ArgAction::Set)]
     pub human: bool,
+    /// Format output: table (default), json, or a Go template ({{.ID}},
+    /// {{.CreatedSince}}, {{.CreatedAt}}, {{.CreatedBy}}, {{.Size}}, {{.Comment}}).
+    #[arg(long)]
+    pub format: Option<String>,
     pub image: String,
 }
 
