@@ -492,23 +492,23 @@ fn unconditionally_allowed(seccomp: &serde_json::Value) -> std::collections::BTr
         .collect()
 }
 
-/// Runs `docker run -d FLAGS busybox CMD...` on `dockerd` and returns the
+/// Runs `docker run -d FLAGS busybox CMD...` (`--network none` unless FLAGS
+/// name a network) on `dockerd` and returns the
 /// config.json dockerd wrote for its runtime.
 fn docker_spec(
     dockerd: &berth_integration_tests::engines::Dockerd,
     flags: &[&str],
     cmd: &[&str],
 ) -> serde_json::Value {
-    let mut args = vec!["-d"];
+    use berth_integration_tests::engines::{DOCKER_RUNTIME_NAME, IMAGE};
+    let mut args = vec!["run", "--runtime", DOCKER_RUNTIME_NAME, "-d"];
+    if !flags.contains(&"--network") {
+        args.extend(["--network", "none"]);
+    }
     args.extend_from_slice(flags);
-    args.push(berth_integration_tests::engines::IMAGE);
+    args.push(IMAGE);
     args.extend_from_slice(cmd);
-    let docker_id = dockerd
-        .run_container(&args)
-        .ok()
-        .stdout()
-        .trim()
-        .to_string();
+    let docker_id = dockerd.docker(&args).ok().stdout().trim().to_string();
     let mut found = Vec::new();
     find_files(
         &dockerd.sandbox.path("containerd"),
@@ -596,11 +596,14 @@ fn assert_same_as_docker(theirs: &serde_json::Value, opts: &ContainerOptions) {
     assert_eq!(ours["hostname"], theirs["hostname"]);
 
     let (l, m) = (&ours["linux"], &theirs["linux"]);
+    // The namespaces made new; docker joins the host's network namespace
+    // through a bind of it (a path), ours simply lists none: the same.
     let kinds = |v: &serde_json::Value| {
         let mut k: Vec<String> = v["namespaces"]
             .as_array()
             .unwrap()
             .iter()
+            .filter(|n| n["path"].as_str().is_none_or(str::is_empty))
             .map(|n| n["type"].as_str().unwrap().to_string())
             .collect();
         k.sort();
@@ -770,6 +773,24 @@ fn dockerd_makes_the_same_spec() {
             group_add: vec!["extra".into()],
             ulimits: vec!["nofile=100:200".into()],
             user: Some("user".into()),
+            ..Default::default()
+        },
+    );
+
+    // The host's network (the last --network wins over the harness's none):
+    // no network namespace, the host's hostname, no netns sysctls.
+    // (--ulimit overrides the harness dockerd's --default-ulimit.)
+    let theirs = docker_spec(
+        &dockerd,
+        &["--network", "host", "--ulimit", "nofile=100:200"],
+        &["sleep", "60"],
+    );
+    assert_same_as_docker(
+        &theirs,
+        &ContainerOptions {
+            cmd: vec!["sleep".into(), "60".into()],
+            network: berth_manager::containers::spec::NetworkMode::Host,
+            ulimits: vec!["nofile=100:200".into()],
             ..Default::default()
         },
     );
