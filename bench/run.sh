@@ -36,7 +36,8 @@ cat > "$CONTAINERS_CONF" <<'EOF'
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 EOF
-pod() { podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" --cgroup-manager cgroupfs --events-backend none "$@"; }
+RUNC=$(command -v runc)
+pod() { podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" --cgroup-manager cgroupfs --events-backend none --runtime "$RUNC" "$@"; }
 cleanup() {
     set +e
     berth ps -aq 2>/dev/null | xargs -r "$BIN/berth" -H "unix://$SOCK" rm -f >/dev/null 2>&1
@@ -77,7 +78,7 @@ echo "berthd RSS: $(rss_kib "$BERTHD_PID") KiB"
 echo "== run --rm busybox true (hyperfine)"
 hyperfine -N --warmup 3 --runs 30 --export-json "$WORK/run.json" \
     -n berth "$BIN/berth -H unix://$SOCK run --rm busybox true" \
-    -n podman "podman --root $WORK/podman/root --runroot $WORK/podman/run --cgroup-manager cgroupfs --events-backend none run --rm --network none localhost/busybox true"
+    -n podman "podman --root $WORK/podman/root --runroot $WORK/podman/run --cgroup-manager cgroupfs --events-backend none --runtime $RUNC run --rm --network none localhost/busybox true"
 b=$(jq '.results[0].mean * 1000' "$WORK/run.json")
 p=$(jq '.results[1].mean * 1000' "$WORK/run.json")
 printf 'run --rm: berth %.1f ms, podman %.1f ms, ratio %s (target <= 0.33x)\n' "$b" "$p" "$(ratio "$b" "$p")"
@@ -102,7 +103,7 @@ done
 t3=$(now_ms)
 berth rm -f $(berth ps -aq) >/dev/null
 t4=$(now_ms)
-pod rm -f -a >/dev/null
+pod rm -f -t 0 -a >/dev/null
 t5=$(now_ms)
 printf 'run -d x%d: berth %d ms, podman %d ms, ratio %s\n' "$N" $((t1 - t0)) $((t2 - t1)) "$(ratio $((t1 - t0)) $((t2 - t1)))"
 printf 'rm -f x%d:  berth %d ms, podman %d ms, ratio %s\n' "$N" $((t4 - t3)) $((t5 - t4)) "$(ratio $((t4 - t3)) $((t5 - t4)))"

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(
-  busybox-static jq protobuf-compiler procps iproute2 util-linux time strace hyperfine
+  busybox-static jq protobuf-compiler procps iproute2 util-linux time strace hyperfine tmux
   runc crun conmon podman containerd docker.io docker-registry skopeo umoci
   python3-seccomp dbus-daemon dbus-bin ca-certificates tar gzip zstd curl python3
   tini
