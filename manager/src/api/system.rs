@@ -109,16 +109,17 @@ impl System for SystemApi {
         .await
         .map_err(|e| Status::internal(format!("info: {e}")))?;
         let options = &self.daemon.options;
+        let counts = self.daemon.containers.counts();
         Ok(Response::new(pb::InfoResponse {
             server_version: env!("CARGO_PKG_VERSION").into(),
             root_dir: options.root.display().to_string(),
             state_dir: options.state.display().to_string(),
             snapshotter: self.daemon.images.snapshotter().name().to_string(),
             images,
-            containers: 0,
-            containers_running: 0,
-            containers_paused: 0,
-            containers_stopped: 0,
+            containers: counts.0 as i64,
+            containers_running: counts.1 as i64,
+            containers_paused: counts.2 as i64,
+            containers_stopped: counts.3 as i64,
             kernel_version: kernel_version(),
             operating_system: operating_system(),
             os_type: std::env::consts::OS.into(),
