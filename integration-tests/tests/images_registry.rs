@@ -457,6 +457,25 @@ fn multi_platform_images_push_whole_or_one_platform() {
         ppc_manifest["config"]
     );
 
+    // push -a: every tag of the repository, each whole.
+    for tag in ["1", "2"] {
+        d.ok(&["tag", "bt/multi:full", &format!("{r}/bt/all:{tag}")]);
+    }
+    let out = d.ok(&["push", "-a", &format!("{r}/bt/all")]);
+    for tag in ["1", "2"] {
+        assert!(
+            out.contains(&format!("{tag}: digest: {full} size: {full_size}")),
+            "{out}"
+        );
+        let raw = skopeo_inspect(&format!("docker://{r}/bt/all:{tag}"), true);
+        assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    }
+    let out = d.berth(&["push", "-a", &format!("{r}/bt/all:1")]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(stderr(&out), "tag can't be used with --all-tags/-a");
+    let err = d.fails(&["push", "-a", &format!("{r}/bt/none")]);
+    assert!(err.contains("An image does not exist locally"), "{err}");
+
     // A pull keeps only the host's platform: a push sends that one, and
     // says so.
     let d2 = Berthd::start();

@@ -81,14 +81,54 @@ pub async fn pull(ctx: &Context, a: PullArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
-/// `berth push`: streams progress, then `TAG: digest: D size: N`.
+/// `berth push`: streams progress, then `TAG: digest: D size: N`; with
+/// `-a`, every tag of the repository in turn.
 pub async fn push(ctx: &Context, a: PushArgs) -> Result<i32, CliError> {
     let reference = Reference::parse(&a.image).map_err(|e| CliError::Usage(e.to_string()))?;
+    if !a.all_tags {
+        return push_one(ctx, &a, &a.image).await;
+    }
+    let last = a.image.rsplit('/').next().unwrap_or_default();
+    if last.contains(':') || last.contains('@') {
+        return Err(CliError::Usage(
+            "tag can't be used with --all-tags/-a".into(),
+        ));
+    }
+    let mut client = connection::images(&ctx.host).await?;
+    let mut names: Vec<String> = client
+        .list(pb::ListImagesRequest {
+            reference: reference.repository(),
+            all: false,
+            filters: Vec::new(),
+        })
+        .await?
+        .into_inner()
+        .images
+        .into_iter()
+        .map(|i| i.name)
+        .filter(|n| !n.is_empty() && !n.contains('@'))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(CliError::Daemon(format!(
+            "An image does not exist locally with the tag: {}",
+            reference.familiar_repository()
+        )));
+    }
+    for name in names {
+        push_one(ctx, &a, &name).await?;
+    }
+    Ok(0)
+}
+
+/// Pushes one name, printing docker's summary line.
+async fn push_one(ctx: &Context, a: &PushArgs, image: &str) -> Result<i32, CliError> {
+    let reference = Reference::parse(image).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut client = connection::images(&ctx.host).await?;
     let stream = client
         .push(pb::PushRequest {
-            reference: a.image.clone(),
-            auth: auth_for(ctx, &a.image)?,
+            reference: image.to_string(),
+            auth: auth_for(ctx, image)?,
             platform: a.platform.clone().unwrap_or_default(),
         })
         .await?

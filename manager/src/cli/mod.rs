@@ -170,6 +170,9 @@ pub struct PushArgs {
     /// Push only this platform's manifest of a multi-platform image (os/arch[/variant]).
     #[arg(long)]
     pub platform: Option<String>,
+    /// Push every tag of the repository.
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
     pub image: String,
 }
 
