@@ -322,7 +322,12 @@ pub fn container_labels(
 /// The signal `stop` sends first: `--stop-signal`, the image's StopSignal,
 /// or SIGTERM.
 pub fn stop_signal(image: &ImageRuntimeConfig, opts: &ContainerOptions) -> Result<i32, SpecError> {
-    match opts.stop_signal.as_deref().or(image.stop_signal.as_deref()) {
+    match opts
+        .stop_signal
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .or(image.stop_signal.as_deref())
+    {
         Some(s) => parse_signal(s),
         None => Ok(libc::SIGTERM),
     }
@@ -511,7 +516,13 @@ pub fn build_spec(
     }
     let mut args = container_args(image, opts)?;
     let cwd = container_cwd(image, opts)?;
-    let user_spec = opts.user.as_deref().or(image.user.as_deref()).unwrap_or("");
+    // An empty `-u` is "not given" (the image's user), as in docker.
+    let user_spec = opts
+        .user
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .or(image.user.as_deref())
+        .unwrap_or("");
     let exec_user = user::resolve_user(ctx.rootfs, user_spec, &opts.group_add)?;
 
     let mut env = env::container_env(&image.env, &opts.env, &hostname, opts.tty);

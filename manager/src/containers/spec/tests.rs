@@ -200,6 +200,13 @@ fn user_from_the_image_passwd() {
     let root = Rootfs::new("imguser");
     let spec = build_spec(&img, &Default::default(), &ctx(&root)).unwrap();
     assert_eq!(process(&spec).user.uid, 65534);
+    // An empty -u keeps the image's user.
+    let opts = ContainerOptions {
+        user: Some(String::new()),
+        ..Default::default()
+    };
+    let spec = build_spec(&img, &opts, &ctx(&root)).unwrap();
+    assert_eq!(process(&spec).user.uid, 65534);
     assert_eq!(
         err_of(
             &image(),
@@ -522,6 +529,11 @@ fn stop_signals_and_labels() {
         stop_signal(&img, &Default::default()).unwrap(),
         libc::SIGQUIT
     );
+    let empty = ContainerOptions {
+        stop_signal: Some(String::new()),
+        ..Default::default()
+    };
+    assert_eq!(stop_signal(&img, &empty).unwrap(), libc::SIGQUIT);
     let opts = ContainerOptions {
         stop_signal: Some("kill".into()),
         labels: [("a".to_string(), "user".to_string())].into(),
