@@ -38,7 +38,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct DaemonConfig {
-    /// Registries spoken to over plain HTTP.
+    /// Registries (`host[:port]` or `host`) reached over HTTPS without
+    /// certificate checks, falling back to plain HTTP (docker's
+    /// `insecure-registries`; see `registry` for the order).
     #[serde(default)]
     pub insecure_registries: Vec<String>,
     /// `overlayfs` or `native`; none picks overlayfs when it works.
