@@ -28,7 +28,7 @@
 //! | `process.env` | PATH, HOSTNAME, TERM, image env, user env; HOME from passwd | [`env`] |
 //! | `process.cwd` | `-w`, image WorkingDir, `/` | here, [`user::ensure_workdir`] |
 //! | `process.user` | `-u`/image User in the image's passwd/group, `--group-add` | [`user`] |
-//! | capabilities | docker's 14; add/drop/ALL; privileged = all grantable | [`capabilities`] |
+//! | capabilities | docker's 14; add/drop/ALL; privileged = all grantable; a non-root user only in the bounding set | [`capabilities`] |
 //! | seccomp | docker's default filtered by caps; unconfined; user profile | [`seccomp_profile`], [`security_options`] |
 //! | mounts | docker's defaults, hosts files, `-v`, `--mount`, `--tmpfs`, init | [`mounts`], [`hosts_files`] |
 //! | masked/readonly paths | docker's lists; none when privileged | here |
@@ -40,6 +40,21 @@
 //! privileged, bind sources) but writes nothing until every check passed;
 //! its only write is docker's: a missing `-v` source directory is created as
 //! the last step.
+//!
+//! # Checked against docker
+//!
+//! `integration-tests/tests/container_spec.rs` builds specs for three flag
+//! sets and compares them with the config.json dockerd 20.10 writes for the
+//! same `docker run` flags. Where Berth differs, on purpose:
+//!
+//! * the seccomp profile and masked paths are docker 25+'s (socket without
+//!   AF_VSOCK, io_uring, `/proc/interrupts` masked);
+//! * `HOME` is in `process.env` (runc adds it at exec; other runtimes do not);
+//! * `--privileged` gets the capabilities berthd can grant, not every one
+//!   the kernel knows (see [`capabilities`]);
+//! * `--memory-swap -1` is written as -1, `--network host` as no network
+//!   namespace (docker joins a bind of the host's): the same to the kernel;
+//! * no explicit /dev/fuse deny rule (see [`devices`]).
 //!
 //! Not here yet: image `VOLUME`s stay plain directories of the rootfs and
 //! named/anonymous volumes fail with `not implemented` (issue 7); the bridge
