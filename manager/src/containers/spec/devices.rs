@@ -70,7 +70,7 @@ pub fn privileged_device_rules() -> Vec<LinuxDeviceCgroup> {
 const SKIPPED: [&str; 5] = ["pts", "shm", "mqueue", "fd", ".lxc"];
 
 /// Every character and block device under `dev` (the host's /dev), except
-/// the console and what [`SKIPPED`] names, as `linux.devices` entries with
+/// the console and what `SKIPPED` names, as `linux.devices` entries with
 /// the host's mode and owner. Unreadable entries are skipped.
 pub fn host_devices(dev: &Path) -> Vec<LinuxDevice> {
     let mut out = Vec::new();

@@ -25,7 +25,7 @@
 //! | part | rule (docker's) | module |
 //! |---|---|---|
 //! | `process.args` | entrypoint + cmd; `--entrypoint` drops the image's Cmd; `--init` prepends `/sbin/docker-init --` | here |
-//! | `process.env` | PATH, HOSTNAME, TERM, image env, user env; HOME from passwd | [`env`] |
+//! | `process.env` | PATH, HOSTNAME, TERM, image env, user env; HOME from passwd | [`mod@env`] |
 //! | `process.cwd` | `-w`, image WorkingDir, `/` | here, [`user::ensure_workdir`] |
 //! | `process.user` | `-u`/image User in the image's passwd/group, `--group-add` | [`user`] |
 //! | capabilities | docker's 14; add/drop/ALL; privileged = all grantable; a non-root user only in the bounding set | [`capabilities`] |
