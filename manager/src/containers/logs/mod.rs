@@ -116,8 +116,8 @@ impl LogError {
     }
 }
 
-/// Entries buffered between the reading thread and the consumer.
-const CHANNEL_DEPTH: usize = 256;
+/// Batches buffered between the reading thread and the consumer.
+const CHANNEL_DEPTH: usize = 8;
 
 /// Starts reading the log whose live file is `path` (its rotated files are
 /// `path.1`, `path.2` ...); see the module doc for what is read.
@@ -157,6 +157,7 @@ pub fn read_logs(
         opts,
         tx,
         stop: stop_flag,
+        batch: Vec::new(),
     };
     let done_abort = stop_task.clone();
     tokio::task::spawn_blocking(move || {
@@ -165,21 +166,41 @@ pub fn read_logs(
             task.abort();
         }
     });
-    Ok(LogReader { rx, stop_task })
+    Ok(LogReader {
+        rx,
+        ready: std::collections::VecDeque::new(),
+        stop_task,
+    })
 }
 
 /// The entries of a log, in the order they were written, as a [`Stream`].
 /// Ends when the log has been read (see [`read_logs`]); dropping it stops
 /// the reader.
 pub struct LogReader {
-    rx: mpsc::Receiver<Result<LogEntry, LogError>>,
+    /// Batches from the reading thread (see `reader::Batch`).
+    rx: mpsc::Receiver<reader::Batch>,
+    /// The rest of the last batch received.
+    ready: std::collections::VecDeque<Result<LogEntry, LogError>>,
     stop_task: Option<AbortHandle>,
 }
 
 impl LogReader {
     /// The next entry or error; `None` at the end.
     pub async fn next_entry(&mut self) -> Option<Result<LogEntry, LogError>> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.poll_item(cx)).await
+    }
+
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<LogEntry, LogError>>> {
+        loop {
+            if let Some(item) = self.ready.pop_front() {
+                return Poll::Ready(Some(item));
+            }
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(batch)) => self.ready.extend(batch),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }
 
@@ -187,7 +208,7 @@ impl Stream for LogReader {
     type Item = Result<LogEntry, LogError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+        self.poll_item(cx)
     }
 }
 

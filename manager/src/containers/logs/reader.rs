@@ -34,6 +34,14 @@ use super::{LogEntry, LogError, LogOptions, LogStream};
 /// Bytes read at a time.
 const CHUNK: usize = 64 * 1024;
 
+/// What the reader sends: entries and per-line errors in batches, one
+/// batch per chunk read at most, so that a big log costs one channel
+/// hand-over per chunk rather than per entry.
+pub type Batch = Vec<Result<LogEntry, LogError>>;
+
+/// Most items in one batch.
+const CHANNEL_BATCH: usize = 1024;
+
 /// Longest line taken for an entry. Entries hold at most 16 KiB of output
 /// (docker's line split, shim/src/jsonlog.rs), six bytes per byte escaped,
 /// plus attributes: anything longer is not an entry, and is skipped rather
@@ -79,17 +87,21 @@ impl Cursor {
 pub struct Reader {
     pub files: LogFileSet,
     pub opts: LogOptions,
-    pub tx: mpsc::Sender<Result<LogEntry, LogError>>,
+    pub tx: mpsc::Sender<Batch>,
     /// Set once the caller's stop future resolved (following only).
     pub stop: Arc<AtomicBool>,
+    /// Items not yet sent.
+    pub batch: Batch,
 }
 
 impl Reader {
     /// Reads until done; a fatal error is sent as the last item.
-    pub fn run(self) {
-        let tx = self.tx.clone();
-        if let Err(e) = self.read() {
-            let _ = tx.blocking_send(Err(e));
+    pub fn run(mut self) {
+        let result = self.read();
+        if self.flush() == Flow::Continue {
+            if let Err(e) = result {
+                let _ = self.tx.blocking_send(vec![Err(e)]);
+            }
         }
     }
 
@@ -101,18 +113,20 @@ impl Reader {
             || self.tx.is_closed()
     }
 
-    fn read(&self) -> Result<(), LogError> {
+    fn read(&mut self) -> Result<(), LogError> {
         let watch = self
             .opts
             .follow
             .then(|| DirWatch::new(self.files.live_path().parent().unwrap_or(".".as_ref())));
         // Open the files there are (waiting for the first one when following).
+        let mut waited = false;
         let (mut queue, offset) = loop {
             let stopping = !self.opts.follow || self.must_stop();
             let files = self.files.open_all()?;
             if !files.is_empty() {
                 let (skip, offset) = match self.opts.tail {
-                    Some(n) => {
+                    // A log that appeared while we waited is all new.
+                    Some(n) if !waited => {
                         let refs: Vec<&std::fs::File> = files.iter().map(|f| &f.file).collect();
                         let start = find_tail_start(&refs, n).map_err(|source| LogError::Read {
                             path: self.files.live_path().to_path_buf(),
@@ -120,7 +134,7 @@ impl Reader {
                         })?;
                         (start.file, start.offset)
                     }
-                    None => (0, 0),
+                    _ => (0, 0),
                 };
                 break (
                     files.into_iter().skip(skip).collect::<VecDeque<_>>(),
@@ -133,6 +147,7 @@ impl Reader {
             if let Some(w) = &watch {
                 w.wait();
             }
+            waited = true;
         };
         let first = queue.pop_front().expect("open_all gave files");
         let mut cursor = Cursor::new(first, offset);
@@ -194,7 +209,7 @@ impl Reader {
 
     /// Reads the cursor's file to its current end, handling every complete
     /// line.
-    fn read_to_end(&self, cursor: &mut Cursor) -> Result<Flow, LogError> {
+    fn read_to_end(&mut self, cursor: &mut Cursor) -> Result<Flow, LogError> {
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = cursor
@@ -210,14 +225,14 @@ impl Reader {
             }
             cursor.read_pos += n as u64;
             cursor.pending.extend_from_slice(&buf[..n]);
-            if self.cut_lines(cursor)? == Flow::End {
+            if self.cut_lines(cursor) == Flow::End || self.flush() == Flow::End {
                 return Ok(Flow::End);
             }
         }
     }
 
     /// Handles the complete lines in `pending` and keeps the rest.
-    fn cut_lines(&self, cursor: &mut Cursor) -> Result<Flow, LogError> {
+    fn cut_lines(&mut self, cursor: &mut Cursor) -> Flow {
         let base = cursor.pending_offset();
         let mut start = 0;
         let mut flow = Flow::Continue;
@@ -241,19 +256,19 @@ impl Reader {
                 offset: cursor.pending_offset(),
                 limit: MAX_ENTRY_LINE,
             };
-            if self.tx.blocking_send(Err(err)).is_err() {
-                return Ok(Flow::End);
+            if self.send(Err(err)) == Flow::End {
+                return Flow::End;
             }
             cursor.skipping = true;
         }
         if cursor.skipping {
             cursor.pending.clear();
         }
-        Ok(flow)
+        flow
     }
 
     /// Decodes, filters and sends one line.
-    fn handle_line(&self, line: &[u8], cursor: &Cursor, offset: u64) -> Flow {
+    fn handle_line(&mut self, line: &[u8], cursor: &Cursor, offset: u64) -> Flow {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Flow::Continue;
         }
@@ -284,8 +299,21 @@ impl Reader {
         self.send(Ok(entry))
     }
 
-    fn send(&self, item: Result<LogEntry, LogError>) -> Flow {
-        match self.tx.blocking_send(item) {
+    /// Queues an item; sends the batch when it is full.
+    fn send(&mut self, item: Result<LogEntry, LogError>) -> Flow {
+        self.batch.push(item);
+        if self.batch.len() >= CHANNEL_BATCH {
+            return self.flush();
+        }
+        Flow::Continue
+    }
+
+    /// Sends what is queued; `End` when the receiver is gone.
+    fn flush(&mut self) -> Flow {
+        if self.batch.is_empty() {
+            return Flow::Continue;
+        }
+        match self.tx.blocking_send(std::mem::take(&mut self.batch)) {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::End,
         }

@@ -420,7 +420,12 @@ async fn follow_restarts_a_truncated_file() {
 async fn follow_waits_for_the_log_to_appear() {
     let dir = temp_dir("appear");
     let path = dir.join("log");
-    let mut reader = read_logs(&path, following(), std::future::pending()).unwrap();
+    // `--tail 0`: what is written once the log appears is new all the same.
+    let opts = LogOptions {
+        tail: Some(0),
+        ..following()
+    };
+    let mut reader = read_logs(&path, opts, std::future::pending()).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut log = TestLog::new(&path, 0, 1);
     write_numbered(&mut log, 0..2);
