@@ -184,6 +184,30 @@ fn a_user_profile_is_applied() {
 }
 
 #[test]
+fn podmans_profile_file_runs() {
+    // A real engine-format profile from disk (containers-common's), as
+    // `--security-opt seccomp=/usr/share/containers/seccomp.json` sends it.
+    let profile = std::fs::read("/usr/share/containers/seccomp.json")
+        .expect("/usr/share/containers/seccomp.json (install podman)");
+    let c = SpecRun::new("podman-profile");
+    let (code, out, err) = c.run(
+        "grep Seccomp: /proc/self/status; ls / >/dev/null && echo ls=ok; \
+         unshare -U true 2>/dev/null && echo unshare=ok || echo unshare=refused",
+        ContainerOptions {
+            security_opt: vec!["seccomp=/usr/share/containers/seccomp.json".into()],
+            seccomp_profile: Some(profile),
+            ..Default::default()
+        },
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(status_field(&out, "Seccomp"), "2");
+    assert!(out.contains("ls=ok"), "{out}");
+    // podman's profile allows unshare without CAP_SYS_ADMIN, docker's
+    // default (above) does not: the filter is the file's, not the default.
+    assert!(out.contains("unshare=ok"), "{out}");
+}
+
+#[test]
 fn read_only_root_with_a_tmpfs() {
     let c = SpecRun::new("readonly");
     let (code, out, err) = c.run(
