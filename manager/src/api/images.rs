@@ -190,6 +190,17 @@ impl ImagesApi {
     fn images(&self) -> Arc<ImageService> {
         self.daemon.images.clone()
     }
+
+    /// Publishes an image event (docker's `image` events: the actor is the
+    /// reference or image ID, `name` its name).
+    fn publish(&self, action: &str, actor: &str) {
+        publish_image_event(&self.daemon.events, action, actor);
+    }
+}
+
+fn publish_image_event(events: &crate::events::EventBus, action: &str, actor: &str) {
+    let attributes = std::collections::BTreeMap::from([("name".to_string(), actor.to_string())]);
+    events.publish(crate::events::Event::now("image", action, actor, attributes));
 }
 
 #[tonic::async_trait]
@@ -206,11 +217,14 @@ impl Images for ImagesApi {
         let images = self.images();
         let creds = credentials(req.auth);
         tracing::info!(reference = %req.reference, "pull");
+        let events = self.daemon.events.clone();
         Ok(Response::new(transfer_stream(move |sink| async move {
             let platform = (!req.platform.is_empty()).then_some(req.platform);
-            images
+            let done = images
                 .pull(&req.reference, platform.as_deref(), creds, sink)
-                .await
+                .await?;
+            publish_image_event(&events, "pull", &done.reference);
+            Ok(done)
         })))
     }
 
@@ -222,11 +236,14 @@ impl Images for ImagesApi {
         let images = self.images();
         let creds = credentials(req.auth);
         tracing::info!(reference = %req.reference, "push");
+        let events = self.daemon.events.clone();
         Ok(Response::new(transfer_stream(move |sink| async move {
             let platform = (!req.platform.is_empty()).then_some(req.platform);
-            images
+            let done = images
                 .push(&req.reference, platform.as_deref(), creds, sink)
-                .await
+                .await?;
+            publish_image_event(&events, "push", &done.reference);
+            Ok(done)
         })))
     }
 
@@ -294,7 +311,9 @@ impl Images for ImagesApi {
     ) -> Result<Response<pb::TagImageResponse>, Status> {
         let req = request.into_inner();
         let images = self.images();
+        let target = req.target.clone();
         blocking(move || images.tag(&req.source, &req.target)).await?;
+        self.publish("tag", &target);
         Ok(Response::new(pb::TagImageResponse {}))
     }
 
@@ -308,6 +327,12 @@ impl Images for ImagesApi {
             .remove(&req.reference, req.force, !req.no_prune)
             .await
             .map_err(|e| image_status(&e))?;
+        for item in &items {
+            match item {
+                Removed::Untagged(name) => self.publish("untag", name),
+                Removed::Deleted(id) => self.publish("delete", id),
+            }
+        }
         Ok(Response::new(pb::RemoveImageResponse {
             items: removed_to_pb(items),
         }))
@@ -438,7 +463,9 @@ impl Images for ImagesApi {
         let id =
             blocking(move || images.import_blocking(&mut ChannelReader::new(rx), &options)).await;
         forward.abort();
-        Ok(Response::new(pb::ImportImageResponse { image_id: id? }))
+        let id = id?;
+        self.publish("import", &id);
+        Ok(Response::new(pb::ImportImageResponse { image_id: id }))
     }
 
     async fn login(
