@@ -140,12 +140,15 @@ pub fn read_logs(
     let files = files::LogFileSet::new(path)?;
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     let stop_flag = Arc::new(AtomicBool::new(false));
+    let bell = Arc::new(watch::StopBell::new());
     let stop_task = if opts.follow {
         let flag = stop_flag.clone();
+        let bell = bell.clone();
         Some(
             tokio::spawn(async move {
                 stop.await;
                 flag.store(true, Ordering::Release);
+                bell.ring();
             })
             .abort_handle(),
         )
@@ -157,6 +160,7 @@ pub fn read_logs(
         opts,
         tx,
         stop: stop_flag,
+        bell: bell.clone(),
         batch: Vec::new(),
     };
     let done_abort = stop_task.clone();
@@ -170,6 +174,7 @@ pub fn read_logs(
         rx,
         ready: std::collections::VecDeque::new(),
         stop_task,
+        bell,
     })
 }
 
@@ -182,6 +187,8 @@ pub struct LogReader {
     /// The rest of the last batch received.
     ready: std::collections::VecDeque<Result<LogEntry, LogError>>,
     stop_task: Option<AbortHandle>,
+    /// Rung on drop: a waiting follower ends at once.
+    bell: Arc<watch::StopBell>,
 }
 
 impl LogReader {
@@ -217,6 +224,8 @@ impl Drop for LogReader {
         if let Some(task) = &self.stop_task {
             task.abort();
         }
+        self.rx.close();
+        self.bell.ring();
     }
 }
 

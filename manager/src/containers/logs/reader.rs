@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use super::entry::decode_entry;
 use super::files::{LogFileSet, OpenLogFile};
 use super::tail::find_tail_start;
-use super::watch::DirWatch;
+use super::watch::{DirWatch, StopBell};
 use super::{LogEntry, LogError, LogOptions, LogStream};
 
 /// Bytes read at a time.
@@ -90,6 +90,8 @@ pub struct Reader {
     pub tx: mpsc::Sender<Batch>,
     /// Set once the caller's stop future resolved (following only).
     pub stop: Arc<AtomicBool>,
+    /// Rung with `stop` set, or when the consumer goes away.
+    pub bell: Arc<StopBell>,
     /// Items not yet sent.
     pub batch: Batch,
 }
@@ -145,7 +147,7 @@ impl Reader {
                 return Ok(());
             }
             if let Some(w) = &watch {
-                w.wait();
+                w.wait(&self.bell);
             }
             waited = true;
         };
@@ -192,7 +194,7 @@ impl Reader {
                 return Ok(());
             }
             if let Some(w) = &watch {
-                w.wait();
+                w.wait(&self.bell);
             }
         }
     }

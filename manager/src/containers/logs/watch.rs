@@ -1,10 +1,11 @@
 //! Waiting for a log to change while following it: an inotify watch on the
 //! log's directory wakes the reader as soon as a file in it is written,
-//! created or renamed (a rotation), so new entries show at once; the wait
-//! is also bounded ([`MAX_WAIT`]) so that the reader notices promptly when
-//! it must stop, and never depends on inotify alone (inotify(7): events can
-//! be dropped when the queue overflows, and instances are limited by
-//! `fs.inotify.max_user_instances`; without one the reader polls).
+//! created or renamed (a rotation), so new entries show at once; a
+//! [`StopBell`] (an eventfd(2)) wakes it at once when it must stop. The
+//! wait is also bounded ([`MAX_WAIT`]) so that the reader never depends on
+//! inotify alone (inotify(7): events can be dropped when the queue
+//! overflows, and instances are limited by `fs.inotify.max_user_instances`;
+//! without one the reader polls).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
@@ -12,6 +13,41 @@ use std::time::Duration;
 
 /// The longest a follower sleeps before looking at the files again.
 pub const MAX_WAIT: Duration = Duration::from_millis(100);
+
+/// Rung once when a follower must stop (its stop future resolved, or its
+/// consumer went away); stays rung, so every later wait returns at once.
+#[derive(Debug)]
+pub struct StopBell {
+    /// An eventfd, or `None` when none could be made (the follower then
+    /// notices within [`MAX_WAIT`]).
+    eventfd: Option<OwnedFd>,
+}
+
+impl StopBell {
+    /// A bell not rung yet.
+    pub fn new() -> StopBell {
+        // SAFETY: eventfd returns a new fd we own, or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        StopBell {
+            eventfd: (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) }),
+        }
+    }
+
+    /// Rings it (wakes the follower's current and every later wait).
+    pub fn ring(&self) {
+        if let Some(fd) = &self.eventfd {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a u64 we own.
+            unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        }
+    }
+}
+
+impl Default for StopBell {
+    fn default() -> Self {
+        StopBell::new()
+    }
+}
 
 /// Wakes a follower when the log's directory changes.
 pub struct DirWatch {
@@ -52,21 +88,27 @@ impl DirWatch {
         }
     }
 
-    /// Sleeps until something in the directory changes or [`MAX_WAIT`]
-    /// passes, whichever is first.
-    pub fn wait(&self) {
-        let Some(fd) = &self.inotify else {
-            std::thread::sleep(MAX_WAIT);
-            return;
-        };
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let ready = unsafe { libc::poll(&mut pfd, 1, MAX_WAIT.as_millis() as libc::c_int) };
-        if ready > 0 {
+    /// Sleeps until something in the directory changes, `bell` rings or
+    /// [`MAX_WAIT`] passes, whichever is first.
+    pub fn wait(&self, bell: &StopBell) {
+        // An fd of -1 is ignored by poll(2).
+        let fd = |f: &Option<OwnedFd>| f.as_ref().map_or(-1, |f| f.as_raw_fd());
+        let mut pfds = [
+            libc::pollfd {
+                fd: fd(&self.inotify),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: fd(&bell.eventfd),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds.
+        let ready =
+            unsafe { libc::poll(pfds.as_mut_ptr(), 2, MAX_WAIT.as_millis() as libc::c_int) };
+        if ready > 0 && pfds[0].revents != 0 {
             self.drain();
         }
     }
@@ -111,10 +153,32 @@ mod tests {
         };
         // Events are queued for the write ...
         assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1);
-        watch.wait();
+        watch.wait(&StopBell::new());
         // ... and `wait` consumed them.
         pfd.revents = 0;
         assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_rung_bell_wakes_every_wait() {
+        let dir = std::env::temp_dir().join(format!("bt{}-bell", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let watch = DirWatch::new(&dir);
+        let bell = StopBell::new();
+        let fd = bell.eventfd.as_ref().unwrap().as_raw_fd();
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0);
+        bell.ring();
+        watch.wait(&bell);
+        watch.wait(&bell);
+        // Still rung after the waits: it is never consumed.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
