@@ -12,10 +12,14 @@
 //! last pass, begun only after the stop was seen, so that everything the
 //! shim flushed before signalling is read.
 //!
-//! The live file shrinking under the cursor means the shim truncated it
-//! (max-file 1): reading restarts at its beginning. Nothing is read twice and
-//! nothing is skipped, except files that rotation deleted before they were
-//! reached (a writer faster than max-file allows for; docker loses them too).
+//! The shim truncates the live file in place when max-file is 1. The reader
+//! sees that as the file shrinking under the cursor, or, when the shim has
+//! already written past the old position again, as the file's first bytes
+//! no longer being those it read there (entries start with their text and
+//! a nanosecond time, so new content differs); either way reading restarts
+//! at the beginning. Nothing is read twice and nothing is skipped, except
+//! files that rotation deleted before they were reached (a writer faster
+//! than max-file allows for; docker loses them too).
 
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
@@ -65,7 +69,13 @@ struct Cursor {
     pending: Vec<u8>,
     /// Discarding an over-long line up to its `\n`.
     skipping: bool,
+    /// The file's first bytes as they were when read (up to [`HEAD`]), to
+    /// notice a truncation the size does not show.
+    head: Vec<u8>,
 }
+
+/// How many of a file's first bytes are kept to notice truncation.
+const HEAD: usize = 128;
 
 impl Cursor {
     fn new(file: OpenLogFile, offset: u64) -> Cursor {
@@ -74,7 +84,39 @@ impl Cursor {
             read_pos: offset,
             pending: Vec::new(),
             skipping: false,
+            head: Vec::new(),
         }
+    }
+
+    /// Whether the file was truncated (and maybe written again) since it
+    /// was read: it is shorter than what was read, or starts differently.
+    fn truncated(&mut self) -> std::io::Result<bool> {
+        let len = self.file.file.metadata()?.len();
+        if len < self.read_pos {
+            return Ok(true);
+        }
+        let want = self.read_pos.min(HEAD as u64) as usize;
+        let mut now = vec![0u8; want];
+        let got = self.file.file.read_at(&mut now, 0)?;
+        now.truncate(got);
+        let common = now.len().min(self.head.len());
+        if now.len() < self.head.len() || now[..common] != self.head[..common] {
+            return Ok(true);
+        }
+        if now.len() > self.head.len() {
+            // More of the start seen (reading began mid-file, or the file
+            // was short at the last look): remember it.
+            self.head = now;
+        }
+        Ok(false)
+    }
+
+    /// Reads the file again from its start.
+    fn restart(&mut self) {
+        self.read_pos = 0;
+        self.pending.clear();
+        self.skipping = false;
+        self.head.clear();
     }
 
     /// The file offset of `pending[0]`.
@@ -173,20 +215,13 @@ impl Reader {
                 cursor = Cursor::new(newer, 0);
                 continue;
             }
-            let len = cursor
-                .file
-                .file
-                .metadata()
-                .map_err(|source| LogError::Read {
-                    path: cursor.file.path.clone(),
-                    source,
-                })?
-                .len();
-            if len < cursor.read_pos {
+            let truncated = cursor.truncated().map_err(|source| LogError::Read {
+                path: cursor.file.path.clone(),
+                source,
+            })?;
+            if truncated {
                 // Truncated in place (max-file 1): start over.
-                cursor.read_pos = 0;
-                cursor.pending.clear();
-                cursor.skipping = false;
+                cursor.restart();
                 continue;
             }
             if stopping {
@@ -224,6 +259,22 @@ impl Reader {
                 })?;
             if n == 0 {
                 return Ok(Flow::Continue);
+            }
+            if cursor.read_pos == 0 {
+                if cursor.head.len() < n.min(HEAD) {
+                    cursor.head = buf[..n.min(HEAD)].to_vec();
+                }
+            } else {
+                // What was just read must come from the content the cursor
+                // has been reading, not from a truncated and refilled file.
+                let truncated = cursor.truncated().map_err(|source| LogError::Read {
+                    path: cursor.file.path.clone(),
+                    source,
+                })?;
+                if truncated {
+                    cursor.restart();
+                    continue;
+                }
             }
             cursor.read_pos += n as u64;
             cursor.pending.extend_from_slice(&buf[..n]);
@@ -319,5 +370,80 @@ impl Reader {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::End,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containers::logs::timestamp::format_timestamp;
+    use std::io::Write;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn entries(range: std::ops::Range<u64>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in range {
+            let time = format_timestamp(UNIX_EPOCH + Duration::from_secs(1_795_341_600 + i));
+            writeln!(
+                out,
+                "{{\"log\":\"{i}\\n\",\"stream\":\"stdout\",\"time\":\"{time}\"}}"
+            )
+            .unwrap();
+        }
+        out
+    }
+
+    /// The lines of the batches sent so far.
+    fn numbers(rx: &mut mpsc::Receiver<Batch>) -> Vec<String> {
+        let mut got = Vec::new();
+        while let Ok(batch) = rx.try_recv() {
+            for item in batch {
+                got.push(String::from_utf8(item.unwrap().line).unwrap());
+            }
+        }
+        got
+    }
+
+    /// The reader's view of one file, driven step by step: the truncation
+    /// race that a live follower only sometimes meets, forced.
+    #[test]
+    fn a_truncated_and_refilled_file_is_read_from_its_start() {
+        let dir = std::env::temp_dir().join(format!("bt{}-reader-trunc", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        std::fs::write(&path, entries(0..3)).unwrap();
+        let files = LogFileSet::new(&path).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut reader = Reader {
+            files: files.clone(),
+            opts: LogOptions::default(),
+            tx,
+            stop: Arc::default(),
+            bell: Arc::default(),
+            batch: Vec::new(),
+        };
+        let mut cursor = Cursor::new(files.open_all().unwrap().remove(0), 0);
+        assert_eq!(reader.read_to_end(&mut cursor).unwrap(), Flow::Continue);
+        assert_eq!(numbers(&mut rx), ["0\n", "1\n", "2\n"]);
+        // Truncated and written past the old end between two looks.
+        let refill = entries(3..10);
+        assert!(refill.len() as u64 > cursor.read_pos);
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(0).unwrap();
+        f.write_all_at(&refill, 0).unwrap();
+        assert_eq!(reader.read_to_end(&mut cursor).unwrap(), Flow::Continue);
+        let want: Vec<String> = (3..10).map(|i| format!("{i}\n")).collect();
+        assert_eq!(numbers(&mut rx), want);
+        // Truncated to less than was read: seen at the end of the file.
+        f.set_len(0).unwrap();
+        f.write_all_at(&entries(10..11), 0).unwrap();
+        assert_eq!(reader.read_to_end(&mut cursor).unwrap(), Flow::Continue);
+        assert!(numbers(&mut rx).is_empty());
+        assert!(cursor.truncated().unwrap());
+        cursor.restart();
+        assert_eq!(reader.read_to_end(&mut cursor).unwrap(), Flow::Continue);
+        assert_eq!(numbers(&mut rx), ["10\n"]);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -417,6 +417,38 @@ async fn follow_restarts_a_truncated_file() {
 }
 
 #[tokio::test]
+async fn follow_notices_a_truncation_already_written_past() {
+    let dir = temp_dir("truncate2");
+    let path = dir.join("log");
+    let mut log = TestLog::new(&path, 0, 1);
+    write_numbered(&mut log, 0..3);
+    let mut reader = read_logs(&path, following(), std::future::pending()).unwrap();
+    let got = [
+        next(&mut reader).await,
+        next(&mut reader).await,
+        next(&mut reader).await,
+    ];
+    assert_eq!(numbers(&got), [0, 1, 2]);
+    // Truncated and refilled past the old end before the reader looks
+    // again (one write, so it cannot see the file short).
+    let mut refill = Vec::new();
+    for i in 3..10u64 {
+        let line = serde_json::json!({"log": format!("{i}\n"), "stream": "stdout", "time": format_timestamp(t(i))});
+        refill.extend_from_slice(format!("{line}\n").as_bytes());
+    }
+    let old_len = std::fs::metadata(&path).unwrap().len();
+    assert!(refill.len() as u64 > old_len);
+    log.file.set_len(0).unwrap();
+    log.raw(&refill);
+    let mut got = Vec::new();
+    for _ in 3..10 {
+        got.push(next(&mut reader).await);
+    }
+    assert_eq!(numbers(&got), (3..10).collect::<Vec<_>>());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
 async fn follow_waits_for_the_log_to_appear() {
     let dir = temp_dir("appear");
     let path = dir.join("log");
