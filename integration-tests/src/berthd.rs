@@ -246,11 +246,29 @@ impl Berthd {
         };
         for d in dirs.flatten() {
             let pid_file = d.path().join("shim").join("shim.pid");
-            if let Some(pid) = std::fs::read_to_string(pid_file).ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+            if let Some(pid) = std::fs::read_to_string(pid_file)
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok())
+            {
                 unsafe { libc::kill(pid, libc::SIGTERM) };
             }
             let id = d.file_name().to_string_lossy().to_string();
-            for controller in ["memory", "pids", "cpu,cpuacct", "freezer", "devices", "blkio", "cpuset", "net_cls,net_prio", "perf_event", "hugetlb", "rdma", "misc", "systemd", "unified"] {
+            for controller in [
+                "memory",
+                "pids",
+                "cpu,cpuacct",
+                "freezer",
+                "devices",
+                "blkio",
+                "cpuset",
+                "net_cls,net_prio",
+                "perf_event",
+                "hugetlb",
+                "rdma",
+                "misc",
+                "systemd",
+                "unified",
+            ] {
                 let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{controller}/berth/{id}"));
             }
         }

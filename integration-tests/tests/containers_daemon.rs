@@ -24,7 +24,13 @@ fn import_busybox(d: &Berthd) {
         .status()
         .unwrap();
     assert!(status.success());
-    d.ok(&["import", "--change", "CMD [\"sh\"]", tarball.to_str().unwrap(), "busybox:latest"]);
+    d.ok(&[
+        "import",
+        "--change",
+        "CMD [\"sh\"]",
+        tarball.to_str().unwrap(),
+        "busybox:latest",
+    ]);
 }
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -75,28 +81,48 @@ fn kill9_of_berthd_loses_no_container_log_line_or_exit_code() {
     }
     let ps = d.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
     for name in &names {
-        assert!(ps.contains(&format!("{name} Up")), "{name} not running after restart:\n{ps}");
+        assert!(
+            ps.contains(&format!("{name} Up")),
+            "{name} not running after restart:\n{ps}"
+        );
     }
     // Crash again, end the first five while berthd is down, restart.
     d.kill9();
     for (_, id) in &ids_by_name[..5] {
-        std::fs::write(d.state.join("containers").join(id).join("rootfs/tmp/go"), "").unwrap();
+        std::fs::write(
+            d.state.join("containers").join(id).join("rootfs/tmp/go"),
+            "",
+        )
+        .unwrap();
     }
     wait_for("five containers to end", Duration::from_secs(20), || {
         ids_by_name[..5].iter().all(|(_, id)| {
-            d.state.join("containers").join(id).join("shim/exit").exists()
+            d.state
+                .join("containers")
+                .join(id)
+                .join("shim/exit")
+                .exists()
                 || !d.state.join("containers").join(id).join("shim").exists()
         })
     });
     d.restart();
     for (name, id) in &ids_by_name[5..] {
-        std::fs::write(d.state.join("containers").join(id).join("rootfs/tmp/go"), "").unwrap();
+        std::fs::write(
+            d.state.join("containers").join(id).join("rootfs/tmp/go"),
+            "",
+        )
+        .unwrap();
         let _ = name;
     }
     for (i, (name, _)) in ids_by_name.iter().enumerate() {
         let code = d.ok(&["wait", name]);
         assert_eq!(code.trim(), (10 + i).to_string(), "exit code of {name}");
-        let state = d.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name]);
+        let state = d.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            name,
+        ]);
         assert_eq!(state.trim(), format!("exited {}", 10 + i));
         // Every line from 0 to the last, none missing, none twice.
         let logs = d.ok(&["logs", name]);
@@ -109,7 +135,11 @@ fn kill9_of_berthd_loses_no_container_log_line_or_exit_code() {
             .unwrap();
         assert!(n > 10, "{name} logged only {n} lines");
         let want: Vec<String> = (0..n).map(|k| format!("line {k}")).collect();
-        assert_eq!(lines[..lines.len() - 1].to_vec(), want, "{name}: log lines lost or repeated");
+        assert_eq!(
+            lines[..lines.len() - 1].to_vec(),
+            want,
+            "{name}: log lines lost or repeated"
+        );
     }
     for (name, _) in &ids_by_name {
         d.ok(&["rm", name]);
@@ -125,7 +155,11 @@ fn twenty_concurrent_run_rm_leave_nothing_behind() {
     let before_mounts = mounts_under(&d).len();
     let cgroups = || -> BTreeSet<String> {
         std::fs::read_dir("/sys/fs/cgroup/memory/berth")
-            .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let before_cgroups = cgroups();
@@ -158,7 +192,9 @@ fn twenty_concurrent_run_rm_leave_nothing_behind() {
     assert_eq!(seen.len(), 20);
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "--rm left containers");
     assert_eq!(mounts_under(&d).len(), before_mounts, "--rm left mounts");
-    let bundles: Vec<_> = std::fs::read_dir(d.state.join("containers")).unwrap().collect();
+    let bundles: Vec<_> = std::fs::read_dir(d.state.join("containers"))
+        .unwrap()
+        .collect();
     assert!(bundles.is_empty(), "--rm left bundle dirs");
     // Only this berthd's containers count (other tests run alongside): the
     // ids its event history names.
@@ -173,7 +209,11 @@ fn twenty_concurrent_run_rm_leave_nothing_behind() {
         .filter(|w| w.len() == 64)
         .map(str::to_string)
         .collect();
-    assert!(ours.len() >= 20, "events name {} containers:\n{events}", ours.len());
+    assert!(
+        ours.len() >= 20,
+        "events name {} containers:\n{events}",
+        ours.len()
+    );
     let left: Vec<String> = cgroups()
         .difference(&before_cgroups)
         .filter(|c| ours.contains(*c))

@@ -30,7 +30,8 @@ impl Tmux {
     }
 
     fn capture(&self, target: &str) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", target]).stdout).into_owned()
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", target]).stdout)
+            .into_owned()
     }
 
     fn wait_for(&self, target: &str, needle: &str) -> String {
@@ -91,8 +92,21 @@ fn run_it_in_tmux_types_resizes_detaches_and_attaches_back() {
     let berth = bin("berth");
     let host = d.host();
     let tmux = Tmux::new();
-    let run = format!("{} -H {host} run -it --name {name} busybox sh; echo client-exit=$?; sleep 1000", berth.display());
-    let started = tmux.cmd(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &run]);
+    let run = format!(
+        "{} -H {host} run -it --name {name} busybox sh; echo client-exit=$?; sleep 1000",
+        berth.display()
+    );
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &run,
+    ]);
     assert!(started.status.success(), "{started:?}");
     tmux.wait_for("t", "/ #");
 
@@ -103,7 +117,10 @@ fn run_it_in_tmux_types_resizes_detaches_and_attaches_back() {
     // The container's tty has the window's size, and follows a resize.
     tmux.keys("t", &["stty size", "Enter"]);
     tmux.wait_for("t", "30 100");
-    assert!(tmux.cmd(&["resize-window", "-t", "t", "-x", "120", "-y", "40"]).status.success());
+    assert!(tmux
+        .cmd(&["resize-window", "-t", "t", "-x", "120", "-y", "40"])
+        .status
+        .success());
     std::thread::sleep(Duration::from_millis(300));
     tmux.keys("t", &["clear; stty size", "Enter"]);
     tmux.wait_for("t", "40 120");
@@ -115,14 +132,25 @@ fn run_it_in_tmux_types_resizes_detaches_and_attaches_back() {
     assert_eq!(state.trim(), "running");
 
     // attach gets the shell back.
-    let attach = format!("{} -H {host} attach {name}; echo attach-exit=$?; sleep 1000", berth.display());
-    assert!(tmux.cmd(&["new-window", "-t", "t", "-n", "a", &attach]).status.success());
+    let attach = format!(
+        "{} -H {host} attach {name}; echo attach-exit=$?; sleep 1000",
+        berth.display()
+    );
+    assert!(tmux
+        .cmd(&["new-window", "-t", "t", "-n", "a", &attach])
+        .status
+        .success());
     std::thread::sleep(Duration::from_millis(500));
     tmux.keys("t:a", &["echo back-$((40+2))", "Enter"]);
     tmux.wait_for("t:a", "back-42");
     tmux.keys("t:a", &["exit 3", "Enter"]);
     tmux.wait_for("t:a", "attach-exit=3");
-    let state = d.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", &name]);
+    let state = d.ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        &name,
+    ]);
     assert_eq!(state.trim(), "exited 3");
     d.ok(&["rm", &name]);
 }

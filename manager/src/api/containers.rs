@@ -30,7 +30,9 @@ pub fn container_status(e: &ContainerError) -> Status {
         ContainerError::FailedPrecondition(_) => Code::FailedPrecondition,
         ContainerError::NotImplemented(_) => Code::Unimplemented,
         ContainerError::Spec(s) if s.is_invalid_argument() => Code::InvalidArgument,
-        ContainerError::Spec(s) if s.to_string().starts_with("not implemented") => Code::Unimplemented,
+        ContainerError::Spec(s) if s.to_string().starts_with("not implemented") => {
+            Code::Unimplemented
+        }
         ContainerError::Image(i) => return super::image_status(i),
         ContainerError::StartFailed { code, .. } => {
             let mut status = Status::new(Code::FailedPrecondition, e.to_string());
@@ -77,8 +79,15 @@ fn opt_string(s: String) -> Option<String> {
 }
 
 /// docker's log options for json-file: max-size, max-file.
-fn log_config(driver: &str, opts: &std::collections::HashMap<String, String>) -> Result<LogConfig, Status> {
-    let driver = if driver.is_empty() { "json-file" } else { driver };
+fn log_config(
+    driver: &str,
+    opts: &std::collections::HashMap<String, String>,
+) -> Result<LogConfig, Status> {
+    let driver = if driver.is_empty() {
+        "json-file"
+    } else {
+        driver
+    };
     if driver != "json-file" && driver != "none" {
         return Err(Status::invalid_argument(format!(
             "logger: no log driver named '{driver}' is registered (use json-file or none)"
@@ -161,7 +170,11 @@ fn container_config(c: pb::ContainerConfig) -> Result<ContainerConfig, Status> {
         ..ContainerOptions::default()
     };
     let restart = RestartPolicy {
-        name: if c.restart_policy.is_empty() { "no".into() } else { c.restart_policy },
+        name: if c.restart_policy.is_empty() {
+            "no".into()
+        } else {
+            c.restart_policy
+        },
         max_retries: c.restart_max_retries,
     };
     if restart.name != "no" {
@@ -255,7 +268,9 @@ fn pump_requests(
                 }
                 Some(R::Resize(size)) => {
                     let (cid, exec_id) = id.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                    service.resize(&cid, &exec_id, size.width, size.height).await;
+                    service
+                        .resize(&cid, &exec_id, size.width, size.height)
+                        .await;
                 }
                 _ => {}
             }
@@ -263,7 +278,9 @@ fn pump_requests(
     });
 }
 
-fn filters(map: std::collections::HashMap<String, pb::FilterValues>) -> BTreeMap<String, Vec<String>> {
+fn filters(
+    map: std::collections::HashMap<String, pb::FilterValues>,
+) -> BTreeMap<String, Vec<String>> {
     map.into_iter().map(|(k, v)| (k, v.values)).collect()
 }
 
@@ -312,7 +329,10 @@ impl Containers for ContainersApi {
         let req = request.into_inner();
         let signal = signal_number(&req.signal)?;
         let timeout = (req.timeout >= 0).then_some(req.timeout);
-        self.service().stop(&req.id, timeout, signal).await.map_err(st)?;
+        self.service()
+            .stop(&req.id, timeout, signal)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::StopContainerResponse {}))
     }
 
@@ -323,7 +343,10 @@ impl Containers for ContainersApi {
         let req = request.into_inner();
         let signal = signal_number(&req.signal)?;
         let timeout = (req.timeout >= 0).then_some(req.timeout);
-        self.service().restart(&req.id, timeout, signal).await.map_err(st)?;
+        self.service()
+            .restart(&req.id, timeout, signal)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::RestartContainerResponse {}))
     }
 
@@ -342,7 +365,10 @@ impl Containers for ContainersApi {
         request: Request<pb::RemoveContainerRequest>,
     ) -> Result<Response<pb::RemoveContainerResponse>, Status> {
         let req = request.into_inner();
-        self.service().remove(&req.id, req.force).await.map_err(st)?;
+        self.service()
+            .remove(&req.id, req.force)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::RemoveContainerResponse {}))
     }
 
@@ -351,7 +377,10 @@ impl Containers for ContainersApi {
         request: Request<pb::RenameContainerRequest>,
     ) -> Result<Response<pb::RenameContainerResponse>, Status> {
         let req = request.into_inner();
-        self.service().rename(&req.id, &req.new_name).await.map_err(st)?;
+        self.service()
+            .rename(&req.id, &req.new_name)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::RenameContainerResponse {}))
     }
 
@@ -372,15 +401,23 @@ impl Containers for ContainersApi {
             cpu_shares: req.cpu_shares,
             pids_limit: req.pids_limit,
         };
-        self.service().update_resources(&req.id, update).await.map_err(st)?;
-        Ok(Response::new(pb::UpdateContainerResponse { warnings: vec![] }))
+        self.service()
+            .update_resources(&req.id, update)
+            .await
+            .map_err(st)?;
+        Ok(Response::new(pb::UpdateContainerResponse {
+            warnings: vec![],
+        }))
     }
 
     async fn pause(
         &self,
         request: Request<pb::PauseContainerRequest>,
     ) -> Result<Response<pb::PauseContainerResponse>, Status> {
-        self.service().pause(&request.into_inner().id).await.map_err(st)?;
+        self.service()
+            .pause(&request.into_inner().id)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::PauseContainerResponse {}))
     }
 
@@ -388,7 +425,10 @@ impl Containers for ContainersApi {
         &self,
         request: Request<pb::UnpauseContainerRequest>,
     ) -> Result<Response<pb::UnpauseContainerResponse>, Status> {
-        self.service().unpause(&request.into_inner().id).await.map_err(st)?;
+        self.service()
+            .unpause(&request.into_inner().id)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::UnpauseContainerResponse {}))
     }
 
@@ -397,7 +437,11 @@ impl Containers for ContainersApi {
         request: Request<pb::WaitContainerRequest>,
     ) -> Result<Response<pb::WaitContainerResponse>, Status> {
         let req = request.into_inner();
-        let code = self.service().wait(&req.id, &req.condition).await.map_err(st)?;
+        let code = self
+            .service()
+            .wait(&req.id, &req.condition)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::WaitContainerResponse {
             exit_code: code,
             error: String::new(),
@@ -414,7 +458,9 @@ impl Containers for ContainersApi {
             .await?
             .ok_or_else(|| Status::invalid_argument("attach: no request"))?;
         let Some(pb::attach_stream_request::Request::Attach(a)) = first.request else {
-            return Err(Status::invalid_argument("attach: the first request must be AttachStart"));
+            return Err(Status::invalid_argument(
+                "attach: the first request must be AttachStart",
+            ));
         };
         let service = self.service();
         let record = service.resolve(&a.id).map_err(st)?;
@@ -486,7 +532,9 @@ impl Containers for ContainersApi {
             .await?
             .ok_or_else(|| Status::invalid_argument("exec: no request"))?;
         let Some(pb::attach_stream_request::Request::Exec(e)) = first.request else {
-            return Err(Status::invalid_argument("exec: the first request must be ExecStart"));
+            return Err(Status::invalid_argument(
+                "exec: the first request must be ExecStart",
+            ));
         };
         let service = self.service();
         let (stdin_tx, stdin_rx) = if e.stdin {
@@ -602,28 +650,51 @@ impl Containers for ContainersApi {
         }))
     }
 
-    async fn top(&self, request: Request<pb::TopRequest>) -> Result<Response<pb::TopResponse>, Status> {
+    async fn top(
+        &self,
+        request: Request<pb::TopRequest>,
+    ) -> Result<Response<pb::TopResponse>, Status> {
         let req = request.into_inner();
-        let (titles, rows) = self.service().top(&req.id, &req.ps_args).await.map_err(st)?;
+        let (titles, rows) = self
+            .service()
+            .top(&req.id, &req.ps_args)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::TopResponse {
             titles,
-            processes: rows.into_iter().map(|columns| pb::TopRow { columns }).collect(),
+            processes: rows
+                .into_iter()
+                .map(|columns| pb::TopRow { columns })
+                .collect(),
         }))
     }
 
-    async fn stats(&self, request: Request<pb::StatsRequest>) -> Result<Response<Self::StatsStream>, Status> {
+    async fn stats(
+        &self,
+        request: Request<pb::StatsRequest>,
+    ) -> Result<Response<Self::StatsStream>, Status> {
         let req = request.into_inner();
-        let rx = self.service().stats(req.ids, req.all, req.stream).await.map_err(st)?;
+        let rx = self
+            .service()
+            .stats(req.ids, req.all, req.stream)
+            .await
+            .map_err(st)?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn logs(&self, request: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
+    async fn logs(
+        &self,
+        request: Request<pb::LogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
         let req = request.into_inner();
         let rx = self.service().logs(req).await.map_err(st)?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn diff(&self, request: Request<pb::DiffRequest>) -> Result<Response<pb::DiffResponse>, Status> {
+    async fn diff(
+        &self,
+        request: Request<pb::DiffRequest>,
+    ) -> Result<Response<pb::DiffResponse>, Status> {
         let req = request.into_inner();
         let changes = self.service().diff(&req.id).await.map_err(st)?;
         Ok(Response::new(pb::DiffResponse { changes }))
@@ -634,7 +705,11 @@ impl Containers for ContainersApi {
         request: Request<pb::CopyFromRequest>,
     ) -> Result<Response<Self::CopyFromStream>, Status> {
         let req = request.into_inner();
-        let rx = self.service().copy_from(&req.id, &req.path, req.follow_link).await.map_err(st)?;
+        let rx = self
+            .service()
+            .copy_from(&req.id, &req.path, req.follow_link)
+            .await
+            .map_err(st)?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -648,9 +723,14 @@ impl Containers for ContainersApi {
             .await?
             .ok_or_else(|| Status::invalid_argument("copy: no request"))?;
         let Some(pb::copy_to_request::Request::Options(options)) = first.request else {
-            return Err(Status::invalid_argument("copy: the first request must carry the options"));
+            return Err(Status::invalid_argument(
+                "copy: the first request must carry the options",
+            ));
         };
-        self.service().copy_to(options, requests).await.map_err(st)?;
+        self.service()
+            .copy_to(options, requests)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::CopyToResponse {}))
     }
 
@@ -668,7 +748,11 @@ impl Containers for ContainersApi {
         request: Request<pb::PruneContainersRequest>,
     ) -> Result<Response<pb::PruneContainersResponse>, Status> {
         let req = request.into_inner();
-        let (deleted, space_reclaimed) = self.service().prune(&filters(req.filters)).await.map_err(st)?;
+        let (deleted, space_reclaimed) = self
+            .service()
+            .prune(&filters(req.filters))
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::PruneContainersResponse {
             deleted,
             space_reclaimed,

@@ -200,7 +200,9 @@ impl ImagesApi {
 
 fn publish_image_event(events: &crate::events::EventBus, action: &str, actor: &str) {
     let attributes = std::collections::BTreeMap::from([("name".to_string(), actor.to_string())]);
-    events.publish(crate::events::Event::now("image", action, actor, attributes));
+    events.publish(crate::events::Event::now(
+        "image", action, actor, attributes,
+    ));
 }
 
 #[tonic::async_trait]

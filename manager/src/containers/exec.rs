@@ -33,6 +33,8 @@ pub struct StartedExec {
     /// Its output (none when not attached).
     pub output: Option<tonic::Streaming<shimpb::AttachResponse>>,
     client: super::shim::Client,
+    /// Publishes `exec_die` when the process has been waited for.
+    on_exit: Box<dyn FnOnce(i32) + Send>,
 }
 
 impl StartedExec {
@@ -55,6 +57,7 @@ impl StartedExec {
                 exec_id: self.exec_id.clone(),
             })
             .await;
+        (self.on_exit)(code);
         Ok(code)
     }
 }
@@ -70,10 +73,16 @@ fn merge_env(base: &mut Vec<String>, extra: &[String]) {
 
 impl ContainerService {
     /// Creates and starts an exec'd process in a running container.
-    pub async fn exec(&self, input: &str, opts: ExecOptions) -> Result<StartedExec, ContainerError> {
+    pub async fn exec(
+        &self,
+        input: &str,
+        opts: ExecOptions,
+    ) -> Result<StartedExec, ContainerError> {
         let record = self.resolve(input)?;
         if opts.cmd.is_empty() {
-            return Err(ContainerError::InvalidArgument("no exec command specified".into()));
+            return Err(ContainerError::InvalidArgument(
+                "no exec command specified".into(),
+            ));
         }
         let entry = self.entry(&record.id);
         let client = entry.client().filter(|_| record.state.status.is_live());
@@ -94,8 +103,9 @@ impl ContainerService {
         let bytes = std::fs::read(&config_path).map_err(|e| {
             ContainerError::Internal(format!("read {}: {e}", config_path.display()))
         })?;
-        let container_spec: berth_oci::Spec = serde_json::from_slice(&bytes)
-            .map_err(|e| ContainerError::Internal(format!("parse {}: {e}", config_path.display())))?;
+        let container_spec: berth_oci::Spec = serde_json::from_slice(&bytes).map_err(|e| {
+            ContainerError::Internal(format!("parse {}: {e}", config_path.display()))
+        })?;
         let mut process = container_spec.process.unwrap_or_default();
         process.args = opts.cmd.clone();
         process.terminal = opts.tty;
@@ -134,6 +144,12 @@ impl ContainerService {
             })
             .await
             .map_err(|s| ContainerError::Internal(s.message().to_string()))?;
+        let short: String = opts.cmd.join(" ");
+        self.publish(
+            &record,
+            &format!("exec_create: {short}"),
+            &[("execID", exec_id.clone())],
+        );
         let output = open_attach(&mut client, &record.id, &exec_id, opts.stdin.clone()).await?;
         let started = client
             .start(shimpb::StartRequest {
@@ -162,13 +178,34 @@ impl ContainerService {
                 })
                 .await;
         }
-        let short: String = opts.cmd.join(" ");
-        self.publish(&record, &format!("exec_start: {short}"), &[("execID", exec_id.clone())]);
+        self.publish(
+            &record,
+            &format!("exec_start: {short}"),
+            &[("execID", exec_id.clone())],
+        );
+        let events = self.events.clone();
+        let (exit_record, exit_exec_id) = (record.clone(), exec_id.clone());
+        let on_exit = Box::new(move |code: i32| {
+            let mut attributes = std::collections::BTreeMap::from([
+                ("name".to_string(), exit_record.name.clone()),
+                ("image".to_string(), exit_record.image.clone()),
+                ("execID".to_string(), exit_exec_id),
+                ("exitCode".to_string(), code.to_string()),
+            ]);
+            attributes.extend(exit_record.config.options.labels.clone());
+            events.publish(crate::events::Event::now(
+                "container",
+                "exec_die",
+                exit_record.id.clone(),
+                attributes,
+            ));
+        });
         Ok(StartedExec {
             container_id: record.id,
             exec_id,
             output: Some(output),
             client,
+            on_exit,
         })
     }
 

@@ -95,8 +95,9 @@ impl ContainerService {
         let record = self.resolve(input)?;
         let rootfs = self.paths.rootfs(&record.id);
         if !is_mounted(&rootfs) {
-            std::fs::create_dir_all(&rootfs)
-                .map_err(|e| ContainerError::Internal(format!("create {}: {e}", rootfs.display())))?;
+            std::fs::create_dir_all(&rootfs).map_err(|e| {
+                ContainerError::Internal(format!("create {}: {e}", rootfs.display()))
+            })?;
             let mounts = self
                 .images
                 .snapshotter()
@@ -159,7 +160,9 @@ impl ContainerService {
                 wrap: |data| pb::CopyChunk { stat: None, data },
             };
             if let Err(e) = archive::archive_path(&rootfs, &path, &mut out) {
-                let _ = tx.blocking_send(Err(super::super::api::containers::container_status(&e.into())));
+                let _ = tx.blocking_send(Err(super::super::api::containers::container_status(
+                    &e.into(),
+                )));
             }
         });
         Ok(rx)
@@ -224,7 +227,9 @@ impl ContainerService {
                     }
                 }
                 Err(e) => {
-                    let _ = tx.blocking_send(Err(super::super::api::containers::container_status(&e.into())));
+                    let _ = tx.blocking_send(Err(super::super::api::containers::container_status(
+                        &e.into(),
+                    )));
                 }
             }
         });
@@ -248,9 +253,15 @@ impl ContainerService {
             )));
         }
         let at = |nanos: i64| {
-            (nanos > 0).then(|| std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos as u64))
+            (nanos > 0).then(|| {
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos as u64)
+            })
         };
-        let (stdout, stderr) = if !req.stdout && !req.stderr { (true, true) } else { (req.stdout, req.stderr) };
+        let (stdout, stderr) = if !req.stdout && !req.stderr {
+            (true, true)
+        } else {
+            (req.stdout, req.stderr)
+        };
         let opts = LogOptions {
             follow: req.follow && record.state.status.is_live(),
             tail: (req.tail >= 0).then_some(req.tail as usize),

@@ -44,7 +44,9 @@ pub fn apply(
 ) -> Result<Vec<Summary>, ContainerError> {
     for key in filters.keys() {
         if !KEYS.contains(&key.as_str()) {
-            return Err(ContainerError::InvalidArgument(format!("invalid filter '{key}'")));
+            return Err(ContainerError::InvalidArgument(format!(
+                "invalid filter '{key}'"
+            )));
         }
         if matches!(key.as_str(), "volume" | "health" | "is-task") {
             return Err(ContainerError::NotImplemented(format!(
@@ -53,8 +55,16 @@ pub fn apply(
         }
     }
     for status in filters.get("status").into_iter().flatten() {
-        if !["created", "restarting", "running", "removing", "paused", "exited", "dead"]
-            .contains(&status.as_str())
+        if ![
+            "created",
+            "restarting",
+            "running",
+            "removing",
+            "paused",
+            "exited",
+            "dead",
+        ]
+        .contains(&status.as_str())
         {
             return Err(ContainerError::InvalidArgument(format!(
                 "invalid filter 'status={status}'"
@@ -65,13 +75,30 @@ pub fn apply(
     let created_of = |input: &str| -> Result<String, ContainerError> {
         summaries
             .iter()
-            .find(|s| s.record.id.starts_with(input) || s.record.name == input.trim_start_matches('/'))
+            .find(|s| {
+                s.record.id.starts_with(input) || s.record.name == input.trim_start_matches('/')
+            })
             .map(|s| s.record.created.clone())
             .ok_or_else(|| ContainerError::NotFound(input.to_string()))
     };
-    let before: Vec<String> = filters.get("before").into_iter().flatten().map(|v| created_of(v)).collect::<Result<_, _>>()?;
-    let since: Vec<String> = filters.get("since").into_iter().flatten().map(|v| created_of(v)).collect::<Result<_, _>>()?;
-    let until: Vec<i64> = filters.get("until").into_iter().flatten().map(|v| until_seconds(v)).collect::<Result<_, _>>()?;
+    let before: Vec<String> = filters
+        .get("before")
+        .into_iter()
+        .flatten()
+        .map(|v| created_of(v))
+        .collect::<Result<_, _>>()?;
+    let since: Vec<String> = filters
+        .get("since")
+        .into_iter()
+        .flatten()
+        .map(|v| created_of(v))
+        .collect::<Result<_, _>>()?;
+    let until: Vec<i64> = filters
+        .get("until")
+        .into_iter()
+        .flatten()
+        .map(|v| until_seconds(v))
+        .collect::<Result<_, _>>()?;
     let any = |key: &str, f: &dyn Fn(&str) -> bool| -> bool {
         match filters.get(key) {
             Some(values) if !values.is_empty() => values.iter().any(|v| f(v)),
@@ -84,15 +111,29 @@ pub fn apply(
             let r = &s.record;
             any("id", &|v| r.id.starts_with(v))
                 && any("name", &|v| r.name.contains(v.trim_start_matches('/')))
-                && filters.get("label").into_iter().flatten().all(|v| label_matches(&r.config.options.labels, v))
-                && !filters.get("label!").into_iter().flatten().any(|v| label_matches(&r.config.options.labels, v))
+                && filters
+                    .get("label")
+                    .into_iter()
+                    .flatten()
+                    .all(|v| label_matches(&r.config.options.labels, v))
+                && !filters
+                    .get("label!")
+                    .into_iter()
+                    .flatten()
+                    .any(|v| label_matches(&r.config.options.labels, v))
                 && any("status", &|v| r.state.status.as_str() == v)
                 && any("exited", &|v| {
-                    r.state.status == super::record::Status::Exited && v.parse::<i32>().ok() == Some(r.state.exit_code)
+                    r.state.status == super::record::Status::Exited
+                        && v.parse::<i32>().ok() == Some(r.state.exit_code)
                 })
                 && any("ancestor", &|v| {
-                    r.image == v || r.image_ref == v || r.image_id == v || r.image_id.trim_start_matches("sha256:").starts_with(v)
-                        || crate::reference::Reference::parse(v).map(|x| x.to_string() == r.image_ref).unwrap_or(false)
+                    r.image == v
+                        || r.image_ref == v
+                        || r.image_id == v
+                        || r.image_id.trim_start_matches("sha256:").starts_with(v)
+                        || crate::reference::Reference::parse(v)
+                            .map(|x| x.to_string() == r.image_ref)
+                            .unwrap_or(false)
                 })
                 && any("network", &|v| r.config.options.network.as_str() == v)
                 && before.iter().all(|b| r.created < *b)

@@ -54,7 +54,13 @@ fn system_cpu_ns() -> u64 {
     let ticks: u64 = stat
         .lines()
         .next()
-        .map(|l| l.split_whitespace().skip(1).take(7).filter_map(|v| v.parse::<u64>().ok()).sum())
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .take(7)
+                .filter_map(|v| v.parse::<u64>().ok())
+                .sum()
+        })
         .unwrap_or(0);
     // SAFETY: sysconf has no memory effects.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
@@ -89,7 +95,12 @@ fn blkio(json: &serde_json::Value) -> (u64, u64) {
     {
         for e in entries {
             let value = e.get("value").and_then(|v| v.as_u64()).unwrap_or(0);
-            match e.get("op").and_then(|v| v.as_str()).map(str::to_ascii_lowercase).as_deref() {
+            match e
+                .get("op")
+                .and_then(|v| v.as_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
                 Some("read") => read += value,
                 Some("write") => write += value,
                 _ => {}
@@ -102,17 +113,26 @@ fn blkio(json: &serde_json::Value) -> (u64, u64) {
 impl ContainerService {
     /// docker top: `ps ps_args` on the host, restricted to the container's
     /// processes.
-    pub async fn top(&self, input: &str, ps_args: &str) -> Result<(Vec<String>, Vec<Vec<String>>), ContainerError> {
+    pub async fn top(
+        &self,
+        input: &str,
+        ps_args: &str,
+    ) -> Result<(Vec<String>, Vec<Vec<String>>), ContainerError> {
         let record = self.resolve(input)?;
         let mut client = self
             .entry(&record.id)
             .client()
             .filter(|_| record.state.status.is_live())
             .ok_or_else(|| {
-                ContainerError::FailedPrecondition(format!("container {} is not running", record.id))
+                ContainerError::FailedPrecondition(format!(
+                    "container {} is not running",
+                    record.id
+                ))
             })?;
         let pids: Vec<u32> = client
-            .pids(shimpb::PidsRequest { id: record.id.clone() })
+            .pids(shimpb::PidsRequest {
+                id: record.id.clone(),
+            })
             .await
             .map_err(|s| ContainerError::Internal(s.message().to_string()))?
             .into_inner()
@@ -144,7 +164,11 @@ impl ContainerService {
         };
         let rows = rows
             .into_iter()
-            .filter(|r| r.get(pid_col).and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| pids.contains(&p)))
+            .filter(|r| {
+                r.get(pid_col)
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .is_some_and(|p| pids.contains(&p))
+            })
             .collect();
         Ok((titles, rows))
     }
@@ -163,7 +187,10 @@ impl ContainerService {
         let Some(mut client) = self.entry(id).client().filter(|_| live) else {
             return sample;
         };
-        if let Ok(stats) = client.stats(shimpb::StatsRequest { id: id.to_string() }).await {
+        if let Ok(stats) = client
+            .stats(shimpb::StatsRequest { id: id.to_string() })
+            .await
+        {
             let s = stats.into_inner();
             let json: serde_json::Value = serde_json::from_str(&s.json).unwrap_or_default();
             sample.running = true;
@@ -232,7 +259,11 @@ impl ContainerService {
 
     /// docker update: new limits recorded, and applied at once to a
     /// running container (through the shim's runtime `update`).
-    pub async fn update_resources(&self, input: &str, update: ResourceUpdate) -> Result<(), ContainerError> {
+    pub async fn update_resources(
+        &self,
+        input: &str,
+        update: ResourceUpdate,
+    ) -> Result<(), ContainerError> {
         let record = self.resolve(input)?;
         let entry = self.entry(&record.id);
         let _guard = entry.lock.lock().await;
@@ -254,7 +285,8 @@ impl ContainerService {
             o.pids_limit = (p != 0).then_some(p);
         }
         let rootfs = self.paths.rootfs(&record.id);
-        let ctx = super::spec::SpecContext::new(&record.id, &rootfs, format!("/berth/{}", record.id));
+        let ctx =
+            super::spec::SpecContext::new(&record.id, &rootfs, format!("/berth/{}", record.id));
         let resources = super::spec::container_resources(o, &ctx)?;
         if record.state.status.is_live() {
             if let Some(mut client) = entry.client() {
@@ -283,7 +315,10 @@ impl ContainerService {
 
     /// docker container prune: removes every stopped container matching
     /// `filters` (until, label); answers the ids and bytes freed.
-    pub async fn prune(&self, filters: &BTreeMap<String, Vec<String>>) -> Result<(Vec<String>, u64), ContainerError> {
+    pub async fn prune(
+        &self,
+        filters: &BTreeMap<String, Vec<String>>,
+    ) -> Result<(Vec<String>, u64), ContainerError> {
         for key in filters.keys() {
             if key != "until" && key != "label" && key != "label!" {
                 return Err(ContainerError::InvalidArgument(format!(
@@ -297,7 +332,10 @@ impl ContainerService {
         let candidates = super::filter::apply(candidates, filters, 0)?;
         for s in candidates {
             let r = s.record;
-            if !matches!(r.state.status, Status::Created | Status::Exited | Status::Dead) {
+            if !matches!(
+                r.state.status,
+                Status::Created | Status::Exited | Status::Dead
+            ) {
                 continue;
             }
             let size = self
@@ -324,7 +362,8 @@ mod tests {
 
     #[test]
     fn ps_output_keeps_the_command_whole() {
-        let out = "UID PID PPID C STIME TTY TIME CMD\nroot 12 1 0 10:00 ? 00:00:00 sleep 1000 now\n";
+        let out =
+            "UID PID PPID C STIME TTY TIME CMD\nroot 12 1 0 10:00 ? 00:00:00 sleep 1000 now\n";
         let (titles, rows) = parse_ps(out);
         assert_eq!(titles.len(), 8);
         assert_eq!(rows[0][1], "12");

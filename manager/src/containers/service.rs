@@ -148,7 +148,10 @@ impl Entry {
     }
 
     pub(crate) fn client(&self) -> Option<Client> {
-        self.client.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn set_client(&self, client: Option<Client>) {
@@ -273,7 +276,10 @@ pub fn start_failure_code(message: &str) -> i32 {
     let m = message.to_ascii_lowercase();
     if m.contains("not found") || m.contains("no such file") {
         127
-    } else if m.contains("permission denied") || m.contains("not executable") || m.contains("is a directory") {
+    } else if m.contains("permission denied")
+        || m.contains("not executable")
+        || m.contains("is a directory")
+    {
         126
     } else {
         128
@@ -293,7 +299,12 @@ impl ContainerService {
         shim_binary: PathBuf,
         init_binary: Option<PathBuf>,
     ) -> Result<ContainerService, ContainerError> {
-        for dir in [&paths.persistent, &paths.bundles, &paths.runtime_root, &paths.sockets] {
+        for dir in [
+            &paths.persistent,
+            &paths.bundles,
+            &paths.runtime_root,
+            &paths.sockets,
+        ] {
             std::fs::create_dir_all(dir).map_err(|e| io_err("create directory", dir, e))?;
         }
         Ok(ContainerService {
@@ -378,7 +389,10 @@ impl ContainerService {
 
     pub(crate) fn entry(&self, id: &str) -> Arc<Entry> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.entry(id.to_string()).or_insert_with(Entry::new).clone()
+        entries
+            .entry(id.to_string())
+            .or_insert_with(Entry::new)
+            .clone()
     }
 
     fn drop_entry(&self, id: &str) {
@@ -396,8 +410,12 @@ impl ContainerService {
         for (k, v) in extra {
             attributes.insert(k.to_string(), v.clone());
         }
-        self.events
-            .publish(Event::now("container", action, record.id.clone(), attributes));
+        self.events.publish(Event::now(
+            "container",
+            action,
+            record.id.clone(),
+            attributes,
+        ));
     }
 
     // ---- create ----
@@ -408,7 +426,9 @@ impl ContainerService {
         name: Option<String>,
         config: ContainerConfig,
     ) -> Result<(String, Vec<String>), ContainerError> {
-        let name = name.filter(|n| !n.is_empty()).map(|n| n.trim_start_matches('/').to_string());
+        let name = name
+            .filter(|n| !n.is_empty())
+            .map(|n| n.trim_start_matches('/').to_string());
         if let Some(n) = &name {
             if !valid_name(n) {
                 return Err(ContainerError::InvalidArgument(format!(
@@ -455,7 +475,15 @@ impl ContainerService {
             .unwrap_or_else(|e| e.into_inner())
             .insert(gc_key.clone());
         let result = self
-            .create_prepared(&id, &name, &config, &image_config, &resolved, &image_ref, &runtime_name)
+            .create_prepared(
+                &id,
+                &name,
+                &config,
+                &image_config,
+                &resolved,
+                &image_ref,
+                &runtime_name,
+            )
             .await;
         self.index
             .creating
@@ -498,10 +526,12 @@ impl ContainerService {
             let snapshotter = snapshotter.clone();
             let key = snapshot_key.clone();
             let labels = BTreeMap::from([("io.berth.container".to_string(), id.to_string())]);
-            tokio::task::spawn_blocking(move || snapshotter.prepare(&key, parent.as_deref(), &labels))
-                .await
-                .map_err(|e| ContainerError::Internal(e.to_string()))?
-                .map_err(|e| ContainerError::Internal(e.to_string()))?
+            tokio::task::spawn_blocking(move || {
+                snapshotter.prepare(&key, parent.as_deref(), &labels)
+            })
+            .await
+            .map_err(|e| ContainerError::Internal(e.to_string()))?
+            .map_err(|e| ContainerError::Internal(e.to_string()))?
         };
         mount_all(&mounts, &rootfs).map_err(|e| ContainerError::Internal(e.to_string()))?;
         let (spec, warnings) = self.write_spec(id, config, image_config, &bundle)?;
@@ -813,7 +843,8 @@ impl ContainerService {
                 let finished = w
                     .exited_at
                     .and_then(|t| {
-                        SystemTime::UNIX_EPOCH.checked_add(Duration::new(t.seconds as u64, t.nanos as u32))
+                        SystemTime::UNIX_EPOCH
+                            .checked_add(Duration::new(t.seconds as u64, t.nanos as u32))
                     })
                     .map(|t| humantime::format_rfc3339_nanos(t).to_string())
                     .unwrap_or_else(now_rfc3339);
@@ -823,7 +854,12 @@ impl ContainerService {
                 // The shim is gone (killed, or berthd is going down: then
                 // this task dies with the runtime and recovery takes over).
                 tracing::warn!(id, error = %status.message(), "lost the shim while waiting");
-                match self.get(&id).ok().and_then(|r| r.shim).and_then(|s| read_exit_file(&s.state_dir)) {
+                match self
+                    .get(&id)
+                    .ok()
+                    .and_then(|r| r.shim)
+                    .and_then(|s| read_exit_file(&s.state_dir))
+                {
                     Some((code, at)) => (code, at),
                     None => (255, now_rfc3339()),
                 }
@@ -864,7 +900,9 @@ impl ContainerService {
         };
         self.publish(&record, "die", &[("exitCode", code.to_string())]);
         let generation = entry.exits.borrow().0 + 1;
-        entry.exits.send_replace((generation, Some(ExitInfo { code })));
+        entry
+            .exits
+            .send_replace((generation, Some(ExitInfo { code })));
         drop(guard);
         if record.config.auto_remove {
             if let Err(e) = self.remove(id, true).await {
@@ -968,7 +1006,11 @@ impl ContainerService {
         let signal = signal.unwrap_or(record.stop_signal);
         let timeout = timeout.unwrap_or_else(|| record.stop_timeout());
         if record.state.status == Status::Paused {
-            let _ = client.resume(shimpb::ResumeRequest { id: record.id.clone() }).await;
+            let _ = client
+                .resume(shimpb::ResumeRequest {
+                    id: record.id.clone(),
+                })
+                .await;
         }
         let _ = client
             .kill(shimpb::KillRequest {
@@ -1036,7 +1078,9 @@ impl ContainerService {
         }
         let mut client = entry.client().ok_or_else(|| not_running(&record.id))?;
         client
-            .pause(shimpb::PauseRequest { id: record.id.clone() })
+            .pause(shimpb::PauseRequest {
+                id: record.id.clone(),
+            })
             .await
             .map_err(|s| ContainerError::Internal(s.message().to_string()))?;
         let record = self.update(&record.id, |r| r.state.status = Status::Paused)?;
@@ -1057,7 +1101,9 @@ impl ContainerService {
         }
         let mut client = entry.client().ok_or_else(|| not_running(&record.id))?;
         client
-            .resume(shimpb::ResumeRequest { id: record.id.clone() })
+            .resume(shimpb::ResumeRequest {
+                id: record.id.clone(),
+            })
             .await
             .map_err(|s| ContainerError::Internal(s.message().to_string()))?;
         let record = self.update(&record.id, |r| r.state.status = Status::Running)?;
@@ -1089,7 +1135,12 @@ impl ContainerService {
             "removed" => {
                 let mut rx = entry.removed.subscribe();
                 let _ = rx.wait_for(|r| *r).await;
-                Ok(entry.exits.borrow().1.map(|e| e.code).unwrap_or(record.state.exit_code))
+                Ok(entry
+                    .exits
+                    .borrow()
+                    .1
+                    .map(|e| e.code)
+                    .unwrap_or(record.state.exit_code))
             }
             other => Err(ContainerError::InvalidArgument(format!(
                 "invalid condition: {other:?} (want not-running, next-exit or removed)"
@@ -1135,7 +1186,9 @@ impl ContainerService {
                     })
                     .await;
                 if record.state.status == Status::Paused {
-                    let _ = client.resume(shimpb::ResumeRequest { id: id.clone() }).await;
+                    let _ = client
+                        .resume(shimpb::ResumeRequest { id: id.clone() })
+                        .await;
                 }
                 Self::wait_exit_after(&entry, seen, Some(Duration::from_secs(30))).await;
             }
@@ -1204,9 +1257,20 @@ impl ContainerService {
     /// How many containers there are in each state: (all, running, paused, stopped).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let records = self.records().unwrap_or_default();
-        let running = records.iter().filter(|r| r.state.status == Status::Running).count();
-        let paused = records.iter().filter(|r| r.state.status == Status::Paused).count();
-        (records.len(), running, paused, records.len() - running - paused)
+        let running = records
+            .iter()
+            .filter(|r| r.state.status == Status::Running)
+            .count();
+        let paused = records
+            .iter()
+            .filter(|r| r.state.status == Status::Paused)
+            .count();
+        (
+            records.len(),
+            running,
+            paused,
+            records.len() - running - paused,
+        )
     }
 }
 
@@ -1344,8 +1408,14 @@ mod tests {
 
     #[test]
     fn start_failures_map_to_docker_codes() {
-        assert_eq!(start_failure_code("exec: \"nope\": executable file not found in $PATH"), 127);
-        assert_eq!(start_failure_code("exec /etc/passwd: permission denied"), 126);
+        assert_eq!(
+            start_failure_code("exec: \"nope\": executable file not found in $PATH"),
+            127
+        );
+        assert_eq!(
+            start_failure_code("exec /etc/passwd: permission denied"),
+            126
+        );
         assert_eq!(start_failure_code("cgroup: EBUSY"), 128);
     }
 }

@@ -21,11 +21,17 @@ pub struct Summary {
 
 /// Seconds since the epoch of an RFC 3339 time (0 when empty or invalid).
 pub fn unix_seconds(rfc3339: &str) -> i64 {
-    humantime::parse_rfc3339_weak(rfc3339.trim_end_matches('Z').split('.').next().unwrap_or(""))
-        .ok()
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    humantime::parse_rfc3339_weak(
+        rfc3339
+            .trim_end_matches('Z')
+            .split('.')
+            .next()
+            .unwrap_or(""),
+    )
+    .ok()
+    .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+    .map(|d| d.as_secs() as i64)
+    .unwrap_or(0)
 }
 
 fn since(rfc3339: &str) -> Duration {
@@ -115,7 +121,11 @@ impl ContainerService {
             Ok(mounts) => {
                 let mut data = BTreeMap::new();
                 for opt in mounts.iter().flat_map(|m| m.options.iter()) {
-                    for (k, name) in [("lowerdir=", "LowerDir"), ("upperdir=", "UpperDir"), ("workdir=", "WorkDir")] {
+                    for (k, name) in [
+                        ("lowerdir=", "LowerDir"),
+                        ("upperdir=", "UpperDir"),
+                        ("workdir=", "WorkDir"),
+                    ] {
                         if let Some(v) = opt.strip_prefix(k) {
                             data.insert(name.to_string(), v.to_string());
                         }
@@ -239,7 +249,12 @@ impl ContainerService {
             },
         });
         if size {
-            let rw = self.images.snapshotter().usage(&r.snapshot_key).map(|u| u.size).unwrap_or(0);
+            let rw = self
+                .images
+                .snapshotter()
+                .usage(&r.snapshot_key)
+                .map(|u| u.size)
+                .unwrap_or(0);
             value["SizeRw"] = json!(rw);
             let image_size = self
                 .images
