@@ -100,6 +100,10 @@ impl ContainerService {
         }
         let bundle = self.paths.bundle(&record.id);
         let config_path = bundle.join("config.json");
+        if !config_path.exists() {
+            // `update` drops the spec so the next start rebuilds it.
+            self.ensure_bundle(&record).await?;
+        }
         let bytes = std::fs::read(&config_path).map_err(|e| {
             ContainerError::Internal(format!("read {}: {e}", config_path.display()))
         })?;

@@ -615,7 +615,10 @@ impl ContainerService {
 
     /// Makes sure the bundle is there (after a reboot /run is empty): the
     /// rootfs mounted and config.json written.
-    async fn ensure_bundle(&self, record: &ContainerRecord) -> Result<(), ContainerError> {
+    pub(crate) async fn ensure_bundle(
+        &self,
+        record: &ContainerRecord,
+    ) -> Result<(), ContainerError> {
         let bundle = self.paths.bundle(&record.id);
         let rootfs = bundle.join("rootfs");
         if bundle.join("config.json").exists() && is_mounted(&rootfs) {
