@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod berthd;
+pub mod containers;
 pub mod bundle;
 pub mod engines;
 pub mod registry;

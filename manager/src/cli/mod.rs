@@ -9,6 +9,7 @@
 //! config.json format.
 
 pub mod connection;
+pub mod container;
 pub mod cp;
 pub mod credentials;
 pub mod humanize;
@@ -107,8 +108,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(ImportArgs),
-    /// Return low-level information on images.
-    Inspect(InspectArgs),
+    /// Return low-level information on Berth objects (containers, images).
+    Inspect(container::inspect::InspectArgs),
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -120,6 +121,9 @@ pub enum Command {
     Version,
     /// Display system-wide information.
     Info,
+    /// The container commands (run, ps, logs, exec ...).
+    #[command(flatten)]
+    Containers(container::ContainerCommands),
 }
 
 /// `berth image ...`.
@@ -378,14 +382,14 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
             images::import(&ctx, a).await
         }
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
-            inspect::inspect(&ctx, a).await
-        }
+        Command::Image(ImageCommand::Inspect(a)) => inspect::inspect(&ctx, a).await,
+        Command::Inspect(a) => container::inspect::inspect(&ctx, a, false).await,
         Command::Image(ImageCommand::Prune(a)) => images::prune(&ctx, a).await,
         Command::Login(a) => images::login(&ctx, a).await,
         Command::Logout(a) => images::logout(&ctx, a),
         Command::Version => system::version(&ctx).await,
         Command::Info => system::info(&ctx).await,
+        Command::Containers(c) => container::dispatch(&ctx, c).await,
     }
 }
 
