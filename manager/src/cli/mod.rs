@@ -49,11 +49,27 @@ pub enum CliError {
     /// A failure with its own exit code (docker's `cli.StatusError`).
     #[error("{message}")]
     Status { code: i32, message: String },
+    /// The daemon could not start the container's process: docker's CLI
+    /// exits 126 (cannot invoke) or 127 (not found) for it.
+    #[error("Error response from daemon: {message}")]
+    StartFailed { code: i32, message: String },
 }
 
 impl From<tonic::Status> for CliError {
     fn from(s: tonic::Status) -> Self {
-        CliError::Daemon(s.message().to_string())
+        // berthd names the exit code of a process that could not start.
+        let code = s
+            .metadata()
+            .get("berth-exit-code")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i32>().ok());
+        match code {
+            Some(code) => CliError::StartFailed {
+                code,
+                message: s.message().to_string(),
+            },
+            None => CliError::Daemon(s.message().to_string()),
+        }
     }
 }
 
@@ -62,7 +78,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) | CliError::InvalidHost(_) => EXIT_USAGE,
-            CliError::Status { code, .. } => *code,
+            CliError::Status { code, .. } | CliError::StartFailed { code, .. } => *code,
             _ => 1,
         }
     }

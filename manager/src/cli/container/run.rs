@@ -523,7 +523,11 @@ async fn create_container(
 /// Prints a run/create failure the way docker does and gives its exit code.
 fn failed(command: &str, e: CliError) -> i32 {
     eprintln!("berth: {e}\nSee 'berth {command} --help'.");
-    EXIT_RUN_FAILED
+    match e {
+        // The process could not be started: 126 or 127, as docker's CLI.
+        CliError::StartFailed { code, .. } => code,
+        _ => EXIT_RUN_FAILED,
+    }
 }
 
 /// `berth create`: prints the new container's full id.
