@@ -241,12 +241,10 @@ impl LogFileSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::containers::logs::scratch::ScratchDir;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("bt{}-logfiles-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    fn temp_dir(name: &str) -> ScratchDir {
+        ScratchDir::new(&format!("logfiles-{name}"))
     }
 
     fn contents(files: &[OpenLogFile]) -> Vec<String> {
@@ -282,7 +280,6 @@ mod tests {
         let set = LogFileSet::new(&live).unwrap();
         let files = set.open_all().unwrap();
         assert_eq!(contents(&files), ["ten", "two", "one", "live"]);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -311,7 +308,6 @@ mod tests {
         std::fs::remove_file(dir.join("log.2")).unwrap();
         let after_gone = set.open_successor(first.id).unwrap().unwrap();
         assert_eq!(after_gone.id, second_id);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -329,6 +325,5 @@ mod tests {
         let set = LogFileSet::new(&dir.join("log")).unwrap();
         assert!(set.open_all().unwrap().is_empty());
         assert_eq!(set.live_id().unwrap(), None);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -230,4 +230,6 @@ impl Drop for LogReader {
 }
 
 #[cfg(test)]
+mod scratch;
+#[cfg(test)]
 mod tests;

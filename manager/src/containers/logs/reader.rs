@@ -376,6 +376,7 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::containers::logs::scratch::ScratchDir;
     use crate::containers::logs::timestamp::format_timestamp;
     use std::io::Write;
     use std::time::{Duration, UNIX_EPOCH};
@@ -408,9 +409,7 @@ mod tests {
     /// race that a live follower only sometimes meets, forced.
     #[test]
     fn a_truncated_and_refilled_file_is_read_from_its_start() {
-        let dir = std::env::temp_dir().join(format!("bt{}-reader-trunc", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = ScratchDir::new("reader-trunc");
         let path = dir.join("log");
         std::fs::write(&path, entries(0..3)).unwrap();
         let files = LogFileSet::new(&path).unwrap();
@@ -444,6 +443,5 @@ mod tests {
         cursor.restart();
         assert_eq!(reader.read_to_end(&mut cursor).unwrap(), Flow::Continue);
         assert_eq!(numbers(&mut rx), ["10\n"]);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

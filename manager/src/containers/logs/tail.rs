@@ -77,14 +77,11 @@ pub fn find_tail_start(files: &[&File], n: usize) -> io::Result<TailStart> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::containers::logs::scratch::ScratchDir;
     use std::io::Write;
-    use std::path::PathBuf;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("bt{}-tail-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    fn temp_dir(name: &str) -> ScratchDir {
+        ScratchDir::new(&format!("tail-{name}"))
     }
 
     fn file(dir: &std::path::Path, name: &str, text: &str) -> File {
@@ -110,7 +107,6 @@ mod tests {
         assert_eq!(tail(&[&f], 2), at(0, 2));
         assert_eq!(tail(&[&f], 3), at(0, 0));
         assert_eq!(tail(&[&f], 100), at(0, 0));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -121,7 +117,6 @@ mod tests {
         assert_eq!(tail(&[&f], 1), at(0, 2));
         let only_partial = file(&dir, "log2", "xyz");
         assert_eq!(tail(&[&only_partial], 0), at(0, 0));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -140,7 +135,6 @@ mod tests {
         let empty = file(&dir, "empty", "");
         assert_eq!(tail(&[&old, &empty], 1), at(0, 2));
         assert_eq!(tail(&[], 3), at(0, 0));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -152,7 +146,6 @@ mod tests {
         for n in [1, 65, 66, 131, 299, 300] {
             assert_eq!(tail(&[&f], n), at(0, (300 - n as u64) * 1000), "tail {n}");
         }
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// A huge log (a sparse 64 GiB file, so the test writes almost
@@ -179,6 +172,5 @@ mod tests {
         let got = f.read_at(&mut buf, start.offset).unwrap();
         assert_eq!(&buf[..got], b"entry 7\nentry 8\nentry 9\n");
         assert!(start.scanned <= BLOCK, "scanned {} bytes", start.scanned);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

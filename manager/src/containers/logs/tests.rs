@@ -2,6 +2,7 @@
 //! writes and rotates them (shim/src/jsonlog.rs), read by a real reader
 //! thread; following tests interleave writes and reads.
 
+use super::scratch::ScratchDir;
 use super::*;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -73,11 +74,8 @@ impl TestLog {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bt{}-logs-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(name: &str) -> ScratchDir {
+    ScratchDir::new(&format!("logs-{name}"))
 }
 
 /// Entry `i`'s time: one second apart from 2026-11-22T10:00:00Z.
@@ -147,7 +145,6 @@ async fn reads_every_file_oldest_first() {
     assert_eq!(entries[1].stream, LogStream::Stderr);
     assert_eq!(entries[1].time, t(1));
     assert_eq!(entries[1].line, b"1\n");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -180,7 +177,6 @@ async fn tail_counts_across_rotated_files_then_filters() {
     )
     .await;
     assert_eq!(numbers(&e), [18, 20, 22, 24, 26, 28]);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -211,7 +207,6 @@ async fn since_and_until_are_inclusive_bounds() {
     )
     .await;
     assert!(e.is_empty());
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -239,7 +234,6 @@ async fn streams_are_selected() {
     )
     .await;
     assert_eq!(numbers(&e), [0, 2, 4]);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -268,7 +262,6 @@ async fn a_partial_last_line_is_skipped_and_a_bad_line_is_reported() {
         "{msg}"
     );
     assert!(errors[0].is_per_line());
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -288,7 +281,6 @@ async fn an_endless_line_is_skipped_not_buffered() {
         "{}",
         errors[0]
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -307,7 +299,6 @@ async fn a_missing_log_is_empty_and_a_missing_directory_fails() {
         err.to_string(),
         format!("log directory {}/gone does not exist", dir.display())
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 fn following() -> LogOptions {
@@ -350,7 +341,6 @@ async fn follow_reads_new_entries_waits_for_partial_lines_and_drains_on_stop() {
     let (rest, errors) = collect(reader).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(numbers(&rest), [4, 5]);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -376,7 +366,6 @@ async fn follow_across_rotations_loses_and_repeats_nothing() {
     let (entries, errors) = collect(reader).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(numbers(&entries), (0..2000).collect::<Vec<_>>());
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -397,7 +386,6 @@ async fn follow_keeps_up_with_a_small_max_file() {
     assert_eq!(numbers(&got), (0..200).collect::<Vec<_>>());
     assert!(log.numbered(1).exists() && !log.numbered(2).exists());
     drop(reader);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -413,7 +401,6 @@ async fn follow_restarts_a_truncated_file() {
     }
     assert_eq!(numbers(&got), (0..30).collect::<Vec<_>>());
     assert!(std::fs::metadata(&path).unwrap().len() < 800, "truncated");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -445,7 +432,6 @@ async fn follow_notices_a_truncation_already_written_past() {
         got.push(next(&mut reader).await);
     }
     assert_eq!(numbers(&got), (3..10).collect::<Vec<_>>());
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -465,7 +451,6 @@ async fn follow_waits_for_the_log_to_appear() {
         numbers(&[next(&mut reader).await, next(&mut reader).await]),
         [0, 1]
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -494,7 +479,6 @@ async fn follow_with_tail_zero_shows_only_new_entries() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     log.raw(b);
     assert_eq!(numbers(&[next(&mut reader).await]), [5]);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
@@ -530,5 +514,4 @@ async fn follow_ends_by_itself_once_until_has_passed() {
     // Here the entry after --until ends it.
     let (e, _) = collect(reader).await;
     assert_eq!(numbers(&e), [0]);
-    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -136,12 +136,11 @@ impl DirWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::containers::logs::scratch::ScratchDir;
 
     #[test]
     fn a_write_wakes_the_waiter_and_events_are_drained() {
-        let dir = std::env::temp_dir().join(format!("bt{}-watch", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = ScratchDir::new("watch");
         let watch = DirWatch::new(&dir);
         assert!(watch.is_inotify());
         std::fs::write(dir.join("log"), "x").unwrap();
@@ -157,14 +156,11 @@ mod tests {
         // ... and `wait` consumed them.
         pfd.revents = 0;
         assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_rung_bell_wakes_every_wait() {
-        let dir = std::env::temp_dir().join(format!("bt{}-bell", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = ScratchDir::new("bell");
         let watch = DirWatch::new(&dir);
         let bell = StopBell::new();
         let fd = bell.eventfd.as_ref().unwrap().as_raw_fd();
@@ -179,6 +175,5 @@ mod tests {
         watch.wait(&bell);
         // Still rung after the waits: it is never consumed.
         assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 1);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }
