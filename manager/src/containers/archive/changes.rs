@@ -24,6 +24,13 @@
 //!   (not for directories, moby issue 9874) size, mtime or symlink target differ, and `C` for
 //!   a directory that holds any change.
 //!
+//! Mount targets are not changes: the runtime creates `/etc/hosts`, `/etc/hostname`,
+//! `/etc/resolv.conf`, `/proc`, `/sys` and the like in the rootfs when the image lacks them,
+//! to mount over them. docker puts those in a separate "init" layer under the container's own
+//! (moby `daemon/initlayer`), so `docker diff` never shows them; [`MOUNT_TARGETS`] lists the
+//! same paths, which are left out here, together with directories that changed only because
+//! one of them was made inside (`C /etc` when `/etc/hostname` was the only change there).
+//!
 //! The result is sorted by path, as `docker diff` prints it.
 
 use std::collections::{HashMap, HashSet};
@@ -87,6 +94,21 @@ impl std::fmt::Display for Change {
     }
 }
 
+/// The paths of docker's init layer (moby `daemon/initlayer/setup_unix.go`): mount targets the
+/// runtime makes, never the container's own changes. Everything under them is left out too.
+pub const MOUNT_TARGETS: &[&str] = &[
+    "/.dockerenv",
+    "/dev/console",
+    "/dev/pts",
+    "/dev/shm",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/mtab",
+    "/etc/resolv.conf",
+    "/proc",
+    "/sys",
+];
+
 /// The changes of the container's rootfs against its image, sorted by path. `lowers` are
 /// the image's layer directories nearest first (a full tree's parent tree for
 /// [`WhiteoutStyle::Delete`], whose first entry is the one compared); `upper` is the
@@ -114,7 +136,37 @@ pub fn changes(lowers: &[PathBuf], upper: &ApplyTarget) -> Result<Vec<Change>, A
         }
     };
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    Ok(without_mount_targets(out))
+}
+
+/// Leaves out [`MOUNT_TARGETS`], what is under them, and the directories above them that hold
+/// no other change (added only to hold a target, or copied up only to create one).
+fn without_mount_targets(changes: Vec<Change>) -> Vec<Change> {
+    let under = |path: &str, dir: &str| {
+        path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+    };
+    let kept: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| {
+            !MOUNT_TARGETS
+                .iter()
+                .any(|t| c.path == *t || under(&c.path, t))
+        })
+        .collect();
+    let holds_target = |p: &str| MOUNT_TARGETS.iter().any(|t| under(t, p));
+    let keep: Vec<bool> = kept
+        .iter()
+        .map(|c| {
+            c.kind == ChangeKind::Deleted
+                || !holds_target(&c.path)
+                || kept.iter().any(|o| under(&o.path, &c.path))
+        })
+        .collect();
+    kept.into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(c, _)| c)
+        .collect()
 }
 
 fn io_err(op: &'static str, path: &Path, e: io::Error) -> ArchiveError {

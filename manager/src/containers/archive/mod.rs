@@ -35,7 +35,7 @@ pub(crate) mod tree;
 #[cfg(test)]
 mod tests;
 
-pub use changes::{changes, Change, ChangeKind};
+pub use changes::{changes, Change, ChangeKind, MOUNT_TARGETS};
 pub use copy_in::{extract_into, ExtractOptions};
 pub use copy_out::{archive_path, archive_path_as, stat_path, PathStat};
 pub use export::export;

@@ -6,7 +6,7 @@ use std::ffi::CString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use berth_store::layer::WhiteoutStyle;
 use berth_store::mount::{Mount, MountGuard};
@@ -119,6 +119,10 @@ fn overlay_changes_match_docker_diff() {
         std::fs::write(merged.join("usr/lib/libc.so"), "ELF").unwrap();
         // mkdir -p /a/b
         std::fs::create_dir_all(merged.join("a/b")).unwrap();
+        // the runtime's mount targets (docker's init layer): not changes
+        write(&merged.join("etc/hostname"), "");
+        std::fs::create_dir_all(merged.join("dev/pts")).unwrap();
+        std::fs::create_dir_all(merged.join("proc/self")).unwrap();
         // rm -rf /var && mkdir /var && touch /var/new: an opaque directory
         std::fs::remove_dir_all(merged.join("var")).unwrap();
         std::fs::create_dir(merged.join("var")).unwrap();
@@ -245,6 +249,29 @@ fn full_tree_changes_compare_with_the_parent_tree() {
     // Without a parent tree everything is new.
     let all = changes(&[], &target).unwrap();
     assert!(all.iter().all(|c| c.kind == ChangeKind::Added), "{all:?}");
+
+    // Mount targets the runtime made are not changes, nor the directory holding only them.
+    let (lower2, upper2) = (sb.path().join("lower2"), sb.path().join("upper2"));
+    write(&lower2.join("etc/passwd"), "root");
+    std::fs::create_dir(&upper2).unwrap();
+    berth_store::snapshot::native::copy_tree(&lower2, &upper2).unwrap();
+    write(&upper2.join("etc/hostname"), "");
+    write(&upper2.join("etc/resolv.conf"), "");
+    std::fs::create_dir_all(upper2.join("sys/fs")).unwrap();
+    let target2 = ApplyTarget {
+        dir: upper2.clone(),
+        whiteouts: WhiteoutStyle::Delete,
+        lowers: Vec::new(),
+    };
+    assert_eq!(
+        listing(&changes(std::slice::from_ref(&lower2), &target2).unwrap()),
+        Vec::<String>::new()
+    );
+    write(&upper2.join("etc/motd"), "hi");
+    assert_eq!(
+        listing(&changes(&[lower2], &target2).unwrap()),
+        ["C /etc", "A /etc/motd"]
+    );
 }
 
 /// What a tar holds, entry by entry: (type, mode, uid, gid, size, link, xattrs, content).
@@ -766,4 +793,48 @@ fn extraction_owners_follow_copy_uid_gid() {
     extract_into(root, "/dst", &tar[..], archive).unwrap();
     let m = std::fs::metadata(root.join("dst/owned")).unwrap();
     assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (1234, 5678, 0o2755));
+}
+
+/// A running container's own view, volumes included: berthd may pass `/proc/PID/root` as
+/// the rootfs, and lookups from it walk that process's mount tree (here a tmpfs mounted in
+/// a private mount namespace, invisible on the host path). Export still leaves mounts out.
+#[test]
+fn proc_pid_root_sees_the_containers_mounts() {
+    require_root();
+    let sb = sandbox();
+    let dir = sb.path().join("ctr");
+    std::fs::create_dir_all(dir.join("vol")).unwrap();
+    let script = format!(
+        "mount -t tmpfs bt-archive {d}/vol && echo on-volume > {d}/vol/f && exec sleep 60",
+        d = dir.display()
+    );
+    let mut child = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let view = PathBuf::from(format!("/proc/{}/root{}", child.id(), dir.display()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !view.join("vol/f").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the namespace never mounted its volume"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let result = std::panic::catch_unwind(|| {
+        assert!(
+            !dir.join("vol/f").exists(),
+            "the volume is not on the host path"
+        );
+        let mut out = Vec::new();
+        archive_path(&view, "/vol/f", &mut out).unwrap();
+        assert_eq!(tar_entries(&out)["f"].7, b"on-volume\n");
+        let mut out = Vec::new();
+        export(&view, &mut out).unwrap();
+        let names: Vec<String> = tar_entries(&out).into_keys().collect();
+        assert_eq!(names, ["vol/"]);
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    result.unwrap();
 }
