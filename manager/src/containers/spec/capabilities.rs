@@ -97,8 +97,14 @@ pub fn normalize_capability(name: &str) -> Result<String, SpecError> {
 }
 
 /// The capabilities berthd may grant: those in its own bounding set, in
-/// number order; every known one if /proc cannot tell.
+/// number order; every known one if /proc cannot tell. Read once (a
+/// process's bounding set only ever shrinks, and berthd never drops any).
 pub fn grantable_capabilities() -> Vec<String> {
+    static GRANTABLE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    GRANTABLE.get_or_init(read_grantable).clone()
+}
+
+fn read_grantable() -> Vec<String> {
     let bounding = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -556,7 +556,7 @@ pub fn build_spec(
     let seccomp = match (&security.seccomp, opts.privileged) {
         (_, true) | (security_options::SeccompChoice::Unconfined, _) => None,
         (security_options::SeccompChoice::Default, false) => {
-            Some(seccomp_profile::docker_default_profile().to_oci(
+            Some(seccomp_profile::default_profile().to_oci(
                 &caps,
                 seccomp_profile::HostArch::current(),
                 seccomp_profile::running_kernel(),

@@ -150,14 +150,17 @@ pub fn parse_kernel_version(s: &str) -> Option<KernelVersion> {
     Some((major, minor))
 }
 
-/// The running kernel's version (`/proc/sys/kernel/osrelease`); a very new
-/// one if it cannot be read, so `minKernel` rules apply as on any kernel
-/// Berth runs on (it needs openat2, 5.6, anyway).
+/// The running kernel's version (`/proc/sys/kernel/osrelease`, read once);
+/// a very new one if it cannot be read, so `minKernel` rules apply as on
+/// any kernel Berth runs on (it needs openat2, 5.6, anyway).
 pub fn running_kernel() -> KernelVersion {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .ok()
-        .and_then(|s| parse_kernel_version(&s))
-        .unwrap_or((u32::MAX, 0))
+    static KERNEL: std::sync::OnceLock<KernelVersion> = std::sync::OnceLock::new();
+    *KERNEL.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .and_then(|s| parse_kernel_version(&s))
+            .unwrap_or((u32::MAX, 0))
+    })
 }
 
 impl EngineProfile {
@@ -445,6 +448,12 @@ fn arg(index: u32, value: u64, op: SeccompOperator) -> LinuxSeccompArg {
         value_two: None,
         op,
     }
+}
+
+/// Docker's default profile, built once: every container start uses it.
+pub fn default_profile() -> &'static EngineProfile {
+    static PROFILE: std::sync::OnceLock<EngineProfile> = std::sync::OnceLock::new();
+    PROFILE.get_or_init(docker_default_profile)
 }
 
 /// Docker's default profile in the engine format (see the module doc).
