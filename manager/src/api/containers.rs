@@ -24,7 +24,9 @@ use tonic::{Code, Request, Response, Status, Streaming};
 /// exit code (126/127/...) in the `berth-exit-code` metadata.
 pub fn container_status(e: &ContainerError) -> Status {
     let code = match e {
-        ContainerError::NotFound(_) | ContainerError::ImageNotFound(_) => Code::NotFound,
+        ContainerError::NotFound(_)
+        | ContainerError::ImageNotFound(_)
+        | ContainerError::PathNotFound(_) => Code::NotFound,
         ContainerError::Conflict(_) => Code::AlreadyExists,
         ContainerError::InvalidArgument(_) => Code::InvalidArgument,
         ContainerError::FailedPrecondition(_) => Code::FailedPrecondition,

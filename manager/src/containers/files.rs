@@ -16,7 +16,7 @@ use tonic::Status;
 impl From<archive::ArchiveError> for ContainerError {
     fn from(e: archive::ArchiveError) -> Self {
         match e {
-            archive::ArchiveError::NotFound(_) => ContainerError::NotFound(e.to_string()),
+            archive::ArchiveError::NotFound(_) => ContainerError::PathNotFound(e.to_string()),
             archive::ArchiveError::Io { .. } => ContainerError::Internal(e.to_string()),
             other => ContainerError::InvalidArgument(other.to_string()),
         }

@@ -59,4 +59,8 @@ pub enum ContainerError {
     Metadata(#[from] berth_store::metadata::MetadataError),
     #[error("{0}")]
     Internal(String),
+    /// A path inside a container that does not exist (`cp`): NotFound, but not
+    /// "No such container", which the CLI reads as the container missing.
+    #[error("{0}")]
+    PathNotFound(String),
 }
