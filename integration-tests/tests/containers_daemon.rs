@@ -221,3 +221,64 @@ fn twenty_concurrent_run_rm_leave_nothing_behind() {
         .collect();
     assert!(left.is_empty(), "--rm left cgroups: {left:?}");
 }
+
+#[test]
+fn runtime_is_chosen_per_container_and_runc_works_too() {
+    require_root();
+    let d = Berthd::start();
+    import_busybox(&d);
+    for runtime in ["berth", "runc"] {
+        let name = format!("bt-rt-{runtime}-{}", std::process::id());
+        d.ok(&[
+            "run",
+            "-d",
+            "--runtime",
+            runtime,
+            "--name",
+            &name,
+            "--memory",
+            "48m",
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+        let id = d
+            .ok(&["inspect", "--format", "{{.Id}}", &name])
+            .trim()
+            .to_string();
+        let shown = d.ok(&["inspect", "--format", "{{.HostConfig.Runtime}}", &name]);
+        assert_eq!(shown.trim(), runtime);
+        // The shim drives that runtime binary: its state lives under the runtime's root.
+        let cmdline = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .find(|c| c.contains("berth-shim") && c.contains(&id))
+            .unwrap_or_else(|| panic!("no shim for {name}"));
+        let want = if runtime == "runc" {
+            "runc"
+        } else {
+            "berth-runtime"
+        };
+        assert!(cmdline.contains(want), "{runtime}: shim runs {cmdline}");
+        // The limit is in the container's own cgroup.
+        let limit = std::fs::read_to_string(format!(
+            "/sys/fs/cgroup/memory/berth/{id}/memory.limit_in_bytes"
+        ))
+        .unwrap();
+        assert_eq!(limit.trim(), (48u64 << 20).to_string());
+        let out = d.ok(&["exec", &name, "cat", "/proc/self/cgroup"]);
+        assert!(!out.is_empty());
+        d.ok(&["rm", "-f", &name]);
+        assert!(
+            !std::path::Path::new(&format!("/sys/fs/cgroup/memory/berth/{id}")).exists(),
+            "{runtime}: cgroup left after rm -f"
+        );
+    }
+    let bad = d.fails(&["run", "--rm", "--runtime", "nosuch", "busybox", "true"]);
+    assert!(
+        bad.contains("unknown or invalid runtime name: nosuch"),
+        "{bad}"
+    );
+}

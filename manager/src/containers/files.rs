@@ -108,6 +108,20 @@ impl ContainerService {
         Ok((record.id, rootfs))
     }
 
+    /// The tree `cp` works on: a running container's own view
+    /// (`/proc/<init>/root`, which includes its volumes and bind mounts, as
+    /// docker's cp does), else the mounted rootfs.
+    async fn copy_root(&self, input: &str) -> Result<PathBuf, ContainerError> {
+        let record = self.resolve(input)?;
+        if record.state.status.is_live() && record.state.pid > 0 {
+            let view = PathBuf::from(format!("/proc/{}/root", record.state.pid));
+            if view.exists() {
+                return Ok(view);
+            }
+        }
+        Ok(self.mounted_rootfs(input).await?.1)
+    }
+
     /// docker diff.
     pub async fn diff(&self, input: &str) -> Result<Vec<pb::Change>, ContainerError> {
         let record = self.resolve(input)?;
@@ -136,7 +150,7 @@ impl ContainerService {
         path: &str,
         follow_link: bool,
     ) -> Result<mpsc::Receiver<Result<pb::CopyChunk, Status>>, ContainerError> {
-        let (_, rootfs) = self.mounted_rootfs(input).await?;
+        let rootfs = self.copy_root(input).await?;
         let mut path = path.to_string();
         let stat = {
             let rootfs = rootfs.clone();
@@ -174,7 +188,7 @@ impl ContainerService {
         options: pb::CopyToOptions,
         mut requests: tonic::Streaming<pb::CopyToRequest>,
     ) -> Result<(), ContainerError> {
-        let (_, rootfs) = self.mounted_rootfs(&options.id).await?;
+        let rootfs = self.copy_root(&options.id).await?;
         let (dtx, drx) = mpsc::channel::<Vec<u8>>(16);
         let opts = ExtractOptions {
             no_overwrite_dir_non_dir: options.no_overwrite_dir_non_dir,
