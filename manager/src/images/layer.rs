@@ -250,143 +250,87 @@ impl ImageService {
     }
 }
 
-/// Why a detached unpack could not become the layer's snapshot (the caller
-/// then unpacks the stored blob instead).
-const ADOPT_FALLBACK: &str = "detached unpack not adoptable";
+/// What became of a layer unpacked while its parent was still unpacking.
+pub(crate) enum DetachedOutcome {
+    /// Unpacked into a scratch directory, to be committed once the parent is.
+    Unpacked(berth_store::layer::DetachedLayer),
+    /// The layer refers to its parent's files: unpack it over the committed parent.
+    NeedsParent,
+}
 
 impl ImageService {
     /// Whether layers can be unpacked before their parent is committed: an
     /// overlayfs upper directory holds only the layer's own changes
     /// (deletions as whiteouts), so it does not depend on the parent's
-    /// tree; a native snapshot is a full copy and does.
+    /// tree; a native snapshot is a full copy and does
+    /// (`Snapshotter::prepare_scratch`).
     pub(crate) fn detached_unpack_supported(&self) -> bool {
         self.snapshotter.name() == "overlayfs"
     }
 
-    /// Unpacks a layer into `dir` (a new directory in the daemon's tmp dir,
-    /// on the snapshots' filesystem) the way it would be unpacked into an
-    /// overlay snapshot, and checks its diff ID.
-    pub(crate) fn extract_detached<R: Read>(
+    /// Decompresses `reader` and unpacks it into a scratch directory of the
+    /// snapshotter, before the layer's parent is committed, and checks its
+    /// diff ID (`berth_store::layer::unpack_detached`).
+    pub(crate) fn unpack_detached_reader<R: Read>(
         &self,
         reader: R,
         job: &UnpackJob,
-        dir: &std::path::Path,
-    ) -> Result<(), ImageError> {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .mode(0o755)
-            .create(dir)
-            .map_err(|source| ImageError::Io {
-                op: "create unpack directory",
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        let tar = decompress(reader).map_err(|e| ImageError::Io {
+    ) -> Result<DetachedOutcome, ImageError> {
+        let chain = Digest::parse(&job.chain_id)?;
+        let mut tar = decompress(reader).map_err(|e| ImageError::Io {
             op: "decompress layer",
             path: job.chain_id.clone().into(),
             source: e,
         })?;
-        let applied = berth_store::layer::apply_tar(
-            tar,
-            dir,
-            berth_store::layer::ApplyOptions {
-                whiteouts: berth_store::layer::WhiteoutStyle::Overlay,
-            },
-        )?;
-        if applied.diff_id != job.diff_id {
-            return Err(berth_store::layer::LayerError::DiffIdMismatch {
-                chain_id: Digest::parse(&job.chain_id)?,
-                expected: job.diff_id.clone(),
-                actual: applied.diff_id,
+        match berth_store::layer::unpack_detached(
+            self.snapshotter.as_ref(),
+            &chain,
+            Some(&job.diff_id),
+            &mut tar,
+        ) {
+            Ok(layer) => Ok(DetachedOutcome::Unpacked(layer)),
+            Err(berth_store::layer::LayerError::NeedsParent { entry, reason }) => {
+                tracing::debug!(chain_id = %job.chain_id, entry, reason, "detached unpack needs the parent");
+                Ok(DetachedOutcome::NeedsParent)
             }
-            .into());
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
-    /// Makes a detached unpack the layer's committed snapshot: prepares the
-    /// snapshot on its (now committed) parent, renames `dir` over its empty
-    /// upper directory, flushes the filesystem and commits. Returns false
-    /// (and removes `dir`) when that cannot be done here, for the caller to
-    /// unpack the stored blob instead; `dir` never outlives the call.
-    pub(crate) fn adopt_detached(
+    /// Commits a detached unpack as the layer's snapshot on its (now
+    /// committed) parent. Returns false when the layer must be unpacked over
+    /// the parent instead (`LayerError::NeedsParent`); the scratch directory
+    /// is gone after the call either way.
+    pub(crate) fn commit_detached(
         &self,
-        dir: &std::path::Path,
+        layer: berth_store::layer::DetachedLayer,
         job: &UnpackJob,
         lease: &LeaseGuard,
     ) -> Result<bool, ImageError> {
-        let result = self.adopt_detached_inner(dir, job, lease);
-        let _ = std::fs::remove_dir_all(dir);
-        match result {
-            Ok(()) => Ok(true),
-            Err(ImageError::NotImplemented(ADOPT_FALLBACK)) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn adopt_detached_inner(
-        &self,
-        dir: &std::path::Path,
-        job: &UnpackJob,
-        lease: &LeaseGuard,
-    ) -> Result<(), ImageError> {
         if self.snapshot_committed(&job.chain_id) {
-            return Ok(());
+            berth_store::layer::discard_detached(self.snapshotter.as_ref(), layer);
+            return Ok(true);
         }
         let key = format!("extract-{}-{}", super::random_hex(), job.chain_id);
         lease.add(LeaseResource::Snapshot(
             self.snapshotter.name().to_string(),
             key.clone(),
         ))?;
-        self.snapshotter
-            .prepare(&key, job.parent.as_deref(), &Default::default())?;
-        let placed = (|| {
-            let target = self.snapshotter.apply_target(&key)?;
-            if target.whiteouts != berth_store::layer::WhiteoutStyle::Overlay {
-                return Err(ImageError::NotImplemented(ADOPT_FALLBACK));
+        match berth_store::layer::commit_detached(
+            self.snapshotter.as_ref(),
+            layer,
+            job.parent.as_deref(),
+            &key,
+        ) {
+            Ok(_) => {
+                tracing::debug!(chain_id = %job.chain_id, "committed a detached unpack");
+                Ok(true)
             }
-            // rename(2) replaces an empty directory; EXDEV (tmp on another
-            // filesystem) or a non-empty target means: unpack the blob.
-            std::fs::rename(dir, &target.dir).map_err(|e| {
-                tracing::debug!(error = %e, dir = %dir.display(), "cannot adopt detached unpack");
-                ImageError::NotImplemented(ADOPT_FALLBACK)
-            })?;
-            let f = std::fs::File::open(&target.dir).map_err(|source| ImageError::Io {
-                op: "open for syncfs",
-                path: target.dir.clone(),
-                source,
-            })?;
-            // One syncfs flushes every file of the layer (as unpack_layer does).
-            if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } != 0 {
-                return Err(ImageError::Io {
-                    op: "syncfs",
-                    path: target.dir.clone(),
-                    source: std::io::Error::last_os_error(),
-                });
+            Err(berth_store::layer::LayerError::NeedsParent { entry, reason }) => {
+                tracing::debug!(chain_id = %job.chain_id, entry, reason, "detached unpack needs the parent");
+                Ok(false)
             }
-            Ok(())
-        })();
-        if let Err(e) = placed {
-            let _ = self.snapshotter.remove(&key);
-            return Err(e);
-        }
-        match self
-            .snapshotter
-            .commit(&job.chain_id, &key, &Default::default())
-        {
-            Ok(()) => {
-                tracing::debug!(chain_id = %job.chain_id, "adopted a detached unpack");
-                Ok(())
-            }
-            Err(berth_store::snapshot::SnapshotError::AlreadyExists(_)) => {
-                // Another pull committed the same layer meanwhile.
-                let _ = self.snapshotter.remove(&key);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.snapshotter.remove(&key);
-                Err(e.into())
-            }
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -5,12 +5,16 @@
 //! 2. Every layer whose chain-ID snapshot exists is skipped ("Already
 //!    exists"). The others download in parallel (three at a time, as docker
 //!    does), each hashed into the content store, decompressed and unpacked
-//!    in one streaming pass. A snapshot can only be prepared on a committed
+//!    in one streaming pass. A snapshot can only be committed on a committed
 //!    parent, so a layer whose parent is ready streams into its snapshot;
 //!    with overlayfs, a layer whose parent is still unpacking streams into a
-//!    directory beside it (an upper directory holds only the layer's own
-//!    changes, so it does not depend on the parent) which becomes its
-//!    snapshot once the parent is committed: layers unpack in parallel. A
+//!    scratch directory of the snapshotter (an upper directory holds only the
+//!    layer's own changes, so it hardly depends on the parent;
+//!    `berth_store::layer::unpack_detached`), which becomes its snapshot once
+//!    the parent is committed (`commit_detached` gives directories the layer
+//!    did not list their lower counterpart's owner and mode then): layers
+//!    unpack in parallel. A layer that refers to its parent's files (a
+//!    hardlink to one) is only stored then, and unpacked over the parent. A
 //!    resumed download (and, with the native snapshotter, a layer that must
 //!    wait) is stored first and unpacked from the stored blob.
 //! 3. The record is written last: until then no image is visible.
@@ -24,7 +28,7 @@
 //! corrupt compression, a layer refused by the unpacker) is dropped, so a
 //! retry starts clean.
 
-use super::layer::{ChannelReader, CountingReader, TeeReader, UnpackJob};
+use super::layer::{ChannelReader, CountingReader, DetachedOutcome, TeeReader, UnpackJob};
 use super::progress::{BlobState, ProgressSink, TransferSummary};
 use super::{
     epoch_seconds, ImageError, ImageService, ResolvedImage, LABEL_DISTRIBUTED, LABEL_PLATFORM,
@@ -42,7 +46,6 @@ use berth_store::digest::{Descriptor as StoreDescriptor, Digest};
 use berth_store::metadata::{Labels, LeaseResource};
 use futures_util::StreamExt;
 use std::io;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -61,9 +64,9 @@ const CONFIG_MEDIA_TYPES: [&str; 2] = [manifest::OCI_CONFIG, manifest::DOCKER_CO
 enum Delivery {
     /// Unpacked into its snapshot as they arrive (the parent is ready).
     Stream,
-    /// Unpacked as they arrive into this directory, adopted as the layer's
-    /// snapshot once the parent is committed (overlayfs only).
-    Detached(PathBuf),
+    /// Unpacked as they arrive into a scratch directory of the snapshotter,
+    /// committed as the layer's snapshot once the parent is (overlayfs only).
+    Detached,
     /// Only stored (a resumed download); unpacked from the blob later.
     StoreOnly,
 }
@@ -376,7 +379,7 @@ impl ImageService {
 
         // In the lease before the blob exists (see write_leased_blob).
         lease.add(LeaseResource::Content(job.digest.clone()))?;
-        let mut detached: Option<PathBuf> = None;
+        let mut detached: Option<berth_store::layer::DetachedLayer> = None;
         if !self.content.exists(&job.digest) {
             let _permit = semaphore
                 .acquire()
@@ -405,7 +408,7 @@ impl ImageService {
                     // The parent is still unpacking: unpack this layer
                     // beside it, in parallel, and adopt it once the parent
                     // is committed.
-                    Delivery::Detached(self.tmp_dir.join(format!("unpack-{}", super::random_hex())))
+                    Delivery::Detached
                 } else {
                     Delivery::StoreOnly
                 };
@@ -438,14 +441,14 @@ impl ImageService {
                 .await
                 .map_err(|e| ImageError::Cancelled(format!("layer {digest_str}: {e}")))?;
                 forward.abort();
-                outcome?;
+                let outcome = outcome?;
                 match delivery {
                     Delivery::Stream => {
                         progress.blob(&job.desc.digest, BlobState::PullComplete, total, total);
                         return Ok(());
                     }
-                    Delivery::Detached(dir) => detached = Some(dir),
-                    Delivery::StoreOnly => {
+                    Delivery::Detached if outcome.is_some() => detached = outcome,
+                    Delivery::Detached | Delivery::StoreOnly => {
                         progress.blob(&job.desc.digest, BlobState::DownloadComplete, total, total);
                     }
                 }
@@ -460,8 +463,8 @@ impl ImageService {
                 .await
                 .map_err(|_| ImageError::Cancelled("pull abandoned".into()))?;
             if state == Gate::Failed {
-                if let Some(dir) = &detached {
-                    let _ = std::fs::remove_dir_all(dir);
+                if let Some(layer) = detached.take() {
+                    berth_store::layer::discard_detached(self.snapshotter.as_ref(), layer);
                 }
                 return Err(ImageError::Cancelled(format!(
                     "layer {} not unpacked: its parent layer failed",
@@ -469,15 +472,15 @@ impl ImageService {
                 )));
             }
         }
-        if let Some(dir) = detached {
+        if let Some(layer) = detached {
             let this = self.clone();
             let job2 = job.clone();
             let lease2 = lease.clone();
             let adopted = tokio::task::spawn_blocking(move || {
-                this.adopt_detached(&dir, &job2.unpack, &lease2)
+                this.commit_detached(layer, &job2.unpack, &lease2)
             })
             .await
-            .map_err(|e| ImageError::Cancelled(format!("adopt {}: {e}", job.desc.digest)))??;
+            .map_err(|e| ImageError::Cancelled(format!("commit {}: {e}", job.desc.digest)))??;
             if adopted {
                 progress.blob(&job.desc.digest, BlobState::PullComplete, total, total);
                 return Ok(());
@@ -541,8 +544,9 @@ impl ImageService {
         }
     }
 
-    /// The blocking half of a download: store (and, when `stream`, unpack)
-    /// the bytes arriving on `rx`. Returns whether the layer was unpacked.
+    /// The blocking half of a download: store (and, unless `StoreOnly`,
+    /// unpack) the bytes arriving on `rx`. Returns the detached unpack, if
+    /// one was made.
     #[allow(clippy::too_many_arguments)]
     fn download_blocking(
         &self,
@@ -554,9 +558,10 @@ impl ImageService {
         url: &str,
         lease: &LeaseGuard,
         progress: &ProgressSink,
-    ) -> Result<(), ImageError> {
+    ) -> Result<Option<berth_store::layer::DetachedLayer>, ImageError> {
         let total = job.desc.size.max(0) as u64;
         let ingest_ref = writer.reference().to_string();
+        let mut detached = None;
         let state = match delivery {
             Delivery::StoreOnly => BlobState::Downloading,
             _ => BlobState::Extracting,
@@ -568,9 +573,14 @@ impl ImageService {
                 let extracted = match delivery {
                     Delivery::StoreOnly => None,
                     Delivery::Stream => Some(self.unpack_reader(&mut tee, &job.unpack, lease)),
-                    Delivery::Detached(dir) => {
-                        Some(self.extract_detached(&mut tee, &job.unpack, dir))
-                    }
+                    Delivery::Detached => Some(
+                        self.unpack_detached_reader(&mut tee, &job.unpack)
+                            .map(|outcome| match outcome {
+                                DetachedOutcome::Unpacked(layer) => detached = Some(layer),
+                                // Stored only; unpacked over the parent later.
+                                DetachedOutcome::NeedsParent => {}
+                            }),
+                    ),
                 };
                 if let Some(extracted) = extracted {
                     if let Err(unpack_error) = extracted {
@@ -641,11 +651,11 @@ impl ImageService {
             if !is_connection_error(e) {
                 let _ = self.content.abort(&ingest_ref);
             }
-            if let Delivery::Detached(dir) = delivery {
-                let _ = std::fs::remove_dir_all(dir);
+            if let Some(layer) = detached.take() {
+                berth_store::layer::discard_detached(self.snapshotter.as_ref(), layer);
             }
         }
-        result
+        result.map(|()| detached)
     }
 }
 

@@ -6,7 +6,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_store::layer::{chain_ids, snapshot_diff, unpack_layer, LayerError};
+use berth_store::layer::{
+    chain_ids, commit_detached, snapshot_diff, unpack_detached, unpack_layer, LayerError,
+};
 use berth_store::metadata::{Labels, MetadataStore};
 use berth_store::mount::MountGuard;
 use berth_store::snapshot::native::NativeSnapshotter;
@@ -538,6 +540,99 @@ fn reopening_keeps_snapshots_and_drops_orphans(open: Open) {
     let _ = std::fs::metadata(&target).unwrap().ino();
 }
 
+/// Layers unpacked before their parent (overlay-style snapshotters) end up as if unpacked
+/// over it: implicit parent directories take the lower directory's owner and mode; a layer
+/// that needs the parent's files says so and leaves nothing behind. A full-copy snapshotter
+/// refuses with a clear "not implemented".
+fn detached_unpacks_match_unpacks_over_the_parent(open: Open) {
+    use tar::EntryType::{Directory, Link, Regular};
+    let env = Env::new(open);
+    let sn = &*env.sn;
+    let l1 = layer_of(&[
+        ("d/", Directory, 0o750, 5, b""),
+        ("d/x", Regular, 0o640, 7, b"shared"),
+        ("file", Regular, 0o644, 0, b"f"),
+    ]);
+    // No "d/" entry: d is implicit. "n/" is implicit too, with nothing below it.
+    let l2 = layer_of(&[
+        ("d/new", Regular, 0o600, 3, b"n"),
+        ("n/m", Regular, 0o644, 0, b"m"),
+    ]);
+    let diffs = [Digest::of(&l1), Digest::of(&l2)];
+    let chains = chain_ids(&diffs);
+    let detached = match unpack_detached(sn, &chains[1], Some(&diffs[1]), &mut &l2[..]) {
+        Ok(d) => d,
+        Err(LayerError::Snapshot(SnapshotError::NotImplemented(what))) => {
+            assert!(what.contains("scratch"), "{what}");
+            assert!(sn.list().unwrap().is_empty());
+            return;
+        }
+        Err(e) => panic!("unpack detached: {e}"),
+    };
+    assert_eq!(detached.applied.diff_id, diffs[1]);
+    let dir = env.dir.path().join("snapshots").join(sn.name());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "one scratch dir"
+    );
+    assert!(sn.list().unwrap().is_empty(), "no record while it waits");
+    // The parent is unpacked after the child.
+    unpack_layer(sn, None, &chains[0], Some(&diffs[0]), "x0", &mut &l1[..]).unwrap();
+    let parent = chains[0].to_string();
+    commit_detached(sn, detached, Some(&parent), "x1").unwrap();
+    assert_eq!(
+        sn.stat(&chains[1].to_string()).unwrap().parent.as_deref(),
+        Some(parent.as_str())
+    );
+    sn.view("v", Some(&chains[1].to_string()), &Labels::new())
+        .unwrap();
+    {
+        let (_g, root) = env.mount("v");
+        let d = std::fs::metadata(root.join("d")).unwrap();
+        assert_eq!(
+            (d.mode() & 0o7777, d.uid()),
+            (0o750, 5),
+            "d as in the lower"
+        );
+        assert_eq!(read(&root.join("d/x")), "shared");
+        assert_eq!(read(&root.join("d/new")), "n");
+        let n = std::fs::metadata(root.join("n")).unwrap();
+        assert_eq!((n.mode() & 0o7777, n.uid()), (0o755, 0));
+        assert_eq!(read(&root.join("file")), "f");
+    }
+    sn.remove("v").unwrap();
+
+    // A hardlink to a lower file: refused before the parent is known, nothing left.
+    let l3 = layer_of(&[("y", Link, 0o640, 7, b"d/x")]);
+    let d3 = Digest::of(&l3);
+    let c3 = chain_ids(&[diffs[0].clone(), diffs[1].clone(), d3.clone()])[2].clone();
+    let err = unpack_detached(sn, &c3, Some(&d3), &mut &l3[..]).unwrap_err();
+    assert!(matches!(err, LayerError::NeedsParent { .. }), "{err}");
+    assert!(err.to_string().contains("\"y\""), "{err}");
+    // A directory where the parent has a file: judged only over the parent.
+    let l4 = layer_of(&[("file/z", Regular, 0o644, 0, b"z")]);
+    let d4 = Digest::of(&l4);
+    let c4 = chain_ids(&[diffs[0].clone(), d4.clone()])[1].clone();
+    let detached = unpack_detached(sn, &c4, Some(&d4), &mut &l4[..]).unwrap();
+    let err = commit_detached(sn, detached, Some(&parent), "x4").unwrap_err();
+    assert!(matches!(err, LayerError::NeedsParent { .. }), "{err}");
+    assert!(sn.stat(&c4.to_string()).is_err());
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with("scratch-")),
+        "no scratch dir left: {names:?}"
+    );
+    // A scratch directory a crash left behind goes when the snapshotter opens.
+    let scratch = sn.prepare_scratch(None).unwrap();
+    assert!(scratch.target.dir.is_dir());
+    let _reopened = open(env.dir.path(), env.meta.clone());
+    assert!(!scratch.target.dir.exists());
+}
+
 macro_rules! conformance {
     ($name:ident, $open:expr) => {
         mod $name {
@@ -578,6 +673,10 @@ macro_rules! conformance {
             #[test]
             fn diff_of_an_active_snapshot_reapplies_to_the_same_tree() {
                 super::diff_of_an_active_snapshot_reapplies_to_the_same_tree($open)
+            }
+            #[test]
+            fn detached_unpacks_match_unpacks_over_the_parent() {
+                super::detached_unpacks_match_unpacks_over_the_parent($open)
             }
             #[test]
             fn reopening_keeps_snapshots_and_drops_orphans() {
@@ -630,4 +729,25 @@ fn overlay_mounts_a_chain_too_long_for_one_page_of_options() {
         assert_eq!(read(&root.join(format!("f{i}"))), i.to_string());
     }
     std::fs::write(root.join("written"), "upper").unwrap();
+}
+
+/// Snapshot directories start their own block group hierarchies on ext2/3/4 (`chattr +T`, see
+/// `spread_subdirectories` in snapshot/mod.rs); other filesystems are left as they are.
+#[test]
+fn snapshot_directories_are_orlov_top_directories_on_ext4() {
+    let env = Env::new(open_overlay);
+    let dir = env.dir.path().join("snapshots").join(env.sn.name());
+    let fd = rustix::fs::open(
+        &dir,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    const EXT4_SUPER_MAGIC: i64 = 0xef53;
+    if rustix::fs::fstatfs(&fd).unwrap().f_type as i64 != EXT4_SUPER_MAGIC {
+        eprintln!("not ext4: nothing to check");
+        return;
+    }
+    let flags = rustix::fs::ioctl_getflags(&fd).unwrap();
+    assert!(flags.contains(rustix::fs::IFlags::TOPDIR), "{flags:?}");
 }

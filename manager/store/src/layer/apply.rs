@@ -54,11 +54,42 @@ pub fn apply_tar<R: Read>(
 /// directory's owner and mode (as an overlay copy-up would), and a parent that is a symlink
 /// or a file in a lower layer is refused instead of being shadowed by a new directory.
 pub(crate) fn apply_tar_over<R: Read>(
-    mut tar: R,
+    tar: R,
     target: &Path,
     whiteouts: WhiteoutStyle,
     lowers: &[PathBuf],
 ) -> Result<Applied, LayerError> {
+    apply_tar_pipelined(tar, target, whiteouts, Lowers::Known(lowers)).map(|(a, _)| a)
+}
+
+/// [`apply_tar`] into an overlay upperdir whose lower layers are not known yet (the parent
+/// snapshot is still being unpacked). Returns, besides the diff ID, the parent directories
+/// the layer did not list and that were created `0755 root:root` (paths relative to
+/// `target`, parents first): once the lowers are known, they must get the lower directory's
+/// owner and mode, as [`apply_tar_over`] gives them at once. A hardlink to a file the layer
+/// does not contain (so one in a lower layer) fails with [`LayerError::NeedsParent`].
+pub(crate) fn apply_tar_detached<R: Read>(
+    tar: R,
+    target: &Path,
+) -> Result<(Applied, Vec<Vec<u8>>), LayerError> {
+    apply_tar_pipelined(tar, target, WhiteoutStyle::Overlay, Lowers::Unknown)
+}
+
+/// What the applier knows of the layers below the one it applies.
+#[derive(Clone, Copy)]
+enum Lowers<'l> {
+    /// Their directories, nearest first (empty: none, or a full tree).
+    Known(&'l [PathBuf]),
+    /// Not unpacked yet: see [`apply_tar_detached`].
+    Unknown,
+}
+
+fn apply_tar_pipelined<R: Read>(
+    mut tar: R,
+    target: &Path,
+    whiteouts: WhiteoutStyle,
+    lowers: Lowers<'_>,
+) -> Result<(Applied, Vec<Vec<u8>>), LayerError> {
     // Two stages on two threads: this one reads `tar` (in a pull, that is where gzip or zstd
     // decompression runs, the most expensive step), a worker hashes and applies. They overlap,
     // so a layer takes about as long as the slower stage instead of the sum of both. `tar`
@@ -155,8 +186,8 @@ fn apply_stream<R: Read>(
     tar: R,
     target: &Path,
     whiteouts: WhiteoutStyle,
-    lowers: &[PathBuf],
-) -> Result<Applied, LayerError> {
+    lowers: Lowers<'_>,
+) -> Result<(Applied, Vec<Vec<u8>>), LayerError> {
     let mut reader = HashingReader {
         inner: BufReader::with_capacity(64 * 1024, tar),
         hasher: Sha256::new(),
@@ -174,11 +205,14 @@ fn apply_stream<R: Read>(
     // The diff ID covers the whole stream, including the end-of-archive blocks and padding
     // after them that the tar reader stops before.
     io::copy(&mut reader, &mut io::sink()).map_err(LayerError::Read)?;
-    applier.finish()?;
-    Ok(Applied {
-        diff_id: Digest::from_sha256(reader.hasher),
-        size: reader.size,
-    })
+    let implicit = applier.finish()?;
+    Ok((
+        Applied {
+            diff_id: Digest::from_sha256(reader.hasher),
+            size: reader.size,
+        },
+        implicit,
+    ))
 }
 
 /// Hashes and counts what the tar reader consumes.
@@ -226,6 +260,10 @@ struct Applier<'a> {
     dir_times: Vec<(Vec<u8>, rustix::fs::Timespec)>,
     /// Paths this layer created ([`WhiteoutStyle::Delete`] only): an opaque marker keeps them.
     created: HashSet<Vec<u8>>,
+    /// The lowers are not known yet ([`apply_tar_detached`]).
+    lowers_unknown: bool,
+    /// With unknown lowers: parent directories created without a tar entry, parents first.
+    implicit_dirs: Vec<Vec<u8>>,
     buf: Vec<u8>,
     euid: u32,
     egid: u32,
@@ -289,8 +327,12 @@ impl<'a> Applier<'a> {
     fn new(
         target: &'a Path,
         style: WhiteoutStyle,
-        lowers: &[PathBuf],
+        lowers: Lowers<'_>,
     ) -> Result<Applier<'a>, LayerError> {
+        let (lowers, lowers_unknown) = match lowers {
+            Lowers::Known(l) => (l, false),
+            Lowers::Unknown => (&[][..], true),
+        };
         let open_dir = |p: &Path| {
             rustix::fs::open(
                 p,
@@ -318,6 +360,8 @@ impl<'a> Applier<'a> {
             stack: Vec::new(),
             dir_times: Vec::new(),
             created: HashSet::new(),
+            lowers_unknown,
+            implicit_dirs: Vec::new(),
             buf: vec![0; COPY_BUFFER],
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
@@ -445,6 +489,9 @@ impl<'a> Applier<'a> {
         }
         if self.style == WhiteoutStyle::Delete {
             self.created.insert(path.join(&b'/'));
+        }
+        if self.lowers_unknown {
+            self.implicit_dirs.push(path.join(&b'/'));
         }
         let setgid = self.setgid_at(depth);
         self.fix_owner_mode_at(
@@ -813,7 +860,12 @@ impl<'a> Applier<'a> {
         .map_err(|e| self.err(entry, "open directory", e))?;
         let parent_setgid = self.setgid_at(depth);
         self.set_attrs_fd(entry, fd.as_fd(), attrs, parent_setgid)?;
-        self.dir_times.push((comps.join(&b'/'), attrs.mtime));
+        let path = comps.join(&b'/');
+        if !self.implicit_dirs.is_empty() {
+            // Listed after all: the entry's own attributes are the right ones.
+            self.implicit_dirs.retain(|d| *d != path);
+        }
+        self.dir_times.push((path, attrs.mtime));
         // The next entries are most likely inside this directory: keep it open.
         self.stack.truncate(depth);
         self.stack.push(OpenDir {
@@ -973,6 +1025,10 @@ impl<'a> Applier<'a> {
                 Mode::empty(),
             )
             .map_err(|e| match e {
+                Errno::NOENT if self.lowers_unknown => LayerError::NeedsParent {
+                    entry: show(entry),
+                    reason: format!("hardlink target {:?} is not in this layer", show(link)),
+                },
                 Errno::LOOP | Errno::NOTDIR if is_symlink_at(from, c) => {
                     self.escape(entry, "hardlink target's parent is a symlink")
                 }
@@ -983,6 +1039,12 @@ impl<'a> Applier<'a> {
         let from = dir.as_ref().map_or(borrow(&self.root), |d| d.as_fd());
         let st = match rustix::fs::statat(from, tname, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
+            Err(Errno::NOENT) if self.lowers_unknown => {
+                return Err(LayerError::NeedsParent {
+                    entry: show(entry),
+                    reason: format!("hardlink target {:?} is not in this layer", show(link)),
+                })
+            }
             Err(Errno::NOENT) => {
                 return Err(LayerError::InvalidEntry {
                     entry: show(entry),
@@ -1096,8 +1158,8 @@ impl<'a> Applier<'a> {
     }
 
     /// Sets directory mtimes last (creating entries inside changed them), re-resolving each
-    /// path without following symlinks.
-    fn finish(mut self) -> Result<(), LayerError> {
+    /// path without following symlinks. Returns the implicit directories (unknown lowers).
+    fn finish(mut self) -> Result<Vec<Vec<u8>>, LayerError> {
         let times = std::mem::take(&mut self.dir_times);
         for (path, mtime) in times.iter().rev() {
             let ts = Timestamps {
@@ -1121,8 +1183,73 @@ impl<'a> Applier<'a> {
                 Err(e) => return Err(self.err(path, "set times", e)),
             }
         }
+        Ok(std::mem::take(&mut self.implicit_dirs))
+    }
+
+    /// Gives the directories a detached unpack created without a tar entry the owner and
+    /// mode their lower counterpart has (what [`Self::create_missing_parent`] gives them when
+    /// the lowers are known). A lower non-directory there means the layer must be applied
+    /// over its parent's tree to be judged: [`LayerError::NeedsParent`].
+    fn adopt_implicit_dirs(&mut self, dirs: &[Vec<u8>]) -> Result<(), LayerError> {
+        for path in dirs {
+            let comps: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+            let Some(st) = self.lookup_lower(path, &comps)? else {
+                continue; // no lower counterpart: 0755 root:root is right
+            };
+            if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+                return Err(LayerError::NeedsParent {
+                    entry: show(path),
+                    reason: "a parent directory is not a directory in a lower layer".into(),
+                });
+            }
+            let (name, parents) = comps.split_last().expect("non-empty path");
+            // Removed again by a whiteout of this layer: nothing to adopt.
+            let Some(depth) = self.walk_parents(path, parents, false)? else {
+                continue;
+            };
+            if rustix::fs::statat(self.dir_at(depth), *name, AtFlags::SYMLINK_NOFOLLOW).is_err() {
+                continue;
+            }
+            let mode = st.st_mode & 0o7777;
+            let setgid = self.setgid_at(depth);
+            self.fix_owner_mode_at(
+                path,
+                depth,
+                name,
+                st.st_uid,
+                st.st_gid,
+                mode,
+                setgid,
+                FileType::Directory,
+            )?;
+            // fix_owner_mode_at skips chmod when creation's 0755 (and umask) gave no cut bits:
+            // here the wanted mode is the lower's, so set it whenever it differs.
+            if mode != 0o755 {
+                rustix::fs::chmodat(
+                    self.dir_at(depth),
+                    *name,
+                    Mode::from_raw_mode(mode),
+                    AtFlags::empty(),
+                )
+                .map_err(|e| self.err(path, "chmod", e))?;
+            }
+        }
         Ok(())
     }
+}
+
+/// Fixes the implicit directories of a detached unpack in `target` against `lowers` (see
+/// [`apply_tar_detached`] and `Applier::adopt_implicit_dirs`).
+pub(crate) fn adopt_implicit_dirs(
+    target: &Path,
+    lowers: &[PathBuf],
+    dirs: &[Vec<u8>],
+) -> Result<(), LayerError> {
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    let mut applier = Applier::new(target, WhiteoutStyle::Overlay, Lowers::Known(lowers))?;
+    applier.adopt_implicit_dirs(dirs)
 }
 
 /// Whether an overlay layer's directory hides the layers below it.

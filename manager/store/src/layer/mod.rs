@@ -23,7 +23,9 @@
 //! commit.
 //!
 //! [`chain_ids`] computes the snapshot names of a layer stack; [`unpack_layer`] ties a
-//! snapshotter and [`apply_tar`] together; [`write_diff`] is the reverse (a snapshot's changes
+//! snapshotter and [`apply_tar`] together (through a scratch directory where the snapshotter
+//! has them); [`unpack_detached`] and [`commit_detached`] unpack a layer before its parent is
+//! committed and make it a snapshot afterwards (layers of one pull unpack in parallel); [`write_diff`] is the reverse (a snapshot's changes
 //! as a layer tar).
 
 mod apply;
@@ -97,6 +99,16 @@ pub enum LayerError {
         /// The error.
         source: io::Error,
     },
+    /// A layer unpacked before its parent ([`unpack_detached`]) refers to the parent's tree
+    /// (a hardlink to a lower file, a lower non-directory where the layer has a directory):
+    /// it must be applied over the committed parent instead ([`unpack_layer`]).
+    #[error("layer entry {entry:?}: {reason}: needs the parent layer unpacked first")]
+    NeedsParent {
+        /// The entry's path in the tar.
+        entry: String,
+        /// What it refers to.
+        reason: String,
+    },
     /// A snapshotter step failed.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
@@ -163,7 +175,87 @@ pub fn apply_to_snapshot<R: Read>(tar: R, target: &ApplyTarget) -> Result<Applie
 /// `stat(chain_id)` first to skip layers already unpacked. Files are not fsynced one by one;
 /// the snapshot's filesystem is synced once (`syncfs`) before the commit is recorded, so a
 /// committed snapshot never lacks data after a crash.
+///
+/// Where the snapshotter can ([`Snapshotter::prepare_scratch`]), the layer is applied into a
+/// scratch directory that becomes the snapshot at commit, so no active snapshot record exists
+/// while it unpacks and the files land in a fresh block group (see `snapshot/mod.rs`,
+/// `spread_subdirectories`).
 pub fn unpack_layer(
+    snapshotter: &dyn Snapshotter,
+    parent: Option<&str>,
+    chain_id: &Digest,
+    expected_diff_id: Option<&Digest>,
+    extract_key: &str,
+    tar: &mut dyn Read,
+) -> Result<Applied, LayerError> {
+    match snapshotter.prepare_scratch(parent) {
+        Ok(scratch) => {
+            let applied = match apply_checked(tar, &scratch.target, chain_id, expected_diff_id) {
+                Ok(applied) => applied,
+                Err(e) => {
+                    let _ = snapshotter.remove_scratch(scratch);
+                    return Err(e);
+                }
+            };
+            commit_scratch(snapshotter, scratch, extract_key, chain_id)?;
+            Ok(applied)
+        }
+        Err(SnapshotError::NotImplemented(_)) => unpack_into_active(
+            snapshotter,
+            parent,
+            chain_id,
+            expected_diff_id,
+            extract_key,
+            tar,
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Applies `tar` to `target`, checks its diff ID and makes the files durable.
+fn apply_checked(
+    tar: &mut dyn Read,
+    target: &ApplyTarget,
+    chain_id: &Digest,
+    expected_diff_id: Option<&Digest>,
+) -> Result<Applied, LayerError> {
+    let applied = apply_to_snapshot(tar, target)?;
+    check_diff_id(&applied, chain_id, expected_diff_id)?;
+    sync_filesystem(&target.dir)?;
+    Ok(applied)
+}
+
+fn check_diff_id(
+    applied: &Applied,
+    chain_id: &Digest,
+    expected: Option<&Digest>,
+) -> Result<(), LayerError> {
+    match expected {
+        Some(expected) if *expected != applied.diff_id => Err(LayerError::DiffIdMismatch {
+            chain_id: chain_id.clone(),
+            expected: expected.clone(),
+            actual: applied.diff_id.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Commits a filled scratch directory as `chain_id`; another unpack having committed it
+/// meanwhile is success (theirs is as good as ours).
+fn commit_scratch(
+    snapshotter: &dyn Snapshotter,
+    scratch: crate::snapshot::Scratch,
+    extract_key: &str,
+    chain_id: &Digest,
+) -> Result<(), LayerError> {
+    match snapshotter.commit_scratch(scratch, extract_key, &chain_id.to_string(), &Labels::new()) {
+        Ok(()) | Err(SnapshotError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// [`unpack_layer`] for snapshotters without scratch directories: prepare, apply, commit.
+fn unpack_into_active(
     snapshotter: &dyn Snapshotter,
     parent: Option<&str>,
     chain_id: &Digest,
@@ -175,18 +267,7 @@ pub fn unpack_layer(
     snapshotter.prepare(extract_key, parent, &labels)?;
     let result = (|| {
         let target = snapshotter.apply_target(extract_key)?;
-        let applied = apply_to_snapshot(tar, &target)?;
-        if let Some(expected) = expected_diff_id {
-            if *expected != applied.diff_id {
-                return Err(LayerError::DiffIdMismatch {
-                    chain_id: chain_id.clone(),
-                    expected: expected.clone(),
-                    actual: applied.diff_id,
-                });
-            }
-        }
-        sync_filesystem(&target.dir)?;
-        Ok(applied)
+        apply_checked(tar, &target, chain_id, expected_diff_id)
     })();
     let applied = match result {
         Ok(a) => a,
@@ -207,6 +288,90 @@ pub fn unpack_layer(
             Err(e.into())
         }
     }
+}
+
+/// A layer unpacked before its parent snapshot was committed ([`unpack_detached`]): its
+/// files wait in a scratch directory, with what must be checked against the parent's tree
+/// once that exists ([`commit_detached`]).
+#[derive(Debug)]
+pub struct DetachedLayer {
+    scratch: crate::snapshot::Scratch,
+    chain_id: Digest,
+    /// What the stream was.
+    pub applied: Applied,
+    /// Parent directories the layer did not list (created `0755 root:root`).
+    implicit_dirs: Vec<Vec<u8>>,
+}
+
+/// Unpacks layer `chain_id` while its parent is still unpacking (overlay-style snapshotters
+/// only: [`Snapshotter::prepare_scratch`]): an upperdir holds only the layer's own changes,
+/// so almost nothing depends on the parent. Checks the diff ID and makes the files durable.
+/// Fails with [`LayerError::NeedsParent`] if the layer refers to the parent's files (a
+/// hardlink to one): the caller then unpacks it with [`unpack_layer`] once the parent is
+/// committed. Nothing stays behind on failure.
+pub fn unpack_detached(
+    snapshotter: &dyn Snapshotter,
+    chain_id: &Digest,
+    expected_diff_id: Option<&Digest>,
+    tar: &mut dyn Read,
+) -> Result<DetachedLayer, LayerError> {
+    let scratch = snapshotter.prepare_scratch(None)?;
+    let result = (|| {
+        let (applied, implicit_dirs) = apply::apply_tar_detached(tar, &scratch.target.dir)?;
+        check_diff_id(&applied, chain_id, expected_diff_id)?;
+        sync_filesystem(&scratch.target.dir)?;
+        Ok((applied, implicit_dirs))
+    })();
+    match result {
+        Ok((applied, implicit_dirs)) => Ok(DetachedLayer {
+            scratch,
+            chain_id: chain_id.clone(),
+            applied,
+            implicit_dirs,
+        }),
+        Err(e) => {
+            let _ = snapshotter.remove_scratch(scratch);
+            Err(e)
+        }
+    }
+}
+
+/// Commits a detached layer as its snapshot on `parent` (now committed): directories the
+/// layer created without an entry get their lower counterpart's owner and mode (as when
+/// applied over the parent), then the scratch directory becomes the snapshot (recorded as
+/// active `extract_key`, committed as the chain ID). [`LayerError::NeedsParent`] when the
+/// parent's tree conflicts (a lower non-directory under a directory of the layer): the
+/// caller unpacks the layer over the parent instead, which judges it. The scratch directory
+/// is gone after the call, whatever the outcome.
+pub fn commit_detached(
+    snapshotter: &dyn Snapshotter,
+    mut layer: DetachedLayer,
+    parent: Option<&str>,
+    extract_key: &str,
+) -> Result<Applied, LayerError> {
+    let prepared = (|| {
+        snapshotter.rebase_scratch(&mut layer.scratch, parent)?;
+        apply::adopt_implicit_dirs(
+            &layer.scratch.target.dir,
+            &layer.scratch.target.lowers,
+            &layer.implicit_dirs,
+        )?;
+        if !layer.implicit_dirs.is_empty() {
+            sync_filesystem(&layer.scratch.target.dir)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = prepared {
+        let _ = snapshotter.remove_scratch(layer.scratch);
+        return Err(e);
+    }
+    commit_scratch(snapshotter, layer.scratch, extract_key, &layer.chain_id)?;
+    Ok(layer.applied)
+}
+
+/// Drops a detached layer that will not be committed.
+pub fn discard_detached(snapshotter: &dyn Snapshotter, layer: DetachedLayer) {
+    let _ = snapshotter.remove_scratch(layer.scratch);
 }
 
 /// `syncfs` of the filesystem holding `dir`: one call flushes every file a layer wrote

@@ -19,7 +19,7 @@ use crate::layer::WhiteoutStyle;
 use crate::metadata::{Labels, MetadataStore, SnapshotRecord};
 use crate::mount::{Mount, MountGuard};
 use crate::snapshot::{
-    bind, io_err, ApplyTarget, SnapshotDirs, SnapshotError, SnapshotKind, Snapshotter,
+    bind, io_err, ApplyTarget, Scratch, SnapshotDirs, SnapshotError, SnapshotKind, Snapshotter,
 };
 
 /// The overlayfs snapshotter (name `overlayfs`).
@@ -148,5 +148,56 @@ impl Snapshotter for OverlaySnapshotter {
     fn diff_dirs(&self, key: &str) -> Result<(Vec<PathBuf>, ApplyTarget), SnapshotError> {
         let target = self.apply_target(key)?;
         Ok((target.lowers.clone(), target))
+    }
+
+    /// An upperdir holds only its layer's changes (deletions as whiteouts), so a layer can be
+    /// unpacked before its snapshot, or even its parent, exists.
+    fn prepare_scratch(&self, parent: Option<&str>) -> Result<Scratch, SnapshotError> {
+        let lowers = self.committed_dirs(parent)?;
+        let dir = self.dirs.create_scratch()?;
+        Ok(Scratch {
+            target: ApplyTarget {
+                dir,
+                whiteouts: WhiteoutStyle::Overlay,
+                lowers,
+            },
+            parent: parent.map(str::to_string),
+        })
+    }
+
+    fn rebase_scratch(
+        &self,
+        scratch: &mut Scratch,
+        parent: Option<&str>,
+    ) -> Result<(), SnapshotError> {
+        scratch.target.lowers = self.committed_dirs(parent)?;
+        scratch.parent = parent.map(str::to_string);
+        Ok(())
+    }
+
+    fn commit_scratch(
+        &self,
+        scratch: Scratch,
+        key: &str,
+        name: &str,
+        labels: &Labels,
+    ) -> Result<(), SnapshotError> {
+        self.dirs
+            .commit_scratch(&scratch.target.dir, key, name, scratch.parent(), labels)
+    }
+}
+
+impl OverlaySnapshotter {
+    /// The directories of committed snapshot `parent` and its ancestors, nearest first.
+    fn committed_dirs(&self, parent: Option<&str>) -> Result<Vec<PathBuf>, SnapshotError> {
+        if let Some(p) = parent {
+            if self.dirs.get(p)?.kind != SnapshotKind::Committed {
+                return Err(SnapshotError::Conflict {
+                    key: p.to_string(),
+                    reason: "a parent must be a committed snapshot".into(),
+                });
+            }
+        }
+        self.dirs.parent_dirs(parent)
     }
 }
