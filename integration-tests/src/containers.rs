@@ -18,7 +18,9 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// Starts berthd and imports the busybox image.
+    /// Starts berthd and imports the busybox image (not a `Default`: it
+    /// starts a daemon).
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Fixture {
         require_root();
         let d = Berthd::start();
@@ -213,4 +215,87 @@ pub fn raw_stdout(out: &Output) -> String {
 /// stdout, trimmed, as lines.
 pub fn lines(out: &Output) -> Vec<String> {
     stdout(out).lines().map(str::to_string).collect()
+}
+
+/// A tmux server of the test's own (private socket) with one session
+/// running a shell command in a real terminal; killed when dropped.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` (run by sh) in a `cols`x`rows` terminal.
+    pub fn start(command: &str, cols: u32, rows: u32) -> Tmux {
+        let socket = unique_name("tmux");
+        let out = std::process::Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "bt",
+            ])
+            .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
+            .arg(command)
+            .output()
+            .expect("start tmux");
+        assert!(out.status.success(), "tmux: {}", crate::stderr(&out));
+        Tmux { socket }
+    }
+
+    /// Types keys (tmux send-keys syntax: text, `Enter`, `C-p`).
+    pub fn keys(&self, keys: &[&str]) {
+        let out = std::process::Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "bt"])
+            .args(keys)
+            .output()
+            .expect("tmux send-keys");
+        assert!(out.status.success(), "send-keys: {}", crate::stderr(&out));
+    }
+
+    /// The screen's text.
+    pub fn screen(&self) -> String {
+        let out = std::process::Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "bt"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Resizes the terminal.
+    pub fn resize(&self, cols: u32, rows: u32) {
+        let out = std::process::Command::new("tmux")
+            .args(["-L", &self.socket, "resize-window", "-t", "bt"])
+            .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
+            .output()
+            .expect("tmux resize-window");
+        assert!(out.status.success(), "resize: {}", crate::stderr(&out));
+    }
+
+    /// Waits until the screen shows `text`; panics with the screen after `secs`.
+    pub fn wait_for(&self, text: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} not on the screen in {secs} s:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
 }

@@ -4,8 +4,9 @@
 //! and what is left on the host (nothing, once its containers are removed).
 
 use berth_integration_tests::containers::{
-    cgroup_dir, lines, raw_stdout, read_lines_until, Fixture,
+    cgroup_dir, lines, raw_stdout, read_lines_until, Fixture, Tmux,
 };
+use berth_integration_tests::registry::free_port;
 use berth_integration_tests::{bin, stderr, stdout, unique_name, TestDir};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -127,12 +128,14 @@ fn run_exit_codes_125_126_127_like_docker() {
         "{}",
         stderr(&out)
     );
-    // Unknown image: docker's message, a pull attempt, 125.
-    let out = f.berth(&["run", "--rm", "bt-no-such-image", "true"]);
+    // Unknown image: docker's message, a pull attempt (from a loopback
+    // port nothing listens on), 125.
+    let image = format!("127.0.0.1:{}/bt-no-such-image", free_port());
+    let out = f.berth(&["run", "--rm", &image, "true"]);
     assert_eq!(code(&out), Some(125));
     let err = stderr(&out);
     assert!(
-        err.contains("Unable to find image 'bt-no-such-image:latest' locally"),
+        err.contains(&format!("Unable to find image '{image}:latest' locally")),
         "{err}"
     );
     assert!(err.contains("Error response from daemon"), "{err}");
@@ -179,7 +182,7 @@ fn detached_run_ps_stop_wait_rm() {
         row.contains("busybox") && row.contains("\"sleep 1000\""),
         "{row}"
     );
-    assert!(row.contains("Up ") && row.contains("seconds ago"), "{row}");
+    assert!(row.contains("Up ") && row.contains(" ago"), "{row}");
     // Columns line up under the header (docker's tabwriter).
     assert_eq!(header.find("IMAGE"), row.find("busybox"), "{header}\n{row}");
 
@@ -507,7 +510,8 @@ fn diff_export_and_cp() {
         &["sh", "-c", "touch /tmp/new-file; rm /etc/group; sleep 1000"],
     );
     f.eventually(10, "changes made", || {
-        f.ok(&["diff", &name]).contains("A /tmp/new-file")
+        let diff = f.ok(&["diff", &name]);
+        diff.contains("A /tmp/new-file") && diff.contains("D /etc/group")
     });
     let diff = f.ok(&["diff", &name]);
     for line in ["C /tmp", "A /tmp/new-file", "C /etc", "D /etc/group"] {
@@ -741,4 +745,47 @@ fn berthd_not_running_names_the_socket() {
         stderr(&out)
     );
     let _ = unique_name("unused");
+}
+
+/// `-it` in a real terminal (tmux): prompt, typing, the window size and its
+/// changes, ctrl-p ctrl-q detach, `attach` back, exit code.
+#[test]
+fn interactive_terminal_resize_detach_and_attach() {
+    let f = Fixture::new();
+    let name = f.name("tty");
+    let berth = |args: &str| {
+        format!(
+            "BERTH_CONFIG={} {} -H {} {args}; echo berth-exit=$?; sleep 60",
+            f.d.client_config.display(),
+            bin("berth").display(),
+            f.d.host()
+        )
+    };
+    let term = Tmux::start(
+        &berth(&format!("run -it --name {name} busybox sh")),
+        100,
+        30,
+    );
+    term.wait_for("/ #", 15);
+    term.keys(&["echo typed-$((6*7))", "Enter"]);
+    term.wait_for("typed-42", 10);
+    term.keys(&["stty size", "Enter"]);
+    term.wait_for("30 100", 10);
+    term.resize(120, 40);
+    std::thread::sleep(Duration::from_millis(300));
+    term.keys(&["clear; stty size", "Enter"]);
+    term.wait_for("40 120", 10);
+    // ctrl-p ctrl-q: the CLI leaves, the container runs on.
+    term.keys(&["C-p", "C-q"]);
+    term.wait_for("berth-exit=0", 10);
+    assert_eq!(f.inspect(&name)["State"]["Status"], "running");
+    drop(term);
+
+    let term = Tmux::start(&berth(&format!("attach {name}")), 100, 30);
+    std::thread::sleep(Duration::from_millis(500));
+    term.keys(&["echo back-$((1+1))", "Enter"]);
+    term.wait_for("back-2", 10);
+    term.keys(&["exit 3", "Enter"]);
+    term.wait_for("berth-exit=3", 10);
+    assert_eq!(f.ok(&["wait", &name]), "3");
 }

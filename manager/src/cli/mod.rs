@@ -139,7 +139,7 @@ pub enum Command {
     Info,
     /// The container commands (run, ps, logs, exec ...).
     #[command(flatten)]
-    Containers(container::ContainerCommands),
+    Containers(Box<container::ContainerCommands>),
 }
 
 /// `berth image ...`.
@@ -405,7 +405,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Logout(a) => images::logout(&ctx, a),
         Command::Version => system::version(&ctx).await,
         Command::Info => system::info(&ctx).await,
-        Command::Containers(c) => container::dispatch(&ctx, c).await,
+        Command::Containers(c) => container::dispatch(&ctx, *c).await,
     }
 }
 

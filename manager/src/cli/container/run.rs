@@ -195,7 +195,7 @@ pub struct RunArgs {
 /// means an empty value where docker allows it.
 fn key_value(flag: &str, value: &str, allow_bare: bool) -> Result<(String, String), CliError> {
     match value.split_once('=') {
-        Some((k, _)) if k.is_empty() => Err(CliError::Usage(format!(
+        Some(("", _)) => Err(CliError::Usage(format!(
             "invalid argument \"{value}\" for \"{flag}\" flag: key must not be empty"
         ))),
         Some((k, v)) => Ok((k.to_string(), v.to_string())),
