@@ -603,7 +603,7 @@ impl Containers for ContainersApi {
         let req = request.into_inner();
         let filters = filters(req.filters);
         let service = self.service();
-        let all = req.all || req.last != 0 || !filters.is_empty() && filters.contains_key("status");
+        let all = req.all || req.last > 0 || !filters.is_empty() && filters.contains_key("status");
         let summaries = tokio::task::spawn_blocking(move || {
             let list = service.list(all, req.size)?;
             crate::containers::filter::apply(list, &filters, req.last)
