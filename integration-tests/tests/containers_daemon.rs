@@ -276,9 +276,12 @@ fn runtime_is_chosen_per_container_and_runc_works_too() {
             "{runtime}: cgroup left after rm -f"
         );
     }
-    let bad = d.fails(&["run", "--rm", "--runtime", "nosuch", "busybox", "true"]);
+    let bad = d.berth(&["run", "--rm", "--runtime", "nosuch", "busybox", "true"]);
+    assert_eq!(bad.status.code(), Some(125), "run with an unknown runtime");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(
-        bad.contains("unknown or invalid runtime name: nosuch"),
-        "{bad}"
+        stderr.contains("unknown or invalid runtime name: nosuch"),
+        "{stderr}"
     );
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "a failed run left a container");
 }
