@@ -11,8 +11,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod berthd;
-pub mod containers;
 pub mod bundle;
+pub mod containers;
 pub mod engines;
 pub mod registry;
 pub mod runtime;

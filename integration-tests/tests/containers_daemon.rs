@@ -283,5 +283,9 @@ fn runtime_is_chosen_per_container_and_runc_works_too() {
         stderr.contains("unknown or invalid runtime name: nosuch"),
         "{stderr}"
     );
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "a failed run left a container");
+    assert_eq!(
+        d.ok(&["ps", "-aq"]).trim(),
+        "",
+        "a failed run left a container"
+    );
 }
