@@ -2,36 +2,10 @@
 //! container, no log line and no exit code; many `run --rm` at once leave
 //! nothing behind.
 
-use berth_integration_tests::berthd::Berthd;
-use berth_integration_tests::bundle::busybox_rootfs;
-use berth_integration_tests::{require_root, TestDir};
+use berth_integration_tests::containers::{mounts_under, Fixture};
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Imports a busybox image as `busybox:latest` into `d`.
-fn import_busybox(d: &Berthd) {
-    let work = TestDir::new("bbimg");
-    let rootfs = work.join("rootfs");
-    busybox_rootfs(&rootfs);
-    let tarball = work.join("busybox.tar");
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    d.ok(&[
-        "import",
-        "--change",
-        "CMD [\"sh\"]",
-        tarball.to_str().unwrap(),
-        "busybox:latest",
-    ]);
-}
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -41,22 +15,10 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// Mounts under berthd's dir (the test's own).
-fn mounts_under(d: &Berthd) -> Vec<String> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let prefix = d.dir.path.display().to_string();
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|t| t.starts_with(&prefix))
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn kill9_of_berthd_loses_no_container_log_line_or_exit_code() {
-    require_root();
-    let mut d = Berthd::start();
-    import_busybox(&d);
+    let mut f = Fixture::new();
+    let d = &mut f.d;
     // Ten containers, each printing numbered lines every 50 ms until a file
     // appears in its rootfs, then exiting with its own code.
     let mut names = Vec::new();
@@ -149,10 +111,9 @@ fn kill9_of_berthd_loses_no_container_log_line_or_exit_code() {
 
 #[test]
 fn twenty_concurrent_run_rm_leave_nothing_behind() {
-    require_root();
-    let d = Berthd::start();
-    import_busybox(&d);
-    let before_mounts = mounts_under(&d).len();
+    let f = Fixture::new();
+    let d = &f.d;
+    let before_mounts = mounts_under(&d.dir.path).len();
     let cgroups = || -> BTreeSet<String> {
         std::fs::read_dir("/sys/fs/cgroup/memory/berth")
             .map(|r| {
@@ -191,7 +152,11 @@ fn twenty_concurrent_run_rm_leave_nothing_behind() {
     }
     assert_eq!(seen.len(), 20);
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "--rm left containers");
-    assert_eq!(mounts_under(&d).len(), before_mounts, "--rm left mounts");
+    assert_eq!(
+        mounts_under(&d.dir.path).len(),
+        before_mounts,
+        "--rm left mounts"
+    );
     let bundles: Vec<_> = std::fs::read_dir(d.state.join("containers"))
         .unwrap()
         .collect();
@@ -224,9 +189,8 @@ fn twenty_concurrent_run_rm_leave_nothing_behind() {
 
 #[test]
 fn runtime_is_chosen_per_container_and_runc_works_too() {
-    require_root();
-    let d = Berthd::start();
-    import_busybox(&d);
+    let f = Fixture::new();
+    let d = &f.d;
     for runtime in ["berth", "runc"] {
         let name = format!("bt-rt-{runtime}-{}", std::process::id());
         d.ok(&[
