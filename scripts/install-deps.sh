@@ -2,7 +2,8 @@
 # Installs what Berth's build and tests need on Debian 12 (as root), from
 # Debian's archive only: the peers the tests compare against (runc, crun,
 # podman, containerd, dockerd, conmon), the image tools (skopeo, umoci,
-# docker-registry), busybox-static for test images, protoc for the gRPC code.
+# docker-registry), busybox-static for test images, protoc for the gRPC code,
+# nftables (berthd drives `nft -j` for published ports; tests list its rules).
 # Idempotent: packages already present are left alone.
 set -euo pipefail
 
@@ -10,7 +11,7 @@ packages=(
   busybox-static jq protobuf-compiler procps iproute2 util-linux time strace hyperfine tmux
   runc crun conmon podman containerd docker.io docker-registry skopeo umoci
   python3-seccomp dbus-daemon dbus-bin ca-certificates tar gzip zstd curl python3
-  tini
+  tini nftables
 )
 
 missing=()
