@@ -65,7 +65,7 @@ for _ in $(seq 1 100); do [ -S "$SOCK" ] && berth version >/dev/null 2>&1 && bre
 berth import "$WORK/busybox.tar" busybox:latest >/dev/null
 pod import "$WORK/busybox.tar" localhost/busybox:latest >/dev/null
 # Warm both (first runs create cgroup parents, caches).
-berth run --rm busybox true
+berth run --rm --network none busybox true
 pod run --rm --network none localhost/busybox true
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -75,9 +75,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
 echo "== idle berthd"
 echo "berthd RSS: $(rss_kib "$BERTHD_PID") KiB"
 
-echo "== run --rm busybox true (hyperfine)"
+echo "== run --rm --network none busybox true (hyperfine)"
 hyperfine -N --warmup 3 --runs 30 --export-json "$WORK/run.json" \
-    -n berth "$BIN/berth -H unix://$SOCK run --rm busybox true" \
+    -n berth "$BIN/berth -H unix://$SOCK run --rm --network none busybox true" \
     -n podman "podman --root $WORK/podman/root --runroot $WORK/podman/run --cgroup-manager cgroupfs --events-backend none --runtime $RUNC run --rm --network none localhost/busybox true"
 b=$(jq '.results[0].mean * 1000' "$WORK/run.json")
 p=$(jq '.results[1].mean * 1000' "$WORK/run.json")
@@ -86,7 +86,7 @@ printf 'run --rm: berth %.1f ms, podman %.1f ms, ratio %s (target <= 0.33x)\n' "
 echo "== $N x run -d sleep, then rm -f"
 now_ms() { date +%s%3N; }
 t0=$(now_ms)
-for i in $(seq 1 "$N"); do berth run -d --name "btb$i" busybox sleep 100000 >/dev/null; done
+for i in $(seq 1 "$N"); do berth run -d --network none --name "btb$i" busybox sleep 100000 >/dev/null; done
 t1=$(now_ms)
 for i in $(seq 1 "$N"); do pod run -d --network none --name "btp$i" localhost/busybox sleep 100000 >/dev/null; done
 t2=$(now_ms)
