@@ -14,6 +14,7 @@ pub mod berthd;
 pub mod bundle;
 pub mod containers;
 pub mod engines;
+pub mod ports;
 pub mod registry;
 pub mod runtime;
 pub mod shim;

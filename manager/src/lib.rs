@@ -16,5 +16,6 @@ pub mod daemon;
 pub mod events;
 pub mod images;
 pub mod manifest;
+pub mod networks;
 pub mod reference;
 pub mod registry;

@@ -169,6 +169,9 @@ fn container_config(c: pb::ContainerConfig) -> Result<ContainerConfig, Status> {
         ulimits: c.ulimits,
         shm_size: (c.shm_size != 0).then_some(c.shm_size),
         group_add: c.group_add,
+        publish: c.publish,
+        publish_all: c.publish_all,
+        expose: c.expose,
         ..ContainerOptions::default()
     };
     let restart = RestartPolicy {
@@ -625,7 +628,15 @@ impl Containers for ContainersApi {
                     created: s.created_unix,
                     state: r.state.status.as_str().to_string(),
                     status: s.status.clone(),
-                    ports: vec![],
+                    ports: crate::containers::ports::listed_ports(r)
+                        .into_iter()
+                        .map(|(ip, private, public, proto)| pb::Port {
+                            ip,
+                            private_port: private as u32,
+                            public_port: public as u32,
+                            r#type: proto.as_str().to_string(),
+                        })
+                        .collect(),
                     labels: r.config.options.labels.clone().into_iter().collect(),
                     size_rw: s.size_rw.unwrap_or(0) as i64,
                     size_root_fs: 0,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 const KEYS: &[&str] = &[
     "id", "name", "label", "label!", "status", "exited", "ancestor", "before", "since", "until",
-    "network", "volume", "health", "is-task",
+    "network", "volume", "health", "is-task", "publish", "expose",
 ];
 
 fn label_matches(labels: &BTreeMap<String, String>, want: &str) -> bool {
@@ -99,6 +99,8 @@ pub fn apply(
         .flatten()
         .map(|v| until_seconds(v))
         .collect::<Result<_, _>>()?;
+    let publish = super::ports::port_filter(filters.get("publish"))?;
+    let expose = super::ports::port_filter(filters.get("expose"))?;
     let any = |key: &str, f: &dyn Fn(&str) -> bool| -> bool {
         match filters.get(key) {
             Some(values) if !values.is_empty() => values.iter().any(|v| f(v)),
@@ -136,6 +138,15 @@ pub fn apply(
                             .unwrap_or(false)
                 })
                 && any("network", &|v| r.config.options.network.as_str() == v)
+                && publish.as_ref().is_none_or(|want| {
+                    r.ports
+                        .bindings
+                        .iter()
+                        .any(|b| want.contains(&(b.container_port, b.proto)))
+                })
+                && expose
+                    .as_ref()
+                    .is_none_or(|want| r.ports.exposed.iter().any(|p| want.contains(p)))
                 && before.iter().all(|b| r.created < *b)
                 && since.iter().all(|b| r.created > *b)
                 && until.iter().all(|u| unix_seconds(&r.created) <= *u)

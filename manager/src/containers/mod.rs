@@ -18,6 +18,7 @@ pub mod files;
 pub mod filter;
 pub mod logs;
 pub mod ops;
+pub mod ports;
 pub mod record;
 pub mod service;
 pub mod shim;

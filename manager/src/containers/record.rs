@@ -11,6 +11,7 @@
 //!   ├── config                                ContainerConfig: what the user asked for
 //!   ├── path, args                            the process the image + options make
 //!   ├── state                                 ContainerState (docker's State object)
+//!   ├── ports                                 -p/-P/--expose; published host ports while running
 //!   └── shim                                  ShimInfo while a shim runs the task
 //! ```
 //!
@@ -126,6 +127,9 @@ pub struct ContainerRecord {
     pub hostname: String,
     /// The signal `stop` sends (the user's, else the image's, else SIGTERM).
     pub stop_signal: i32,
+    /// Its published and exposed ports (networks::ports).
+    #[serde(default)]
+    pub ports: crate::networks::ports::ContainerPorts,
 }
 
 impl ContainerRecord {

@@ -219,6 +219,8 @@ pub struct ContainerService {
     entries: Mutex<HashMap<String, Arc<Entry>>>,
     /// Serialises name changes (create, rename) so a name is never given twice.
     names: tokio::sync::Mutex<()>,
+    /// Published ports (host reservations + nftables); set by the daemon.
+    pub(crate) port_publisher: std::sync::OnceLock<Arc<crate::networks::ports::PortPublisher>>,
 }
 
 /// Now as RFC 3339 with nanoseconds (docker's time format).
@@ -318,6 +320,7 @@ impl ContainerService {
             init_binary,
             entries: Mutex::new(HashMap::new()),
             names: tokio::sync::Mutex::new(()),
+            port_publisher: std::sync::OnceLock::new(),
         })
     }
 
@@ -534,7 +537,9 @@ impl ContainerService {
             .map_err(|e| ContainerError::Internal(e.to_string()))?
         };
         mount_all(&mounts, &rootfs).map_err(|e| ContainerError::Internal(e.to_string()))?;
-        let (spec, warnings) = self.write_spec(id, config, image_config, &bundle)?;
+        let (ports, port_warnings) = super::ports::container_ports(config, image_config)?;
+        let (spec, mut warnings) = self.write_spec(id, config, image_config, &bundle)?;
+        warnings.extend(port_warnings);
         let process = spec.process.as_ref();
         let args: Vec<String> = process.map(|p| p.args.clone()).unwrap_or_default();
         let hostname = spec.hostname.clone().unwrap_or_default();
@@ -555,6 +560,7 @@ impl ContainerService {
             runtime: runtime_name.to_string(),
             hostname,
             stop_signal: spec::stop_signal(image_config, &config.options)?,
+            ports,
         };
         self.put(&record)?;
         Ok((record, warnings))
@@ -885,6 +891,7 @@ impl ContainerService {
                 .await;
         }
         entry.set_client(None);
+        self.unpublish_ports(id).await;
         let oom = entry.oom.load(std::sync::atomic::Ordering::SeqCst);
         let record = self.update(id, |r| {
             r.state.status = Status::Exited;

@@ -7,7 +7,8 @@
 //!   "snapshotter": "overlayfs",
 //!   "log-level": "info",
 //!   "runtimes": {"crun": {"path": "/usr/bin/crun"}},
-//!   "default-runtime": "berth"
+//!   "default-runtime": "berth",
+//!   "nft-table": "berth"
 //! }
 //! ```
 //!
@@ -56,6 +57,11 @@ pub struct DaemonConfig {
     /// The runtime containers use unless `--runtime` names another (default `berth`).
     #[serde(default)]
     pub default_runtime: Option<String>,
+    /// berthd's nftables table (`ip <name>`, default `berth`): published
+    /// ports and network isolation (networks/firewall). Test daemons get a
+    /// unique one each.
+    #[serde(default)]
+    pub nft_table: Option<String>,
 }
 
 /// One configured OCI runtime.

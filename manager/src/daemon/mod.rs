@@ -59,6 +59,8 @@ pub enum DaemonError {
     },
     #[error("containers: {0}")]
     Containers(#[from] crate::containers::ContainerError),
+    #[error("firewall: {0}")]
+    Firewall(#[from] crate::networks::firewall::FirewallError),
     #[error("serve gRPC on {address}: {source}")]
     Serve {
         address: PathBuf,
@@ -165,6 +167,12 @@ impl Daemon {
             crate::containers::shim::find_binary("berth-shim"),
             init_binary,
         )?);
+        let firewall = crate::networks::firewall::Firewall::new(
+            options.config.nft_table.as_deref().unwrap_or("berth"),
+        )?;
+        containers.set_port_publisher(Arc::new(crate::networks::ports::PortPublisher::new(
+            firewall,
+        )));
         Ok(Daemon {
             options,
             images,
@@ -181,6 +189,8 @@ impl Daemon {
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
         tracing::info!(address = %address.display(), pid = std::process::id(), "berthd serving");
         self.containers.recover().await?;
+        // Our nftables table anew: bridges' rules and running containers' ports.
+        self.containers.rebuild_published_ports(Vec::new()).await?;
         let daemon = Arc::new(self);
         let result = tonic::transport::Server::builder()
             .add_service(api::images::server(daemon.clone()))

@@ -107,6 +107,15 @@ pub struct ContainerFlags {
     /// Container NIS domain name.
     #[arg(long)]
     pub domainname: Option<String>,
+    /// Publish a container's port(s) to the host ([IP:][HOST:]CTR[/PROTO]).
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random host ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports.
+    #[arg(long)]
+    pub expose: Vec<String>,
     /// Connect a container to a network (none, host).
     #[arg(long, visible_alias = "net")]
     pub network: Option<String>,
@@ -411,6 +420,9 @@ pub fn build_config(
         restart_max_retries: retries,
         extra_hosts: flags.add_host.clone(),
         dns: flags.dns.clone(),
+        publish: flags.publish.clone(),
+        publish_all: flags.publish_all,
+        expose: flags.expose.clone(),
     })
 }
 

@@ -206,6 +206,12 @@ pub struct ContainerOptions {
     pub extra_hosts: Vec<String>,
     /// `--group-add`: group names (from the image's /etc/group) or ids.
     pub group_add: Vec<String>,
+    /// `-p` specs as given (parsed by `networks::ports`).
+    pub publish: Vec<String>,
+    /// `-P`: publish every exposed port on a random host port.
+    pub publish_all: bool,
+    /// `--expose` specs as given.
+    pub expose: Vec<String>,
 }
 
 /// Where docker keeps the init binary in a container.
