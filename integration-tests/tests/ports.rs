@@ -136,7 +136,7 @@ fn published_ports_reach_the_container_from_loopback_and_go_at_unpublish() {
         // busybox-static has no UDP server: python3 echoes datagrams.
         ctr.spawn(&["python3", "-c", UDP_ECHO, "5353"]);
         let table = table_name();
-        let publisher = PortPublisher::new(Firewall::new(&table).unwrap());
+        let publisher = PortPublisher::new(std::sync::Arc::new(Firewall::new(&table).unwrap()));
         publisher
             .firewall()
             .rebuild(&[bridge_rules(&bridge)], &[])

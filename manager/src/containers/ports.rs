@@ -205,3 +205,82 @@ impl ContainerService {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containers::spec::ContainerOptions;
+
+    fn config(options: ContainerOptions) -> ContainerConfig {
+        ContainerConfig {
+            image: "busybox".into(),
+            options,
+            log: Default::default(),
+            auto_remove: false,
+            runtime: None,
+            stop_timeout: None,
+            restart: Default::default(),
+        }
+    }
+
+    #[test]
+    fn create_parses_ports_and_maps_errors() {
+        let mut image = ImageRuntimeConfig::default();
+        image.exposed_ports.insert("53/udp".into());
+        let (ports, warnings) = container_ports(
+            &config(ContainerOptions {
+                publish: vec!["8080:80".into()],
+                publish_all: true,
+                ..Default::default()
+            }),
+            &image,
+        )
+        .unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(ports.bindings.len(), 1);
+        assert_eq!(ports.wanted().len(), 2);
+        let bad = container_ports(
+            &config(ContainerOptions {
+                publish: vec!["99999:80".into()],
+                ..Default::default()
+            }),
+            &image,
+        );
+        assert!(
+            matches!(&bad, Err(ContainerError::InvalidArgument(m)) if m.contains("99999:80")),
+            "{bad:?}"
+        );
+        let v6 = container_ports(
+            &config(ContainerOptions {
+                publish: vec!["[::1]:80:80".into()],
+                ..Default::default()
+            }),
+            &image,
+        );
+        assert!(
+            matches!(v6, Err(ContainerError::NotImplemented(_))),
+            "{v6:?}"
+        );
+        let (_, warnings) = container_ports(
+            &config(ContainerOptions {
+                publish: vec!["80".into()],
+                network: NetworkMode::Host,
+                ..Default::default()
+            }),
+            &image,
+        )
+        .unwrap();
+        assert_eq!(warnings, vec![HOST_NETWORK_WARNING.to_string()]);
+    }
+
+    #[test]
+    fn port_filters_parse_ports_and_ranges() {
+        assert!(port_filter(None).unwrap().is_none());
+        let f = port_filter(Some(&vec!["80".into(), "9000-9001/udp".into()]))
+            .unwrap()
+            .unwrap();
+        assert!(f.contains(&(80, Protocol::Tcp)));
+        assert!(f.contains(&(9001, Protocol::Udp)));
+        assert!(port_filter(Some(&vec!["x".into()])).is_err());
+    }
+}

@@ -167,9 +167,9 @@ impl Daemon {
             crate::containers::shim::find_binary("berth-shim"),
             init_binary,
         )?);
-        let firewall = crate::networks::firewall::Firewall::new(
+        let firewall = Arc::new(crate::networks::firewall::Firewall::new(
             options.config.nft_table.as_deref().unwrap_or("berth"),
-        )?;
+        )?);
         containers.set_port_publisher(Arc::new(crate::networks::ports::PortPublisher::new(
             firewall,
         )));

@@ -565,12 +565,14 @@ pub enum PublishError {
 /// (all or nothing): what the containers service calls at start and exit.
 #[derive(Debug)]
 pub struct PortPublisher {
-    firewall: super::firewall::Firewall,
+    firewall: std::sync::Arc<super::firewall::Firewall>,
     reservations: Reservations,
 }
 
 impl PortPublisher {
-    pub fn new(firewall: super::firewall::Firewall) -> PortPublisher {
+    /// A publisher over `firewall` (shared with the networks service,
+    /// which adds and removes its bridges' rules).
+    pub fn new(firewall: std::sync::Arc<super::firewall::Firewall>) -> PortPublisher {
         PortPublisher {
             firewall,
             reservations: Reservations::new(),
@@ -578,7 +580,7 @@ impl PortPublisher {
     }
 
     /// The firewall (for the networks service's bridges).
-    pub fn firewall(&self) -> &super::firewall::Firewall {
+    pub fn firewall(&self) -> &std::sync::Arc<super::firewall::Firewall> {
         &self.firewall
     }
 
