@@ -16,6 +16,7 @@ pub mod containers;
 pub mod engines;
 pub mod ports;
 pub mod registry;
+pub mod restart_health;
 pub mod runtime;
 pub mod shim;
 

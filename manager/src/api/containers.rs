@@ -3,6 +3,7 @@
 
 use crate::containers::config::{ContainerConfig, LogConfig, RestartPolicy};
 use crate::containers::exec::ExecOptions;
+use crate::containers::restart::{PolicyKind, RestartError};
 use crate::containers::service::{AttachOptions, StdinMessage};
 use crate::containers::spec::{self, ContainerOptions, NetworkMode};
 use crate::containers::{ContainerError, ContainerService};
@@ -174,17 +175,11 @@ fn container_config(c: pb::ContainerConfig) -> Result<ContainerConfig, Status> {
         expose: c.expose,
         ..ContainerOptions::default()
     };
-    let restart = RestartPolicy {
-        name: if c.restart_policy.is_empty() {
-            "no".into()
-        } else {
-            c.restart_policy
-        },
-        max_retries: c.restart_max_retries,
-    };
-    if restart.name != "no" {
-        return Err(Status::unimplemented(
-            "not implemented: restart policies (the networks/volumes/restart issue)",
+    let restart = RestartPolicy::checked(&c.restart_policy, c.restart_max_retries)
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+    if c.auto_remove && restart.kind() != PolicyKind::No {
+        return Err(Status::invalid_argument(
+            RestartError::ConflictsWithAutoRemove.to_string(),
         ));
     }
     Ok(ContainerConfig {
@@ -394,10 +389,13 @@ impl Containers for ContainersApi {
         request: Request<pb::UpdateContainerRequest>,
     ) -> Result<Response<pb::UpdateContainerResponse>, Status> {
         let req = request.into_inner();
-        if req.restart_policy.as_deref().is_some_and(|p| p != "no") {
-            return Err(Status::unimplemented(
-                "not implemented: restart policies (the networks/volumes/restart issue)",
-            ));
+        if let Some(name) = &req.restart_policy {
+            let policy = RestartPolicy::checked(name, req.restart_max_retries.unwrap_or(0))
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            self.service()
+                .update_restart_policy(&req.id, policy)
+                .await
+                .map_err(st)?;
         }
         let update = crate::containers::ops::ResourceUpdate {
             memory: req.memory,

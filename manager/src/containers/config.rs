@@ -29,8 +29,8 @@ impl Default for LogConfig {
     }
 }
 
-/// docker's restart policies (applied by the networks/restart issue; the
-/// record keeps what was asked).
+/// docker's restart policy of a container (`--restart`); the rules that
+/// apply it are in [`super::restart`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartPolicy {
     /// `no`, `always`, `unless-stopped`, `on-failure`.

@@ -4,6 +4,7 @@
 //! * [`service`]: [`ContainerService`], the lifecycle (create, start, stop,
 //!   kill, rm, wait, pause, rename) over records, snapshots and shims;
 //! * [`record`], [`config`]: what is persisted about a container;
+//! * [`restart`]: restart policies and their back-off;
 //! * [`shim`]: starting berth-shim and speaking its gRPC API;
 //! * [`spec`]: the OCI runtime spec made from an image config and the user's
 //!   options, with docker's defaults (capabilities, masked paths, seccomp);
@@ -20,6 +21,7 @@ pub mod logs;
 pub mod ops;
 pub mod ports;
 pub mod record;
+pub mod restart;
 pub mod service;
 pub mod shim;
 pub mod spec;

@@ -134,6 +134,8 @@ pub(crate) struct Entry {
     pub(crate) removed: watch::Sender<bool>,
     /// Set by the shim's OOM event during the current run.
     pub(crate) oom: std::sync::atomic::AtomicBool,
+    /// Restart policy back-off and the pending restart (restart.rs).
+    pub(crate) restart: Mutex<super::restart::RestartTracker>,
 }
 
 impl Entry {
@@ -144,6 +146,7 @@ impl Entry {
             exits: watch::channel((0, None)).0,
             removed: watch::channel(false).0,
             oom: std::sync::atomic::AtomicBool::new(false),
+            restart: Mutex::new(Default::default()),
         })
     }
 
@@ -682,6 +685,7 @@ impl ContainerService {
             }
             Status::Created | Status::Exited => {}
         }
+        self.reset_restarts(&record.id, &entry)?;
         let auto_remove = record.config.auto_remove;
         let id = record.id.clone();
         let result = self.start_locked(record, &entry, attach).await;
@@ -695,7 +699,7 @@ impl ContainerService {
         result
     }
 
-    async fn start_locked(
+    pub(crate) async fn start_locked(
         self: &Arc<Self>,
         record: ContainerRecord,
         entry: &Arc<Entry>,
@@ -879,7 +883,13 @@ impl ContainerService {
 
     /// Records an exit: shim cleaned up, state exited, watchers told, and
     /// the container removed when it was created with `--rm`.
-    async fn handle_exit(&self, id: &str, code: i32, finished: String, client: Option<Client>) {
+    async fn handle_exit(
+        self: &Arc<Self>,
+        id: &str,
+        code: i32,
+        finished: String,
+        client: Option<Client>,
+    ) {
         let entry = self.entry(id);
         let guard = entry.lock.lock().await;
         if let Some(mut client) = client {
@@ -909,6 +919,7 @@ impl ContainerService {
             }
         };
         self.publish(&record, "die", &[("exitCode", code.to_string())]);
+        let record = self.schedule_restart(record, &entry);
         let generation = entry.exits.borrow().0 + 1;
         entry
             .exits
@@ -925,6 +936,10 @@ impl ContainerService {
     /// or record the exits that happened meanwhile.
     pub async fn recover(self: &Arc<Self>) -> Result<(), ContainerError> {
         for record in self.records()? {
+            if matches!(record.state.status, Status::Exited | Status::Restarting) {
+                self.restart_at_daemon_start(&record);
+                continue;
+            }
             if !record.state.status.is_live() {
                 if record.state.status == Status::Removing {
                     let _ = self.remove(&record.id, true).await;
@@ -968,6 +983,9 @@ impl ContainerService {
     /// Sends `signal` to the container's init.
     pub async fn kill(&self, input: &str, signal: i32) -> Result<(), ContainerError> {
         let record = self.resolve(input)?;
+        if self.cancel_restart(&record.id).await? {
+            return Ok(());
+        }
         let entry = self.entry(&record.id);
         let Some(mut client) = entry.client().filter(|_| record.state.status.is_live()) else {
             return Err(ContainerError::FailedPrecondition(format!(
@@ -1007,6 +1025,10 @@ impl ContainerService {
         signal: Option<i32>,
     ) -> Result<(), ContainerError> {
         let record = self.resolve(input)?;
+        if self.cancel_restart(&record.id).await? {
+            self.publish(&record, "stop", &[]);
+            return Ok(());
+        }
         let entry = self.entry(&record.id);
         let seen = entry.exits.borrow().0;
         let Some(mut client) = entry.client().filter(|_| record.state.status.is_live()) else {
@@ -1175,7 +1197,10 @@ impl ContainerService {
 
     /// docker rm: refuses a live container unless `force` (then kills it).
     pub async fn remove(&self, input: &str, force: bool) -> Result<(), ContainerError> {
-        let record = self.resolve(input)?;
+        let mut record = self.resolve(input)?;
+        if force && self.cancel_restart(&record.id).await? {
+            record = self.get(&record.id)?;
+        }
         let id = record.id.clone();
         let entry = self.entry(&id);
         if record.state.status.is_live() {

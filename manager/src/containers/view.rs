@@ -169,7 +169,7 @@ impl ContainerService {
             "Args": r.args,
             "State": {
                 "Status": r.state.status.as_str(),
-                "Running": matches!(r.state.status, Status::Running | Status::Paused),
+                "Running": matches!(r.state.status, Status::Running | Status::Paused | Status::Restarting),
                 "Paused": r.state.status == Status::Paused,
                 "Restarting": r.state.status == Status::Restarting,
                 "OOMKilled": r.state.oom_killed,
