@@ -19,6 +19,7 @@ pub mod registry;
 pub mod restart_health;
 pub mod runtime;
 pub mod shim;
+pub mod volumes;
 
 pub use bundle::{busybox_rootfs, Bundle};
 

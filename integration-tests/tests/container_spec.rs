@@ -441,7 +441,8 @@ fn bad_options_fail_before_anything_is_made() {
                 binds: vec!["vol:/data".into()],
                 ..Default::default()
             },
-            "not implemented: named volumes (issue 7)",
+            // build_spec mounts only volumes the volumes service resolved.
+            "volume at /data: not resolved to a host directory",
         ),
     ] {
         let e = c.spec("true", opts, |_| {}).unwrap_err().to_string();

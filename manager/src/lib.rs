@@ -19,3 +19,4 @@ pub mod manifest;
 pub mod networks;
 pub mod reference;
 pub mod registry;
+pub mod volumes;

@@ -37,6 +37,7 @@ pub fn container_status(e: &ContainerError) -> Status {
             Code::Unimplemented
         }
         ContainerError::Image(i) => return super::image_status(i),
+        ContainerError::Volume(v) => return super::volumes::volume_status(v),
         ContainerError::StartFailed { code, .. } => {
             let mut status = Status::new(Code::FailedPrecondition, e.to_string());
             if let Ok(v) = code.to_string().parse() {
@@ -366,7 +367,7 @@ impl Containers for ContainersApi {
     ) -> Result<Response<pb::RemoveContainerResponse>, Status> {
         let req = request.into_inner();
         self.service()
-            .remove(&req.id, req.force)
+            .remove_with_volumes(&req.id, req.force, req.volumes)
             .await
             .map_err(st)?;
         Ok(Response::new(pb::RemoveContainerResponse {}))
@@ -639,7 +640,7 @@ impl Containers for ContainersApi {
                     size_rw: s.size_rw.unwrap_or(0) as i64,
                     size_root_fs: 0,
                     networks: vec![network],
-                    mounts: vec![],
+                    mounts: r.volumes.iter().map(|v| v.name.clone()).collect(),
                 }
             })
             .collect();

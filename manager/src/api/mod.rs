@@ -5,6 +5,7 @@
 pub mod containers;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 use crate::images::ImageError;
 use crate::manifest::ManifestError;

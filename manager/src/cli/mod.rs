@@ -20,6 +20,7 @@ pub mod system;
 pub mod tabwriter;
 pub mod template;
 pub mod terminal;
+pub mod volume;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -129,6 +130,9 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Log in to a registry.
     Login(LoginArgs),
     /// Log out from a registry.
@@ -406,6 +410,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Version => system::version(&ctx).await,
         Command::Info => system::info(&ctx).await,
         Command::Containers(c) => container::dispatch(&ctx, *c).await,
+        Command::Volume(v) => volume::dispatch(&ctx, v).await,
     }
 }
 

@@ -48,9 +48,9 @@ pub fn apply(
                 "invalid filter '{key}'"
             )));
         }
-        if matches!(key.as_str(), "volume" | "health" | "is-task") {
+        if matches!(key.as_str(), "health" | "is-task") {
             return Err(ContainerError::NotImplemented(format!(
-                "the {key} filter (volumes and health checks come with the networks/volumes issue)"
+                "the {key} filter (health checks come with the networks/volumes issue)"
             )));
         }
     }
@@ -147,6 +147,16 @@ pub fn apply(
                 && expose
                     .as_ref()
                     .is_none_or(|want| r.ports.exposed.iter().any(|p| want.contains(p)))
+                && any("volume", &|v| {
+                    // docker: a volume's name, or any mount's destination.
+                    r.volumes.iter().any(|m| m.name == v || m.destination == v)
+                        || r.config.options.binds.iter().any(|b| {
+                            crate::containers::spec::parse_bind(b).is_ok_and(|m| m.target() == v)
+                        })
+                        || r.config.options.mounts.iter().any(|b| {
+                            crate::containers::spec::parse_mount(b).is_ok_and(|m| m.target() == v)
+                        })
+                })
                 && before.iter().all(|b| r.created < *b)
                 && since.iter().all(|b| r.created > *b)
                 && until.iter().all(|u| unix_seconds(&r.created) <= *u)

@@ -60,6 +60,8 @@ pub enum ContainerError {
     Image(Box<crate::images::ImageError>),
     #[error(transparent)]
     Metadata(#[from] berth_store::metadata::MetadataError),
+    #[error(transparent)]
+    Volume(#[from] crate::volumes::VolumeError),
     #[error("{0}")]
     Internal(String),
     /// A path inside a container that does not exist (`cp`): NotFound, but not

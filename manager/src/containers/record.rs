@@ -12,6 +12,7 @@
 //!   ├── path, args                            the process the image + options make
 //!   ├── state                                 ContainerState (docker's State object)
 //!   ├── ports                                 -p/-P/--expose; published host ports while running
+//!   ├── volumes                               [VolumeMount]: volume name -> destination (crate::volumes)
 //!   └── shim                                  ShimInfo while a shim runs the task
 //! ```
 //!
@@ -130,6 +131,9 @@ pub struct ContainerRecord {
     /// Its published and exposed ports (networks::ports).
     #[serde(default)]
     pub ports: crate::networks::ports::ContainerPorts,
+    /// The volumes mounted into it, resolved at create (`crate::volumes`).
+    #[serde(default)]
+    pub volumes: Vec<crate::volumes::VolumeMount>,
 }
 
 impl ContainerRecord {

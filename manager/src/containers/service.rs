@@ -28,6 +28,7 @@ use super::spec::{self, ImageRuntimeConfig, SpecContext};
 use super::ContainerError;
 use crate::events::{Event, EventBus};
 use crate::images::ImageService;
+use crate::volumes::{VolumeMount, VolumeService};
 use berth_proto::shim::v1 as shimpb;
 use berth_store::gc::GcRoots;
 use berth_store::metadata::{Collection, MetadataError, MetadataStore};
@@ -219,6 +220,8 @@ pub struct ContainerService {
     pub(crate) shim_binary: PathBuf,
     /// `docker-init` for `--init` (tini), if installed.
     pub(crate) init_binary: Option<PathBuf>,
+    /// The containers' volumes.
+    pub(crate) volumes: Arc<VolumeService>,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
     /// Serialises name changes (create, rename) so a name is never given twice.
     names: tokio::sync::Mutex<()>,
@@ -303,6 +306,7 @@ impl ContainerService {
         runtimes: Runtimes,
         shim_binary: PathBuf,
         init_binary: Option<PathBuf>,
+        volumes: Arc<VolumeService>,
     ) -> Result<ContainerService, ContainerError> {
         for dir in [
             &paths.persistent,
@@ -321,6 +325,7 @@ impl ContainerService {
             runtimes,
             shim_binary,
             init_binary,
+            volumes,
             entries: Mutex::new(HashMap::new()),
             names: tokio::sync::Mutex::new(()),
             port_publisher: std::sync::OnceLock::new(),
@@ -541,7 +546,13 @@ impl ContainerService {
         };
         mount_all(&mounts, &rootfs).map_err(|e| ContainerError::Internal(e.to_string()))?;
         let (ports, port_warnings) = super::ports::container_ports(config, image_config)?;
-        let (spec, mut warnings) = self.write_spec(id, config, image_config, &bundle)?;
+        // Volumes are held (and removed again if the create fails) until
+        // the record naming them is written.
+        let volumes = self
+            .volumes
+            .attach(id, &config.options, image_config, &rootfs)?;
+        let (spec, mut warnings) =
+            self.write_spec(id, config, image_config, &bundle, volumes.mounts())?;
         warnings.extend(port_warnings);
         let process = spec.process.as_ref();
         let args: Vec<String> = process.map(|p| p.args.clone()).unwrap_or_default();
@@ -564,8 +575,10 @@ impl ContainerService {
             hostname,
             stop_signal: spec::stop_signal(image_config, &config.options)?,
             ports,
+            volumes: volumes.mounts().to_vec(),
         };
         self.put(&record)?;
+        volumes.commit();
         Ok((record, warnings))
     }
 
@@ -577,6 +590,7 @@ impl ContainerService {
         config: &ContainerConfig,
         image_config: &ImageRuntimeConfig,
         bundle: &Path,
+        volumes: &[VolumeMount],
     ) -> Result<(berth_oci::Spec, Vec<String>), ContainerError> {
         let rootfs = bundle.join("rootfs");
         let o = &config.options;
@@ -591,6 +605,7 @@ impl ContainerService {
         let mut ctx = SpecContext::new(id, &rootfs, format!("/berth/{id}"));
         ctx.init_binary = self.init_binary.as_deref();
         ctx.hosts_files = Some(hosts_files);
+        ctx.volumes = self.volumes.binds(volumes);
         let spec = spec::build_spec(image_config, &config.options, &ctx)?;
         if let Some(cwd) = spec.process.as_ref().map(|p| p.cwd.clone()) {
             spec::ensure_workdir(&rootfs, &cwd)?;
@@ -647,7 +662,13 @@ impl ContainerService {
             .map_err(|e| ContainerError::Image(Box::new(e)))?
             .resolved;
         let image_config = ImageRuntimeConfig::from_config_blob(&resolved.config_bytes)?;
-        self.write_spec(&record.id, &record.config, &image_config, &bundle)?;
+        self.write_spec(
+            &record.id,
+            &record.config,
+            &image_config,
+            &bundle,
+            &record.volumes,
+        )?;
         Ok(())
     }
 
@@ -707,6 +728,7 @@ impl ContainerService {
     ) -> Result<Option<tonic::Streaming<shimpb::AttachResponse>>, ContainerError> {
         let id = record.id.clone();
         self.ensure_bundle(&record).await?;
+        self.volumes.container_starting(&id, &record.volumes)?;
         let (_, runtime) = self.runtimes.resolve(Some(&record.runtime))?;
         let state_dir = self.paths.shim_state(&id);
         let _ = std::fs::remove_dir_all(&state_dir);
@@ -919,6 +941,7 @@ impl ContainerService {
             }
         };
         self.publish(&record, "die", &[("exitCode", code.to_string())]);
+        self.volumes.container_stopped(id, &record.volumes);
         let record = self.schedule_restart(record, &entry);
         let generation = entry.exits.borrow().0 + 1;
         entry
@@ -1196,7 +1219,19 @@ impl ContainerService {
     // ---- remove, rename ----
 
     /// docker rm: refuses a live container unless `force` (then kills it).
+    /// A container created with `--rm` takes its anonymous volumes along.
     pub async fn remove(&self, input: &str, force: bool) -> Result<(), ContainerError> {
+        self.remove_with_volumes(input, force, false).await
+    }
+
+    /// docker rm [-v]: with `volumes`, the container's anonymous volumes
+    /// are removed too (never its named ones).
+    pub async fn remove_with_volumes(
+        &self,
+        input: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<(), ContainerError> {
         let mut record = self.resolve(input)?;
         if force && self.cancel_restart(&record.id).await? {
             record = self.get(&record.id)?;
@@ -1250,6 +1285,8 @@ impl ContainerService {
         }
         self.discard_filesystem(&id, &record.snapshotter, &record.snapshot_key);
         self.meta.delete_record(Collection::Containers, &id)?;
+        self.volumes
+            .container_removed(&record.volumes, volumes || record.config.auto_remove);
         self.publish(&record, "destroy", &[]);
         entry.removed.send_replace(true);
         self.drop_entry(&id);

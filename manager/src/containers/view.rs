@@ -139,12 +139,14 @@ impl ContainerService {
             }
             Err(_) => json!({"Name": r.snapshotter, "Data": null}),
         };
-        let mounts: Vec<Value> = spec
+        let mut mounts: Vec<Value> = self.volumes.mounts_json(&r.volumes);
+        mounts.extend(spec
             .as_ref()
             .map(|s| {
                 s.mounts
                     .iter()
                     .filter(|m| m.kind.as_deref() == Some("bind") || m.options.iter().any(|o| o == "rbind" || o == "bind"))
+                    .filter(|m| !r.volumes.iter().any(|v| v.destination == m.destination))
                     .filter(|m| !m.destination.starts_with("/etc/host") && m.destination != "/etc/resolv.conf" && m.destination != "/sbin/docker-init")
                     .map(|m| {
                         let rw = !m.options.iter().any(|o| o == "ro");
@@ -157,9 +159,9 @@ impl ContainerService {
                             "Propagation": m.options.iter().find(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave")).cloned().unwrap_or_else(|| "rprivate".into()),
                         })
                     })
-                    .collect()
+                    .collect::<Vec<Value>>()
             })
-            .unwrap_or_default();
+            .unwrap_or_default());
         let log_dir = self.paths.log_dir(&r.id);
         let network = o.network.as_str().to_string();
         let mut value = json!({

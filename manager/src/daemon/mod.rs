@@ -2,7 +2,7 @@
 //! gRPC on a unix socket until SIGTERM or SIGINT.
 //!
 //! ```text
-//! <root>   (--root, /var/lib/berth)   meta.redb, content/, snapshots/, tmp/
+//! <root>   (--root, /var/lib/berth)   meta.redb, content/, snapshots/, volumes/, tmp/
 //! <state>  (--state, /run/berth)      runtime state (tmpfs)
 //! <address> (--address, /run/berth/berthd.sock)  the API socket, 0660 root:berth
 //! ```
@@ -20,6 +20,7 @@ use crate::events::EventBus;
 use crate::images::ImageService;
 use crate::manifest::Platform;
 use crate::registry::RegistryConfig;
+use crate::volumes::VolumeService;
 use berth_store::content::ContentStore;
 use berth_store::metadata::MetadataStore;
 use berth_store::snapshot::native::NativeSnapshotter;
@@ -61,6 +62,8 @@ pub enum DaemonError {
     Containers(#[from] crate::containers::ContainerError),
     #[error("firewall: {0}")]
     Firewall(#[from] crate::networks::firewall::FirewallError),
+    #[error("volumes: {0}")]
+    Volumes(#[from] crate::volumes::VolumeError),
     #[error("serve gRPC on {address}: {source}")]
     Serve {
         address: PathBuf,
@@ -83,6 +86,7 @@ pub struct Daemon {
     pub images: Arc<ImageService>,
     pub containers: Arc<ContainerService>,
     pub events: Arc<EventBus>,
+    pub volumes: Arc<VolumeService>,
 }
 
 fn mkdir(path: &Path, mode: u32) -> Result<(), DaemonError> {
@@ -157,6 +161,11 @@ impl Daemon {
             .iter()
             .map(PathBuf::from)
             .find(|p| p.is_file());
+        let volumes = Arc::new(VolumeService::new(
+            &options.root,
+            meta.clone(),
+            events.clone(),
+        )?);
         let containers = Arc::new(ContainerService::new(
             meta,
             images.clone(),
@@ -166,6 +175,7 @@ impl Daemon {
             runtimes,
             crate::containers::shim::find_binary("berth-shim"),
             init_binary,
+            volumes.clone(),
         )?);
         let firewall = Arc::new(crate::networks::firewall::Firewall::new(
             options.config.nft_table.as_deref().unwrap_or("berth"),
@@ -178,6 +188,7 @@ impl Daemon {
             images,
             containers,
             events,
+            volumes,
         })
     }
 
@@ -197,6 +208,7 @@ impl Daemon {
             .add_service(api::system::server(daemon.clone()))
             .add_service(api::containers::server(daemon.clone()))
             .add_service(api::containers::events_server(daemon.clone()))
+            .add_service(api::volumes::server(daemon.clone()))
             .serve_with_incoming_shutdown(incoming, shutdown_signal())
             .await
             .map_err(|source| DaemonError::Serve {

@@ -37,7 +37,7 @@
 //! │       └── created_at, expires_at      an expired lease protects nothing; gc deletes it
 //! ├── containers: &str -> bytes          reserved for the containers issue (key: container id)
 //! ├── networks: &str -> bytes            reserved for the networks issue (key: network id)
-//! └── volumes: &str -> bytes             reserved for the volumes issue (key: volume name)
+//! └── volumes: &str -> json             VolumeRecord of berth-manager volumes/record.rs (key: volume name)
 //! ```
 //!
 //! Migrations: [`MetadataStore::open`] reads `schema/version` (absent = 0, a new database) and

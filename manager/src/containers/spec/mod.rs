@@ -56,9 +56,11 @@
 //!   namespace (docker joins a bind of the host's): the same to the kernel;
 //! * no explicit /dev/fuse deny rule (see [`devices`]).
 //!
-//! Not here yet: image `VOLUME`s stay plain directories of the rootfs and
-//! named/anonymous volumes fail with `not implemented` (issue 7); the bridge
-//! network and `--network container:` are the networks issue.
+//! Volumes (`-v NAME:/ctr`, `-v /ctr`, `--mount type=volume`, image
+//! `VOLUME`s) are resolved to host directories by the volumes service
+//! (`crate::volumes`) before the spec is built and arrive here as
+//! [`SpecContext::volumes`]. The bridge network and `--network container:`
+//! are the networks issue.
 
 pub mod capabilities;
 pub mod devices;
@@ -242,6 +244,9 @@ pub struct SpecContext<'a> {
     /// Whether the kernel accounts swap (v1 `memory.memsw.*` exists, or v2):
     /// without it docker sets no swap limit.
     pub swap_accounting: bool,
+    /// The container's volumes (its own `-v`/`--mount` ones and the image's
+    /// `VOLUME`s) resolved to their host directories by the volumes service.
+    pub volumes: Vec<mounts::VolumeBind>,
 }
 
 impl<'a> SpecContext<'a> {
@@ -258,6 +263,7 @@ impl<'a> SpecContext<'a> {
             cgroup_v2,
             swap_accounting: cgroup_v2
                 || Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
+            volumes: Vec::new(),
         }
     }
 }
@@ -508,6 +514,7 @@ pub fn build_spec(
     for t in &opts.tmpfs {
         user_mounts.push(parse_tmpfs(t)?);
     }
+    mounts::resolve_volumes(&mut user_mounts, &ctx.volumes)?;
     for m in &user_mounts {
         if let UserMount::Bind {
             source,

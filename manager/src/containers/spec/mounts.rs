@@ -14,7 +14,10 @@
 //! * SELinux relabel modes `z`/`Z` are accepted and have no effect: Berth
 //!   applies no SELinux labels (README), as docker on a host without SELinux.
 //! * Named and anonymous volumes (`-v NAME:/ctr`, `-v /ctr`,
-//!   `--mount type=volume`) are issue 7: `not implemented: ...`.
+//!   `--mount type=volume`) parse into [`UserMount::Volume`]; the volumes
+//!   service (`crate::volumes`) resolves them to host directories at create
+//!   and [`super::build_spec`] mounts each as an `rbind`, `rprivate` bind of
+//!   the volume's `_data` directory ([`VolumeBind`]), as docker does.
 
 use berth_oci::Mount;
 
@@ -81,17 +84,57 @@ pub enum UserMount {
         /// Every option, defaults merged (`noexec`, `nosuid`, `size=64m` ...).
         options: Vec<String>,
     },
+    /// A named (`-v NAME:/ctr`) or anonymous (`-v /ctr`, `name: None`)
+    /// volume; mounted through the [`VolumeBind`] the volumes service
+    /// resolves it to.
+    Volume {
+        /// A valid volume name, or `None` for a new anonymous volume.
+        name: Option<String>,
+        target: String,
+        read_only: bool,
+        /// `nocopy` / `volume-nocopy`: do not fill it from the image.
+        no_copy: bool,
+    },
+}
+
+/// A volume resolved to its host directory: mounted like docker mounts
+/// volumes (`rbind`, `rprivate`, `ro` when read-only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeBind {
+    /// The volume's `_data` directory on the host.
+    pub source: String,
+    /// Absolute, clean container path.
+    pub target: String,
+    pub read_only: bool,
+}
+
+impl VolumeBind {
+    /// The bind mount of the volume.
+    pub fn to_user_mount(&self) -> UserMount {
+        UserMount::Bind {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            read_only: self.read_only,
+            propagation: Propagation::Rprivate,
+            recursive: true,
+            create_source: false,
+        }
+    }
 }
 
 impl UserMount {
     /// The container path.
     pub fn target(&self) -> &str {
         match self {
-            UserMount::Bind { target, .. } | UserMount::Tmpfs { target, .. } => target,
+            UserMount::Bind { target, .. }
+            | UserMount::Tmpfs { target, .. }
+            | UserMount::Volume { target, .. } => target,
         }
     }
 
-    /// The OCI mount entry.
+    /// The OCI mount entry. A [`UserMount::Volume`] has no host path of its
+    /// own: [`super::build_spec`] replaces it by its [`VolumeBind`] first,
+    /// and this gives the `volume` entry docker's API shows for it.
     pub fn to_oci(&self) -> Mount {
         match self {
             UserMount::Bind {
@@ -122,8 +165,38 @@ impl UserMount {
                 options: options.clone(),
                 ..Default::default()
             },
+            UserMount::Volume {
+                name,
+                target,
+                read_only,
+                ..
+            } => Mount {
+                destination: target.clone(),
+                kind: Some("volume".into()),
+                source: name.clone(),
+                options: if *read_only {
+                    vec!["ro".into()]
+                } else {
+                    vec![]
+                },
+                ..Default::default()
+            },
         }
     }
+}
+
+/// A clean absolute container path other than `/` (image `VOLUME`s).
+pub fn container_path_of(path: &str) -> Result<String, SpecError> {
+    container_path(path, path, "volume")
+}
+
+/// docker's volume name rule `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+fn volume_name_ok(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.len() > 1
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// A container path: absolute, not `/`, cleaned of `.`, `..` and `//`.
@@ -146,16 +219,19 @@ fn container_path(path: &str, spec: &str, kind: &str) -> Result<String, SpecErro
 
 /// Parses a `-v`/`--volume` spec `HOST:CTR[:MODES]` (docker's Linux parser):
 /// MODES is a comma list of at most one of `ro`/`rw`, one propagation
-/// (`shared`, `rslave`, ...), and `z`/`Z`. `NAME:CTR` (a named volume) and
-/// `/ctr` alone (an anonymous one) are issue 7.
+/// (`shared`, `rslave`, ...), and `z`/`Z`; for volumes `nocopy` too and no
+/// propagation. `NAME:CTR` is a named volume, `/ctr` alone an anonymous one.
 pub fn parse_bind(spec: &str) -> Result<UserMount, SpecError> {
     let bad = || SpecError::invalid(format!("invalid volume specification: '{spec}'"));
     let parts: Vec<&str> = spec.split(':').collect();
     let (source, target, modes) = match parts.as_slice() {
         [t] if !t.is_empty() => {
-            return Err(SpecError::NotImplemented(
-                "anonymous volumes (-v /path, issue 7)",
-            ))
+            return Ok(UserMount::Volume {
+                name: None,
+                target: container_path(t, spec, "volume")?,
+                read_only: false,
+                no_copy: false,
+            })
         }
         [s, t] => (*s, *t, ""),
         [s, t, m] => (*s, *t, *m),
@@ -166,17 +242,12 @@ pub fn parse_bind(spec: &str) -> Result<UserMount, SpecError> {
     }
     if !source.starts_with('/') {
         // Docker's volume name rule; anything else was meant as a path.
-        let name_ok = source.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && source.len() > 1
-            && source
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !name_ok {
+        if !volume_name_ok(source) {
             return Err(SpecError::invalid(format!(
                 "invalid volume specification: '{spec}': \"{source}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
             )));
         }
-        return Err(SpecError::NotImplemented("named volumes (issue 7)"));
+        return parse_volume_modes(spec, source, target, modes);
     }
     let target = container_path(target, spec, "bind")?;
     let mut read_only = None;
@@ -211,6 +282,39 @@ pub fn parse_bind(spec: &str) -> Result<UserMount, SpecError> {
     })
 }
 
+/// The modes of `-v NAME:CTR:MODES`: `ro`/`rw`, `nocopy`, `z`/`Z`
+/// (moby's `linuxValidMountMode` for volumes: propagation is a bind's).
+fn parse_volume_modes(
+    spec: &str,
+    name: &str,
+    target: &str,
+    modes: &str,
+) -> Result<UserMount, SpecError> {
+    let target = container_path(target, spec, "volume")?;
+    let mut read_only = None;
+    let mut no_copy = false;
+    let mut relabel = false;
+    for mode in modes.split(',').filter(|m| !m.is_empty()) {
+        match mode {
+            "ro" | "rw" if read_only.is_none() => read_only = Some(mode == "ro"),
+            "nocopy" if !no_copy => no_copy = true,
+            "z" | "Z" if !relabel => relabel = true,
+            "consistent" | "cached" | "delegated" => {}
+            _ => {
+                return Err(SpecError::invalid(format!(
+                    "invalid volume specification: '{spec}': invalid mode: {modes}"
+                )))
+            }
+        }
+    }
+    Ok(UserMount::Volume {
+        name: Some(name.to_string()),
+        target,
+        read_only: read_only.unwrap_or(false),
+        no_copy,
+    })
+}
+
 /// A `--mount` boolean: the bare key, or `=true|1|false|0`.
 fn mount_bool(key: &str, value: Option<&str>, field: &str) -> Result<bool, SpecError> {
     match value {
@@ -224,8 +328,10 @@ fn mount_bool(key: &str, value: Option<&str>, field: &str) -> Result<bool, SpecE
 
 /// Parses a `--mount` spec: comma-separated `key=value` fields, `type=bind`
 /// (`source|src`, `target|destination|dst`, `readonly|ro`,
-/// `bind-propagation`, `bind-nonrecursive`) or `type=tmpfs` (`tmpfs-size`,
-/// `tmpfs-mode`); `type=volume` (docker's default) is issue 7.
+/// `bind-propagation`, `bind-nonrecursive`), `type=tmpfs` (`tmpfs-size`,
+/// `tmpfs-mode`) or `type=volume`, docker's default (`source` a volume
+/// name or none for an anonymous volume, `volume-nocopy`,
+/// `volume-driver=local`; `volume-label`/`volume-opt` are not implemented).
 pub fn parse_mount(spec: &str) -> Result<UserMount, SpecError> {
     let mut kind = None;
     let mut source = None;
@@ -235,6 +341,10 @@ pub fn parse_mount(spec: &str) -> Result<UserMount, SpecError> {
     let mut recursive = true;
     let mut tmpfs_size = None;
     let mut tmpfs_mode = None;
+    let mut no_copy = false;
+    // Options of another mount type given (docker refuses them).
+    let mut bind_options = false;
+    let mut volume_options = false;
     for field in spec.split(',').filter(|f| !f.is_empty()) {
         let (key, value) = match field.split_once('=') {
             Some((k, v)) => (k.trim(), Some(v.trim())),
@@ -251,13 +361,17 @@ pub fn parse_mount(spec: &str) -> Result<UserMount, SpecError> {
             "target" | "destination" | "dst" => target = Some(need()?.to_string()),
             "readonly" | "ro" => read_only = mount_bool(key, value, field)?,
             "bind-propagation" => {
+                bind_options = true;
                 let v = need()?;
                 propagation =
                     Some(Propagation::parse(v).ok_or_else(|| {
                         SpecError::invalid(format!("invalid bind-propagation: {v}"))
                     })?);
             }
-            "bind-nonrecursive" => recursive = !mount_bool(key, value, field)?,
+            "bind-nonrecursive" => {
+                bind_options = true;
+                recursive = !mount_bool(key, value, field)?
+            }
             "tmpfs-size" => tmpfs_size = Some(parse_bytes(need()?)?),
             "tmpfs-mode" => {
                 let v = need()?;
@@ -266,8 +380,28 @@ pub fn parse_mount(spec: &str) -> Result<UserMount, SpecError> {
                 })?);
             }
             "consistency" => {}
-            k if k.starts_with("volume-") => {
-                return Err(SpecError::NotImplemented("volume mounts (issue 7)"))
+            "volume-nocopy" => {
+                volume_options = true;
+                no_copy = mount_bool(key, value, field)?
+            }
+            "volume-driver" => {
+                let v = need()?;
+                if v != "local" {
+                    return Err(SpecError::invalid(format!(
+                        "invalid volume-driver: {v}: berth has only the local driver"
+                    )));
+                }
+                volume_options = true;
+            }
+            "volume-label" => {
+                return Err(SpecError::NotImplemented(
+                    "--mount volume-label (create the volume with `volume create --label`)",
+                ))
+            }
+            "volume-opt" => {
+                return Err(SpecError::NotImplemented(
+                    "--mount volume-opt (create the volume with `volume create --opt`)",
+                ))
             }
             _ => {
                 return Err(SpecError::invalid(format!(
@@ -282,6 +416,11 @@ pub fn parse_mount(spec: &str) -> Result<UserMount, SpecError> {
             "invalid mount config for type \"{kind}\": field Target must not be empty"
         ))
     })?;
+    if kind != "volume" && volume_options {
+        return Err(SpecError::invalid(format!(
+            "invalid mount config for type \"{kind}\": field VolumeOptions must not be specified"
+        )));
+    }
     match kind.as_str() {
         "bind" => {
             if tmpfs_size.is_some() || tmpfs_mode.is_some() {
@@ -329,9 +468,34 @@ pub fn parse_mount(spec: &str) -> Result<UserMount, SpecError> {
                 options: merge_tmpfs_options(&extra)?,
             })
         }
-        "volume" => Err(SpecError::NotImplemented("volume mounts (issue 7)")),
+        "volume" => {
+            if bind_options {
+                return Err(SpecError::invalid(
+                    "invalid mount config for type \"volume\": field BindOptions must not be specified",
+                ));
+            }
+            if tmpfs_size.is_some() || tmpfs_mode.is_some() {
+                return Err(SpecError::invalid(
+                    "invalid mount config for type \"volume\": field TmpfsOptions must not be specified",
+                ));
+            }
+            let name = source.filter(|s| !s.is_empty());
+            if let Some(n) = &name {
+                if !volume_name_ok(n) {
+                    return Err(SpecError::invalid(format!(
+                        "invalid mount config for type \"volume\": \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"
+                    )));
+                }
+            }
+            Ok(UserMount::Volume {
+                name,
+                target: container_path(&target, spec, "volume")?,
+                read_only,
+                no_copy,
+            })
+        }
         other => Err(SpecError::invalid(format!(
-            "invalid mount type: {other:?} (berth supports bind and tmpfs)"
+            "invalid mount type: {other:?} (berth supports bind, tmpfs and volume)"
         ))),
     }
 }
@@ -470,6 +634,25 @@ pub fn default_mounts(shm_size: i64, privileged: bool) -> Vec<Mount> {
     ]
 }
 
+/// Replaces each [`UserMount::Volume`] by the bind of its resolved volume
+/// and adds the other resolved volumes (the image's `VOLUME`s). A user
+/// volume with no resolved directory is an error: the volumes service did
+/// not run for this container.
+pub fn resolve_volumes(user: &mut Vec<UserMount>, volumes: &[VolumeBind]) -> Result<(), SpecError> {
+    for m in user.iter() {
+        if let UserMount::Volume { target, .. } = m {
+            if !volumes.iter().any(|v| v.target == *target) {
+                return Err(SpecError::invalid(format!(
+                    "volume at {target}: not resolved to a host directory"
+                )));
+            }
+        }
+    }
+    user.retain(|m| !matches!(m, UserMount::Volume { .. }));
+    user.extend(volumes.iter().map(VolumeBind::to_user_mount));
+    Ok(())
+}
+
 /// The defaults with the user's mounts: a user mount replaces a default at
 /// the same destination; user mounts follow, shallowest first (stable), as
 /// docker's `sortMounts`.
@@ -528,16 +711,71 @@ mod tests {
             .contains("mount path must be absolute"));
         assert!(parse_bind("/a:/").is_err());
         assert!(parse_bind(":/b").is_err());
-        let e = parse_bind("data:/b").unwrap_err();
-        assert_eq!(e.to_string(), "not implemented: named volumes (issue 7)");
-        assert!(!e.is_invalid_argument());
         let e = parse_bind("./data:/b").unwrap_err();
         assert!(e.is_invalid_argument());
         assert!(e.to_string().contains("use absolute path"), "{e}");
-        assert!(matches!(
-            parse_bind("/only").unwrap_err(),
-            SpecError::NotImplemented(_)
-        ));
+        let e = parse_bind("a/b:/x").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"a/b\" includes invalid characters for a local volume name"),
+            "{e}"
+        );
+        assert_eq!(
+            parse_bind("data:/b:rshared").unwrap_err().to_string(),
+            "invalid volume specification: 'data:/b:rshared': invalid mode: rshared"
+        );
+        assert!(parse_bind("data:rel").is_err());
+        assert!(parse_bind("rel").is_err());
+    }
+
+    #[test]
+    fn volumes_named_and_anonymous() {
+        assert_eq!(
+            parse_bind("data:/b/../srv:ro,nocopy").unwrap(),
+            UserMount::Volume {
+                name: Some("data".into()),
+                target: "/srv".into(),
+                read_only: true,
+                no_copy: true,
+            }
+        );
+        assert_eq!(
+            parse_bind("/only/").unwrap(),
+            UserMount::Volume {
+                name: None,
+                target: "/only".into(),
+                read_only: false,
+                no_copy: false,
+            }
+        );
+        assert_eq!(
+            parse_mount("type=volume,source=v1,target=/d,readonly,volume-nocopy").unwrap(),
+            UserMount::Volume {
+                name: Some("v1".into()),
+                target: "/d".into(),
+                read_only: true,
+                no_copy: true,
+            }
+        );
+        // type=volume is the default; no source: anonymous.
+        assert_eq!(
+            parse_mount("dst=/d,volume-driver=local").unwrap(),
+            UserMount::Volume {
+                name: None,
+                target: "/d".into(),
+                read_only: false,
+                no_copy: false,
+            }
+        );
+        let b = VolumeBind {
+            source: "/var/lib/berth/volumes/v/_data".into(),
+            target: "/d".into(),
+            read_only: true,
+        };
+        assert_eq!(
+            b.to_user_mount().to_oci().options,
+            ["rbind", "ro", "rprivate"]
+        );
     }
 
     #[test]
@@ -576,12 +814,28 @@ mod tests {
             ("type=tmpfs,source=/x,target=/t", "Source must be empty"),
             ("type=npipe,target=/t", "invalid mount type"),
             ("type=bind,source=rel,target=/t", "must be absolute"),
+            ("type=volume,source=v", "field Target must not be empty"),
+            ("type=volume,source=a/b,target=/t", "invalid characters"),
+            (
+                "type=volume,target=/t,bind-propagation=shared",
+                "BindOptions",
+            ),
+            ("type=volume,target=/t,tmpfs-size=1m", "TmpfsOptions"),
+            (
+                "type=bind,source=/s,target=/t,volume-nocopy",
+                "VolumeOptions",
+            ),
+            (
+                "type=volume,target=/t,volume-driver=nfs",
+                "only the local driver",
+            ),
+            ("type=volume,target=/t,volume-nocopy=maybe", "invalid value"),
         ] {
             let e = parse_mount(spec).unwrap_err().to_string();
             assert!(e.contains(msg), "{spec}: {e}");
         }
         assert!(matches!(
-            parse_mount("source=v,target=/d").unwrap_err(),
+            parse_mount("source=v,target=/d,volume-opt=type=tmpfs").unwrap_err(),
             SpecError::NotImplemented(_)
         ));
     }

@@ -48,6 +48,7 @@ fn ctx(root: &Rootfs) -> SpecContext<'_> {
         hosts_files: None,
         cgroup_v2: false,
         swap_accounting: true,
+        volumes: Vec::new(),
     }
 }
 
@@ -579,4 +580,57 @@ fn options_round_trip_through_json() {
     // A record from before a field existed still loads.
     let old: ContainerOptions = serde_json::from_str(r#"{"cmd":["true"]}"#).unwrap();
     assert_eq!(old.network, NetworkMode::None);
+}
+
+#[test]
+fn volumes_mount_as_private_rbinds_of_their_directories() {
+    let root = Rootfs::new("volumes");
+    let opts = ContainerOptions {
+        binds: vec!["data:/data:ro".into(), "/anon".into()],
+        ..Default::default()
+    };
+    // The volumes service did not resolve them: refused, nothing mounted.
+    let e = build_spec(&image(), &opts, &ctx(&root)).unwrap_err();
+    assert!(e.to_string().contains("not resolved"), "{e}");
+    let vols = Rootfs::new("volume-dirs");
+    let dir = |n: &str| {
+        let d = vols.0.join(n);
+        std::fs::create_dir_all(&d).unwrap();
+        d.display().to_string()
+    };
+    let (data_dir, anon_dir, image_dir) = (dir("data"), dir("abc"), dir("def"));
+    let mut c = ctx(&root);
+    c.volumes = vec![
+        mounts::VolumeBind {
+            source: data_dir.clone(),
+            target: "/data".into(),
+            read_only: true,
+        },
+        mounts::VolumeBind {
+            source: anon_dir,
+            target: "/anon".into(),
+            read_only: false,
+        },
+        // An image VOLUME: only in the resolved list.
+        mounts::VolumeBind {
+            source: image_dir.clone(),
+            target: "/image/vol".into(),
+            read_only: false,
+        },
+    ];
+    let spec = build_spec(&image(), &opts, &c).unwrap();
+    let find = |d: &str| spec.mounts.iter().find(|m| m.destination == d).unwrap();
+    let data = find("/data");
+    assert_eq!(data.source.as_deref(), Some(data_dir.as_str()));
+    assert_eq!(data.kind.as_deref(), Some("bind"));
+    assert_eq!(data.options, ["rbind", "ro", "rprivate"]);
+    assert_eq!(find("/anon").options, ["rbind", "rprivate"]);
+    assert_eq!(
+        find("/image/vol").source.as_deref(),
+        Some(image_dir.as_str())
+    );
+    assert!(!spec
+        .mounts
+        .iter()
+        .any(|m| m.kind.as_deref() == Some("volume")));
 }
