@@ -107,6 +107,19 @@ fn first_mount_copies_image_content_and_later_mounts_keep_changes() {
     ]);
     let out = f.ok(&["run", "--rm", "-v", &spec, "busybox", "cat", "/etc/passwd"]);
     assert_eq!(out.trim(), "changed");
+    // berthd's hostname file is mounted over the volume, not hidden by it.
+    let out = f.ok(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "bt-etc-vol",
+        "-v",
+        &spec,
+        "busybox",
+        "cat",
+        "/etc/hostname",
+    ]);
+    assert_eq!(out.trim(), "bt-etc-vol");
     // nocopy: an empty volume stays empty.
     let empty = f.name("nocopy");
     let out = f.ok(&[
@@ -141,6 +154,23 @@ fn first_mount_copies_image_content_and_later_mounts_keep_changes() {
         f.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", &vol])
             .trim(),
         data.to_str().unwrap()
+    );
+    // `berth inspect` finds volumes too (after containers and images).
+    assert_eq!(
+        f.ok(&[
+            "inspect",
+            "--type",
+            "volume",
+            "-f",
+            "{{.Name}} {{.Scope}}",
+            &vol
+        ])
+        .trim(),
+        format!("{vol} local")
+    );
+    assert_eq!(
+        f.ok(&["inspect", "-f", "{{.Driver}}", &vol]).trim(),
+        "local"
     );
 }
 
@@ -544,4 +574,24 @@ fn bad_input_is_named_and_leaves_nothing() {
         "{:?}",
         f.mounts_under_berthd()
     );
+}
+
+#[test]
+fn system_prune_volumes_takes_unused_anonymous_volumes() {
+    let f = Fixture::new();
+    let named = f.name("keep");
+    f.ok(&["volume", "create", &named]);
+    let c1 = f.name("c");
+    f.ok(&["create", "--name", &c1, "-v", "/anon", "busybox", "true"]);
+    f.ok(&["rm", &c1]);
+    let c2 = f.name("c");
+    f.ok(&["create", "--name", &c2, "-v", "/anon2", "busybox", "true"]);
+    assert_eq!(volume_names(&f).len(), 3);
+    // The stopped container goes first, then every unused anonymous
+    // volume (its own included); named volumes stay.
+    let out = f.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert!(out.contains("Deleted Volumes:"), "{out}");
+    assert_eq!(volume_names(&f), vec![named.clone()]);
+    assert_eq!(volume_dirs(&f), vec![named]);
 }

@@ -12,7 +12,6 @@ use berth_proto::v1::volumes_client::VolumesClient;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use tonic::transport::Channel;
 
 /// docker/cli's exit code for a `--format` template that does not parse.
@@ -293,6 +292,22 @@ async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
     Ok(code)
 }
 
+/// docker's inspect object of volume `name`; `None` when there is none
+/// (`berth inspect` tries containers, images, then volumes).
+pub async fn lookup(ctx: &Context, name: &str) -> Result<Option<Value>, CliError> {
+    match client(&ctx.host)
+        .await?
+        .inspect(pb::InspectVolumeRequest {
+            name: name.to_string(),
+        })
+        .await
+    {
+        Ok(r) => Ok(r.into_inner().volume.map(|v| volume_json(&v))),
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+        Err(s) => Err(s.into()),
+    }
+}
+
 async fn remove(ctx: &Context, a: RmArgs) -> Result<i32, CliError> {
     let mut c = client(&ctx.host).await?;
     let mut code = 0;
@@ -321,25 +336,28 @@ async fn prune(ctx: &Context, a: PruneArgs) -> Result<i32, CliError> {
         } else {
             "all anonymous local volumes not used by at least one container"
         };
-        eprintln!("WARNING! This will remove {what}.");
-        eprint!("Are you sure you want to continue? [y/N] ");
         // docker reads the answer from stdin, terminal or not; anything
-        // but yes (end of input included) removes nothing.
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            if !std::io::stdin().is_terminal() {
-                eprintln!();
-            }
+        // but y (end of input included) removes nothing.
+        if !super::container::prune::confirm(&format!("WARNING! This will remove {what}.")) {
             return Ok(0);
         }
     }
+    let space = prune_volumes(ctx, a.all, a.filter).await?;
+    println!("Total reclaimed space: {}", humanize::size(space as i64));
+    Ok(0)
+}
+
+/// Prunes unused volumes (anonymous ones unless `all`), prints docker's
+/// "Deleted Volumes:" block and returns the bytes reclaimed (`volume
+/// prune`, `system prune --volumes`).
+pub async fn prune_volumes(
+    ctx: &Context,
+    all: bool,
+    filters: Vec<String>,
+) -> Result<u64, CliError> {
     let resp = client(&ctx.host)
         .await?
-        .prune(pb::PruneVolumesRequest {
-            all: a.all,
-            filters: a.filter,
-        })
+        .prune(pb::PruneVolumesRequest { all, filters })
         .await?
         .into_inner();
     if !resp.deleted.is_empty() {
@@ -349,9 +367,5 @@ async fn prune(ctx: &Context, a: PruneArgs) -> Result<i32, CliError> {
         }
         println!();
     }
-    println!(
-        "Total reclaimed space: {}",
-        humanize::size(resp.space_reclaimed as i64)
-    );
-    Ok(0)
+    Ok(resp.space_reclaimed)
 }

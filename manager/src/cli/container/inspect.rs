@@ -24,7 +24,7 @@ pub struct InspectArgs {
     /// Display total file sizes if the type is container.
     #[arg(short = 's', long)]
     pub size: bool,
-    /// Return JSON for specified type (container, image).
+    /// Return JSON for specified type (container, image, volume).
     #[arg(long = "type")]
     pub kind: Option<String>,
     #[arg(required = true, value_name = "NAME|ID")]
@@ -37,6 +37,7 @@ enum Kinds {
     Any,
     Container,
     Image,
+    Volume,
 }
 
 /// JSON as docker prints it: four-space indentation.
@@ -56,7 +57,7 @@ async fn lookup(
     kinds: Kinds,
     size: bool,
 ) -> Result<Option<Value>, CliError> {
-    if kinds != Kinds::Image {
+    if matches!(kinds, Kinds::Any | Kinds::Container) {
         match client(&ctx.host)
             .await?
             .inspect(pb::InspectContainerRequest {
@@ -75,7 +76,7 @@ async fn lookup(
             Err(s) => return Err(s.into()),
         }
     }
-    if kinds != Kinds::Container {
+    if matches!(kinds, Kinds::Any | Kinds::Image) {
         match connection::images(&ctx.host)
             .await?
             .inspect(pb::InspectImageRequest {
@@ -88,6 +89,11 @@ async fn lookup(
             Err(s) => return Err(s.into()),
         }
     }
+    if matches!(kinds, Kinds::Any | Kinds::Volume) {
+        if let Some(v) = crate::cli::volume::lookup(ctx, name).await? {
+            return Ok(Some(v));
+        }
+    }
     Ok(None)
 }
 
@@ -98,6 +104,7 @@ pub async fn inspect(ctx: &Context, a: InspectArgs, container_only: bool) -> Res
         (false, None) => Kinds::Any,
         (false, Some("container")) => Kinds::Container,
         (false, Some("image")) => Kinds::Image,
+        (false, Some("volume")) => Kinds::Volume,
         (false, Some(other)) => {
             return Err(CliError::Usage(format!(
                 "\"{other}\" is not a valid value for --type"
@@ -124,6 +131,7 @@ pub async fn inspect(ctx: &Context, a: InspectArgs, container_only: bool) -> Res
                     Kinds::Any => "object",
                     Kinds::Container => "container",
                     Kinds::Image => "image",
+                    Kinds::Volume => "volume",
                 };
                 eprintln!("Error: No such {what}: {name}");
                 code = 1;

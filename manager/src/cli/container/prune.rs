@@ -34,10 +34,13 @@ pub struct SystemPruneArgs {
     /// Provide filter values (until=<timestamp>, label=<key>[=<value>]).
     #[arg(long)]
     pub filter: Vec<String>,
+    /// Prune anonymous volumes too.
+    #[arg(long)]
+    pub volumes: bool,
 }
 
 /// Prints `warning` and the question; true when the user answers y/Y.
-fn confirm(warning: &str) -> bool {
+pub(crate) fn confirm(warning: &str) -> bool {
     print!("{warning}\nAre you sure you want to continue? [y/N] ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
@@ -84,11 +87,20 @@ pub async fn system_prune(ctx: &Context, a: SystemPruneArgs) -> Result<i32, CliE
     } else {
         "all dangling images"
     };
-    let warning = format!("WARNING! This will remove:\n  - all stopped containers\n  - {images}\n");
+    let volumes = if a.volumes {
+        "  - all anonymous volumes not used by at least one container\n"
+    } else {
+        ""
+    };
+    let warning =
+        format!("WARNING! This will remove:\n  - all stopped containers\n{volumes}  - {images}\n");
     if !a.force && !confirm(&warning) {
         return Ok(0);
     }
     let mut space = prune_containers(ctx, &a.filter).await?;
+    if a.volumes {
+        space += crate::cli::volume::prune_volumes(ctx, false, Vec::new()).await?;
+    }
     let r = connection::images(&ctx.host)
         .await?
         .prune(pb::PruneImagesRequest { all: a.all })

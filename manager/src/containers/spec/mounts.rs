@@ -656,12 +656,24 @@ pub fn resolve_volumes(user: &mut Vec<UserMount>, volumes: &[VolumeBind]) -> Res
 /// The defaults with the user's mounts: a user mount replaces a default at
 /// the same destination; user mounts follow, shallowest first (stable), as
 /// docker's `sortMounts`.
+///
+/// A default below a user mount (`/etc/hosts` under a volume at `/etc`)
+/// joins the user mounts' sort, so it is mounted on top of that mount and
+/// not hidden by it (docker sorts its hosts files with the user's mounts).
 pub fn container_mounts(defaults: Vec<Mount>, user: &[UserMount]) -> Vec<Mount> {
-    let mut out: Vec<Mount> = defaults
+    let under_user = |d: &Mount| {
+        user.iter().any(|u| {
+            d.destination
+                .strip_prefix(u.target())
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    let (nested, mut out): (Vec<Mount>, Vec<Mount>) = defaults
         .into_iter()
         .filter(|d| !user.iter().any(|u| u.target() == d.destination))
-        .collect();
+        .partition(under_user);
     let mut mine: Vec<Mount> = user.iter().map(UserMount::to_oci).collect();
+    mine.extend(nested);
     mine.sort_by_key(|m| m.destination.matches('/').count());
     out.extend(mine);
     out
@@ -883,6 +895,18 @@ mod tests {
                 "/dev/shm"
             ]
         );
+        // A default below a user mount is mounted after it.
+        let mut defaults = default_mounts(DEFAULT_SHM_SIZE, false);
+        defaults.push(Mount {
+            destination: "/etc/hosts".into(),
+            ..Default::default()
+        });
+        let user = vec![parse_bind("/h/etc:/etc").unwrap()];
+        let dests: Vec<String> = container_mounts(defaults, &user)
+            .into_iter()
+            .map(|m| m.destination)
+            .collect();
+        assert_eq!(&dests[dests.len() - 2..], ["/etc", "/etc/hosts"]);
         let priv_sys = &default_mounts(1, true)[3];
         assert!(!priv_sys.options.contains(&"ro".to_string()));
         let shm = &default_mounts(1 << 20, false)[6];
