@@ -2,11 +2,46 @@
 //! in a temp dir, driven with the `berth` CLI as a user would. Dropping it
 //! stops the daemon by pid, unmounts whatever is still mounted under its
 //! dir and removes the dir.
+//!
+//! Host-wide names are made unique per berthd: unless the test's
+//! daemon.json names them, the default bridge is `bt<pid>x<n>` and the
+//! nftables table `bt_<pid>x<n>`. Dropping it deletes that bridge, the
+//! `br-*` bridges of its user networks and its nft table.
 
 use crate::{bin, stderr, stdout, TestDir};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+static HOST_NAMES: AtomicUsize = AtomicUsize::new(0);
+
+/// `bt<pid>x<n>`: at most 15 bytes, an interface name (IFNAMSIZ).
+fn host_unique() -> String {
+    format!(
+        "bt{}x{}",
+        std::process::id() % 10_000_000,
+        HOST_NAMES.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// `config` with a unique `bridge` and `nft-table` added where absent.
+fn with_host_names(config: &str) -> String {
+    let mut v: serde_json::Value = match serde_json::from_str(config) {
+        Ok(v) => v,
+        // A test of a bad config: leave it as it is.
+        Err(_) => return config.to_string(),
+    };
+    let Some(map) = v.as_object_mut() else {
+        return config.to_string();
+    };
+    let unique = host_unique();
+    map.entry("bridge")
+        .or_insert_with(|| serde_json::Value::String(unique.clone()));
+    map.entry("nft-table")
+        .or_insert_with(|| serde_json::Value::String(format!("bt_{unique}")));
+    v.to_string()
+}
 
 /// A running berthd.
 pub struct Berthd {
@@ -19,6 +54,10 @@ pub struct Berthd {
     /// berthd's config file (empty JSON object unless a test writes it).
     pub config: PathBuf,
     pub log: PathBuf,
+    /// The default bridge's host interface (daemon.json `bridge`).
+    pub bridge: String,
+    /// berthd's nftables table (daemon.json `nft-table`).
+    pub nft_table: String,
     child: Option<Child>,
 }
 
@@ -39,8 +78,19 @@ impl Berthd {
     /// small tmpfs there first).
     pub fn start_in(dir: TestDir, root: PathBuf, config: &str) -> Berthd {
         let config_path = dir.join("daemon.json");
-        std::fs::write(&config_path, config).expect("write daemon.json");
+        let config = with_host_names(config);
+        std::fs::write(&config_path, &config).expect("write daemon.json");
+        let parsed: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
+        let name = |key: &str, default: &str| {
+            parsed
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or(default)
+                .to_string()
+        };
         let mut d = Berthd {
+            bridge: name("bridge", "berth0"),
+            nft_table: name("nft-table", "berth"),
             state: dir.join("state"),
             socket: dir.join("b.sock"),
             client_config: dir.join("client"),
@@ -275,9 +325,44 @@ impl Berthd {
     }
 }
 
+impl Berthd {
+    /// The host bridges of this berthd's networks: `br-<id>` of each user
+    /// network it lists (while it runs), and the default bridge.
+    pub fn bridges(&self) -> Vec<String> {
+        let mut out = vec![self.bridge.clone()];
+        if self.child.is_some() {
+            let ids = self.berth_cmd(&["network", "ls", "-q"]).output();
+            if let Ok(o) = ids {
+                for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    if id.len() >= 12 {
+                        out.push(format!("br-{}", &id[..12]));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Deletes `bridges` and this berthd's nft table from the host (with
+    /// `ip` and `nft`, as a user would).
+    fn delete_host_network_state(&self, bridges: &[String]) {
+        for b in bridges {
+            let _ = Command::new("ip")
+                .args(["link", "delete", b])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.nft_table])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 impl Drop for Berthd {
     fn drop(&mut self) {
         self.remove_all_containers();
+        let bridges = self.bridges();
         if let Some(child) = self.child.as_mut() {
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -287,6 +372,7 @@ impl Drop for Berthd {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.delete_host_network_state(&bridges);
         unmount_under(&self.dir.path);
     }
 }

@@ -373,8 +373,9 @@ fn binds_init_and_hosts_files() {
         &files_dir,
         "web",
         None,
-        Default::default(),
+        &Default::default(),
         &["db:10.1.2.3".into()],
+        &[],
     )
     .unwrap();
     let (code, out, err) = c.run_with(

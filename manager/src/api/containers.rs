@@ -38,6 +38,7 @@ pub fn container_status(e: &ContainerError) -> Status {
         }
         ContainerError::Image(i) => return super::image_status(i),
         ContainerError::Volume(v) => return super::volumes::volume_status(v),
+        ContainerError::Network(n) => return super::networks::network_status(n),
         ContainerError::StartFailed { code, .. } => {
             let mut status = Status::new(Code::FailedPrecondition, e.to_string());
             if let Ok(v) = code.to_string().parse() {
@@ -128,16 +129,12 @@ fn log_config(
     Ok(config)
 }
 
+// `..ContainerOptions::default()` stays so that an option added to the
+// spec defaults until its API field exists.
+#[allow(clippy::needless_update)]
 fn container_config(c: pb::ContainerConfig) -> Result<ContainerConfig, Status> {
-    let network = match c.network.as_str() {
-        "" | "none" | "default" => NetworkMode::None,
-        "host" => NetworkMode::Host,
-        other => {
-            return Err(Status::unimplemented(format!(
-                "not implemented: network {other:?} (bridge and user networks come with the networks issue; use none or host)"
-            )))
-        }
-    };
+    let network =
+        NetworkMode::parse(&c.network).map_err(|e| Status::invalid_argument(e.to_string()))?;
     let log = log_config(&c.log_driver, &c.log_opts)?;
     let options = ContainerOptions {
         entrypoint: c.entrypoint_set.then_some(c.entrypoint),
@@ -174,6 +171,11 @@ fn container_config(c: pb::ContainerConfig) -> Result<ContainerConfig, Status> {
         publish: c.publish,
         publish_all: c.publish_all,
         expose: c.expose,
+        extra_hosts: c.extra_hosts,
+        dns: c.dns,
+        network_aliases: c.network_aliases,
+        ip: opt_string(c.ip),
+        mac_address: opt_string(c.mac_address),
         ..ContainerOptions::default()
     };
     let restart = RestartPolicy::checked(&c.restart_policy, c.restart_max_retries)
@@ -617,7 +619,8 @@ impl Containers for ContainersApi {
             .into_iter()
             .map(|s| {
                 let r = &s.record;
-                let network = r.config.options.network.as_str().to_string();
+                let networks =
+                    crate::networks::container_hooks::network_names(&self.daemon.networks, r);
                 pb::ContainerSummary {
                     id: r.id.clone(),
                     names: vec![format!("/{}", r.name)],
@@ -639,7 +642,7 @@ impl Containers for ContainersApi {
                     labels: r.config.options.labels.clone().into_iter().collect(),
                     size_rw: s.size_rw.unwrap_or(0) as i64,
                     size_root_fs: 0,
-                    networks: vec![network],
+                    networks,
                     mounts: r.volumes.iter().map(|v| v.name.clone()).collect(),
                 }
             })

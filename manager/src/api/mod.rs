@@ -4,6 +4,7 @@
 
 pub mod containers;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod volumes;
 

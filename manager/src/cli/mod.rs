@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod humanize;
 pub mod images;
 pub mod inspect;
+pub mod network;
 pub mod progress;
 pub mod system;
 pub mod tabwriter;
@@ -141,6 +142,9 @@ pub enum Command {
     Version,
     /// Display system-wide information.
     Info,
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// The container commands (run, ps, logs, exec ...).
     #[command(flatten)]
     Containers(Box<container::ContainerCommands>),
@@ -409,6 +413,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Logout(a) => images::logout(&ctx, a),
         Command::Version => system::version(&ctx).await,
         Command::Info => system::info(&ctx).await,
+        Command::Network(c) => network::dispatch(&ctx, c).await,
         Command::Containers(c) => container::dispatch(&ctx, *c).await,
         Command::Volume(v) => volume::dispatch(&ctx, v).await,
     }

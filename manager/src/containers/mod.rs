@@ -58,6 +58,9 @@ pub enum ContainerError {
     Shim(#[from] shim::ShimError),
     #[error(transparent)]
     Image(Box<crate::images::ImageError>),
+    /// A network hook failed (address allocation, veth, container:ID).
+    #[error(transparent)]
+    Network(#[from] crate::networks::NetworkError),
     #[error(transparent)]
     Metadata(#[from] berth_store::metadata::MetadataError),
     #[error(transparent)]

@@ -222,6 +222,8 @@ pub struct ContainerService {
     pub(crate) init_binary: Option<PathBuf>,
     /// The containers' volumes.
     pub(crate) volumes: Arc<VolumeService>,
+    /// Networks: addresses at create, veths at start (crate::networks).
+    pub(crate) networks: Arc<crate::networks::NetworkService>,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
     /// Serialises name changes (create, rename) so a name is never given twice.
     names: tokio::sync::Mutex<()>,
@@ -247,7 +249,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// 64 random hex digits.
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     let mut buf = [0u8; 32];
     // SAFETY: getrandom writes at most buf.len() bytes into buf.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
@@ -307,6 +309,7 @@ impl ContainerService {
         shim_binary: PathBuf,
         init_binary: Option<PathBuf>,
         volumes: Arc<VolumeService>,
+        networks: Arc<crate::networks::NetworkService>,
     ) -> Result<ContainerService, ContainerError> {
         for dir in [
             &paths.persistent,
@@ -326,6 +329,7 @@ impl ContainerService {
             shim_binary,
             init_binary,
             volumes,
+            networks,
             entries: Mutex::new(HashMap::new()),
             names: tokio::sync::Mutex::new(()),
             port_publisher: std::sync::OnceLock::new(),
@@ -477,6 +481,8 @@ impl ContainerService {
                 n
             }
         };
+        crate::networks::container_hooks::check_and_allocate(self, &id, &name, &config.options)
+            .await?;
         let snapshotter = self.images.snapshotter().clone();
         let snapshot_key = format!("container-{id}");
         let gc_key = (snapshotter.name().to_string(), snapshot_key.clone());
@@ -509,6 +515,7 @@ impl ContainerService {
             }
             Err(e) => {
                 self.discard_filesystem(&id, snapshotter.name(), &snapshot_key);
+                let _ = self.networks.release(&id).await;
                 Err(e)
             }
         }
@@ -595,18 +602,25 @@ impl ContainerService {
         let rootfs = bundle.join("rootfs");
         let o = &config.options;
         let hostname = spec::container_hostname(o, id)?;
-        let hosts_files = spec::HostsFiles::write(
-            &self.paths.log_dir(id),
-            &hostname,
-            o.domainname.as_deref(),
-            o.network,
-            &o.extra_hosts,
-        )?;
+        let hosts_files = match crate::networks::container_hooks::joined_files(self, o) {
+            Some(files) => files,
+            None => spec::HostsFiles::write(
+                &self.paths.log_dir(id),
+                &hostname,
+                o.domainname.as_deref(),
+                &o.network,
+                &o.extra_hosts,
+                &o.dns,
+            )?,
+        };
         let mut ctx = SpecContext::new(id, &rootfs, format!("/berth/{id}"));
         ctx.init_binary = self.init_binary.as_deref();
         ctx.hosts_files = Some(hosts_files);
         ctx.volumes = self.volumes.binds(volumes);
-        let spec = spec::build_spec(image_config, &config.options, &ctx)?;
+        let mut spec = spec::build_spec(image_config, &config.options, &ctx)?;
+        if let Some(h) = crate::networks::container_hooks::joined_hostname(self, o) {
+            spec.hostname = Some(h);
+        }
         if let Some(cwd) = spec.process.as_ref().map(|p| p.cwd.clone()) {
             spec::ensure_workdir(&rootfs, &cwd)?;
         }
@@ -729,6 +743,7 @@ impl ContainerService {
         let id = record.id.clone();
         self.ensure_bundle(&record).await?;
         self.volumes.container_starting(&id, &record.volumes)?;
+        crate::networks::container_hooks::join_namespace(self, &record)?;
         let (_, runtime) = self.runtimes.resolve(Some(&record.runtime))?;
         let state_dir = self.paths.shim_state(&id);
         let _ = std::fs::remove_dir_all(&state_dir);
@@ -768,10 +783,24 @@ impl ContainerService {
                 log: Some(log_config),
             })
             .await;
-        if let Err(status) = created {
-            let message = status.message().to_string();
+        let init_pid = match created {
+            Ok(r) => r.into_inner().pid,
+            Err(status) => {
+                let message = status.message().to_string();
+                shutdown_shim(&mut client, &id).await;
+                return Err(self.start_failed(&record, message));
+            }
+        };
+        if let Err(e) = self.networks.attach(&id, init_pid).await {
             shutdown_shim(&mut client, &id).await;
-            return Err(self.start_failed(&record, message));
+            return Err(self.start_failed(&record, e.to_string()));
+        }
+        if let Some(ip) = self.networks.primary_address(&id) {
+            if let Err(e) = self.publish_ports(&record, ip).await {
+                shutdown_shim(&mut client, &id).await;
+                self.networks.detach(&id).await;
+                return Err(e);
+            }
         }
         let stream = match &attach {
             Some(a) => {
@@ -801,6 +830,7 @@ impl ContainerService {
             Err(status) => {
                 let message = status.message().to_string();
                 shutdown_shim(&mut client, &id).await;
+                self.networks.detach(&id).await;
                 return Err(self.start_failed(&record, message));
             }
         };
@@ -924,6 +954,7 @@ impl ContainerService {
         }
         entry.set_client(None);
         self.unpublish_ports(id).await;
+        self.networks.detach(id).await;
         let oom = entry.oom.load(std::sync::atomic::Ordering::SeqCst);
         let record = self.update(id, |r| {
             r.state.status = Status::Exited;
@@ -997,6 +1028,15 @@ impl ContainerService {
                     self.handle_exit(&record.id, code, at, None).await;
                 }
             }
+        }
+        let live = self
+            .records()?
+            .into_iter()
+            .filter(|r| r.state.status.is_live())
+            .map(|r| r.id)
+            .collect();
+        if let Err(e) = self.networks.recover(&live).await {
+            tracing::warn!(error = %e, "recover networks");
         }
         Ok(())
     }
@@ -1284,6 +1324,9 @@ impl ContainerService {
             }
         }
         self.discard_filesystem(&id, &record.snapshotter, &record.snapshot_key);
+        if let Err(e) = self.networks.release(&id).await {
+            tracing::warn!(id, error = %e, "release network addresses");
+        }
         self.meta.delete_record(Collection::Containers, &id)?;
         self.volumes
             .container_removed(&record.volumes, volumes || record.config.auto_remove);

@@ -249,9 +249,9 @@ impl ContainerService {
                 "SandboxID": "",
                 "Ports": crate::networks::ports::network_ports_json(&r.ports.exposed, &r.ports.published),
                 "IPAddress": "",
-                "Networks": { network.clone(): {"NetworkID": "", "IPAddress": "", "Gateway": "", "MacAddress": ""} },
             },
         });
+        crate::networks::container_hooks::fill_network_settings(&self.networks, &r, &mut value);
         if size {
             let rw = self
                 .images

@@ -8,6 +8,8 @@
 //!   "log-level": "info",
 //!   "runtimes": {"crun": {"path": "/usr/bin/crun"}},
 //!   "default-runtime": "berth",
+//!   "bridge": "berth0",
+//!   "bip": "172.18.0.1/16",
 //!   "nft-table": "berth"
 //! }
 //! ```
@@ -57,6 +59,14 @@ pub struct DaemonConfig {
     /// The runtime containers use unless `--runtime` names another (default `berth`).
     #[serde(default)]
     pub default_runtime: Option<String>,
+    /// The default network's host bridge interface (docker's `bridge`;
+    /// default `berth0`).
+    #[serde(default)]
+    pub bridge: Option<String>,
+    /// The default network's gateway address in CIDR form (docker's `bip`,
+    /// e.g. `172.18.0.1/16`); default: a free subnet of the pool.
+    #[serde(default)]
+    pub bip: Option<String>,
     /// berthd's nftables table (`ip <name>`, default `berth`): published
     /// ports and network isolation (networks/firewall). Test daemons get a
     /// unique one each.

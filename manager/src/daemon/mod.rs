@@ -19,6 +19,7 @@ use crate::containers::ContainerService;
 use crate::events::EventBus;
 use crate::images::ImageService;
 use crate::manifest::Platform;
+use crate::networks::{NetworkConfig, NetworkService};
 use crate::registry::RegistryConfig;
 use crate::volumes::VolumeService;
 use berth_store::content::ContentStore;
@@ -85,6 +86,7 @@ pub struct Daemon {
     pub options: DaemonOptions,
     pub images: Arc<ImageService>,
     pub containers: Arc<ContainerService>,
+    pub networks: Arc<NetworkService>,
     pub events: Arc<EventBus>,
     pub volumes: Arc<VolumeService>,
 }
@@ -166,6 +168,19 @@ impl Daemon {
             meta.clone(),
             events.clone(),
         )?);
+        let networks = Arc::new(NetworkService::new(
+            meta.clone(),
+            events.clone(),
+            NetworkConfig {
+                bridge: options
+                    .config
+                    .bridge
+                    .clone()
+                    .unwrap_or_else(|| crate::networks::service::DEFAULT_BRIDGE.to_string()),
+                bip: options.config.bip.clone(),
+                containers_dir: options.root.join("containers"),
+            },
+        ));
         let containers = Arc::new(ContainerService::new(
             meta,
             images.clone(),
@@ -176,10 +191,12 @@ impl Daemon {
             crate::containers::shim::find_binary("berth-shim"),
             init_binary,
             volumes.clone(),
+            networks.clone(),
         )?);
         let firewall = Arc::new(crate::networks::firewall::Firewall::new(
             options.config.nft_table.as_deref().unwrap_or("berth"),
         )?);
+        networks.set_firewall(firewall.clone());
         containers.set_port_publisher(Arc::new(crate::networks::ports::PortPublisher::new(
             firewall,
         )));
@@ -187,6 +204,7 @@ impl Daemon {
             options,
             images,
             containers,
+            networks,
             events,
             volumes,
         })
@@ -201,7 +219,9 @@ impl Daemon {
         tracing::info!(address = %address.display(), pid = std::process::id(), "berthd serving");
         self.containers.recover().await?;
         // Our nftables table anew: bridges' rules and running containers' ports.
-        self.containers.rebuild_published_ports(Vec::new()).await?;
+        self.containers
+            .rebuild_published_ports(self.networks.bridge_rules())
+            .await?;
         let daemon = Arc::new(self);
         let result = tonic::transport::Server::builder()
             .add_service(api::images::server(daemon.clone()))
@@ -209,6 +229,7 @@ impl Daemon {
             .add_service(api::containers::server(daemon.clone()))
             .add_service(api::containers::events_server(daemon.clone()))
             .add_service(api::volumes::server(daemon.clone()))
+            .add_service(api::networks::server(daemon.clone()))
             .serve_with_incoming_shutdown(incoming, shutdown_signal())
             .await
             .map_err(|source| DaemonError::Serve {

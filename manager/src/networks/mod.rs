@@ -1,8 +1,66 @@
-//! berthd's networks.
+//! Networks: the default bridge network, user-defined bridge networks,
+//! their addresses (IPAM) and the containers on them.
 //!
+//! * [`record`]: what is persisted per network (its endpoints are its IPAM
+//!   state);
+//! * [`ipam`]: subnets, the default pool, address allocation (pure);
+//! * [`link`]: bridges and veths over rtnetlink, the container's end
+//!   configured from inside its namespace;
+//! * [`join`]: `--network container:ID` (the other's namespace path);
+//! * [`hosts`]: /etc/hosts and resolv.conf contents, rewritten in place;
+//! * [`service`]: [`NetworkService`], the network commands and the hooks
+//!   the containers service calls at create, start, exit and rm;
 //! * [`firewall`]: berthd's own nftables table (published ports, the
 //!   loopback path to them, isolation between our bridges);
 //! * [`ports`]: `-p`/`-P`/`--expose` parsing and the host port reservations.
+//!
+//! docs/networking.md explains the design (how the namespace is made, name
+//! resolution, what is never done: no NAT, no ip_forward).
 
+pub mod container_hooks;
 pub mod firewall;
+pub mod hosts;
+pub mod ipam;
+pub mod join;
+pub mod link;
 pub mod ports;
+pub mod record;
+pub mod service;
+pub mod view;
+
+pub use record::{Endpoint, NetworkRecord};
+pub use service::{CreateNetwork, EndpointRequest, NetworkConfig, NetworkService};
+
+/// What a network operation can fail with; the gRPC adapter maps each
+/// variant to one status code.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// No network by that id, prefix or name (docker's wording).
+    #[error("network {0} not found")]
+    NotFound(String),
+    /// A name in use.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Containers still attached, a pre-defined network, no address left.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
+    /// Putting a container on a network failed.
+    #[error("attach container {container} to network {network}: {source}")]
+    Attach {
+        container: String,
+        network: String,
+        source: link::LinkError,
+    },
+    #[error(transparent)]
+    Link(#[from] link::LinkError),
+    #[error(transparent)]
+    Join(#[from] join::JoinError),
+    #[error(transparent)]
+    Metadata(Box<berth_store::metadata::MetadataError>),
+    #[error("{0}")]
+    Internal(String),
+}

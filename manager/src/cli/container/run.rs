@@ -116,9 +116,18 @@ pub struct ContainerFlags {
     /// Expose a port or a range of ports.
     #[arg(long)]
     pub expose: Vec<String>,
-    /// Connect a container to a network (none, host).
+    /// Connect a container to a network (bridge, none, host, container:ID, a network's name).
     #[arg(long, visible_alias = "net")]
     pub network: Option<String>,
+    /// Add a network-scoped alias for the container.
+    #[arg(long = "network-alias", visible_alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
     /// Run an init inside the container that forwards signals and reaps processes.
     #[arg(long)]
     pub init: bool,
@@ -423,6 +432,9 @@ pub fn build_config(
         publish: flags.publish.clone(),
         publish_all: flags.publish_all,
         expose: flags.expose.clone(),
+        network_aliases: flags.network_alias.clone(),
+        ip: flags.ip.clone().unwrap_or_default(),
+        mac_address: flags.mac_address.clone().unwrap_or_default(),
     })
 }
 
@@ -516,7 +528,13 @@ async fn create_container(
     }
     let response = match containers.create(request.clone()).await {
         Ok(r) => r.into_inner(),
-        Err(s) if s.code() == tonic::Code::NotFound && flags.pull == "missing" => {
+        // Only a missing image is pulled (a missing network or
+        // `container:` target is NotFound too).
+        Err(s)
+            if s.code() == tonic::Code::NotFound
+                && s.message().starts_with("No such image")
+                && flags.pull == "missing" =>
+        {
             eprintln!(
                 "Unable to find image '{}' locally",
                 shown_image(&config.image)

@@ -14,7 +14,8 @@
 //!   this keeps `hostname -i` and self lookups working), and `--add-host`
 //!   entries; with `--network host` a copy of the host's /etc/hosts plus
 //!   `--add-host` entries;
-//! * resolv.conf: a copy of the host's (empty if the host has none).
+//! * resolv.conf: the host's without loopback nameservers (`--dns`
+//!   replaces the nameservers; `--network host` keeps the host's as is).
 
 use std::path::{Path, PathBuf};
 
@@ -60,8 +61,9 @@ impl HostsFiles {
         dir: &Path,
         hostname: &str,
         domainname: Option<&str>,
-        network: NetworkMode,
+        network: &NetworkMode,
         extra_hosts: &[String],
+        dns: &[String],
     ) -> Result<HostsFiles, SpecError> {
         let extra = extra_hosts
             .iter()
@@ -74,7 +76,9 @@ impl HostsFiles {
         };
         let mut hosts = match network {
             NetworkMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-            NetworkMode::None => {
+            // Bridge networks: the address line is written at start, when
+            // the address is in place (crate::networks::hosts).
+            _ => {
                 let fqdn = match domainname {
                     Some(d) if !d.is_empty() => format!("{hostname}.{d} {hostname}"),
                     _ => hostname.to_string(),
@@ -88,7 +92,12 @@ impl HostsFiles {
         for (name, ip) in extra {
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
-        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = if *network == NetworkMode::Host && dns.is_empty() {
+            host_resolv
+        } else {
+            crate::networks::hosts::container_resolv_conf(&host_resolv, dns)
+        };
         for (path, text) in [
             (&files.hostname, format!("{hostname}\n")),
             (&files.hosts, hosts),
@@ -151,8 +160,9 @@ mod tests {
             &dir,
             "abc",
             Some("example.org"),
-            NetworkMode::None,
+            &NetworkMode::None,
             &["db:10.0.0.2".into()],
+            &[],
         )
         .unwrap();
         assert_eq!(std::fs::read_to_string(&f.hostname).unwrap(), "abc\n");
@@ -164,7 +174,9 @@ mod tests {
         let m = f.mounts(true);
         assert_eq!(m[1].destination, "/etc/hosts");
         assert_eq!(m[1].options, ["rbind", "rprivate", "ro"]);
-        assert!(HostsFiles::write(&dir, "a", None, NetworkMode::None, &["x".into()]).is_err());
+        assert!(
+            HostsFiles::write(&dir, "a", None, &NetworkMode::None, &["x".into()], &[]).is_err()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

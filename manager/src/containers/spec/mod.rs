@@ -13,7 +13,7 @@
 //! let id = "0123456789abcdef";
 //! let mut ctx = SpecContext::new(id, rootfs, format!("/berth/{id}"));
 //! ctx.hosts_files = Some(HostsFiles::write(
-//!     state_dir, &container_hostname(&opts, id)?, None, opts.network, &opts.extra_hosts)?);
+//!     state_dir, &container_hostname(&opts, id)?, None, &opts.network, &opts.extra_hosts, &opts.dns)?);
 //! let spec = build_spec(&image, &opts, &ctx)?;          // after the rootfs is mounted
 //! ensure_workdir(rootfs, &spec.process.as_ref().unwrap().cwd)?;
 //! let signal = stop_signal(&image, &opts)?;
@@ -59,8 +59,8 @@
 //! Volumes (`-v NAME:/ctr`, `-v /ctr`, `--mount type=volume`, image
 //! `VOLUME`s) are resolved to host directories by the volumes service
 //! (`crate::volumes`) before the spec is built and arrive here as
-//! [`SpecContext::volumes`]. The bridge network and `--network container:`
-//! are the networks issue.
+//! [`SpecContext::volumes`]. Networking itself (veths, addresses,
+//! `container:` namespaces) is `crate::networks`.
 
 pub mod capabilities;
 pub mod devices;
@@ -96,43 +96,76 @@ pub use ulimits::parse_ulimit;
 pub use user::ensure_workdir;
 
 /// The network a container joins (`--network`); serialised as docker's
-/// name (`"none"`, `"host"`) in container records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// name (`"none"`, `"host"`, `"bridge"`, `"container:<id>"`, a network's
+/// name) in container records.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum NetworkMode {
-    /// Its own network namespace with only loopback (`--network none`; also
-    /// the default until the bridge network exists).
+    /// Its own network namespace with only loopback (`--network none`; the
+    /// default of records made before bridge networks existed).
     #[default]
     None,
     /// The host's network namespace and hostname (`--network host`).
     Host,
+    /// Its own namespace with a veth on the default `bridge` network (the
+    /// default of `run`; see crate::networks).
+    Bridge,
+    /// Its own namespace with a veth on the user-defined network of that
+    /// name or id.
+    Named(String),
+    /// The network namespace (and hostname, hosts, resolv.conf) of another
+    /// container, by id or name; it must be running when this one starts.
+    Container(String),
 }
 
 impl NetworkMode {
-    /// Parses `--network`: `none` or `host`; `bridge`, `container:ID` and
-    /// named networks are the networks issue.
+    /// Parses `--network`: `none`, `host`, `bridge` (or `default`),
+    /// `container:ID`, or a network's name or id.
     pub fn parse(s: &str) -> Result<NetworkMode, SpecError> {
         match s {
             "none" => Ok(NetworkMode::None),
             "host" => Ok(NetworkMode::Host),
-            "bridge" | "default" => Err(SpecError::NotImplemented(
-                "the bridge network (the networks issue): use --network none or host",
-            )),
-            s if s.starts_with("container:") => Err(SpecError::NotImplemented(
-                "--network container: (the networks issue)",
-            )),
-            _ => Err(SpecError::NotImplemented(
-                "user-defined networks (the networks issue)",
-            )),
+            "" | "bridge" | "default" => Ok(NetworkMode::Bridge),
+            s => match s.strip_prefix("container:") {
+                Some("") => Err(SpecError::invalid(
+                    "invalid network mode: container: needs a container id or name",
+                )),
+                Some(c) => Ok(NetworkMode::Container(c.to_string())),
+                None => Ok(NetworkMode::Named(s.to_string())),
+            },
         }
     }
 
-    /// Docker's name of the mode (`ps`, `inspect`).
-    pub fn as_str(self) -> &'static str {
+    /// Docker's name of the mode (`ps`, `inspect` HostConfig.NetworkMode).
+    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            NetworkMode::None => "none",
-            NetworkMode::Host => "host",
+            NetworkMode::None => "none".into(),
+            NetworkMode::Host => "host".into(),
+            NetworkMode::Bridge => "bridge".into(),
+            NetworkMode::Named(n) => n.as_str().into(),
+            NetworkMode::Container(c) => format!("container:{c}").into(),
         }
+    }
+
+    /// Whether the container gets a network namespace of its own (not the
+    /// host's, not another container's).
+    pub fn has_own_namespace(&self) -> bool {
+        matches!(
+            self,
+            NetworkMode::None | NetworkMode::Bridge | NetworkMode::Named(_)
+        )
+    }
+}
+
+impl serde::Serialize for NetworkMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NetworkMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NetworkMode, D::Error> {
+        let s = String::deserialize(d)?;
+        NetworkMode::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -206,6 +239,15 @@ pub struct ContainerOptions {
     pub shm_size: Option<i64>,
     /// `--add-host NAME:IP` (written by [`HostsFiles::write`]).
     pub extra_hosts: Vec<String>,
+    /// `--dns`: nameservers of the container's resolv.conf (replacing the
+    /// host's).
+    pub dns: Vec<String>,
+    /// `--network-alias`: more names of the container on its network.
+    pub network_aliases: Vec<String>,
+    /// `--ip`: the address on its network.
+    pub ip: Option<String>,
+    /// `--mac-address`: eth0's MAC.
+    pub mac_address: Option<String>,
     /// `--group-add`: group names (from the image's /etc/group) or ids.
     pub group_add: Vec<String>,
     /// `-p` specs as given (parsed by `networks::ports`).
@@ -309,7 +351,7 @@ const MIN_MEMORY: i64 = 6 << 20;
 /// The container's hostname: `-h`, the host's with `--network host`, else
 /// the first 12 characters of the id. Errors `invalid hostname format: x`.
 pub fn container_hostname(opts: &ContainerOptions, id: &str) -> Result<String, SpecError> {
-    let name = match (&opts.hostname, opts.network) {
+    let name = match (&opts.hostname, &opts.network) {
         (Some(h), _) if !h.is_empty() => h.clone(),
         (_, NetworkMode::Host) => std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
@@ -494,7 +536,7 @@ pub fn build_spec(
 ) -> Result<Spec, SpecError> {
     // Pure checks of the user's input first.
     env::validate_user_env(&opts.env)?;
-    sysctls::validate_sysctls(&opts.sysctls, opts.network)?;
+    sysctls::validate_sysctls(&opts.sysctls, &opts.network)?;
     let security = security_options::parse_security_options(
         &opts.security_opt,
         opts.seccomp_profile.as_deref(),
@@ -612,7 +654,10 @@ pub fn build_spec(
         kind: NamespaceType::Mount,
         path: None,
     }];
-    if opts.network == NetworkMode::None {
+    // `container:` joins the other container's namespace: its path
+    // (/proc/<pid>/ns/net) is known only when this one starts, so the
+    // containers service sets it then (crate::networks::join).
+    if opts.network != NetworkMode::Host {
         namespaces.push(LinuxNamespace {
             kind: NamespaceType::Network,
             path: None,
@@ -694,7 +739,7 @@ pub fn build_spec(
             resources: Some(resources),
             rootfs_propagation: rootfs_propagation.map(str::to_string),
             seccomp,
-            sysctl: sysctls::container_sysctls(&opts.sysctls, opts.network),
+            sysctl: sysctls::container_sysctls(&opts.sysctls, &opts.network),
             masked_paths: if confined {
                 strings(&MASKED_PATHS)
             } else {

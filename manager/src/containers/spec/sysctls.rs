@@ -23,10 +23,10 @@ pub const NETWORK_NAMESPACE_DEFAULTS: [(&str, &str); 2] = [
 /// namespace.
 pub fn container_sysctls(
     user: &BTreeMap<String, String>,
-    network: NetworkMode,
+    network: &NetworkMode,
 ) -> BTreeMap<String, String> {
     let mut out = user.clone();
-    if network == NetworkMode::None {
+    if network.has_own_namespace() {
         for (key, value) in NETWORK_NAMESPACE_DEFAULTS {
             out.entry(key.to_string())
                 .or_insert_with(|| value.to_string());
@@ -51,11 +51,11 @@ const IPC_SYSCTLS: [&str; 8] = [
 /// mode. Errors `sysctl 'kernel.panic' is not allowed: ...`.
 pub fn validate_sysctls(
     sysctls: &BTreeMap<String, String>,
-    network: NetworkMode,
+    network: &NetworkMode,
 ) -> Result<(), SpecError> {
     for key in sysctls.keys() {
         if key.starts_with("net.") {
-            if network == NetworkMode::Host {
+            if *network == NetworkMode::Host {
                 return Err(SpecError::invalid(format!(
                     "sysctl '{key}' is not allowed with --network host: it would change the host's network namespace"
                 )));
@@ -88,7 +88,7 @@ mod tests {
             "kernel.sem",
             "fs.mqueue.msg_max",
         ] {
-            validate_sysctls(&map(ok), NetworkMode::None).unwrap();
+            validate_sysctls(&map(ok), &NetworkMode::None).unwrap();
         }
         for bad in [
             "kernel.panic",
@@ -96,20 +96,20 @@ mod tests {
             "fs.file-max",
             "kernel.shmfoo",
         ] {
-            let e = validate_sysctls(&map(bad), NetworkMode::None).unwrap_err();
+            let e = validate_sysctls(&map(bad), &NetworkMode::None).unwrap_err();
             assert!(e.to_string().contains(&format!("'{bad}'")), "{e}");
         }
-        let e = validate_sysctls(&map("net.core.somaxconn"), NetworkMode::Host).unwrap_err();
+        let e = validate_sysctls(&map("net.core.somaxconn"), &NetworkMode::Host).unwrap_err();
         assert!(e.to_string().contains("--network host"), "{e}");
-        validate_sysctls(&map("kernel.sem"), NetworkMode::Host).unwrap();
+        validate_sysctls(&map("kernel.sem"), &NetworkMode::Host).unwrap();
     }
 
     #[test]
     fn docker_defaults_in_an_own_network_namespace() {
         let user = map("net.ipv4.ip_unprivileged_port_start");
-        let all = container_sysctls(&user, NetworkMode::None);
+        let all = container_sysctls(&user, &NetworkMode::None);
         assert_eq!(all["net.ipv4.ip_unprivileged_port_start"], "1");
         assert_eq!(all["net.ipv4.ping_group_range"], "0 2147483647");
-        assert!(container_sysctls(&BTreeMap::new(), NetworkMode::Host).is_empty());
+        assert!(container_sysctls(&BTreeMap::new(), &NetworkMode::Host).is_empty());
     }
 }

@@ -348,10 +348,17 @@ fn host_network_and_cgroup_v2() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("--network host"), "{e}");
-    assert!(matches!(
-        NetworkMode::parse("bridge").unwrap_err(),
-        SpecError::NotImplemented(_)
-    ));
+    assert_eq!(NetworkMode::parse("bridge").unwrap(), NetworkMode::Bridge);
+    assert_eq!(NetworkMode::parse("").unwrap(), NetworkMode::Bridge);
+    assert_eq!(
+        NetworkMode::parse("container:web").unwrap(),
+        NetworkMode::Container("web".into())
+    );
+    assert!(NetworkMode::parse("container:").is_err());
+    assert_eq!(
+        NetworkMode::parse("front").unwrap(),
+        NetworkMode::Named("front".into())
+    );
 }
 
 #[test]
@@ -495,8 +502,9 @@ fn user_mounts_init_ulimits_sysctls() {
 fn hosts_files_are_bound() {
     let root = Rootfs::new("hosts");
     let mut c = ctx(&root);
-    c.hosts_files =
-        Some(HostsFiles::write(&root.0, "0123456789ab", None, NetworkMode::None, &[]).unwrap());
+    c.hosts_files = Some(
+        HostsFiles::write(&root.0, "0123456789ab", None, &NetworkMode::None, &[], &[]).unwrap(),
+    );
     let spec = build_spec(
         &image(),
         &ContainerOptions {
@@ -575,6 +583,13 @@ fn options_round_trip_through_json() {
     let json = serde_json::to_value(&opts).unwrap();
     assert_eq!(json["network"], "host");
     let back: ContainerOptions = serde_json::from_value(json).unwrap();
+    assert_eq!(back.network, NetworkMode::Host);
+    for mode in ["container:abc", "front", "bridge", "none"] {
+        let m = NetworkMode::parse(mode).unwrap();
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v, mode);
+        assert_eq!(serde_json::from_value::<NetworkMode>(v).unwrap(), m);
+    }
     assert_eq!(back.cmd, ["sh"]);
     assert_eq!(back.memory, Some(64 << 20));
     // A record from before a field existed still loads.

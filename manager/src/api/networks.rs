@@ -1,0 +1,191 @@
+//! `berth.v1.Networks`: a thin adapter over [`crate::networks::NetworkService`].
+
+use crate::containers::record::ContainerRecord;
+use crate::daemon::Daemon;
+use crate::networks::{view, CreateNetwork, EndpointRequest, NetworkError};
+use berth_proto::v1 as pb;
+use pb::networks_server::{Networks, NetworksServer};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tonic::{Code, Request, Response, Status};
+
+/// The gRPC status of a network error (message unchanged).
+pub fn network_status(e: &NetworkError) -> Status {
+    let code = match e {
+        NetworkError::NotFound(_) => Code::NotFound,
+        NetworkError::Conflict(_) => Code::AlreadyExists,
+        NetworkError::InvalidArgument(_) => Code::InvalidArgument,
+        NetworkError::FailedPrecondition(_) => Code::FailedPrecondition,
+        NetworkError::NotImplemented(_) => Code::Unimplemented,
+        _ => Code::Internal,
+    };
+    Status::new(code, e.to_string())
+}
+
+fn st(e: NetworkError) -> Status {
+    network_status(&e)
+}
+
+/// The Networks service over a daemon.
+pub struct NetworksApi {
+    daemon: Arc<Daemon>,
+}
+
+/// The tonic server of the Networks service.
+pub fn server(daemon: Arc<Daemon>) -> NetworksServer<NetworksApi> {
+    NetworksServer::new(NetworksApi { daemon })
+}
+
+impl NetworksApi {
+    fn container(&self, input: &str) -> Result<ContainerRecord, Status> {
+        self.daemon
+            .containers
+            .resolve(input)
+            .map_err(|e| crate::api::containers::container_status(&e))
+    }
+
+    /// Container id -> current name.
+    fn names(&self) -> BTreeMap<String, String> {
+        self.daemon
+            .containers
+            .list_records()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect()
+    }
+}
+
+fn live_pid(r: &ContainerRecord) -> Option<u32> {
+    (r.state.status.is_live() && r.state.pid > 0).then_some(r.state.pid)
+}
+
+#[tonic::async_trait]
+impl Networks for NetworksApi {
+    async fn create(
+        &self,
+        request: Request<pb::CreateNetworkRequest>,
+    ) -> Result<Response<pb::CreateNetworkResponse>, Status> {
+        let r = request.into_inner();
+        let record = self
+            .daemon
+            .networks
+            .create(CreateNetwork {
+                name: r.name,
+                driver: r.driver,
+                subnet: (!r.subnet.is_empty()).then_some(r.subnet),
+                gateway: (!r.gateway.is_empty()).then_some(r.gateway),
+                labels: r.labels.into_iter().collect(),
+                options: r.options.into_iter().collect(),
+                internal: r.internal,
+            })
+            .await
+            .map_err(st)?;
+        Ok(Response::new(pb::CreateNetworkResponse { id: record.id }))
+    }
+
+    async fn list(
+        &self,
+        request: Request<pb::ListNetworksRequest>,
+    ) -> Result<Response<pb::ListNetworksResponse>, Status> {
+        let filters: BTreeMap<String, Vec<String>> = request
+            .into_inner()
+            .filters
+            .into_iter()
+            .map(|(k, v)| (k, v.values))
+            .collect();
+        let mut networks = Vec::new();
+        for n in self.daemon.networks.list().map_err(st)? {
+            if !view::matches(&n, &filters).map_err(Status::invalid_argument)? {
+                continue;
+            }
+            networks.push(pb::NetworkSummary {
+                id: n.id.clone(),
+                name: n.name.clone(),
+                driver: n.driver.clone(),
+                scope: "local".into(),
+                created: n.created.clone(),
+                subnet: n.subnet.to_string(),
+                gateway: n.gateway.to_string(),
+                labels: n.labels.clone().into_iter().collect(),
+                internal: n.internal,
+                containers: n.endpoints.len() as u32,
+            });
+        }
+        Ok(Response::new(pb::ListNetworksResponse { networks }))
+    }
+
+    async fn inspect(
+        &self,
+        request: Request<pb::InspectNetworkRequest>,
+    ) -> Result<Response<pb::InspectNetworkResponse>, Status> {
+        let id = request.into_inner().id;
+        let n = self.daemon.networks.resolve(&id).map_err(st)?;
+        let json = view::inspect(&n, &self.names());
+        Ok(Response::new(pb::InspectNetworkResponse {
+            json: json.to_string(),
+        }))
+    }
+
+    async fn remove(
+        &self,
+        request: Request<pb::RemoveNetworkRequest>,
+    ) -> Result<Response<pb::RemoveNetworkResponse>, Status> {
+        let id = request.into_inner().id;
+        self.daemon.networks.remove(&id).await.map_err(st)?;
+        Ok(Response::new(pb::RemoveNetworkResponse {}))
+    }
+
+    async fn prune(
+        &self,
+        _request: Request<pb::PruneNetworksRequest>,
+    ) -> Result<Response<pb::PruneNetworksResponse>, Status> {
+        let deleted = self.daemon.networks.prune().await.map_err(st)?;
+        Ok(Response::new(pb::PruneNetworksResponse { deleted }))
+    }
+
+    async fn connect_container(
+        &self,
+        request: Request<pb::ConnectNetworkRequest>,
+    ) -> Result<Response<pb::ConnectNetworkResponse>, Status> {
+        let r = request.into_inner();
+        let container = self.container(&r.container)?;
+        let req = EndpointRequest {
+            aliases: r.aliases,
+            ip: (!r.ip.is_empty()).then_some(r.ip),
+            mac: None,
+        };
+        self.daemon
+            .networks
+            .connect(&r.network, &container, &req, live_pid(&container))
+            .await
+            .map_err(st)?;
+        Ok(Response::new(pb::ConnectNetworkResponse {}))
+    }
+
+    async fn disconnect_container(
+        &self,
+        request: Request<pb::DisconnectNetworkRequest>,
+    ) -> Result<Response<pb::DisconnectNetworkResponse>, Status> {
+        let r = request.into_inner();
+        let container = match self.container(&r.container) {
+            Ok(c) => c,
+            // -f: a container that is gone leaves an endpoint to drop.
+            Err(s) if r.force && s.code() == Code::NotFound => {
+                self.daemon
+                    .networks
+                    .release_on(&r.network, &r.container)
+                    .await
+                    .map_err(st)?;
+                return Ok(Response::new(pb::DisconnectNetworkResponse {}));
+            }
+            Err(s) => return Err(s),
+        };
+        self.daemon
+            .networks
+            .disconnect(&r.network, &container, live_pid(&container))
+            .await
+            .map_err(st)?;
+        Ok(Response::new(pb::DisconnectNetworkResponse {}))
+    }
+}

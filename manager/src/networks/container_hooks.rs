@@ -1,0 +1,150 @@
+//! The calls the containers service makes into networking, kept here so
+//! `containers/service.rs` holds one line per hook: checks and address
+//! allocation at create, `container:ID` files and namespace at start.
+
+use super::join;
+use super::service::EndpointRequest;
+use crate::containers::record::ContainerRecord;
+use crate::containers::spec::{ContainerOptions, HostsFiles, NetworkMode};
+use crate::containers::{ContainerError, ContainerService};
+
+/// Create: checks `--network` and allocates the container's address on
+/// its bridge network (nothing for none/host/container:).
+pub async fn check_and_allocate(
+    containers: &ContainerService,
+    id: &str,
+    name: &str,
+    o: &ContainerOptions,
+) -> Result<(), ContainerError> {
+    if let NetworkMode::Container(target) = &o.network {
+        if o.hostname.as_deref().is_some_and(|h| !h.is_empty()) {
+            return Err(ContainerError::InvalidArgument(
+                "conflicting options: hostname and the network mode".into(),
+            ));
+        }
+        if !o.network_aliases.is_empty() || o.ip.is_some() || o.mac_address.is_some() {
+            return Err(ContainerError::InvalidArgument(
+                "conflicting options: --network-alias, --ip or --mac-address and --network container:".into(),
+            ));
+        }
+        let other = containers.resolve(target)?;
+        if other.id == id {
+            return Err(ContainerError::InvalidArgument(
+                "cannot join own network namespace".into(),
+            ));
+        }
+        return Ok(());
+    }
+    let req = EndpointRequest {
+        aliases: o.network_aliases.clone(),
+        ip: o.ip.clone(),
+        mac: o.mac_address.clone(),
+    };
+    containers
+        .networks
+        .allocate(id, name, &o.network, &req)
+        .await
+        .map_err(ContainerError::from)
+}
+
+/// The container `--network container:` names, if any.
+fn joined(containers: &ContainerService, o: &ContainerOptions) -> Option<ContainerRecord> {
+    match &o.network {
+        NetworkMode::Container(target) => containers.resolve(target).ok(),
+        _ => None,
+    }
+}
+
+/// `container:ID`: the other container's hostname/hosts/resolv.conf, bind
+/// mounted as they are (docker shares them too).
+pub fn joined_files(containers: &ContainerService, o: &ContainerOptions) -> Option<HostsFiles> {
+    let other = joined(containers, o)?;
+    let dir = containers.paths.log_dir(&other.id);
+    Some(HostsFiles {
+        hostname: dir.join("hostname"),
+        hosts: dir.join("hosts"),
+        resolv_conf: dir.join("resolv.conf"),
+    })
+}
+
+/// `container:ID`: the other container's hostname.
+pub fn joined_hostname(containers: &ContainerService, o: &ContainerOptions) -> Option<String> {
+    joined(containers, o).map(|r| r.hostname)
+}
+
+/// Start: points the spec's network namespace at the other container's
+/// init; that container must be running.
+pub fn join_namespace(
+    containers: &ContainerService,
+    record: &ContainerRecord,
+) -> Result<(), ContainerError> {
+    let NetworkMode::Container(target) = &record.config.options.network else {
+        return Ok(());
+    };
+    let other = containers.resolve(target)?;
+    if !other.state.status.is_live() || other.state.pid == 0 {
+        return Err(ContainerError::FailedPrecondition(format!(
+            "cannot join network of a non running container: {}",
+            other.id
+        )));
+    }
+    let config = containers.paths.bundle(&record.id).join("config.json");
+    join::set_network_namespace(&config, &format!("/proc/{}/ns/net", other.state.pid))
+        .map_err(|e| ContainerError::Network(e.into()))
+}
+
+/// The names of the networks container `r` is on: its endpoints' networks
+/// (first network first), or its mode (none, host, container:ID).
+pub fn network_names(networks: &super::NetworkService, r: &ContainerRecord) -> Vec<String> {
+    let names: Vec<String> = networks
+        .endpoints_of(&r.id)
+        .into_iter()
+        .map(|(n, _)| n.name)
+        .collect();
+    if names.is_empty() {
+        vec![r.config.options.network.as_str().into_owned()]
+    } else {
+        names
+    }
+}
+
+/// Fills docker's `NetworkSettings` of `inspect` (`value` is the whole
+/// inspect object): the first network's address at the top, one entry per
+/// network under `Networks`.
+pub fn fill_network_settings(
+    networks: &super::NetworkService,
+    r: &ContainerRecord,
+    value: &mut serde_json::Value,
+) {
+    let endpoints = networks.endpoints_of(&r.id);
+    let settings = &mut value["NetworkSettings"];
+    let mut map = serde_json::Map::new();
+    for (n, ep) in &endpoints {
+        map.insert(n.name.clone(), super::view::endpoint_settings(n, ep));
+    }
+    if endpoints.is_empty() {
+        let mode = r.config.options.network.as_str().into_owned();
+        if !matches!(r.config.options.network, NetworkMode::Container(_)) {
+            map.insert(
+                mode,
+                serde_json::json!({"NetworkID": "", "EndpointID": "", "IPAddress": "", "Gateway": "", "MacAddress": "", "IPPrefixLen": 0, "Aliases": null}),
+            );
+        }
+    }
+    if let Some((n, ep)) = endpoints.first() {
+        let first = super::view::endpoint_settings(n, ep);
+        for key in [
+            "IPAddress",
+            "Gateway",
+            "MacAddress",
+            "IPPrefixLen",
+            "EndpointID",
+        ] {
+            settings[key] = first[key].clone();
+        }
+        if n.default {
+            settings["Bridge"] = serde_json::json!(n.bridge);
+        }
+    }
+    settings["Networks"] = serde_json::Value::Object(map);
+}
