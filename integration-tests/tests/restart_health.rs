@@ -3,7 +3,9 @@
 //! of berthd), and HEALTHCHECK probes run as execs in the container.
 
 use berth_integration_tests::containers::Fixture;
-use berth_integration_tests::restart_health::{count_action, events_of, run_state};
+use berth_integration_tests::restart_health::{
+    count_action, events_of, load_image_with_healthcheck, run_state,
+};
 use berth_integration_tests::{stderr, stdout};
 use std::time::Duration;
 
@@ -366,6 +368,22 @@ fn bad_restart_and_health_flags_fail_with_125_and_leave_nothing() {
             vec!["--restart", "always:3"],
             "maximum retry count cannot be used with restart policy",
         ),
+        (
+            vec!["--health-interval", "1x"],
+            "invalid argument \"1x\" for \"--health-interval\" flag",
+        ),
+        (
+            vec!["--health-timeout", "-1s"],
+            "--health-timeout cannot be negative",
+        ),
+        (
+            vec!["--health-retries", "x"],
+            "invalid argument \"x\" for \"--health-retries\" flag",
+        ),
+        (
+            vec!["--no-healthcheck", "--health-cmd", "true"],
+            "--no-healthcheck conflicts with --health-* options",
+        ),
     ] {
         let mut args = vec!["run", "-d", "--name", &name];
         args.extend(flags.iter().copied());
@@ -376,4 +394,283 @@ fn bad_restart_and_health_flags_fail_with_125_and_leave_nothing() {
         assert!(!f.all_names().contains(&name), "{args:?} left a container");
     }
     assert_eq!(stdout(&f.berth(&["ps", "-aq"])), "");
+}
+
+// ---- health checks ----
+
+fn health(f: &Fixture, name: &str) -> serde_json::Value {
+    f.inspect(name)["State"]["Health"].clone()
+}
+
+fn ps_status(f: &Fixture, name: &str) -> String {
+    f.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Status}}",
+    ])
+}
+
+fn names_with_health(f: &Fixture, health: &str) -> Vec<String> {
+    f.ok(&[
+        "ps",
+        "--filter",
+        &format!("health={health}"),
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn health_cmd_goes_starting_unhealthy_then_healthy() {
+    let f = Fixture::new();
+    let name = f.name("hc");
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "--health-start-period",
+        "1s",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    // Failures in the first second do not count: starting, streak 0.
+    std::thread::sleep(Duration::from_millis(600));
+    let h = health(&f, &name);
+    assert_eq!(h["Status"], "starting", "{h}");
+    assert_eq!(h["FailingStreak"], 0, "{h}");
+    assert!(!h["Log"].as_array().unwrap().is_empty(), "a probe ran: {h}");
+    assert!(
+        ps_status(&f, &name).ends_with("(health: starting)"),
+        "{}",
+        ps_status(&f, &name)
+    );
+    assert!(names_with_health(&f, "starting").contains(&name));
+    let v = f.inspect(&name);
+    assert_eq!(
+        v["Config"]["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "test -f /tmp/ok"])
+    );
+    assert_eq!(v["Config"]["Healthcheck"]["Interval"], 200_000_000);
+    assert_eq!(v["Config"]["Healthcheck"]["Retries"], 2);
+    f.eventually(20, "unhealthy", || {
+        health(&f, &name)["Status"] == "unhealthy"
+    });
+    let h = health(&f, &name);
+    assert!(h["FailingStreak"].as_u64().unwrap() >= 2, "{h}");
+    let log = h["Log"].as_array().unwrap();
+    assert!(!log.is_empty() && log.len() <= 5, "{h}");
+    assert!(log.iter().all(|e| e["ExitCode"] == 1), "{h}");
+    assert!(log[0]["Start"].as_str().unwrap().starts_with("20"), "{h}");
+    assert!(
+        ps_status(&f, &name).ends_with("(unhealthy)"),
+        "{}",
+        ps_status(&f, &name)
+    );
+    assert!(names_with_health(&f, "unhealthy").contains(&name));
+    f.ok(&["exec", &name, "touch", "/tmp/ok"]);
+    f.eventually(20, "healthy", || health(&f, &name)["Status"] == "healthy");
+    let h = health(&f, &name);
+    assert_eq!(h["FailingStreak"], 0, "{h}");
+    assert_eq!(
+        h["Log"].as_array().unwrap().last().unwrap()["ExitCode"],
+        0,
+        "{h}"
+    );
+    assert!(
+        ps_status(&f, &name).ends_with("(healthy)"),
+        "{}",
+        ps_status(&f, &name)
+    );
+    assert!(names_with_health(&f, "healthy").contains(&name));
+    assert!(!names_with_health(&f, "none").contains(&name));
+    let events: Vec<String> = events_of(&f, &name).into_iter().map(|e| e.1).collect();
+    for want in ["health_status: unhealthy", "health_status: healthy"] {
+        assert!(events.iter().any(|e| e == want), "{want} in {events:?}");
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("exec_start: /bin/sh -c test -f /tmp/ok")),
+        "{events:?}"
+    );
+    // Probes stop with the container.
+    f.ok(&["stop", "-t", "1", &name]);
+    let n = health(&f, &name)["Log"]
+        .as_array()
+        .map(|l| l.len())
+        .unwrap_or(0);
+    let before = count_action(&events_of(&f, &name), "exec_die");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(count_action(&events_of(&f, &name), "exec_die"), before);
+    assert_eq!(
+        health(&f, &name)["Log"]
+            .as_array()
+            .map(|l| l.len())
+            .unwrap_or(0),
+        n
+    );
+}
+
+#[test]
+fn a_hung_probe_past_its_timeout_is_a_failure() {
+    let f = Fixture::new();
+    let name = f.name("hto");
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--health-cmd",
+        "sleep 30",
+        "--health-interval",
+        "100ms",
+        "--health-timeout",
+        "300ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    f.eventually(20, "unhealthy", || {
+        health(&f, &name)["Status"] == "unhealthy"
+    });
+    let h = health(&f, &name);
+    let entry = &h["Log"][0];
+    assert_eq!(entry["ExitCode"], -1, "{h}");
+    assert!(
+        entry["Output"]
+            .as_str()
+            .unwrap()
+            .contains("Health check exceeded timeout"),
+        "{h}"
+    );
+    // The probe was killed: no `sleep 30` is left in the container.
+    let ps = f.ok(&["exec", &name, "ps", "-o", "args"]);
+    assert!(!ps.contains("sleep 30"), "{ps}");
+}
+
+#[test]
+fn image_healthcheck_runs_and_no_healthcheck_disables_it() {
+    let f = Fixture::new();
+    let tag = format!("{}:hc", f.name("hcimg"));
+    load_image_with_healthcheck(
+        &f,
+        &tag,
+        serde_json::json!({
+            "Test": ["CMD", "sh", "-c", "echo probe-out; exit 0"],
+            "Interval": 200_000_000i64,
+            "Retries": 2,
+        }),
+    );
+    let name = f.name("img");
+    f.ok(&["run", "-d", "--name", &name, &tag, "sleep", "1000"]);
+    let v = f.inspect(&name);
+    assert_eq!(
+        v["Config"]["Healthcheck"]["Test"],
+        serde_json::json!(["CMD", "sh", "-c", "echo probe-out; exit 0"])
+    );
+    f.eventually(20, "healthy", || health(&f, &name)["Status"] == "healthy");
+    let h = health(&f, &name);
+    assert_eq!(h["Log"][0]["Output"], "probe-out\n", "{h}");
+    // The user's flags override the image's fields one by one.
+    let over = f.name("over");
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &over,
+        "--health-cmd",
+        "exit 1",
+        "--health-retries",
+        "1",
+        &tag,
+        "sleep",
+        "1000",
+    ]);
+    let v = f.inspect(&over);
+    assert_eq!(
+        v["Config"]["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "exit 1"])
+    );
+    assert_eq!(v["Config"]["Healthcheck"]["Interval"], 200_000_000);
+    f.eventually(20, "unhealthy", || {
+        health(&f, &over)["Status"] == "unhealthy"
+    });
+    // --no-healthcheck: no probe, no Health, filter health=none.
+    let none = f.name("none");
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &none,
+        "--no-healthcheck",
+        &tag,
+        "sleep",
+        "1000",
+    ]);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(health(&f, &none).is_null(), "{}", health(&f, &none));
+    assert_eq!(
+        f.inspect(&none)["Config"]["Healthcheck"]["Test"],
+        serde_json::json!(["NONE"])
+    );
+    assert!(
+        !ps_status(&f, &none).contains("health"),
+        "{}",
+        ps_status(&f, &none)
+    );
+    assert!(names_with_health(&f, "none").contains(&none));
+    assert_eq!(count_action(&events_of(&f, &none), "exec_die"), 0);
+    let out = f.berth(&["ps", "--filter", "health=bogus"]);
+    assert_ne!(code(&out), Some(0));
+    assert!(
+        stderr(&out).contains("Unrecognised filter value for health: bogus"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn probes_resume_after_berthd_restart() {
+    let mut f = Fixture::new();
+    let name = f.name("hcr");
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    f.eventually(20, "unhealthy", || {
+        health(&f, &name)["Status"] == "unhealthy"
+    });
+    f.d.kill9();
+    f.d.restart();
+    f.ok(&["exec", &name, "touch", "/tmp/ok"]);
+    f.eventually(20, "healthy after the restart", || {
+        health(&f, &name)["Status"] == "healthy"
+    });
 }

@@ -3,6 +3,7 @@
 
 use crate::containers::config::{ContainerConfig, LogConfig, RestartPolicy};
 use crate::containers::exec::ExecOptions;
+use crate::containers::health::HealthConfig;
 use crate::containers::restart::{PolicyKind, RestartError};
 use crate::containers::service::{AttachOptions, StdinMessage};
 use crate::containers::spec::{self, ContainerOptions, NetworkMode};
@@ -132,10 +133,16 @@ fn log_config(
 // `..ContainerOptions::default()` stays so that an option added to the
 // spec defaults until its API field exists.
 #[allow(clippy::needless_update)]
-fn container_config(c: pb::ContainerConfig) -> Result<ContainerConfig, Status> {
+fn container_config(mut c: pb::ContainerConfig) -> Result<ContainerConfig, Status> {
     let network =
         NetworkMode::parse(&c.network).map_err(|e| Status::invalid_argument(e.to_string()))?;
     let log = log_config(&c.log_driver, &c.log_opts)?;
+    let healthcheck = HealthConfig::from_request(
+        std::mem::take(&mut c.health_test),
+        [c.health_interval, c.health_timeout, c.health_start_period],
+        c.health_retries,
+    )
+    .map_err(|e| Status::invalid_argument(e.to_string()))?;
     let options = ContainerOptions {
         entrypoint: c.entrypoint_set.then_some(c.entrypoint),
         cmd: c.cmd,
@@ -167,6 +174,7 @@ fn container_config(c: pb::ContainerConfig) -> Result<ContainerConfig, Status> {
         sysctls: c.sysctls.into_iter().collect(),
         ulimits: c.ulimits,
         shm_size: (c.shm_size != 0).then_some(c.shm_size),
+        healthcheck,
         group_add: c.group_add,
         publish: c.publish,
         publish_all: c.publish_all,

@@ -48,9 +48,9 @@ pub fn apply(
                 "invalid filter '{key}'"
             )));
         }
-        if matches!(key.as_str(), "health" | "is-task") {
+        if key == "is-task" {
             return Err(ContainerError::NotImplemented(format!(
-                "the {key} filter (health checks come with the networks/volumes issue)"
+                "the {key} filter (swarm tasks do not exist in berth)"
             )));
         }
     }
@@ -68,6 +68,13 @@ pub fn apply(
         {
             return Err(ContainerError::InvalidArgument(format!(
                 "invalid filter 'status={status}'"
+            )));
+        }
+    }
+    for value in filters.get("health").into_iter().flatten() {
+        if !super::health::valid_filter_value(value) {
+            return Err(ContainerError::InvalidArgument(format!(
+                "Unrecognised filter value for health: {value}"
             )));
         }
     }
@@ -138,6 +145,12 @@ pub fn apply(
                             .unwrap_or(false)
                 })
                 && any("network", &|v| r.config.options.network.as_str() == v)
+                && any("health", &|v| {
+                    v == s
+                        .health
+                        .map(|h| h.as_str())
+                        .unwrap_or(super::health::NO_HEALTHCHECK)
+                })
                 && publish.as_ref().is_none_or(|want| {
                     r.ports
                         .bindings

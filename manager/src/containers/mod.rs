@@ -5,6 +5,7 @@
 //!   kill, rm, wait, pause, rename) over records, snapshots and shims;
 //! * [`record`], [`config`]: what is persisted about a container;
 //! * [`restart`]: restart policies and their back-off;
+//! * [`health`]: health checks, probes run as execs by berthd;
 //! * [`shim`]: starting berth-shim and speaking its gRPC API;
 //! * [`spec`]: the OCI runtime spec made from an image config and the user's
 //!   options, with docker's defaults (capabilities, masked paths, seccomp);
@@ -17,6 +18,7 @@ pub mod config;
 pub mod exec;
 pub mod files;
 pub mod filter;
+pub mod health;
 pub mod logs;
 pub mod ops;
 pub mod ports;

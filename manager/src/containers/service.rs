@@ -137,6 +137,8 @@ pub(crate) struct Entry {
     pub(crate) oom: std::sync::atomic::AtomicBool,
     /// Restart policy back-off and the pending restart (restart.rs).
     pub(crate) restart: Mutex<super::restart::RestartTracker>,
+    /// Health state and probe task (health.rs).
+    pub(crate) health: Mutex<super::health::HealthMonitor>,
 }
 
 impl Entry {
@@ -148,6 +150,7 @@ impl Entry {
             removed: watch::channel(false).0,
             oom: std::sync::atomic::AtomicBool::new(false),
             restart: Mutex::new(Default::default()),
+            health: Mutex::new(Default::default()),
         })
     }
 
@@ -573,7 +576,7 @@ impl ContainerService {
             image_id: resolved.id(),
             snapshotter: snapshotter.name().to_string(),
             snapshot_key,
-            config: config.clone(),
+            config: super::health::with_image_healthcheck(config, image_config),
             path: args.first().cloned().unwrap_or_default(),
             args: args.iter().skip(1).cloned().collect(),
             state: ContainerState::default(),
@@ -870,6 +873,7 @@ impl ContainerService {
 
     /// Spawns the task that waits for the container's exit and records it.
     pub(crate) fn monitor(self: &Arc<Self>, id: String) {
+        self.start_health_monitor(&id);
         let service = self.clone();
         tokio::spawn(async move { service.watch_exit(id).await });
     }
@@ -943,6 +947,7 @@ impl ContainerService {
         client: Option<Client>,
     ) {
         let entry = self.entry(id);
+        self.stop_health_monitor(&entry);
         let guard = entry.lock.lock().await;
         if let Some(mut client) = client {
             let _ = client

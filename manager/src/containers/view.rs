@@ -17,6 +17,8 @@ pub struct Summary {
     pub command: String,
     pub created_unix: i64,
     pub size_rw: Option<u64>,
+    /// Its health status; none without a health check.
+    pub health: Option<super::health::HealthStatus>,
 }
 
 /// Seconds since the epoch of an RFC 3339 time (0 when empty or invalid).
@@ -95,8 +97,14 @@ impl ContainerService {
             } else {
                 None
             };
+            let health = self.health_state(&record.id);
             out.push(Summary {
-                status: human_status(&record),
+                status: super::health::decorate_status(
+                    human_status(&record),
+                    &record,
+                    health.as_ref(),
+                ),
+                health: health.map(|h| h.status),
                 command: command_line(&record),
                 created_unix: unix_seconds(&record.created),
                 size_rw,
@@ -252,6 +260,12 @@ impl ContainerService {
             },
         });
         crate::networks::container_hooks::fill_network_settings(&self.networks, &r, &mut value);
+        if let Some(h) = self.health_state(&r.id) {
+            value["State"]["Health"] = json!(h);
+        }
+        if let Some(hc) = &o.healthcheck {
+            value["Config"]["Healthcheck"] = json!(hc);
+        }
         if size {
             let rw = self
                 .images

@@ -12,6 +12,7 @@ use super::attach::{self, StreamEnd, StreamKind, StreamOptions};
 use super::client;
 use crate::cli::images::Context;
 use crate::cli::CliError;
+use crate::containers::health::HealthFlags;
 use crate::containers::spec;
 use crate::reference::Reference;
 use berth_proto::v1 as pb;
@@ -143,6 +144,25 @@ pub struct ContainerFlags {
     /// Restart policy (no, always, unless-stopped, on-failure[:max-retries]).
     #[arg(long)]
     pub restart: Option<String>,
+    /// Command to run to check health.
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s).
+    #[arg(long = "health-interval", allow_hyphen_values = true)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s).
+    #[arg(long = "health-timeout", allow_hyphen_values = true)]
+    pub health_timeout: Option<String>,
+    /// Start period for the container to initialize before starting
+    /// health-retries countdown (ms|s|m|h) (default 0s).
+    #[arg(long = "health-start-period", allow_hyphen_values = true)]
+    pub health_start_period: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long = "health-retries", allow_hyphen_values = true)]
+    pub health_retries: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Ulimit options (nofile=1024:2048).
     #[arg(long)]
     pub ulimit: Vec<String>,
@@ -357,6 +377,17 @@ pub fn build_config(
             "Conflicting options: --restart and --rm".into(),
         ));
     }
+    let healthcheck = HealthFlags {
+        cmd: flags.health_cmd.as_deref(),
+        interval: flags.health_interval.as_deref(),
+        timeout: flags.health_timeout.as_deref(),
+        start_period: flags.health_start_period.as_deref(),
+        retries: flags.health_retries.as_deref(),
+        no_healthcheck: flags.no_healthcheck,
+    }
+    .to_config()
+    .map_err(|e| CliError::Usage(e.to_string()))?
+    .unwrap_or_default();
     let memory = flags
         .memory
         .as_deref()
@@ -427,6 +458,11 @@ pub fn build_config(
         platform: flags.platform.clone().unwrap_or_default(),
         restart_policy: restart,
         restart_max_retries: retries,
+        health_test: healthcheck.test,
+        health_interval: healthcheck.interval,
+        health_timeout: healthcheck.timeout,
+        health_start_period: healthcheck.start_period,
+        health_retries: healthcheck.retries,
         extra_hosts: flags.add_host.clone(),
         dns: flags.dns.clone(),
         publish: flags.publish.clone(),

@@ -237,6 +237,9 @@ pub struct ContainerOptions {
     pub ulimits: Vec<String>,
     /// `--shm-size` in bytes (default 64 MiB).
     pub shm_size: Option<i64>,
+    /// The health check: the user's `--health-*` settings, merged with the
+    /// image's HEALTHCHECK at create (see `containers::health`).
+    pub healthcheck: Option<crate::containers::health::HealthConfig>,
     /// `--add-host NAME:IP` (written by [`HostsFiles::write`]).
     pub extra_hosts: Vec<String>,
     /// `--dns`: nameservers of the container's resolv.conf (replacing the
