@@ -674,3 +674,73 @@ fn probes_resume_after_berthd_restart() {
         health(&f, &name)["Status"] == "healthy"
     });
 }
+
+#[test]
+fn attached_run_and_wait_end_at_the_first_exit() {
+    let f = Fixture::new();
+    let name = f.name("att");
+    let out = f.berth(&[
+        "run",
+        "--restart",
+        "on-failure:1",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "[ -e /tmp/again ] && exec sleep 1000; touch /tmp/again; echo first; exit 3",
+    ]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "first");
+    f.eventually(30, "restarted once", || {
+        let s = run_state(&f, &name);
+        s.status == "running" && s.restart_count == 1
+    });
+    // wait answers at the next exit although the policy allows no more.
+    let waiter = f.spawn(&["wait", &name]);
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(f.pid(&name) as i32, libc::SIGKILL) };
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "137");
+    f.eventually(20, "exited", || run_state(&f, &name).status == "exited");
+}
+
+/// The shims whose command line names `id` (a shim outliving its container
+/// would be a leak).
+fn shims_of(id: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| {
+            let c = String::from_utf8_lossy(c);
+            c.contains("berth-shim") && c.contains(id)
+        })
+        .count()
+}
+
+#[test]
+fn busy_probes_never_keep_a_container_from_ending() {
+    let f = Fixture::new();
+    for i in 0..5 {
+        let name = f.name(&format!("busy{i}"));
+        let id = f.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--health-cmd",
+            "sleep 0.02",
+            "--health-interval",
+            "5ms",
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(shims_of(&id), 1, "one shim runs it");
+        f.ok(&["kill", &name]);
+        f.eventually(20, "exited", || run_state(&f, &name).status == "exited");
+        f.eventually(20, "its shim gone", || shims_of(&id) == 0);
+        f.ok(&["rm", &name]);
+    }
+}
