@@ -76,7 +76,9 @@ echo 'root:x:0:' > "$R/etc/group"
 tar -C "$R" -cf "$WORK/busybox.tar" .
 
 echo "{}" > "$WORK/daemon.json"
-in_ns "$BIN/berthd" --root "$WORK/berth/root" --state "$WORK/berth/state" --address "$SOCK" \
+# nsenter itself (not the in_ns function, whose subshell $! would name)
+# execs berthd, so $! is berthd's pid and cleanup stops it.
+nsenter --net="/run/netns/$NS" "$BIN/berthd" --root "$WORK/berth/root" --state "$WORK/berth/state" --address "$SOCK" \
     --config "$WORK/daemon.json" >"$WORK/berthd.log" 2>&1 &
 BERTHD_PID=$!
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && berth version >/dev/null 2>&1 && break; sleep 0.1; done

@@ -376,3 +376,108 @@ fn hundred_run_rm_cycles_leave_nothing() {
     assert!(f.ok(&["ps", "-aq"]).trim().is_empty());
     f.ok(&["network", "rm", &net]);
 }
+
+#[test]
+fn ls_filters_inspect_format_ps_filter_prune_and_events() {
+    let f = Fixture::new();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let labelled = network_name(&f, "lab");
+    let spare = network_name(&f, "spare");
+    f.ok(&["network", "create", "--label", "team=a", &labelled]);
+    f.ok(&["network", "create", &spare]);
+    let ls = f.ok(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=team=a",
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert_eq!(ls.trim(), labelled);
+    let q = f.ok(&["network", "ls", "-q", "--filter", &format!("name={spare}")]);
+    assert_eq!(q.trim().len(), 12, "{q}");
+    let err = stderr(&f.berth(&["network", "ls", "--filter", "bogus=1"]));
+    assert!(err.contains("invalid filter"), "{err}");
+    let line = f.ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{.Name}} {{.Driver}}",
+        &labelled,
+    ]);
+    assert_eq!(line.trim(), format!("{labelled} bridge"));
+    let table = f.ok(&["network", "ls"]);
+    assert!(table.starts_with("NETWORK ID"), "{table}");
+    assert!(
+        table.contains("bridge"),
+        "the default network is listed: {table}"
+    );
+
+    let c = f.name("c");
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "--network",
+        &labelled,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let on = f.ok(&[
+        "ps",
+        "--filter",
+        &format!("network={labelled}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(on.trim(), c);
+    let off = f.ok(&["ps", "--filter", "network=bridge", "--format", "{{.Names}}"]);
+    assert!(!off.contains(&c), "{off}");
+
+    // prune takes the unused network only.
+    let pruned = f.ok(&["network", "prune", "-f"]);
+    assert!(
+        pruned.contains(&spare) && !pruned.contains(&labelled),
+        "{pruned}"
+    );
+    assert_ne!(
+        f.berth(&["network", "inspect", &spare]).status.code(),
+        Some(0)
+    );
+    f.ok(&["rm", "-f", &c]);
+    f.ok(&["network", "rm", &labelled]);
+
+    // Events up to a second from now: the stream ends then.
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let events = f.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    for want in [
+        format!("create {labelled}"),
+        format!("connect {labelled}"),
+        format!("disconnect {labelled}"),
+        format!("destroy {labelled}"),
+        format!("destroy {spare}"),
+    ] {
+        assert!(events.contains(&want), "{want} in:\n{events}");
+    }
+}

@@ -613,11 +613,19 @@ impl Containers for ContainersApi {
         request: Request<pb::ListContainersRequest>,
     ) -> Result<Response<pb::ListContainersResponse>, Status> {
         let req = request.into_inner();
-        let filters = filters(req.filters);
+        let mut filters = filters(req.filters);
+        // `network=`: every network a container is on (crate::networks).
+        let network_filter = filters.remove("network");
+        let networks = self.daemon.networks.clone();
         let service = self.service();
         let all = req.all || req.last > 0 || !filters.is_empty() && filters.contains_key("status");
         let summaries = tokio::task::spawn_blocking(move || {
-            let list = service.list(all, req.size)?;
+            let mut list = service.list(all, req.size)?;
+            if let Some(wanted) = &network_filter {
+                list.retain(|s| {
+                    crate::networks::container_hooks::on_any_network(&networks, &s.record, wanted)
+                });
+            }
             crate::containers::filter::apply(list, &filters, req.last)
         })
         .await

@@ -148,3 +148,20 @@ pub fn fill_network_settings(
     }
     settings["Networks"] = serde_json::Value::Object(map);
 }
+
+/// `ps --filter network=V`: whether container `r` is on a network named
+/// V, or whose id starts with V, or (none, host, container:) in mode V.
+pub fn on_any_network(
+    networks: &super::NetworkService,
+    r: &ContainerRecord,
+    wanted: &[String],
+) -> bool {
+    let endpoints = networks.endpoints_of(&r.id);
+    let mode = r.config.options.network.as_str();
+    wanted.iter().any(|v| {
+        endpoints
+            .iter()
+            .any(|(n, _)| &n.name == v || (!v.is_empty() && n.id.starts_with(v.as_str())))
+            || (endpoints.is_empty() && mode == v.as_str())
+    })
+}

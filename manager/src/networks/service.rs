@@ -853,24 +853,46 @@ impl NetworkService {
                     .map(|(c, _)| c.clone()),
             );
         }
-        for t in targets {
-            self.write_hosts(&all, &t);
+        let containers = self.all_containers();
+        for t in &targets {
+            self.write_hosts(&all, &containers, t);
         }
     }
 
     /// Rewrites the hosts file of every attached container of `network`.
     async fn sync_network(&self, network: &NetworkRecord) {
         let all = self.list().unwrap_or_default();
-        for (cid, ep) in &network.endpoints {
-            if ep.attached {
-                self.write_hosts(&all, cid);
-            }
+        let targets: BTreeSet<String> = network
+            .endpoints
+            .iter()
+            .filter(|(_, ep)| ep.attached)
+            .map(|(cid, _)| cid.clone())
+            .collect();
+        let containers = self.all_containers();
+        for cid in &targets {
+            self.write_hosts(&all, &containers, cid);
         }
     }
 
+    /// Every container record, read once per sync rather than once per
+    /// hosts line.
+    fn all_containers(&self) -> BTreeMap<String, ContainerRecord> {
+        self.meta
+            .list_records(Collection::Containers)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(id, v)| Some((id, serde_json::from_slice(&v).ok()?)))
+            .collect()
+    }
+
     /// Writes container `id`'s /etc/hosts from the current records.
-    fn write_hosts(&self, all: &[NetworkRecord], id: &str) {
-        let Some(container) = self.container(id) else {
+    fn write_hosts(
+        &self,
+        all: &[NetworkRecord],
+        containers: &BTreeMap<String, ContainerRecord>,
+        id: &str,
+    ) {
+        let Some(container) = containers.get(id) else {
             return;
         };
         let o = &container.config.options;
@@ -895,9 +917,9 @@ impl NetworkService {
                 if cid == id || !ep.attached {
                     continue;
                 }
-                let name = self
-                    .container(cid)
-                    .map(|c| c.name)
+                let name = containers
+                    .get(cid)
+                    .map(|c| c.name.clone())
                     .unwrap_or_else(|| ep.container_name.clone());
                 let mut names = vec![name];
                 names.extend(ep.aliases.iter().cloned());
