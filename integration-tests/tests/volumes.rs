@@ -482,6 +482,18 @@ fn mount_backed_tmpfs_volume_is_mounted_while_used() {
     f.ok(&["rm", &c]);
     f.ok(&["volume", "rm", &vol]);
     assert!(volume_dirs(&f).is_empty());
+    // --mount volume-opt/volume-label: the options of a volume it creates.
+    let vol2 = f.name("tmpfs2");
+    let spec = format!(
+        "type=volume,source={vol2},target=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=4m,volume-label=k=v"
+    );
+    let out = f.ok(&["run", "--rm", "--mount", &spec, "busybox", "df", "-k", "/t"]);
+    assert!(out.contains(" 4096 "), "4 MiB tmpfs: {out}");
+    let v: serde_json::Value = serde_json::from_str(&f.ok(&["volume", "inspect", &vol2])).unwrap();
+    assert_eq!(v[0]["Options"]["o"], "size=4m");
+    assert_eq!(v[0]["Labels"]["k"], "v");
+    assert!(mounts_under(&volumes_dir(&f).join(&vol2)).is_empty());
+    f.ok(&["volume", "rm", &vol2]);
     let events = volume_events(&f);
     for action in ["create", "mount", "unmount", "destroy"] {
         assert!(
@@ -524,6 +536,17 @@ fn bad_input_is_named_and_leaves_nothing() {
             "run", "--rm", "-v", "v1:/d", "-v", "v2:/d", "busybox", "true",
         ],
         "Duplicate mount point: /d",
+    );
+    usage(
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            "source=v7,target=/d,volume-opt=foo=1",
+            "busybox",
+            "true",
+        ],
+        "invalid option key: \"foo\"",
     );
     // A create that fails after its volumes were made removes them again.
     usage(
@@ -594,4 +617,76 @@ fn system_prune_volumes_takes_unused_anonymous_volumes() {
     assert!(out.contains("Deleted Volumes:"), "{out}");
     assert_eq!(volume_names(&f), vec![named.clone()]);
     assert_eq!(volume_dirs(&f), vec![named]);
+}
+
+#[test]
+fn volumes_and_their_users_survive_a_berthd_crash() {
+    let mut f = Fixture::new();
+    let vol = f.name("durable");
+    let c = f.name("c");
+    let id = f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "-v",
+        &format!("{vol}:/d"),
+        "-v",
+        "/anon",
+        "busybox",
+        "sh",
+        "-c",
+        "echo before > /d/f; sleep 60",
+    ]);
+    f.eventually(10, "the write to the volume", || {
+        volumes_dir(&f).join(&vol).join("_data/f").exists()
+    });
+    let before = volume_names(&f);
+    assert_eq!(before.len(), 2);
+    f.d.kill9();
+    f.d.restart();
+    // Records and data are back; the running container still holds both.
+    assert_eq!(volume_names(&f), before);
+    let out = f.berth(&["volume", "rm", &vol]);
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("volume is in use - [{id}]")),
+        "{}",
+        stderr(&out)
+    );
+    let out = f.ok(&["exec", &c, "cat", "/d/f"]);
+    assert_eq!(out.trim(), "before");
+    // rm -fv after the restart still takes the anonymous volume only.
+    f.ok(&["rm", "-fv", &c]);
+    assert_eq!(volume_names(&f), vec![vol.clone()]);
+}
+
+#[test]
+fn a_volume_that_cannot_be_mounted_fails_the_create_cleanly() {
+    let f = Fixture::new();
+    let vol = f.name("badfs");
+    // Accepted at create (docker checks the options, not the mount) ...
+    f.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=bt-no-such-fs",
+        "--opt",
+        "device=none",
+        &vol,
+    ]);
+    // ... and the first use fails with the mount error, nothing left.
+    let out = f.berth(&["run", "--rm", "-v", &format!("{vol}:/d"), "busybox", "true"]);
+    assert_eq!(code(&out), Some(125), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("volume {vol}:")), "{err}");
+    assert!(err.contains("bt-no-such-fs"), "{err}");
+    assert!(f.all_names().is_empty(), "{:?}", f.all_names());
+    assert!(
+        f.mounts_under_berthd().is_empty(),
+        "{:?}",
+        f.mounts_under_berthd()
+    );
+    f.ok(&["volume", "rm", &vol]);
+    assert!(volume_dirs(&f).is_empty());
 }

@@ -14,7 +14,7 @@
 //!   options).
 
 use super::VolumeError;
-use crate::containers::spec::mounts::{container_path_of, UserMount};
+use crate::containers::spec::mounts::{container_path_of, UserMount, VolumeCreateOptions};
 use crate::containers::spec::{self, ContainerOptions, ImageRuntimeConfig, SpecError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -45,6 +45,8 @@ pub struct WantedVolume {
     pub destination: String,
     pub read_only: bool,
     pub no_copy: bool,
+    /// Labels and options if this mount creates the volume.
+    pub create_with: VolumeCreateOptions,
 }
 
 /// The volumes `opts` and the image's `VOLUME`s ask for, in mount order
@@ -81,11 +83,13 @@ pub fn wanted_volumes(
                 target,
                 read_only,
                 no_copy,
+                create_with,
             } => Some(WantedVolume {
                 name: name.clone(),
                 destination: target.clone(),
                 read_only: *read_only,
                 no_copy: *no_copy,
+                create_with: create_with.clone(),
             }),
             _ => None,
         })
@@ -102,6 +106,7 @@ pub fn wanted_volumes(
                 destination,
                 read_only: false,
                 no_copy: false,
+                create_with: VolumeCreateOptions::default(),
             });
         }
     }

@@ -329,6 +329,10 @@ impl VolumeService {
         rootfs: &Path,
     ) -> Result<VolumeAttachment<'_>, VolumeError> {
         let wanted = wanted_volumes(opts, image)?;
+        for w in &wanted {
+            let name = w.name.as_deref().unwrap_or("anonymous volume");
+            record::validate_options(name, &w.create_with.options)?;
+        }
         let mut attachment = VolumeAttachment {
             service: self,
             container: container.to_string(),
@@ -339,15 +343,15 @@ impl VolumeService {
         for w in wanted {
             let anonymous = w.name.is_none();
             let name = w.name.unwrap_or_else(record::anonymous_name);
-            let labels = if anonymous {
-                BTreeMap::from([(ANONYMOUS_LABEL.to_string(), String::new())])
-            } else {
-                BTreeMap::new()
-            };
+            let mut labels = w.create_with.labels.clone();
+            if anonymous {
+                labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
+            }
             // Under the lock: two creates sharing a new volume must not
             // both find it empty and copy into it at once.
             let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            let (record, created) = self.create_locked(&name, labels, BTreeMap::new())?;
+            let (record, created) =
+                self.create_locked(&name, labels, w.create_with.options.clone())?;
             // Held from here: a concurrent `volume rm` sees it in use.
             self.pending
                 .lock()

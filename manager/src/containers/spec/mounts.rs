@@ -94,7 +94,18 @@ pub enum UserMount {
         read_only: bool,
         /// `nocopy` / `volume-nocopy`: do not fill it from the image.
         no_copy: bool,
+        /// `--mount volume-label=`/`volume-opt=`: used only when the
+        /// volume is created by this mount.
+        create_with: VolumeCreateOptions,
     },
+}
+
+/// Labels and local driver options a `--mount type=volume` gives a volume
+/// it creates (`volume-label=K=V`, `volume-opt=K=V`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeCreateOptions {
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 /// A volume resolved to its host directory: mounted like docker mounts
@@ -231,6 +242,7 @@ pub fn parse_bind(spec: &str) -> Result<UserMount, SpecError> {
                 target: container_path(t, spec, "volume")?,
                 read_only: false,
                 no_copy: false,
+                create_with: Default::default(),
             })
         }
         [s, t] => (*s, *t, ""),
@@ -312,6 +324,7 @@ fn parse_volume_modes(
         target,
         read_only: read_only.unwrap_or(false),
         no_copy,
+        create_with: Default::default(),
     })
 }
 
@@ -331,7 +344,8 @@ fn mount_bool(key: &str, value: Option<&str>, field: &str) -> Result<bool, SpecE
 /// `bind-propagation`, `bind-nonrecursive`), `type=tmpfs` (`tmpfs-size`,
 /// `tmpfs-mode`) or `type=volume`, docker's default (`source` a volume
 /// name or none for an anonymous volume, `volume-nocopy`,
-/// `volume-driver=local`; `volume-label`/`volume-opt` are not implemented).
+/// `volume-driver=local`, `volume-label=K=V` and `volume-opt=K=V` for a
+/// volume this mount creates).
 pub fn parse_mount(spec: &str) -> Result<UserMount, SpecError> {
     let mut kind = None;
     let mut source = None;
@@ -342,6 +356,7 @@ pub fn parse_mount(spec: &str) -> Result<UserMount, SpecError> {
     let mut tmpfs_size = None;
     let mut tmpfs_mode = None;
     let mut no_copy = false;
+    let mut create_with = VolumeCreateOptions::default();
     // Options of another mount type given (docker refuses them).
     let mut bind_options = false;
     let mut volume_options = false;
@@ -393,15 +408,21 @@ pub fn parse_mount(spec: &str) -> Result<UserMount, SpecError> {
                 }
                 volume_options = true;
             }
-            "volume-label" => {
-                return Err(SpecError::NotImplemented(
-                    "--mount volume-label (create the volume with `volume create --label`)",
-                ))
-            }
-            "volume-opt" => {
-                return Err(SpecError::NotImplemented(
-                    "--mount volume-opt (create the volume with `volume create --opt`)",
-                ))
+            "volume-label" | "volume-opt" => {
+                volume_options = true;
+                let v = need()?;
+                let (k, val) = v.split_once('=').unwrap_or((v, ""));
+                if k.is_empty() {
+                    return Err(SpecError::invalid(format!(
+                        "invalid {key}: {v:?}: want KEY=VALUE"
+                    )));
+                }
+                let map = if key.eq_ignore_ascii_case("volume-label") {
+                    &mut create_with.labels
+                } else {
+                    &mut create_with.options
+                };
+                map.insert(k.to_string(), val.to_string());
             }
             _ => {
                 return Err(SpecError::invalid(format!(
@@ -492,6 +513,7 @@ pub fn parse_mount(spec: &str) -> Result<UserMount, SpecError> {
                 target: container_path(&target, spec, "volume")?,
                 read_only,
                 no_copy,
+                create_with,
             })
         }
         other => Err(SpecError::invalid(format!(
@@ -749,6 +771,7 @@ mod tests {
                 target: "/srv".into(),
                 read_only: true,
                 no_copy: true,
+                create_with: Default::default(),
             }
         );
         assert_eq!(
@@ -758,6 +781,7 @@ mod tests {
                 target: "/only".into(),
                 read_only: false,
                 no_copy: false,
+                create_with: Default::default(),
             }
         );
         assert_eq!(
@@ -767,6 +791,7 @@ mod tests {
                 target: "/d".into(),
                 read_only: true,
                 no_copy: true,
+                create_with: Default::default(),
             }
         );
         // type=volume is the default; no source: anonymous.
@@ -777,6 +802,7 @@ mod tests {
                 target: "/d".into(),
                 read_only: false,
                 no_copy: false,
+                create_with: Default::default(),
             }
         );
         let b = VolumeBind {
@@ -846,10 +872,18 @@ mod tests {
             let e = parse_mount(spec).unwrap_err().to_string();
             assert!(e.contains(msg), "{spec}: {e}");
         }
-        assert!(matches!(
-            parse_mount("source=v,target=/d,volume-opt=type=tmpfs").unwrap_err(),
-            SpecError::NotImplemented(_)
-        ));
+        let m = parse_mount(
+            "source=vv,target=/d,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=a=b",
+        )
+        .unwrap();
+        let UserMount::Volume { create_with, .. } = m else {
+            panic!("{m:?}")
+        };
+        assert_eq!(create_with.options.len(), 2);
+        assert_eq!(create_with.options["type"], "tmpfs");
+        assert_eq!(create_with.labels["a"], "b");
+        assert!(parse_mount("type=bind,source=/s,target=/d,volume-opt=type=x").is_err());
+        assert!(parse_mount("target=/d,volume-opt==x").is_err());
     }
 
     #[test]
