@@ -204,3 +204,289 @@ fn published_ports_reach_the_container_from_loopback_and_go_at_unpublish() {
         publisher.firewall().delete_table().unwrap();
     });
 }
+
+// ---- end to end: berth run -p against a private berthd ----
+
+use berth_integration_tests::containers::Fixture;
+use berth_integration_tests::{stderr, stdout};
+
+/// A host port free right now on 127.0.0.1 (tcp).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The busybox command of a container serving `text` at / on port 80.
+fn httpd(text: &str) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!("mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p 80 -h /www"),
+    ]
+}
+
+/// `berth run -d --name NAME FLAGS... busybox httpd`: the id.
+fn run_httpd(f: &Fixture, name: &str, flags: &[&str], text: &str) -> String {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(flags);
+    args.push("busybox");
+    let cmd = httpd(text);
+    args.extend(cmd.iter().map(String::as_str));
+    f.ok(&args)
+}
+
+/// The rules of this berthd's table that belong to container `id`.
+fn container_rules(f: &Fixture, id: &str) -> usize {
+    let want = format!("container {id}");
+    listed_rules(&f.d.nft_table)
+        .iter()
+        .filter(|r| r["comment"].as_str() == Some(want.as_str()))
+        .count()
+}
+
+/// The host port `berth port NAME PRIVATE` shows.
+fn shown_port(f: &Fixture, name: &str, private: &str) -> u16 {
+    let out = f.ok(&["port", name, private]);
+    let line = out.lines().next().unwrap_or_default();
+    line.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("berth port {name} {private}: {out:?}"))
+}
+
+fn get(port: u16) -> Result<String, String> {
+    http_get_eventually(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(10),
+    )
+}
+
+#[test]
+fn run_p_publishes_on_loopback_given_random_and_all_ports() {
+    let f = Fixture::new();
+    // -p 127.0.0.1:HOST:80
+    let host = free_port();
+    let a = f.name("pa");
+    let id = run_httpd(&f, &a, &["-p", &format!("127.0.0.1:{host}:80")], "given");
+    assert_eq!(get(host).unwrap(), "given\n");
+    assert_eq!(
+        container_rules(&f, &id),
+        1,
+        "one DNAT rule per published port"
+    );
+    assert_eq!(f.ok(&["port", &a]), format!("80/tcp -> 127.0.0.1:{host}"));
+    let ps = f.ok(&[
+        "ps",
+        "--filter",
+        &format!("name={a}"),
+        "--format",
+        "{{.Ports}}",
+    ]);
+    assert_eq!(ps, format!("127.0.0.1:{host}->80/tcp"));
+    let v = f.inspect(&a);
+    assert_eq!(
+        v["HostConfig"]["PortBindings"],
+        serde_json::json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": host.to_string()}]})
+    );
+    assert_eq!(
+        v["NetworkSettings"]["Ports"],
+        serde_json::json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": host.to_string()}]})
+    );
+    // -p HOST:80 (every address)
+    let host2 = free_port();
+    let b = f.name("pb");
+    run_httpd(&f, &b, &["-p", &format!("{host2}:80")], "everywhere");
+    assert_eq!(get(host2).unwrap(), "everywhere\n");
+    // -p 80: a random host port, read back with `berth port`.
+    let c = f.name("pc");
+    run_httpd(&f, &c, &["-p", "80"], "random");
+    let random = shown_port(&f, &c, "80");
+    assert_eq!(get(random).unwrap(), "random\n");
+    // -P with --expose: every exposed port on a random host port.
+    let d = f.name("pd");
+    run_httpd(
+        &f,
+        &d,
+        &["-P", "--expose", "80", "--expose", "9000/udp"],
+        "all",
+    );
+    let all = shown_port(&f, &d, "80/tcp");
+    assert_eq!(get(all).unwrap(), "all\n");
+    assert!(shown_port(&f, &d, "9000/udp") > 0);
+    // ps filters: publish= the -p ones, expose= every exposed port.
+    let published = f.ok(&["ps", "--filter", "publish=80", "--format", "{{.Names}}"]);
+    for n in [&a, &b, &c] {
+        assert!(published.lines().any(|l| l == n.as_str()), "{published}");
+    }
+    assert!(
+        !published.lines().any(|l| l == d.as_str()),
+        "-P is not a -p binding"
+    );
+    let exposed = f.ok(&[
+        "ps",
+        "--filter",
+        "expose=9000/udp",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(exposed, d);
+}
+
+#[test]
+fn rules_and_reservations_go_at_stop_and_rm_and_come_back_at_start() {
+    let f = Fixture::new();
+    let host = free_port();
+    let name = f.name("ps");
+    let id = run_httpd(&f, &name, &["-p", &format!("127.0.0.1:{host}:80")], "again");
+    assert_eq!(get(host).unwrap(), "again\n");
+    f.ok(&["stop", "-t", "1", &name]);
+    assert_eq!(container_rules(&f, &id), 0, "rules gone after stop");
+    std::net::TcpListener::bind(("127.0.0.1", host)).expect("host port freed at stop");
+    assert_eq!(
+        f.inspect(&name)["NetworkSettings"]["Ports"],
+        serde_json::json!({"80/tcp": null})
+    );
+    assert_eq!(f.ok(&["port", &name]), "");
+    f.ok(&["start", &name]);
+    assert_eq!(
+        get(host).unwrap(),
+        "again\n",
+        "same host port after a restart"
+    );
+    f.ok(&["kill", &name]);
+    f.eventually(10, "rules gone after kill", || {
+        container_rules(&f, &id) == 0
+    });
+    f.ok(&["start", &name]);
+    assert_eq!(container_rules(&f, &id), 1);
+    f.ok(&["rm", "-f", &name]);
+    assert_eq!(container_rules(&f, &id), 0, "rules gone after rm -f");
+    std::net::TcpListener::bind(("127.0.0.1", host)).expect("host port freed at rm -f");
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error_at_run_and_nothing_is_left() {
+    let f = Fixture::new();
+    // A port another process holds.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let name = f.name("pt");
+    let mut args = vec!["run", "-d", "--name", &name];
+    let spec = format!("127.0.0.1:{port}:80");
+    args.extend(["-p", &spec, "busybox", "sleep", "60"]);
+    let out = f.berth(&args);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}/tcp")) && err.contains("in use"),
+        "{err}"
+    );
+    // docker keeps the created container, not running, with no rule.
+    let v = f.inspect(&name);
+    assert_ne!(v["State"]["Status"], "running");
+    let id = v["Id"].as_str().unwrap().to_string();
+    assert_eq!(container_rules(&f, &id), 0);
+    f.ok(&["rm", &name]);
+    drop(held);
+    // A port another container holds: docker's "port is already allocated".
+    let first = f.name("pu");
+    run_httpd(&f, &first, &["-p", &spec], "first");
+    let second = f.name("pv");
+    let out = f.berth(&[
+        "run", "-d", "--name", &second, "-p", &spec, "busybox", "sleep", "60",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("port is already allocated"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        get(port).unwrap(),
+        "first\n",
+        "the first container keeps its port"
+    );
+    let second_id = f.inspect(&second)["Id"].as_str().unwrap().to_string();
+    assert_eq!(container_rules(&f, &second_id), 0);
+}
+
+#[test]
+fn invalid_port_specs_fail_with_125_and_create_nothing() {
+    let f = Fixture::new();
+    for (flags, says) in [
+        (vec!["-p", "99999:80"], "invalid hostPort: 99999"),
+        (vec!["-p", "abc"], "invalid containerPort: abc"),
+        (vec!["-p", "80/sctp"], "sctp"),
+        (vec!["-p", "1.2.3:80:80"], "invalid IP address"),
+        (vec!["-p", "8000-8002:80-81"], "invalid ranges"),
+        (vec!["--expose", "80:80"], "--expose takes a port"),
+    ] {
+        let name = f.name("pi");
+        let mut args = vec!["run", "-d", "--name", &name];
+        args.extend_from_slice(&flags);
+        args.extend(["busybox", "true"]);
+        let out = f.berth(&args);
+        assert_eq!(out.status.code(), Some(125), "{flags:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(says), "{flags:?}: {}", stderr(&out));
+        assert!(!f.all_names().contains(&name), "{flags:?} left a container");
+    }
+    assert!(listed_rules(&f.d.nft_table).iter().all(|r| r["comment"]
+        .as_str()
+        .map(|c| !c.starts_with("container "))
+        .unwrap_or(true)));
+}
+
+#[test]
+fn published_ports_survive_a_berthd_kill_9_and_go_at_stop_after() {
+    let mut f = Fixture::new();
+    let host = free_port();
+    let name = f.name("pk");
+    let id = run_httpd(
+        &f,
+        &name,
+        &["-p", &format!("127.0.0.1:{host}:80")],
+        "survivor",
+    );
+    assert_eq!(get(host).unwrap(), "survivor\n");
+    f.d.kill9();
+    f.d.restart();
+    assert_eq!(get(host).unwrap(), "survivor\n");
+    assert_eq!(container_rules(&f, &id), 1, "rebuilt once, not doubled");
+    // The reservation is held again: nobody else can take the port.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", host)).is_err());
+    f.ok(&["stop", "-t", "1", &name]);
+    assert_eq!(container_rules(&f, &id), 0);
+    std::net::TcpListener::bind(("127.0.0.1", host)).expect("freed at stop");
+}
+
+#[test]
+fn udp_is_published_too() {
+    let f = Fixture::new();
+    let name = f.name("pu");
+    // busybox-static has no UDP server: the host's python3 (bind-mounted
+    // read-only with its libraries) echoes datagrams.
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        "127.0.0.1::5353/udp",
+        "-v",
+        "/usr:/usr:ro",
+        "-v",
+        "/usr/lib:/lib:ro",
+        "-v",
+        "/usr/lib64:/lib64:ro",
+        "busybox",
+        "/usr/bin/python3",
+        "-c",
+        UDP_ECHO,
+        "5353",
+    ]);
+    let port = shown_port(&f, &name, "5353/udp");
+    assert_eq!(udp_echo(port).as_deref(), Some(&b"ping over udp"[..]));
+}

@@ -817,7 +817,15 @@ impl ContainerService {
                         })
                         .await;
                 }
-                Some(open_attach(&mut client, &id, "", a.stdin_rx.clone()).await?)
+                match open_attach(&mut client, &id, "", a.stdin_rx.clone()).await {
+                    Ok(stream) => Some(stream),
+                    Err(e) => {
+                        shutdown_shim(&mut client, &id).await;
+                        self.unpublish_ports(&id).await;
+                        self.networks.detach(&id).await;
+                        return Err(e);
+                    }
+                }
             }
             None => None,
         };
@@ -833,6 +841,7 @@ impl ContainerService {
             Err(status) => {
                 let message = status.message().to_string();
                 shutdown_shim(&mut client, &id).await;
+                self.unpublish_ports(&id).await;
                 self.networks.detach(&id).await;
                 return Err(self.start_failed(&record, message));
             }
