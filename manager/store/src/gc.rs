@@ -168,6 +168,10 @@ struct Mark<'a> {
 /// The fields of manifests, indexes and configs that reference other things. Parsed by shape,
 /// not by media type: Docker and OCI name the same structures differently, and OCI manifests
 /// may omit `mediaType`.
+///
+/// Every field is optional down to the digest: an image config's `config` is docker's container
+/// config object (no digest), and a blob that fails to parse as a whole would hide its
+/// `rootfs` and with it every snapshot of the image.
 #[derive(Deserialize)]
 struct References {
     #[serde(default)]
@@ -180,7 +184,7 @@ struct References {
 
 #[derive(Deserialize)]
 struct Reference {
-    digest: Digest,
+    digest: Option<Digest>,
 }
 
 #[derive(Deserialize)]
@@ -221,9 +225,9 @@ impl Mark<'_> {
             let Ok(refs) = serde_json::from_slice::<References>(&data) else {
                 continue;
             };
-            todo.extend(refs.manifests.into_iter().map(|r| r.digest));
-            todo.extend(refs.config.into_iter().map(|r| r.digest));
-            todo.extend(refs.layers.into_iter().map(|r| r.digest));
+            todo.extend(refs.manifests.into_iter().filter_map(|r| r.digest));
+            todo.extend(refs.config.into_iter().filter_map(|r| r.digest));
+            todo.extend(refs.layers.into_iter().filter_map(|r| r.digest));
             if let Some(rootfs) = refs.rootfs {
                 self.chain_ids
                     .extend(chain_ids(&rootfs.diff_ids).iter().map(Digest::to_string));

@@ -78,6 +78,9 @@ fn make_image(env: &Env, layers: &[&str]) -> Image {
     }
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux",
+        // Every real image config has this object (docker's container
+        // config); it has no digest and must not hide rootfs from the mark.
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()},
     }))
     .unwrap();
