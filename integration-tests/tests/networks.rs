@@ -481,3 +481,100 @@ fn ls_filters_inspect_format_ps_filter_prune_and_events() {
         assert!(events.contains(&want), "{want} in:\n{events}");
     }
 }
+
+/// Two user networks on one host: a container reaches its own network's
+/// server but not the other network's, by address (names are per network
+/// anyway), while the host reaches both. Isolation holds with this host's
+/// ip_forward off and, through our nft forward rules, with it on (that case
+/// is `ports.rs::bridges_are_isolated_from_each_other_but_not_within`).
+#[test]
+fn containers_on_two_user_networks_are_isolated() {
+    let f = Fixture::new();
+    let (na, nb) = (network_name(&f, "isa"), network_name(&f, "isb"));
+    f.ok(&["network", "create", &na]);
+    f.ok(&["network", "create", &nb]);
+    let serve = "echo hello > /tmp/index.html && exec httpd -f -p 80 -h /tmp";
+    let (sa, sb) = (f.name("sva"), f.name("svb"));
+    for (name, net) in [(&sa, &na), (&sb, &nb)] {
+        f.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            "busybox",
+            "sh",
+            "-c",
+            serve,
+        ]);
+    }
+    let (ipa, ipb) = (ip_of(&f, &sa), ip_of(&f, &sb));
+    let client = f.name("cli");
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &client,
+        "--network",
+        &na,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    // busybox-static's `wget -T` crashes (SIGSEGV): bound it with `timeout`.
+    let fetch = |ip: &str| {
+        f.berth(&[
+            "exec",
+            &client,
+            "timeout",
+            "3",
+            "wget",
+            "-qO-",
+            &format!("http://{ip}/"),
+        ])
+    };
+    // Its own network: by name and by address.
+    let own = fetch(&ipa);
+    assert_eq!(stdout(&own).trim(), "hello", "{}", stderr(&own));
+    let got = f.ok(&[
+        "exec",
+        &client,
+        "timeout",
+        "3",
+        "wget",
+        "-qO-",
+        &format!("http://{sa}/"),
+    ]);
+    assert_eq!(got.trim(), "hello");
+    // The other network: neither its address nor its name.
+    let other = fetch(&ipb);
+    assert_ne!(
+        other.status.code(),
+        Some(0),
+        "reached {ipb} across networks"
+    );
+    assert!(stdout(&other).trim().is_empty());
+    let by_name = f.berth(&[
+        "exec",
+        &client,
+        "timeout",
+        "3",
+        "wget",
+        "-qO-",
+        &format!("http://{sb}/"),
+    ]);
+    assert_ne!(
+        by_name.status.code(),
+        Some(0),
+        "{sb} resolved across networks"
+    );
+    // The host reaches both (the test's own namespaces only).
+    for ip in [&ipa, &ipb] {
+        let ping = Command::new("busybox")
+            .args(["ping", "-c1", "-W2", ip])
+            .output()
+            .unwrap();
+        assert!(ping.status.success(), "host pings {ip}");
+    }
+}
