@@ -168,7 +168,11 @@ fn init(ctx: &InitContext) -> Result<()> {
     process::enter_cwd(&process.cwd)?;
     process::set_no_new_privs(process.no_new_privileges)?;
     sync::send(sock, sync::READY, b"")?;
-    wait_for_start(&ctx.fifo)?;
+    // Held open (close-on-exec) until the execve below: `start` reads the
+    // fifo to its end, so it returns, and runs poststart hooks, only once
+    // the user process runs (runtime-spec: startContainer hooks, then the
+    // process, then poststart).
+    let _exec_fifo = wait_for_start(&ctx.fifo)?;
     if let Some(h) = spec_hooks.filter(|h| !h.start_container.is_empty()) {
         let state = State {
             oci_version: berth_oci::OCI_VERSION.into(),
@@ -211,9 +215,10 @@ fn join_session_keyring(id: &str) -> Result<()> {
 /// The FIFO is reopened for writing through our own /proc/self/fd (the
 /// container's /proc by now): opening a FIFO for writing blocks until a reader
 /// comes, which is the whole create/start split.
-fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+fn wait_for_start(fifo: &OwnedFd) -> Result<OwnedFd> {
     let path = sys::fd_path(fifo.as_raw_fd());
     let fd = sys::openat(libc::AT_FDCWD, &path, libc::O_WRONLY, 0)
         .context(|| "open exec fifo (is /proc mounted in the container?)".into())?;
-    sys::write_all(fd.as_raw_fd(), b"0").context(|| "write exec fifo".into())
+    sys::write_all(fd.as_raw_fd(), b"0").context(|| "write exec fifo".into())?;
+    Ok(fd)
 }

@@ -70,14 +70,28 @@ fn release_init(record: &ContainerRecord, fifo_path: &Path) -> Result<()> {
         events: libc::POLLIN,
         revents: 0,
     };
+    // The init writes one byte, then keeps its end open until its execve
+    // closes it: the end of the fifo is the user process running (or the
+    // init gone), which poststart hooks must come after.
+    let mut released = false;
     loop {
         let r = unsafe { libc::poll(&mut pfd, 1, 50) };
         if r > 0 {
             let mut b = [0u8; 1];
             let n = sys::read(fifo.as_raw_fd(), &mut b).context(what)?;
             if n == 1 {
+                released = true;
+                continue;
+            }
+            if n == 0 && released {
                 break;
             }
+        }
+        if released {
+            if !record.init_alive() {
+                break;
+            }
+            continue;
         }
         if !record.init_alive() {
             let _ = std::fs::remove_file(fifo_path);
