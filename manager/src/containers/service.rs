@@ -959,12 +959,19 @@ impl ContainerService {
         self.stop_health_monitor(&entry);
         let guard = entry.lock.lock().await;
         if let Some(mut client) = client {
-            let _ = client
+            let deleted = client
                 .delete(shimpb::DeleteRequest {
                     id: id.to_string(),
                     exec_id: String::new(),
                 })
                 .await;
+            if deleted.is_err() {
+                // The shim refuses Delete while an exec it has not reaped yet
+                // still counts as running (a health probe caught by the
+                // exit); the container is gone either way, and a shim left
+                // waiting would never exit: have it force-delete and exit.
+                shutdown_shim(&mut client, id).await;
+            }
         }
         entry.set_client(None);
         self.unpublish_ports(id).await;
