@@ -13,15 +13,24 @@ for b in berth-runtime berth-shim berthd berth; do
   fi
 done
 
-# The main job: berthd running, a busybox image imported from Debian's
-# busybox-static (no registry can be reached), and a container run by berth.
+# berthd as a service: the init script (`service berthd start|stop|status`
+# on a machine without systemd, as this set-up targets), and group `berth`,
+# whose members may use the API socket without root.
+install -m 0755 dist/init.d/berthd /etc/init.d/berthd
+if [ ! -e /etc/default/berthd ]; then
+  install -m 0644 dist/default/berthd /etc/default/berthd
+fi
+getent group berth >/dev/null || groupadd --system berth
+
+# The main job: berthd running (an already running one is fine), a busybox
+# image imported from Debian's busybox-static (no registry can be reached),
+# and a container run by berth. With systemd, its sysv generator makes a
+# unit of the init script once told to look.
+if [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+fi
 if ! berth version >/dev/null 2>&1; then
-  mkdir -p /var/log
-  setsid berthd </dev/null >>/var/log/berthd.log 2>&1 &
-  for _ in $(seq 1 100); do
-    [ -S /run/berth/berthd.sock ] && berth version >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  service berthd start
 fi
 if ! berth image inspect busybox >/dev/null 2>&1; then
   rootfs=$(mktemp -d /tmp/berth-busybox.XXXXXX)
