@@ -1,6 +1,13 @@
-//! Compiles every `.proto` file under `proto/berth/` with protoc (Debian's
-//! protobuf-compiler) into tonic/prost code. Each versioned package
-//! (`berth.shim.v1`, `berth.v1`, ...) is included by `src/lib.rs`.
+//! Compiles every `.proto` file under `proto/berth/` into tonic/prost code.
+//! Each versioned package (`berth.shim.v1`, `berth.v1`, ...) is included by
+//! `src/lib.rs`.
+//!
+//! The .proto files are parsed by protox, a protobuf compiler written in
+//! Rust that carries Google's well-known types (`google/protobuf/*.proto`)
+//! itself, so the build needs no system `protoc` and no `libprotobuf-dev`
+//! include files (a fresh Debian root has neither; issue 12). protox yields
+//! the same `FileDescriptorSet` protoc would, and tonic-prost-build turns it
+//! into the same generated API.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if protos.is_empty() {
         return Ok(());
     }
-    tonic_prost_build::configure().compile_protos(&protos, &[PathBuf::from(".")])?;
+    let descriptors = protox::compile(&protos, [PathBuf::from(".")])?;
+    tonic_prost_build::configure().compile_fds(descriptors)?;
     Ok(())
 }

@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # Installs what Berth's build and tests need on Debian 12 (as root), from
-# Debian's archive only: the peers the tests compare against (runc, crun,
-# podman, containerd, dockerd, conmon), the image tools (skopeo, umoci,
-# docker-registry), busybox-static for test images, protoc for the gRPC code,
-# nftables (berthd drives `nft -j` for published ports; tests list its rules).
+# Debian's archive only:
+# * the build: a C toolchain and pkg-config (rustup brings no linker, and
+#   some dependencies compile C code). No protoc: the gRPC code is generated
+#   by protox, a protobuf compiler in Rust that carries the well-known types;
+# * the peers the tests compare against (runc, crun, podman, containerd,
+#   dockerd, conmon), the image tools (skopeo, umoci, docker-registry),
+#   busybox-static for test images, nftables (berthd drives `nft -j` for
+#   published ports; tests list its rules).
+# Then checks that a Rust toolchain new enough for the workspace is on PATH.
 # Idempotent: packages already present are left alone.
 set -euo pipefail
 
+# The workspace's `rust-version` (Cargo.toml).
+min_rust=1.85
+
 packages=(
-  busybox-static jq protobuf-compiler procps iproute2 util-linux time strace hyperfine tmux
+  build-essential pkg-config
+  busybox-static jq procps iproute2 util-linux time strace hyperfine tmux
   runc crun conmon podman containerd docker.io docker-registry skopeo umoci
   python3-seccomp dbus-daemon dbus-bin ca-certificates tar gzip zstd curl python3
-  tini nftables
+  tini nftables passwd
 )
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: run as root (it installs Debian packages with apt-get)" >&2
+  exit 1
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -24,12 +38,23 @@ if ((${#missing[@]})); then
   # tests start private instances themselves.
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  rm -f /usr/sbin/policy-rc.d
 fi
 
-if ! command -v cargo >/dev/null; then
-  echo "install-deps: cargo not found: Berth needs a Rust toolchain >= 1.85 (rustup)" >&2
-  exit 1
-fi
+# "1.95.0" >= "1.85"? (sort -V orders version strings.)
+version_at_least() {
+  [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]
+}
+for tool in cargo rustc; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "install-deps: $tool not found on PATH: Berth needs a Rust toolchain >= $min_rust (install it with rustup)" >&2
+    exit 1
+  fi
+  have=$("$tool" --version | awk '{print $2}')
+  if ! version_at_least "$have" "$min_rust"; then
+    echo "install-deps: $tool $have is too old: Berth needs >= $min_rust (rustup update)" >&2
+    exit 1
+  fi
+done
