@@ -9,107 +9,405 @@
 
 use crate::error::{Error, Result};
 
-/// One flag a command accepts.
+/// One flag a command accepts. `help` is not used by the parser: it is the
+/// flag's line in the man page that berth-dist builds from this table (so
+/// the page cannot drift from what is parsed); as a `&'static str` it costs
+/// no start-up time.
 pub struct FlagSpec {
     pub name: &'static str,
     pub short: Option<&'static str>,
     pub takes_value: bool,
+    pub help: &'static str,
 }
 
-const fn flag(name: &'static str, short: Option<&'static str>, takes_value: bool) -> FlagSpec {
+const fn flag(
+    name: &'static str,
+    short: Option<&'static str>,
+    takes_value: bool,
+    help: &'static str,
+) -> FlagSpec {
     FlagSpec {
         name,
         short,
         takes_value,
+        help,
     }
 }
 
+/// Every command: its name, its positional arguments (for the synopsis)
+/// and a one-line description, for the man page; [`command_flags`] knows
+/// the flags of each.
+pub const COMMANDS: &[(&str, &str, &str)] = &[
+    (
+        "create",
+        "ID",
+        "create a container from a bundle; its process waits for start",
+    ),
+    ("start", "ID", "run the user process of a created container"),
+    ("state", "ID", "print the state of a container as JSON"),
+    (
+        "kill",
+        "ID [SIGNAL]",
+        "send a signal (default SIGTERM) to the container's init",
+    ),
+    ("delete", "ID", "remove a stopped container's resources"),
+    (
+        "run",
+        "ID",
+        "create and start a container, then wait for it",
+    ),
+    (
+        "exec",
+        "ID [COMMAND [ARG...]]",
+        "run an additional process in a running container",
+    ),
+    (
+        "ps",
+        "ID [PS-OPTION...]",
+        "list the processes of a container",
+    ),
+    ("list", "", "list the containers under --root"),
+    ("spec", "", "write a default config.json into the bundle"),
+    ("pause", "ID", "freeze every process of a container"),
+    ("resume", "ID", "thaw a paused container"),
+    (
+        "update",
+        "ID",
+        "change the resource limits of a running container",
+    ),
+    ("events", "ID", "print a container's stats and OOM events"),
+    ("features", "", "print what this runtime supports as JSON"),
+];
+
 /// Global flags (before the command).
 pub const GLOBAL_FLAGS: &[FlagSpec] = &[
-    flag("root", None, true),
-    flag("log", None, true),
-    flag("log-format", None, true),
-    flag("debug", None, false),
-    flag("systemd-cgroup", None, false),
-    flag("criu", None, true),
-    flag("rootless", None, true),
-    flag("help", Some("h"), false),
-    flag("version", Some("v"), false),
+    flag(
+        "root",
+        None,
+        true,
+        "root directory of container state (default /run/berth-runtime)",
+    ),
+    flag(
+        "log",
+        None,
+        true,
+        "append the runtime's own errors and messages to this file",
+    ),
+    flag("log-format", None, true, "format of --log: text or json"),
+    flag("debug", None, false, "write debug messages to the log"),
+    flag(
+        "systemd-cgroup",
+        None,
+        false,
+        "name cgroups as systemd slices (slice:prefix:name)",
+    ),
+    flag(
+        "criu",
+        None,
+        true,
+        "accepted for runc compatibility; checkpointing is not implemented",
+    ),
+    flag(
+        "rootless",
+        None,
+        true,
+        "accepted for runc compatibility (true, false or auto)",
+    ),
+    flag("help", Some("h"), false, "show usage"),
+    flag(
+        "version",
+        Some("v"),
+        false,
+        "print the version and the OCI runtime spec version",
+    ),
 ];
 
 /// The flags of each command.
 pub fn command_flags(command: &str) -> Option<&'static [FlagSpec]> {
     const CREATE: &[FlagSpec] = &[
-        flag("bundle", Some("b"), true),
-        flag("console-socket", None, true),
-        flag("pid-file", None, true),
-        flag("preserve-fds", None, true),
-        flag("no-pivot", None, false),
-        flag("no-new-keyring", None, false),
-        flag("pidfd-socket", None, true),
+        flag(
+            "bundle",
+            Some("b"),
+            true,
+            "the OCI bundle directory (holds config.json; default: the current directory)",
+        ),
+        flag(
+            "console-socket",
+            None,
+            true,
+            "unix socket that receives the pty master of a terminal container (SCM_RIGHTS)",
+        ),
+        flag(
+            "pid-file",
+            None,
+            true,
+            "write the container process's pid to this file",
+        ),
+        flag(
+            "preserve-fds",
+            None,
+            true,
+            "pass this many extra fds (from fd 3 on) to the container process",
+        ),
+        flag(
+            "no-pivot",
+            None,
+            false,
+            "use chroot instead of pivot_root (for ramfs roots)",
+        ),
+        flag(
+            "no-new-keyring",
+            None,
+            false,
+            "keep the caller's session keyring instead of a new one",
+        ),
+        flag(
+            "pidfd-socket",
+            None,
+            true,
+            "unix socket that receives a pidfd of the container process",
+        ),
     ];
     const RUN: &[FlagSpec] = &[
-        flag("bundle", Some("b"), true),
-        flag("console-socket", None, true),
-        flag("pid-file", None, true),
-        flag("preserve-fds", None, true),
-        flag("no-pivot", None, false),
-        flag("no-new-keyring", None, false),
-        flag("detach", Some("d"), false),
-        flag("keep", None, false),
-        flag("no-subreaper", None, false),
+        flag(
+            "bundle",
+            Some("b"),
+            true,
+            "the OCI bundle directory (holds config.json; default: the current directory)",
+        ),
+        flag(
+            "console-socket",
+            None,
+            true,
+            "unix socket that receives the pty master of a terminal container (SCM_RIGHTS)",
+        ),
+        flag(
+            "pid-file",
+            None,
+            true,
+            "write the container process's pid to this file",
+        ),
+        flag(
+            "preserve-fds",
+            None,
+            true,
+            "pass this many extra fds (from fd 3 on) to the container process",
+        ),
+        flag(
+            "no-pivot",
+            None,
+            false,
+            "use chroot instead of pivot_root (for ramfs roots)",
+        ),
+        flag(
+            "no-new-keyring",
+            None,
+            false,
+            "keep the caller's session keyring instead of a new one",
+        ),
+        flag(
+            "detach",
+            Some("d"),
+            false,
+            "do not wait for the process: return once it runs",
+        ),
+        flag(
+            "keep",
+            None,
+            false,
+            "keep the container's state after it exits",
+        ),
+        flag(
+            "no-subreaper",
+            None,
+            false,
+            "do not become a subreaper of the container's processes",
+        ),
     ];
     const EXEC: &[FlagSpec] = &[
-        flag("process", Some("p"), true),
-        flag("console-socket", None, true),
-        flag("pid-file", None, true),
-        flag("preserve-fds", None, true),
-        flag("detach", Some("d"), false),
-        flag("tty", Some("t"), false),
-        flag("cwd", None, true),
-        flag("env", Some("e"), true),
-        flag("user", Some("u"), true),
-        flag("additional-gids", Some("g"), true),
-        flag("cap", Some("c"), true),
-        flag("no-new-privs", None, false),
-        flag("process-label", None, true),
-        flag("apparmor", None, true),
-        flag("no-subreaper", None, false),
-        flag("ignore-paused", None, false),
-        flag("cgroup", None, true),
+        flag(
+            "process",
+            Some("p"),
+            true,
+            "a JSON file with the OCI process to run (instead of the arguments)",
+        ),
+        flag(
+            "console-socket",
+            None,
+            true,
+            "unix socket that receives the pty master of a terminal container (SCM_RIGHTS)",
+        ),
+        flag(
+            "pid-file",
+            None,
+            true,
+            "write the container process's pid to this file",
+        ),
+        flag(
+            "preserve-fds",
+            None,
+            true,
+            "pass this many extra fds (from fd 3 on) to the container process",
+        ),
+        flag(
+            "detach",
+            Some("d"),
+            false,
+            "do not wait for the process: return once it runs",
+        ),
+        flag("tty", Some("t"), false, "allocate a pseudo-terminal"),
+        flag("cwd", None, true, "working directory of the process"),
+        flag(
+            "env",
+            Some("e"),
+            true,
+            "set an environment variable (KEY=VALUE, repeatable)",
+        ),
+        flag("user", Some("u"), true, "UID[:GID] to run the process as"),
+        flag(
+            "additional-gids",
+            Some("g"),
+            true,
+            "an additional group id (repeatable)",
+        ),
+        flag("cap", Some("c"), true, "add a capability (repeatable)"),
+        flag(
+            "no-new-privs",
+            None,
+            false,
+            "set no_new_privs on the process",
+        ),
+        flag("process-label", None, true, "SELinux label of the process"),
+        flag("apparmor", None, true, "AppArmor profile of the process"),
+        flag(
+            "no-subreaper",
+            None,
+            false,
+            "do not become a subreaper of the container's processes",
+        ),
+        flag(
+            "ignore-paused",
+            None,
+            false,
+            "exec even into a paused container",
+        ),
+        flag(
+            "cgroup",
+            None,
+            true,
+            "run the process in this sub-cgroup of the container",
+        ),
     ];
     const NONE: &[FlagSpec] = &[];
-    const KILL: &[FlagSpec] = &[flag("all", Some("a"), false)];
-    const DELETE: &[FlagSpec] = &[flag("force", Some("f"), false)];
-    const FORMAT: &[FlagSpec] = &[flag("format", Some("f"), true)];
+    const KILL: &[FlagSpec] = &[flag(
+        "all",
+        Some("a"),
+        false,
+        "send the signal to every process of the container",
+    )];
+    const DELETE: &[FlagSpec] = &[flag(
+        "force",
+        Some("f"),
+        false,
+        "kill the container first if it still runs",
+    )];
+    const FORMAT: &[FlagSpec] = &[flag(
+        "format",
+        Some("f"),
+        true,
+        "output format: table or json",
+    )];
     const LIST: &[FlagSpec] = &[
-        flag("format", Some("f"), true),
-        flag("quiet", Some("q"), false),
+        flag("format", Some("f"), true, "output format: table or json"),
+        flag("quiet", Some("q"), false, "print container ids only"),
     ];
     const SPEC: &[FlagSpec] = &[
-        flag("bundle", Some("b"), true),
-        flag("rootless", None, false),
+        flag(
+            "bundle",
+            Some("b"),
+            true,
+            "the OCI bundle directory (holds config.json; default: the current directory)",
+        ),
+        flag(
+            "rootless",
+            None,
+            false,
+            "write a spec for a rootless container",
+        ),
     ];
-    const EVENTS: &[FlagSpec] = &[flag("interval", None, true), flag("stats", None, false)];
+    const EVENTS: &[FlagSpec] = &[
+        flag("interval", None, true, "seconds between stats events"),
+        flag("stats", None, false, "print one stats event and exit"),
+    ];
     const UPDATE: &[FlagSpec] = &[
-        flag("resources", Some("r"), true),
-        flag("blkio-weight", None, true),
-        flag("cpu-period", None, true),
-        flag("cpu-quota", None, true),
-        flag("cpu-burst", None, true),
-        flag("cpu-share", None, true),
-        flag("cpu-rt-period", None, true),
-        flag("cpu-rt-runtime", None, true),
-        flag("cpuset-cpus", None, true),
-        flag("cpuset-mems", None, true),
-        flag("memory", None, true),
-        flag("memory-reservation", None, true),
-        flag("memory-swap", None, true),
-        flag("kernel-memory", None, true),
-        flag("kernel-memory-tcp", None, true),
-        flag("pids-limit", None, true),
-        flag("l3-cache-schema", None, true),
-        flag("mem-bw-schema", None, true),
+        flag(
+            "resources",
+            Some("r"),
+            true,
+            "a JSON file of OCI linux.resources (- for stdin)",
+        ),
+        flag("blkio-weight", None, true, "block IO weight (10-1000)"),
+        flag("cpu-period", None, true, "CPU CFS period in microseconds"),
+        flag("cpu-quota", None, true, "CPU CFS quota in microseconds"),
+        flag("cpu-burst", None, true, "CPU CFS burst in microseconds"),
+        flag("cpu-share", None, true, "CPU shares (relative weight)"),
+        flag(
+            "cpu-rt-period",
+            None,
+            true,
+            "CPU realtime period in microseconds",
+        ),
+        flag(
+            "cpu-rt-runtime",
+            None,
+            true,
+            "CPU realtime runtime in microseconds",
+        ),
+        flag(
+            "cpuset-cpus",
+            None,
+            true,
+            "CPUs the container may use (0-3, 0,1)",
+        ),
+        flag(
+            "cpuset-mems",
+            None,
+            true,
+            "memory nodes the container may use",
+        ),
+        flag("memory", None, true, "memory limit in bytes"),
+        flag(
+            "memory-reservation",
+            None,
+            true,
+            "memory soft limit in bytes",
+        ),
+        flag(
+            "memory-swap",
+            None,
+            true,
+            "memory plus swap limit in bytes (-1: unlimited)",
+        ),
+        flag(
+            "kernel-memory",
+            None,
+            true,
+            "kernel memory limit (deprecated by the kernel)",
+        ),
+        flag(
+            "kernel-memory-tcp",
+            None,
+            true,
+            "kernel TCP buffer memory limit (deprecated by the kernel)",
+        ),
+        flag("pids-limit", None, true, "maximum number of processes"),
+        flag("l3-cache-schema", None, true, "Intel RDT L3 cache schema"),
+        flag(
+            "mem-bw-schema",
+            None,
+            true,
+            "Intel RDT memory bandwidth schema",
+        ),
     ];
     Some(match command {
         "create" => CREATE,
@@ -230,6 +528,14 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn every_listed_command_has_a_flag_table() {
+        for (name, _, _) in COMMANDS {
+            assert!(command_flags(name).is_some(), "{name}");
+        }
+        assert!(command_flags("checkpoint").is_none());
     }
 
     #[test]
