@@ -10,7 +10,8 @@
 //!   "default-runtime": "berth",
 //!   "bridge": "berth0",
 //!   "bip": "172.18.0.1/16",
-//!   "nft-table": "berth"
+//!   "nft-table": "berth",
+//!   "registry-timeouts": {"connect": 30, "response": 120, "read": 60, "stall": 60}
 //! }
 //! ```
 //!
@@ -72,6 +73,11 @@ pub struct DaemonConfig {
     /// unique one each.
     #[serde(default)]
     pub nft_table: Option<String>,
+    /// Bounds on every registry connection, in seconds (`{"connect": 30,
+    /// "response": 120, "read": 60, "stall": 60}`, each key optional): see
+    /// `registry::RegistryTimeouts`.
+    #[serde(default)]
+    pub registry_timeouts: crate::registry::RegistryTimeouts,
 }
 
 /// One configured OCI runtime.

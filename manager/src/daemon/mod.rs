@@ -140,6 +140,7 @@ impl Daemon {
         tracing::info!(snapshotter = snapshotter.name(), root = %options.root.display(), "store opened");
         let registry = RegistryConfig {
             insecure: options.config.insecure_registries.clone(),
+            timeouts: options.config.registry_timeouts,
         };
         let index = ContainerIndex::new(meta.clone());
         let images = Arc::new(ImageService::new(

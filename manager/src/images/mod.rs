@@ -302,7 +302,7 @@ impl ImageService {
             content,
             meta,
             snapshotter,
-            http: crate::registry::http_client(),
+            http: crate::registry::http_client(&registry.timeouts),
             registry,
             platform,
             users,

@@ -11,6 +11,16 @@
 //!   docker's `lookupV2Endpoints` orders them. The first request of a
 //!   session settles which one is used for the rest of it.
 //!
+//! No registry can hold a connection of berthd for as long as it likes
+//! ([`RegistryTimeouts`], daemon.json `registry-timeouts`): connecting (TCP
+//! and TLS handshake) is bounded as docker's dialer is, the response headers
+//! must come within a bound, and every body (manifest, token, blob) is read
+//! through [`GuardedBody`], which fails a body that goes silent (`read`) or
+//! that trickles (`stall`: less than [`STALL_MIN_RATE`] bytes a second over a
+//! whole window, curl's `--speed-limit`/`--speed-time`), so a registry that
+//! drips one byte at a time fails the pull with a timeout error instead of
+//! holding it for hours.
+//!
 //! Spec: <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
 
 pub mod auth;
@@ -66,6 +76,54 @@ pub enum RegistryError {
     NoUploadLocation { url: String },
     #[error("invalid registry url {url}: {reason}")]
     InvalidUrl { url: String, reason: String },
+    #[error("{method} {url}: timed out: {reason}")]
+    Timeout {
+        method: Method,
+        url: String,
+        reason: String,
+    },
+}
+
+/// Slowest body accepted, in bytes per second averaged over a `stall`
+/// window (a registry that drips bytes, or a link too slow to finish a pull
+/// in any useful time).
+pub const STALL_MIN_RATE: u64 = 1024;
+
+/// The bounds on every registry connection, in seconds (daemon.json
+/// `registry-timeouts`; every key optional). Docker's registry transport
+/// dials with a 30 s timeout and gives TLS handshakes 10 s; reqwest bounds
+/// the two as one connect phase, so `connect` covers both. Docker has no
+/// bound on a body: a stalled registry held its pulls forever (issue 13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RegistryTimeouts {
+    /// TCP connect and TLS handshake.
+    pub connect: u64,
+    /// From sending a request to its response headers (a registry or
+    /// token server that accepts and never answers).
+    pub response: u64,
+    /// Longest silence inside a body.
+    pub read: u64,
+    /// The window over which a body must average [`STALL_MIN_RATE`].
+    pub stall: u64,
+}
+
+impl Default for RegistryTimeouts {
+    fn default() -> Self {
+        RegistryTimeouts {
+            connect: 30,
+            response: 120,
+            read: 60,
+            stall: 60,
+        }
+    }
+}
+
+impl RegistryTimeouts {
+    fn secs(n: u64) -> Duration {
+        // 0 would fail every request at once: the least is one second.
+        Duration::from_secs(n.max(1))
+    }
 }
 
 /// Settings shared by every registry connection of the daemon.
@@ -74,6 +132,8 @@ pub struct RegistryConfig {
     /// Hosts (`host[:port]` or `host`) whose TLS is not verified and that
     /// may fall back to plain HTTP.
     pub insecure: Vec<String>,
+    /// Bounds on connecting, waiting and reading.
+    pub timeouts: RegistryTimeouts,
 }
 
 /// How a registry host is reached.
@@ -138,6 +198,7 @@ pub struct Repository {
     /// Set once HTTPS answered: a later transport error (a dropped
     /// connection) is then an error, not a reason to fall back.
     https_answered: std::sync::atomic::AtomicBool,
+    timeouts: RegistryTimeouts,
     /// Repository path (`library/busybox`).
     pub name: String,
     credentials: Credentials,
@@ -155,28 +216,30 @@ pub struct FetchedManifest {
 }
 
 /// The client for insecure registries: certificates are not verified
-/// (one per daemon, built on first use).
-fn insecure_http_client() -> &'static reqwest::Client {
+/// (one per daemon, built on first use with the daemon's timeouts).
+fn insecure_http_client(timeouts: &RegistryTimeouts) -> &'static reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .pool_idle_timeout(Duration::from_secs(30))
+        client_builder(timeouts)
             .danger_accept_invalid_certs(true)
             .build()
             .expect("build http client")
     })
 }
 
-/// Builds the daemon's HTTP client (one per daemon, connections pooled).
-pub fn http_client() -> reqwest::Client {
+fn client_builder(timeouts: &RegistryTimeouts) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(30))
+        .connect_timeout(RegistryTimeouts::secs(timeouts.connect))
+        // Below hyper as well as in GuardedBody: a read that never returns
+        // (headers included) ends.
+        .read_timeout(RegistryTimeouts::secs(timeouts.read))
         .pool_idle_timeout(Duration::from_secs(30))
-        .build()
-        .expect("build http client")
+}
+
+/// Builds the daemon's HTTP client (one per daemon, connections pooled).
+pub fn http_client(timeouts: &RegistryTimeouts) -> reqwest::Client {
+    client_builder(timeouts).build().expect("build http client")
 }
 
 impl Repository {
@@ -218,6 +281,7 @@ impl Repository {
             transport: config.transport(host),
             fell_back: std::sync::atomic::AtomicBool::new(false),
             https_answered: std::sync::atomic::AtomicBool::new(false),
+            timeouts: config.timeouts,
             name: name.to_string(),
             credentials,
             scopes: Mutex::new(scopes),
@@ -241,7 +305,7 @@ impl Repository {
     /// insecure host (docker's `InsecureSkipVerify` for those).
     fn client(&self) -> &reqwest::Client {
         if self.transport == Transport::HttpsThenHttp {
-            insecure_http_client()
+            insecure_http_client(&self.timeouts)
         } else {
             &self.http
         }
@@ -314,7 +378,7 @@ impl Repository {
             }
             _ => url.to_string(),
         };
-        let https_error = match request(&url).send().await {
+        let https_error = match self.send_bounded(method, &url, request(&url)).await? {
             Ok(resp) => {
                 if url.starts_with("https://") {
                     self.https_answered
@@ -331,7 +395,7 @@ impl Repository {
                 url,
             });
         };
-        match request(&plain).send().await {
+        match self.send_bounded(method, &plain, request(&plain)).await? {
             Ok(resp) => Ok((resp, plain)),
             Err(e) => Err(RegistryError::Http {
                 method: method.clone(),
@@ -343,6 +407,34 @@ impl Repository {
                 url: plain,
             }),
         }
+    }
+
+    /// Sends `request`, waiting at most the `response` timeout for its
+    /// headers. The outer error is that timeout; the inner one reqwest's
+    /// (the caller may fall back to plain HTTP on it).
+    async fn send_bounded(
+        &self,
+        method: &Method,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Result<reqwest::Response, reqwest::Error>, RegistryError> {
+        let limit = RegistryTimeouts::secs(self.timeouts.response);
+        tokio::time::timeout(limit, request.send())
+            .await
+            .map_err(|_| RegistryError::Timeout {
+                method: method.clone(),
+                url: url.to_string(),
+                reason: format!(
+                    "no response within {} s (daemon.json registry-timeouts.response)",
+                    limit.as_secs()
+                ),
+            })
+    }
+
+    /// The body of `response` (from `url`), read under the session's
+    /// `read` and `stall` timeouts.
+    pub fn body(&self, method: Method, url: &str, response: reqwest::Response) -> GuardedBody {
+        GuardedBody::new(response, method, url, &self.timeouts)
     }
 
     /// Sends a request, authenticating and retrying once on 401. `build`
@@ -432,7 +524,8 @@ impl Repository {
             if !scopes.is_empty() {
                 form.push(("scope", scopes.join(" ")));
             }
-            self.client().post(realm).form(&form).send().await
+            self.send_bounded(&Method::POST, realm, self.client().post(realm).form(&form))
+                .await?
         } else {
             let mut query: Vec<(&str, String)> = Vec::new();
             if let Some(s) = service {
@@ -445,7 +538,7 @@ impl Repository {
             if !self.credentials.is_empty() {
                 req = req.header(AUTHORIZATION, self.credentials.basic_header());
             }
-            req.send().await
+            self.send_bounded(&Method::GET, realm, req).await?
         }
         .map_err(|source| RegistryError::Http {
             method: Method::GET,
@@ -453,11 +546,12 @@ impl Repository {
             reason: error_chain(&source),
         })?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|source| RegistryError::Http {
-            method: Method::GET,
-            url: realm.to_string(),
-            reason: error_chain(&source),
-        })?;
+        let body = read_limited(self.body(Method::GET, realm, resp), MAX_TOKEN_RESPONSE)
+            .await?
+            .ok_or_else(|| RegistryError::Unauthorized {
+                url: realm.to_string(),
+                reason: format!("token response larger than {MAX_TOKEN_RESPONSE} bytes"),
+            })?;
         if !status.is_success() {
             return Err(RegistryError::Unauthorized {
                 url: realm.to_string(),
@@ -517,7 +611,7 @@ impl Repository {
                 reference: object.to_string(),
             });
         }
-        let bytes = read_limited(resp, MAX_MANIFEST_SIZE, &url)
+        let bytes = read_limited(self.body(Method::GET, &url, resp), MAX_MANIFEST_SIZE)
             .await?
             .ok_or_else(|| RegistryError::ManifestTooLarge {
                 reference: object.to_string(),
@@ -542,7 +636,7 @@ impl Repository {
     pub async fn get_blob_bytes(&self, digest: &str, limit: usize) -> Result<Bytes, RegistryError> {
         let url = self.url(&format!("blobs/{digest}"));
         let resp = self.get_blob(digest, 0).await?;
-        let bytes = read_limited(resp.response, limit, &url)
+        let bytes = read_limited(self.body(Method::GET, &url, resp.response), limit)
             .await?
             .ok_or_else(|| RegistryError::Status {
                 method: Method::GET,
@@ -731,20 +825,120 @@ async fn check_status(
     })
 }
 
+/// A response body read chunk by chunk under two bounds (see the module
+/// doc): no silence longer than `read`, and at least [`STALL_MIN_RATE`]
+/// bytes a second over each `stall` window. Every registry body is read
+/// through one, so no registry holds a connection of berthd for longer than
+/// its bytes are worth.
+pub struct GuardedBody {
+    response: reqwest::Response,
+    method: Method,
+    url: String,
+    read: Duration,
+    stall: Duration,
+    window_start: tokio::time::Instant,
+    window_bytes: u64,
+}
+
+impl GuardedBody {
+    fn new(
+        response: reqwest::Response,
+        method: Method,
+        url: &str,
+        timeouts: &RegistryTimeouts,
+    ) -> GuardedBody {
+        GuardedBody {
+            response,
+            method,
+            url: url.to_string(),
+            read: RegistryTimeouts::secs(timeouts.read),
+            stall: RegistryTimeouts::secs(timeouts.stall),
+            window_start: tokio::time::Instant::now(),
+            window_bytes: 0,
+        }
+    }
+
+    /// The URL the body comes from.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The next chunk; `None` at the end of the body.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, RegistryError> {
+        loop {
+            let window_end = self.window_start + self.stall;
+            let now = tokio::time::Instant::now();
+            let wait = self.read.min(window_end.saturating_duration_since(now));
+            match tokio::time::timeout(wait, self.response.chunk()).await {
+                Ok(Ok(Some(chunk))) => {
+                    self.window_bytes += chunk.len() as u64;
+                    self.end_window_if_due()?;
+                    return Ok(Some(chunk));
+                }
+                Ok(Ok(None)) => return Ok(None),
+                Ok(Err(source)) => {
+                    // reqwest's own read timeout (the same `read` bound).
+                    let reason = error_chain(&source);
+                    return Err(if source.is_timeout() {
+                        self.timeout(format!("{reason} (daemon.json registry-timeouts.read)"))
+                    } else {
+                        RegistryError::Http {
+                            method: self.method.clone(),
+                            url: self.url.clone(),
+                            reason,
+                        }
+                    });
+                }
+                Err(_) if tokio::time::Instant::now() >= window_end => self.end_window_if_due()?,
+                Err(_) => {
+                    return Err(self.timeout(format!(
+                        "no data for {} s (daemon.json registry-timeouts.read)",
+                        self.read.as_secs()
+                    )))
+                }
+            }
+        }
+    }
+
+    /// At the end of a `stall` window: fails when it carried less than the
+    /// least rate, else starts the next window.
+    fn end_window_if_due(&mut self) -> Result<(), RegistryError> {
+        let now = tokio::time::Instant::now();
+        if now < self.window_start + self.stall {
+            return Ok(());
+        }
+        let least = STALL_MIN_RATE * self.stall.as_secs();
+        if self.window_bytes < least {
+            return Err(self.timeout(format!(
+                "stalled: {} bytes in {} s, less than {least} (daemon.json registry-timeouts.stall)",
+                self.window_bytes,
+                self.stall.as_secs()
+            )));
+        }
+        self.window_start = now;
+        self.window_bytes = 0;
+        Ok(())
+    }
+
+    fn timeout(&self, reason: String) -> RegistryError {
+        RegistryError::Timeout {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            reason,
+        }
+    }
+}
+
+/// Largest token server answer accepted.
+const MAX_TOKEN_RESPONSE: usize = 1 << 20;
+
 /// Reads a body up to `limit` bytes; `None` when it is longer.
-async fn read_limited(
-    mut resp: reqwest::Response,
-    limit: usize,
-    url: &str,
-) -> Result<Option<Bytes>, RegistryError> {
+async fn read_limited(mut body: GuardedBody, limit: usize) -> Result<Option<Bytes>, RegistryError> {
     let mut buf = Vec::new();
     loop {
-        let chunk = resp.chunk().await.map_err(|source| RegistryError::Http {
-            method: Method::GET,
-            url: url.to_string(),
-            reason: error_chain(&source),
-        })?;
-        let Some(chunk) = chunk else { break };
+        let Some(chunk) = body.chunk().await? else {
+            break;
+        };
         if buf.len() + chunk.len() > limit {
             return Ok(None);
         }
@@ -795,6 +989,7 @@ mod tests {
     fn loopback_uses_http_and_insecure_hosts_try_https_first() {
         let cfg = RegistryConfig {
             insecure: vec!["reg.example:5000".into(), "plain.example".into()],
+            ..Default::default()
         };
         assert_eq!(cfg.transport("127.0.0.1:5000"), Transport::Http);
         assert_eq!(cfg.transport("localhost"), Transport::Http);
@@ -809,9 +1004,10 @@ mod tests {
     fn an_insecure_session_falls_back_to_http_once() {
         let cfg = RegistryConfig {
             insecure: vec!["reg.example:5000".into()],
+            ..Default::default()
         };
         let repo = Repository::for_host(
-            http_client(),
+            http_client(&cfg.timeouts),
             &cfg,
             "reg.example:5000",
             "a/b",
@@ -831,7 +1027,7 @@ mod tests {
         );
         // Verified hosts never fall back.
         let secure = Repository::for_host(
-            http_client(),
+            http_client(&cfg.timeouts),
             &cfg,
             "other.example",
             "a",
