@@ -2,6 +2,7 @@
 
 use super::image_status;
 use crate::daemon::Daemon;
+use crate::images::cancel::OwnedTask;
 use crate::images::filter::ImageFilters;
 use crate::images::import::ImportOptions;
 use crate::images::layer::ChannelReader;
@@ -73,7 +74,11 @@ fn progress_event(p: Progress) -> pb::ProgressEvent {
     pb::ProgressEvent { event: Some(event) }
 }
 
-/// Runs a transfer, streaming its progress and ending with its result.
+/// Runs a transfer, streaming its progress and ending with its result. The
+/// transfer belongs to the stream: when the client goes away the server
+/// drops the stream, and the transfer is cancelled with it
+/// (`images::cancel`), rather than going on to tag an image nobody waits
+/// for.
 fn transfer_stream<F, Fut>(run: F) -> EventStream
 where
     F: FnOnce(ProgressSink) -> Fut,
@@ -84,7 +89,7 @@ where
     let (ptx, prx) = mpsc::unbounded_channel::<Progress>();
     let (tx, rx) = mpsc::unbounded_channel::<Result<pb::ProgressEvent, Status>>();
     let fut = run(ProgressSink::new(ptx.clone()));
-    tokio::spawn(async move {
+    let task = OwnedTask::spawn(async move {
         let result = fut.await;
         match result {
             Ok(summary) => {
@@ -101,7 +106,27 @@ where
     let events = UnboundedReceiverStream::new(prx).map(|p| Ok(progress_event(p)));
     // Errors are delivered after every progress event (the error channel's
     // sender lives until the transfer ends).
-    Box::pin(events.chain(UnboundedReceiverStream::new(rx)))
+    Box::pin(TransferEvents {
+        events: Box::pin(events.chain(UnboundedReceiverStream::new(rx))),
+        _transfer: task,
+    })
+}
+
+/// A transfer's event stream that owns the transfer's task.
+struct TransferEvents {
+    events: EventStream,
+    _transfer: OwnedTask<()>,
+}
+
+impl Stream for TransferEvents {
+    type Item = Result<pb::ProgressEvent, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.events.as_mut().poll_next(cx)
+    }
 }
 
 fn summary_to_pb(s: &ImageSummary) -> pb::Image {

@@ -18,6 +18,7 @@
 //! [`import`]; [`layer`] holds the streaming decompress/hash/unpack pipeline
 //! they share, and [`progress`] the events a transfer reports.
 
+pub mod cancel;
 pub mod filter;
 pub mod import;
 pub mod layer;
@@ -298,7 +299,7 @@ impl ImageService {
         users: Arc<dyn ImageUsers>,
         tmp_dir: PathBuf,
     ) -> ImageService {
-        ImageService {
+        let service = ImageService {
             content,
             meta,
             snapshotter,
@@ -308,6 +309,39 @@ impl ImageService {
             users,
             gc_lock: Arc::new(std::sync::RwLock::new(())),
             tmp_dir,
+        };
+        service.release_dead_leases();
+        service
+    }
+
+    /// Deletes the leases of pulls, loads and imports that died with a
+    /// previous berthd (killed, crashed): they pinned the blobs and snapshots
+    /// of work nobody will finish (issue 13: 288 MB for 24 h after two
+    /// crashed pulls). A new service is its store's only user (berthd holds
+    /// the root's lock), so every such lease another process owned is dead;
+    /// the next collection frees what it held, and an interrupted download's
+    /// ingest stays for a resume until `image prune`. Leases that no pull,
+    /// load or import made (no purpose label) are left alone.
+    fn release_dead_leases(&self) {
+        let leases = match self.meta.list_leases() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "list leases to release those of a previous berthd");
+                return;
+            }
+        };
+        for lease in leases {
+            let ours = lease.labels.get(pull::LEASE_OWNER).map(String::as_str)
+                == Some(pull::lease_owner());
+            if ours || !lease.labels.contains_key(pull::LEASE_PURPOSE) {
+                continue;
+            }
+            match self.meta.delete_lease(&lease.id) {
+                Ok(()) => {
+                    tracing::info!(lease = %lease.id, resources = lease.resources.len(), "released the lease of a transfer that died with a previous berthd")
+                }
+                Err(e) => tracing::warn!(lease = %lease.id, error = %e, "release lease"),
+            }
         }
     }
 
@@ -838,12 +872,20 @@ impl ImageService {
                 removed.push(Removed::Deleted(id));
             }
         }
-        let report = self.collect_garbage().await?;
+        // Partial downloads of abandoned pulls go too: a prune frees
+        // whatever no live pull holds.
+        let report = self.run_collection(true).await?;
         Ok((removed, report.bytes_freed))
     }
 
     /// Runs the store's garbage collection (one at a time).
     pub async fn collect_garbage(&self) -> Result<GcReport, ImageError> {
+        self.run_collection(false).await
+    }
+
+    /// A collection; with `prune_ingests`, unleased ingests go however
+    /// recent (`berth_store::gc::collect_pruning_ingests`).
+    async fn run_collection(&self, prune_ingests: bool) -> Result<GcReport, ImageError> {
         let content = self.content.clone();
         let meta = self.meta.clone();
         let snapshotter = self.snapshotter.clone();
@@ -851,13 +893,19 @@ impl ImageService {
         let lock = self.gc_lock.clone();
         let report = tokio::task::spawn_blocking(move || {
             let _one_at_a_time = lock.write().unwrap_or_else(|e| e.into_inner());
-            berth_store::gc::collect(&content, &meta, &[snapshotter.as_ref()], &roots)
+            let collect = if prune_ingests {
+                berth_store::gc::collect_pruning_ingests
+            } else {
+                berth_store::gc::collect
+            };
+            collect(&content, &meta, &[snapshotter.as_ref()], &roots)
         })
         .await
         .map_err(|e| ImageError::Cancelled(format!("garbage collection: {e}")))??;
         tracing::info!(
             blobs = report.content_removed.len(),
             snapshots = report.snapshots_removed.len(),
+            ingests = report.ingests_removed.len(),
             bytes = report.bytes_freed,
             "garbage collected"
         );

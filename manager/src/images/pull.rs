@@ -19,8 +19,13 @@
 //!    wait) is stored first and unpacked from the stored blob.
 //! 3. The record is written last: until then no image is visible.
 //!
-//! A lease (24 h, so a crash cannot leak forever) protects everything the
-//! pull writes from a concurrent `prune`. An interrupted download leaves its
+//! A lease protects everything the pull writes from a concurrent `prune`.
+//! It belongs to this berthd process ([`LEASE_OWNER`]): the next berthd
+//! releases the leases of pulls that died with the previous one when its
+//! image service starts, so `prune` frees what they made (the 24 h expiry
+//! is only a backstop). A pull whose client goes away is cancelled
+//! ([`super::cancel`]): no record, its lease deleted once its threads let
+//! go. An interrupted download leaves its
 //! ingest behind; the next pull of the same blob re-hashes it and asks the
 //! registry for the rest with `Range` (OCI distribution spec, "Pulling
 //! blobs": registries MAY support ranges; one that answers 200 instead gets
@@ -28,6 +33,7 @@
 //! corrupt compression, a layer refused by the unpacker) is dropped, so a
 //! retry starts clean.
 
+use super::cancel::{CancelFlag, CancellableReader, OwnedTask};
 use super::layer::{ChannelReader, CountingReader, DetachedOutcome, TeeReader, UnpackJob};
 use super::progress::{BlobState, ProgressSink, TransferSummary};
 use super::{
@@ -40,11 +46,10 @@ use crate::manifest::{
 };
 use crate::reference::Reference;
 use crate::registry::auth::Credentials;
-use crate::registry::Repository;
+use crate::registry::{RegistryError, Repository};
 use berth_store::content::ContentError;
 use berth_store::digest::{Descriptor as StoreDescriptor, Digest};
 use berth_store::metadata::{Labels, LeaseResource};
-use futures_util::StreamExt;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -79,6 +84,20 @@ enum Gate {
     Failed,
 }
 
+/// Label on a lease: the berthd process that owns it (see
+/// [`lease_owner`]). Leases live only as long as the work holding them.
+pub(crate) const LEASE_OWNER: &str = "io.berth.lease.owner";
+/// Label on a lease: what made it (`pull`, `load`, `import`).
+pub(crate) const LEASE_PURPOSE: &str = "io.berth.lease.purpose";
+
+/// This process's lease owner id: its pid and a random tag (a pid alone
+/// is reused). Leases of any other owner belong to a dead berthd, since one
+/// berthd at a time uses a root.
+pub(crate) fn lease_owner() -> &'static str {
+    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OWNER.get_or_init(|| format!("{}-{}", std::process::id(), super::random_hex()))
+}
+
 /// Deletes a lease when dropped: on success the record now protects what
 /// the lease did; on failure what was made becomes collectable.
 pub(crate) struct LeaseGuard {
@@ -95,7 +114,8 @@ impl LeaseGuard {
     ) -> Result<LeaseGuard, ImageError> {
         let id = format!("{purpose}-{}", super::random_hex());
         let mut labels = Labels::new();
-        labels.insert("io.berth.lease.purpose".into(), purpose.into());
+        labels.insert(LEASE_PURPOSE.into(), purpose.into());
+        labels.insert(LEASE_OWNER.into(), lease_owner().into());
         meta.create_lease(&id, Some(ttl), &labels)?;
         Ok(LeaseGuard {
             meta: meta.clone(),
@@ -117,6 +137,15 @@ impl Drop for LeaseGuard {
     }
 }
 
+/// The layer tasks of a pull, owned by its future. Dropped with an
+/// abandoned pull: the cancel flag is set first (fields drop in order), so
+/// the blocking threads know the pull is cancelled before their download
+/// streams end, then the tasks are aborted.
+struct LayerTasks {
+    _cancel: super::cancel::CancelOnDrop,
+    tasks: Vec<OwnedTask<Result<(), ImageError>>>,
+}
+
 /// One layer to fetch.
 #[derive(Clone)]
 struct LayerJob {
@@ -124,6 +153,8 @@ struct LayerJob {
     desc: manifest::Descriptor,
     digest: Digest,
     unpack: UnpackJob,
+    /// Set when the pull is abandoned (its blocking threads stop).
+    cancel: CancelFlag,
 }
 
 impl ImageService {
@@ -157,6 +188,7 @@ impl ImageService {
             reference.path
         ));
         let lease = Arc::new(LeaseGuard::create(&self.meta, "pull", PULL_LEASE_TTL)?);
+        let cancel = CancelFlag::new();
 
         // 1. Manifest (through the index), config.
         let fetched = repo.get_manifest(reference.object()).await?;
@@ -268,11 +300,15 @@ impl ImageService {
                     parent: (i > 0).then(|| chains[i - 1].clone()),
                     diff_id: parse_digest(&config.rootfs.diff_ids[i], "diff id")?,
                 },
+                cancel: cancel.clone(),
             });
         }
         let gates = Arc::new(gates);
         let semaphore = Arc::new(Semaphore::new(MAX_CONCURRENT_DOWNLOADS));
-        let mut tasks = Vec::new();
+        let mut tasks = LayerTasks {
+            _cancel: cancel.on_drop(),
+            tasks: Vec::new(),
+        };
         for job in jobs {
             let this = self.clone();
             let repo = repo.clone();
@@ -280,7 +316,7 @@ impl ImageService {
             let semaphore = semaphore.clone();
             let lease = lease.clone();
             let progress = progress.clone();
-            tasks.push(tokio::spawn(async move {
+            tasks.tasks.push(OwnedTask::spawn(async move {
                 let index = job.index;
                 let result = this
                     .pull_layer(&repo, &job, &gates, &semaphore, &lease, &progress)
@@ -294,8 +330,9 @@ impl ImageService {
             }));
         }
         let mut first_error: Option<ImageError> = None;
-        for task in tasks {
-            let result = task
+        // By index, so every task stays in `tasks` until the pull is done.
+        for i in 0..tasks.tasks.len() {
+            let result = (&mut tasks.tasks[i])
                 .await
                 .unwrap_or_else(|e| Err(ImageError::Cancelled(format!("layer task: {e}"))));
             if let Err(e) = result {
@@ -413,16 +450,28 @@ impl ImageService {
                     Delivery::StoreOnly
                 };
                 let (tx, rx) = mpsc::channel::<io::Result<bytes::Bytes>>(16);
-                let mut body = resp.response.bytes_stream();
-                let forward = tokio::spawn(async move {
-                    while let Some(chunk) = body.next().await {
-                        let failed = chunk.is_err();
-                        let item = chunk.map_err(|e| {
-                            io::Error::new(
+                let mut body = repo.body(reqwest::Method::GET, &url, resp.response);
+                let forward = OwnedTask::spawn(async move {
+                    loop {
+                        let item = match body.chunk().await {
+                            Ok(Some(chunk)) => Ok(chunk),
+                            Ok(None) => break,
+                            // The registry's error (a timeout names its
+                            // daemon.json key) is the cause the pull reports.
+                            Err(e) => Err(io::Error::new(
                                 io::ErrorKind::ConnectionAborted,
-                                format!("download: {}", crate::registry::error_chain(&e)),
-                            )
-                        });
+                                match e {
+                                    RegistryError::Timeout { reason, .. } => {
+                                        format!("download: timed out: {reason}")
+                                    }
+                                    RegistryError::Http { reason, .. } => {
+                                        format!("download: {reason}")
+                                    }
+                                    other => format!("download: {other}"),
+                                },
+                            )),
+                        };
+                        let failed = item.is_err();
                         if tx.send(item).await.is_err() || failed {
                             break;
                         }
@@ -440,7 +489,7 @@ impl ImageService {
                 })
                 .await
                 .map_err(|e| ImageError::Cancelled(format!("layer {digest_str}: {e}")))?;
-                forward.abort();
+                drop(forward);
                 let outcome = outcome?;
                 match delivery {
                     Delivery::Stream => {
@@ -498,7 +547,7 @@ impl ImageService {
         tokio::task::spawn_blocking(move || {
             let reader = this.content.reader(&job2.digest)?;
             let counting = CountingReader::new(
-                reader,
+                CancellableReader::new(reader, job2.cancel.clone()),
                 sink.clone(),
                 &job2.desc.digest,
                 BlobState::Extracting,
@@ -566,61 +615,64 @@ impl ImageService {
             Delivery::StoreOnly => BlobState::Downloading,
             _ => BlobState::Extracting,
         };
-        let result =
-            (|| -> Result<(), ImageError> {
-                let mut tee = TeeReader::new(ChannelReader::new(rx), &mut writer, start)
-                    .with_progress(progress.clone(), &job.desc.digest, state, total);
-                let extracted = match delivery {
-                    Delivery::StoreOnly => None,
-                    Delivery::Stream => Some(self.unpack_reader(&mut tee, &job.unpack, lease)),
-                    Delivery::Detached => Some(
-                        self.unpack_detached_reader(&mut tee, &job.unpack)
-                            .map(|outcome| match outcome {
-                                DetachedOutcome::Unpacked(layer) => detached = Some(layer),
-                                // Stored only; unpacked over the parent later.
-                                DetachedOutcome::NeedsParent => {}
-                            }),
-                    ),
-                };
-                if let Some(extracted) = extracted {
-                    if let Err(unpack_error) = extracted {
-                        // Corrupt bytes usually break the decompressor or
-                        // the tar reader before the digest is checked: when
-                        // the whole blob arrived, its digest mismatch (the
-                        // cause) is reported instead of what it broke.
-                        let drained = tee.drain().is_ok();
-                        let count = tee.count;
-                        drop(tee);
-                        if drained && count < total {
-                            return Err(ImageError::Download {
-                                digest: job.desc.digest.clone(),
-                                url: url.to_string(),
-                                reason: format!("truncated: got {count} of {total} bytes"),
-                            });
-                        }
-                        let complete = drained && count == total;
-                        if complete && writer.digest() != job.digest {
-                            return Err(ImageError::DigestMismatch {
-                                what: format!("layer from {url}"),
-                                digest: job.desc.digest.clone(),
-                                actual: writer.digest().to_string(),
-                            });
-                        }
-                        return Err(unpack_error);
+        let result = (|| -> Result<(), ImageError> {
+            let channel = CancellableReader::new(ChannelReader::new(rx), job.cancel.clone());
+            let mut tee = TeeReader::new(channel, &mut writer, start).with_progress(
+                progress.clone(),
+                &job.desc.digest,
+                state,
+                total,
+            );
+            let extracted = match delivery {
+                Delivery::StoreOnly => None,
+                Delivery::Stream => Some(self.unpack_reader(&mut tee, &job.unpack, lease)),
+                Delivery::Detached => Some(self.unpack_detached_reader(&mut tee, &job.unpack).map(
+                    |outcome| match outcome {
+                        DetachedOutcome::Unpacked(layer) => detached = Some(layer),
+                        // Stored only; unpacked over the parent later.
+                        DetachedOutcome::NeedsParent => {}
+                    },
+                )),
+            };
+            if let Some(extracted) = extracted {
+                if let Err(unpack_error) = extracted {
+                    // Corrupt bytes usually break the decompressor or
+                    // the tar reader before the digest is checked: when
+                    // the whole blob arrived, its digest mismatch (the
+                    // cause) is reported instead of what it broke.
+                    let drained = tee.drain().is_ok();
+                    let count = tee.count;
+                    drop(tee);
+                    if drained && count < total {
+                        return Err(ImageError::Download {
+                            digest: job.desc.digest.clone(),
+                            url: url.to_string(),
+                            reason: format!("truncated: got {count} of {total} bytes"),
+                        });
                     }
-                    tee.drain().map_err(|e| download_error(job, url, e))?;
-                } else {
-                    io::copy(&mut tee, &mut io::sink()).map_err(|e| download_error(job, url, e))?;
+                    let complete = drained && count == total;
+                    if complete && writer.digest() != job.digest {
+                        return Err(ImageError::DigestMismatch {
+                            what: format!("layer from {url}"),
+                            digest: job.desc.digest.clone(),
+                            actual: writer.digest().to_string(),
+                        });
+                    }
+                    return Err(unpack_error);
                 }
-                if tee.count < total {
-                    return Err(ImageError::Download {
-                        digest: job.desc.digest.clone(),
-                        url: url.to_string(),
-                        reason: format!("truncated: got {} of {total} bytes", tee.count),
-                    });
-                }
-                Ok(())
-            })();
+                tee.drain().map_err(|e| download_error(job, url, e))?;
+            } else {
+                io::copy(&mut tee, &mut io::sink()).map_err(|e| download_error(job, url, e))?;
+            }
+            if tee.count < total {
+                return Err(ImageError::Download {
+                    digest: job.desc.digest.clone(),
+                    url: url.to_string(),
+                    reason: format!("truncated: got {} of {total} bytes", tee.count),
+                });
+            }
+            Ok(())
+        })();
         let result = result.and_then(|()| {
             progress.blob(&job.desc.digest, BlobState::Verifying, total, total);
             writer
@@ -645,10 +697,19 @@ impl ImageService {
                     other => other.into(),
                 })
         });
+        let result = match result {
+            // Whatever broke once the pull was abandoned, the cause is the
+            // cancellation; the ingest is kept for a resume.
+            Err(_) if job.cancel.is_set() => Err(ImageError::Cancelled(format!(
+                "pull of layer {}: its client went away",
+                job.desc.digest
+            ))),
+            other => other,
+        };
         if let Err(e) = &result {
             // Bytes that came but were wrong are no use to a retry; a lost
             // connection keeps its ingest for the next pull to resume.
-            if !is_connection_error(e) {
+            if !is_connection_error(e) && !job.cancel.is_set() {
                 let _ = self.content.abort(&ingest_ref);
             }
             if let Some(layer) = detached.take() {

@@ -15,7 +15,12 @@
 //! that takes a lease before it writes is safe against a concurrent collection; expired leases
 //! are deleted. Ingests are resumable downloads: one is removed only when no live lease names
 //! it, no writer holds it, and it has not been written for [`INGEST_GRACE`] (a pull that was
-//! interrupted and not retried within a day; containerd's pull leases last as long).
+//! interrupted and not retried within a day; containerd's pull leases last as long), or at
+//! once by [`collect_pruning_ingests`] (`image prune`: the user wants the space now).
+//!
+//! Leases protect work in progress only: berthd releases the leases of transfers that died
+//! with a previous berthd when it starts, so a crashed pull's blobs and snapshots go at the
+//! next collection, not when its lease expires.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -73,12 +78,34 @@ pub const INGEST_GRACE: Duration = Duration::from_secs(24 * 3600);
 const MAX_JSON_BLOB: u64 = 16 << 20;
 
 /// Runs one collection over `content`, `meta` and `snapshotters`; see the module doc.
-/// berthd runs it after `rmi` and for `image prune`, one at a time.
+/// berthd runs it after `rmi`, one at a time. Unleased ingests are kept for [`INGEST_GRACE`].
 pub fn collect(
     content: &ContentStore,
     meta: &MetadataStore,
     snapshotters: &[&dyn Snapshotter],
     extra: &GcRoots,
+) -> Result<GcReport, GcError> {
+    collect_with_grace(content, meta, snapshotters, extra, INGEST_GRACE)
+}
+
+/// [`collect`], removing too every ingest that no live lease names and no writer holds,
+/// however recent (`image prune`, `system prune`): a cancelled or crashed pull's partial
+/// download, kept for a resume, is freed when the user asks for the space.
+pub fn collect_pruning_ingests(
+    content: &ContentStore,
+    meta: &MetadataStore,
+    snapshotters: &[&dyn Snapshotter],
+    extra: &GcRoots,
+) -> Result<GcReport, GcError> {
+    collect_with_grace(content, meta, snapshotters, extra, Duration::ZERO)
+}
+
+fn collect_with_grace(
+    content: &ContentStore,
+    meta: &MetadataStore,
+    snapshotters: &[&dyn Snapshotter],
+    extra: &GcRoots,
+    ingest_grace: Duration,
 ) -> Result<GcReport, GcError> {
     let start = SystemTime::now();
     let mut report = GcReport::default();
@@ -124,7 +151,7 @@ pub fn collect(
     }
 
     let stale_before = start
-        .checked_sub(INGEST_GRACE)
+        .checked_sub(ingest_grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
     for ingest in content.ingests()? {
         if leased_ingests.contains(&ingest.reference) || ingest.updated_at >= stale_before {

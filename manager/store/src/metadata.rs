@@ -33,7 +33,9 @@
 //! ├── leases: &str -> json Lease
 //! │   └── <lease id>
 //! │       ├── resources                   [{content: digest} | {snapshot: [snapshotter, key]} | {ingest: ref}]
-//! │       ├── labels
+//! │       ├── labels                      a pull's, load's or import's lease: io.berth.lease.purpose
+//! │       │                               ("pull", "load", "import") and io.berth.lease.owner (the
+//! │       │                               berthd process; berthd deletes other owners' at start)
 //! │       └── created_at, expires_at      an expired lease protects nothing; gc deletes it
 //! ├── containers: &str -> bytes          reserved for the containers issue (key: container id)
 //! ├── networks: &str -> bytes            reserved for the networks issue (key: network id)
