@@ -24,6 +24,7 @@ pub mod error;
 pub mod hooks;
 pub mod in_root;
 pub mod init;
+pub mod kernel_scope;
 pub mod log;
 pub mod mounts;
 pub mod namespaces;

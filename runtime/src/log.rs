@@ -5,6 +5,22 @@
 
 use std::io::Write;
 
+/// The longest error message shown, in bytes (before the "...").
+pub const MAX_ERROR_LEN: usize = 4096;
+
+/// `msg` cut to [`MAX_ERROR_LEN`] bytes at a character boundary, with
+/// "..." to show it was cut.
+pub fn capped(msg: &str) -> std::borrow::Cow<'_, str> {
+    if msg.len() <= MAX_ERROR_LEN {
+        return msg.into();
+    }
+    let mut end = MAX_ERROR_LEN;
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &msg[..end]).into()
+}
+
 /// The log destination chosen by the global flags.
 #[derive(Debug, Clone, Default)]
 pub struct Log {
@@ -42,9 +58,12 @@ impl Log {
         }
     }
 
-    /// An error: to the log file and, as one line, to stderr.
+    /// An error: to the log file and, as one line, to stderr; at most
+    /// [`MAX_ERROR_LEN`] bytes of it, so a hostile config (a megabyte
+    /// sysctl key, mount path...) cannot make a megabyte error line.
     pub fn error(&self, msg: &str) {
-        self.write("error", msg);
+        let msg = capped(msg);
+        self.write("error", &msg);
         eprintln!("berth-runtime: {msg}");
     }
 
@@ -53,5 +72,21 @@ impl Log {
         if self.debug {
             self.write("debug", msg);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut_at_a_char_boundary() {
+        assert_eq!(capped("short"), "short");
+        let exact = "x".repeat(MAX_ERROR_LEN);
+        assert_eq!(capped(&exact), exact);
+        let long = format!("{}{}", "a".repeat(MAX_ERROR_LEN - 1), "é".repeat(1000));
+        let cut = capped(&long);
+        assert!(cut.ends_with("..."));
+        assert_eq!(cut.len(), MAX_ERROR_LEN - 1 + 3);
     }
 }

@@ -156,18 +156,15 @@ pub fn finalize(spec: &Spec) -> Result<()> {
 }
 
 /// Writes one `linux.sysctl` entry through /proc/sys (`net.ipv4.ip_forward`
-/// is /proc/sys/net/ipv4/ip_forward).
+/// is /proc/sys/net/ipv4/ip_forward; `kernel/shmmax` is read as sysctl(8)
+/// does). `create` has already refused keys outside the container's
+/// namespaces (kernel_scope).
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
     if key.is_empty() || key.contains("..") || key.starts_with('/') {
         return Err(Error::Invalid(format!("linux.sysctl: invalid key {key:?}")));
     }
-    let rel = if key.contains('/') {
-        key.to_string()
-    } else {
-        key.replace('.', "/")
-    };
-    let path = format!("/proc/sys/{rel}");
-    std::fs::write(&path, value).context(|| format!("sysctl {key}={value} ({path})"))
+    let path = crate::kernel_scope::proc_path(&crate::kernel_scope::dotted(key));
+    std::fs::write(&path, value).context(|| format!("sysctl {key}={value:?} ({path})"))
 }
 
 /// Hides a path: /dev/null over a file, an empty read-only tmpfs over a dir.

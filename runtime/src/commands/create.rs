@@ -138,6 +138,10 @@ pub fn load_bundle(bundle: &Path) -> Result<(Spec, PathBuf)> {
 /// Creates the container; the init is left waiting on the FIFO.
 pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     let (spec, rootfs) = load_bundle(&opts.bundle)?;
+    // Host sysctls and id maps without a user namespace are refused here,
+    // before a state dir, cgroup or process exists.
+    crate::kernel_scope::check(&spec)?;
+    warn_unknown_capabilities(rt, &spec);
     let process = spec.process.as_ref().expect("checked by load_bundle");
     if process.terminal && opts.console_socket.is_none() {
         // runc's create needs the socket too; runc's `run` would proxy a
@@ -301,6 +305,37 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     }
     undo.armed = false;
     Ok(Created { record })
+}
+
+/// Capability names this runtime does not know are ignored with a warning
+/// in the log, as runc 1.1 does ("ignoring unknown or unavailable
+/// capabilities"): an engine's list may name capabilities newer than this
+/// runtime or kernel, and refusing them would fail every container it
+/// starts. Ignoring one only ever grants less.
+fn warn_unknown_capabilities(rt: &Runtime, spec: &berth_oci::Spec) {
+    let Some(caps) = spec.process.as_ref().and_then(|p| p.capabilities.as_ref()) else {
+        return;
+    };
+    let mut unknown: Vec<&str> = [
+        &caps.bounding,
+        &caps.effective,
+        &caps.inheritable,
+        &caps.permitted,
+        &caps.ambient,
+    ]
+    .into_iter()
+    .flatten()
+    .map(String::as_str)
+    .filter(|c| crate::capabilities::number(c).is_none())
+    .collect();
+    unknown.sort_unstable();
+    unknown.dedup();
+    if !unknown.is_empty() {
+        rt.log.write(
+            "warning",
+            &format!("ignoring unknown or unavailable capabilities: {unknown:?}"),
+        );
+    }
 }
 
 /// Writes a pid file atomically (temp + rename), as runc: a reader polling
