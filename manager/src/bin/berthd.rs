@@ -1,31 +1,10 @@
 //! berthd: the Berth daemon. See `berth_manager::daemon`.
 
 use anyhow::Context;
+use berth_manager::daemon::args::BerthdArgs as Args;
 use berth_manager::daemon::{self, Daemon, DaemonConfig, DaemonOptions};
 use clap::Parser;
 use std::path::PathBuf;
-
-/// The Berth daemon: images, content and snapshots over a gRPC API on a
-/// unix socket.
-#[derive(Parser)]
-#[command(name = "berthd", version)]
-struct Args {
-    /// Persistent state (metadata, content, snapshots).
-    #[arg(long, default_value = daemon::DEFAULT_ROOT)]
-    root: PathBuf,
-    /// Runtime state (a tmpfs).
-    #[arg(long, default_value = daemon::DEFAULT_STATE)]
-    state: PathBuf,
-    /// The API socket.
-    #[arg(long, default_value = daemon::DEFAULT_ADDRESS)]
-    address: PathBuf,
-    /// Config file (JSON; default /etc/berth/daemon.json when it exists).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Log filter (tracing's syntax: info, debug, berth_manager=trace).
-    #[arg(long)]
-    log_level: Option<String>,
-}
 
 fn main() {
     let args = Args::parse();
@@ -67,6 +46,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         root: args.root,
         state: args.state,
         address: args.address,
+        socket_group: args.group,
         config,
     };
     runtime.block_on(async move {

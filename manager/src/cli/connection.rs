@@ -36,14 +36,28 @@ pub async fn connect(host: &str) -> Result<Channel, CliError> {
         .await
         .map_err(|e| {
             let mut reason = e.to_string();
+            let mut denied = false;
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 reason = s.to_string();
+                // The socket is 0660 root:berth: a user outside the group
+                // gets EACCES from connect(2), which says nothing about
+                // whether berthd runs.
+                denied |= s
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
                 source = s.source();
             }
-            CliError::Connect {
-                host: shown,
-                reason,
+            if denied {
+                CliError::PermissionDenied {
+                    host: shown,
+                    group: socket_group(&path),
+                }
+            } else {
+                CliError::Connect {
+                    host: shown,
+                    reason,
+                }
             }
         })
 }
@@ -58,4 +72,35 @@ pub async fn images(host: &str) -> Result<ImagesClient<Channel>, CliError> {
 /// A System client.
 pub async fn system(host: &str) -> Result<SystemClient<Channel>, CliError> {
     Ok(SystemClient::new(connect(host).await?))
+}
+
+/// The name (else the number) of the group that owns the socket, for the
+/// permission error: the user needs to be in it. `?` when even stat fails.
+fn socket_group(path: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return "?".to_string();
+    };
+    let gid = meta.gid();
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: getgrgid_r writes only into grp and buf, both owned here and
+    // sized as passed.
+    let rc = unsafe {
+        libc::getgrgid_r(
+            gid,
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() {
+        return gid.to_string();
+    }
+    // SAFETY: on success gr_name points to a NUL-terminated string in buf.
+    unsafe { std::ffi::CStr::from_ptr(grp.gr_name) }
+        .to_string_lossy()
+        .into_owned()
 }

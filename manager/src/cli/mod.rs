@@ -34,6 +34,11 @@ pub const EXIT_USAGE: i32 = 125;
 pub enum CliError {
     #[error("Cannot connect to the Berth daemon at {host}. Is berthd running? ({reason})")]
     Connect { host: String, reason: String },
+    /// connect(2) on the socket failed with EACCES: not root and not in
+    /// the socket's group (docker's wording; the group is the one that owns
+    /// the socket, `berth` unless berthd was told otherwise).
+    #[error("permission denied while trying to connect to the Berth daemon socket at {host}: only root and members of group {group} may use it")]
+    PermissionDenied { host: String, group: String },
     #[error("invalid host {0:?}: want unix:///path/to/berthd.sock")]
     InvalidHost(String),
     #[error("Error response from daemon: {0}")]
@@ -346,6 +351,11 @@ pub struct LoginArgs {
 #[derive(Args)]
 pub struct LogoutArgs {
     pub server: Option<String>,
+}
+
+/// berth's clap command, for berth-dist's man pages and shell completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// Runs the CLI and returns the process exit code.

@@ -10,6 +10,7 @@
 //! The domain services (DESIGN.md "Inside berthd") are plain Rust types held
 //! by [`Daemon`]; [`crate::api`] wraps each in a thin gRPC adapter.
 
+pub mod args;
 pub mod config;
 pub mod socket;
 
@@ -78,6 +79,8 @@ pub struct DaemonOptions {
     pub root: PathBuf,
     pub state: PathBuf,
     pub address: PathBuf,
+    /// The API socket's group (`berthd --group`); none: `berth` if it exists.
+    pub socket_group: Option<String>,
     pub config: DaemonConfig,
 }
 
@@ -215,7 +218,7 @@ impl Daemon {
     /// socket.
     pub async fn serve(self) -> Result<(), DaemonError> {
         let address = self.options.address.clone();
-        let listener = socket::bind(&address)?;
+        let listener = socket::bind(&address, self.options.socket_group.as_deref())?;
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
         tracing::info!(address = %address.display(), pid = std::process::id(), "berthd serving");
         self.containers.recover().await?;

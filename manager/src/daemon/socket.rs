@@ -1,6 +1,8 @@
 //! berthd's API socket: a unix socket only (no TCP), mode 0660, owned by
-//! root and by group `berth` when that group exists, so members of the group
-//! can use the CLI without root (docker's `docker` group model).
+//! root and by group `berth` when that group exists (or by the group
+//! `berthd --group` names), so members of the group can use the CLI without
+//! root (docker's `docker` group model). Without the group the socket is
+//! root's alone: never world-accessible.
 
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
@@ -15,6 +17,8 @@ pub const SOCKET_GROUP: &str = "berth";
 pub enum SocketError {
     #[error("socket path {0} is longer than the 107 bytes sun_path holds")]
     TooLong(PathBuf),
+    #[error("socket group {group:?} for {path} does not exist (create it with groupadd, or leave --group out)")]
+    NoGroup { group: String, path: PathBuf },
     #[error("another berthd is already listening on {0}")]
     InUse(PathBuf),
     #[error("{op} {path}: {source}")]
@@ -26,11 +30,21 @@ pub enum SocketError {
 }
 
 /// Binds the API socket at `path`: creates its directory, replaces a stale
-/// socket file (one nobody answers on), sets mode and owner.
-pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
+/// socket file (one nobody answers on), sets mode and owner. `group` is the
+/// group the admin named (it must exist); none means [`SOCKET_GROUP`] when
+/// it exists, else root.
+pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, SocketError> {
     if path.as_os_str().len() > 107 {
         return Err(SocketError::TooLong(path.to_path_buf()));
     }
+    // Checked before anything is bound, so a wrong name leaves nothing behind.
+    let gid = match group {
+        Some(name) => group_id(name).ok_or_else(|| SocketError::NoGroup {
+            group: name.to_string(),
+            path: path.to_path_buf(),
+        })?,
+        None => group_id(SOCKET_GROUP).unwrap_or(0),
+    };
     let io = |op: &'static str| {
         move |source: std::io::Error| SocketError::Io {
             op,
@@ -54,7 +68,6 @@ pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
     let listener = UnixListener::bind(path).map_err(io("bind"))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(io("chmod 0660"))?;
-    let gid = group_id(SOCKET_GROUP).unwrap_or(0);
     std::os::unix::fs::chown(path, Some(0), Some(gid)).map_err(io("chown"))?;
     Ok(listener)
 }
@@ -87,12 +100,12 @@ mod tests {
     async fn binds_with_mode_0660_and_refuses_a_live_socket() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/b.sock");
-        let _l = bind(&path).unwrap();
+        let _l = bind(&path, None).unwrap();
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o660);
-        assert!(matches!(bind(&path), Err(SocketError::InUse(_))));
+        assert!(matches!(bind(&path, None), Err(SocketError::InUse(_))));
         assert!(matches!(
-            bind(&dir.path().join("x".repeat(120))),
+            bind(&dir.path().join("x".repeat(120)), None),
             Err(SocketError::TooLong(_))
         ));
         assert_eq!(group_id("root"), Some(0));
@@ -105,6 +118,21 @@ mod tests {
         let path = dir.path().join("b.sock");
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
         assert!(path.exists());
-        let _l = bind(&path).unwrap();
+        let _l = bind(&path, None).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_named_group_owns_the_socket_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.sock");
+        assert!(matches!(
+            bind(&path, Some("bt-no-such-group")),
+            Err(SocketError::NoGroup { .. })
+        ));
+        assert!(!path.exists(), "nothing bound for a missing group");
+        // adm (gid 4) exists on every Debian system.
+        let adm = group_id("adm").expect("group adm");
+        let _l = bind(&path, Some("adm")).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().gid(), adm);
     }
 }

@@ -1,0 +1,56 @@
+//! berthd's command line. It lives in the library, not in the binary, so
+//! that berth-dist can build berthd's man page and shell completions from
+//! the very definition berthd parses ([`command`]).
+
+use super::{DEFAULT_ADDRESS, DEFAULT_ROOT, DEFAULT_STATE};
+use clap::{CommandFactory, Parser};
+use std::path::PathBuf;
+
+/// The Berth daemon: images, content, snapshots, containers, networks and
+/// volumes over a gRPC API on a unix socket.
+#[derive(Debug, Parser)]
+#[command(
+    name = "berthd",
+    version,
+    after_help = "Settings beyond these flags live in /etc/berth/daemon.json (--config)."
+)]
+pub struct BerthdArgs {
+    /// Persistent state (metadata, content, snapshots).
+    #[arg(long, default_value = DEFAULT_ROOT)]
+    pub root: PathBuf,
+    /// Runtime state (a tmpfs).
+    #[arg(long, default_value = DEFAULT_STATE)]
+    pub state: PathBuf,
+    /// The API socket.
+    #[arg(long, default_value = DEFAULT_ADDRESS)]
+    pub address: PathBuf,
+    /// Group that owns the API socket (mode 0660): its members may use berth
+    /// without root. Default: `berth` when that group exists, else root only;
+    /// a group named here must exist (docker's --group).
+    #[arg(short = 'G', long)]
+    pub group: Option<String>,
+    /// Config file (JSON; default /etc/berth/daemon.json when it exists).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Log filter (tracing's syntax: info, debug, berth_manager=trace).
+    #[arg(long)]
+    pub log_level: Option<String>,
+}
+
+/// berthd's clap command (for man pages and completions).
+pub fn command() -> clap::Command {
+    BerthdArgs::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        command().debug_assert();
+        let a = BerthdArgs::try_parse_from(["berthd", "-G", "docker"]).unwrap();
+        assert_eq!(a.group.as_deref(), Some("docker"));
+        assert_eq!(a.address, PathBuf::from(DEFAULT_ADDRESS));
+    }
+}
