@@ -19,6 +19,7 @@ pub mod ports;
 pub mod registry;
 pub mod restart_health;
 pub mod runtime;
+pub mod service;
 pub mod shim;
 pub mod volumes;
 
