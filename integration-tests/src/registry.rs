@@ -585,12 +585,19 @@ pub fn tar_dir(dir: &Path, out: &Path) {
 
 /// A TCP proxy to a registry that can slow the registry's answers down and
 /// records what clients sent (to see `Range` requests of resumed pulls).
+/// At low rates it drips: writes of a tenth of a second's worth (one byte
+/// at 10 B/s or less), so a client sees a trickle, not bursts and silences.
 pub struct SlowProxy {
     pub port: u16,
     /// Bytes per second from the registry to the client (0: unlimited).
     pub rate: Arc<std::sync::atomic::AtomicU64>,
     /// Everything clients sent, concatenated.
     pub sent: Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Connections open now (until the client closed its end or the
+    /// registry finished).
+    pub open: Arc<std::sync::atomic::AtomicUsize>,
+    /// Bytes passed from the registry to clients.
+    pub forwarded: Arc<std::sync::atomic::AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -601,9 +608,12 @@ impl SlowProxy {
         let port = listener.local_addr().unwrap().port();
         let rate = Arc::new(std::sync::atomic::AtomicU64::new(bytes_per_sec));
         let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let forwarded = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (rate2, sent2, stop2, target) =
             (rate.clone(), sent.clone(), stop.clone(), target.to_string());
+        let (open2, forwarded2) = (open.clone(), forwarded.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
@@ -628,21 +638,36 @@ impl SlowProxy {
                 });
                 let (mut s_read, mut c_write) = (server, client);
                 let (rate3, stop3) = (rate2.clone(), stop2.clone());
+                let (open3, forwarded3) = (open2.clone(), forwarded2.clone());
+                open3.fetch_add(1, Ordering::SeqCst);
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 16 * 1024];
-                    while let Ok(n) = s_read.read(&mut buf) {
-                        if n == 0
-                            || stop3.load(Ordering::SeqCst)
-                            || c_write.write_all(&buf[..n]).is_err()
-                        {
+                    'conn: while let Ok(n) = s_read.read(&mut buf) {
+                        if n == 0 || stop3.load(Ordering::SeqCst) {
                             break;
                         }
-                        let r = rate3.load(Ordering::SeqCst);
-                        if r > 0 {
-                            std::thread::sleep(Duration::from_secs_f64(n as f64 / r as f64));
+                        let mut rest = &buf[..n];
+                        while !rest.is_empty() {
+                            let r = rate3.load(Ordering::SeqCst);
+                            let piece = if r == 0 {
+                                rest.len()
+                            } else {
+                                rest.len().min((r as usize / 10).max(1))
+                            };
+                            if c_write.write_all(&rest[..piece]).is_err() {
+                                break 'conn;
+                            }
+                            forwarded3.fetch_add(piece as u64, Ordering::SeqCst);
+                            rest = &rest[piece..];
+                            if r > 0 {
+                                std::thread::sleep(Duration::from_secs_f64(
+                                    piece as f64 / r as f64,
+                                ));
+                            }
                         }
                     }
                     let _ = c_write.shutdown(std::net::Shutdown::Both);
+                    open3.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -650,6 +675,8 @@ impl SlowProxy {
             port,
             rate,
             sent,
+            open,
+            forwarded,
             stop,
         }
     }

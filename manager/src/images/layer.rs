@@ -18,10 +18,13 @@ use tokio::sync::mpsc;
 
 /// Reads what an async task sends over a channel, from a blocking thread.
 /// The channel is bounded, so a slow unpacker slows the download (TCP
-/// backpressure) instead of buffering a layer in memory.
+/// backpressure) instead of buffering a layer in memory. An error sent is
+/// returned by every later read too: a failed download never looks like a
+/// short one that ended (which would hide its cause behind "truncated").
 pub struct ChannelReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
+    failed: Option<(io::ErrorKind, String)>,
 }
 
 impl ChannelReader {
@@ -30,6 +33,7 @@ impl ChannelReader {
         ChannelReader {
             rx,
             current: Bytes::new(),
+            failed: None,
         }
     }
 }
@@ -37,9 +41,15 @@ impl ChannelReader {
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
+            if let Some((kind, message)) = &self.failed {
+                return Err(io::Error::new(*kind, message.clone()));
+            }
             match self.rx.blocking_recv() {
                 Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => {
+                    self.failed = Some((e.kind(), e.to_string()));
+                    return Err(e);
+                }
                 None => return Ok(0),
             }
         }
@@ -57,6 +67,10 @@ pub struct TeeReader<'a, R: Read> {
     sink: &'a mut dyn Write,
     /// Bytes read so far (including a resumed ingest's `start`).
     pub count: u64,
+    /// Bytes that came from `inner`, including a last chunk the sink
+    /// refused (an ingest that would grow past its expected size): tells
+    /// a source that sent too much from one that sent too little.
+    pub received: u64,
     progress: Option<TeeProgress>,
 }
 
@@ -75,6 +89,7 @@ impl<'a, R: Read> TeeReader<'a, R> {
             inner,
             sink,
             count: start,
+            received: start,
             progress: None,
         }
     }
@@ -110,6 +125,7 @@ impl<R: Read> Read for TeeReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n > 0 {
+            self.received += n as u64;
             self.sink.write_all(&buf[..n])?;
             self.count += n as u64;
             if let Some(p) = &mut self.progress {
@@ -338,6 +354,26 @@ impl ImageService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_channel_error_is_returned_by_every_later_read() {
+        let (tx, rx) = mpsc::channel(4);
+        tx.try_send(Ok(Bytes::from_static(b"ab"))).unwrap();
+        tx.try_send(Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "download: timed out",
+        )))
+        .unwrap();
+        drop(tx);
+        let mut r = ChannelReader::new(rx);
+        let mut buf = [0u8; 8];
+        assert_eq!(r.read(&mut buf).unwrap(), 2);
+        for _ in 0..2 {
+            let e = r.read(&mut buf).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted);
+            assert_eq!(e.to_string(), "download: timed out");
+        }
+    }
 
     #[test]
     fn sniffs_compressions() {
