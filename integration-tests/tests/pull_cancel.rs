@@ -8,7 +8,8 @@
 
 use berth_integration_tests::berthd::Berthd;
 use berth_integration_tests::registry::{
-    make_tar, skopeo_copy, tar_dir, write_oci_layout, Registry, SlowProxy,
+    make_tar, skopeo_copy, tar_dir, write_oci_layout, FakeRegistry, FakeResponse, Registry,
+    SlowProxy,
 };
 use berth_integration_tests::{require_root, run, stderr, stdout, TestDir};
 use std::path::Path;
@@ -240,6 +241,30 @@ fn a_registry_that_drips_bytes_fails_the_pull_with_a_timeout() {
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     // Two 3 s windows at most (the drip may begin mid-window), and slack.
     assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(d.ok(&["images", "-q"]), "");
+}
+
+#[test]
+fn a_registry_that_never_answers_fails_the_pull_with_a_timeout() {
+    require_root();
+    // Accepts the request, then says nothing for 8 s.
+    let reg = FakeRegistry::start(|req| {
+        if req.path.contains("/manifests/") {
+            std::thread::sleep(Duration::from_secs(8));
+        }
+        FakeResponse::new(404, "application/json", r#"{"errors":[]}"#)
+    });
+    let d = Berthd::start_with_config(r#"{"registry-timeouts": {"response": 2}}"#);
+    let start = Instant::now();
+    let err = d.fails(&["pull", &format!("{}/silent:v1", reg.host())]);
+    let took = start.elapsed();
+    eprintln!("a silent registry failed the pull after {took:?}: {err}");
+    assert!(
+        err.contains("timed out: no response within 2 s")
+            && err.contains("registry-timeouts.response"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(6), "took {took:?}");
     assert_eq!(d.ok(&["images", "-q"]), "");
 }
 
