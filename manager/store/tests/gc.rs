@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_store::content::ContentStore;
-use berth_store::gc::{collect, GcRoots};
+use berth_store::gc::{collect, collect_pruning_ingests, GcRoots};
 use berth_store::layer::{chain_ids, unpack_layer};
 use berth_store::metadata::{Labels, LeaseResource, MetadataStore};
 use berth_store::snapshot::overlay::OverlaySnapshotter;
@@ -300,4 +300,37 @@ fn abandoned_ingests_go_leased_recent_and_busy_ones_stay() {
     assert_eq!(left, vec!["busy", "leased", "recent"]);
     busy.write_all(b"!").unwrap();
     assert_eq!(busy.commit(None, None).unwrap().size, 13);
+}
+
+#[test]
+fn a_prune_frees_recent_unleased_ingests_but_not_leased_or_busy_ones() {
+    use std::io::Write;
+    let env = env();
+    for r in ["cancelled", "leased"] {
+        let mut w = env.content.writer(r, None, None).unwrap();
+        w.write_all(b"partial download").unwrap();
+    }
+    let mut busy = env.content.writer("busy", None, None).unwrap();
+    busy.write_all(b"still coming").unwrap();
+    busy.flush().unwrap();
+    env.meta.create_lease("pull", None, &Labels::new()).unwrap();
+    env.meta
+        .add_lease_resource("pull", LeaseResource::Ingest("leased".into()))
+        .unwrap();
+    let sns: [&dyn Snapshotter; 1] = [&env.sn];
+    // An ordinary collection keeps a recent ingest for a resume ...
+    let report = collect(&env.content, &env.meta, &sns, &GcRoots::default()).unwrap();
+    assert!(report.ingests_removed.is_empty());
+    // ... a prune frees it at once.
+    let report =
+        collect_pruning_ingests(&env.content, &env.meta, &sns, &GcRoots::default()).unwrap();
+    assert_eq!(report.ingests_removed, vec!["cancelled".to_string()]);
+    let left: Vec<String> = env
+        .content
+        .ingests()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.reference)
+        .collect();
+    assert_eq!(left, vec!["busy", "leased"]);
 }
