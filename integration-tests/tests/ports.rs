@@ -8,7 +8,8 @@
 //! without them.
 
 use berth_integration_tests::ports::{
-    enter_private_netns, http_get, http_get_eventually, sh, TestBridge, TestEndpoint,
+    datagrams_within, enter_private_netns, http_get, http_get_eventually, loopback_udp_listener,
+    sh, TestBridge, TestEndpoint, RAW_UDP_TO_GATEWAY,
 };
 use berth_integration_tests::{require_root, unique_name, TestDir};
 use berth_manager::networks::firewall::{BridgeRules, Firewall};
@@ -104,13 +105,13 @@ fn bridges_are_isolated_from_each_other_but_not_within() {
             a1.pings(&a.gateway()) && b1.pings(&b.gateway()),
             "own gateway"
         );
-        assert_eq!(fw.count_rules("bridge btpa0").unwrap(), 5);
+        assert_eq!(fw.count_rules("bridge btpa0").unwrap(), 6);
         // Removing b's rules opens b again, a stays closed to it.
         fw.remove_bridge("btpb0").unwrap();
         assert_eq!(fw.count_rules("bridge btpb0").unwrap(), 0);
         assert!(!b1.pings(&a1.address), "a still isolated");
         fw.add_bridge("btpb0", bridge_rules(&b).subnet).unwrap();
-        assert_eq!(fw.count_rules("bridge btpb0").unwrap(), 5);
+        assert_eq!(fw.count_rules("bridge btpb0").unwrap(), 6);
         fw.delete_table().unwrap();
         assert!(listed_rules(&table).is_empty());
     });
@@ -201,6 +202,75 @@ fn published_ports_reach_the_container_from_loopback_and_go_at_unpublish() {
             .all(|r| r["comment"].as_str() != Some("container ctr1")));
         assert!(http_get(loopback, Duration::from_secs(2)).is_err());
         std::net::TcpListener::bind(loopback).expect("the host port is free again");
+        publisher.firewall().delete_table().unwrap();
+    });
+}
+
+/// Runs the raw-frame sender in `cmd`'s network namespace: it must have
+/// sent its frame (so silence at the listener means a drop, not a failure).
+fn send_raw(mut cmd: Command, dst: &str, port: u16, payload: &str) {
+    cmd.args([
+        "python3",
+        "-c",
+        RAW_UDP_TO_GATEWAY,
+        dst,
+        &port.to_string(),
+        payload,
+    ]);
+    let out = berth_integration_tests::run(&mut cmd);
+    assert!(
+        out.status.success(),
+        "raw sender: {}",
+        berth_integration_tests::stderr(&out)
+    );
+}
+
+#[test]
+fn a_frame_from_a_bridge_to_127_0_0_1_is_dropped_and_the_loopback_path_still_works() {
+    require_root();
+    in_private_netns(|| {
+        let bridge = TestBridge::new("btpl0", "10.231.4");
+        let mut ctr = TestEndpoint::new(&bridge, 2);
+        let (listener, port) = loopback_udp_listener();
+        // Control: route_localnet, which the loopback path needs, is all
+        // it takes for a frame to the gateway's MAC to reach 127.0.0.1.
+        sh("echo 1 > /proc/sys/net/ipv4/conf/btpl0/route_localnet");
+        send_raw(ctr.command(&[]), "127.0.0.1", port, "before");
+        let got = datagrams_within(&listener, Duration::from_secs(2));
+        assert!(
+            got.iter().any(|(d, _)| d == b"before"),
+            "control: without our rules the loopback-only listener hears the container: {got:?}"
+        );
+        let table = table_name();
+        let publisher = PortPublisher::new(std::sync::Arc::new(Firewall::new(&table).unwrap()));
+        publisher
+            .firewall()
+            .rebuild(&[bridge_rules(&bridge)], &[])
+            .unwrap();
+        send_raw(ctr.command(&[]), "127.0.0.1", port, "after");
+        let got = datagrams_within(&listener, Duration::from_secs(2));
+        assert!(got.is_empty(), "reached 127.0.0.1 from a bridge: {got:?}");
+        // The published-port loopback path still answers.
+        let www = TestDir::new("www");
+        std::fs::write(www.join("index.html"), "still served\n").unwrap();
+        ctr.spawn(&[
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            www.path.to_str().unwrap(),
+        ]);
+        let ip: Ipv4Addr = ctr.address.parse().unwrap();
+        let published = publisher
+            .publish("ctrl", ip, &parse_publish("127.0.0.1::80").unwrap(), &[])
+            .unwrap();
+        let loopback = SocketAddr::from(([127, 0, 0, 1], published[0].host_port));
+        assert_eq!(
+            http_get_eventually(loopback, Duration::from_secs(10)).unwrap(),
+            "still served\n"
+        );
         publisher.firewall().delete_table().unwrap();
     });
 }
@@ -489,4 +559,48 @@ fn udp_is_published_too() {
     ]);
     let port = shown_port(&f, &name, "5353/udp");
     assert_eq!(udp_echo(port).as_deref(), Some(&b"ping over udp"[..]));
+}
+
+#[test]
+fn a_container_cannot_reach_host_loopback_services_and_its_published_port_answers() {
+    let f = Fixture::new();
+    let host = free_port();
+    let name = f.name("pl");
+    run_httpd(
+        &f,
+        &name,
+        &["-p", &format!("127.0.0.1:{host}:80")],
+        "loopback",
+    );
+    let pid = f.pid(&name).to_string();
+    let in_container = || {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &pid, "-n"]);
+        c
+    };
+    // A frame for 127.0.0.1 from the container (the host's python3 in the
+    // container's network namespace: a default container has CAP_NET_RAW).
+    let (listener, port) = loopback_udp_listener();
+    send_raw(in_container(), "127.0.0.1", port, "to loopback");
+    let got = datagrams_within(&listener, Duration::from_secs(2));
+    assert!(
+        got.is_empty(),
+        "a container reached a host service bound to 127.0.0.1: {got:?}"
+    );
+    // Control: the same sender reaches the gateway's own address, so the
+    // silence above is the drop and not a sender that never sent.
+    let gateway = f.inspect(&name)["NetworkSettings"]["Gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let at_gateway = UdpSocket::bind((gateway.as_str(), 0)).unwrap();
+    let gw_port = at_gateway.local_addr().unwrap().port();
+    send_raw(in_container(), &gateway, gw_port, "to gateway");
+    let got = datagrams_within(&at_gateway, Duration::from_secs(2));
+    assert!(
+        got.iter().any(|(d, _)| d == b"to gateway"),
+        "control: the raw frame to the gateway arrives: {got:?}"
+    );
+    // The published port on the host's loopback still answers.
+    assert_eq!(get(host).unwrap(), "loopback\n");
 }

@@ -8,6 +8,8 @@
 //!
 //! ```text
 //! table ip <table>
+//!   chain localnet     filter hook prerouting  prio raw      per bridge, comment "bridge <name>":
+//!                          iifname B ip daddr 127.0.0.0/8 drop
 //!   chain prerouting   nat    hook prerouting  prio dstnat   fib daddr type local jump ports
 //!   chain output       nat    hook output      prio dstnat   fib daddr type local jump ports
 //!   chain ports        (regular)  per published port, comment "container <id>":
@@ -22,7 +24,7 @@
 //! ```
 //!
 //! Rule counts: one rule per published port (per container: as many rules
-//! as `-p` bindings, nothing else); five rules per bridge; two jumps.
+//! as `-p` bindings, nothing else); six rules per bridge; two jumps.
 //! Rules are found again by their comment and deleted by handle.
 //!
 //! Loopback path (`wget 127.0.0.1:HOST` on the host): the output chain
@@ -37,6 +39,16 @@
 //! docker-proxy) because it costs no process or copy per port and the
 //! kernel does the work; the price is route_localnet on our bridges, which
 //! only concerns packets to/from 127/8 on those bridges.
+//!
+//! That price has to be paid back: with route_localnet a bridge also
+//! accepts packets *addressed to* 127/8, so any container (CAP_NET_RAW is
+//! in the default set) could write a frame to the gateway's MAC for
+//! 127.0.0.1:PORT and reach host services bound to loopback only (the
+//! CVE-2020-8558 pattern). The `localnet` chain drops everything arriving
+//! from one of our bridges with a 127/8 destination, at priority raw:
+//! before conntrack and NAT, so the container's legitimate answers on the
+//! loopback path (addressed to the gateway, turned back into 127.0.0.1
+//! only later by conntrack) still pass.
 //!
 //! Isolation: traffic entering from one of our bridges may leave only by
 //! the same bridge (so nothing is routed between networks or out of the
@@ -107,7 +119,8 @@ pub struct PortForward {
     pub ports: Vec<PublishedPort>,
 }
 
-/// The five base/regular chains of the table.
+/// The six base/regular chains of the table.
+const CHAIN_LOCALNET: &str = "localnet";
 const CHAIN_PREROUTING: &str = "prerouting";
 const CHAIN_OUTPUT: &str = "output";
 const CHAIN_POSTROUTING: &str = "postrouting";
@@ -115,6 +128,7 @@ const CHAIN_FORWARD: &str = "forward";
 const CHAIN_PORTS: &str = "ports";
 
 /// nft's priority names as numbers (nft(8) "CHAIN PRIORITIES", ip family).
+const PRIORITY_RAW: i32 = -300;
 const PRIORITY_DSTNAT: i32 = -100;
 const PRIORITY_FILTER: i32 = 0;
 const PRIORITY_SRCNAT: i32 = 100;
@@ -238,12 +252,28 @@ impl Firewall {
         })
     }
 
-    /// The rules of one bridge (forward isolation, loopback masquerade).
+    /// The rules of one bridge (127/8 guard, forward isolation, loopback
+    /// masquerade).
     fn bridge_rules(&self, bridge: &BridgeRules) -> Vec<NfListObject<'static>> {
         let c = bridge_comment(&bridge.name);
         let iif = || eq(meta(MetaKey::Iifname), s(&bridge.name));
         let oif = || eq(meta(MetaKey::Oifname), s(&bridge.name));
+        let loopback_net = || {
+            Expression::Named(NamedExpression::Prefix(Prefix {
+                addr: Box::new(s("127.0.0.0")),
+                len: 8,
+            }))
+        };
         vec![
+            self.rule(
+                CHAIN_LOCALNET,
+                vec![
+                    iif(),
+                    eq(payload("ip", "daddr"), loopback_net()),
+                    Statement::Drop(None),
+                ],
+                &c,
+            ),
             self.rule(
                 CHAIN_FORWARD,
                 vec![iif(), oif(), Statement::Accept(None)],
@@ -271,13 +301,7 @@ impl Firewall {
             self.rule(
                 CHAIN_POSTROUTING,
                 vec![
-                    eq(
-                        payload("ip", "saddr"),
-                        Expression::Named(NamedExpression::Prefix(Prefix {
-                            addr: Box::new(s("127.0.0.0")),
-                            len: 8,
-                        })),
-                    ),
+                    eq(payload("ip", "saddr"), loopback_net()),
                     oif(),
                     Statement::Masquerade(None),
                 ],
@@ -315,6 +339,10 @@ impl Firewall {
     /// The table, its chains and the two jumps to `ports`.
     fn skeleton(&self, batch: &mut Batch<'static>) {
         batch.add(self.table_object());
+        batch.add(self.chain(
+            CHAIN_LOCALNET,
+            Some((NfChainType::Filter, NfHook::Prerouting, PRIORITY_RAW)),
+        ));
         batch.add(self.chain(
             CHAIN_PREROUTING,
             Some((NfChainType::NAT, NfHook::Prerouting, PRIORITY_DSTNAT)),
@@ -625,7 +653,35 @@ mod tests {
             name: "bt0".into(),
             subnet: (Ipv4Addr::new(10, 0, 0, 0), 24),
         };
-        assert_eq!(fw.bridge_rules(&bridge).len(), 5);
+        let rules = fw.bridge_rules(&bridge);
+        assert_eq!(rules.len(), 6);
+        // The 127/8 guard: first, in its own raw-priority prerouting chain.
+        assert_eq!(
+            serde_json::to_value(&rules[0]).unwrap(),
+            serde_json::json!({"rule": {
+                "family": "ip", "table": "bt", "chain": "localnet", "comment": "bridge bt0",
+                "expr": [
+                    {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "bt0"}},
+                    {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}},
+                               "right": {"prefix": {"addr": "127.0.0.0", "len": 8}}}},
+                    {"drop": null}
+                ]
+            }})
+        );
+        let mut batch = Batch::new();
+        fw.skeleton(&mut batch);
+        let skeleton = serde_json::to_value(batch.to_nftables()).unwrap();
+        let guard = skeleton["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["add"]["chain"]["name"] == "localnet")
+            .expect("the localnet chain is in the skeleton");
+        assert_eq!(guard["add"]["chain"]["hook"], "prerouting");
+        assert_eq!(guard["add"]["chain"]["type"], "filter");
+        // Before conntrack (-200) and DNAT (-100): the loopback path's
+        // answers are still addressed to the gateway there.
+        assert_eq!(guard["add"]["chain"]["prio"], -300);
     }
 
     #[test]
