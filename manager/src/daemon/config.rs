@@ -17,6 +17,14 @@
 //!
 //! `snapshotter` is `overlayfs` (default where the root supports it) or
 //! `native`. Loopback registries are always spoken to over plain HTTP.
+//!
+//! Strict, because a typo must not be silently ignored on a daemon that
+//! runs for months: an unknown key or a value of the wrong type stops berthd
+//! with one line naming the file, the key (its path, `runtimes.crun.path`)
+//! and what was expected. One extension over docker's plain JSON: lines
+//! whose first non-blank characters are `//` are comments, so the packaged
+//! `/etc/berth/daemon.json` can document every key in place (they are
+//! blanked before parsing, so line numbers in errors stay true).
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -29,9 +37,12 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("parse config {path}: {source}")]
+    #[error("config {path}: {}{source}", key.as_deref().map(|k| format!("key {k:?}: ")).unwrap_or_default())]
     Parse {
         path: PathBuf,
+        /// The key path where the value was wrong (`runtimes.crun.path`),
+        /// or the unknown key itself; `None` for a syntax error.
+        key: Option<String>,
         source: serde_json::Error,
     },
     #[error("config {path}: unknown snapshotter {name:?} (use overlayfs or native)")]
@@ -104,11 +115,19 @@ impl DaemonConfig {
                 })
             }
         };
-        let config: DaemonConfig =
-            serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let text = blank_comment_lines(&text);
+        let mut json = serde_json::Deserializer::from_str(&text);
+        let parse_error = |key: Option<String>, source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            key,
+            source,
+        };
+        let config: DaemonConfig = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            let key = e.path().to_string();
+            parse_error((key != ".").then_some(key), e.into_inner())
+        })?;
+        // Anything after the object is an error too.
+        json.end().map_err(|e| parse_error(None, e))?;
         if let Some(name) = &config.snapshotter {
             if name != "overlayfs" && name != "native" {
                 return Err(ConfigError::Snapshotter {
@@ -119,6 +138,23 @@ impl DaemonConfig {
         }
         Ok(config)
     }
+}
+
+/// `text` with every `//` comment line replaced by an empty line.
+fn blank_comment_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            if line.trim_start().starts_with("//") {
+                if line.ends_with('\n') {
+                    "\n"
+                } else {
+                    ""
+                }
+            } else {
+                line
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -151,5 +187,64 @@ mod tests {
             DaemonConfig::load(&p, true),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    fn error_of(text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("daemon.json");
+        std::fs::write(&p, text).unwrap();
+        let e = DaemonConfig::load(&p, true).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("config {}: ", p.display())), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+        e
+    }
+
+    #[test]
+    fn errors_name_the_key_and_what_was_expected() {
+        let e = error_of(r#"{"insecure-registries": "r:5000"}"#);
+        assert!(
+            e.contains(
+                r#"key "insecure-registries": invalid type: string "r:5000", expected a sequence"#
+            ),
+            "{e}"
+        );
+        let e = error_of(r#"{"runtimes": {"crun": {"path": 7}}}"#);
+        assert!(
+            e.contains(r#"key "runtimes.crun.path": invalid type: integer `7`"#),
+            "{e}"
+        );
+        let e = error_of(r#"{"snapshoter": "native"}"#);
+        assert!(
+            e.contains("unknown field `snapshoter`, expected one of"),
+            "{e}"
+        );
+        let e = error_of(r#"{"runtimes": {"crun": {"pth": "/x"}}}"#);
+        assert!(
+            e.contains(r#"key "runtimes.crun.pth": unknown field `pth`, expected `path`"#),
+            "{e}"
+        );
+        let e = error_of(r#"{"bridge": "b0"} {}"#);
+        assert!(e.contains("trailing characters"), "{e}");
+        error_of("{");
+    }
+
+    #[test]
+    fn whole_line_comments_are_allowed_and_keep_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("daemon.json");
+        std::fs::write(
+            &p,
+            "// Berth's daemon config\n{\n  // the bridge\n  \"bridge\": \"b0\"\n  // \"bip\": \"10.0.0.1/24\"\n}",
+        )
+        .unwrap();
+        assert_eq!(
+            DaemonConfig::load(&p, true).unwrap().bridge.as_deref(),
+            Some("b0")
+        );
+        // A comment after a value is not a comment line: an error, on line 1.
+        let e = error_of("{\"bridge\": \"b0\" // no\n}");
+        assert!(e.contains("line 1"), "{e}");
+        let e = error_of("// c\n// c\n{\"bip\": 1}");
+        assert!(e.contains("line 3"), "{e}");
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod args;
 pub mod config;
+pub mod lock;
 pub mod socket;
 
 use crate::api;
@@ -49,6 +50,8 @@ pub enum DaemonError {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Socket(#[from] socket::SocketError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
     #[error("open store in {root}: {source}")]
     Store {
         root: PathBuf,
@@ -92,6 +95,8 @@ pub struct Daemon {
     pub networks: Arc<NetworkService>,
     pub events: Arc<EventBus>,
     pub volumes: Arc<VolumeService>,
+    /// One berthd per root and state dir (see [`lock`]).
+    _locks: Vec<lock::DirLock>,
 }
 
 fn mkdir(path: &Path, mode: u32) -> Result<(), DaemonError> {
@@ -111,6 +116,12 @@ impl Daemon {
     pub fn open(options: DaemonOptions) -> Result<Daemon, DaemonError> {
         mkdir(&options.root, 0o711)?;
         mkdir(&options.state, 0o711)?;
+        // Before anything is touched: a second berthd must not clean the
+        // first one's tmp/ or reconcile its shims.
+        let mut locks = vec![lock::DirLock::acquire(&options.root)?];
+        if options.state != options.root {
+            locks.push(lock::DirLock::acquire(&options.state)?);
+        }
         let tmp = options.root.join("tmp");
         // Spooled archives of a previous run are garbage.
         let _ = std::fs::remove_dir_all(&tmp);
@@ -211,6 +222,7 @@ impl Daemon {
             networks,
             events,
             volumes,
+            _locks: locks,
         })
     }
 
