@@ -11,7 +11,8 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// The hierarchies and files compared, all present on the project's v1
-/// machines.
+/// machines. The blkio weight file is added where the host has one
+/// ([`blkio_weight_file`]).
 const FILES: &[(&str, &str)] = &[
     ("memory", "memory.limit_in_bytes"),
     ("memory", "memory.soft_limit_in_bytes"),
@@ -24,11 +25,19 @@ const FILES: &[(&str, &str)] = &[
     ("cpuset", "cpuset.cpus"),
     ("cpuset", "cpuset.mems"),
     ("pids", "pids.max"),
-    ("blkio", "blkio.bfq.weight"),
     ("blkio", "blkio.throttle.read_bps_device"),
     ("blkio", "blkio.throttle.write_iops_device"),
     ("devices", "devices.list"),
 ];
+
+/// The host's blkio weight file: `blkio.bfq.weight` with the BFQ I/O
+/// scheduler, `blkio.weight` with CFQ (before Linux 5.0), none with
+/// mq-deadline or none (then no runtime can set a weight).
+fn blkio_weight_file() -> Option<&'static str> {
+    ["blkio.bfq.weight", "blkio.weight"]
+        .into_iter()
+        .find(|f| Path::new("/sys/fs/cgroup/blkio").join(f).exists())
+}
 
 fn is_v1_host() -> bool {
     Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
@@ -48,7 +57,7 @@ fn block_device() -> (i64, i64) {
 
 fn resources() -> serde_json::Value {
     let (major, minor) = block_device();
-    json!({
+    let mut r = json!({
         "devices": [
             {"allow": false, "access": "rwm"},
             {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
@@ -58,16 +67,22 @@ fn resources() -> serde_json::Value {
         "cpu": {"shares": 512, "quota": 40000, "period": 100000, "cpus": "0", "mems": "0"},
         "pids": {"limit": 30},
         "blockIO": {
-            "weight": 300,
             "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
             "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]
         }
-    })
+    });
+    if blkio_weight_file().is_some() {
+        r["blockIO"]["weight"] = json!(300);
+    }
+    r
 }
 
 fn cgroup_files(cgroup: &str) -> Vec<(String, String)> {
+    let weight = blkio_weight_file().map(|f| ("blkio", f));
     FILES
         .iter()
+        .copied()
+        .chain(weight)
         .map(|(h, f)| {
             let path = PathBuf::from(format!("/sys/fs/cgroup/{h}{cgroup}/{f}"));
             let content = std::fs::read_to_string(&path)
@@ -132,6 +147,41 @@ fn resources_land_in_the_same_files_as_with_runc() {
             let d = format!("/sys/fs/cgroup/{h}{cg}");
             assert!(!Path::new(&d).exists(), "{} left {d}", rt.binary.display());
         }
+    }
+}
+
+/// On a host without a blkio weight file, a weight is an error for runc
+/// and for berth-runtime alike, and neither leaves a cgroup behind.
+#[test]
+fn a_blkio_weight_without_a_weight_file_fails_as_with_runc() {
+    require_root();
+    if !is_v1_host() || !have_program("runc") || blkio_weight_file().is_some() {
+        eprintln!("skipped: needs a cgroup v1 host without a blkio weight file, and runc");
+        return;
+    }
+    let dir = TestDir::new("cgweight");
+    for rt in [Runtime::berth(), Runtime::runc()] {
+        let id = container_id("cgw");
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let mut b = Bundle::new(&dir.join(&id), &["true"]);
+        let cgroup = format!("/{}", unique_name("cgweight"));
+        b.spec["linux"]["resources"] = json!({"blockIO": {"weight": 300}});
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup);
+        b.save();
+        let out = rt.exec(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", rt.binary.display());
+        assert!(err.contains("weight"), "{}: {err}", rt.binary.display());
+        let d = format!("/sys/fs/cgroup/blkio{cgroup}");
+        assert!(!Path::new(&d).exists(), "{} left {d}", rt.binary.display());
+        assert!(
+            rt.state(&id).is_none(),
+            "{} left state",
+            rt.binary.display()
+        );
     }
 }
 

@@ -47,6 +47,15 @@ fn block_device() -> (i64, i64) {
     (ma.parse().unwrap(), mi.parse().unwrap())
 }
 
+/// Whether the host's blkio hierarchy has a weight file: only with the CFQ
+/// (`blkio.weight`) or BFQ (`blkio.bfq.weight`) I/O scheduler on some disk.
+/// With mq-deadline or none there is none, and a weight cannot be set (runc
+/// fails the create too).
+fn host_has_blkio_weight(hs: &[berth_cgroups::layout::Hierarchy]) -> bool {
+    let root = mount_of(hs, Controller::Blkio);
+    root.join("blkio.weight").exists() || root.join("blkio.bfq.weight").exists()
+}
+
 #[test]
 fn create_applies_limits_and_destroy_removes_only_what_it_made() {
     let Some((layout, hs)) = v1_layout() else {
@@ -60,6 +69,7 @@ fn create_applies_limits_and_destroy_removes_only_what_it_made() {
     guard.extra_dirs.push(pre.clone());
 
     let (major, minor) = block_device();
+    let weight = host_has_blkio_weight(&hs).then_some(300);
     let resources = LinuxResources {
         memory: Some(LinuxMemory {
             limit: Some(64 << 20),
@@ -79,7 +89,7 @@ fn create_applies_limits_and_destroy_removes_only_what_it_made() {
         }),
         pids: Some(LinuxPids { limit: 20 }),
         block_io: Some(LinuxBlockIo {
-            weight: Some(300),
+            weight,
             throttle_read_bps_device: vec![LinuxThrottleDevice {
                 major,
                 minor,
@@ -143,10 +153,12 @@ fn create_applies_limits_and_destroy_removes_only_what_it_made() {
     let pids = mount_of(&hs, Controller::Pids).join(&parent).join("ctr");
     assert_eq!(read(&pids.join("pids.max")), "20");
     let blkio = mount_of(&hs, Controller::Blkio).join(&parent).join("ctr");
-    let weight = std::fs::read_to_string(blkio.join("blkio.weight"))
-        .or_else(|_| std::fs::read_to_string(blkio.join("blkio.bfq.weight")))
-        .unwrap();
-    assert!(weight.contains("300"), "weight file: {weight}");
+    if weight.is_some() {
+        let weight = std::fs::read_to_string(blkio.join("blkio.weight"))
+            .or_else(|_| std::fs::read_to_string(blkio.join("blkio.bfq.weight")))
+            .unwrap();
+        assert!(weight.contains("300"), "weight file: {weight}");
+    }
     assert_eq!(
         read(&blkio.join("blkio.throttle.read_bps_device")),
         format!("{major}:{minor} 1048576")
@@ -512,6 +524,7 @@ fn bad_values_fail_clearly_and_leave_nothing() {
         return;
     };
     let cpu_mount = mount_of(&hs, Controller::Cpu);
+    let blkio_mount = mount_of(&hs, Controller::Blkio);
     let cases: Vec<(LinuxResources, String)> = vec![
         (
             LinuxResources {
@@ -595,6 +608,20 @@ fn bad_values_fail_clearly_and_leave_nothing() {
                 .into(),
         ));
     }
+    // Without a CFQ or BFQ disk there is no weight file: a weight fails
+    // by the file's name (runc fails too), it is not silently dropped.
+    if !host_has_blkio_weight(&hs) {
+        cases.push((
+            LinuxResources {
+                block_io: Some(LinuxBlockIo {
+                    weight: Some(300),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "write 300 to {blkio}/blkio.bfq.weight: ENOENT".into(),
+        ));
+    }
     if !hs.iter().any(|h| h.controllers.has(Controller::Hugetlb)) {
         cases.push((
             LinuxResources {
@@ -616,10 +643,15 @@ fn bad_values_fail_clearly_and_leave_nothing() {
             guard.extra_dirs.push(h.mount.join(&name));
         }
         let err = Cgroup::create_with_resources(&layout, &path, &resources).unwrap_err();
-        let want = want.replace(
-            "{cpu}",
-            &cpu_mount.join(&name).join("ctr").display().to_string(),
-        );
+        let want = want
+            .replace(
+                "{cpu}",
+                &cpu_mount.join(&name).join("ctr").display().to_string(),
+            )
+            .replace(
+                "{blkio}",
+                &blkio_mount.join(&name).join("ctr").display().to_string(),
+            );
         let msg = err.to_string();
         assert!(msg.starts_with(&want), "got {msg:?}, want {want:?}");
         assert!(!msg.contains('\n'));
