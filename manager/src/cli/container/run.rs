@@ -349,6 +349,12 @@ pub fn build_config(
     let mut sysctls = HashMap::new();
     for s in &flags.sysctl {
         let (k, v) = key_value("--sysctl", s, false)?;
+        // docker's CLI refuses host (not namespaced) sysctls itself.
+        if !crate::containers::spec::sysctls::is_namespaced(&k) {
+            return Err(CliError::Usage(format!(
+                "invalid argument \"{s}\" for \"--sysctl\" flag: sysctl '{s}' is not whitelisted"
+            )));
+        }
         sysctls.insert(k, v);
     }
     let mut seccomp_profile = Vec::new();
@@ -826,6 +832,14 @@ mod tests {
         assert_eq!(c.sysctls["net.core.somaxconn"], "100");
         let a = parse(&["--log-opt", "nokey", "img"]);
         assert!(build_config(&a.flags, &|_| None).is_err());
+        // Host sysctls: docker's CLI words, before anything is made.
+        let a = parse(&["--sysctl", "kernel.core_pattern=|/x", "img"]);
+        let e = build_config(&a.flags, &|_| None).unwrap_err();
+        assert_eq!(e.exit_code(), 125);
+        assert_eq!(
+            e.to_string(),
+            "invalid argument \"kernel.core_pattern=|/x\" for \"--sysctl\" flag: sysctl 'kernel.core_pattern=|/x' is not whitelisted"
+        );
     }
 
     #[test]

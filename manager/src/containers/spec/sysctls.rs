@@ -47,6 +47,14 @@ const IPC_SYSCTLS: [&str; 8] = [
     "kernel.shm_rmid_forced",
 ];
 
+/// Whether `key` is one of the namespaced sysctls docker's CLI lets
+/// through (`opts.ValidateSysctl`: the IPC ones, `net.*`, `fs.mqueue.*`).
+/// The CLI refuses anything else before a container exists; the daemon
+/// checks again for API clients ([`validate_sysctls`]).
+pub fn is_namespaced(key: &str) -> bool {
+    IPC_SYSCTLS.contains(&key) || key.starts_with("net.") || key.starts_with("fs.mqueue.")
+}
+
 /// Checks every `--sysctl` key against the namespaced set and the network
 /// mode. Errors `sysctl 'kernel.panic' is not allowed: ...`.
 pub fn validate_sysctls(
@@ -62,7 +70,7 @@ pub fn validate_sysctls(
             }
             continue;
         }
-        if IPC_SYSCTLS.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+        if is_namespaced(key) {
             continue;
         }
         return Err(SpecError::invalid(format!(
