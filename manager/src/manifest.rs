@@ -81,6 +81,26 @@ pub enum ManifestError {
     },
     #[error("invalid digest {digest:?} in {what}")]
     InvalidDigest { what: &'static str, digest: String },
+    /// A descriptor whose size is below zero: no blob has a negative size,
+    /// and a reader trusting it would misjudge what to expect.
+    #[error("{what} {entry} in manifest {digest} has a negative size ({size})")]
+    NegativeSize {
+        what: &'static str,
+        entry: String,
+        digest: String,
+        size: i64,
+    },
+    /// An index whose entry for the platform is the index itself: following
+    /// it would never end.
+    #[error("image index {digest} references itself for platform {platform}")]
+    IndexReferencesItself { digest: String, platform: String },
+    /// An index whose entry for the platform is another index.
+    #[error("not implemented: nested image indexes (index {digest} lists index {nested} for platform {platform})")]
+    NestedIndex {
+        digest: String,
+        nested: String,
+        platform: String,
+    },
 }
 
 /// A content descriptor (image-spec descriptor.md).
@@ -315,13 +335,14 @@ pub fn parse_manifest(
         source,
     };
     if is_index(&effective) {
-        Ok(ManifestKind::Index(
-            serde_json::from_value(value).map_err(json_err)?,
-        ))
+        let index: Index = serde_json::from_value(value).map_err(json_err)?;
+        check_sizes(digest, "manifest", &index.manifests)?;
+        Ok(ManifestKind::Index(index))
     } else if is_manifest(&effective) {
-        Ok(ManifestKind::Manifest(Box::new(
-            serde_json::from_value(value).map_err(json_err)?,
-        )))
+        let manifest: Manifest = serde_json::from_value(value).map_err(json_err)?;
+        check_sizes(digest, "config", std::slice::from_ref(&manifest.config))?;
+        check_sizes(digest, "layer", &manifest.layers)?;
+        Ok(ManifestKind::Manifest(Box::new(manifest)))
     } else {
         Err(ManifestError::UnknownMediaType {
             media_type: if effective.is_empty() {
@@ -334,13 +355,44 @@ pub fn parse_manifest(
     }
 }
 
+/// Refuses descriptors with a negative size (`what`: which list).
+fn check_sizes(digest: &str, what: &'static str, list: &[Descriptor]) -> Result<(), ManifestError> {
+    match list.iter().find(|d| d.size < 0) {
+        Some(d) => Err(ManifestError::NegativeSize {
+            what,
+            entry: d.digest.clone(),
+            digest: digest.to_string(),
+            size: d.size,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Picks the manifest for `platform` from an index. Entries without a
 /// platform are skipped (attestation manifests have "unknown/unknown").
+/// An entry for the platform that is the index itself, or another index,
+/// is named as such rather than reported as a missing platform.
 pub fn select_platform<'a>(
     index: &'a Index,
     index_digest: &str,
     platform: &Platform,
 ) -> Result<&'a Descriptor, ManifestError> {
+    let for_platform = |d: &&Descriptor| d.platform.as_ref().is_some_and(|p| platform.matches(p));
+    if let Some(d) = index.manifests.iter().find(for_platform) {
+        if d.digest == index_digest {
+            return Err(ManifestError::IndexReferencesItself {
+                digest: index_digest.to_string(),
+                platform: platform.to_string(),
+            });
+        }
+        if is_index(&d.media_type) {
+            return Err(ManifestError::NestedIndex {
+                digest: index_digest.to_string(),
+                nested: d.digest.clone(),
+                platform: platform.to_string(),
+            });
+        }
+    }
     index
         .manifests
         .iter()
@@ -490,6 +542,58 @@ mod tests {
             parse_manifest("", "d", unknown).unwrap_err(),
             ManifestError::UnknownMediaType { .. }
         ));
+    }
+
+    #[test]
+    fn negative_sizes_are_refused() {
+        let man = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:bb","size":2},"layers":[{"mediaType":"y","digest":"sha256:cc","size":-1}]}"#;
+        let e = parse_manifest("", "sha256:m", man).unwrap_err();
+        assert!(
+            matches!(e, ManifestError::NegativeSize { size: -1, .. }),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "layer sha256:cc in manifest sha256:m has a negative size (-1)"
+        );
+        let config = br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:bb","size":-5},"layers":[]}"#;
+        assert!(matches!(
+            parse_manifest("", "d", config).unwrap_err(),
+            ManifestError::NegativeSize { what: "config", .. }
+        ));
+        let idx = br#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aa","size":-2}]}"#;
+        assert!(matches!(
+            parse_manifest("", "d", idx).unwrap_err(),
+            ManifestError::NegativeSize {
+                what: "manifest",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_self_referencing_or_nested_index_is_named() {
+        let host = Platform::parse("linux/amd64").unwrap();
+        for media_type in [OCI_INDEX, OCI_MANIFEST] {
+            let idx = format!(
+                r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{media_type}","digest":"sha256:self","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#
+            );
+            let ManifestKind::Index(index) =
+                parse_manifest("", "sha256:self", idx.as_bytes()).unwrap()
+            else {
+                panic!("index expected")
+            };
+            let e = select_platform(&index, "sha256:self", &host).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "image index sha256:self references itself for platform linux/amd64"
+            );
+            if media_type == OCI_INDEX {
+                let e = select_platform(&index, "sha256:parent", &host).unwrap_err();
+                assert!(matches!(e, ManifestError::NestedIndex { .. }), "{e}");
+                assert!(e.to_string().contains("nested image indexes"), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub fn image_status(e: &ImageError) -> Status {
         ImageError::Manifest(m) => match m.as_ref() {
             ManifestError::InvalidPlatform(_) => Code::InvalidArgument,
             ManifestError::NoMatchingPlatform { .. } => Code::NotFound,
+            ManifestError::NestedIndex { .. } => Code::Unimplemented,
             _ => Code::DataLoss,
         },
         ImageError::DigestMismatch { .. } | ImageError::SizeMismatch { .. } => Code::DataLoss,

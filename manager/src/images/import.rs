@@ -102,7 +102,47 @@ impl ImageService {
             lease.add(LeaseResource::Content(info.digest.clone()))?;
             info
         };
+        let result = self.import_committed(
+            lease,
+            options,
+            reference,
+            platform,
+            container_config,
+            diff_id,
+            info,
+        );
+        if let Err(e) = &result {
+            // The lease is gone with the failure: what this import stored
+            // (the layer blob, a half-made snapshot) is collected now
+            // rather than left until the next prune.
+            tracing::info!(error = %e, "import failed: collecting what it stored");
+            let _one_at_a_time = self.gc_lock.write().unwrap_or_else(|e| e.into_inner());
+            if let Err(gc) = berth_store::gc::collect(
+                &self.content,
+                &self.meta,
+                &[self.snapshotter.as_ref()],
+                &self.users.gc_roots(),
+            ) {
+                tracing::warn!(error = %gc, "collection after a failed import");
+            }
+        }
+        result
+    }
 
+    /// The rest of an import once its layer blob is stored: unpack it,
+    /// write config and manifest, name the image. The lease is dropped
+    /// (released) when this returns.
+    #[allow(clippy::too_many_arguments)]
+    fn import_committed(
+        &self,
+        lease: LeaseGuard,
+        options: &ImportOptions,
+        reference: Option<Reference>,
+        platform: Platform,
+        container_config: Map<String, Value>,
+        diff_id: Digest,
+        info: berth_store::content::Info,
+    ) -> Result<String, ImageError> {
         if !self.snapshot_committed(&diff_id.to_string()) {
             let job = UnpackJob {
                 chain_id: diff_id.to_string(),

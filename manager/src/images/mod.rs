@@ -98,7 +98,8 @@ pub enum ImageError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid archive: {0}")]
+    /// A bad archive; the message may quote its bytes (escaped when shown).
+    #[error("invalid archive: {}", berth_store::layer::printable(.0))]
     Archive(String),
     #[error("operation cancelled: {0}")]
     Cancelled(String),

@@ -427,7 +427,18 @@ impl ImageService {
             let writer = self.open_writer(&ingest_ref, &job.digest, total).await?;
             if let Some(mut writer) = writer {
                 let offset = writer.offset();
-                let resp = repo.get_blob(&digest_str, offset).await?;
+                let resp = match repo.get_blob(&digest_str, offset).await {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        // Nothing came (a redirect loop, a refusal): an
+                        // empty ingest is of no use to a resume.
+                        if offset == 0 {
+                            drop(writer);
+                            let _ = self.content.abort(&ingest_ref);
+                        }
+                        return Err(e.into());
+                    }
+                };
                 if offset > 0 && resp.offset == 0 {
                     writer = tokio::task::spawn_blocking(move || writer.truncate().map(|_| writer))
                         .await
@@ -642,7 +653,11 @@ impl ImageService {
                     // cause) is reported instead of what it broke.
                     let drained = tee.drain().is_ok();
                     let count = tee.count;
+                    let received = tee.received;
                     drop(tee);
+                    if received > total {
+                        return Err(sent_more(job, url, total, received));
+                    }
                     if drained && count < total {
                         return Err(ImageError::Download {
                             digest: job.desc.digest.clone(),
@@ -660,9 +675,21 @@ impl ImageService {
                     }
                     return Err(unpack_error);
                 }
-                tee.drain().map_err(|e| download_error(job, url, e))?;
+                tee.drain().map_err(|e| {
+                    if tee.received > total {
+                        sent_more(job, url, total, tee.received)
+                    } else {
+                        download_error(job, url, e)
+                    }
+                })?;
             } else {
-                io::copy(&mut tee, &mut io::sink()).map_err(|e| download_error(job, url, e))?;
+                io::copy(&mut tee, &mut io::sink()).map_err(|e| {
+                    if tee.received > total {
+                        sent_more(job, url, total, tee.received)
+                    } else {
+                        download_error(job, url, e)
+                    }
+                })?;
             }
             if tee.count < total {
                 return Err(ImageError::Download {
@@ -717,6 +744,18 @@ impl ImageService {
             }
         }
         result.map(|()| detached)
+    }
+}
+
+/// A registry that sent more than the descriptor's size: the ingest
+/// refuses the excess, which must not read as a short download.
+fn sent_more(job: &LayerJob, url: &str, size: u64, received: u64) -> ImageError {
+    ImageError::Download {
+        digest: job.desc.digest.clone(),
+        url: url.to_string(),
+        reason: format!(
+            "the registry sent more than the descriptor's size of {size} bytes (at least {received})"
+        ),
     }
 }
 

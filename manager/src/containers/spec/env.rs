@@ -73,9 +73,16 @@ pub fn replace_or_append(env: &mut Vec<String>, overrides: &[String]) {
     }
 }
 
-/// Checks the user's `-e` entries: a key must not be empty (`=x`).
+/// Checks the user's `-e`/`--env-file` entries: a key must not be empty
+/// (`=x`), and no entry may hold a NUL byte: execve(2) cannot pass one, so
+/// such a container would be created and then fail at every start.
 pub fn validate_user_env(env: &[String]) -> Result<(), SpecError> {
     for entry in env {
+        if entry.contains('\0') {
+            return Err(SpecError::invalid(format!(
+                "invalid environment variable: {entry:?} contains a NUL byte"
+            )));
+        }
         if key_of(entry).is_empty() {
             return Err(SpecError::invalid(format!(
                 "invalid environment variable: {entry}"
@@ -161,6 +168,10 @@ mod tests {
     #[test]
     fn empty_keys_are_refused() {
         assert!(validate_user_env(&s(&["A=1", "B"])).is_ok());
+        assert_eq!(
+            validate_user_env(&s(&["A=x\0y"])).unwrap_err().to_string(),
+            "invalid environment variable: \"A=x\\0y\" contains a NUL byte"
+        );
         assert_eq!(
             validate_user_env(&s(&["=1"])).unwrap_err().to_string(),
             "invalid environment variable: =1"

@@ -48,7 +48,8 @@ pub use diff::write_diff;
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
     /// Reading the tar stream failed (a truncated or corrupt archive, or the source's error).
-    #[error("read layer tar: {0}")]
+    /// The tar reader's message quotes header bytes as they came: shown [`printable`].
+    #[error("read layer tar: {}", printable(&.0.to_string()))]
     Read(io::Error),
     /// An entry would write outside the target (`..`, an absolute link target used as a
     /// path, a symlinked parent directory, a hardlink out of the tree).
@@ -115,6 +116,26 @@ pub enum LayerError {
     /// Not implemented yet.
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),
+}
+
+/// `text` with its control characters escaped (`\0`, `\u{1b}`...): the tar
+/// reader quotes a corrupt header's bytes in its messages, and a hostile
+/// archive must not write NULs or terminal escape sequences into an error
+/// line a user reads.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// How an applied layer records deletions.
@@ -405,4 +426,21 @@ pub fn snapshot_diff(
 ) -> Result<Applied, LayerError> {
     let (lowers, upper) = snapshotter.diff_dirs(key)?;
     write_diff(&lowers, &upper.dir, upper.whiteouts, out)
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::*;
+
+    #[test]
+    fn control_bytes_of_a_tar_header_are_escaped() {
+        assert_eq!(printable("plain path é"), "plain path é");
+        let e = LayerError::Read(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "numeric field was not a number: \u{1}\u{2} when getting size for evil\u{1b}[31m\0",
+        ));
+        let shown = e.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.ends_with("evil\\u{1b}[31m\\0"), "{shown}");
+    }
 }
