@@ -774,7 +774,11 @@ fn docker_oom_restart_exec(runtime: Runtime) {
             IMAGE,
             "sh",
             "-c",
-            "x=a; while true; do x=$x$x; done",
+            // The shim watches the cgroup for OOM only once the runtime's
+            // `start` has returned; a hog that fills 8 MiB in microseconds
+            // is killed before that and dockerd never hears of it (with
+            // runc too). A second's pause lets the watch be in place.
+            "sleep 1; x=a; while true; do x=$x$x; done",
         ])
         .ok();
     dockerd.docker(&["wait", &hog]).ok().stdout_is("137");
