@@ -167,6 +167,47 @@ pub fn image_json(detail: &pb::InspectImageResponse) -> Value {
     serde_json::to_value(inspect).expect("serialise inspect")
 }
 
+/// The template of an inspect command's `--format`: `None` for JSON output
+/// (no format, `""` or `json`). docker/cli `inspect.Inspect`: a template
+/// that does not parse exits 64.
+pub fn inspect_template(format: Option<&str>) -> Result<Option<template::Template>, CliError> {
+    match format {
+        None | Some("") | Some("json") => Ok(None),
+        Some(f) => Ok(Some(template::parse(f).map_err(|e| CliError::Status {
+            code: EXIT_TEMPLATE_PARSE,
+            message: e.to_string(),
+        })?)),
+    }
+}
+
+/// Prints inspected objects as docker does: one line per object through
+/// `template`, else one JSON array (compact for `--format json`, indented
+/// otherwise). A template that fails on an object is that object's error:
+/// returns 1 then, else 0.
+pub fn print_inspected(
+    template: Option<&template::Template>,
+    format: Option<&str>,
+    results: Vec<Value>,
+) -> i32 {
+    let mut code = 0;
+    match (template, format) {
+        (Some(t), _) => {
+            for r in &results {
+                match t.execute(r) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        code = 1;
+                    }
+                }
+            }
+        }
+        (None, Some("json")) => println!("{}", Value::Array(results)),
+        (None, _) => println!("{}", indented_json(&Value::Array(results))),
+    }
+    code
+}
+
 /// `berth inspect` / `berth image inspect`: a JSON array, or one `--format` line per image.
 pub async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
     if let Some(kind) = &a.kind {
@@ -178,13 +219,7 @@ pub async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
     }
     // docker/cli `inspect.Inspect`: a template that does not parse exits
     // 64; a template that fails on an image is that image's error (exit 1).
-    let template = match a.format.as_deref() {
-        None | Some("") | Some("json") => None,
-        Some(f) => Some(template::parse(f).map_err(|e| CliError::Status {
-            code: EXIT_TEMPLATE_PARSE,
-            message: e.to_string(),
-        })?),
-    };
+    let template = inspect_template(a.format.as_deref())?;
     let mut client = connection::images(&ctx.host).await?;
     let mut results = Vec::new();
     let mut code = 0;

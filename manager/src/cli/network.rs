@@ -1,7 +1,7 @@
 //! `berth network ...`: docker's network commands over the Networks API.
 
 use super::images::Context;
-use super::inspect::indented_json;
+use super::inspect::{inspect_template, print_inspected};
 use super::template::{self, ListFormat};
 use super::{connection, CliError};
 use berth_proto::v1 as pb;
@@ -263,13 +263,7 @@ async fn ls(ctx: &Context, a: LsArgs) -> Result<i32, CliError> {
 }
 
 async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
-    let template = match a.format.as_deref() {
-        None | Some("") | Some("json") => None,
-        Some(f) => Some(template::parse(f).map_err(|e| CliError::Status {
-            code: 64,
-            message: e.to_string(),
-        })?),
-    };
+    let template = inspect_template(a.format.as_deref())?;
     let mut client = client(ctx).await?;
     let mut results = Vec::new();
     let mut code = 0;
@@ -288,22 +282,8 @@ async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
             }
         }
     }
-    match (&template, a.format.as_deref()) {
-        (Some(t), _) => {
-            for r in &results {
-                match t.execute(r) {
-                    Ok(text) => println!("{text}"),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-        }
-        (None, Some("json")) => println!("{}", Value::Array(results)),
-        (None, _) => println!("{}", indented_json(&Value::Array(results))),
-    }
-    Ok(code)
+    let printed = print_inspected(template.as_ref(), a.format.as_deref(), results);
+    Ok(code.max(printed))
 }
 
 async fn rm(ctx: &Context, a: RmArgs) -> Result<i32, CliError> {

@@ -4,7 +4,7 @@
 //! daemon refuses, 125 for usage errors).
 
 use super::images::Context;
-use super::inspect::indented_json;
+use super::inspect::{inspect_template, print_inspected};
 use super::template::{self, ListFormat};
 use super::{connection, humanize, CliError};
 use berth_proto::v1 as pb;
@@ -13,9 +13,6 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use tonic::transport::Channel;
-
-/// docker/cli's exit code for a `--format` template that does not parse.
-const EXIT_TEMPLATE_PARSE: i32 = 64;
 
 /// `berth volume ...`.
 #[derive(Subcommand)]
@@ -244,13 +241,7 @@ pub fn volume_json(v: &pb::Volume) -> Value {
 }
 
 async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
-    let template = match a.format.as_deref() {
-        None | Some("") | Some("json") => None,
-        Some(f) => Some(template::parse(f).map_err(|e| CliError::Status {
-            code: EXIT_TEMPLATE_PARSE,
-            message: e.to_string(),
-        })?),
-    };
+    let template = inspect_template(a.format.as_deref())?;
     let mut c = client(&ctx.host).await?;
     let mut results = Vec::new();
     let mut code = 0;
@@ -274,22 +265,8 @@ async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
             }
         }
     }
-    match (&template, a.format.as_deref()) {
-        (Some(t), _) => {
-            for r in &results {
-                match t.execute(r) {
-                    Ok(text) => println!("{text}"),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-        }
-        (None, Some("json")) => println!("{}", Value::Array(results)),
-        (None, _) => println!("{}", indented_json(&Value::Array(results))),
-    }
-    Ok(code)
+    let printed = print_inspected(template.as_ref(), a.format.as_deref(), results);
+    Ok(code.max(printed))
 }
 
 /// docker's inspect object of volume `name`; `None` when there is none
