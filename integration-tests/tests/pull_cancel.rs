@@ -235,7 +235,9 @@ fn a_registry_that_drips_bytes_fails_the_pull_with_a_timeout() {
     eprintln!("the dripping pull failed {took:?} after the drip began: {err}");
     assert!(!out.status.success());
     assert!(
-        err.contains("timed out") && err.contains("stalled") && err.contains("registry-timeouts"),
+        err.contains("blob sha256:")
+            && err.contains("timed out: stalled")
+            && err.contains("registry-timeouts.stall"),
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");

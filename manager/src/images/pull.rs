@@ -651,7 +651,17 @@ impl ImageService {
                     // the tar reader before the digest is checked: when
                     // the whole blob arrived, its digest mismatch (the
                     // cause) is reported instead of what it broke.
-                    let drained = tee.drain().is_ok();
+                    let drained = match tee.drain() {
+                        Ok(()) => true,
+                        // The download itself broke (the forward task sends
+                        // its errors as ConnectionAborted: a timeout, a
+                        // reset): that is the cause, not what the broken
+                        // stream did to the unpacker.
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {
+                            return Err(download_error(job, url, e));
+                        }
+                        Err(_) => false,
+                    };
                     let count = tee.count;
                     let received = tee.received;
                     drop(tee);
