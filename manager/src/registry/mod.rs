@@ -1038,6 +1038,88 @@ mod tests {
         assert_eq!(secure.base_url(), "https://other.example");
     }
 
+    /// Serves one HTTP response on loopback whose `len`-byte body comes
+    /// `step` bytes every `pace`; returns its URL.
+    async fn serve_paced_body(len: usize, pace: Duration, step: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = s.read(&mut request).await;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+            s.write_all(head.as_bytes()).await.unwrap();
+            let mut sent = 0;
+            while sent < len {
+                tokio::time::sleep(pace).await;
+                let n = step.min(len - sent);
+                if s.write_all(&vec![b'x'; n]).await.is_err() {
+                    return;
+                }
+                sent += n;
+            }
+        });
+        format!("http://{addr}/blob")
+    }
+
+    /// Reads `url` through a GuardedBody; the bytes read and how it ended.
+    async fn read_guarded(
+        url: &str,
+        timeouts: RegistryTimeouts,
+    ) -> (usize, Result<(), RegistryError>, Duration) {
+        let resp = http_client(&timeouts).get(url).send().await.unwrap();
+        let mut body = GuardedBody::new(resp, Method::GET, url, &timeouts);
+        let start = std::time::Instant::now();
+        let mut n = 0;
+        loop {
+            match body.chunk().await {
+                Ok(Some(c)) => n += c.len(),
+                Ok(None) => return (n, Ok(()), start.elapsed()),
+                Err(e) => return (n, Err(e), start.elapsed()),
+            }
+        }
+    }
+
+    const SHORT: RegistryTimeouts = RegistryTimeouts {
+        connect: 5,
+        response: 5,
+        read: 1,
+        stall: 1,
+    };
+
+    #[tokio::test]
+    async fn a_dripping_body_fails_at_the_end_of_a_stall_window() {
+        let url = serve_paced_body(1 << 20, Duration::from_millis(100), 1).await;
+        let timeouts = RegistryTimeouts { read: 5, ..SHORT };
+        let (_, result, took) = read_guarded(&url, timeouts).await;
+        let e = result.unwrap_err();
+        assert!(matches!(e, RegistryError::Timeout { .. }), "{e}");
+        assert!(e.to_string().contains("stalled"), "{e}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_silent_body_fails_after_the_read_timeout() {
+        let url = serve_paced_body(1000, Duration::from_secs(10), 1000).await;
+        let timeouts = RegistryTimeouts { stall: 30, ..SHORT };
+        let (_, result, took) = read_guarded(&url, timeouts).await;
+        let e = result.unwrap_err();
+        assert!(matches!(e, RegistryError::Timeout { .. }), "{e}");
+        assert!(e.to_string().contains("registry-timeouts.read"), "{e}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_steady_body_is_read_whole_across_windows() {
+        // 16 KiB every 20 ms for about 1.6 s: over the 1 KiB/s floor in
+        // every 1 s window.
+        let url = serve_paced_body(1280 << 10, Duration::from_millis(20), 16 << 10).await;
+        let (n, result, _) = read_guarded(&url, SHORT).await;
+        result.unwrap();
+        assert_eq!(n, 1280 << 10);
+    }
+
     #[test]
     fn error_bodies_are_one_short_line() {
         assert_eq!(short_body("a\n  b\tc"), "a b c");
