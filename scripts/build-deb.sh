@@ -18,6 +18,8 @@ done
 version=$(awk '/^\[workspace.package\]/{p=1; next} /^\[/{p=0} p && /^version *=/{gsub(/[" ]/, "", $0); sub(/^version=/, "", $0); print; exit}' Cargo.toml)
 [ -n "$version" ] || { echo "build-deb: no version in Cargo.toml [workspace.package]" >&2; exit 1; }
 arch=$(dpkg --print-architecture)
+# The project has no list address: .invalid (RFC 2606) says so honestly.
+maintainer=${BERTH_DEB_MAINTAINER:-Berth developers <berth@berth.invalid>}
 binaries=(berth berthd berth-shim berth-runtime)
 
 if [ "${BERTH_DEB_NO_BUILD:-}" != 1 ]; then
@@ -34,9 +36,13 @@ gen=$out/generated
 rm -rf "$pkg" "$gen"
 mkdir -p "$pkg/DEBIAN" "$gen"
 
+# The date of the man pages and of the changelog entry: SOURCE_DATE_EPOCH
+# (reproducible builds), else the last commit's.
+epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+
 # Man pages and completions, from the clap definitions (berth-dist is kept
 # out of the workspace's ordinary builds by its `generator` feature).
-cargo run --quiet --release -p berth-dist --features generator -- "$gen"
+cargo run --quiet --release -p berth-dist --features generator -- "$gen" "$(date -u -d "@$epoch" +%F)"
 
 # install -D MODE SRC DEST (DEST relative to the package root)
 put() { install -D -m "$1" "$2" "$pkg/$3"; }
@@ -61,6 +67,7 @@ for prog in berth berthd berth-runtime; do
   put 0644 "$gen/completions/fish/$prog.fish" "usr/share/fish/vendor_completions.d/$prog.fish"
 done
 put 0644 dist/debian/copyright usr/share/doc/berth/copyright
+put 0644 dist/debian/lintian-overrides usr/share/lintian/overrides/berth
 changelog=$pkg/usr/share/doc/berth/changelog.gz
 # A native package's changelog: one entry for the version built.
 {
@@ -68,7 +75,7 @@ changelog=$pkg/usr/share/doc/berth/changelog.gz
   echo
   echo "  * Built from the Berth repository (see README.md)."
   echo
-  echo " -- Berth developers <berth@localhost>  $(date -R -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")"
+  echo " -- $maintainer  $(date -u -R -d "@$epoch")"
 } | gzip -9n >"$changelog"
 chmod 0644 "$changelog"
 
@@ -93,8 +100,9 @@ cat >"$pkg/DEBIAN/control" <<EOF
 Package: berth
 Version: $version
 Architecture: $arch
-Maintainer: Berth developers <berth@localhost>
+Maintainer: $maintainer
 Installed-Size: $installed_size
+Pre-Depends: init-system-helpers (>= 1.54~)
 Depends: $shlibs, nftables, procps, passwd
 Recommends: tini
 Suggests: runc
