@@ -105,6 +105,10 @@ impl Berthd {
     }
 
     fn launch(&mut self) {
+        self.launch_with_env(&[]);
+    }
+
+    fn launch_with_env(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -121,6 +125,7 @@ impl Berthd {
             .arg(&self.config)
             .arg("--log-level")
             .arg("debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -245,6 +250,26 @@ impl Berthd {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop berthd first");
         self.launch();
+    }
+
+    /// Starts berthd again on the same dirs with `env` added to its
+    /// environment (the crash tests arm `BERTHD_TEST_CRASH_AT` this way).
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        assert!(self.child.is_none(), "stop berthd first");
+        self.launch_with_env(env);
+    }
+
+    /// Whether the berthd process is gone (it exited or killed itself);
+    /// it is reaped then, and [`Berthd::restart`] may start it again.
+    pub fn has_exited(&mut self) -> bool {
+        let exited = match self.child.as_mut() {
+            Some(child) => child.try_wait().ok().flatten().is_some(),
+            None => true,
+        };
+        if exited {
+            self.child = None;
+        }
+        exited
     }
 
     /// Resident set size of berthd in KiB.

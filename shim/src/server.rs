@@ -135,20 +135,29 @@ async fn run(options: ServeOptions, listener: UnixListener) -> anyhow::Result<St
     let service =
         ShimServer::with_interceptor(ShimService::new(task.clone()), NoteActivity(trimmer));
     let mut shutdown = task.shutdown_requested();
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                tokio::spawn(serve_connection(stream, service.clone(), shutdown.clone()));
+                connections.spawn(serve_connection(stream, service.clone(), shutdown.clone()));
             }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             _ = until_shutdown(&mut shutdown) => break,
         }
     }
     drop(listener);
-    // End the event streams so that open connections can close, and give
-    // the calls in flight (the Delete that asked for this) time to answer.
+    // End the event streams so that open connections can close, and let
+    // the calls in flight (the Delete that asked for this) answer: each
+    // connection ends once its calls did (GOAWAY), at most SHUTDOWN_GRACE
+    // later. The shim exits as soon as they all ended, so that whoever
+    // waits for it (berthd removing the bundle the state dir is in) waits
+    // no longer than it must.
     task.events.close();
-    tokio::time::sleep(SHUTDOWN_GRACE).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE * 2, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
     let reason = shutdown
         .borrow()
         .clone()

@@ -1,6 +1,13 @@
 //! The gRPC adapter: `berth.shim.v1.Shim` over [`Task`]. It converts
 //! messages and maps every [`TaskError`] to a status code in one place
 //! ([`to_status`]).
+//!
+//! The calls that change the container (Create, Start, Kill, Delete,
+//! Shutdown) run in a task of their own ([`to_completion`]): a server drops
+//! a call's future when its client goes away, and a berthd killed in the
+//! middle of a Start must not leave the process half started (a runtime
+//! call running on, the task's state saying "being started" forever). The
+//! call finishes; berthd, at its next start, asks State what came of it.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -53,6 +60,17 @@ impl ShimService {
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// Runs `call` to its end even if the client that made it goes away (see
+/// the module docs).
+async fn to_completion<T: Send + 'static>(
+    call: impl std::future::Future<Output = Result<T, TaskError>> + Send + 'static,
+) -> Result<T, Status> {
+    match tokio::spawn(call).await {
+        Ok(result) => result.map_err(to_status),
+        Err(e) => Err(Status::internal(format!("shim call failed: {e}"))),
+    }
+}
+
 fn ok<T>(t: T) -> Reply<T> {
     Ok(Response::new(t))
 }
@@ -63,26 +81,22 @@ impl Shim for ShimService {
         let req = req.into_inner();
         self.task.check_id(&req.id).map_err(to_status)?;
         let log = req.log.unwrap_or_default();
-        let pid = self
-            .task
-            .create(
-                req.stdin,
-                LogSettings {
-                    driver: log.driver,
-                    path: log.path,
-                    max_size: log.max_size,
-                    max_file: log.max_file,
-                },
-            )
-            .await
-            .map_err(to_status)?;
+        let task = self.task.clone();
+        let settings = LogSettings {
+            driver: log.driver,
+            path: log.path,
+            max_size: log.max_size,
+            max_file: log.max_file,
+        };
+        let pid = to_completion(async move { task.create(req.stdin, settings).await }).await?;
         ok(pb::CreateResponse { pid })
     }
 
     async fn start(&self, req: Request<pb::StartRequest>) -> Reply<pb::StartResponse> {
         let req = req.into_inner();
         self.task.check_id(&req.id).map_err(to_status)?;
-        let pid = self.task.start(&req.exec_id).await.map_err(to_status)?;
+        let task = self.task.clone();
+        let pid = to_completion(async move { task.start(&req.exec_id).await }).await?;
         ok(pb::StartResponse { pid })
     }
 
@@ -106,17 +120,16 @@ impl Shim for ShimService {
     async fn kill(&self, req: Request<pb::KillRequest>) -> Reply<pb::KillResponse> {
         let req = req.into_inner();
         self.task.check_id(&req.id).map_err(to_status)?;
-        self.task
-            .kill(&req.exec_id, req.signal, req.all)
-            .await
-            .map_err(to_status)?;
+        let task = self.task.clone();
+        to_completion(async move { task.kill(&req.exec_id, req.signal, req.all).await }).await?;
         ok(pb::KillResponse {})
     }
 
     async fn delete(&self, req: Request<pb::DeleteRequest>) -> Reply<pb::DeleteResponse> {
         let req = req.into_inner();
         self.task.check_id(&req.id).map_err(to_status)?;
-        let (pid, exit) = self.task.delete(&req.exec_id).await.map_err(to_status)?;
+        let task = self.task.clone();
+        let (pid, exit) = to_completion(async move { task.delete(&req.exec_id).await }).await?;
         ok(pb::DeleteResponse {
             pid,
             exit_status: exit.map(|e| e.status).unwrap_or(0),
@@ -263,7 +276,8 @@ impl Shim for ShimService {
     async fn shutdown(&self, req: Request<pb::ShutdownRequest>) -> Reply<pb::ShutdownResponse> {
         let req = req.into_inner();
         self.task.check_id(&req.id).map_err(to_status)?;
-        self.task.shutdown(req.now).await.map_err(to_status)?;
+        let task = self.task.clone();
+        to_completion(async move { task.shutdown(req.now).await }).await?;
         ok(pb::ShutdownResponse {})
     }
 }

@@ -43,6 +43,8 @@ const OOM_COUNT_TRIES: u32 = 40;
 const OOM_COUNT_PAUSE: Duration = Duration::from_millis(25);
 /// How long a delete or a forced shutdown waits for the init to be reaped.
 const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long a forced shutdown waits for a create in flight to end.
+const CREATE_WAIT: Duration = Duration::from_secs(30);
 
 /// Failures of task operations; `service` maps each kind to a gRPC code.
 #[derive(Debug, thiserror::Error)]
@@ -725,6 +727,13 @@ impl Task {
     /// exit, and deletes it, then asks the shim to exit with `reason`: for
     /// Shutdown with `now` and for SIGTERM.
     pub async fn terminate(&self, reason: &str) {
+        // A create in flight (its caller may have gone) ends first: the
+        // container it makes is then deleted with the rest, never left to
+        // a runtime call that outlives the shim.
+        let deadline = tokio::time::Instant::now() + CREATE_WAIT;
+        while self.inner.lock().unwrap().creating && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let init = {
             let inner = self.inner.lock().unwrap();
             if inner.deleted {

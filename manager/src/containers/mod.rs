@@ -15,6 +15,7 @@
 
 pub mod archive;
 pub mod config;
+pub mod crash_point;
 pub mod exec;
 pub mod files;
 pub mod filter;

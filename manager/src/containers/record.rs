@@ -13,8 +13,20 @@
 //!   ├── state                                 ContainerState (docker's State object)
 //!   ├── ports                                 -p/-P/--expose; published host ports while running
 //!   ├── volumes                               [VolumeMount]: volume name -> destination (crate::volumes)
-//!   └── shim                                  ShimInfo while a shim runs the task
+//!   ├── shim                                  ShimInfo while a shim runs the task
+//!   └── starting                              StartIntent while a start is under way
+//!         ├── step                            spawning -> created (the step reached)
+//!         ├── shim                            where the shim being started lives
+//!         └── pid                             the init's pid once created
 //! ```
+//!
+//! A start writes its intent before it acts: `starting` (step `spawning`)
+//! is committed before the shim is spawned, moved to `created` once the
+//! runtime made the container, and cleared in the same write that says
+//! `running`. So a berthd killed in the middle of a start finds, at its next
+//! start, a record that names the shim and the step reached, and
+//! reconciles it with what is on disk (`service::recover`): the shim and its
+//! container adopted when the process was started, else torn down.
 //!
 //! The record is written at every state change (create, start, exit, pause,
 //! rename ...); between writes the truth is the shim's (its exit file is
@@ -134,6 +146,33 @@ pub struct ContainerRecord {
     /// The volumes mounted into it, resolved at create (`crate::volumes`).
     #[serde(default)]
     pub volumes: Vec<crate::volumes::VolumeMount>,
+    /// A start under way (written before the shim is spawned): what a
+    /// berthd restart reconciles when the start never finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting: Option<StartIntent>,
+}
+
+/// How far a start got: written before each step acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartStep {
+    /// The shim is being spawned (it may or may not run yet).
+    Spawning,
+    /// The runtime created the container (its init waits to be started);
+    /// the network, ports and the start itself may or may not have followed.
+    Created,
+}
+
+/// A start in progress (see the module docs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartIntent {
+    pub step: StartStep,
+    /// The shim being started: its state dir, runtime, and (once it
+    /// listens) its socket.
+    pub shim: ShimInfo,
+    /// The init's pid once the step is `created`.
+    #[serde(default)]
+    pub pid: u32,
 }
 
 impl ContainerRecord {

@@ -141,3 +141,91 @@ pub async fn connect(address: &Path) -> Result<Client, ShimError> {
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20))
 }
+
+/// A shim process, found through the `shim.pid` its state dir records, and
+/// held by a pidfd so that a later signal or wait can never reach another
+/// process that reused the pid.
+///
+/// berthd is not a shim's parent (the shim double-forks into its own
+/// session and is reparented to init), so it cannot `waitpid` it: it polls
+/// the pidfd, which turns readable the moment the process exits (pidfd_open(2)),
+/// even while it waits as a zombie for init to reap it.
+pub struct ShimProcess {
+    pub pid: i32,
+    pidfd: std::os::fd::OwnedFd,
+}
+
+impl ShimProcess {
+    /// The live shim whose state dir is `state_dir`: `shim.pid` names a
+    /// process that runs (not a zombie) and whose command line carries that
+    /// state dir (a recycled pid is not taken for the shim). None otherwise.
+    pub fn find(state_dir: &Path) -> Option<ShimProcess> {
+        let pid: i32 = std::fs::read_to_string(state_dir.join("shim.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        if pid <= 0 {
+            return None;
+        }
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: the syscall returned a new fd that nothing else owns.
+        let pidfd =
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        // Checked after the pidfd is held: a pid reused from here on
+        // cannot be mistaken, the pidfd names the process that was checked.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let want = state_dir.as_os_str().as_encoded_bytes();
+        let ours = cmdline.split(|b| *b == 0).any(|arg| arg == want);
+        ours.then_some(ShimProcess { pid, pidfd })
+    }
+
+    /// SIGKILL.
+    pub fn kill(&self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: pidfd_send_signal on our own pidfd, no siginfo.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+    }
+
+    /// Waits up to `timeout` for the process to exit; true once it has.
+    pub async fn wait_gone(&self, timeout: std::time::Duration) -> bool {
+        // SAFETY: the AsyncFd borrows the pidfd, which stays open (and the
+        // same) for as long as the AsyncFd lives.
+        let registered = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(
+                std::os::fd::AsRawFd::as_raw_fd(&self.pidfd),
+                tokio::io::Interest::READABLE,
+            )
+        };
+        let Ok(fd) = registered else {
+            return false;
+        };
+        matches!(
+            tokio::time::timeout(timeout, fd.readable()).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Waits up to `grace` for the shim to exit on its own, then kills it
+    /// and waits for that; true once it is gone.
+    pub async fn end(&self, grace: std::time::Duration) -> bool {
+        if self.wait_gone(grace).await {
+            return true;
+        }
+        tracing::warn!(pid = self.pid, "shim did not exit: SIGKILL");
+        self.kill();
+        self.wait_gone(std::time::Duration::from_secs(5)).await
+    }
+}
