@@ -84,10 +84,10 @@ fn a_failed_import_escapes_the_tars_bytes_and_leaves_no_blob() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(!first_line(&err).is_empty(), "{err:?}");
-    assert!(!has_control(&err), "raw bytes in the error: {err:?}");
-    assert!(err.contains("\\u{1b}"), "escaped, not dropped: {err:?}");
     assert_eq!(blobs(&d), before, "the failed import's blob is left");
     assert!(ingests(&d).is_empty(), "{:?}", ingests(&d));
+    assert!(!has_control(&err), "raw bytes in the error: {err:?}");
+    assert!(err.contains("\\u{1b}"), "escaped, not dropped: {err:?}");
     assert_eq!(d.ok(&["images", "-q"]), "");
 }
 
