@@ -301,3 +301,29 @@ fn a_redirect_loop_leaves_no_empty_ingest() {
         .collect();
     assert!(!left.contains(&0), "an empty ingest is left: {left:?}");
 }
+
+#[test]
+fn cp_of_a_corrupt_tar_into_a_container_escapes_its_bytes() {
+    use std::io::Write;
+    let f = Fixture::new();
+    let name = f.name("cptar");
+    f.run_detached(&name, &["sleep", "60"]);
+    let mut child =
+        f.d.berth_cmd(&["cp", "-", &format!("{name}:/tmp")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&hostile_tar())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(!has_control(&err), "raw bytes in the error: {err:?}");
+    assert!(err.contains("\\u{1b}"), "escaped, not dropped: {err:?}");
+}

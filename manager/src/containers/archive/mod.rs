@@ -77,8 +77,9 @@ pub enum ArchiveError {
         existing: &'static str,
         new: &'static str,
     },
-    /// The tar stream itself is unreadable.
-    #[error("read tar stream: {0}")]
+    /// The tar stream itself is unreadable. The tar reader quotes a corrupt header's bytes:
+    /// shown with control characters escaped.
+    #[error("read tar stream: {}", berth_store::layer::printable(&.0.to_string()))]
     Tar(io::Error),
     /// A tar entry of a kind that cannot be extracted.
     #[error("tar entry {entry:?}: unsupported entry type {kind:?}")]

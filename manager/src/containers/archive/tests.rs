@@ -838,3 +838,14 @@ fn proc_pid_root_sees_the_containers_mounts() {
     let _ = child.wait();
     result.unwrap();
 }
+
+#[test]
+fn a_corrupt_headers_bytes_are_escaped_in_the_message() {
+    let e = ArchiveError::Tar(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "numeric field did not have utf-8 text: \u{1b}[2J when getting size for a\u{7}",
+    ));
+    let shown = e.to_string();
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    assert!(shown.contains("\\u{1b}[2J"), "{shown}");
+}
