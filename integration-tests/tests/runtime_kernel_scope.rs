@@ -321,6 +321,8 @@ fn namespaced_sysctls_land_in_the_container_as_under_runc() {
 #[test]
 fn a_megabyte_key_is_refused_in_one_capped_line() {
     require_root();
+    // Removes the cgroup parents the runs make.
+    let _cleanup = Restore::new();
     let key = format!("kernel.{}", "x".repeat(1 << 20));
     let edit = |s: &mut serde_json::Value| set_sysctl(s, &key, "1");
     let dir = TestDir::new("scope");
@@ -347,6 +349,8 @@ fn a_megabyte_key_is_refused_in_one_capped_line() {
 #[test]
 fn id_maps_without_a_user_namespace_are_refused_where_runc_ignores_them() {
     require_root();
+    // Removes the cgroup parents the runs make.
+    let _cleanup = Restore::new();
     let dir = TestDir::new("scope");
     let edit = |s: &mut serde_json::Value| {
         s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
@@ -373,6 +377,8 @@ fn id_maps_without_a_user_namespace_are_refused_where_runc_ignores_them() {
 #[test]
 fn unknown_capabilities_are_ignored_with_a_warning_as_runc_does() {
     require_root();
+    // Removes the cgroup parents the runs make.
+    let _cleanup = Restore::new();
     let dir = TestDir::new("scope");
     let edit = |s: &mut serde_json::Value| {
         for set in ["bounding", "effective", "permitted"] {
