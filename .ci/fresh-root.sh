@@ -16,8 +16,19 @@
 # package fails CI with the build's own error.
 #
 # Usage: .ci/fresh-root.sh build            the above
+#        .ci/fresh-root.sh setup            the README's first command,
+#                                           `scripts/setup.sh`, whole: install,
+#                                           build, berthd as a service, and a real
+#                                           container run through `berth`
+#        .ci/fresh-root.sh deb DEB          scripts/check-deb.sh: installs, checks
+#                                           and purges the package in a fresh root
 #        .ci/fresh-root.sh run CMD...       CMD in another fresh root (with the
 #                                           checkout at the same path, read-only)
+#
+# `setup` runs berthd inside the root: it gets /sys (cgroups), a tmpfs /run
+# and /var/lib/berth (overlayfs cannot take an overlay upper dir as its own
+# upper dir), and a network namespace of its own (the default bridge and
+# nftables table berthd makes live and die with it).
 #
 # Speed: the minbase root is made once and cached under /var/cache (never
 # written after: each run gets a throwaway overlay on top, so installs never
@@ -76,6 +87,12 @@ inner=$(cat <<'INNER'
 set -euo pipefail
 root=$work/root
 mount -t overlay overlay -o "lowerdir=$pristine,upperdir=$work/upper,workdir=$work/work" "$root"
+mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+if [ "$mode" = deb ]; then
+  # check-deb.sh chroots into the root itself.
+  exec bash "$src/scripts/check-deb.sh" "$root" "$1"
+fi
 mount -t proc proc "$root/proc"
 mount --rbind /dev "$root/dev"
 mount -t tmpfs tmpfs "$root/tmp"
@@ -85,20 +102,31 @@ mount -o remount,bind,ro "$root$sysroot"
 mount --bind "$src" "$root$src"
 if [ "$mode" = run ]; then mount -o remount,bind,ro "$root$src"; fi
 mount --bind "$cargo_home/registry" "$root/root/.cargo/registry"
-mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
-cp /etc/resolv.conf "$root/etc/resolv.conf"
+if [ "$mode" = setup ]; then
+  mount --rbind /sys "$root/sys"
+  mount -t tmpfs -o mode=0755 tmpfs "$root/run"
+  mkdir -p "$root/var/lib/berth"
+  mount -t tmpfs -o mode=0711 tmpfs "$root/var/lib/berth"
+  ip link set lo up
+fi
 env=(HOME=/root "PATH=$sysroot/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
      LANG=C.UTF-8 TERM=dumb CI=true CARGO_HOME=/root/.cargo)
 if [ -n "$ca" ] && [ -f "$ca" ]; then
   cp "$ca" "$root/opt/berth-ci/ca.crt"
   env+=(SSL_CERT_FILE=/opt/berth-ci/ca.crt CARGO_HTTP_CAINFO=/opt/berth-ci/ca.crt)
 fi
-if [ "$mode" = build ]; then
-  exec chroot "$root" /usr/bin/env -i "${env[@]}" /bin/bash -c \
-    'cd "$1" && bash scripts/install-deps.sh && bash scripts/build.sh' fresh-root "$src"
-fi
+case $mode in
+  build)
+    exec chroot "$root" /usr/bin/env -i "${env[@]}" /bin/bash -c \
+      'cd "$1" && bash scripts/install-deps.sh && bash scripts/build.sh' fresh-root "$src" ;;
+  setup)
+    exec chroot "$root" /usr/bin/env -i "${env[@]}" /bin/bash -c \
+      'cd "$1" && bash scripts/setup.sh && service berthd stop' fresh-root "$src" ;;
+esac
 exec chroot "$root" /usr/bin/env -i "${env[@]}" "$@"
 INNER
 )
 export work pristine sysroot src cargo_home cache ca mode
-unshare --mount --pid --fork --propagation private bash -c "$inner" fresh-root "$@"
+net=()
+if [ "$mode" = setup ]; then net=(--net); fi
+unshare --mount --pid --fork "${net[@]}" --propagation private bash -c "$inner" fresh-root "$@"
