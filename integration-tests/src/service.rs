@@ -61,7 +61,8 @@ impl Service {
         // name (15 bytes at most).
         let tag = format!("bs{}", std::process::id() % 10_000_000);
         let s = Service {
-            socket: dir.join("b.sock"),
+            // Inside the state dir, as /run/berth/berthd.sock is.
+            socket: dir.join("state/b.sock"),
             pidfile: dir.join("berthd.pid"),
             log: dir.join("log/berthd.log"),
             config: dir.join("daemon.json"),
@@ -153,25 +154,35 @@ impl Service {
         self.berth_as(None, args)
     }
 
+    /// `PROGRAM ARGS` as `user`, with the groups /etc/group gives it.
+    pub fn as_user(&self, user: &str, command: &[&str]) -> Output {
+        self.user_command(user, command)
+            .output()
+            .expect("run setpriv")
+    }
+
+    fn user_command(&self, user: &str, command: &[&str]) -> Command {
+        let gid = Command::new("id").args(["-g", user]).output().unwrap();
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            user,
+            "--regid",
+            &stdout(&gid),
+            "--init-groups",
+            "--",
+        ])
+        .args(command);
+        c
+    }
+
     /// `berth ARGS` as `user` (with the groups /etc/group gives it), or as
     /// root.
     pub fn berth_as(&self, user: Option<&str>, args: &[&str]) -> Output {
+        let berth = bin("berth");
         let mut cmd = match user {
-            Some(user) => {
-                let gid = Command::new("id").args(["-g", user]).output().unwrap();
-                let mut c = Command::new("setpriv");
-                c.args([
-                    "--reuid",
-                    user,
-                    "--regid",
-                    &stdout(&gid),
-                    "--init-groups",
-                    "--",
-                ])
-                .arg(bin("berth"));
-                c
-            }
-            None => Command::new(bin("berth")),
+            Some(user) => self.user_command(user, &[berth.to_str().unwrap()]),
+            None => Command::new(&berth),
         };
         cmd.arg("-H")
             .arg(format!("unix://{}", self.socket.display()))

@@ -44,18 +44,24 @@ fn start_serves_the_group_and_refuses_others() {
     );
     assert_eq!(s.pid(), Some(pid));
 
-    // Nothing world-accessible: the socket is 0660 root:GROUP, the log is
-    // not readable by others, root and state dirs can only be traversed.
+    // Nothing world-accessible: the socket is 0660 root:GROUP in the state
+    // dir, which is 0710 root:GROUP; the root dir is 0710 root:root
+    // (moby's CVE-2021-41091); the log is not readable by others.
+    let gid = group_id(&s.group);
     let sock = std::fs::metadata(&s.socket).unwrap();
     assert_eq!(sock.mode() & 0o777, 0o660);
-    assert_eq!((sock.uid(), sock.gid()), (0, group_id(&s.group)));
+    assert_eq!((sock.uid(), sock.gid()), (0, gid));
+    for (dir, want_gid) in [(&s.state, gid), (&s.root, 0)] {
+        let meta = std::fs::metadata(dir).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o710, "{dir:?}");
+        assert_eq!((meta.uid(), meta.gid()), (0, want_gid), "{dir:?}");
+    }
     assert_eq!(std::fs::metadata(&s.log).unwrap().mode() & 0o007, 0);
-    for dir in [&s.root, &s.state] {
-        assert_eq!(
-            std::fs::metadata(dir).unwrap().mode() & 0o777,
-            0o711,
-            "{dir:?}"
-        );
+    let meta_db = s.root.join("meta.redb");
+    assert!(meta_db.exists());
+    for user in [&s.outsider, &s.member] {
+        let out = s.as_user(user, &["cat", meta_db.to_str().unwrap()]);
+        assert!(!out.status.success(), "{user} read {meta_db:?}");
     }
     let log = std::fs::read_to_string(&s.log).unwrap();
     assert!(

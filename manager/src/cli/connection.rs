@@ -74,11 +74,13 @@ pub async fn system(host: &str) -> Result<SystemClient<Channel>, CliError> {
     Ok(SystemClient::new(connect(host).await?))
 }
 
-/// The name (else the number) of the group that owns the socket, for the
-/// permission error: the user needs to be in it. `?` when even stat fails.
+/// The name (else the number) of the group that grants access to the
+/// socket, for the permission error: the socket's, or when the user cannot
+/// even reach it, that of the nearest directory above it the user can see
+/// (berthd's state dir, 0710 root:berth, holds the default socket).
 fn socket_group(path: &std::path::Path) -> String {
     use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Some(meta) = path.ancestors().find_map(|p| std::fs::metadata(p).ok()) else {
         return "?".to_string();
     };
     let gid = meta.gid();

@@ -111,17 +111,42 @@ fn mkdir(path: &Path, mode: u32) -> Result<(), DaemonError> {
         })
 }
 
+/// `path` becomes mode 0710, owned by root and group `gid`.
+fn restrict_dir(path: &Path, gid: u32) -> Result<(), DaemonError> {
+    let io = |op: &'static str| {
+        move |source: std::io::Error| DaemonError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    std::os::unix::fs::chown(path, Some(0), Some(gid)).map_err(io("chown"))?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o710))
+        .map_err(io("chmod 0710"))
+}
+
 impl Daemon {
     /// Opens the store under `options.root` and builds the services.
     pub fn open(options: DaemonOptions) -> Result<Daemon, DaemonError> {
-        mkdir(&options.root, 0o711)?;
-        mkdir(&options.state, 0o711)?;
+        // A wrong --group fails before anything is made.
+        let socket_gid = socket::socket_gid(options.socket_group.as_deref(), &options.address)?;
+        mkdir(&options.root, 0o710)?;
+        mkdir(&options.state, 0o710)?;
         // Before anything is touched: a second berthd must not clean the
         // first one's tmp/ or reconcile its shims.
         let mut locks = vec![lock::DirLock::acquire(&options.root)?];
         if options.state != options.root {
             locks.push(lock::DirLock::acquire(&options.state)?);
         }
+        // Other users must not traverse into berthd's dirs: the metadata,
+        // containers' specs (their env), logs and layers (setuid binaries)
+        // are below them (moby's CVE-2021-41091 made /var/lib/docker 0710
+        // for this). The state dir holds the default API socket, so its
+        // group is the socket's: members of that group may use the API,
+        // which gives them root anyway. Set on every start: a dir made by an
+        // older berthd was 0711.
+        restrict_dir(&options.root, 0)?;
+        restrict_dir(&options.state, socket_gid)?;
         let tmp = options.root.join("tmp");
         // Spooled archives of a previous run are garbage.
         let _ = std::fs::remove_dir_all(&tmp);

@@ -38,13 +38,7 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, SocketErro
         return Err(SocketError::TooLong(path.to_path_buf()));
     }
     // Checked before anything is bound, so a wrong name leaves nothing behind.
-    let gid = match group {
-        Some(name) => group_id(name).ok_or_else(|| SocketError::NoGroup {
-            group: name.to_string(),
-            path: path.to_path_buf(),
-        })?,
-        None => group_id(SOCKET_GROUP).unwrap_or(0),
-    };
+    let gid = socket_gid(group, path)?;
     let io = |op: &'static str| {
         move |source: std::io::Error| SocketError::Io {
             op,
@@ -70,6 +64,18 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, SocketErro
         .map_err(io("chmod 0660"))?;
     std::os::unix::fs::chown(path, Some(0), Some(gid)).map_err(io("chown"))?;
     Ok(listener)
+}
+
+/// The gid that owns the socket at `path`: the group the admin named (it
+/// must exist), else [`SOCKET_GROUP`] when it exists, else root's.
+pub fn socket_gid(group: Option<&str>, path: &Path) -> Result<u32, SocketError> {
+    match group {
+        Some(name) => group_id(name).ok_or_else(|| SocketError::NoGroup {
+            group: name.to_string(),
+            path: path.to_path_buf(),
+        }),
+        None => Ok(group_id(SOCKET_GROUP).unwrap_or(0)),
+    }
 }
 
 /// The gid of a group, if it exists.
