@@ -1703,6 +1703,9 @@ impl ContainerService {
                 )));
             }
             let seen = entry.exits.borrow().0;
+            // Killed by the user: its restart policy must not start it
+            // again under the removal (docker's kill marks it so too).
+            let _ = self.update(&id, |r| r.state.stopped_by_user = true);
             if let Some(mut client) = entry.client() {
                 let _ = client
                     .kill(shimpb::KillRequest {
