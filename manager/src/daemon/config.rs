@@ -228,6 +228,31 @@ mod tests {
         error_of("{");
     }
 
+    /// The commented daemon.json the .deb installs as /etc/berth/daemon.json.
+    const SHIPPED: &str = include_str!("../../../dist/etc/daemon.json");
+
+    #[test]
+    fn the_shipped_daemon_json_parses_and_each_documented_key_is_real() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("daemon.json");
+        std::fs::write(&p, SHIPPED).unwrap();
+        let c = DaemonConfig::load(&p, true).unwrap();
+        assert!(c.insecure_registries.is_empty() && c.snapshotter.is_none());
+        // Each commented-out `"key": value` line, uncommented on its own,
+        // must be a key berthd knows with a value of the right type.
+        let keys: Vec<&str> = SHIPPED
+            .lines()
+            .filter_map(|l| l.strip_prefix("//  \""))
+            .collect();
+        assert!(keys.len() >= 8, "{keys:?}");
+        for key in keys {
+            std::fs::write(&p, format!("{{\"{key}}}")).unwrap();
+            if let Err(e) = DaemonConfig::load(&p, true) {
+                panic!("documented key line {key:?}: {e}");
+            }
+        }
+    }
+
     #[test]
     fn whole_line_comments_are_allowed_and_keep_line_numbers() {
         let dir = tempfile::tempdir().unwrap();
