@@ -204,6 +204,11 @@ impl Shim for ShimService {
         // starts the process after Attach returned misses no output.
         let output = process.io.subscribe();
         let io = process.io.clone();
+        // The client's side of the stream is read until it ends or the shim
+        // shuts down: a client that keeps it open (berthd does, while the
+        // output flows) must not hold the connection, and with it the
+        // shim's exit, for the whole shutdown grace.
+        let mut shutdown = self.task.shutdown_requested();
         tokio::spawn(async move {
             let mut msg = Some(first);
             while let Some(m) = msg {
@@ -215,7 +220,10 @@ impl Shim for ShimService {
                 if m.close_stdin {
                     let _ = io.close_stdin().await;
                 }
-                msg = inbound.message().await.ok().flatten();
+                msg = tokio::select! {
+                    m = inbound.message() => m.ok().flatten(),
+                    _ = shutdown.wait_for(Option::is_some) => None,
+                };
             }
         });
         ok(ReceiverStream::new(output))
