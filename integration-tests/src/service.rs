@@ -59,7 +59,14 @@ impl Service {
         let dir = TestDir::new("svc");
         // Short, unique host names: group and user names and an interface
         // name (15 bytes at most).
-        let tag = format!("bs{}", std::process::id() % 10_000_000);
+        // Unique per fixture, not only per process: the tests of one binary
+        // run in parallel, each with its own users, bridge and table.
+        static SERVICES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let tag = format!(
+            "bs{}x{}",
+            std::process::id() % 100_000,
+            SERVICES.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
         let s = Service {
             // Inside the state dir, as /run/berth/berthd.sock is.
             socket: dir.join("state/b.sock"),
