@@ -25,21 +25,9 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use berth_oci::{NamespaceType, Spec};
+use berth_oci::{NamespaceType, Spec, IPC_SYSCTLS};
 
 use crate::error::{Error, Result};
-
-/// The IPC sysctls under `kernel.` (ipc_sysctl.c); `fs.mqueue.*` too.
-const IPC_SYSCTLS: &[&str] = &[
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-];
 
 /// Every check of this module, in runc's order (user namespace, then
 /// sysctls).

@@ -502,3 +502,17 @@ pub struct LinuxPersonality {
     )]
     pub flags: Vec<String>,
 }
+
+/// The sysctls the IPC namespace scopes (`ipc_namespaces(7)`, the kernel's
+/// ipc_sysctl.c); every `fs.mqueue.*` one is too. Both the runtime's check of
+/// a config and the manager's check of `--sysctl` read this one list.
+pub const IPC_SYSCTLS: [&str; 8] = [
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];

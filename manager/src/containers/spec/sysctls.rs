@@ -5,6 +5,7 @@
 //! owns. With `--network host` there is no own network namespace, so `net.*`
 //! would change the host's: refused (moby `verifyPlatformContainerSettings`).
 
+use berth_oci::IPC_SYSCTLS;
 use std::collections::BTreeMap;
 
 use super::{NetworkMode, SpecError};
@@ -34,18 +35,6 @@ pub fn container_sysctls(
     }
     out
 }
-
-/// Parameters namespaced by the IPC namespace (`ipc_namespaces(7)`).
-const IPC_SYSCTLS: [&str; 8] = [
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-];
 
 /// Whether `key` is one of the namespaced sysctls docker's CLI lets
 /// through (`opts.ValidateSysctl`: the IPC ones, `net.*`, `fs.mqueue.*`).
