@@ -126,16 +126,27 @@ impl ContainerRecord {
         }
     }
 
-    /// runc's `state` output: the OCI state plus rootfs, created and owner.
-    pub fn runc_state_json(&self, root: &Path) -> serde_json::Value {
-        let st = self.oci_state(root);
-        let mut v = serde_json::to_value(&st).expect("state serializes");
-        let obj = v.as_object_mut().expect("object");
-        obj.insert("pid".into(), st.pid.unwrap_or(0).into());
-        obj.insert("rootfs".into(), self.rootfs.clone().into());
-        obj.insert("created".into(), self.created.clone().into());
-        obj.insert("owner".into(), self.owner.clone().into());
-        v
+    /// runc's `state` output: the OCI state plus rootfs, created and owner
+    /// (left empty: `list` fills it), with pid 0 once stopped, as runc
+    /// reports them. `ociVersion` is the spec version this runtime
+    /// implements (runc too writes its own, whatever the bundle says).
+    pub fn runc_state(&self, root: &Path) -> berth_oci::RuncState {
+        let status = self.status(root);
+        berth_oci::RuncState {
+            oci_version: berth_oci::OCI_VERSION.to_string(),
+            id: self.id.clone(),
+            pid: if status == ContainerStatus::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            annotations: self.config.annotations.clone(),
+            owner: String::new(),
+        }
     }
 }
 

@@ -46,3 +46,34 @@ pub struct State {
     )]
     pub annotations: BTreeMap<String, String>,
 }
+
+/// What runc prints for `state` and for each entry of `list --format json`:
+/// the OCI state's fields plus `rootfs`, `created` and `owner`, in the order
+/// runc's `containerState` struct declares them. The order is part of the
+/// interface: runc's own tests and users' scripts match the JSON text, so
+/// this is a struct serialized directly, never a `serde_json::Value` (whose
+/// map sorts keys).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuncState {
+    /// The runtime-spec version the runtime implements (runc reports its
+    /// own, not the bundle's).
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    /// The init's host pid; 0 once stopped (runc writes 0, not nothing).
+    pub pid: i32,
+    pub status: ContainerStatus,
+    pub bundle: String,
+    pub rootfs: String,
+    /// RFC 3339 with nanoseconds, UTC.
+    pub created: String,
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub annotations: BTreeMap<String, String>,
+    /// The user owning the state dir: filled by `list`; `state` leaves it
+    /// empty, as runc's does.
+    pub owner: String,
+}
