@@ -1,10 +1,20 @@
 //! A process's stdio, held by the shim: pipes (no tty) or the pty master
-//! (tty). Output is read as soon as it comes and goes, without waiting for
-//! anyone, to the log (init only: docker logs the container's init, not its
-//! execs) and to every attached client. Each client has a bounded queue
-//! ([`ATTACH_QUEUE`] messages); a client that falls that far behind is cut
-//! off with `ResourceExhausted` instead of slowing the container or the
-//! shim. Input comes from attached clients; detaching disturbs nothing.
+//! (tty). Output goes to the log (init only: docker logs the container's
+//! init, not its execs) and to every attached client, each chunk to each
+//! client, in order, nothing dropped.
+//!
+//! Back-pressure, as docker's attach: each client has a bounded queue
+//! ([`ATTACH_QUEUE`] chunks of at most [`READ_SIZE`] bytes); while any
+//! client's queue is full the shim stops reading the process's pipe (or
+//! pty), so the process blocks in write(2) until the slowest client takes
+//! more. The log is written as each chunk is read, before the clients are
+//! served, so nothing but a client's pace holds it up, and it gets every
+//! byte. A client that goes away (its stream dropped, its connection
+//! closed) fails its pending send at once and is forgotten with its queue:
+//! it never stalls the process. Memory stays bounded: one chunk in flight
+//! per stream plus each live client's queue.
+//!
+//! Input comes from attached clients; detaching disturbs nothing.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,10 +30,11 @@ use tonic::Status;
 use crate::jsonlog::{JsonFileLog, OutputStream};
 use crate::runtime::CallStdio;
 
-/// Messages queued for one attached client before it is cut off.
+/// Chunks queued for one attached client; while its queue is full the
+/// process's output is not read (back-pressure, see the module docs).
 pub const ATTACH_QUEUE: usize = 32;
-/// One read from a pipe or the pty.
-const READ_SIZE: usize = 8192;
+/// One read from a pipe or the pty, and the most one queued chunk holds.
+pub const READ_SIZE: usize = 8192;
 
 /// What an attached client receives.
 pub type AttachItem = Result<AttachResponse, Status>;
@@ -170,7 +181,7 @@ impl ProcessIo {
                 loop {
                     match rx.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
-                        Ok(n) => io.publish(stream, &buf[..n]),
+                        Ok(n) => io.publish(stream, &buf[..n]).await,
                     }
                 }
                 io.stream_ended(stream);
@@ -212,7 +223,7 @@ impl ProcessIo {
                     rustix::io::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)
                 }) {
                     Ok(Ok(0)) => break,
-                    Ok(Ok(n)) => io.publish(OutputStream::Stdout, &buf[..n]),
+                    Ok(Ok(n)) => io.publish(OutputStream::Stdout, &buf[..n]).await,
                     // EIO: every holder of the pty's slave side has gone.
                     Ok(Err(_)) => break,
                     Err(_would_block) => continue,
@@ -223,17 +234,25 @@ impl ProcessIo {
         Ok(())
     }
 
-    fn publish(&self, stream: OutputStream, data: &[u8]) {
-        let mut out = self.output.lock().unwrap();
-        let now = SystemTime::now();
-        if let Some(log) = &mut out.log {
-            if let Err(e) = log.write(stream, data, now) {
-                eprintln!("berth-shim: {}: {e}", self.label);
+    /// Logs a chunk of output, then hands it to every attached client,
+    /// waiting while a client's queue is full: the caller reads no more of
+    /// the process's output meanwhile (back-pressure, see the module docs).
+    async fn publish(&self, stream: OutputStream, data: &[u8]) {
+        let subscribers = {
+            let mut out = self.output.lock().unwrap();
+            let now = SystemTime::now();
+            if let Some(log) = &mut out.log {
+                if let Err(e) = log.write(stream, data, now) {
+                    eprintln!("berth-shim: {}: {e}", self.label);
+                }
             }
-        }
-        if out.subscribers.is_empty() {
-            return;
-        }
+            // Clients that went away are forgotten (their queues with them).
+            out.subscribers.retain(|tx| !tx.is_closed());
+            if out.subscribers.is_empty() {
+                return;
+            }
+            out.subscribers.clone()
+        };
         let msg = AttachResponse {
             stream: match stream {
                 OutputStream::Stdout => StdStream::Stdout,
@@ -241,20 +260,12 @@ impl ProcessIo {
             } as i32,
             data: data.to_vec(),
         };
-        let label = &self.label;
-        out.subscribers.retain(|tx| {
-            if tx.is_closed() {
-                return false;
-            }
-            if tx.capacity() > 1 {
-                return tx.try_send(Ok(msg.clone())).is_ok();
-            }
-            // The last slot carries the reason the client is cut off.
-            let _ = tx.try_send(Err(Status::resource_exhausted(format!(
-                "attach to {label}: client too slow, {ATTACH_QUEUE} messages behind: detached"
-            ))));
-            false
-        });
+        // One client at a time: the slowest sets the pace, as docker's
+        // broadcaster. A client gone meanwhile fails at once (its receiver
+        // was dropped) and is forgotten at the next chunk.
+        for tx in subscribers {
+            let _ = tx.send(Ok(msg.clone())).await;
+        }
     }
 
     fn stream_ended(&self, stream: OutputStream) {

@@ -3,6 +3,7 @@
 
 use crate::containers::config::{ContainerConfig, LogConfig, RestartPolicy};
 use crate::containers::exec::ExecOptions;
+use crate::containers::exec::OutputRelay;
 use crate::containers::health::HealthConfig;
 use crate::containers::restart::{PolicyKind, RestartError};
 use crate::containers::service::{AttachOptions, StdinMessage};
@@ -238,17 +239,41 @@ fn exit_message(code: i32) -> pb::AttachStreamResponse {
     }
 }
 
-/// Forwards a shim's output to the client; false when the client left.
-async fn forward_output(mut output: Streaming<shimpb::AttachResponse>, tx: &Sender) -> bool {
+/// Forwards a shim's output to the client, message by message: each waits
+/// for room in the client's bounded queue, so a slow client slows the
+/// shim's stream (and through it the process), never a dropped message.
+/// True when the output ended; false when the client left or the stream
+/// broke: the client is then told so (an error status, never a silent
+/// end). `relay` (the main output's) notes progress and is dropped once
+/// the stream was read to its end.
+async fn forward_output(
+    mut output: Streaming<shimpb::AttachResponse>,
+    tx: &Sender,
+    what: &str,
+    relay: Option<OutputRelay>,
+) -> bool {
     loop {
         tokio::select! {
             msg = output.message() => match msg {
                 Ok(Some(r)) => {
+                    if let Some(relay) = &relay {
+                        relay.read_one();
+                    }
                     if tx.send(Ok(output_message(r))).await.is_err() {
                         return false;
                     }
                 }
-                _ => return true,
+                Ok(None) => return true,
+                Err(status) => {
+                    drop(relay);
+                    let _ = tx
+                        .send(Err(Status::aborted(format!(
+                            "output of {what} cut off before its end: {}",
+                            status.message()
+                        ))))
+                        .await;
+                    return false;
+                }
             },
             _ = tx.closed() => return false,
         }
@@ -479,6 +504,8 @@ impl Containers for ContainersApi {
         let service = self.service();
         let record = service.resolve(&a.id).map_err(st)?;
         let id = record.id.clone();
+        // Before the stream opens: a process that exits at once waits for it.
+        let relay = service.output_relay(&id);
         let (stdin_tx, stdin_rx) = if a.stdin {
             let (tx, rx) = mpsc::channel(64);
             (Some(tx), Some(Arc::new(tokio::sync::Mutex::new(rx))))
@@ -509,7 +536,9 @@ impl Containers for ContainersApi {
         let (want_out, want_err) = (a.stdout, a.stderr);
         tokio::spawn(async move {
             let (ftx, mut frx) = mpsc::channel(64);
-            let fwd = tokio::spawn(async move { forward_output(output, &ftx).await });
+            let what = format!("container {id}");
+            let fwd =
+                tokio::spawn(async move { forward_output(output, &ftx, &what, Some(relay)).await });
             while let Some(msg) = frx.recv().await {
                 let keep = match &msg {
                     Ok(pb::AttachStreamResponse {
@@ -592,7 +621,11 @@ impl Containers for ContainersApi {
                 return;
             }
             if let Some(output) = output {
-                if !forward_output(output, &tx).await {
+                let what = format!(
+                    "exec {} of container {}",
+                    started.exec_id, started.container_id
+                );
+                if !forward_output(output, &tx, &what, None).await {
                     return;
                 }
             }

@@ -6,11 +6,90 @@
 //! with the user's command, env, working dir, user and tty on top, as
 //! docker does; `--privileged` gives it every capability.
 
-use super::service::{is_mounted, open_attach, ContainerService, StdinMessage};
+use super::service::{is_mounted, open_attach, ContainerService, Entry, StdinMessage};
 use super::spec;
 use super::ContainerError;
 use berth_proto::shim::v1 as shimpb;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an exit waits for berthd's output relays while none of them
+/// moves: a client that takes nothing for this long (a stopped `berth
+/// run`, a reader that never reads) no longer holds up the exit; its relay
+/// then ends with an error when the shim goes, which the client is told.
+const RELAY_DRAIN_STALL: Duration = Duration::from_secs(30);
+
+/// berthd's relays of one container's main output, and how far they got.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RelayCount {
+    /// Relays still reading the shim's output stream.
+    pub open: usize,
+    /// Messages they read, all together (a change is progress).
+    pub read: u64,
+}
+
+/// One relay of the main process's output from its shim to a client
+/// (`attach`, `run`, `start -a`). While it lives, the container's exit is
+/// not handled: the exit's Delete makes the shim end its streams, and a
+/// relay paced by a slow client would lose the tail the shim still holds
+/// for it. Taken before the shim's stream is opened (a process that exits
+/// at once must find it), dropped when the relay read the stream's end.
+pub struct OutputRelay {
+    entry: Arc<Entry>,
+}
+
+impl OutputRelay {
+    /// Notes that the relay read a message (progress, see
+    /// [`drain_output_relays`]).
+    pub fn read_one(&self) {
+        self.entry.output_relays.send_modify(|c| c.read += 1);
+    }
+}
+
+impl Drop for OutputRelay {
+    fn drop(&mut self) {
+        self.entry.output_relays.send_modify(|c| c.open -= 1);
+    }
+}
+
+/// The socket of the shim of live container `record`.
+fn shim_address(
+    record: &super::record::ContainerRecord,
+) -> Result<std::path::PathBuf, ContainerError> {
+    record
+        .shim
+        .as_ref()
+        .map(|s| s.address.clone())
+        .ok_or_else(|| {
+            ContainerError::FailedPrecondition(format!(
+                "container {} has no shim: it is not running",
+                record.id
+            ))
+        })
+}
+
+/// Waits until every relay of the container's main output read to its end,
+/// as long as they move: [`RELAY_DRAIN_STALL`] without a message read by any
+/// of them ends the wait.
+pub(crate) async fn drain_output_relays(id: &str, entry: &Entry) {
+    let mut counts = entry.output_relays.subscribe();
+    loop {
+        if counts.borrow_and_update().open == 0 {
+            return;
+        }
+        match tokio::time::timeout(RELAY_DRAIN_STALL, counts.changed()).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(_)) => return,
+            Err(_) => {
+                tracing::warn!(
+                    id,
+                    "an attached client took no output for {RELAY_DRAIN_STALL:?} after the exit: handling the exit without it"
+                );
+                return;
+            }
+        }
+    }
+}
 
 /// What `exec` runs.
 pub struct ExecOptions {
@@ -154,7 +233,13 @@ impl ContainerService {
             &format!("exec_create: {short}"),
             &[("execID", exec_id.clone())],
         );
-        let output = open_attach(&mut client, &record.id, &exec_id, opts.stdin.clone()).await?;
+        let output = open_attach(
+            &shim_address(&record)?,
+            &record.id,
+            &exec_id,
+            opts.stdin.clone(),
+        )
+        .await?;
         let started = client
             .start(shimpb::StartRequest {
                 id: record.id.clone(),
@@ -213,6 +298,14 @@ impl ContainerService {
         })
     }
 
+    /// Registers a relay of container `id`'s main output (see
+    /// [`OutputRelay`]).
+    pub fn output_relay(&self, id: &str) -> OutputRelay {
+        let entry = self.entry(id);
+        entry.output_relays.send_modify(|c| c.open += 1);
+        OutputRelay { entry }
+    }
+
     /// Attaches to a running container's main process.
     pub async fn attach(
         &self,
@@ -221,18 +314,18 @@ impl ContainerService {
     ) -> Result<(String, tonic::Streaming<shimpb::AttachResponse>), ContainerError> {
         let record = self.resolve(input)?;
         let entry = self.entry(&record.id);
-        let Some(mut client) = entry.client().filter(|_| record.state.status.is_live()) else {
+        if entry.client().is_none() || !record.state.status.is_live() {
             return Err(ContainerError::FailedPrecondition(
                 "You cannot attach to a stopped container, start it first".into(),
             ));
-        };
+        }
         if record.state.status == super::record::Status::Paused {
             return Err(ContainerError::FailedPrecondition(
                 "You cannot attach to a paused container, unpause it first".into(),
             ));
         }
         let stdin = stdin.filter(|_| record.config.options.open_stdin);
-        let stream = open_attach(&mut client, &record.id, "", stdin).await?;
+        let stream = open_attach(&shim_address(&record)?, &record.id, "", stdin).await?;
         self.publish(&record, "attach", &[]);
         Ok((record.id, stream))
     }

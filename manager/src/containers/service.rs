@@ -166,6 +166,9 @@ pub(crate) struct Entry {
     pub(crate) restart: Mutex<super::restart::RestartTracker>,
     /// Health state and probe task (health.rs).
     pub(crate) health: Mutex<super::health::HealthMonitor>,
+    /// berthd's relays of the main process's output to clients (exec.rs
+    /// [`super::exec::OutputRelay`]): an exit waits for them.
+    pub(crate) output_relays: watch::Sender<super::exec::RelayCount>,
 }
 
 impl Entry {
@@ -178,6 +181,7 @@ impl Entry {
             oom: std::sync::atomic::AtomicBool::new(false),
             restart: Mutex::new(Default::default()),
             health: Mutex::new(Default::default()),
+            output_relays: watch::channel(Default::default()).0,
         })
     }
 
@@ -895,7 +899,7 @@ impl ContainerService {
                         })
                         .await;
                 }
-                match open_attach(&mut client, &id, "", a.stdin_rx.clone()).await {
+                match open_attach(&address, &id, "", a.stdin_rx.clone()).await {
                     Ok(stream) => Some(stream),
                     Err(e) => {
                         shutdown_shim(&mut client, &id).await;
@@ -1158,6 +1162,9 @@ impl ContainerService {
     ) {
         let entry = self.entry(id);
         self.stop_health_monitor(&entry);
+        // The shim's Delete ends its attach streams: clients attached
+        // through berthd get the output's tail first.
+        super::exec::drain_output_relays(id, &entry).await;
         let guard = entry.lock.lock().await;
         if let Some(mut client) = client {
             let deleted = client
@@ -1846,13 +1853,18 @@ pub enum StdinMessage {
 }
 
 /// Opens the shim's Attach stream for process `exec_id`, feeding it the
-/// client's stdin.
+/// client's stdin. The stream gets a connection of its own to the shim at
+/// `address`: HTTP/2 flow control is per connection too, and a client that
+/// reads slowly (or not at all) fills its stream's window; on the shared
+/// connection a few such streams would exhaust the connection's window
+/// and stall every other call on it (the Wait that learns of the exit).
 pub(crate) async fn open_attach(
-    client: &mut Client,
+    address: &Path,
     id: &str,
     exec_id: &str,
     stdin: Option<Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<StdinMessage>>>>,
 ) -> Result<tonic::Streaming<shimpb::AttachResponse>, ContainerError> {
+    let mut client = shim::connect(address).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<shimpb::AttachRequest>(16);
     tx.send(shimpb::AttachRequest {
         id: id.to_string(),
