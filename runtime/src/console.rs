@@ -107,3 +107,84 @@ pub fn connect(path: &str) -> Result<OwnedFd> {
     .context(what)?;
     Ok(fd)
 }
+
+/// Receives the pty master the container's init sent over the runtime's own
+/// console socket pair (the foreground terminal of `run` and `exec`).
+pub fn receive_master(socket: RawFd) -> Result<OwnedFd> {
+    let what = || "receive the pty master from the container".to_string();
+    let mut buf = [0u8; 256];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space;
+    loop {
+        let n = unsafe { libc::recvmsg(socket, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n >= 0 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e).context(what);
+        }
+    }
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null()
+            || (*cmsg).cmsg_level != libc::SOL_SOCKET
+            || (*cmsg).cmsg_type != libc::SCM_RIGHTS
+        {
+            return Err(crate::error::Error::Container(format!(
+                "{}: no fd in the message",
+                what()
+            )));
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const RawFd);
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Gives the process's user the ownership of its stdio, as runc's
+/// `fixStdioPermissions` (called by the init and by exec just before they
+/// become the user): a pty made by the init (owned by root) or pipes from
+/// the caller must be usable by a non-root process, e.g. to change its
+/// terminal's mode or to open /dev/stdout. Only the uid changes (devpts'
+/// `gid=5` stays); stdio on /dev/null is left alone; EINVAL, EPERM and EROFS
+/// (an owner not mapped in a user namespace, a read-only /dev) leave the fd
+/// as it is, as runc does.
+pub fn give_stdio_to(uid: libc::uid_t) -> Result<()> {
+    let mut null_rdev = None;
+    for fd in 0..3 {
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_uid == uid {
+            continue;
+        }
+        let null = match null_rdev {
+            Some(r) => r,
+            None => {
+                let mut n: libc::stat = unsafe { std::mem::zeroed() };
+                sys::check(unsafe { libc::stat(c"/dev/null".as_ptr(), &mut n) })
+                    .context(|| "stat /dev/null".into())?;
+                null_rdev = Some(n.st_rdev);
+                n.st_rdev
+            }
+        };
+        if st.st_rdev == null {
+            continue;
+        }
+        if unsafe { libc::fchown(fd, uid, st.st_gid) } != 0 {
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINVAL | libc::EPERM | libc::EROFS) => {}
+                _ => return Err(e).context(|| format!("chown stdio fd {fd} to uid {uid}")),
+            }
+        }
+    }
+    Ok(())
+}

@@ -164,6 +164,7 @@ fn init(ctx: &InitContext) -> Result<()> {
     let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
+    console::give_stdio_to(process.user.uid)?;
     process::become_user(process, setgroups_allowed)?;
     process::enter_cwd(&process.cwd)?;
     process::set_no_new_privs(process.no_new_privileges)?;

@@ -35,6 +35,7 @@ pub mod selfexe;
 pub mod signals;
 pub mod sync;
 pub mod sys;
+pub mod terminal;
 
 use std::path::PathBuf;
 

@@ -17,6 +17,7 @@ use crate::container::{self, ContainerRecord, EXEC_FIFO};
 use crate::error::{Context, Error, Result};
 use crate::init::{self, InitContext};
 use crate::namespaces::{self, NamespacePlan};
+use crate::terminal::{ForegroundTerminal, HostConsole};
 use crate::{cgroups, console, hooks, seccomp, sync, sys, Runtime};
 use berth_cgroups::Cgroup;
 
@@ -29,6 +30,8 @@ pub struct CreateOptions {
     pub preserve_fds: i32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// `create`, or `run --detach`: nobody stays to proxy a terminal.
+    pub detach: bool,
 }
 
 impl CreateOptions {
@@ -45,6 +48,7 @@ impl CreateOptions {
             preserve_fds: flags.number("preserve-fds")?.unwrap_or(0),
             no_pivot: flags.is_set("no-pivot"),
             no_new_keyring: flags.is_set("no-new-keyring"),
+            detach: true,
         })
     }
 }
@@ -61,6 +65,8 @@ fn absolute(p: &str) -> PathBuf {
 /// A container whose init is waiting for `start`.
 pub struct Created {
     pub record: ContainerRecord,
+    /// The pty to proxy, when `run` has a foreground terminal.
+    pub terminal: Option<ForegroundTerminal>,
 }
 
 /// `create [flags] ID`.
@@ -143,21 +149,23 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     crate::kernel_scope::check(&spec)?;
     warn_unknown_capabilities(rt, &spec);
     let process = spec.process.as_ref().expect("checked by load_bundle");
-    if process.terminal && opts.console_socket.is_none() {
-        // runc's create needs the socket too; runc's `run` would proxy a
-        // terminal itself, which berth-runtime does not do yet.
-        return Err(Error::NotImplemented(
-            "process.terminal without --console-socket (pass a console socket, or set terminal to false)"
-                .into(),
-        ));
-    }
     let plan = NamespacePlan::from_spec(&spec)?;
     let filter = seccomp::compile(&spec)?;
-    let console_socket = opts
-        .console_socket
-        .as_deref()
-        .map(console::connect)
-        .transpose()?;
+    check_terminal(process.terminal, opts.detach, opts.console_socket.is_some())?;
+    // A foreground terminal: the init sends the pty master over a socket
+    // pair of our own instead of the caller's console socket.
+    let mut foreground: Option<(HostConsole, OwnedFd)> = None;
+    let console_socket = match &opts.console_socket {
+        Some(path) => Some(console::connect(path)?),
+        None if process.terminal => {
+            let host = HostConsole::find()?;
+            let (ours, theirs) = sys::seqpacket_pair()
+                .context(|| "socketpair for the container's terminal".into())?;
+            foreground = Some((host, ours));
+            Some(theirs)
+        }
+        None => None,
+    };
 
     std::fs::create_dir_all(&rt.root)
         .context(|| format!("create state root {}", rt.root.display()))?;
@@ -185,7 +193,7 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     let fifo = sys::open(&fifo_path, libc::O_PATH, 0)
         .context(|| format!("open {}", fifo_path.display()))?;
 
-    let cgroup_plan = cgroups::plan(&spec, &opts.id, rt.systemd_cgroup)?;
+    let cgroup_plan = cgroups::plan(&spec, &opts.id, rt.systemd_cgroup, &rt.log)?;
     let cgroup_fd: Option<OwnedFd> = match cgroup_plan.cgroup() {
         Some(cg) => match cg.open_dir() {
             Ok(fd) => fd,
@@ -303,8 +311,33 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }
+    let terminal = match foreground {
+        Some((host, sock)) => Some(ForegroundTerminal {
+            master: console::receive_master(sock.as_raw_fd())?,
+            host,
+        }),
+        None => None,
+    };
     undo.armed = false;
-    Ok(Created { record })
+    Ok(Created { record, terminal })
+}
+
+/// runc 1.1's check of the terminal flags (`checkTerminal`), with its
+/// messages: a runtime that returns before the process ends (`create`,
+/// `--detach`) can only hand a terminal over a console socket, and a console
+/// socket is only for such a terminal.
+pub fn check_terminal(terminal: bool, detach: bool, console_socket: bool) -> Result<()> {
+    if detach && terminal && !console_socket {
+        return Err(Error::Invalid(
+            "cannot allocate tty if runc will detach without setting console socket".into(),
+        ));
+    }
+    if (!detach || !terminal) && console_socket {
+        return Err(Error::Invalid(
+            "cannot use console socket if runc will not detach or allocate tty".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Capability names this runtime does not know are ignored with a warning

@@ -7,7 +7,8 @@
 //! cgroup), and the child joins the user and mount namespaces, then becomes
 //! the process like the init does. The sync socket is close-on-exec: EOF
 //! means the execve succeeded. Without `--detach` the runtime waits for the
-//! process, forwarding signals, and returns its exit code.
+//! process, forwarding signals (or proxying its terminal, for `--tty`
+//! without a console socket: [`crate::terminal`]), and returns its exit code.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -19,6 +20,7 @@ use crate::container::ContainerRecord;
 use crate::error::{Context, Error, Result};
 use crate::namespaces::NamespaceToJoin;
 use crate::process::{self, ExecPlan};
+use crate::terminal::{ForegroundTerminal, HostConsole};
 use crate::{cgroups, console, seccomp, signals, sync, sys, Runtime};
 
 /// `exec`.
@@ -41,19 +43,36 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
         }
     }
     let process = build_process(&record, flags, args)?;
-    if process.terminal && flags.value("console-socket").is_none() {
-        return Err(Error::NotImplemented(
-            "exec --tty without --console-socket (pass a console socket)".into(),
-        ));
-    }
     let detach = flags.is_set("detach");
+    let console_socket = flags.value("console-socket");
+    crate::commands::create::check_terminal(process.terminal, detach, console_socket.is_some())?;
     let preserve_fds: i32 = flags.number("preserve-fds")?.unwrap_or(0);
-    let pid = spawn(
-        &record,
-        &process,
-        flags.value("console-socket"),
-        preserve_fds,
-    )?;
+    // A foreground terminal (`exec --tty` without a console socket): the
+    // child sends the pty master over a socket pair of ours.
+    let mut foreground = None;
+    let console = match console_socket {
+        Some(path) => Some(console::connect(path)?),
+        None if process.terminal => {
+            let host = HostConsole::find()?;
+            let (ours, theirs) =
+                sys::seqpacket_pair().context(|| "socketpair for the process's terminal".into())?;
+            foreground = Some((host, ours));
+            Some(theirs)
+        }
+        None => None,
+    };
+    let pid = spawn(&record, &process, console, preserve_fds)?;
+    let terminal = match foreground {
+        Some((host, sock)) => match console::receive_master(sock.as_raw_fd()) {
+            Ok(master) => Some(ForegroundTerminal { master, host }),
+            Err(e) => {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = sys::waitpid(pid, 0);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     if let Some(p) = flags.value("pid-file") {
         write_pid_file(std::path::Path::new(p), pid)?;
     }
@@ -63,7 +82,10 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     // Blocked after the clone (the child must not inherit the mask); a child
     // that exits before this is still reaped by the loop's first waitpid.
     let _old = signals::block_all();
-    let status = signals::forward_until_exit(pid)?;
+    let status = match terminal {
+        Some(t) => t.proxy(pid)?,
+        None => signals::forward_until_exit(pid)?,
+    };
     Ok(sys::exit_code(status))
 }
 
@@ -158,7 +180,7 @@ fn build_process(record: &ContainerRecord, flags: &Parsed, args: &[String]) -> R
 fn spawn(
     record: &ContainerRecord,
     process: &Process,
-    console_socket: Option<&str>,
+    console: Option<OwnedFd>,
     preserve_fds: i32,
 ) -> Result<libc::pid_t> {
     let spec = &record.config;
@@ -189,7 +211,6 @@ fn spawn(
         }
     }
     let filter = seccomp::compile(spec)?;
-    let console = console_socket.map(console::connect).transpose()?;
     let cg = cgroups::of(record)?;
     let cgroup_fd: Option<OwnedFd> = match &cg {
         Some(c) => c.open_dir()?,
@@ -289,6 +310,7 @@ fn child(
     let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
+    console::give_stdio_to(process.user.uid)?;
     process::become_user(process, setgroups_allowed)?;
     process::enter_cwd(&process.cwd)?;
     process::set_no_new_privs(process.no_new_privileges)?;

@@ -1,7 +1,9 @@
 //! `run [flags] ID`: create + start + wait, returning the container's exit
 //! code; the container is deleted when it exits. With `--detach` it returns
 //! once the container runs. While waiting, every signal `run` receives is
-//! forwarded to the container's init (runc's signal proxy).
+//! forwarded to the container's init (runc's signal proxy). With
+//! `process.terminal` and no `--console-socket`, the container's pty is
+//! proxied to the caller's terminal ([`crate::terminal`]).
 
 use crate::cli::Parsed;
 use crate::commands::create::{self, CreateOptions};
@@ -12,8 +14,9 @@ use crate::{signals, sys, Runtime};
 /// `run`.
 pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     let id = super::one_id("run", flags)?;
-    let opts = CreateOptions::from_flags(flags, id)?;
+    let mut opts = CreateOptions::from_flags(flags, id)?;
     let detach = flags.is_set("detach");
+    opts.detach = detach;
     let created = create::create(rt, &opts)?;
     let record = created.record;
     // Block signals now so none is lost between start and the wait loop.
@@ -25,7 +28,10 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     if detach {
         return Ok(0);
     }
-    let status = signals::forward_until_exit(record.pid)?;
+    let status = match created.terminal {
+        Some(t) => t.proxy(record.pid)?,
+        None => signals::forward_until_exit(record.pid)?,
+    };
     delete::destroy(rt, &record)?;
     Ok(sys::exit_code(status))
 }
