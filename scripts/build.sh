@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 
 cargo build --release --workspace --bins
 triple=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS="-C target-feature=+crt-static" \
+# panic=abort: no unwind tables or landing pads in the binary run for every
+# container operation (the workspace profile unwinds for berthd's sake).
+RUSTFLAGS="-C target-feature=+crt-static -C panic=abort" \
   cargo build --release -p berth-runtime --target "$triple" --target-dir target/static
 install -m 0755 "target/static/$triple/release/berth-runtime" target/release/berth-runtime

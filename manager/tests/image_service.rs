@@ -2,8 +2,11 @@
 //! list, tag, remove with docker's untag/delete rules, the in-use check and
 //! garbage collection, on a native snapshotter in a temp dir.
 
+use berth_manager::events::EventBus;
 use berth_manager::images::import::ImportOptions;
-use berth_manager::images::{ImageError, ImageService, ImageUsers, NoImageUsers, Removed};
+use berth_manager::images::{
+    ImageError, ImageService, ImageStores, ImageUsers, NoImageUsers, Removed,
+};
 use berth_manager::manifest::Platform;
 use berth_manager::registry::RegistryConfig;
 use berth_store::content::ContentStore;
@@ -34,12 +37,15 @@ fn service(root: &Path, users: Arc<dyn ImageUsers>) -> ImageService {
     let snapshotter = Arc::new(NativeSnapshotter::open(root, meta.clone()).unwrap());
     std::fs::create_dir_all(root.join("tmp")).unwrap();
     ImageService::new(
-        content,
-        meta,
-        snapshotter,
+        ImageStores {
+            content,
+            meta,
+            snapshotter,
+        },
         RegistryConfig::default(),
         Platform::host(),
         users,
+        Arc::new(EventBus::new()),
         root.join("tmp"),
     )
 }

@@ -48,3 +48,15 @@ pub struct Runtime {
     /// `--systemd-cgroup`.
     pub systemd_cgroup: bool,
 }
+
+/// Makes any panic end the process at once (after the panic message), as
+/// `panic = "abort"` would: the workspace unwinds for berthd's sake (see the
+/// release profile in Cargo.toml), but the runtime forks and clones, and a
+/// child must never unwind into frames it shares with its parent.
+pub fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
+}

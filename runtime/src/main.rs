@@ -13,6 +13,7 @@ const USAGE: &str = "usage: berth-runtime [--root DIR] [--log FILE] [--log-forma
 commands: create start state kill delete run exec ps list spec pause resume update events features";
 
 fn main() {
+    berth_runtime::abort_on_panic();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (globals, rest) = match cli::parse_flags(&args, GLOBAL_FLAGS, true) {
         Ok(v) => v,

@@ -31,6 +31,14 @@ struct Args {
 }
 
 fn main() {
+    // A panic ends the shim as `panic = "abort"` did (the workspace unwinds
+    // for berthd, see Cargo.toml): a half-unwound shim would keep the
+    // container's stdio and exit file in an unknown state.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let result = if args.first().is_some_and(|a| a == "status") {
         status(&args[1..])

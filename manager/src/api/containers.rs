@@ -4,14 +4,16 @@
 use crate::containers::config::{ContainerConfig, LogConfig, RestartPolicy};
 use crate::containers::exec::ExecOptions;
 use crate::containers::exec::OutputRelay;
+use crate::containers::files::{CopyToOptions, LogsQuery};
 use crate::containers::health::HealthConfig;
+use crate::containers::logs::LogStream;
 use crate::containers::restart::{PolicyKind, RestartError};
-use crate::containers::service::{AttachOptions, StdinMessage};
+use crate::containers::service::AttachOptions;
 use crate::containers::spec::{self, ContainerOptions, NetworkMode};
+use crate::containers::task::{OutputChunk, OutputStream, StdStream, StdinMessage};
 use crate::containers::{ContainerError, ContainerService};
 use crate::daemon::Daemon;
 use crate::events::{self, EventBus};
-use berth_proto::shim::v1 as shimpb;
 use berth_proto::v1 as pb;
 use pb::containers_server::{Containers, ContainersServer};
 use pb::events_server::{Events, EventsServer};
@@ -20,7 +22,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Code, Request, Response, Status, Streaming};
 
 /// The gRPC status of a container error; a failed start carries docker's
@@ -35,9 +37,7 @@ pub fn container_status(e: &ContainerError) -> Status {
         ContainerError::FailedPrecondition(_) => Code::FailedPrecondition,
         ContainerError::NotImplemented(_) => Code::Unimplemented,
         ContainerError::Spec(s) if s.is_invalid_argument() => Code::InvalidArgument,
-        ContainerError::Spec(s) if s.to_string().starts_with("not implemented") => {
-            Code::Unimplemented
-        }
+        ContainerError::Spec(spec::SpecError::NotImplemented(_)) => Code::Unimplemented,
         ContainerError::Image(i) => return super::image_status(i),
         ContainerError::Volume(v) => return super::volumes::volume_status(v),
         ContainerError::Network(n) => return super::networks::network_status(n),
@@ -79,6 +79,21 @@ pub fn events_server(daemon: Arc<Daemon>) -> EventsServer<EventsApi> {
     EventsServer::new(EventsApi {
         bus: daemon.events.clone(),
     })
+}
+
+/// `cp`'s stat of a path, as the API sends it.
+fn path_stat(s: &crate::containers::archive::PathStat) -> pb::PathStat {
+    pb::PathStat {
+        name: s.name.clone(),
+        size: s.size,
+        mode: s.mode,
+        mtime: s
+            .mtime
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+        link_target: s.link_target.clone(),
+    }
 }
 
 fn opt_string(s: String) -> Option<String> {
@@ -217,11 +232,10 @@ fn signal_number(s: &str) -> Result<Option<i32>, Status> {
 type AttachStream = Pin<Box<dyn Stream<Item = Result<pb::AttachStreamResponse, Status>> + Send>>;
 type Sender = mpsc::Sender<Result<pb::AttachStreamResponse, Status>>;
 
-fn output_message(r: shimpb::AttachResponse) -> pb::AttachStreamResponse {
-    let stream = if r.stream == shimpb::StdStream::Stderr as i32 {
-        pb::OutputStream::Stderr
-    } else {
-        pb::OutputStream::Stdout
+fn output_message(r: OutputChunk) -> pb::AttachStreamResponse {
+    let stream = match r.stream {
+        StdStream::Stderr => pb::OutputStream::Stderr,
+        StdStream::Stdout => pb::OutputStream::Stdout,
     };
     pb::AttachStreamResponse {
         response: Some(pb::attach_stream_response::Response::Output(pb::Output {
@@ -239,23 +253,24 @@ fn exit_message(code: i32) -> pb::AttachStreamResponse {
     }
 }
 
-/// Forwards a shim's output to the client, message by message: each waits
+/// Forwards a task's output to the client, message by message: each waits
 /// for room in the client's bounded queue, so a slow client slows the
-/// shim's stream (and through it the process), never a dropped message.
+/// task's stream (and through it the process), never a dropped message.
 /// True when the output ended; false when the client left or the stream
 /// broke: the client is then told so (an error status, never a silent
 /// end). `relay` (the main output's) notes progress and is dropped once
 /// the stream was read to its end.
 async fn forward_output(
-    mut output: Streaming<shimpb::AttachResponse>,
+    mut output: OutputStream,
     tx: &Sender,
     what: &str,
     relay: Option<OutputRelay>,
 ) -> bool {
+    use tokio_stream::StreamExt;
     loop {
         tokio::select! {
-            msg = output.message() => match msg {
-                Ok(Some(r)) => {
+            msg = output.next() => match msg {
+                Some(Ok(r)) => {
                     if let Some(relay) = &relay {
                         relay.read_one();
                     }
@@ -263,13 +278,12 @@ async fn forward_output(
                         return false;
                     }
                 }
-                Ok(None) => return true,
-                Err(status) => {
+                None => return true,
+                Some(Err(e)) => {
                     drop(relay);
                     let _ = tx
                         .send(Err(Status::aborted(format!(
-                            "output of {what} cut off before its end: {}",
-                            status.message()
+                            "output of {what} cut off before its end: {e}"
                         ))))
                         .await;
                     return false;
@@ -743,7 +757,26 @@ impl Containers for ContainersApi {
             .stats(req.ids, req.all, req.stream)
             .await
             .map_err(st)?;
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let samples = ReceiverStream::new(rx).map(|s| {
+            Ok(pb::StatsSample {
+                id: s.id,
+                name: s.name,
+                read: s.read,
+                cpu_total_ns: s.cpu_total_ns,
+                system_cpu_ns: s.system_cpu_ns,
+                online_cpus: s.online_cpus,
+                memory_usage: s.memory_usage,
+                memory_limit: s.memory_limit,
+                memory_cache: s.memory_cache,
+                pids: s.pids,
+                net_rx_bytes: s.net_rx_bytes,
+                net_tx_bytes: s.net_tx_bytes,
+                block_read_bytes: s.block_read_bytes,
+                block_write_bytes: s.block_write_bytes,
+                running: s.running,
+            })
+        });
+        Ok(Response::new(Box::pin(samples)))
     }
 
     async fn logs(
@@ -751,8 +784,38 @@ impl Containers for ContainersApi {
         request: Request<pb::LogsRequest>,
     ) -> Result<Response<Self::LogsStream>, Status> {
         let req = request.into_inner();
-        let rx = self.service().logs(req).await.map_err(st)?;
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let at = |nanos: i64| {
+            (nanos > 0).then(|| {
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos as u64)
+            })
+        };
+        // Neither stream asked for: both, as docker.
+        let both = !req.stdout && !req.stderr;
+        let query = LogsQuery {
+            follow: req.follow,
+            tail: (req.tail >= 0).then_some(req.tail as usize),
+            since: at(req.since),
+            until: at(req.until),
+            stdout: req.stdout || both,
+            stderr: req.stderr || both,
+            id: req.id,
+        };
+        let rx = self.service().logs(query).await.map_err(st)?;
+        let chunks = ReceiverStream::new(rx).map(|entry| {
+            entry.map_err(st).map(|e| pb::LogChunk {
+                stream: match e.stream {
+                    LogStream::Stderr => pb::OutputStream::Stderr as i32,
+                    _ => pb::OutputStream::Stdout as i32,
+                },
+                data: e.line,
+                time: e
+                    .time
+                    .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as i64)
+                    .unwrap_or(0),
+            })
+        });
+        Ok(Response::new(Box::pin(chunks)))
     }
 
     async fn diff(
@@ -761,6 +824,13 @@ impl Containers for ContainersApi {
     ) -> Result<Response<pb::DiffResponse>, Status> {
         let req = request.into_inner();
         let changes = self.service().diff(&req.id).await.map_err(st)?;
+        let changes = changes
+            .into_iter()
+            .map(|c| pb::Change {
+                kind: c.kind.code() as i32,
+                path: c.path,
+            })
+            .collect();
         Ok(Response::new(pb::DiffResponse { changes }))
     }
 
@@ -769,12 +839,24 @@ impl Containers for ContainersApi {
         request: Request<pb::CopyFromRequest>,
     ) -> Result<Response<Self::CopyFromStream>, Status> {
         let req = request.into_inner();
-        let rx = self
+        let (stat, rx) = self
             .service()
             .copy_from(&req.id, &req.path, req.follow_link)
             .await
             .map_err(st)?;
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        // The stat first, then the tar.
+        let first = pb::CopyChunk {
+            stat: Some(path_stat(&stat)),
+            data: Vec::new(),
+        };
+        let data = ReceiverStream::new(rx).map(|chunk| {
+            chunk
+                .map_err(st)
+                .map(|data| pb::CopyChunk { stat: None, data })
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::once(Ok(first)).chain(data),
+        )))
     }
 
     async fn copy_to(
@@ -791,10 +873,34 @@ impl Containers for ContainersApi {
                 "copy: the first request must carry the options",
             ));
         };
-        self.service()
-            .copy_to(options, requests)
-            .await
-            .map_err(st)?;
+        let options = CopyToOptions {
+            id: options.id,
+            path: options.path,
+            no_overwrite_dir_non_dir: options.no_overwrite_dir_non_dir,
+            copy_uid_gid: options.copy_uid_gid,
+        };
+        // The client's tar, message by message; a broken stream ends the copy.
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            loop {
+                let chunk = match requests.message().await {
+                    Ok(Some(msg)) => match msg.request {
+                        Some(pb::copy_to_request::Request::Data(d)) => Ok(d),
+                        _ => continue,
+                    },
+                    Ok(None) => return,
+                    Err(s) => Err(ContainerError::InvalidArgument(format!(
+                        "copy: {}",
+                        s.message()
+                    ))),
+                };
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        self.service().copy_to(options, rx).await.map_err(st)?;
         Ok(Response::new(pb::CopyToResponse {}))
     }
 
@@ -804,7 +910,9 @@ impl Containers for ContainersApi {
     ) -> Result<Response<Self::ExportStream>, Status> {
         let req = request.into_inner();
         let rx = self.service().export(&req.id).await.map_err(st)?;
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let chunks = ReceiverStream::new(rx)
+            .map(|chunk| chunk.map_err(st).map(|data| pb::DataChunk { data }));
+        Ok(Response::new(Box::pin(chunks)))
     }
 
     async fn prune(

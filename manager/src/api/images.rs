@@ -215,19 +215,6 @@ impl ImagesApi {
     fn images(&self) -> Arc<ImageService> {
         self.daemon.images.clone()
     }
-
-    /// Publishes an image event (docker's `image` events: the actor is the
-    /// reference or image ID, `name` its name).
-    fn publish(&self, action: &str, actor: &str) {
-        publish_image_event(&self.daemon.events, action, actor);
-    }
-}
-
-fn publish_image_event(events: &crate::events::EventBus, action: &str, actor: &str) {
-    let attributes = std::collections::BTreeMap::from([("name".to_string(), actor.to_string())]);
-    events.publish(crate::events::Event::now(
-        "image", action, actor, attributes,
-    ));
 }
 
 #[tonic::async_trait]
@@ -244,14 +231,11 @@ impl Images for ImagesApi {
         let images = self.images();
         let creds = credentials(req.auth);
         tracing::info!(reference = %req.reference, "pull");
-        let events = self.daemon.events.clone();
         Ok(Response::new(transfer_stream(move |sink| async move {
             let platform = (!req.platform.is_empty()).then_some(req.platform);
-            let done = images
+            images
                 .pull(&req.reference, platform.as_deref(), creds, sink)
-                .await?;
-            publish_image_event(&events, "pull", &done.reference);
-            Ok(done)
+                .await
         })))
     }
 
@@ -263,14 +247,11 @@ impl Images for ImagesApi {
         let images = self.images();
         let creds = credentials(req.auth);
         tracing::info!(reference = %req.reference, "push");
-        let events = self.daemon.events.clone();
         Ok(Response::new(transfer_stream(move |sink| async move {
             let platform = (!req.platform.is_empty()).then_some(req.platform);
-            let done = images
+            images
                 .push(&req.reference, platform.as_deref(), creds, sink)
-                .await?;
-            publish_image_event(&events, "push", &done.reference);
-            Ok(done)
+                .await
         })))
     }
 
@@ -338,9 +319,7 @@ impl Images for ImagesApi {
     ) -> Result<Response<pb::TagImageResponse>, Status> {
         let req = request.into_inner();
         let images = self.images();
-        let target = req.target.clone();
         blocking(move || images.tag(&req.source, &req.target)).await?;
-        self.publish("tag", &target);
         Ok(Response::new(pb::TagImageResponse {}))
     }
 
@@ -354,12 +333,6 @@ impl Images for ImagesApi {
             .remove(&req.reference, req.force, !req.no_prune)
             .await
             .map_err(|e| image_status(&e))?;
-        for item in &items {
-            match item {
-                Removed::Untagged(name) => self.publish("untag", name),
-                Removed::Deleted(id) => self.publish("delete", id),
-            }
-        }
         Ok(Response::new(pb::RemoveImageResponse {
             items: removed_to_pb(items),
         }))
@@ -491,7 +464,6 @@ impl Images for ImagesApi {
             blocking(move || images.import_blocking(&mut ChannelReader::new(rx), &options)).await;
         forward.abort();
         let id = id?;
-        self.publish("import", &id);
         Ok(Response::new(pb::ImportImageResponse { image_id: id }))
     }
 

@@ -5,6 +5,7 @@
 pub mod containers;
 pub mod images;
 pub mod networks;
+pub mod panic_guard;
 pub mod system;
 pub mod volumes;
 

@@ -6,10 +6,10 @@
 //! with the user's command, env, working dir, user and tty on top, as
 //! docker does; `--privileged` gives it every capability.
 
-use super::service::{is_mounted, open_attach, ContainerService, Entry, StdinMessage};
+use super::service::{is_mounted, ContainerService, Entry};
 use super::spec;
+use super::task::{OutputStream, StdinSource, Task};
 use super::ContainerError;
-use berth_proto::shim::v1 as shimpb;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,22 +52,6 @@ impl Drop for OutputRelay {
     }
 }
 
-/// The socket of the shim of live container `record`.
-fn shim_address(
-    record: &super::record::ContainerRecord,
-) -> Result<std::path::PathBuf, ContainerError> {
-    record
-        .shim
-        .as_ref()
-        .map(|s| s.address.clone())
-        .ok_or_else(|| {
-            ContainerError::FailedPrecondition(format!(
-                "container {} has no shim: it is not running",
-                record.id
-            ))
-        })
-}
-
 /// Waits until every relay of the container's main output read to its end,
 /// as long as they move: [`RELAY_DRAIN_STALL`] without a message read by any
 /// of them ends the wait.
@@ -100,7 +84,7 @@ pub struct ExecOptions {
     pub tty: bool,
     pub privileged: bool,
     /// The client's stdin, when attached (`-i`).
-    pub stdin: Option<Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<StdinMessage>>>>,
+    pub stdin: Option<StdinSource>,
     pub width: u32,
     pub height: u32,
 }
@@ -110,8 +94,8 @@ pub struct StartedExec {
     pub container_id: String,
     pub exec_id: String,
     /// Its output (none when not attached).
-    pub output: Option<tonic::Streaming<shimpb::AttachResponse>>,
-    client: super::shim::Client,
+    pub output: Option<OutputStream>,
+    task: Arc<dyn Task>,
     /// Publishes `exec_die` when the process has been waited for.
     on_exit: Box<dyn FnOnce(i32) + Send>,
 }
@@ -119,23 +103,9 @@ pub struct StartedExec {
 impl StartedExec {
     /// Waits for the process to exit, forgets it in the shim, and answers
     /// its exit code.
-    pub async fn wait(mut self) -> Result<i32, ContainerError> {
-        let code = self
-            .client
-            .wait(shimpb::WaitRequest {
-                id: self.container_id.clone(),
-                exec_id: self.exec_id.clone(),
-            })
-            .await
-            .map(|w| w.into_inner().exit_status as i32)
-            .map_err(|s| ContainerError::Internal(s.message().to_string()))?;
-        let _ = self
-            .client
-            .delete(shimpb::DeleteRequest {
-                id: self.container_id.clone(),
-                exec_id: self.exec_id.clone(),
-            })
-            .await;
+    pub async fn wait(self) -> Result<i32, ContainerError> {
+        let code = self.task.wait(&self.exec_id).await?.code;
+        let _ = self.task.delete(&self.exec_id).await;
         (self.on_exit)(code);
         Ok(code)
     }
@@ -164,8 +134,8 @@ impl ContainerService {
             ));
         }
         let entry = self.entry(&record.id);
-        let client = entry.client().filter(|_| record.state.status.is_live());
-        let Some(mut client) = client else {
+        let task = entry.task().filter(|_| record.state.status.is_live());
+        let Some(task) = task else {
             return Err(ContainerError::FailedPrecondition(format!(
                 "container {} is not running",
                 record.id
@@ -183,8 +153,10 @@ impl ContainerService {
             // `update` drops the spec so the next start rebuilds it.
             self.ensure_bundle(&record).await?;
         }
-        let bytes = std::fs::read(&config_path).map_err(|e| {
-            ContainerError::Internal(format!("read {}: {e}", config_path.display()))
+        let bytes = std::fs::read(&config_path).map_err(|source| ContainerError::Io {
+            op: "read",
+            path: config_path.clone(),
+            source,
         })?;
         let container_spec: berth_oci::Spec = serde_json::from_slice(&bytes).map_err(|e| {
             ContainerError::Internal(format!("parse {}: {e}", config_path.display()))
@@ -218,54 +190,23 @@ impl ContainerService {
         process.console_size = None;
         let exec_id = format!("exec-{}", &crate::images::random_hex()[..12]);
         let process_json = serde_json::to_vec(&process).expect("process serialises");
-        client
-            .exec(shimpb::ExecRequest {
-                id: record.id.clone(),
-                exec_id: exec_id.clone(),
-                process: process_json,
-                stdin: opts.stdin.is_some(),
-            })
-            .await
-            .map_err(|s| ContainerError::Internal(s.message().to_string()))?;
+        task.exec(&exec_id, process_json, opts.stdin.is_some())
+            .await?;
         let short: String = opts.cmd.join(" ");
         self.publish(
             &record,
             &format!("exec_create: {short}"),
             &[("execID", exec_id.clone())],
         );
-        let output = open_attach(
-            &shim_address(&record)?,
-            &record.id,
-            &exec_id,
-            opts.stdin.clone(),
-        )
-        .await?;
-        let started = client
-            .start(shimpb::StartRequest {
-                id: record.id.clone(),
-                exec_id: exec_id.clone(),
-            })
-            .await;
-        if let Err(status) = started {
-            let message = status.message().to_string();
-            let _ = client
-                .delete(shimpb::DeleteRequest {
-                    id: record.id.clone(),
-                    exec_id: exec_id.clone(),
-                })
-                .await;
+        let output = task.attach(&exec_id, opts.stdin.clone()).await?;
+        if let Err(e) = task.start(&exec_id).await {
+            let _ = task.delete(&exec_id).await;
+            let message = e.to_string();
             let code = super::service::start_failure_code(&message);
             return Err(ContainerError::StartFailed { message, code });
         }
         if opts.tty && opts.width > 0 && opts.height > 0 {
-            let _ = client
-                .resize_pty(shimpb::ResizePtyRequest {
-                    id: record.id.clone(),
-                    exec_id: exec_id.clone(),
-                    width: opts.width,
-                    height: opts.height,
-                })
-                .await;
+            let _ = task.resize_pty(&exec_id, opts.width, opts.height).await;
         }
         self.publish(
             &record,
@@ -293,7 +234,7 @@ impl ContainerService {
             container_id: record.id,
             exec_id,
             output: Some(output),
-            client,
+            task,
             on_exit,
         })
     }
@@ -310,37 +251,30 @@ impl ContainerService {
     pub async fn attach(
         &self,
         input: &str,
-        stdin: Option<Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<StdinMessage>>>>,
-    ) -> Result<(String, tonic::Streaming<shimpb::AttachResponse>), ContainerError> {
+        stdin: Option<StdinSource>,
+    ) -> Result<(String, OutputStream), ContainerError> {
         let record = self.resolve(input)?;
         let entry = self.entry(&record.id);
-        if entry.client().is_none() || !record.state.status.is_live() {
+        let Some(task) = entry.task().filter(|_| record.state.status.is_live()) else {
             return Err(ContainerError::FailedPrecondition(
                 "You cannot attach to a stopped container, start it first".into(),
             ));
-        }
+        };
         if record.state.status == super::record::Status::Paused {
             return Err(ContainerError::FailedPrecondition(
                 "You cannot attach to a paused container, unpause it first".into(),
             ));
         }
         let stdin = stdin.filter(|_| record.config.options.open_stdin);
-        let stream = open_attach(&shim_address(&record)?, &record.id, "", stdin).await?;
+        let stream = task.attach("", stdin).await?;
         self.publish(&record, "attach", &[]);
         Ok((record.id, stream))
     }
 
     /// Resizes the tty of the main process (`exec_id` empty) or an exec.
     pub async fn resize(&self, id: &str, exec_id: &str, width: u32, height: u32) {
-        if let Some(mut client) = self.entry(id).client() {
-            let _ = client
-                .resize_pty(shimpb::ResizePtyRequest {
-                    id: id.to_string(),
-                    exec_id: exec_id.to_string(),
-                    width,
-                    height,
-                })
-                .await;
+        if let Some(task) = self.entry(id).task() {
+            let _ = task.resize_pty(exec_id, width, height).await;
         }
     }
 

@@ -1,38 +1,72 @@
-//! The container filesystem operations over gRPC streams: `diff`, `cp` in
-//! both directions and `export` (the archive module does the work, on the
-//! container's mounted rootfs, in blocking threads).
+//! The container filesystem operations and logs as byte and entry streams:
+//! `diff`, `cp` in both directions, `export` (the archive module does the
+//! work, on the container's mounted rootfs, in blocking threads) and `logs`.
+//! Streams are bounded channels: a slow client slows the producer.
 
 use super::archive::{self, ExtractOptions};
+use super::logs::LogEntry;
 use super::service::{is_mounted, ContainerService};
 use super::ContainerError;
-use berth_proto::v1 as pb;
 use berth_store::mount::mount_all;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 use tokio::sync::mpsc;
-use tonic::Status;
+
+/// Bytes made on a blocking thread, in order, or why they stopped.
+pub type ByteStream = mpsc::Receiver<Result<Vec<u8>, ContainerError>>;
+
+/// docker cp - CONTAINER:DIR: where and how a tar is extracted.
+#[derive(Debug, Clone, Default)]
+pub struct CopyToOptions {
+    /// The container (id, name or prefix).
+    pub id: String,
+    /// The directory inside it.
+    pub path: String,
+    /// docker's `NoOverwriteDirNonDir`.
+    pub no_overwrite_dir_non_dir: bool,
+    /// `cp -a`: keep the archive's uid/gid.
+    pub copy_uid_gid: bool,
+}
+
+/// docker logs: which entries of a container's log.
+#[derive(Debug, Clone, Default)]
+pub struct LogsQuery {
+    pub id: String,
+    /// New entries until the container exits.
+    pub follow: bool,
+    /// The last n entries only.
+    pub tail: Option<usize>,
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+    pub stdout: bool,
+    pub stderr: bool,
+}
 
 impl From<archive::ArchiveError> for ContainerError {
     fn from(e: archive::ArchiveError) -> Self {
         match e {
             archive::ArchiveError::NotFound(_) => ContainerError::PathNotFound(e.to_string()),
-            archive::ArchiveError::Io { .. } => ContainerError::Internal(e.to_string()),
+            archive::ArchiveError::Io { op, path, source } => ContainerError::Io {
+                op,
+                path: path.into(),
+                source,
+            },
             other => ContainerError::InvalidArgument(other.to_string()),
         }
     }
 }
 
-/// Sends what is written as messages made by `wrap`, from a blocking thread.
-struct ChannelWriter<T> {
-    tx: mpsc::Sender<Result<T, Status>>,
-    wrap: fn(Vec<u8>) -> T,
+/// Sends what is written into a [`ByteStream`], from a blocking thread.
+struct ChannelWriter {
+    tx: mpsc::Sender<Result<Vec<u8>, ContainerError>>,
 }
 
-impl<T> Write for ChannelWriter<T> {
+impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.tx
-            .blocking_send(Ok((self.wrap)(buf.to_vec())))
+            .blocking_send(Ok(buf.to_vec()))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))?;
         Ok(buf.len())
     }
@@ -66,26 +100,10 @@ impl Read for StreamReader {
     }
 }
 
-fn stat_to_pb(s: &archive::PathStat) -> pb::PathStat {
-    pb::PathStat {
-        name: s.name.clone(),
-        size: s.size,
-        mode: s.mode,
-        mtime: s
-            .mtime
-            .duration_since(std::time::SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0),
-        link_target: s.link_target.clone(),
-    }
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ContainerError> + Send + 'static,
 ) -> Result<T, ContainerError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ContainerError::Internal(format!("task failed: {e}")))?
+    tokio::task::spawn_blocking(f).await?
 }
 
 impl ContainerService {
@@ -95,15 +113,13 @@ impl ContainerService {
         let record = self.resolve(input)?;
         let rootfs = self.paths.rootfs(&record.id);
         if !is_mounted(&rootfs) {
-            std::fs::create_dir_all(&rootfs).map_err(|e| {
-                ContainerError::Internal(format!("create {}: {e}", rootfs.display()))
+            std::fs::create_dir_all(&rootfs).map_err(|source| ContainerError::Io {
+                op: "create directory",
+                path: rootfs.clone(),
+                source,
             })?;
-            let mounts = self
-                .images
-                .snapshotter()
-                .mounts(&record.snapshot_key)
-                .map_err(|e| ContainerError::Internal(e.to_string()))?;
-            mount_all(&mounts, &rootfs).map_err(|e| ContainerError::Internal(e.to_string()))?;
+            let mounts = self.images.snapshotter().mounts(&record.snapshot_key)?;
+            mount_all(&mounts, &rootfs)?;
         }
         Ok((record.id, rootfs))
     }
@@ -123,22 +139,13 @@ impl ContainerService {
     }
 
     /// docker diff.
-    pub async fn diff(&self, input: &str) -> Result<Vec<pb::Change>, ContainerError> {
+    pub async fn diff(&self, input: &str) -> Result<Vec<archive::Change>, ContainerError> {
         let record = self.resolve(input)?;
         let snapshotter = self.images.snapshotter().clone();
         let key = record.snapshot_key.clone();
         blocking(move || {
-            let (lowers, upper) = snapshotter
-                .diff_dirs(&key)
-                .map_err(|e| ContainerError::Internal(e.to_string()))?;
-            let changes = archive::changes(&lowers, &upper)?;
-            Ok(changes
-                .into_iter()
-                .map(|c| pb::Change {
-                    kind: c.kind.code() as i32,
-                    path: c.path,
-                })
-                .collect())
+            let (lowers, upper) = snapshotter.diff_dirs(&key)?;
+            Ok(archive::changes(&lowers, &upper)?)
         })
         .await
     }
@@ -149,7 +156,7 @@ impl ContainerService {
         input: &str,
         path: &str,
         follow_link: bool,
-    ) -> Result<mpsc::Receiver<Result<pb::CopyChunk, Status>>, ContainerError> {
+    ) -> Result<(archive::PathStat, ByteStream), ContainerError> {
         let rootfs = self.copy_root(input).await?;
         let mut path = path.to_string();
         let stat = {
@@ -162,31 +169,21 @@ impl ContainerService {
             path = stat.link_target.clone();
         }
         let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(pb::CopyChunk {
-            stat: Some(stat_to_pb(&stat)),
-            data: Vec::new(),
-        }))
-        .await
-        .ok();
         tokio::task::spawn_blocking(move || {
-            let mut out = ChannelWriter {
-                tx: tx.clone(),
-                wrap: |data| pb::CopyChunk { stat: None, data },
-            };
+            let mut out = ChannelWriter { tx: tx.clone() };
             if let Err(e) = archive::archive_path(&rootfs, &path, &mut out) {
-                let _ = tx.blocking_send(Err(super::super::api::containers::container_status(
-                    &e.into(),
-                )));
+                let _ = tx.blocking_send(Err(e.into()));
             }
         });
-        Ok(rx)
+        Ok((stat, rx))
     }
 
-    /// docker cp - CONTAINER:DIR: extracts the client's tar into DIR.
+    /// docker cp - CONTAINER:DIR: extracts the client's tar into DIR. An
+    /// error in `data` (the client's stream broke) ends the copy with it.
     pub async fn copy_to(
         &self,
-        options: pb::CopyToOptions,
-        mut requests: tonic::Streaming<pb::CopyToRequest>,
+        options: CopyToOptions,
+        mut data: mpsc::Receiver<Result<Vec<u8>, ContainerError>>,
     ) -> Result<(), ContainerError> {
         let rootfs = self.copy_root(&options.id).await?;
         let (dtx, drx) = mpsc::channel::<Vec<u8>>(16);
@@ -203,37 +200,32 @@ impl ContainerService {
             };
             archive::extract_into(&rootfs, &dst, reader, opts)
         });
-        while let Some(msg) = requests
-            .message()
-            .await
-            .map_err(|s| ContainerError::InvalidArgument(format!("copy: {}", s.message())))?
-        {
-            if let Some(pb::copy_to_request::Request::Data(d)) = msg.request {
-                if dtx.send(d).await.is_err() {
-                    break;
+        while let Some(chunk) = data.recv().await {
+            match chunk {
+                Ok(d) => {
+                    if dtx.send(d).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    drop(dtx);
+                    let _ = extract.await;
+                    return Err(e);
                 }
             }
         }
         drop(dtx);
-        extract
-            .await
-            .map_err(|e| ContainerError::Internal(format!("task failed: {e}")))??;
+        extract.await??;
         Ok(())
     }
 
     /// docker export: the whole filesystem as a tar.
-    pub async fn export(
-        self: &Arc<Self>,
-        input: &str,
-    ) -> Result<mpsc::Receiver<Result<pb::DataChunk, Status>>, ContainerError> {
+    pub async fn export(self: &Arc<Self>, input: &str) -> Result<ByteStream, ContainerError> {
         let (id, rootfs) = self.mounted_rootfs(input).await?;
         let (tx, rx) = mpsc::channel(16);
         let service = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut out = ChannelWriter {
-                tx: tx.clone(),
-                wrap: |data| pb::DataChunk { data },
-            };
+            let mut out = ChannelWriter { tx: tx.clone() };
             match archive::export(&rootfs, &mut out) {
                 Ok(()) => {
                     if let Ok(r) = service.get(&id) {
@@ -241,9 +233,7 @@ impl ContainerService {
                     }
                 }
                 Err(e) => {
-                    let _ = tx.blocking_send(Err(super::super::api::containers::container_status(
-                        &e.into(),
-                    )));
+                    let _ = tx.blocking_send(Err(e.into()));
                 }
             }
         });
@@ -256,33 +246,23 @@ impl ContainerService {
     /// new lines until the container exits (then what is left is drained).
     pub async fn logs(
         &self,
-        req: pb::LogsRequest,
-    ) -> Result<mpsc::Receiver<Result<pb::LogChunk, Status>>, ContainerError> {
-        use super::logs::{read_logs, LogOptions, LogStream};
-        let record = self.resolve(&req.id)?;
+        query: LogsQuery,
+    ) -> Result<mpsc::Receiver<Result<LogEntry, ContainerError>>, ContainerError> {
+        use super::logs::{read_logs, LogOptions};
+        let record = self.resolve(&query.id)?;
         if record.config.log.driver != "json-file" {
             return Err(ContainerError::FailedPrecondition(format!(
                 "configured logging driver does not support reading: {}",
                 record.config.log.driver
             )));
         }
-        let at = |nanos: i64| {
-            (nanos > 0).then(|| {
-                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos as u64)
-            })
-        };
-        let (stdout, stderr) = if !req.stdout && !req.stderr {
-            (true, true)
-        } else {
-            (req.stdout, req.stderr)
-        };
         let opts = LogOptions {
-            follow: req.follow && record.state.status.is_live(),
-            tail: (req.tail >= 0).then_some(req.tail as usize),
-            since: at(req.since),
-            until: at(req.until),
-            stdout,
-            stderr,
+            follow: query.follow && record.state.status.is_live(),
+            tail: query.tail,
+            since: query.since,
+            until: query.until,
+            stdout: query.stdout,
+            stderr: query.stderr,
         };
         // Following ends when the current run exits.
         let entry = self.entry(&record.id);
@@ -292,33 +272,25 @@ impl ContainerService {
             let _ = exits.wait_for(|(g, _)| *g > seen).await;
         };
         let path = self.paths.log_path(&record.id);
-        let mut reader = read_logs(&path, opts, stop)
-            .map_err(|e| ContainerError::Internal(format!("read logs of {}: {e}", record.id)))?;
+        let mut reader = read_logs(&path, opts, stop).map_err(|source| ContainerError::Logs {
+            id: record.id.clone(),
+            source,
+        })?;
         let (tx, rx) = mpsc::channel(64);
+        let id = record.id.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     next = reader.next_entry() => match next {
                         Some(Ok(e)) => {
-                            let chunk = pb::LogChunk {
-                                stream: match e.stream {
-                                    LogStream::Stderr => pb::OutputStream::Stderr as i32,
-                                    _ => pb::OutputStream::Stdout as i32,
-                                },
-                                data: e.line,
-                                time: e
-                                    .time
-                                    .duration_since(std::time::SystemTime::UNIX_EPOCH)
-                                    .map(|d| d.as_nanos() as i64)
-                                    .unwrap_or(0),
-                            };
-                            if tx.send(Ok(chunk)).await.is_err() {
+                            if tx.send(Ok(e)).await.is_err() {
                                 return;
                             }
                         }
                         Some(Err(e)) => {
                             if !e.is_per_line() {
-                                let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                                let id = id.clone();
+                                let _ = tx.send(Err(ContainerError::Logs { id, source: e })).await;
                                 return;
                             }
                         }

@@ -32,7 +32,6 @@ use super::exec::ExecOptions;
 use super::record::ContainerRecord;
 use super::service::{ContainerService, Entry};
 use super::spec::ImageRuntimeConfig;
-use berth_proto::shim::v1 as shimpb;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -645,7 +644,8 @@ impl ContainerService {
         let output = started.output.take();
         let drained = tokio::time::timeout(timeout, async {
             if let Some(mut output) = output {
-                while let Ok(Some(chunk)) = output.message().await {
+                use tokio_stream::StreamExt;
+                while let Some(Ok(chunk)) = output.next().await {
                     append_limited(&mut buf, &chunk.data);
                 }
             }
@@ -667,27 +667,10 @@ impl ContainerService {
         };
         if timed_out {
             // moby kills the probe and records a failure.
-            if let Some(mut client) = entry.client() {
-                let _ = client
-                    .kill(shimpb::KillRequest {
-                        id: id.to_string(),
-                        exec_id: exec_id.clone(),
-                        signal: libc::SIGKILL as u32,
-                        all: false,
-                    })
-                    .await;
-                let _ = client
-                    .wait(shimpb::WaitRequest {
-                        id: id.to_string(),
-                        exec_id: exec_id.clone(),
-                    })
-                    .await;
-                let _ = client
-                    .delete(shimpb::DeleteRequest {
-                        id: id.to_string(),
-                        exec_id,
-                    })
-                    .await;
+            if let Some(task) = entry.task() {
+                let _ = task.kill(&exec_id, libc::SIGKILL, false).await;
+                let _ = task.wait(&exec_id).await;
+                let _ = task.delete(&exec_id).await;
             }
             return failed(format!(
                 "Health check exceeded timeout ({})",

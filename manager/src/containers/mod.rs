@@ -6,7 +6,8 @@
 //! * [`record`], [`config`]: what is persisted about a container;
 //! * [`restart`]: restart policies and their back-off;
 //! * [`health`]: health checks, probes run as execs by berthd;
-//! * [`shim`]: starting berth-shim and speaking its gRPC API;
+//! * [`task`]: the Task seam to a container's processes; its one
+//!   implementation starts berth-shim and speaks its gRPC API;
 //! * [`spec`]: the OCI runtime spec made from an image config and the user's
 //!   options, with docker's defaults (capabilities, masked paths, seccomp);
 //! * [`logs`]: reading a container's json-file log (tail, since, follow);
@@ -26,11 +27,23 @@ pub mod ports;
 pub mod record;
 pub mod restart;
 pub mod service;
-pub mod shim;
 pub mod spec;
+pub mod task;
 pub mod view;
 
 pub use service::ContainerService;
+
+impl From<berth_store::snapshot::SnapshotError> for ContainerError {
+    fn from(e: berth_store::snapshot::SnapshotError) -> Self {
+        ContainerError::Store(e.into())
+    }
+}
+
+impl From<berth_store::mount::MountError> for ContainerError {
+    fn from(e: berth_store::mount::MountError) -> Self {
+        ContainerError::Store(e.into())
+    }
+}
 
 /// What a container operation can fail with; the gRPC adapter maps each
 /// variant to one status code.
@@ -57,8 +70,9 @@ pub enum ContainerError {
     NotImplemented(String),
     #[error(transparent)]
     Spec(#[from] spec::SpecError),
+    /// The container's task (its shim, or the runtime under it).
     #[error(transparent)]
-    Shim(#[from] shim::ShimError),
+    Task(#[from] task::TaskError),
     #[error(transparent)]
     Image(Box<crate::images::ImageError>),
     /// A network hook failed (address allocation, veth, container:ID).
@@ -68,6 +82,30 @@ pub enum ContainerError {
     Metadata(#[from] berth_store::metadata::MetadataError),
     #[error(transparent)]
     Volume(#[from] crate::volumes::VolumeError),
+    /// The snapshotter or a mount of the container's root filesystem.
+    #[error(transparent)]
+    Store(#[from] berth_store::Error),
+    /// A file or directory of the container's on the host.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A blocking job of the operation died (it panicked or was cancelled).
+    #[error("background job: {0}")]
+    Background(#[from] tokio::task::JoinError),
+    /// A container's log could not be opened for reading.
+    #[error("read logs of {id}: {source}")]
+    Logs {
+        id: String,
+        #[source]
+        source: logs::LogError,
+    },
+    /// The published ports' nftables rules.
+    #[error(transparent)]
+    Ports(#[from] crate::networks::ports::PublishError),
     #[error("{0}")]
     Internal(String),
     /// A path inside a container that does not exist (`cp`): NotFound, but not

@@ -4,8 +4,6 @@
 use super::record::Status;
 use super::service::ContainerService;
 use super::ContainerError;
-use berth_proto::shim::v1 as shimpb;
-use berth_proto::v1 as pb;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,6 +108,30 @@ fn blkio(json: &serde_json::Value) -> (u64, u64) {
     (read, write)
 }
 
+/// One `docker stats` reading of a container (all zero when it is not
+/// running).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsSample {
+    pub id: String,
+    pub name: String,
+    /// Nanoseconds since the epoch when sampled.
+    pub read: i64,
+    pub cpu_total_ns: u64,
+    /// Host CPU time of all CPUs (ns), to turn `cpu_total_ns` into a percentage.
+    pub system_cpu_ns: u64,
+    pub online_cpus: u32,
+    pub memory_usage: u64,
+    pub memory_limit: u64,
+    /// Page cache charged to the container (docker subtracts it).
+    pub memory_cache: u64,
+    pub pids: u64,
+    pub net_rx_bytes: u64,
+    pub net_tx_bytes: u64,
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
+    pub running: bool,
+}
+
 impl ContainerService {
     /// docker top: `ps ps_args` on the host, restricted to the container's
     /// processes.
@@ -119,9 +141,9 @@ impl ContainerService {
         ps_args: &str,
     ) -> Result<(Vec<String>, Vec<Vec<String>>), ContainerError> {
         let record = self.resolve(input)?;
-        let mut client = self
+        let task = self
             .entry(&record.id)
-            .client()
+            .task()
             .filter(|_| record.state.status.is_live())
             .ok_or_else(|| {
                 ContainerError::FailedPrecondition(format!(
@@ -129,17 +151,7 @@ impl ContainerService {
                     record.id
                 ))
             })?;
-        let pids: Vec<u32> = client
-            .pids(shimpb::PidsRequest {
-                id: record.id.clone(),
-            })
-            .await
-            .map_err(|s| ContainerError::Internal(s.message().to_string()))?
-            .into_inner()
-            .processes
-            .iter()
-            .map(|p| p.pid)
-            .collect();
+        let pids = task.pids().await?;
         let args: Vec<&str> = if ps_args.trim().is_empty() {
             vec!["-ef"]
         } else {
@@ -149,7 +161,11 @@ impl ContainerService {
             .args(&args)
             .output()
             .await
-            .map_err(|e| ContainerError::Internal(format!("run ps: {e}")))?;
+            .map_err(|source| ContainerError::Io {
+                op: "run",
+                path: "ps".into(),
+                source,
+            })?;
         if !output.status.success() {
             return Err(ContainerError::InvalidArgument(format!(
                 "ps: {}",
@@ -173,10 +189,10 @@ impl ContainerService {
         Ok((titles, rows))
     }
 
-    async fn sample(&self, id: &str) -> pb::StatsSample {
+    async fn sample(&self, id: &str) -> StatsSample {
         let record = self.get(id).ok();
         let name = record.as_ref().map(|r| r.name.clone()).unwrap_or_default();
-        let mut sample = pb::StatsSample {
+        let mut sample = StatsSample {
             id: id.to_string(),
             name,
             read: crate::events::now_nanos(),
@@ -184,14 +200,10 @@ impl ContainerService {
             ..Default::default()
         };
         let live = record.as_ref().is_some_and(|r| r.state.status.is_live());
-        let Some(mut client) = self.entry(id).client().filter(|_| live) else {
+        let Some(task) = self.entry(id).task().filter(|_| live) else {
             return sample;
         };
-        if let Ok(stats) = client
-            .stats(shimpb::StatsRequest { id: id.to_string() })
-            .await
-        {
-            let s = stats.into_inner();
+        if let Ok(s) = task.stats().await {
             let json: serde_json::Value = serde_json::from_str(&s.json).unwrap_or_default();
             sample.running = true;
             sample.cpu_total_ns = s.cpu_usage_total_ns;
@@ -219,7 +231,7 @@ impl ContainerService {
         inputs: Vec<String>,
         all: bool,
         stream: bool,
-    ) -> Result<mpsc::Receiver<Result<pb::StatsSample, tonic::Status>>, ContainerError> {
+    ) -> Result<mpsc::Receiver<StatsSample>, ContainerError> {
         let named: Vec<String> = inputs
             .iter()
             .map(|i| self.resolve(i).map(|r| r.id))
@@ -241,7 +253,7 @@ impl ContainerService {
                 };
                 for id in ids {
                     let sample = service.sample(&id).await;
-                    if tx.send(Ok(sample)).await.is_err() {
+                    if tx.send(sample).await.is_err() {
                         return;
                     }
                 }
@@ -289,21 +301,11 @@ impl ContainerService {
             super::spec::SpecContext::new(&record.id, &rootfs, format!("/berth/{}", record.id));
         let resources = super::spec::container_resources(o, &ctx)?;
         if record.state.status.is_live() {
-            if let Some(mut client) = entry.client() {
+            if let Some(task) = entry.task() {
                 let json = serde_json::to_vec(&resources).expect("resources serialise");
-                client
-                    .update(shimpb::UpdateRequest {
-                        id: record.id.clone(),
-                        resources: json,
-                    })
-                    .await
-                    .map_err(|s| {
-                        ContainerError::Internal(format!(
-                            "Cannot update container {}: {}",
-                            record.id,
-                            s.message()
-                        ))
-                    })?;
+                task.update(json).await.map_err(|e| {
+                    ContainerError::Internal(format!("Cannot update container {}: {e}", record.id))
+                })?;
             }
         }
         // The bundle's spec is rebuilt at the next start from the record.

@@ -11,9 +11,7 @@ use super::service::ContainerService;
 use super::spec::{ImageRuntimeConfig, NetworkMode};
 use super::ContainerError;
 use crate::networks::firewall::BridgeRules;
-use crate::networks::ports::{
-    parse_expose, ContainerPorts, PortError, PortPublisher, Protocol, PublishError,
-};
+use crate::networks::ports::{parse_expose, ContainerPorts, PortError, PortPublisher, Protocol};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -131,8 +129,7 @@ impl ContainerService {
         let result = tokio::task::spawn_blocking(move || {
             publisher.publish(&id, container_ip, &wanted, &previous)
         })
-        .await
-        .map_err(|e| ContainerError::Internal(e.to_string()))?;
+        .await?;
         match result {
             Ok(published) => {
                 self.update(&record.id, |r| {
@@ -193,12 +190,8 @@ impl ContainerService {
             .filter(|r| r.state.status.is_live() && r.ports.container_ip.is_some())
             .map(|r| (r.id, r.ports))
             .collect();
-        let failures = tokio::task::spawn_blocking(move || publisher.rebuild(&bridges, &running))
-            .await
-            .map_err(|e| ContainerError::Internal(e.to_string()))?
-            .map_err(|e: PublishError| {
-                ContainerError::Internal(format!("rebuild nftables table: {e}"))
-            })?;
+        let failures =
+            tokio::task::spawn_blocking(move || publisher.rebuild(&bridges, &running)).await??;
         for (id, e) in failures {
             tracing::warn!(id, error = %e, "could not re-bind a published port after restart");
         }

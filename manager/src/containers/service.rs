@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Each container has an [`Entry`] in memory: a lock serialising its
-//! lifecycle operations (as dockerd's container lock does), the shim client
+//! lifecycle operations (as dockerd's container lock does), the task (shim)
 //! while a task runs, and watch channels that `wait` and `attach` use to
 //! learn of exits and removal. The record in the metadata database is
 //! rewritten at every state change; a *monitor* task per running container
@@ -50,13 +50,13 @@
 use super::config::ContainerConfig;
 use super::crash_point;
 use super::record::{ContainerRecord, ContainerState, ShimInfo, StartIntent, StartStep, Status};
-use super::shim::{self, Client, ShimLaunch, ShimProcess};
 use super::spec::{self, ImageRuntimeConfig, SpecContext};
+use super::task::shim::{self, ShimProcess};
+use super::task::{StdinSource, Task, TaskLaunch, TaskLauncher, TaskLog, TaskStatus};
 use super::ContainerError;
 use crate::events::{Event, EventBus};
 use crate::images::ImageService;
 use crate::volumes::{VolumeMount, VolumeService};
-use berth_proto::shim::v1 as shimpb;
 use berth_store::gc::GcRoots;
 use berth_store::metadata::{Collection, MetadataError, MetadataStore};
 use berth_store::mount::{mount_all, unmount};
@@ -154,8 +154,8 @@ pub struct ExitInfo {
 pub(crate) struct Entry {
     /// Serialises lifecycle operations on the container.
     pub(crate) lock: tokio::sync::Mutex<()>,
-    /// The shim client while a task exists.
-    pub(crate) client: Mutex<Option<Client>>,
+    /// The task (its shim) while one exists.
+    pub(crate) task: Mutex<Option<Arc<dyn Task>>>,
     /// Bumped at every exit: (generation, last exit).
     pub(crate) exits: watch::Sender<(u64, Option<ExitInfo>)>,
     /// Set once the container is removed.
@@ -175,7 +175,7 @@ impl Entry {
     fn new() -> Arc<Entry> {
         Arc::new(Entry {
             lock: tokio::sync::Mutex::new(()),
-            client: Mutex::new(None),
+            task: Mutex::new(None),
             exits: watch::channel((0, None)).0,
             removed: watch::channel(false).0,
             oom: std::sync::atomic::AtomicBool::new(false),
@@ -185,15 +185,12 @@ impl Entry {
         })
     }
 
-    pub(crate) fn client(&self) -> Option<Client> {
-        self.client
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    pub(crate) fn task(&self) -> Option<Arc<dyn Task>> {
+        self.task.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn set_client(&self, client: Option<Client>) {
-        *self.client.lock().unwrap_or_else(|e| e.into_inner()) = client;
+    fn set_task(&self, task: Option<Arc<dyn Task>>) {
+        *self.task.lock().unwrap_or_else(|e| e.into_inner()) = task;
     }
 }
 
@@ -251,7 +248,8 @@ pub struct ContainerService {
     pub(crate) events: Arc<EventBus>,
     pub(crate) paths: ContainerPaths,
     pub(crate) runtimes: Runtimes,
-    pub(crate) shim_binary: PathBuf,
+    /// Starts and reconnects to the containers' shims (the Task seam).
+    pub(crate) launcher: Arc<dyn TaskLauncher>,
     /// `docker-init` for `--init` (tini), if installed.
     pub(crate) init_binary: Option<PathBuf>,
     /// The containers' volumes.
@@ -259,8 +257,12 @@ pub struct ContainerService {
     /// Networks: addresses at create, veths at start (crate::networks).
     pub(crate) networks: Arc<crate::networks::NetworkService>,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
-    /// Serialises name changes (create, rename) so a name is never given twice.
-    names: tokio::sync::Mutex<()>,
+    /// Names given to containers whose record is not written yet (name ->
+    /// id). A create reserves its name here, briefly under this lock, and
+    /// does the slow part (snapshot, mount, volumes, spec) without it, so
+    /// creates of different containers run concurrently while a name is
+    /// still never given twice (rename checks here too).
+    reserved_names: Mutex<HashMap<String, String>>,
     /// Published ports (host reservations + nftables); set by the daemon.
     pub(crate) port_publisher: std::sync::OnceLock<Arc<crate::networks::ports::PortPublisher>>,
 }
@@ -270,8 +272,12 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
 }
 
-fn io_err(op: &str, path: &Path, e: std::io::Error) -> ContainerError {
-    ContainerError::Internal(format!("{op} {}: {e}", path.display()))
+fn io_err(op: &'static str, path: &Path, source: std::io::Error) -> ContainerError {
+    ContainerError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// docker's container name rule.
@@ -340,7 +346,7 @@ impl ContainerService {
         events: Arc<EventBus>,
         paths: ContainerPaths,
         runtimes: Runtimes,
-        shim_binary: PathBuf,
+        launcher: Arc<dyn TaskLauncher>,
         init_binary: Option<PathBuf>,
         volumes: Arc<VolumeService>,
         networks: Arc<crate::networks::NetworkService>,
@@ -361,12 +367,12 @@ impl ContainerService {
             events,
             paths,
             runtimes,
-            shim_binary,
+            launcher,
             init_binary,
             volumes,
             networks,
             entries: Mutex::new(HashMap::new()),
-            names: tokio::sync::Mutex::new(()),
+            reserved_names: Mutex::new(HashMap::new()),
             port_publisher: std::sync::OnceLock::new(),
         })
     }
@@ -470,6 +476,50 @@ impl ContainerService {
 
     // ---- create ----
 
+    /// Reserves `name` (none: a random docker-like one) for container `id`
+    /// until the returned guard drops; a name a record or another
+    /// reservation holds is a conflict (docker's message).
+    fn reserve_name(
+        &self,
+        name: Option<String>,
+        id: &str,
+    ) -> Result<NameReservation<'_>, ContainerError> {
+        let mut reserved = self
+            .reserved_names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let records = self.records()?;
+        let holder = |n: &str| {
+            records
+                .iter()
+                .find(|r| r.name == n)
+                .map(|r| r.id.clone())
+                .or_else(|| reserved.get(n).cloned())
+        };
+        let name = match name {
+            Some(n) => {
+                if let Some(other) = holder(&n) {
+                    return Err(ContainerError::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                n
+            }
+            None => {
+                let mut n = random_name(id);
+                if holder(&n).is_some() {
+                    n = format!("{n}_{}", &id[..6]);
+                }
+                n
+            }
+        };
+        reserved.insert(name.clone(), id.to_string());
+        Ok(NameReservation {
+            names: &self.reserved_names,
+            name,
+        })
+    }
+
     /// Creates a container from `config`; returns its id and warnings.
     pub async fn create(
         &self,
@@ -495,27 +545,9 @@ impl ContainerService {
         let image_config = ImageRuntimeConfig::from_config_blob(&resolved.config_bytes)?;
         let image_ref = lookup.name.clone().unwrap_or_else(|| resolved.id());
 
-        let names = self.names.lock().await;
-        let records = self.records()?;
         let id = new_id();
-        let name = match name {
-            Some(n) => {
-                if let Some(other) = records.iter().find(|r| r.name == n) {
-                    return Err(ContainerError::Conflict(format!(
-                        "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                        other.id
-                    )));
-                }
-                n
-            }
-            None => {
-                let mut n = random_name(&id);
-                if records.iter().any(|r| r.name == n) {
-                    n = format!("{n}_{}", &id[..6]);
-                }
-                n
-            }
-        };
+        let reservation = self.reserve_name(name, &id)?;
+        let name = reservation.name.clone();
         crate::networks::container_hooks::check_and_allocate(self, &id, &name, &config.options)
             .await?;
         crash_point::reached("create-allocated", &id);
@@ -543,7 +575,7 @@ impl ContainerService {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&gc_key);
-        drop(names);
+        drop(reservation);
         match result {
             Ok((record, warnings)) => {
                 self.publish(&record, "create", &[]);
@@ -583,11 +615,9 @@ impl ContainerService {
             tokio::task::spawn_blocking(move || {
                 snapshotter.prepare(&key, parent.as_deref(), &labels)
             })
-            .await
-            .map_err(|e| ContainerError::Internal(e.to_string()))?
-            .map_err(|e| ContainerError::Internal(e.to_string()))?
+            .await??
         };
-        mount_all(&mounts, &rootfs).map_err(|e| ContainerError::Internal(e.to_string()))?;
+        mount_all(&mounts, &rootfs)?;
         crash_point::reached("create-mounted", id);
         let (ports, port_warnings) = super::ports::container_ports(config, image_config)?;
         // Volumes are held (and removed again if the create fails) until
@@ -682,7 +712,7 @@ impl ContainerService {
         if snapshotter.name() == snapshotter_name {
             match snapshotter.remove(snapshot_key) {
                 Ok(()) => {}
-                Err(e) if e.to_string().contains("not found") => {}
+                Err(berth_store::snapshot::SnapshotError::NotFound(_)) => {}
                 Err(e) => tracing::warn!(id, error = %e, "remove container snapshot"),
             }
         }
@@ -704,10 +734,8 @@ impl ContainerService {
         std::fs::create_dir_all(&rootfs).map_err(|e| io_err("create directory", &rootfs, e))?;
         let snapshotter = self.images.snapshotter().clone();
         if !is_mounted(&rootfs) {
-            let mounts = snapshotter
-                .mounts(&record.snapshot_key)
-                .map_err(|e| ContainerError::Internal(e.to_string()))?;
-            mount_all(&mounts, &rootfs).map_err(|e| ContainerError::Internal(e.to_string()))?;
+            let mounts = snapshotter.mounts(&record.snapshot_key)?;
+            mount_all(&mounts, &rootfs)?;
         }
         let resolved = self
             .images
@@ -733,7 +761,7 @@ impl ContainerService {
         self: &Arc<Self>,
         input: &str,
         attach: Option<AttachOptions>,
-    ) -> Result<Option<tonic::Streaming<shimpb::AttachResponse>>, ContainerError> {
+    ) -> Result<Option<super::task::OutputStream>, ContainerError> {
         let record = self.resolve(input)?;
         let entry = self.entry(&record.id);
         let _guard = entry.lock.lock().await;
@@ -778,7 +806,7 @@ impl ContainerService {
         record: ContainerRecord,
         entry: &Arc<Entry>,
         attach: Option<AttachOptions>,
-    ) -> Result<Option<tonic::Streaming<shimpb::AttachResponse>>, ContainerError> {
+    ) -> Result<Option<super::task::OutputStream>, ContainerError> {
         let id = record.id.clone();
         self.ensure_bundle(&record).await?;
         self.volumes.container_starting(&id, &record.volumes)?;
@@ -787,14 +815,12 @@ impl ContainerService {
         let state_dir = self.paths.shim_state(&id);
         let _ = std::fs::remove_dir_all(&state_dir);
         let bundle = self.paths.bundle(&id);
-        let launch = ShimLaunch {
-            binary: &self.shim_binary,
+        let launch = TaskLaunch {
             id: &id,
             bundle: &bundle,
             state_dir: &state_dir,
             runtime: &runtime,
             runtime_root: &self.paths.runtime_root,
-            socket_dir: &self.paths.sockets,
         };
         let mut shim_info = ShimInfo {
             address: PathBuf::new(),
@@ -831,40 +857,35 @@ impl ContainerService {
         record: &ContainerRecord,
         entry: &Arc<Entry>,
         attach: Option<AttachOptions>,
-        launch: &ShimLaunch<'_>,
+        launch: &TaskLaunch<'_>,
         shim_info: &mut ShimInfo,
-    ) -> Result<Option<tonic::Streaming<shimpb::AttachResponse>>, ContainerError> {
+    ) -> Result<Option<super::task::OutputStream>, ContainerError> {
         let id = record.id.clone();
         let record = record.clone();
-        let address = shim::spawn(launch).await?;
+        let address = self.launcher.spawn(launch).await?;
         shim_info.address = address.clone();
         crash_point::reached("start-shim-spawned", &id);
-        let mut client = shim::connect(&address).await?;
+        let task = self.launcher.connect(&id, &address).await?;
         let shim_info = shim_info.clone();
         let log = &record.config.log;
-        let log_config = shimpb::LogConfig {
+        let task_log = TaskLog {
             driver: log.driver.clone(),
             path: if log.driver == "json-file" {
-                self.paths.log_path(&id).to_string_lossy().into_owned()
+                self.paths.log_path(&id)
             } else {
-                String::new()
+                PathBuf::new()
             },
             max_size: log.max_size,
             max_file: log.max_file,
         };
-        let created = client
-            .create(shimpb::CreateRequest {
-                id: id.clone(),
-                stdin: record.config.options.open_stdin,
-                log: Some(log_config),
-            })
+        let created = task
+            .create(record.config.options.open_stdin, &task_log)
             .await;
         let init_pid = match created {
-            Ok(r) => r.into_inner().pid,
-            Err(status) => {
-                let message = status.message().to_string();
-                shutdown_shim(&mut client, &id).await;
-                return Err(self.start_failed(&record, message));
+            Ok(pid) => pid,
+            Err(e) => {
+                shutdown_shim(task.as_ref()).await;
+                return Err(self.start_failed(&record, e.to_string()));
             }
         };
         self.update(&id, |r| {
@@ -876,13 +897,13 @@ impl ContainerService {
         })?;
         crash_point::reached("start-created", &id);
         if let Err(e) = self.networks.attach(&id, init_pid).await {
-            shutdown_shim(&mut client, &id).await;
+            shutdown_shim(task.as_ref()).await;
             return Err(self.start_failed(&record, e.to_string()));
         }
         crash_point::reached("start-attached", &id);
         if let Some(ip) = self.networks.primary_address(&id) {
             if let Err(e) = self.publish_ports(&record, ip).await {
-                shutdown_shim(&mut client, &id).await;
+                shutdown_shim(task.as_ref()).await;
                 self.networks.detach(&id).await;
                 return Err(e);
             }
@@ -890,42 +911,28 @@ impl ContainerService {
         let stream = match &attach {
             Some(a) => {
                 if a.width > 0 && a.height > 0 {
-                    let _ = client
-                        .resize_pty(shimpb::ResizePtyRequest {
-                            id: id.clone(),
-                            exec_id: String::new(),
-                            width: a.width,
-                            height: a.height,
-                        })
-                        .await;
+                    let _ = task.resize_pty("", a.width, a.height).await;
                 }
-                match open_attach(&address, &id, "", a.stdin_rx.clone()).await {
+                match task.attach("", a.stdin_rx.clone()).await {
                     Ok(stream) => Some(stream),
                     Err(e) => {
-                        shutdown_shim(&mut client, &id).await;
+                        shutdown_shim(task.as_ref()).await;
                         self.unpublish_ports(&id).await;
                         self.networks.detach(&id).await;
-                        return Err(e);
+                        return Err(e.into());
                     }
                 }
             }
             None => None,
         };
         entry.oom.store(false, std::sync::atomic::Ordering::SeqCst);
-        let started = client
-            .start(shimpb::StartRequest {
-                id: id.clone(),
-                exec_id: String::new(),
-            })
-            .await;
-        let pid = match started {
-            Ok(r) => r.into_inner().pid,
-            Err(status) => {
-                let message = status.message().to_string();
-                shutdown_shim(&mut client, &id).await;
+        let pid = match task.start("").await {
+            Ok(pid) => pid,
+            Err(e) => {
+                shutdown_shim(task.as_ref()).await;
                 self.unpublish_ports(&id).await;
                 self.networks.detach(&id).await;
-                return Err(self.start_failed(&record, message));
+                return Err(self.start_failed(&record, e.to_string()));
             }
         };
         crash_point::reached("start-started", &id);
@@ -941,7 +948,7 @@ impl ContainerService {
             r.starting = None;
         })?;
         crash_point::reached("start-recorded", &id);
-        entry.set_client(Some(client.clone()));
+        entry.set_task(Some(task));
         self.publish(&record, "start", &[]);
         self.monitor(id);
         Ok(stream)
@@ -974,18 +981,19 @@ impl ContainerService {
 
     async fn watch_exit(self: Arc<Self>, id: String) {
         let entry = self.entry(&id);
-        let Some(mut client) = entry.client() else {
+        let Some(mut task) = entry.task() else {
             return;
         };
-        // OOM events arrive on the shim's event stream.
-        if let Ok(events) = client.events(shimpb::EventsRequest {}).await {
+        // OOM events arrive on the task's event stream.
+        if let Ok(mut events) = task.events().await {
             let entry = entry.clone();
             let service = self.clone();
             let id = id.clone();
             tokio::spawn(async move {
-                let mut events = events.into_inner();
-                while let Ok(Some(ev)) = events.message().await {
-                    if ev.r#type == shimpb::EventType::Oom as i32 && ev.exec_id.is_empty() {
+                use tokio_stream::StreamExt;
+                while let Some(ev) = events.next().await {
+                    let super::task::TaskEvent::Oom { exec_id } = ev;
+                    if exec_id.is_empty() {
                         entry.oom.store(true, std::sync::atomic::Ordering::SeqCst);
                         if let Ok(r) = service.get(&id) {
                             service.publish(&r, "oom", &[]);
@@ -995,29 +1003,17 @@ impl ContainerService {
             });
         }
         loop {
-            let waited = client
-                .wait(shimpb::WaitRequest {
-                    id: id.clone(),
-                    exec_id: String::new(),
-                })
-                .await;
-            match waited {
-                Ok(w) => {
-                    let w = w.into_inner();
-                    let finished = w
+            match task.wait("").await {
+                Ok(exit) => {
+                    let finished = exit
                         .exited_at
-                        .and_then(|t| {
-                            SystemTime::UNIX_EPOCH
-                                .checked_add(Duration::new(t.seconds as u64, t.nanos as u32))
-                        })
                         .map(|t| humantime::format_rfc3339_nanos(t).to_string())
                         .unwrap_or_else(now_rfc3339);
-                    let code = w.exit_status as i32;
-                    self.handle_exit(&id, code, finished, Some(client), None)
+                    self.handle_exit(&id, exit.code, finished, Some(task), None)
                         .await;
                     return;
                 }
-                Err(status) => {
+                Err(error) => {
                     let Some(shim) = self.get(&id).ok().and_then(|r| r.shim) else {
                         // Its exit was recorded (or it was removed) meanwhile.
                         return;
@@ -1025,15 +1021,15 @@ impl ContainerService {
                     if ShimProcess::find(&shim.state_dir).is_some() {
                         // The shim lives: only the connection broke (or
                         // berthd is going down, and this task with it).
-                        tracing::warn!(id, error = %status.message(), "lost the connection to the shim; reconnecting");
+                        tracing::warn!(id, %error, "lost the connection to the shim; reconnecting");
                         tokio::time::sleep(RECONNECT_PAUSE).await;
-                        if let Ok(c) = shim::connect(&shim.address).await {
-                            entry.set_client(Some(c.clone()));
-                            client = c;
+                        if let Ok(t) = self.launcher.connect(&id, &shim.address).await {
+                            entry.set_task(Some(t.clone()));
+                            task = t;
                         }
                         continue;
                     }
-                    tracing::warn!(id, error = %status.message(), "the shim died");
+                    tracing::warn!(id, %error, "the shim died");
                     let (code, at, error) = self.reap_lost_shim(&id, &shim).await;
                     self.handle_exit(&id, code, at, None, error).await;
                     return;
@@ -1085,10 +1081,11 @@ impl ContainerService {
             .or_else(|| shim_address(&state_dir));
         if let Some(process) = ShimProcess::find(&state_dir) {
             if let Some(address) = &address {
-                if let Ok(Ok(mut c)) =
-                    tokio::time::timeout(SHIM_CONNECT_TIMEOUT, shim::connect(address)).await
+                if let Ok(Ok(t)) =
+                    tokio::time::timeout(SHIM_CONNECT_TIMEOUT, self.launcher.connect(id, address))
+                        .await
                 {
-                    let _ = tokio::time::timeout(SHIM_SHUTDOWN_TIMEOUT, shutdown_shim(&mut c, id))
+                    let _ = tokio::time::timeout(SHIM_SHUTDOWN_TIMEOUT, shutdown_shim(t.as_ref()))
                         .await;
                 }
             }
@@ -1157,7 +1154,7 @@ impl ContainerService {
         id: &str,
         code: i32,
         finished: String,
-        client: Option<Client>,
+        task: Option<Arc<dyn Task>>,
         error: Option<String>,
     ) {
         let entry = self.entry(id);
@@ -1166,23 +1163,17 @@ impl ContainerService {
         // through berthd get the output's tail first.
         super::exec::drain_output_relays(id, &entry).await;
         let guard = entry.lock.lock().await;
-        if let Some(mut client) = client {
-            let deleted = client
-                .delete(shimpb::DeleteRequest {
-                    id: id.to_string(),
-                    exec_id: String::new(),
-                })
-                .await;
-            if deleted.is_err() {
+        if let Some(task) = task {
+            if task.delete("").await.is_err() {
                 // The shim refuses Delete while an exec it has not reaped yet
                 // still counts as running (a health probe caught by the
                 // exit); the container is gone either way, and a shim left
                 // waiting would never exit: have it force-delete and exit.
-                shutdown_shim(&mut client, id).await;
+                shutdown_shim(task.as_ref()).await;
             }
             crash_point::reached("exit-deleted", id);
         }
-        entry.set_client(None);
+        entry.set_task(None);
         self.unpublish_ports(id).await;
         self.networks.detach(id).await;
         let oom = entry.oom.load(std::sync::atomic::Ordering::SeqCst);
@@ -1262,12 +1253,12 @@ impl ContainerService {
             }
             let entry = self.entry(&record.id);
             let connected = match &record.shim {
-                Some(s) => shim::connect(&s.address).await.ok(),
+                Some(s) => self.launcher.connect(&record.id, &s.address).await.ok(),
                 None => None,
             };
             match (connected, &record.shim) {
-                (Some(client), _) => {
-                    entry.set_client(Some(client));
+                (Some(task), _) => {
+                    entry.set_task(Some(task));
                     tracing::info!(id = %record.id, "re-adopted shim");
                     self.monitor(record.id.clone());
                 }
@@ -1337,32 +1328,23 @@ impl ContainerService {
         if ShimProcess::find(&shim_info.state_dir).is_some()
             && !shim_info.address.as_os_str().is_empty()
         {
-            if let Ok(Ok(mut client)) =
-                tokio::time::timeout(SHIM_CONNECT_TIMEOUT, shim::connect(&shim_info.address)).await
-            {
-                let state = client
-                    .state(shimpb::StateRequest {
-                        id: id.clone(),
-                        exec_id: String::new(),
-                    })
-                    .await
-                    .map(|r| r.into_inner());
-                if let Ok(state) = state {
-                    let status = shimpb::Status::try_from(state.status).unwrap_or_default();
+            let connect = self.launcher.connect(&id, &shim_info.address);
+            if let Ok(Ok(task)) = tokio::time::timeout(SHIM_CONNECT_TIMEOUT, connect).await {
+                if let Ok(state) = task.state("").await {
                     if matches!(
-                        status,
-                        shimpb::Status::Running | shimpb::Status::Paused | shimpb::Status::Stopped
+                        state.status,
+                        TaskStatus::Running | TaskStatus::Paused | TaskStatus::Stopped
                     ) {
-                        adopted = Some((client, state.pid, status));
+                        adopted = Some((task, state.pid, state.status));
                     }
                 }
             }
         }
         match adopted {
-            Some((client, pid, status)) => {
+            Some((task, pid, status)) => {
                 let info = shim_info.clone();
                 let updated = self.update(&id, |r| {
-                    r.state.status = if status == shimpb::Status::Paused {
+                    r.state.status = if status == TaskStatus::Paused {
                         Status::Paused
                     } else {
                         Status::Running
@@ -1382,7 +1364,7 @@ impl ContainerService {
                     Ok(record) => {
                         tracing::info!(id, ?step, pid, "adopted the shim of an interrupted start");
                         let entry = self.entry(&id);
-                        entry.set_client(Some(client));
+                        entry.set_task(Some(task));
                         self.publish(&record, "start", &[]);
                         self.monitor(id);
                     }
@@ -1474,22 +1456,14 @@ impl ContainerService {
             return Ok(());
         }
         let entry = self.entry(&record.id);
-        let Some(mut client) = entry.client().filter(|_| record.state.status.is_live()) else {
+        let Some(task) = entry.task().filter(|_| record.state.status.is_live()) else {
             return Err(ContainerError::FailedPrecondition(format!(
                 "cannot kill container: {input}: container {} is not running",
                 record.id
             )));
         };
         let _ = self.update(&record.id, |r| r.state.stopped_by_user = true);
-        client
-            .kill(shimpb::KillRequest {
-                id: record.id.clone(),
-                exec_id: String::new(),
-                signal: signal as u32,
-                all: false,
-            })
-            .await
-            .map_err(|s| ContainerError::Internal(s.message().to_string()))?;
+        task.kill("", signal, false).await?;
         self.publish(&record, "kill", &[("signal", signal.to_string())]);
         Ok(())
     }
@@ -1518,41 +1492,23 @@ impl ContainerService {
         }
         let entry = self.entry(&record.id);
         let seen = entry.exits.borrow().0;
-        let Some(mut client) = entry.client().filter(|_| record.state.status.is_live()) else {
+        let Some(task) = entry.task().filter(|_| record.state.status.is_live()) else {
             return Ok(());
         };
         let _ = self.update(&record.id, |r| r.state.stopped_by_user = true);
         let signal = signal.unwrap_or(record.stop_signal);
         let timeout = timeout.unwrap_or_else(|| record.stop_timeout());
         if record.state.status == Status::Paused {
-            let _ = client
-                .resume(shimpb::ResumeRequest {
-                    id: record.id.clone(),
-                })
-                .await;
+            let _ = task.resume().await;
         }
-        let _ = client
-            .kill(shimpb::KillRequest {
-                id: record.id.clone(),
-                exec_id: String::new(),
-                signal: signal as u32,
-                all: false,
-            })
-            .await;
+        let _ = task.kill("", signal, false).await;
         let graceful = if timeout < 0 {
             Self::wait_exit_after(&entry, seen, None).await
         } else {
             Self::wait_exit_after(&entry, seen, Some(Duration::from_secs(timeout as u64))).await
         };
         if !graceful {
-            let _ = client
-                .kill(shimpb::KillRequest {
-                    id: record.id.clone(),
-                    exec_id: String::new(),
-                    signal: libc::SIGKILL as u32,
-                    all: true,
-                })
-                .await;
+            let _ = task.kill("", libc::SIGKILL, true).await;
             Self::wait_exit_after(&entry, seen, Some(Duration::from_secs(30))).await;
         }
         self.publish(&record, "stop", &[]);
@@ -1595,13 +1551,8 @@ impl ContainerService {
                 )))
             }
         }
-        let mut client = entry.client().ok_or_else(|| not_running(&record.id))?;
-        client
-            .pause(shimpb::PauseRequest {
-                id: record.id.clone(),
-            })
-            .await
-            .map_err(|s| ContainerError::Internal(s.message().to_string()))?;
+        let task = entry.task().ok_or_else(|| not_running(&record.id))?;
+        task.pause().await?;
         let record = self.update(&record.id, |r| r.state.status = Status::Paused)?;
         self.publish(&record, "pause", &[]);
         Ok(())
@@ -1618,13 +1569,8 @@ impl ContainerService {
                 record.id
             )));
         }
-        let mut client = entry.client().ok_or_else(|| not_running(&record.id))?;
-        client
-            .resume(shimpb::ResumeRequest {
-                id: record.id.clone(),
-            })
-            .await
-            .map_err(|s| ContainerError::Internal(s.message().to_string()))?;
+        let task = entry.task().ok_or_else(|| not_running(&record.id))?;
+        task.resume().await?;
         let record = self.update(&record.id, |r| r.state.status = Status::Running)?;
         self.publish(&record, "unpause", &[]);
         Ok(())
@@ -1713,19 +1659,10 @@ impl ContainerService {
             // Killed by the user: its restart policy must not start it
             // again under the removal (docker's kill marks it so too).
             let _ = self.update(&id, |r| r.state.stopped_by_user = true);
-            if let Some(mut client) = entry.client() {
-                let _ = client
-                    .kill(shimpb::KillRequest {
-                        id: id.clone(),
-                        exec_id: String::new(),
-                        signal: libc::SIGKILL as u32,
-                        all: true,
-                    })
-                    .await;
+            if let Some(task) = entry.task() {
+                let _ = task.kill("", libc::SIGKILL, true).await;
                 if record.state.status == Status::Paused {
-                    let _ = client
-                        .resume(shimpb::ResumeRequest { id: id.clone() })
-                        .await;
+                    let _ = task.resume().await;
                 }
                 Self::wait_exit_after(&entry, seen, Some(Duration::from_secs(30))).await;
             }
@@ -1746,8 +1683,8 @@ impl ContainerService {
         let record = self.update(&id, |r| r.state.status = Status::Removing)?;
         if let Some(s) = &record.shim {
             // A shim left from a failed start.
-            if let Ok(mut c) = shim::connect(&s.address).await {
-                shutdown_shim(&mut c, &id).await;
+            if let Ok(task) = self.launcher.connect(&id, &s.address).await {
+                shutdown_shim(task.as_ref()).await;
             }
         }
         // The shim is gone before its state dir is: one still exiting after
@@ -1790,21 +1727,17 @@ impl ContainerService {
                 "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
         }
-        let _names = self.names.lock().await;
         let record = self.resolve(input)?;
         if record.name == new_name {
             return Err(ContainerError::InvalidArgument(
                 "Renaming a container with the same name as its current name".into(),
             ));
         }
-        if let Some(other) = self.records()?.iter().find(|r| r.name == new_name) {
-            return Err(ContainerError::Conflict(format!(
-                "Conflict. The container name \"/{new_name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                other.id
-            )));
-        }
         let old = record.name.clone();
+        // Held until the record carries the new name.
+        let reservation = self.reserve_name(Some(new_name.to_string()), &record.id)?;
         let record = self.update(&record.id, |r| r.name = new_name.to_string())?;
+        drop(reservation);
         self.publish(&record, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }
@@ -1840,72 +1773,25 @@ impl ContainerService {
 #[derive(Clone)]
 pub struct AttachOptions {
     /// Bytes for the process's stdin (none: no stdin is attached).
-    pub stdin_rx: Option<Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<StdinMessage>>>>,
+    pub stdin_rx: Option<StdinSource>,
     pub width: u32,
     pub height: u32,
 }
 
-/// What a client sends to a process's stdin.
-#[derive(Debug)]
-pub enum StdinMessage {
-    Data(Vec<u8>),
-    Close,
+/// A name held for a container being created or renamed; released on drop
+/// (by then the record carries it, or the operation failed).
+struct NameReservation<'a> {
+    names: &'a Mutex<HashMap<String, String>>,
+    name: String,
 }
 
-/// Opens the shim's Attach stream for process `exec_id`, feeding it the
-/// client's stdin. The stream gets a connection of its own to the shim at
-/// `address`: HTTP/2 flow control is per connection too, and a client that
-/// reads slowly (or not at all) fills its stream's window; on the shared
-/// connection a few such streams would exhaust the connection's window
-/// and stall every other call on it (the Wait that learns of the exit).
-pub(crate) async fn open_attach(
-    address: &Path,
-    id: &str,
-    exec_id: &str,
-    stdin: Option<Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<StdinMessage>>>>,
-) -> Result<tonic::Streaming<shimpb::AttachResponse>, ContainerError> {
-    let mut client = shim::connect(address).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<shimpb::AttachRequest>(16);
-    tx.send(shimpb::AttachRequest {
-        id: id.to_string(),
-        exec_id: exec_id.to_string(),
-        stdin: Vec::new(),
-        close_stdin: false,
-    })
-    .await
-    .map_err(|_| ContainerError::Internal("attach: request channel closed".into()))?;
-    if let Some(stdin) = stdin {
-        let id = id.to_string();
-        let exec_id = exec_id.to_string();
-        tokio::spawn(async move {
-            let mut stdin = stdin.lock().await;
-            while let Some(msg) = stdin.recv().await {
-                let (data, close) = match msg {
-                    StdinMessage::Data(d) => (d, false),
-                    StdinMessage::Close => (Vec::new(), true),
-                };
-                let req = shimpb::AttachRequest {
-                    id: id.clone(),
-                    exec_id: exec_id.clone(),
-                    stdin: data,
-                    close_stdin: close,
-                };
-                if tx.send(req).await.is_err() || close {
-                    break;
-                }
-            }
-        });
-    } else {
-        // Keep the request side open while the output flows.
-        tokio::spawn(async move {
-            tx.closed().await;
-        });
+impl Drop for NameReservation<'_> {
+    fn drop(&mut self) {
+        self.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.name);
     }
-    let stream = client
-        .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .map_err(|s| ContainerError::Internal(format!("attach to {id}: {}", s.message())))?;
-    Ok(stream.into_inner())
 }
 
 /// The exit code recorded for a container killed because its shim died:
@@ -1930,13 +1816,8 @@ fn shim_address(state_dir: &Path) -> Option<PathBuf> {
 }
 
 /// Tells a shim to go (killing and deleting its container first).
-async fn shutdown_shim(client: &mut Client, id: &str) {
-    let _ = client
-        .shutdown(shimpb::ShutdownRequest {
-            id: id.to_string(),
-            now: true,
-        })
-        .await;
+async fn shutdown_shim(task: &dyn Task) {
+    let _ = task.shutdown(true).await;
 }
 
 fn not_running(id: &str) -> ContainerError {

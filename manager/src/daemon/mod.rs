@@ -19,7 +19,7 @@ use crate::api;
 use crate::containers::service::{ContainerIndex, ContainerPaths, Runtimes};
 use crate::containers::ContainerService;
 use crate::events::EventBus;
-use crate::images::ImageService;
+use crate::images::{ImageService, ImageStores};
 use crate::manifest::Platform;
 use crate::networks::{NetworkConfig, NetworkService};
 use crate::registry::RegistryConfig;
@@ -182,16 +182,19 @@ impl Daemon {
             timeouts: options.config.registry_timeouts,
         };
         let index = ContainerIndex::new(meta.clone());
+        let events = Arc::new(EventBus::new());
         let images = Arc::new(ImageService::new(
-            content,
-            meta.clone(),
-            snapshotter,
+            ImageStores {
+                content,
+                meta: meta.clone(),
+                snapshotter,
+            },
             registry,
             Platform::host(),
             index.clone(),
+            events.clone(),
             tmp,
         ));
-        let events = Arc::new(EventBus::new());
         let configured = options
             .config
             .runtimes
@@ -228,7 +231,10 @@ impl Daemon {
             events.clone(),
             ContainerPaths::new(&options.root, &options.state),
             runtimes,
-            crate::containers::shim::find_binary("berth-shim"),
+            Arc::new(crate::containers::task::shim::ShimLauncher {
+                binary: crate::containers::task::shim::find_binary("berth-shim"),
+                socket_dir: ContainerPaths::new(&options.root, &options.state).sockets,
+            }),
             init_binary,
             volumes.clone(),
             networks.clone(),
@@ -265,6 +271,7 @@ impl Daemon {
             .await?;
         let daemon = Arc::new(self);
         let result = tonic::transport::Server::builder()
+            .layer(api::panic_guard::PanicGuardLayer::from_env())
             .add_service(api::images::server(daemon.clone()))
             .add_service(api::system::server(daemon.clone()))
             .add_service(api::containers::server(daemon.clone()))

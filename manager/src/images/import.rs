@@ -126,6 +126,9 @@ impl ImageService {
                 tracing::warn!(error = %gc, "collection after a failed import");
             }
         }
+        if let Ok(id) = &result {
+            self.publish("import", id);
+        }
         result
     }
 

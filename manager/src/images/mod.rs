@@ -28,6 +28,7 @@ pub mod pull;
 pub mod push;
 pub mod save;
 
+use crate::events::{Event, EventBus};
 use crate::manifest::{
     self, chain_ids, parse_config, parse_manifest, ImageConfigView, Manifest, ManifestError,
     ManifestKind, Platform,
@@ -84,11 +85,16 @@ pub enum ImageError {
         expected: i64,
         actual: u64,
     },
-    #[error("blob {digest} from {url}: {reason}")]
+    /// Fetching or storing a layer blob failed. The cause keeps its kind:
+    /// `ConnectionAborted` is a broken registry connection (worth resuming,
+    /// see `pull.rs`), `UnexpectedEof`/`InvalidData` a short or oversized
+    /// body, an OS error the ingest's own (ENOSPC).
+    #[error("blob {digest} from {url}: {source}")]
     Download {
         digest: String,
         url: String,
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     #[error(transparent)]
     Store(Box<berth_store::Error>),
@@ -174,7 +180,15 @@ impl ImageError {
             }
             err = e.source();
         }
-        self.to_string().contains("No space left on device")
+        // Layer errors keep their io::Error as a value, not a source.
+        matches!(
+            self,
+            ImageError::Store(s) if matches!(
+                s.as_ref(),
+                berth_store::Error::Layer(berth_store::layer::LayerError::Read(io))
+                    if matches!(io.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+            )
+        )
     }
 }
 
@@ -210,12 +224,21 @@ pub struct ImageService {
     pub(crate) registry: RegistryConfig,
     pub(crate) platform: Platform,
     pub(crate) users: Arc<dyn ImageUsers>,
+    /// docker's `image` events (pull, push, tag, untag, delete, import).
+    pub(crate) events: Arc<EventBus>,
     /// Garbage collection takes it exclusively (one at a time); work that
     /// commits a blob whose digest it learns only at commit takes it shared
     /// until the blob is in its lease, so no collection starts in between.
     pub(crate) gc_lock: Arc<std::sync::RwLock<()>>,
     /// Where archives being loaded are spooled.
     pub(crate) tmp_dir: PathBuf,
+}
+
+/// The stores the images domain works on (berth-store's).
+pub struct ImageStores {
+    pub content: ContentStore,
+    pub meta: Arc<MetadataStore>,
+    pub snapshotter: Arc<dyn Snapshotter>,
 }
 
 /// An image resolved down to the manifest for this platform and its config.
@@ -292,18 +315,18 @@ impl ImageService {
     /// Builds the service over an opened store.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        content: ContentStore,
-        meta: Arc<MetadataStore>,
-        snapshotter: Arc<dyn Snapshotter>,
+        stores: ImageStores,
         registry: RegistryConfig,
         platform: Platform,
         users: Arc<dyn ImageUsers>,
+        events: Arc<EventBus>,
         tmp_dir: PathBuf,
     ) -> ImageService {
         let service = ImageService {
-            content,
-            meta,
-            snapshotter,
+            content: stores.content,
+            meta: stores.meta,
+            snapshotter: stores.snapshotter,
+            events,
             http: crate::registry::http_client(&registry.timeouts),
             registry,
             platform,
@@ -710,7 +733,16 @@ impl ImageService {
             epoch_seconds(SystemTime::now()).to_string(),
         );
         self.put_name(&target_ref.to_string(), &found.resolved.target, labels)?;
+        self.publish("tag", target);
         Ok(())
+    }
+
+    /// Publishes an image event: docker's actor is the reference or image
+    /// ID, and `name` its name.
+    pub(crate) fn publish(&self, action: &str, actor: &str) {
+        let attributes = BTreeMap::from([("name".to_string(), actor.to_string())]);
+        self.events
+            .publish(Event::now("image", action, actor, attributes));
     }
 
     /// The platform label to carry over for an image resolved from an index.
@@ -840,6 +872,12 @@ impl ImageService {
                 if prune {
                     self.collect_garbage().await?;
                 }
+            }
+        }
+        for item in &removed {
+            match item {
+                Removed::Untagged(name) => self.publish("untag", name),
+                Removed::Deleted(id) => self.publish("delete", id),
             }
         }
         Ok(removed)

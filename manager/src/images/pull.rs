@@ -368,6 +368,7 @@ impl ImageService {
         let resolved: ResolvedImage = self.resolve_target(&target, &platform)?;
         let size = self.unpacked_size(&resolved);
         drop(lease);
+        self.publish("pull", &name);
         Ok(TransferSummary {
             reference: name,
             digest: target.digest.to_string(),
@@ -672,7 +673,10 @@ impl ImageService {
                         return Err(ImageError::Download {
                             digest: job.desc.digest.clone(),
                             url: url.to_string(),
-                            reason: format!("truncated: got {count} of {total} bytes"),
+                            source: io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                format!("truncated: got {count} of {total} bytes"),
+                            ),
                         });
                     }
                     let complete = drained && count == total;
@@ -705,7 +709,10 @@ impl ImageService {
                 return Err(ImageError::Download {
                     digest: job.desc.digest.clone(),
                     url: url.to_string(),
-                    reason: format!("truncated: got {} of {total} bytes", tee.count),
+                    source: io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("truncated: got {} of {total} bytes", tee.count),
+                    ),
                 });
             }
             Ok(())
@@ -763,8 +770,11 @@ fn sent_more(job: &LayerJob, url: &str, size: u64, received: u64) -> ImageError 
     ImageError::Download {
         digest: job.desc.digest.clone(),
         url: url.to_string(),
-        reason: format!(
-            "the registry sent more than the descriptor's size of {size} bytes (at least {received})"
+        source: io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the registry sent more than the descriptor's size of {size} bytes (at least {received})"
+            ),
         ),
     }
 }
@@ -773,15 +783,23 @@ fn download_error(job: &LayerJob, url: &str, e: io::Error) -> ImageError {
     ImageError::Download {
         digest: job.desc.digest.clone(),
         url: url.to_string(),
-        reason: e.to_string(),
+        source: e,
     }
 }
 
 /// Whether an error is a lost connection (worth resuming), not bad bytes.
+/// The body forwarder marks a broken stream `ConnectionAborted`; it reaches
+/// here either as a download error or through the layer's tar reader.
 fn is_connection_error(e: &ImageError) -> bool {
-    let text = e.to_string();
-    matches!(e, ImageError::Download { reason, .. } if reason.starts_with("download:"))
-        || text.contains("read layer tar: download:")
+    match e {
+        ImageError::Download { source, .. } => source.kind() == io::ErrorKind::ConnectionAborted,
+        ImageError::Store(s) => matches!(
+            s.as_ref(),
+            berth_store::Error::Layer(berth_store::layer::LayerError::Read(io))
+                if io.kind() == io::ErrorKind::ConnectionAborted
+        ),
+        _ => false,
+    }
 }
 
 /// The media type to record for a manifest: the registry's Content-Type when

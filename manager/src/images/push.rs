@@ -122,6 +122,7 @@ impl ImageService {
             labels.insert(LABEL_DISTRIBUTED.into(), "true".into());
             self.meta.put_image(&name, &record.target, &labels)?;
         }
+        self.publish("push", &name);
         Ok(TransferSummary {
             reference: name,
             digest,

@@ -61,6 +61,24 @@ pub enum NetworkError {
     Join(#[from] join::JoinError),
     #[error(transparent)]
     Metadata(Box<berth_store::metadata::MetadataError>),
+    /// The file lock that serialises subnet choices between berthds.
+    #[error("{op} {path}: {source}")]
+    SubnetLock {
+        op: &'static str,
+        path: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bridge's nftables rules.
+    #[error("nftables rules of bridge {bridge}: {source}")]
+    Firewall {
+        bridge: String,
+        #[source]
+        source: firewall::FirewallError,
+    },
+    /// A blocking job of the operation died (it panicked or was cancelled).
+    #[error("background job: {0}")]
+    Background(#[from] tokio::task::JoinError),
     #[error("{0}")]
     Internal(String),
 }

@@ -128,19 +128,23 @@ async fn lock_subnets() -> Result<SubnetLock, NetworkError> {
             .truncate(false)
             .write(true)
             .open(path)
-            .map_err(|e| NetworkError::Internal(format!("open {SUBNET_LOCK}: {e}")))?;
+            .map_err(|source| NetworkError::SubnetLock {
+                op: "open",
+                path: SUBNET_LOCK,
+                source,
+            })?;
         use std::os::fd::AsRawFd;
         // SAFETY: flock on an fd we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(NetworkError::Internal(format!(
-                "lock {SUBNET_LOCK}: {}",
-                std::io::Error::last_os_error()
-            )));
+            return Err(NetworkError::SubnetLock {
+                op: "lock",
+                path: SUBNET_LOCK,
+                source: std::io::Error::last_os_error(),
+            });
         }
         Ok(SubnetLock(f))
     })
-    .await
-    .map_err(|e| NetworkError::Internal(e.to_string()))?
+    .await?
 }
 
 impl NetworkService {
@@ -185,10 +189,10 @@ impl NetworkService {
         };
         let (name, subnet) = (n.bridge.clone(), (n.subnet.network(), n.subnet.prefix()));
         tokio::task::spawn_blocking(move || fw.add_bridge(&name, subnet))
-            .await
-            .map_err(|e| NetworkError::Internal(e.to_string()))?
-            .map_err(|e| {
-                NetworkError::Internal(format!("nftables rules of bridge {}: {e}", n.bridge))
+            .await?
+            .map_err(|source| NetworkError::Firewall {
+                bridge: n.bridge.clone(),
+                source,
             })
     }
 
