@@ -14,6 +14,7 @@ pub mod cli;
 pub mod containers;
 pub mod daemon;
 pub mod events;
+pub mod ids;
 pub mod images;
 pub mod manifest;
 pub mod networks;

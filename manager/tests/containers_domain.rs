@@ -295,6 +295,7 @@ impl Domain {
                 bip: None,
                 containers_dir: root.join("containers"),
             },
+            index.clone(),
         ));
         let fake = Arc::new(Fake::default());
         let service = Arc::new(

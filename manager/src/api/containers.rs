@@ -670,7 +670,7 @@ impl Containers for ContainersApi {
             let mut list = service.list(all, req.size)?;
             if let Some(wanted) = &network_filter {
                 list.retain(|s| {
-                    crate::networks::container_hooks::on_any_network(&networks, &s.record, wanted)
+                    crate::containers::network::on_any_network(&networks, &s.record, wanted)
                 });
             }
             crate::containers::filter::apply(list, &filters, req.last)
@@ -682,8 +682,7 @@ impl Containers for ContainersApi {
             .into_iter()
             .map(|s| {
                 let r = &s.record;
-                let networks =
-                    crate::networks::container_hooks::network_names(&self.daemon.networks, r);
+                let networks = crate::containers::network::network_names(&self.daemon.networks, r);
                 pb::ContainerSummary {
                     id: r.id.clone(),
                     names: vec![format!("/{}", r.name)],

@@ -1,6 +1,5 @@
 //! `berth.v1.Networks`: a thin adapter over [`crate::networks::NetworkService`].
 
-use crate::containers::record::ContainerRecord;
 use crate::daemon::Daemon;
 use crate::networks::{view, CreateNetwork, EndpointRequest, NetworkError};
 use berth_proto::v1 as pb;
@@ -37,13 +36,6 @@ pub fn server(daemon: Arc<Daemon>) -> NetworksServer<NetworksApi> {
 }
 
 impl NetworksApi {
-    fn container(&self, input: &str) -> Result<ContainerRecord, Status> {
-        self.daemon
-            .containers
-            .resolve(input)
-            .map_err(|e| crate::api::containers::container_status(&e))
-    }
-
     /// Container id -> current name.
     fn names(&self) -> BTreeMap<String, String> {
         self.daemon
@@ -54,10 +46,6 @@ impl NetworksApi {
             .map(|r| (r.id, r.name))
             .collect()
     }
-}
-
-fn live_pid(r: &ContainerRecord) -> Option<u32> {
-    (r.state.status.is_live() && r.state.pid > 0).then_some(r.state.pid)
 }
 
 #[tonic::async_trait]
@@ -149,17 +137,16 @@ impl Networks for NetworksApi {
         request: Request<pb::ConnectNetworkRequest>,
     ) -> Result<Response<pb::ConnectNetworkResponse>, Status> {
         let r = request.into_inner();
-        let container = self.container(&r.container)?;
         let req = EndpointRequest {
             aliases: r.aliases,
             ip: (!r.ip.is_empty()).then_some(r.ip),
             mac: None,
         };
         self.daemon
-            .networks
-            .connect(&r.network, &container, &req, live_pid(&container))
+            .containers
+            .connect_network(&r.network, &r.container, &req)
             .await
-            .map_err(st)?;
+            .map_err(|e| crate::api::containers::container_status(&e))?;
         Ok(Response::new(pb::ConnectNetworkResponse {}))
     }
 
@@ -168,24 +155,11 @@ impl Networks for NetworksApi {
         request: Request<pb::DisconnectNetworkRequest>,
     ) -> Result<Response<pb::DisconnectNetworkResponse>, Status> {
         let r = request.into_inner();
-        let container = match self.container(&r.container) {
-            Ok(c) => c,
-            // -f: a container that is gone leaves an endpoint to drop.
-            Err(s) if r.force && s.code() == Code::NotFound => {
-                self.daemon
-                    .networks
-                    .release_on(&r.network, &r.container)
-                    .await
-                    .map_err(st)?;
-                return Ok(Response::new(pb::DisconnectNetworkResponse {}));
-            }
-            Err(s) => return Err(s),
-        };
         self.daemon
-            .networks
-            .disconnect(&r.network, &container, live_pid(&container))
+            .containers
+            .disconnect_network(&r.network, &r.container, r.force)
             .await
-            .map_err(st)?;
+            .map_err(|e| crate::api::containers::container_status(&e))?;
         Ok(Response::new(pb::DisconnectNetworkResponse {}))
     }
 }

@@ -22,6 +22,7 @@ pub mod files;
 pub mod filter;
 pub mod health;
 pub mod logs;
+pub mod network;
 pub mod ops;
 pub mod ports;
 pub mod record;

@@ -63,7 +63,7 @@ use berth_store::mount::{mount_all, unmount};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Where containers live on disk.
@@ -210,7 +210,7 @@ impl ContainerIndex {
         })
     }
 
-    fn records(&self) -> Vec<ContainerRecord> {
+    pub(crate) fn records(&self) -> Vec<ContainerRecord> {
         self.meta
             .list_records(Collection::Containers)
             .unwrap_or_default()
@@ -267,10 +267,8 @@ pub struct ContainerService {
     pub(crate) port_publisher: std::sync::OnceLock<Arc<crate::networks::ports::PortPublisher>>,
 }
 
-/// Now as RFC 3339 with nanoseconds (docker's time format).
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
-}
+pub use crate::events::now_rfc3339;
+use crate::ids::new_id;
 
 fn io_err(op: &'static str, path: &Path, source: std::io::Error) -> ContainerError {
     ContainerError::Io {
@@ -286,20 +284,6 @@ fn valid_name(name: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && name.len() >= 2
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
-
-/// 64 random hex digits.
-pub(crate) fn new_id() -> String {
-    let mut buf = [0u8; 32];
-    // SAFETY: getrandom writes at most buf.len() bytes into buf.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n != buf.len() as isize {
-        let seed = crate::events::now_nanos() as u64 ^ (std::process::id() as u64) << 32;
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (seed.rotate_left(i as u32 * 7) >> (i % 8)) as u8;
-        }
-    }
-    crate::manifest::hex(&buf)
 }
 
 /// A docker-like random name (`brave_turing`), from the id's bytes.
@@ -548,8 +532,7 @@ impl ContainerService {
         let id = new_id();
         let reservation = self.reserve_name(name, &id)?;
         let name = reservation.name.clone();
-        crate::networks::container_hooks::check_and_allocate(self, &id, &name, &config.options)
-            .await?;
+        super::network::check_and_allocate(self, &id, &name, &config.options).await?;
         crash_point::reached("create-allocated", &id);
         let snapshotter = self.images.snapshotter().clone();
         let snapshot_key = format!("container-{id}");
@@ -671,7 +654,7 @@ impl ContainerService {
         let rootfs = bundle.join("rootfs");
         let o = &config.options;
         let hostname = spec::container_hostname(o, id)?;
-        let hosts_files = match crate::networks::container_hooks::joined_files(self, o) {
+        let hosts_files = match super::network::joined_files(self, o) {
             Some(files) => files,
             None => spec::HostsFiles::write(
                 &self.paths.log_dir(id),
@@ -687,7 +670,7 @@ impl ContainerService {
         ctx.hosts_files = Some(hosts_files);
         ctx.volumes = self.volumes.binds(volumes);
         let mut spec = spec::build_spec(image_config, &config.options, &ctx)?;
-        if let Some(h) = crate::networks::container_hooks::joined_hostname(self, o) {
+        if let Some(h) = super::network::joined_hostname(self, o) {
             spec.hostname = Some(h);
         }
         if let Some(cwd) = spec.process.as_ref().map(|p| p.cwd.clone()) {
@@ -810,7 +793,7 @@ impl ContainerService {
         let id = record.id.clone();
         self.ensure_bundle(&record).await?;
         self.volumes.container_starting(&id, &record.volumes)?;
-        crate::networks::container_hooks::join_namespace(self, &record)?;
+        super::network::join_namespace(self, &record)?;
         let (_, runtime) = self.runtimes.resolve(Some(&record.runtime))?;
         let state_dir = self.paths.shim_state(&id);
         let _ = std::fs::remove_dir_all(&state_dir);
@@ -1866,11 +1849,8 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_64_hex_and_names_derive_from_them() {
+    fn names_derive_from_ids() {
         let id = new_id();
-        assert_eq!(id.len(), 64);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(id, new_id());
         let name = random_name(&id);
         assert!(valid_name(&name), "{name}");
     }

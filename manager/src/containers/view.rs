@@ -259,7 +259,7 @@ impl ContainerService {
                 "IPAddress": "",
             },
         });
-        crate::networks::container_hooks::fill_network_settings(&self.networks, &r, &mut value);
+        super::network::fill_network_settings(&self.networks, &r, &mut value);
         if let Some(h) = self.health_state(&r.id) {
             value["State"]["Health"] = json!(h);
         }

@@ -223,6 +223,7 @@ impl Daemon {
                 bip: options.config.bip.clone(),
                 containers_dir: options.root.join("containers"),
             },
+            index.clone(),
         ));
         let containers = Arc::new(ContainerService::new(
             meta,

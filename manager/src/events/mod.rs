@@ -56,6 +56,12 @@ pub fn now_nanos() -> i64 {
         .unwrap_or(0)
 }
 
+/// Now as RFC 3339 with nanoseconds (docker's time format: `Created`,
+/// `StartedAt`, ...).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
+}
+
 /// Publishes events to every subscriber and remembers the recent ones.
 pub struct EventBus {
     sender: broadcast::Sender<Event>,

@@ -29,6 +29,7 @@ pub mod push;
 pub mod save;
 
 use crate::events::{Event, EventBus};
+pub(crate) use crate::ids::random_hex;
 use crate::manifest::{
     self, chain_ids, parse_config, parse_manifest, ImageConfigView, Manifest, ManifestError,
     ManifestKind, Platform,
@@ -1007,19 +1008,4 @@ pub fn familiar(name: &str) -> String {
 pub fn short_id(id: &str) -> String {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     hex.chars().take(12).collect()
-}
-
-/// A random hex string for lease and snapshot keys.
-pub(crate) fn random_hex() -> String {
-    let mut buf = [0u8; 8];
-    // getrandom(2) cannot fail for 8 bytes once the pool is initialised.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n != buf.len() as isize {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        buf = (nanos as u64 ^ std::process::id() as u64).to_le_bytes();
-    }
-    manifest::hex(&buf)
 }

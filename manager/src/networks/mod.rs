@@ -17,17 +17,20 @@
 //! docs/networking.md explains the design (how the namespace is made, name
 //! resolution, what is never done: no NAT, no ip_forward).
 
-pub mod container_hooks;
 pub mod firewall;
 pub mod hosts;
 pub mod ipam;
 pub mod join;
 pub mod link;
+pub mod member;
+pub mod mode;
 pub mod ports;
 pub mod record;
 pub mod service;
 pub mod view;
 
+pub use member::{Member, Members};
+pub use mode::NetworkMode;
 pub use record::{Endpoint, NetworkRecord};
 pub use service::{CreateNetwork, EndpointRequest, NetworkConfig, NetworkService};
 

@@ -22,8 +22,7 @@ use super::ipam::{self, Subnet};
 use super::link::{self, VethPlan};
 use super::record::{Endpoint, NetworkRecord};
 use super::NetworkError;
-use crate::containers::record::ContainerRecord;
-use crate::containers::spec::NetworkMode;
+use super::{Member, Members, NetworkMode};
 use crate::events::{Event, EventBus};
 use berth_store::metadata::{Collection, MetadataError, MetadataStore};
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,6 +78,8 @@ pub struct NetworkService {
     meta: Arc<MetadataStore>,
     events: Arc<EventBus>,
     config: NetworkConfig,
+    /// The containers that exist (the containers domain's index).
+    members: Arc<dyn Members>,
     /// Serialises every read-modify-write of network records.
     lock: tokio::sync::Mutex<()>,
     /// berthd's nftables table: each bridge's isolation and loopback rules
@@ -154,11 +155,13 @@ impl NetworkService {
         meta: Arc<MetadataStore>,
         events: Arc<EventBus>,
         config: NetworkConfig,
+        members: Arc<dyn Members>,
     ) -> NetworkService {
         NetworkService {
             meta,
             events,
             config,
+            members,
             lock: tokio::sync::Mutex::new(()),
             firewall: std::sync::OnceLock::new(),
         }
@@ -342,12 +345,12 @@ impl NetworkService {
                 "invalid gateway {gateway}: not a host address of subnet {subnet}"
             )));
         }
-        let id = crate::containers::service::new_id();
+        let id = crate::ids::new_id();
         let record = NetworkRecord {
             bridge: format!("br-{}", &id[..12]),
             id,
             name: req.name,
-            created: crate::containers::service::now_rfc3339(),
+            created: crate::events::now_rfc3339(),
             driver: driver.to_string(),
             subnet,
             gateway,
@@ -392,9 +395,9 @@ impl NetworkService {
             }
         };
         let record = NetworkRecord {
-            id: crate::containers::service::new_id(),
+            id: crate::ids::new_id(),
             name: DEFAULT_NETWORK.to_string(),
-            created: crate::containers::service::now_rfc3339(),
+            created: crate::events::now_rfc3339(),
             driver: "bridge".into(),
             bridge: self.config.bridge.clone(),
             subnet,
@@ -463,11 +466,6 @@ impl NetworkService {
 
     // ---- container hooks ----
 
-    fn container(&self, id: &str) -> Option<ContainerRecord> {
-        let bytes = self.meta.get_record(Collection::Containers, id).ok()?;
-        serde_json::from_slice(&bytes).ok()
-    }
-
     /// Adds an endpoint for container `id` on `network` (locked).
     fn add_endpoint(
         &self,
@@ -513,7 +511,7 @@ impl NetworkService {
             None => ipam::mac_for(address),
         };
         let endpoint = Endpoint {
-            endpoint_id: crate::containers::service::new_id(),
+            endpoint_id: crate::ids::new_id(),
             container_name: name.to_string(),
             aliases: req.aliases.clone(),
             address,
@@ -666,6 +664,7 @@ impl NetworkService {
     pub async fn recover(&self, live: &BTreeSet<String>) -> Result<(), NetworkError> {
         let guard = self.lock.lock().await;
         let mut stale = Vec::new();
+        let members = self.members.members();
         for mut network in self.list()? {
             if let Err(e) =
                 link::ensure_bridge(&network.bridge, network.gateway, network.subnet.prefix()).await
@@ -675,7 +674,7 @@ impl NetworkService {
             let mut changed = false;
             let ids: Vec<String> = network.endpoints.keys().cloned().collect();
             for cid in ids {
-                if self.container(&cid).is_none() {
+                if !members.contains_key(&cid) {
                     let ep = network.endpoints.remove(&cid).expect("listed");
                     let _ = link::delete_link(&ep.host_veth()).await;
                     changed = true;
@@ -707,20 +706,20 @@ impl NetworkService {
     pub async fn connect(
         &self,
         network: &str,
-        container: &ContainerRecord,
+        container: &Member,
         req: &EndpointRequest,
         pid: Option<u32>,
     ) -> Result<(), NetworkError> {
         let guard = self.lock.lock().await;
         let mut record = self.resolve(network)?;
         if matches!(
-            container.config.options.network,
+            container.mode,
             NetworkMode::None | NetworkMode::Host | NetworkMode::Container(_)
         ) {
             return Err(NetworkError::InvalidArgument(format!(
                 "container {} is on --network {}: it cannot be connected to another network",
                 container.name,
-                container.config.options.network.as_str()
+                container.mode.as_str()
             )));
         }
         let all = self.list()?;
@@ -772,7 +771,7 @@ impl NetworkService {
     pub async fn disconnect(
         &self,
         network: &str,
-        container: &ContainerRecord,
+        container: &Member,
         pid: Option<u32>,
     ) -> Result<(), NetworkError> {
         let guard = self.lock.lock().await;
@@ -857,7 +856,7 @@ impl NetworkService {
                     .map(|(c, _)| c.clone()),
             );
         }
-        let containers = self.all_containers();
+        let containers = self.members.members();
         for t in &targets {
             self.write_hosts(&all, &containers, t);
         }
@@ -872,35 +871,21 @@ impl NetworkService {
             .filter(|(_, ep)| ep.attached)
             .map(|(cid, _)| cid.clone())
             .collect();
-        let containers = self.all_containers();
+        let containers = self.members.members();
         for cid in &targets {
             self.write_hosts(&all, &containers, cid);
         }
     }
 
-    /// Every container record, read once per sync rather than once per
-    /// hosts line.
-    fn all_containers(&self) -> BTreeMap<String, ContainerRecord> {
-        self.meta
-            .list_records(Collection::Containers)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(id, v)| Some((id, serde_json::from_slice(&v).ok()?)))
-            .collect()
-    }
-
     /// Writes container `id`'s /etc/hosts from the current records.
-    fn write_hosts(
-        &self,
-        all: &[NetworkRecord],
-        containers: &BTreeMap<String, ContainerRecord>,
-        id: &str,
-    ) {
+    fn write_hosts(&self, all: &[NetworkRecord], containers: &BTreeMap<String, Member>, id: &str) {
         let Some(container) = containers.get(id) else {
             return;
         };
-        let o = &container.config.options;
-        if matches!(o.network, NetworkMode::Host | NetworkMode::Container(_)) {
+        if matches!(
+            container.mode,
+            NetworkMode::Host | NetworkMode::Container(_)
+        ) {
             return;
         }
         let mut mine: Vec<(&NetworkRecord, &Endpoint)> = all
@@ -934,17 +919,12 @@ impl NetworkService {
                 });
             }
         }
-        let extra: Vec<(String, std::net::IpAddr)> = o
-            .extra_hosts
-            .iter()
-            .filter_map(|h| crate::containers::spec::hosts_files::parse_extra_host(h).ok())
-            .collect();
         let text = hosts::render_hosts(
             own,
             &container.hostname,
-            o.domainname.as_deref(),
+            container.domainname.as_deref(),
             &peers,
-            &extra,
+            &container.extra_hosts,
         );
         let path = self.config.containers_dir.join(id).join("hosts");
         if let Err(e) = hosts::rewrite_in_place(&path, &text) {

@@ -1,12 +1,16 @@
-//! The calls the containers service makes into networking, kept here so
+//! The containers domain's side of networking, kept here so
 //! `containers/service.rs` holds one line per hook: checks and address
-//! allocation at create, `container:ID` files and namespace at start.
+//! allocation at create, `container:ID` files and namespace at start, what
+//! `inspect` and `ps` show of a container's networks, and the [`Members`]
+//! the networks domain reads containers through (networks never imports
+//! containers).
 
-use super::join;
-use super::service::EndpointRequest;
-use crate::containers::record::ContainerRecord;
-use crate::containers::spec::{ContainerOptions, HostsFiles, NetworkMode};
-use crate::containers::{ContainerError, ContainerService};
+use super::record::ContainerRecord;
+use super::service::ContainerIndex;
+use super::spec::{ContainerOptions, HostsFiles};
+use super::{ContainerError, ContainerService};
+use crate::networks::{join, EndpointRequest, Member, Members, NetworkMode, NetworkService};
+use std::collections::BTreeMap;
 
 /// Create: checks `--network` and allocates the container's address on
 /// its bridge network (nothing for none/host/container:).
@@ -95,7 +99,7 @@ pub fn join_namespace(
 
 /// The names of the networks container `r` is on: its endpoints' networks
 /// (first network first), or its mode (none, host, container:ID).
-pub fn network_names(networks: &super::NetworkService, r: &ContainerRecord) -> Vec<String> {
+pub fn network_names(networks: &NetworkService, r: &ContainerRecord) -> Vec<String> {
     let names: Vec<String> = networks
         .endpoints_of(&r.id)
         .into_iter()
@@ -112,7 +116,7 @@ pub fn network_names(networks: &super::NetworkService, r: &ContainerRecord) -> V
 /// inspect object): the first network's address at the top, one entry per
 /// network under `Networks`.
 pub fn fill_network_settings(
-    networks: &super::NetworkService,
+    networks: &NetworkService,
     r: &ContainerRecord,
     value: &mut serde_json::Value,
 ) {
@@ -120,7 +124,10 @@ pub fn fill_network_settings(
     let settings = &mut value["NetworkSettings"];
     let mut map = serde_json::Map::new();
     for (n, ep) in &endpoints {
-        map.insert(n.name.clone(), super::view::endpoint_settings(n, ep));
+        map.insert(
+            n.name.clone(),
+            crate::networks::view::endpoint_settings(n, ep),
+        );
     }
     if endpoints.is_empty() {
         let mode = r.config.options.network.as_str().into_owned();
@@ -132,7 +139,7 @@ pub fn fill_network_settings(
         }
     }
     if let Some((n, ep)) = endpoints.first() {
-        let first = super::view::endpoint_settings(n, ep);
+        let first = crate::networks::view::endpoint_settings(n, ep);
         for key in [
             "IPAddress",
             "Gateway",
@@ -151,11 +158,7 @@ pub fn fill_network_settings(
 
 /// `ps --filter network=V`: whether container `r` is on a network named
 /// V, or whose id starts with V, or (none, host, container:) in mode V.
-pub fn on_any_network(
-    networks: &super::NetworkService,
-    r: &ContainerRecord,
-    wanted: &[String],
-) -> bool {
+pub fn on_any_network(networks: &NetworkService, r: &ContainerRecord, wanted: &[String]) -> bool {
     let endpoints = networks.endpoints_of(&r.id);
     let mode = r.config.options.network.as_str();
     wanted.iter().any(|v| {
@@ -164,4 +167,67 @@ pub fn on_any_network(
             .any(|(n, _)| &n.name == v || (!v.is_empty() && n.id.starts_with(v.as_str())))
             || (endpoints.is_empty() && mode == v.as_str())
     })
+}
+
+/// A container as its networks see it.
+pub fn member(r: &ContainerRecord) -> Member {
+    let o = &r.config.options;
+    Member {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        hostname: r.hostname.clone(),
+        domainname: o.domainname.clone(),
+        mode: o.network.clone(),
+        extra_hosts: o
+            .extra_hosts
+            .iter()
+            .filter_map(|h| super::spec::hosts_files::parse_extra_host(h).ok())
+            .collect(),
+    }
+}
+
+impl Members for ContainerIndex {
+    fn members(&self) -> BTreeMap<String, Member> {
+        self.records()
+            .iter()
+            .map(|r| (r.id.clone(), member(r)))
+            .collect()
+    }
+}
+
+impl ContainerService {
+    /// `network connect`: an endpoint for the container on `network`,
+    /// attached at once when it runs.
+    pub async fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        req: &EndpointRequest,
+    ) -> Result<(), ContainerError> {
+        let r = self.resolve(container)?;
+        let pid = (r.state.status.is_live() && r.state.pid > 0).then_some(r.state.pid);
+        Ok(self
+            .networks
+            .connect(network, &member(&r), req, pid)
+            .await?)
+    }
+
+    /// `network disconnect [-f]`: the container's endpoint on `network`
+    /// goes (with `force`, also that of a container that no longer exists).
+    pub async fn disconnect_network(
+        &self,
+        network: &str,
+        container: &str,
+        force: bool,
+    ) -> Result<(), ContainerError> {
+        let r = match self.resolve(container) {
+            Ok(r) => r,
+            Err(ContainerError::NotFound(_)) if force => {
+                return Ok(self.networks.release_on(network, container).await?);
+            }
+            Err(e) => return Err(e),
+        };
+        let pid = (r.state.status.is_live() && r.state.pid > 0).then_some(r.state.pid);
+        Ok(self.networks.disconnect(network, &member(&r), pid).await?)
+    }
 }
