@@ -20,4 +20,5 @@ pub mod manifest;
 pub mod networks;
 pub mod reference;
 pub mod registry;
+pub mod system;
 pub mod volumes;

@@ -12,7 +12,6 @@ use crate::containers::service::AttachOptions;
 use crate::containers::spec::{self, ContainerOptions, NetworkMode};
 use crate::containers::task::{OutputChunk, OutputStream, StdStream, StdinMessage};
 use crate::containers::{ContainerError, ContainerService};
-use crate::daemon::Daemon;
 use crate::events::{self, EventBus};
 use berth_proto::v1 as pb;
 use pb::containers_server::{Containers, ContainersServer};
@@ -57,14 +56,14 @@ fn st(e: ContainerError) -> Status {
     container_status(&e)
 }
 
-/// The Containers service over a daemon.
+/// The Containers service's adapter.
 pub struct ContainersApi {
-    daemon: Arc<Daemon>,
+    containers: Arc<ContainerService>,
 }
 
 /// The tonic server of the Containers service.
-pub fn server(daemon: Arc<Daemon>) -> ContainersServer<ContainersApi> {
-    ContainersServer::new(ContainersApi { daemon })
+pub fn server(containers: Arc<ContainerService>) -> ContainersServer<ContainersApi> {
+    ContainersServer::new(ContainersApi { containers })
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20)
 }
@@ -75,10 +74,8 @@ pub struct EventsApi {
 }
 
 /// The tonic server of the Events service.
-pub fn events_server(daemon: Arc<Daemon>) -> EventsServer<EventsApi> {
-    EventsServer::new(EventsApi {
-        bus: daemon.events.clone(),
-    })
+pub fn events_server(bus: Arc<EventBus>) -> EventsServer<EventsApi> {
+    EventsServer::new(EventsApi { bus })
 }
 
 /// `cp`'s stat of a path, as the API sends it.
@@ -336,7 +333,7 @@ fn filters(
 
 impl ContainersApi {
     fn service(&self) -> Arc<ContainerService> {
-        self.daemon.containers.clone()
+        self.containers.clone()
     }
 }
 
@@ -663,15 +660,12 @@ impl Containers for ContainersApi {
         let mut filters = filters(req.filters);
         // `network=`: every network a container is on (crate::networks).
         let network_filter = filters.remove("network");
-        let networks = self.daemon.networks.clone();
         let service = self.service();
         let all = req.all || req.last > 0 || !filters.is_empty() && filters.contains_key("status");
         let summaries = tokio::task::spawn_blocking(move || {
             let mut list = service.list(all, req.size)?;
             if let Some(wanted) = &network_filter {
-                list.retain(|s| {
-                    crate::containers::network::on_any_network(&networks, &s.record, wanted)
-                });
+                list.retain(|s| service.on_any_network(&s.record, wanted));
             }
             crate::containers::filter::apply(list, &filters, req.last)
         })
@@ -682,7 +676,7 @@ impl Containers for ContainersApi {
             .into_iter()
             .map(|s| {
                 let r = &s.record;
-                let networks = crate::containers::network::network_names(&self.daemon.networks, r);
+                let networks = self.containers.network_names(r);
                 pb::ContainerSummary {
                     id: r.id.clone(),
                     names: vec![format!("/{}", r.name)],

@@ -1,7 +1,6 @@
 //! `berth.v1.Images`: the gRPC adapter over [`ImageService`].
 
 use super::image_status;
-use crate::daemon::Daemon;
 use crate::images::cancel::OwnedTask;
 use crate::images::filter::ImageFilters;
 use crate::images::import::ImportOptions;
@@ -25,15 +24,15 @@ use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-/// The Images service over a daemon.
+/// The Images service's adapter.
 pub struct ImagesApi {
-    daemon: Arc<Daemon>,
+    images: Arc<ImageService>,
 }
 
 /// The tonic server of the Images service.
-pub fn server(daemon: Arc<Daemon>) -> ImagesServer<ImagesApi> {
+pub fn server(images: Arc<ImageService>) -> ImagesServer<ImagesApi> {
     // Configs and manifests are small, but inspect replies carry both.
-    ImagesServer::new(ImagesApi { daemon }).max_decoding_message_size(64 << 20)
+    ImagesServer::new(ImagesApi { images }).max_decoding_message_size(64 << 20)
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ProgressEvent, Status>> + Send>>;
@@ -213,7 +212,7 @@ impl Write for ChunkWriter {
 
 impl ImagesApi {
     fn images(&self) -> Arc<ImageService> {
-        self.daemon.images.clone()
+        self.images.clone()
     }
 }
 
@@ -288,7 +287,7 @@ impl Images for ImagesApi {
         };
         let mut graph_driver_data = std::collections::HashMap::new();
         if let Some(top) = detail.resolved.chain_ids.last() {
-            if let Ok(info) = self.daemon.images.snapshotter().stat(top) {
+            if let Ok(info) = self.images.snapshotter().stat(top) {
                 graph_driver_data.insert("ChainID".to_string(), info.key);
             }
         }
@@ -308,7 +307,7 @@ impl Images for ImagesApi {
                     unpacked_size: l.unpacked_size as i64,
                 })
                 .collect(),
-            snapshotter: self.daemon.images.snapshotter().name().to_string(),
+            snapshotter: self.images.snapshotter().name().to_string(),
             graph_driver_data,
         }))
     }
@@ -474,8 +473,8 @@ impl Images for ImagesApi {
         let req = request.into_inner();
         let host = normalize_registry_host(&req.server);
         let repo = Repository::for_host(
-            self.daemon.images.http.clone(),
-            self.daemon.images.registry_config(),
+            self.images.http.clone(),
+            self.images.registry_config(),
             registry_api_host(&host),
             "",
             credentials(req.auth),

@@ -1,7 +1,7 @@
 //! `berth.v1.Networks`: a thin adapter over [`crate::networks::NetworkService`].
 
-use crate::daemon::Daemon;
-use crate::networks::{view, CreateNetwork, EndpointRequest, NetworkError};
+use crate::containers::ContainerService;
+use crate::networks::{view, CreateNetwork, EndpointRequest, NetworkError, NetworkService};
 use berth_proto::v1 as pb;
 use pb::networks_server::{Networks, NetworksServer};
 use std::collections::BTreeMap;
@@ -25,21 +25,29 @@ fn st(e: NetworkError) -> Status {
     network_status(&e)
 }
 
-/// The Networks service over a daemon.
+/// The Networks service's adapter; `network connect`/`disconnect` are
+/// container operations (the containers domain gives the networks domain
+/// what it needs of the container).
 pub struct NetworksApi {
-    daemon: Arc<Daemon>,
+    networks: Arc<NetworkService>,
+    containers: Arc<ContainerService>,
 }
 
 /// The tonic server of the Networks service.
-pub fn server(daemon: Arc<Daemon>) -> NetworksServer<NetworksApi> {
-    NetworksServer::new(NetworksApi { daemon })
+pub fn server(
+    networks: Arc<NetworkService>,
+    containers: Arc<ContainerService>,
+) -> NetworksServer<NetworksApi> {
+    NetworksServer::new(NetworksApi {
+        networks,
+        containers,
+    })
 }
 
 impl NetworksApi {
     /// Container id -> current name.
     fn names(&self) -> BTreeMap<String, String> {
-        self.daemon
-            .containers
+        self.containers
             .list_records()
             .unwrap_or_default()
             .into_iter()
@@ -56,7 +64,6 @@ impl Networks for NetworksApi {
     ) -> Result<Response<pb::CreateNetworkResponse>, Status> {
         let r = request.into_inner();
         let record = self
-            .daemon
             .networks
             .create(CreateNetwork {
                 name: r.name,
@@ -83,7 +90,7 @@ impl Networks for NetworksApi {
             .map(|(k, v)| (k, v.values))
             .collect();
         let mut networks = Vec::new();
-        for n in self.daemon.networks.list().map_err(st)? {
+        for n in self.networks.list().map_err(st)? {
             if !view::matches(&n, &filters).map_err(Status::invalid_argument)? {
                 continue;
             }
@@ -108,7 +115,7 @@ impl Networks for NetworksApi {
         request: Request<pb::InspectNetworkRequest>,
     ) -> Result<Response<pb::InspectNetworkResponse>, Status> {
         let id = request.into_inner().id;
-        let n = self.daemon.networks.resolve(&id).map_err(st)?;
+        let n = self.networks.resolve(&id).map_err(st)?;
         let json = view::inspect(&n, &self.names());
         Ok(Response::new(pb::InspectNetworkResponse {
             json: json.to_string(),
@@ -120,7 +127,7 @@ impl Networks for NetworksApi {
         request: Request<pb::RemoveNetworkRequest>,
     ) -> Result<Response<pb::RemoveNetworkResponse>, Status> {
         let id = request.into_inner().id;
-        self.daemon.networks.remove(&id).await.map_err(st)?;
+        self.networks.remove(&id).await.map_err(st)?;
         Ok(Response::new(pb::RemoveNetworkResponse {}))
     }
 
@@ -128,7 +135,7 @@ impl Networks for NetworksApi {
         &self,
         _request: Request<pb::PruneNetworksRequest>,
     ) -> Result<Response<pb::PruneNetworksResponse>, Status> {
-        let deleted = self.daemon.networks.prune().await.map_err(st)?;
+        let deleted = self.networks.prune().await.map_err(st)?;
         Ok(Response::new(pb::PruneNetworksResponse { deleted }))
     }
 
@@ -142,8 +149,7 @@ impl Networks for NetworksApi {
             ip: (!r.ip.is_empty()).then_some(r.ip),
             mac: None,
         };
-        self.daemon
-            .containers
+        self.containers
             .connect_network(&r.network, &r.container, &req)
             .await
             .map_err(|e| crate::api::containers::container_status(&e))?;
@@ -155,8 +161,7 @@ impl Networks for NetworksApi {
         request: Request<pb::DisconnectNetworkRequest>,
     ) -> Result<Response<pb::DisconnectNetworkResponse>, Status> {
         let r = request.into_inner();
-        self.daemon
-            .containers
+        self.containers
             .disconnect_network(&r.network, &r.container, r.force)
             .await
             .map_err(|e| crate::api::containers::container_status(&e))?;

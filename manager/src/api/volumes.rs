@@ -1,7 +1,6 @@
 //! `berth.v1.Volumes`: a thin adapter over [`VolumeService`]; volume errors
 //! become gRPC status codes in [`volume_status`].
 
-use crate::daemon::Daemon;
 use crate::volumes::filter::VolumeFilters;
 use crate::volumes::service::VolumeInfo;
 use crate::volumes::{VolumeError, VolumeService};
@@ -26,14 +25,14 @@ pub fn volume_status(e: &VolumeError) -> Status {
     Status::new(code, e.to_string())
 }
 
-/// The Volumes service over a daemon.
+/// The Volumes service's adapter.
 pub struct VolumesApi {
-    daemon: Arc<Daemon>,
+    volumes: Arc<VolumeService>,
 }
 
 /// The tonic server of the Volumes service.
-pub fn server(daemon: Arc<Daemon>) -> VolumesServer<VolumesApi> {
-    VolumesServer::new(VolumesApi { daemon })
+pub fn server(volumes: Arc<VolumeService>) -> VolumesServer<VolumesApi> {
+    VolumesServer::new(VolumesApi { volumes })
 }
 
 /// docker's Volume object of a volume.
@@ -52,7 +51,7 @@ fn to_pb(v: VolumeInfo) -> pb::Volume {
 
 impl VolumesApi {
     fn service(&self) -> Arc<VolumeService> {
-        self.daemon.volumes.clone()
+        self.volumes.clone()
     }
 }
 

@@ -99,7 +99,7 @@ pub fn join_namespace(
 
 /// The names of the networks container `r` is on: its endpoints' networks
 /// (first network first), or its mode (none, host, container:ID).
-pub fn network_names(networks: &NetworkService, r: &ContainerRecord) -> Vec<String> {
+fn network_names(networks: &NetworkService, r: &ContainerRecord) -> Vec<String> {
     let names: Vec<String> = networks
         .endpoints_of(&r.id)
         .into_iter()
@@ -196,6 +196,16 @@ impl Members for ContainerIndex {
 }
 
 impl ContainerService {
+    /// The names of the networks container `r` is on (its mode when none).
+    pub fn network_names(&self, r: &ContainerRecord) -> Vec<String> {
+        network_names(&self.networks, r)
+    }
+
+    /// `ps --filter network=V`.
+    pub fn on_any_network(&self, r: &ContainerRecord, wanted: &[String]) -> bool {
+        on_any_network(&self.networks, r, wanted)
+    }
+
     /// `network connect`: an endpoint for the container on `network`,
     /// attached at once when it runs.
     pub async fn connect_network(

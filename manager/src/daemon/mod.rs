@@ -23,6 +23,7 @@ use crate::images::{ImageService, ImageStores};
 use crate::manifest::Platform;
 use crate::networks::{NetworkConfig, NetworkService};
 use crate::registry::RegistryConfig;
+use crate::system::{DaemonPaths, SystemService};
 use crate::volumes::VolumeService;
 use berth_store::content::ContentStore;
 use berth_store::metadata::MetadataStore;
@@ -271,14 +272,27 @@ impl Daemon {
             .rebuild_published_ports(self.networks.bridge_rules())
             .await?;
         let daemon = Arc::new(self);
+        let system = Arc::new(SystemService::new(
+            DaemonPaths {
+                root: daemon.options.root.clone(),
+                state: daemon.options.state.clone(),
+                address: daemon.options.address.clone(),
+            },
+            daemon.images.clone(),
+            daemon.containers.clone(),
+        ));
+        // Each adapter holds the domain services it serves, not the daemon.
         let result = tonic::transport::Server::builder()
             .layer(api::panic_guard::PanicGuardLayer::from_env())
-            .add_service(api::images::server(daemon.clone()))
-            .add_service(api::system::server(daemon.clone()))
-            .add_service(api::containers::server(daemon.clone()))
-            .add_service(api::containers::events_server(daemon.clone()))
-            .add_service(api::volumes::server(daemon.clone()))
-            .add_service(api::networks::server(daemon.clone()))
+            .add_service(api::images::server(daemon.images.clone()))
+            .add_service(api::system::server(system))
+            .add_service(api::containers::server(daemon.containers.clone()))
+            .add_service(api::containers::events_server(daemon.events.clone()))
+            .add_service(api::volumes::server(daemon.volumes.clone()))
+            .add_service(api::networks::server(
+                daemon.networks.clone(),
+                daemon.containers.clone(),
+            ))
             .serve_with_incoming_shutdown(incoming, shutdown_signal())
             .await
             .map_err(|source| DaemonError::Serve {
