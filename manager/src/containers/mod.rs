@@ -21,7 +21,9 @@ pub mod exec;
 pub mod files;
 pub mod filter;
 pub mod health;
+pub mod lifecycle;
 pub mod logs;
+pub mod monitor;
 pub mod network;
 pub mod ops;
 pub mod ports;
@@ -29,6 +31,7 @@ pub mod record;
 pub mod restart;
 pub mod service;
 pub mod spec;
+pub mod store;
 pub mod task;
 pub mod view;
 
