@@ -474,10 +474,12 @@ impl Task for ShimTask {
                     }
                 });
             } else {
-                // Keep the request side open while the output flows.
-                tokio::spawn(async move {
-                    tx.closed().await;
-                });
+                // No stdin: the request side ends after its first message.
+                // Held open, it would keep the HTTP/2 stream alive after
+                // the output was dropped (a client gone): no reset would
+                // reach the shim, and the shim would wait forever for room
+                // in that client's queue.
+                drop(tx);
             }
             // A connection of its own: HTTP/2 flow control is per
             // connection too, and a client that reads slowly (or not at
