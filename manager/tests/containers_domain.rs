@@ -286,7 +286,9 @@ impl Domain {
                 },
             )
             .unwrap();
-        let volumes = Arc::new(VolumeService::new(&root, meta.clone(), events.clone()).unwrap());
+        let volumes = Arc::new(
+            VolumeService::new(&root, meta.clone(), events.clone(), index.clone()).unwrap(),
+        );
         let networks = Arc::new(NetworkService::new(
             meta.clone(),
             events.clone(),

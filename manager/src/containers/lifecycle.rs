@@ -125,9 +125,11 @@ impl ContainerService {
         let (ports, port_warnings) = super::ports::container_ports(config, image_config)?;
         // Volumes are held (and removed again if the create fails) until
         // the record naming them is written.
-        let volumes = self
-            .volumes
-            .attach(id, &config.options, image_config, &rootfs)?;
+        let volumes = self.volumes.attach(
+            id,
+            super::volumes::wanted_volumes(&config.options, image_config)?,
+            &rootfs,
+        )?;
         let (spec, mut warnings) =
             self.write_spec(id, config, image_config, &bundle, volumes.mounts())?;
         warnings.extend(port_warnings);
@@ -188,7 +190,7 @@ impl ContainerService {
         let mut ctx = SpecContext::new(id, &rootfs, format!("/berth/{id}"));
         ctx.init_binary = self.init_binary.as_deref();
         ctx.hosts_files = Some(hosts_files);
-        ctx.volumes = self.volumes.binds(volumes);
+        ctx.volumes = self.volume_binds(volumes);
         let mut spec = spec::build_spec(image_config, &config.options, &ctx)?;
         if let Some(h) = super::network::joined_hostname(self, o) {
             spec.hostname = Some(h);

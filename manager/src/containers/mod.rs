@@ -34,6 +34,7 @@ pub mod spec;
 pub mod store;
 pub mod task;
 pub mod view;
+pub mod volumes;
 
 pub use service::ContainerService;
 

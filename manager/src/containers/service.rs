@@ -30,6 +30,7 @@ use crate::events::EventBus;
 use crate::images::ImageService;
 use crate::volumes::VolumeService;
 use berth_store::metadata::MetadataStore;
+pub(crate) use berth_store::mount::is_mounted;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -195,18 +196,4 @@ impl ContainerService {
             port_publisher: std::sync::OnceLock::new(),
         })
     }
-}
-
-/// Whether something is mounted exactly at `path`.
-pub(crate) fn is_mounted(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = path.to_string_lossy();
-    info.lines().any(|line| {
-        line.split(' ')
-            .nth(4)
-            .map(|p| p.replace("\\040", " ") == want)
-            .unwrap_or(false)
-    })
 }

@@ -211,6 +211,7 @@ impl Daemon {
             &options.root,
             meta.clone(),
             events.clone(),
+            index.clone(),
         )?);
         let networks = Arc::new(NetworkService::new(
             meta.clone(),

@@ -1,23 +1,12 @@
-//! Which volumes a container mounts where: from its `-v`/`--mount` options
-//! and its image's `VOLUME`s (docker's `registerMountPoints`), resolved once
-//! at create into [`VolumeMount`]s that its record keeps, so that every
-//! later start mounts the same (anonymous ones included).
-//!
-//! Rules (docker's):
-//! * a user mount of any kind (bind, tmpfs, volume) at a path wins over the
-//!   image's `VOLUME` at that path; two user mounts at one path are an
-//!   error (`Duplicate mount point: /data`);
-//! * `-v /path`, `--mount type=volume,target=/path` (no source) and image
-//!   `VOLUME`s get a new anonymous volume each (64 hex digits, labelled
-//!   [`ANONYMOUS_LABEL`](super::record::ANONYMOUS_LABEL));
-//! * a named volume that does not exist is created (`local` driver, no
-//!   options).
+//! The volumes a container mounts, as the volumes domain keeps them: the
+//! [`VolumeMount`]s its record holds (resolved once at create, so that
+//! every later start mounts the same, anonymous ones included) and the
+//! [`VolumeAttachment`] that holds new volumes until that record is written.
+//! Which volumes a container asks for is the containers domain's to say
+//! (`containers::volumes`).
 
-use super::VolumeError;
-use crate::containers::spec::mounts::{container_path_of, UserMount, VolumeCreateOptions};
-use crate::containers::spec::{self, ContainerOptions, ImageRuntimeConfig, SpecError};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 /// One volume mounted into a container; kept in the container's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +26,16 @@ pub struct VolumeMount {
     pub no_copy: bool,
 }
 
-/// A volume the container asks for, before anonymous ones have names.
+/// Labels and local driver options a `--mount type=volume` gives a volume
+/// it creates (`volume-label=K=V`, `volume-opt=K=V`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeCreateOptions {
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+}
+
+/// A volume the container asks for, before anonymous ones have names (the
+/// containers domain works them out from its options and image).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WantedVolume {
     /// `None`: a new anonymous volume.
@@ -47,70 +45,6 @@ pub struct WantedVolume {
     pub no_copy: bool,
     /// Labels and options if this mount creates the volume.
     pub create_with: VolumeCreateOptions,
-}
-
-/// The volumes `opts` and the image's `VOLUME`s ask for, in mount order
-/// (user's first, then the image's by path). Pure: checks the input and
-/// touches nothing, so a bad spec fails before anything is created.
-pub fn wanted_volumes(
-    opts: &ContainerOptions,
-    image: &ImageRuntimeConfig,
-) -> Result<Vec<WantedVolume>, SpecError> {
-    let mut user = Vec::new();
-    for b in &opts.binds {
-        user.push(spec::parse_bind(b)?);
-    }
-    for m in &opts.mounts {
-        user.push(spec::parse_mount(m)?);
-    }
-    for t in &opts.tmpfs {
-        user.push(spec::parse_tmpfs(t)?);
-    }
-    let mut targets = BTreeSet::new();
-    for m in &user {
-        if !targets.insert(m.target().to_string()) {
-            return Err(SpecError::Invalid(format!(
-                "Duplicate mount point: {}",
-                m.target()
-            )));
-        }
-    }
-    let mut out: Vec<WantedVolume> = user
-        .iter()
-        .filter_map(|m| match m {
-            UserMount::Volume {
-                name,
-                target,
-                read_only,
-                no_copy,
-                create_with,
-            } => Some(WantedVolume {
-                name: name.clone(),
-                destination: target.clone(),
-                read_only: *read_only,
-                no_copy: *no_copy,
-                create_with: create_with.clone(),
-            }),
-            _ => None,
-        })
-        .collect();
-    for path in &image.volumes {
-        // An image VOLUME that is not an absolute path other than `/`
-        // cannot be mounted: docker refuses such images at build, skip it.
-        let Ok(destination) = container_path_of(path) else {
-            continue;
-        };
-        if targets.insert(destination.clone()) {
-            out.push(WantedVolume {
-                name: None,
-                destination,
-                read_only: false,
-                no_copy: false,
-                create_with: VolumeCreateOptions::default(),
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// The volumes a container create attached, until its record holds them
@@ -148,77 +82,5 @@ impl Drop for VolumeAttachment<'_> {
             }
         }
         self.service.end_pending(&self.container);
-    }
-}
-
-impl From<SpecError> for VolumeError {
-    fn from(e: SpecError) -> VolumeError {
-        match e {
-            SpecError::NotImplemented(what) => VolumeError::NotImplemented(what.to_string()),
-            other => VolumeError::InvalidArgument(other.to_string()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn opts(binds: &[&str], mounts: &[&str]) -> ContainerOptions {
-        ContainerOptions {
-            binds: binds.iter().map(|s| s.to_string()).collect(),
-            mounts: mounts.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn user_volumes_then_image_volumes_not_shadowed() {
-        let image = ImageRuntimeConfig {
-            volumes: ["/data", "/cache/", "/host", "relative"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            ..Default::default()
-        };
-        let w = wanted_volumes(
-            &opts(
-                &["named:/srv:ro", "/anon", "/tmp:/host"],
-                &["type=volume,target=/m,volume-nocopy"],
-            ),
-            &image,
-        )
-        .unwrap();
-        let got: Vec<(Option<&str>, &str, bool, bool)> = w
-            .iter()
-            .map(|v| {
-                (
-                    v.name.as_deref(),
-                    v.destination.as_str(),
-                    v.read_only,
-                    v.no_copy,
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (Some("named"), "/srv", true, false),
-                (None, "/anon", false, false),
-                (None, "/m", false, true),
-                (None, "/cache", false, false),
-                (None, "/data", false, false),
-            ]
-        );
-    }
-
-    #[test]
-    fn duplicate_mount_points_are_refused() {
-        let e = wanted_volumes(
-            &opts(&["a1:/data", "/x:/data"], &[]),
-            &ImageRuntimeConfig::default(),
-        )
-        .unwrap_err();
-        assert_eq!(e.to_string(), "Duplicate mount point: /data");
     }
 }

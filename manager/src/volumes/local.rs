@@ -35,7 +35,7 @@ pub fn ensure_mounted(record: &VolumeRecord, data: &Path) -> Result<(), VolumeEr
     let Some(m) = volume_mount(record) else {
         return Ok(());
     };
-    if crate::containers::service::is_mounted(data) {
+    if berth_store::mount::is_mounted(data) {
         return Ok(());
     }
     mount_all(&[m], data).map_err(|source| VolumeError::Mount {
@@ -46,7 +46,7 @@ pub fn ensure_mounted(record: &VolumeRecord, data: &Path) -> Result<(), VolumeEr
 
 /// Unmounts the volume's file system from `data` if it is mounted.
 pub fn ensure_unmounted(record: &VolumeRecord, data: &Path) -> Result<(), VolumeError> {
-    if !record.is_mount_backed() || !crate::containers::service::is_mounted(data) {
+    if !record.is_mount_backed() || !berth_store::mount::is_mounted(data) {
         return Ok(());
     }
     unmount(data).map_err(|source| VolumeError::Mount {

@@ -11,8 +11,9 @@
 //!     ├── name, driver ("local"), created_at (RFC 3339)
 //!     ├── labels                            `com.docker.volume.anonymous` marks anonymous ones
 //!     └── options                           the local driver's type/device/o
-//! containers: <id> -> ContainerRecord
-//!     └── volumes: [VolumeMount]            which volume is mounted where (attach.rs)
+//! containers: <id> -> ContainerRecord       (the containers domain's)
+//!     └── volumes: [VolumeMount]            which volume is mounted where (attach.rs),
+//!                                           read here through [`VolumeUsers`]
 //! ```
 //!
 //! A volume is *in use* while any container record names it (running or
@@ -23,9 +24,10 @@
 //!
 //! # What a container does with volumes
 //!
-//! * create ([`VolumeService::attach`]): `-v`/`--mount` volumes and the
-//!   image's `VOLUME`s (an anonymous volume each, unless the user mounts
-//!   something at that path) are resolved, missing ones created, and an
+//! * create ([`VolumeService::attach`]): the volumes the containers domain
+//!   worked out from `-v`/`--mount` and the image's `VOLUME`s (an anonymous
+//!   volume each, unless the user mounts something at that path), missing
+//!   ones created, and an
 //!   empty volume is filled from the image's content at its path
 //!   ([`populate`], docker's copy-up) unless `nocopy`; the list is kept in
 //!   the container's record so every later start mounts the same volumes;
@@ -42,10 +44,12 @@ pub mod local;
 pub mod populate;
 pub mod record;
 pub mod service;
+pub mod users;
 
-pub use attach::{VolumeAttachment, VolumeMount};
+pub use attach::{VolumeAttachment, VolumeCreateOptions, VolumeMount, WantedVolume};
 pub use record::VolumeRecord;
 pub use service::VolumeService;
+pub use users::{VolumeUser, VolumeUsers};
 
 use std::path::PathBuf;
 

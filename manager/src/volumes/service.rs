@@ -2,13 +2,11 @@
 //! `crate::api::volumes` wraps it; the containers service calls it at
 //! create, start, exit and remove).
 
-use super::attach::{wanted_volumes, VolumeAttachment, VolumeMount};
+use super::attach::{VolumeAttachment, VolumeMount, WantedVolume};
 use super::filter::VolumeFilters;
 use super::record::{self, VolumeRecord, ANONYMOUS_LABEL, LOCAL_DRIVER};
+use super::users::VolumeUsers;
 use super::{local, populate, VolumeError};
-use crate::containers::record::ContainerRecord;
-use crate::containers::spec::mounts::VolumeBind;
-use crate::containers::spec::{ContainerOptions, ImageRuntimeConfig};
 use crate::events::{Event, EventBus};
 use berth_store::metadata::{Collection, MetadataError, MetadataStore};
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +29,8 @@ pub struct VolumeInfo {
 pub struct VolumeService {
     meta: Arc<MetadataStore>,
     events: Arc<EventBus>,
+    /// Who uses which volume (the containers domain's index).
+    users: Arc<dyn VolumeUsers>,
     /// `<root>/volumes`.
     dir: PathBuf,
     /// Serialises create and remove, so a name is checked and taken (or
@@ -52,6 +52,7 @@ impl VolumeService {
         root: &Path,
         meta: Arc<MetadataStore>,
         events: Arc<EventBus>,
+        users: Arc<dyn VolumeUsers>,
     ) -> Result<VolumeService, VolumeError> {
         let dir = root.join("volumes");
         // 0701 as docker's: others may traverse to a volume a container
@@ -64,6 +65,7 @@ impl VolumeService {
         Ok(VolumeService {
             meta,
             events,
+            users,
             dir,
             lock: Mutex::new(()),
             pending: Mutex::new(BTreeMap::new()),
@@ -116,12 +118,9 @@ impl VolumeService {
     /// and creates in progress).
     fn users(&self) -> Result<BTreeMap<String, BTreeSet<String>>, VolumeError> {
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (id, value) in self.meta.list_records(Collection::Containers)? {
-            let Ok(r) = serde_json::from_slice::<ContainerRecord>(&value) else {
-                continue;
-            };
-            for m in r.volumes {
-                out.entry(m.name).or_default().insert(id.clone());
+        for user in self.users.volume_users() {
+            for name in user.volumes {
+                out.entry(name).or_default().insert(user.id.clone());
             }
         }
         let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -324,11 +323,9 @@ impl VolumeService {
     pub fn attach(
         &self,
         container: &str,
-        opts: &ContainerOptions,
-        image: &ImageRuntimeConfig,
+        wanted: Vec<WantedVolume>,
         rootfs: &Path,
     ) -> Result<VolumeAttachment<'_>, VolumeError> {
-        let wanted = wanted_volumes(opts, image)?;
         for w in &wanted {
             let name = w.name.as_deref().unwrap_or("anonymous volume");
             record::validate_options(name, &w.create_with.options)?;
@@ -408,18 +405,6 @@ impl VolumeService {
             .collect()
     }
 
-    /// The binds of a container's volumes, for its spec.
-    pub fn binds(&self, mounts: &[VolumeMount]) -> Vec<VolumeBind> {
-        mounts
-            .iter()
-            .map(|m| VolumeBind {
-                source: self.mountpoint(&m.name).to_string_lossy().into_owned(),
-                target: m.destination.clone(),
-                read_only: m.read_only,
-            })
-            .collect()
-    }
-
     /// Before a container's task starts: its mount-backed volumes are
     /// mounted (first use); then a `mount` event per volume (docker's).
     pub fn container_starting(
@@ -451,13 +436,11 @@ impl VolumeService {
         if mounts.is_empty() {
             return;
         }
-        let running: Vec<ContainerRecord> = self
-            .meta
-            .list_records(Collection::Containers)
-            .unwrap_or_default()
+        let running: Vec<_> = self
+            .users
+            .volume_users()
             .into_iter()
-            .filter_map(|(_, v)| serde_json::from_slice::<ContainerRecord>(&v).ok())
-            .filter(|r| r.state.status.is_live())
+            .filter(|u| u.running)
             .collect();
         for m in mounts {
             self.publish("unmount", &m.name, &[("container", container.to_string())]);
@@ -466,7 +449,7 @@ impl VolumeService {
             };
             let used = running
                 .iter()
-                .any(|r| r.id != container && r.volumes.iter().any(|v| v.name == m.name));
+                .any(|u| u.id != container && u.volumes.contains(&m.name));
             if record.is_mount_backed() && !used {
                 if let Err(e) = local::ensure_unmounted(&record, &self.mountpoint(&m.name)) {
                     tracing::warn!(volume = %m.name, error = %e, "unmount volume");

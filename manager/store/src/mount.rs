@@ -178,6 +178,21 @@ fn mount_overlay_by_parts(m: &Mount, target: &Path) -> rustix::io::Result<()> {
     )
 }
 
+/// Whether something is mounted exactly at `path` (read from
+/// /proc/self/mountinfo, whose mount points escape a space as `\040`).
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy();
+    info.lines().any(|line| {
+        line.split(' ')
+            .nth(4)
+            .map(|p| p.replace("\\040", " ") == want)
+            .unwrap_or(false)
+    })
+}
+
 /// Unmounts `target` (not lazily: a busy mount is an error the caller should see).
 pub fn unmount(target: &Path) -> Result<(), MountError> {
     rustix::mount::unmount(target, UnmountFlags::empty()).map_err(|e| MountError::Unmount {

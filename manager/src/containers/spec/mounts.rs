@@ -100,13 +100,7 @@ pub enum UserMount {
     },
 }
 
-/// Labels and local driver options a `--mount type=volume` gives a volume
-/// it creates (`volume-label=K=V`, `volume-opt=K=V`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VolumeCreateOptions {
-    pub labels: std::collections::BTreeMap<String, String>,
-    pub options: std::collections::BTreeMap<String, String>,
-}
+pub use crate::volumes::VolumeCreateOptions;
 
 /// A volume resolved to its host directory: mounted like docker mounts
 /// volumes (`rbind`, `rprivate`, `ro` when read-only).
