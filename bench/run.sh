@@ -7,7 +7,10 @@
 #   2. N x `run -d busybox sleep` then `rm -f` of all: wall time of each
 #      phase, and the memory of what supervises the running containers
 #      (berthd + N berth-shims vs N conmons; RSS and PSS);
-#   3. idle berthd RSS.
+#   3. N x `run -d busybox true` from 8 clients at once, then `rm -f`:
+#      creates of different containers run concurrently in berthd (a name
+#      is reserved per create, not one lock over every create);
+#   4. idle berthd RSS.
 #
 #   bench/run.sh [N]        (default 50; root)
 #
@@ -109,3 +112,15 @@ printf 'run -d x%d: berth %d ms, podman %d ms, ratio %s\n' "$N" $((t1 - t0)) $((
 printf 'rm -f x%d:  berth %d ms, podman %d ms, ratio %s\n' "$N" $((t4 - t3)) $((t5 - t4)) "$(ratio $((t4 - t3)) $((t5 - t4)))"
 printf 'memory with %d running: berthd+shims RSS %d KiB PSS %d KiB; conmons RSS %d KiB PSS %d KiB; PSS ratio %s\n' \
     "$N" "$b_rss" "$b_pss" "$c_rss" "$c_pss" "$(ratio "$b_pss" "$c_pss")"
+
+echo "== $N x run -d from 8 clients at once, then rm -f"
+t0=$(now_ms)
+seq 1 "$N" | xargs -P 8 -I{} "$BIN/berth" -H "unix://$SOCK" run -d --network none --name "btc{}" busybox sleep 100000 >/dev/null
+t1=$(now_ms)
+seq 1 "$N" | xargs -P 8 -I{} podman --root "$WORK/podman/root" --runroot "$WORK/podman/run" --cgroup-manager cgroupfs \
+    --events-backend none --runtime "$RUNC" run -d --network none --name "btq{}" localhost/busybox sleep 100000 >/dev/null
+t2=$(now_ms)
+[ "$(berth ps -q | wc -l)" = "$N" ] || { echo "run.sh: not all $N berth containers run" >&2; exit 1; }
+berth rm -f $(berth ps -aq) >/dev/null
+pod rm -f -t 0 -a >/dev/null
+printf 'run -d x%d (8 at once): berth %d ms, podman %d ms, ratio %s\n' "$N" $((t1 - t0)) $((t2 - t1)) "$(ratio $((t1 - t0)) $((t2 - t1)))"

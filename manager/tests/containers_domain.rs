@@ -30,7 +30,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::layer_tar;
 use tokio::sync::{mpsc, watch};
+
+mod support;
 
 /// How the fake's main process behaves.
 #[derive(Clone)]
@@ -364,16 +367,6 @@ impl Drop for Domain {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn layer_tar() -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Directory);
-    h.set_mode(0o755);
-    h.set_size(0);
-    b.append_data(&mut h, "etc", &[][..]).unwrap();
-    b.into_inner().unwrap()
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -15,21 +15,9 @@ use berth_store::metadata::MetadataStore;
 use berth_store::snapshot::native::NativeSnapshotter;
 use std::path::Path;
 use std::sync::Arc;
+use support::layer_tar;
 
-/// A small layer tar: a directory and a file.
-fn layer_tar() -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Directory);
-    h.set_mode(0o755);
-    h.set_size(0);
-    b.append_data(&mut h, "etc/", &[][..]).unwrap();
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(0o644);
-    h.set_size(6);
-    b.append_data(&mut h, "etc/hello", &b"world\n"[..]).unwrap();
-    b.into_inner().unwrap()
-}
+mod support;
 
 fn service(root: &Path, users: Arc<dyn ImageUsers>) -> ImageService {
     let content = ContentStore::open(root).unwrap();
