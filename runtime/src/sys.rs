@@ -276,20 +276,46 @@ pub fn errno_name(e: &io::Error) -> String {
     }
 }
 
-/// Closes every fd from `first` up, as late as possible before exec, by
-/// marking them close-on-exec (CVE-2024-21626: no host fd may reach the
-/// container). `close_range(2)` with CLOSE_RANGE_CLOEXEC is one syscall.
+/// Marks every fd from `first` up close-on-exec (CVE-2024-21626: no host fd
+/// may reach the container). `close_range(2)` with CLOSE_RANGE_CLOEXEC is
+/// one syscall; a kernel without it (before 5.11) or a seccomp filter the
+/// runtime itself runs under refuses it, and then each fd listed in
+/// /proc/self/fd is marked, as runc does.
 pub fn cloexec_from(first: RawFd) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    check_long(unsafe {
+    let r = check_long(unsafe {
         libc::syscall(
             libc::SYS_close_range,
             first as libc::c_uint,
             libc::c_uint::MAX,
             CLOSE_RANGE_CLOEXEC,
         )
-    })
-    .map(drop)
+    });
+    if r.is_ok() {
+        return Ok(());
+    }
+    // The directory's own fd is listed too; marking it is harmless.
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let Some(fd) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        if fd >= first {
+            let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFD) });
+            match flags {
+                Ok(f) => {
+                    check(unsafe { libc::fcntl(fd, libc::F_SETFD, f | libc::FD_CLOEXEC) })?;
+                }
+                // Closed meanwhile: the read_dir fd itself, once dropped.
+                Err(e) if e.raw_os_error() == Some(libc::EBADF) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `dup2` keeping the fd inheritable.
