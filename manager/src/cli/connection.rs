@@ -4,9 +4,8 @@
 use super::CliError;
 use berth_proto::v1::images_client::ImagesClient;
 use berth_proto::v1::system_client::SystemClient;
-use hyper_util::rt::TokioIo;
 use std::path::PathBuf;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 /// The socket path of a `unix://PATH` host (a bare absolute path works too).
 pub fn socket_path(host: &str) -> Result<PathBuf, CliError> {
@@ -22,44 +21,32 @@ pub fn socket_path(host: &str) -> Result<PathBuf, CliError> {
 pub async fn connect(host: &str) -> Result<Channel, CliError> {
     let path = socket_path(host)?;
     let shown = format!("unix://{}", path.display());
-    // The URI is a placeholder: the connector always dials the socket.
-    let endpoint = Endpoint::try_from("http://berthd.sock").expect("static uri");
-    let dial = path.clone();
-    endpoint
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let dial = dial.clone();
-            async move {
-                let stream = tokio::net::UnixStream::connect(&dial).await?;
-                Ok::<_, std::io::Error>(TokioIo::new(stream))
+    berth_proto::dial_unix(&path).await.map_err(|e| {
+        let mut reason = e.to_string();
+        let mut denied = false;
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            reason = s.to_string();
+            // The socket is 0660 root:berth: a user outside the group
+            // gets EACCES from connect(2), which says nothing about
+            // whether berthd runs.
+            denied |= s
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
+            source = s.source();
+        }
+        if denied {
+            CliError::PermissionDenied {
+                host: shown,
+                group: socket_group(&path),
             }
-        }))
-        .await
-        .map_err(|e| {
-            let mut reason = e.to_string();
-            let mut denied = false;
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                reason = s.to_string();
-                // The socket is 0660 root:berth: a user outside the group
-                // gets EACCES from connect(2), which says nothing about
-                // whether berthd runs.
-                denied |= s
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
-                source = s.source();
+        } else {
+            CliError::Connect {
+                host: shown,
+                reason,
             }
-            if denied {
-                CliError::PermissionDenied {
-                    host: shown,
-                    group: socket_group(&path),
-                }
-            } else {
-                CliError::Connect {
-                    host: shown,
-                    reason,
-                }
-            }
-        })
+        }
+    })
 }
 
 /// An Images client.

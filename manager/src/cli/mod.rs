@@ -394,7 +394,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
     let host = cli
         .host
         .clone()
-        .unwrap_or_else(|| format!("unix://{}", crate::daemon::DEFAULT_ADDRESS));
+        .unwrap_or_else(|| format!("unix://{}", berth_proto::DEFAULT_ADDRESS));
     let ctx = images::Context {
         host,
         config_dir: cli

@@ -7,9 +7,8 @@
 //! after a restart reconnects to the address kept in the record.
 
 use berth_proto::shim::v1::shim_client::ShimClient;
-use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 /// A shim client.
 pub type Client = ShimClient<Channel>;
@@ -114,29 +113,18 @@ pub async fn spawn(launch: &ShimLaunch<'_>) -> Result<PathBuf, ShimError> {
 
 /// Connects to the shim listening at `address`.
 pub async fn connect(address: &Path) -> Result<Client, ShimError> {
-    let endpoint = Endpoint::try_from("http://shim.sock").expect("static uri");
-    let dial = address.to_path_buf();
-    let channel = endpoint
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let dial = dial.clone();
-            async move {
-                let stream = tokio::net::UnixStream::connect(&dial).await?;
-                Ok::<_, std::io::Error>(TokioIo::new(stream))
-            }
-        }))
-        .await
-        .map_err(|e| {
-            let mut message = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                message = s.to_string();
-                source = s.source();
-            }
-            ShimError::Connect {
-                address: address.to_path_buf(),
-                message,
-            }
-        })?;
+    let channel = berth_proto::dial_unix(address).await.map_err(|e| {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message = s.to_string();
+            source = s.source();
+        }
+        ShimError::Connect {
+            address: address.to_path_buf(),
+            message,
+        }
+    })?;
     Ok(ShimClient::new(channel)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20))

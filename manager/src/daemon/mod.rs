@@ -38,8 +38,6 @@ use std::sync::Arc;
 pub const DEFAULT_ROOT: &str = "/var/lib/berth";
 /// Default runtime state directory.
 pub const DEFAULT_STATE: &str = "/run/berth";
-/// Default API socket.
-pub const DEFAULT_ADDRESS: &str = "/run/berth/berthd.sock";
 /// Default config file.
 pub const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
 
