@@ -5,7 +5,7 @@
 //! * [`images`]: the images domain (pull, push, tag, rmi, save, load, import)
 //!   over berth-store's content store, metadata and snapshotters;
 //! * [`registry`]: the OCI distribution / Docker registry v2 client;
-//! * [`reference`], [`manifest`]: image references and image formats;
+//! * image references and image formats are docker's conventions: `berth_docker`;
 //! * [`cli`]: the `berth` command line, which talks only gRPC.
 #![recursion_limit = "256"]
 
@@ -15,8 +15,6 @@ pub mod containers;
 pub mod daemon;
 pub mod events;
 pub mod images;
-pub mod manifest;
 pub mod networks;
-pub mod reference;
 pub mod registry;
 pub mod volumes;

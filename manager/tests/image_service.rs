@@ -4,7 +4,7 @@
 
 use berth_manager::images::import::ImportOptions;
 use berth_manager::images::{ImageError, ImageService, ImageUsers, NoImageUsers, Removed};
-use berth_manager::manifest::Platform;
+use berth_docker::manifest::Platform;
 use berth_manager::registry::RegistryConfig;
 use berth_store::content::ContentStore;
 use berth_store::gc::GcRoots;

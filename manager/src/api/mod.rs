@@ -9,7 +9,7 @@ pub mod system;
 pub mod volumes;
 
 use crate::images::ImageError;
-use crate::manifest::ManifestError;
+use berth_docker::manifest::ManifestError;
 use crate::registry::RegistryError;
 use tonic::{Code, Status};
 

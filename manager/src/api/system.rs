@@ -76,7 +76,7 @@ impl System for SystemApi {
             api_version: "1".into(),
             git_commit: option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown").into(),
             os: std::env::consts::OS.into(),
-            arch: crate::manifest::Platform::host().architecture,
+            arch: berth_docker::manifest::Platform::host().architecture,
             kernel_version: kernel_version(),
         }))
     }

@@ -7,7 +7,7 @@ use super::{connection, credentials, humanize, CliError};
 use super::{HistoryArgs, ImagesArgs, ImportArgs, LoadArgs, LoginArgs, LogoutArgs, PruneArgs};
 use super::{PullArgs, PushArgs, RmiArgs, SaveArgs, TagArgs};
 use crate::images::short_id;
-use crate::reference::{normalize_registry_host, Reference};
+use berth_docker::reference::{normalize_registry_host, Reference};
 use berth_proto::v1 as pb;
 use serde_json::Value;
 use std::io::{IsTerminal, Read, Write};

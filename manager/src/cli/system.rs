@@ -12,7 +12,7 @@ pub async fn version(ctx: &Context) -> Result<i32, CliError> {
     println!(
         " OS/Arch:           {}/{}",
         std::env::consts::OS,
-        crate::manifest::Platform::host().architecture
+        berth_docker::manifest::Platform::host().architecture
     );
     println!();
     let mut client = connection::system(&ctx.host).await?;

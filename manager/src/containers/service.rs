@@ -293,7 +293,7 @@ pub(crate) fn new_id() -> String {
             *b = (seed.rotate_left(i as u32 * 7) >> (i % 8)) as u8;
         }
     }
-    crate::manifest::hex(&buf)
+    berth_docker::manifest::hex(&buf)
 }
 
 /// A docker-like random name (`brave_turing`), from the id's bytes.

@@ -20,7 +20,7 @@ use crate::containers::service::{ContainerIndex, ContainerPaths, Runtimes};
 use crate::containers::ContainerService;
 use crate::events::EventBus;
 use crate::images::ImageService;
-use crate::manifest::Platform;
+use berth_docker::manifest::Platform;
 use crate::networks::{NetworkConfig, NetworkService};
 use crate::registry::RegistryConfig;
 use crate::volumes::VolumeService;

@@ -28,11 +28,11 @@ pub mod pull;
 pub mod push;
 pub mod save;
 
-use crate::manifest::{
+use berth_docker::manifest::{
     self, chain_ids, parse_config, parse_manifest, ImageConfigView, Manifest, ManifestError,
     ManifestKind, Platform,
 };
-use crate::reference::{looks_like_id, Reference, ReferenceError};
+use berth_docker::reference::{looks_like_id, Reference, ReferenceError};
 use crate::registry::{RegistryConfig, RegistryError};
 use berth_store::content::{ContentError, ContentStore};
 use berth_store::digest::{Descriptor as StoreDescriptor, Digest};

@@ -22,8 +22,8 @@
 
 use super::progress::{BlobState, ProgressSink, Throttle, TransferSummary};
 use super::{is_dangling, repo_digest, ImageError, ImageService, LABEL_DISTRIBUTED};
-use crate::manifest::{self, parse_manifest, Descriptor, Manifest, ManifestKind, Platform};
-use crate::reference::Reference;
+use berth_docker::manifest::{self, parse_manifest, Descriptor, Manifest, ManifestKind, Platform};
+use berth_docker::reference::Reference;
 use crate::registry::auth::Credentials;
 use crate::registry::Repository;
 use berth_store::digest::Digest;

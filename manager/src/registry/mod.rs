@@ -25,8 +25,8 @@
 
 pub mod auth;
 
-use crate::manifest::{self, ACCEPTED_MANIFESTS};
-use crate::reference::Reference;
+use berth_docker::manifest::{self, ACCEPTED_MANIFESTS};
+use berth_docker::reference::Reference;
 use auth::{parse_challenge, Challenge, Credentials, TokenResponse};
 use bytes::Bytes;
 use futures_util::Stream;

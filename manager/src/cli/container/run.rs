@@ -14,7 +14,7 @@ use crate::cli::images::Context;
 use crate::cli::CliError;
 use crate::containers::health::HealthFlags;
 use crate::containers::spec;
-use crate::reference::Reference;
+use berth_docker::reference::Reference;
 use berth_proto::v1 as pb;
 use berth_proto::v1::progress_event::Event;
 use clap::Args;
