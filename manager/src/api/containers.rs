@@ -107,7 +107,7 @@ fn log_config(
     for (k, v) in opts {
         match k.as_str() {
             "max-size" if driver == "json-file" => {
-                config.max_size = spec::parse_bytes(v)
+                config.max_size = berth_docker::size::parse_bytes(v)
                     .map_err(|e| Status::invalid_argument(format!("log-opt max-size: {e}")))?
                     as u64
             }

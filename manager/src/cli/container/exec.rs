@@ -7,7 +7,7 @@ use super::run::env_entry;
 use super::start_failure_code;
 use crate::cli::images::Context;
 use crate::cli::CliError;
-use crate::containers::spec;
+use berth_docker::env_file;
 use berth_proto::v1 as pb;
 use clap::Args;
 
@@ -59,7 +59,7 @@ fn exec_start(a: &ExecArgs) -> Result<pb::ExecStart, CliError> {
     for path in &a.env_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| CliError::Usage(format!("open {path}: {}", super::io_reason(&e))))?;
-        for entry in spec::parse_env_file(&text)
+        for entry in env_file::parse_env_file(&text)
             .map_err(|e| CliError::Usage(format!("env file {path}: {e}")))?
         {
             env.push(env_entry(&entry, &lookup)?);

@@ -9,7 +9,7 @@ use super::attach::{self, StreamEnd, StreamKind, StreamOptions};
 use super::{client, report_failure};
 use crate::cli::images::Context;
 use crate::cli::CliError;
-use crate::containers::spec;
+use berth_docker::size;
 use berth_proto::v1 as pb;
 use clap::Args;
 use std::future::Future;
@@ -272,7 +272,7 @@ pub async fn rename(ctx: &Context, a: RenameArgs) -> Result<i32, CliError> {
 /// The fields of an `update`, parsed like `run`'s flags.
 fn update_request(a: &UpdateArgs, id: String) -> Result<pb::UpdateContainerRequest, CliError> {
     let size = |flag: &str, v: &str| {
-        spec::parse_bytes(v).map_err(|e| {
+        size::parse_bytes(v).map_err(|e| {
             CliError::Usage(format!("invalid argument \"{v}\" for \"{flag}\" flag: {e}"))
         })
     };
@@ -306,7 +306,7 @@ fn update_request(a: &UpdateArgs, id: String) -> Result<pb::UpdateContainerReque
             .cpus
             .as_deref()
             .map(|c| {
-                spec::parse_cpus(c).map_err(|e| {
+                size::parse_cpus(c).map_err(|e| {
                     CliError::Usage(format!("invalid argument \"{c}\" for \"--cpus\" flag: {e}"))
                 })
             })

@@ -13,8 +13,8 @@ use super::client;
 use crate::cli::images::Context;
 use crate::cli::CliError;
 use crate::containers::health::HealthFlags;
-use crate::containers::spec;
 use berth_docker::reference::Reference;
+use berth_docker::{env_file, size};
 use berth_proto::v1 as pb;
 use berth_proto::v1::progress_event::Event;
 use clap::Args;
@@ -299,10 +299,10 @@ fn restart_policy(value: &str) -> Result<(String, i32), CliError> {
 }
 
 /// A size flag (`-m`, `--memory-swap`, `--shm-size`) in bytes, parsed by
-/// the spec module's `parse_bytes` (docker's RAMInBytes) so the CLI and
+/// berth-docker's `parse_bytes` (docker's RAMInBytes) so the CLI and
 /// berthd agree on what `512m` means.
 fn size_flag(flag: &str, value: &str) -> Result<i64, CliError> {
-    spec::parse_bytes(value).map_err(|e| {
+    size::parse_bytes(value).map_err(|e| {
         CliError::Usage(format!(
             "invalid argument \"{value}\" for \"{flag}\" flag: {e}"
         ))
@@ -327,7 +327,7 @@ pub fn build_config(
                 crate::cli::container::io_reason(&e)
             ))
         })?;
-        for entry in spec::parse_env_file(&text)
+        for entry in env_file::parse_env_file(&text)
             .map_err(|e| CliError::Usage(format!("env file {path}: {e}")))?
         {
             env.push(env_entry(&entry, lookup_env)?);
@@ -407,7 +407,7 @@ pub fn build_config(
     };
     let nano_cpus = match &flags.cpus {
         None => 0,
-        Some(c) => spec::parse_cpus(c).map_err(|e| {
+        Some(c) => size::parse_cpus(c).map_err(|e| {
             CliError::Usage(format!("invalid argument \"{c}\" for \"--cpus\" flag: {e}"))
         })?,
     };

@@ -1,14 +1,30 @@
 //! Sizes and CPU amounts as docker's flags take them: `--memory 512m`,
-//! `--shm-size 64m`, `--memory-swap -1`, `--cpus 1.5`.
+//! `--shm-size 64m`, `--memory-swap -1`, `--cpus 1.5`, `--log-opt max-size=10m`.
+//! The CLI parses them to refuse a bad flag before anything is created; berthd
+//! parses the same strings when they come in a container's options
+//! (`--tmpfs size=`, log options), so both read them with the one set of rules.
 
-use super::SpecError;
+/// A size or CPU amount that does not parse; the message names the input the
+/// way docker's does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    /// Not a size in docker's `RAMInBytes` form.
+    #[error("invalid size: '{0}'")]
+    InvalidSize(String),
+    /// `--cpus` that is not a non-negative decimal number.
+    #[error("failed to parse {0} as a rational number")]
+    NotRational(String),
+    /// `--cpus` with more than nine decimals (below one nano-CPU).
+    #[error("value {0} is too precise")]
+    TooPrecise(String),
+}
 
 /// Parses a size in bytes the way docker's `RAMInBytes` (go-units) does: a
 /// decimal number, an optional space, then an optional unit `b`, `k`, `m`,
 /// `g`, `t` or `p` (binary multiples, any case) with an optional `i` and `b`
 /// after it: `512m`, `1.5G`, `10 MiB`, `100`. Errors `invalid size: '12x'`.
-pub fn parse_bytes(input: &str) -> Result<i64, SpecError> {
-    let bad = || SpecError::invalid(format!("invalid size: '{input}'"));
+pub fn parse_bytes(input: &str) -> Result<i64, SizeError> {
+    let bad = || SizeError::InvalidSize(input.to_string());
     let digits_end = input
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(input.len());
@@ -44,7 +60,7 @@ pub fn parse_bytes(input: &str) -> Result<i64, SpecError> {
 }
 
 /// `--memory-swap`: `-1` (unlimited) or a size as [`parse_bytes`].
-pub fn parse_memory_swap(input: &str) -> Result<i64, SpecError> {
+pub fn parse_memory_swap(input: &str) -> Result<i64, SizeError> {
     if input == "-1" {
         Ok(-1)
     } else {
@@ -55,15 +71,15 @@ pub fn parse_memory_swap(input: &str) -> Result<i64, SpecError> {
 /// Parses `--cpus` (`1.5`, `0.25`, `2`) into nano-CPUs, as docker's
 /// `NanoCPUs`: at most nine decimals, not negative. Errors
 /// `failed to parse abc as a rational number`.
-pub fn parse_cpus(input: &str) -> Result<i64, SpecError> {
-    let bad = || SpecError::invalid(format!("failed to parse {input} as a rational number"));
+pub fn parse_cpus(input: &str) -> Result<i64, SizeError> {
+    let bad = || SizeError::NotRational(input.to_string());
     let (int, frac) = input.split_once('.').unwrap_or((input, ""));
     let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
     if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
         return Err(bad());
     }
     if frac.len() > 9 {
-        return Err(SpecError::invalid(format!("value {input} is too precise")));
+        return Err(SizeError::TooPrecise(input.to_string()));
     }
     let whole: i64 = if int.is_empty() {
         0
