@@ -1,5 +1,8 @@
 //! Docker's conventions, shared by `berth` (the CLI) and berthd.
+pub mod duration;
 pub mod env_file;
 pub mod manifest;
 pub mod reference;
+pub mod short_id;
 pub mod size;
+pub mod timestamp;

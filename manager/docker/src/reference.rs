@@ -217,6 +217,15 @@ pub fn normalize_registry_host(server: &str) -> String {
     }
 }
 
+/// The familiar form of an image record's name (`busybox:latest` for
+/// `docker.io/library/busybox:latest`); a name that is not a reference (an
+/// image ID) as it is.
+pub fn familiar(name: &str) -> String {
+    Reference::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_string())
+}
+
 /// Whether `s` looks like an image ID or ID prefix (hex, optionally with
 /// `sha256:`), which is how docker decides between an ID and a name.
 pub fn looks_like_id(s: &str) -> bool {

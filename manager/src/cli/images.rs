@@ -6,8 +6,9 @@ use super::template::{self, ListFormat};
 use super::{connection, credentials, humanize, CliError};
 use super::{HistoryArgs, ImagesArgs, ImportArgs, LoadArgs, LoginArgs, LogoutArgs, PruneArgs};
 use super::{PullArgs, PushArgs, RmiArgs, SaveArgs, TagArgs};
-use crate::images::short_id;
+use berth_docker::reference::familiar;
 use berth_docker::reference::{normalize_registry_host, Reference};
+use berth_docker::short_id::short_id;
 use berth_proto::v1 as pb;
 use serde_json::Value;
 use std::io::{IsTerminal, Read, Write};
@@ -32,10 +33,6 @@ fn auth_for(ctx: &Context, reference: &str) -> Result<Option<pb::RegistryAuth>, 
             identity_token: a.identity_token,
         }),
     )
-}
-
-fn familiar(name: &str) -> String {
-    crate::images::familiar(name)
 }
 
 /// Drives a progress stream to its end; returns the final event.
@@ -386,7 +383,7 @@ pub async fn history(ctx: &Context, a: HistoryArgs) -> Result<i32, CliError> {
             "<missing>".to_string()
         };
         let created = h["created"].as_str().unwrap_or("");
-        let created_secs = crate::images::parse_time(created);
+        let created_secs = berth_docker::timestamp::parse_time(created);
         let created_at = created_secs
             .map(|t| {
                 humantime::format_rfc3339_seconds(

@@ -117,12 +117,12 @@ pub fn image_json(detail: &pb::InspectImageResponse) -> Value {
         repo_tags: detail
             .repo_tags
             .iter()
-            .map(|t| crate::images::familiar(t))
+            .map(|t| berth_docker::reference::familiar(t))
             .collect(),
         repo_digests: detail
             .repo_digests
             .iter()
-            .map(|t| crate::images::familiar(t))
+            .map(|t| berth_docker::reference::familiar(t))
             .collect(),
         parent: str_field(&config, "parent"),
         comment: str_field(&config, "comment"),

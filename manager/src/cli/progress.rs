@@ -22,7 +22,7 @@ pub struct ProgressRenderer {
 }
 
 fn short(digest: &str) -> String {
-    crate::images::short_id(digest)
+    berth_docker::short_id::short_id(digest)
 }
 
 /// Docker's word for a state in its listing.

@@ -22,8 +22,9 @@
 //! to write it.
 
 use super::layer::{decompress, CountingSink};
-use super::{familiar, ImageError, ImageService, ResolvedImage};
+use super::{ImageError, ImageService, ResolvedImage};
 use berth_docker::manifest;
+use berth_docker::reference::familiar;
 use berth_store::digest::Digest;
 use serde_json::json;
 use std::collections::BTreeSet;

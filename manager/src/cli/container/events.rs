@@ -9,7 +9,7 @@ use super::{events_client, parse_filters};
 use crate::cli::images::Context;
 use crate::cli::template;
 use crate::cli::CliError;
-use crate::containers::logs::{format_timestamp, parse_log_time};
+use berth_docker::timestamp::{format_timestamp, parse_log_time};
 use berth_proto::v1 as pb;
 use clap::Args;
 use serde_json::{json, Value};

@@ -6,7 +6,7 @@
 use super::client;
 use crate::cli::images::Context;
 use crate::cli::CliError;
-use crate::containers::logs::{format_timestamp, parse_log_time};
+use berth_docker::timestamp::{format_timestamp, parse_log_time};
 use berth_proto::v1 as pb;
 use clap::Args;
 use std::io::Write;

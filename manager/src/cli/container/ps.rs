@@ -139,7 +139,7 @@ pub fn row(c: &pb::ContainerSummary, trunc: bool) -> Value {
         c.id.clone()
     };
     let image = if trunc && (c.image.starts_with("sha256:") || c.image.is_empty()) {
-        crate::images::short_id(if c.image.is_empty() {
+        berth_docker::short_id::short_id(if c.image.is_empty() {
             &c.image_id
         } else {
             &c.image

@@ -529,7 +529,7 @@ async fn pull_image(
                     l.state.clone()
                 };
                 if shown.get(&l.digest) != Some(&state) {
-                    eprintln!("{}: {state}", crate::images::short_id(&l.digest));
+                    eprintln!("{}: {state}", berth_docker::short_id::short_id(&l.digest));
                     shown.insert(l.digest, state);
                 }
             }

@@ -20,6 +20,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::duration::parse_go_duration;
+
 /// A time value that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeError {
@@ -45,9 +47,9 @@ pub fn parse_log_time_with_offset(
     local_offset_secs: i32,
 ) -> Result<SystemTime, TimeError> {
     if value != "0" {
-        if let Some(nanos) = parse_go_duration(value) {
+        if let Ok(nanos) = parse_go_duration(value) {
             let now_nanos = unix_nanos(now);
-            let at = now_nanos - nanos;
+            let at = now_nanos - i128::from(nanos);
             // docker sends `reference.Add(-d).Unix()`: whole seconds, floored.
             return Ok(from_unix(at.div_euclid(1_000_000_000) as i64, 0));
         }
@@ -104,6 +106,17 @@ pub fn format_timestamp(t: SystemTime) -> String {
     )
 }
 
+/// Seconds since the epoch of an RFC 3339 time in UTC (an image config's
+/// `created`), for `images`' CREATED column and the `since`/`before`
+/// filters; `None` when it does not parse.
+pub fn parse_time(s: &str) -> Option<i64> {
+    humantime::parse_rfc3339_weak(s.trim_end_matches('Z'))
+        .ok()
+        .or_else(|| humantime::parse_rfc3339(s).ok())
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+}
+
 /// The local zone's offset from UTC at `at`, in seconds east (glibc's
 /// `tm_gmtoff`, which reads TZ and /etc/localtime); 0 if it is unknown.
 pub fn local_utc_offset(at: SystemTime) -> i32 {
@@ -133,66 +146,6 @@ fn from_unix(secs: i64, nanos: u32) -> SystemTime {
     } else {
         UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + Duration::from_nanos(nanos.into())
     }
-}
-
-/// Go's `time.ParseDuration`, in nanoseconds: `[-+]?(number unit)+` where a
-/// number may have a fraction; `0` alone needs no unit.
-fn parse_go_duration(s: &str) -> Option<i128> {
-    let (negative, mut rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: i128 = 0;
-    while !rest.is_empty() {
-        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let int_part = &rest[..int_len];
-        rest = &rest[int_len..];
-        let mut frac_part = "";
-        if let Some(after_dot) = rest.strip_prefix('.') {
-            let frac_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
-            frac_part = &after_dot[..frac_len];
-            rest = &after_dot[frac_len..];
-        }
-        if int_part.is_empty() && frac_part.is_empty() {
-            return None;
-        }
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit: i128 = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        // Go refuses durations beyond int64 nanoseconds (about 292 years).
-        let whole: i128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.get(..int_part.len().min(20))?.parse().ok()?
-        };
-        total += whole.checked_mul(unit)?;
-        let mut scale = unit;
-        for digit in frac_part.bytes().take(18) {
-            scale /= 10;
-            total += i128::from(digit - b'0') * scale;
-        }
-        if total > i128::from(i64::MAX) {
-            return None;
-        }
-    }
-    Some(if negative { -total } else { total })
 }
 
 /// A unix time as docker's `parseTimestamp` reads it: `SECONDS[.FRACTION]`,
@@ -447,29 +400,6 @@ mod tests {
         assert_eq!(parse("2h45m30.5s").unwrap(), at(NOW - 9930, 0));
         assert_eq!(parse("-10s").unwrap(), at(NOW + 10, 0));
         assert_eq!(parse("3µs").unwrap(), at(NOW, 0));
-    }
-
-    #[test]
-    fn go_duration_grammar() {
-        assert_eq!(parse_go_duration("0"), Some(0));
-        assert_eq!(parse_go_duration(".5s"), Some(500_000_000));
-        assert_eq!(
-            parse_go_duration("1h1m1s1ms1us1ns"),
-            Some(3_661_001_001_001)
-        );
-        for bad in [
-            "",
-            "-",
-            "10",
-            "1x",
-            "h",
-            ".s",
-            "1.5",
-            "1h 2m",
-            "9999999999h",
-        ] {
-            assert_eq!(parse_go_duration(bad), None, "{bad:?}");
-        }
     }
 
     #[test]
