@@ -2,6 +2,12 @@
 //! it (CVE-2021-30465 and kin: a hostile rootfs may hold `proc -> /` or a
 //! mount target that is a symlink to `/etc`).
 //!
+//! Its own crate because three parties resolve paths this way and must not
+//! depend on one another: the runtime (mounts, devices; re-exported as
+//! `berth_runtime::in_root`), berthd (the image's /etc/passwd, volumes,
+//! `cp` into a container) and the `berth` CLI (the local side of `cp`, through
+//! berth-docker's archive code). Only libc: no runtime, no daemon state.
+//!
 //! Every lookup goes through `openat2(2)` with `RESOLVE_IN_ROOT` on an fd of
 //! the rootfs: the kernel treats that fd as `/`, so `..` and absolute symlinks
 //! stay inside it, and the result is an `O_PATH` fd that a mount reaches as
@@ -13,7 +19,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use crate::sys;
+pub mod sys;
 
 /// An open directory treated as `/` for every lookup under it.
 pub struct RootDir {
