@@ -1,4 +1,5 @@
 //! Docker's conventions, shared by `berth` (the CLI) and berthd.
+pub mod archive;
 pub mod duration;
 pub mod env_file;
 pub mod manifest;

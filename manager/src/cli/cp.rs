@@ -39,14 +39,12 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::containers::archive::copy_in::extract_renamed;
-use crate::containers::archive::copy_out::open_root;
-use crate::containers::archive::{
-    archive_path_as, stat_path, ArchiveError, ExtractOptions, PathStat,
-};
+use berth_docker::archive::copy_in::extract_renamed;
+use berth_docker::archive::copy_out::open_root;
+use berth_docker::archive::{archive_path_as, stat_path, ArchiveError, ExtractOptions, PathStat};
 
 #[cfg(doc)]
-use crate::containers::archive::{archive_path, extract_into};
+use berth_docker::archive::{archive_path, extract_into};
 
 /// `berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-` and
 /// `berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH`.
@@ -572,7 +570,7 @@ pub fn send_local(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::containers::archive::{archive_path, extract_into};
+    use berth_docker::archive::{archive_path, extract_into};
     use std::os::unix::fs::symlink;
 
     fn args(src: &str, dest: &str) -> CpArgs {

@@ -2,9 +2,9 @@
 //! both directions and `export` (the archive module does the work, on the
 //! container's mounted rootfs, in blocking threads).
 
-use super::archive::{self, ExtractOptions};
 use super::service::{is_mounted, ContainerService};
 use super::ContainerError;
+use berth_docker::archive::{self, ExtractOptions};
 use berth_proto::v1 as pb;
 use berth_store::mount::mount_all;
 use std::io::{self, Read, Write};
@@ -131,7 +131,7 @@ impl ContainerService {
             let (lowers, upper) = snapshotter
                 .diff_dirs(&key)
                 .map_err(|e| ContainerError::Internal(e.to_string()))?;
-            let changes = archive::changes(&lowers, &upper)?;
+            let changes = super::archive::changes(&lowers, &upper)?;
             Ok(changes
                 .into_iter()
                 .map(|c| pb::Change {

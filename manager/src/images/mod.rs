@@ -101,7 +101,7 @@ pub enum ImageError {
         source: std::io::Error,
     },
     /// A bad archive; the message may quote its bytes (escaped when shown).
-    #[error("invalid archive: {}", berth_store::layer::printable(.0))]
+    #[error("invalid archive: {}", berth_docker::archive::printable(.0))]
     Archive(String),
     #[error("operation cancelled: {0}")]
     Cancelled(String),

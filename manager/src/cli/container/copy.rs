@@ -9,7 +9,7 @@ use super::client;
 use crate::cli::cp::{self, CopyPlan, CpArgs, FromContainer, ToContainer};
 use crate::cli::images::Context;
 use crate::cli::CliError;
-use crate::containers::archive::PathStat;
+use berth_docker::archive::PathStat;
 use berth_proto::v1 as pb;
 use berth_proto::v1::containers_client::ContainersClient;
 use std::io::{Read, Write};

@@ -23,7 +23,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use berth_runtime::in_root::RootDir;
+use berth_in_root::RootDir;
 
 use super::copy_out::open_root;
 use super::node::{check, cstring, set_mtime_at, Node};
@@ -52,7 +52,7 @@ pub fn extract_into(
 
 /// [`extract_into`] with every entry name (and hardlink target) passed through `rename`
 /// first (`None`: skip the entry): the client's side of docker's `RebaseArchiveEntries`.
-pub(crate) fn extract_renamed(
+pub fn extract_renamed(
     root: &RootDir,
     dst: &str,
     tar: impl Read,
@@ -76,9 +76,9 @@ pub(crate) fn extract_renamed(
     }
     // The destination as a path inside the root, symlinks resolved: every entry is looked
     // up from the root again, always with RESOLVE_IN_ROOT.
-    let root_real = berth_runtime::sys::fd_target(root.fd())
+    let root_real = berth_in_root::sys::fd_target(root.fd())
         .map_err(|e| ArchiveError::io("resolve", root.path().display().to_string(), e))?;
-    let dst_real = berth_runtime::sys::fd_target(dst_node.fd.as_raw_fd())
+    let dst_real = berth_in_root::sys::fd_target(dst_node.fd.as_raw_fd())
         .map_err(|e| ArchiveError::io("resolve", &shown_dst, e))?;
     let dst_in_root = match dst_real.strip_prefix(&root_real) {
         Ok(rel) => format!("/{}", rel.to_string_lossy()),
@@ -238,7 +238,7 @@ impl Extractor<'_> {
                 }
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let fd = berth_runtime::sys::openat(
+                let fd = berth_in_root::sys::openat(
                     parent_fd,
                     &cname,
                     libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW,

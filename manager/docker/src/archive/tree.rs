@@ -19,7 +19,7 @@ use super::node::Node;
 use super::ArchiveError;
 
 /// Writes trees into one tar stream.
-pub(crate) struct TreeWriter<W: Write> {
+pub struct TreeWriter<W: Write> {
     builder: tar::Builder<W>,
     /// First tar name of every multiply-linked inode, for hardlink entries.
     links: HashMap<(u64, u64), Vec<u8>>,

@@ -15,7 +15,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_runtime::in_root::{normalize, RootDir};
+use berth_in_root::{normalize, RootDir};
 
 use super::node::Node;
 use super::tree::TreeWriter;
@@ -158,7 +158,7 @@ impl PathStat {
 }
 
 /// A path resolved inside a root: its node, its stat and its cleaned container path.
-pub(crate) struct Resolved {
+pub struct Resolved {
     pub node: Node,
     pub stat: PathStat,
     /// The cleaned absolute container path (`/etc/passwd`).
@@ -202,13 +202,13 @@ pub fn archive_path_as(
     Ok(resolved.stat)
 }
 
-pub(crate) fn open_root(rootfs: &Path) -> Result<RootDir, ArchiveError> {
+pub fn open_root(rootfs: &Path) -> Result<RootDir, ArchiveError> {
     RootDir::open(rootfs)
         .map_err(|e| ArchiveError::io("open rootfs", rootfs.display().to_string(), e))
 }
 
 /// docker's path rules (module doc) on `path` under `root`.
-pub(crate) fn resolve(root: &RootDir, path: &str) -> Result<Resolved, ArchiveError> {
+pub fn resolve(root: &RootDir, path: &str) -> Result<Resolved, ArchiveError> {
     let cleaned = normalize(Path::new(&format!("/{path}")));
     let cleaned_str = cleaned.to_string_lossy().into_owned();
     let current_dir = path == "." || path.ends_with("/.");
@@ -281,14 +281,14 @@ fn link_target(
     node: &Node,
     parent: Option<&std::os::fd::OwnedFd>,
 ) -> Result<String, ArchiveError> {
-    let root_real = berth_runtime::sys::fd_target(root.fd())
+    let root_real = berth_in_root::sys::fd_target(root.fd())
         .map_err(|e| ArchiveError::io("resolve", root.path().display().to_string(), e))?;
     let in_root = |real: PathBuf| -> Option<String> {
         let rel = real.strip_prefix(&root_real).ok()?;
         Some(format!("/{}", rel.to_string_lossy()).replace("//", "/"))
     };
     if let Ok(fd) = root.open_in_root(path, libc::O_PATH) {
-        if let Some(p) = berth_runtime::sys::fd_target(fd.as_raw_fd())
+        if let Some(p) = berth_in_root::sys::fd_target(fd.as_raw_fd())
             .ok()
             .and_then(in_root)
         {
@@ -304,7 +304,7 @@ fn link_target(
         .map_err(|e| ArchiveError::io("read link", path, e))?;
     let target = OsStr::from_bytes(&target).to_string_lossy().into_owned();
     let base = match parent
-        .and_then(|p| berth_runtime::sys::fd_target(p.as_raw_fd()).ok())
+        .and_then(|p| berth_in_root::sys::fd_target(p.as_raw_fd()).ok())
         .and_then(in_root)
     {
         Some(p) => p,

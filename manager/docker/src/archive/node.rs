@@ -2,7 +2,7 @@
 //!
 //! A running container can rename, replace or symlink anything in its rootfs while berthd
 //! reads or writes it. Every operation here therefore works on a descriptor that was resolved
-//! once, safely ([`RootDir`](berth_runtime::in_root::RootDir) for multi-component paths,
+//! once, safely ([`RootDir`](berth_in_root::RootDir) for multi-component paths,
 //! `openat(..., O_NOFOLLOW)` of a single name under a pinned directory otherwise), and reaches
 //! the inode afterwards through `/proc/self/fd/N` (which the kernel resolves to exactly that
 //! inode, never by name) or through `*at(fd, "", AT_EMPTY_PATH)` calls. This is the
@@ -17,13 +17,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 /// One extended attribute: name and value.
-pub(crate) type Xattr = (Vec<u8>, Vec<u8>);
+pub type Xattr = (Vec<u8>, Vec<u8>);
 
 /// The largest xattr name list and value the kernel allows (XATTR_LIST_MAX, XATTR_SIZE_MAX).
 const XATTR_MAX: usize = 65536;
 
 /// An `O_PATH` descriptor of one file and its metadata, taken through that descriptor.
-pub(crate) struct Node {
+pub struct Node {
     pub fd: OwnedFd,
     pub meta: Metadata,
 }
@@ -33,7 +33,7 @@ impl Node {
     /// it is a symlink.
     pub fn open_at(dir: RawFd, name: &OsStr) -> io::Result<Node> {
         let c = cstring(name.as_bytes())?;
-        let fd = berth_runtime::sys::openat(dir, &c, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+        let fd = berth_in_root::sys::openat(dir, &c, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
         Node::from_fd(fd)
     }
 
@@ -153,14 +153,14 @@ impl Node {
 }
 
 /// `fstat` of a descriptor (`O_PATH` ones included: statx with `AT_EMPTY_PATH`).
-pub(crate) fn fstat(fd: RawFd) -> io::Result<Metadata> {
+pub fn fstat(fd: RawFd) -> io::Result<Metadata> {
     // The File only borrows the fd: ManuallyDrop keeps it from closing it.
     let file = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
     file.metadata()
 }
 
 /// Sets the access and modification times of `name` under `dir`, not following a symlink.
-pub(crate) fn set_mtime_at(dir: RawFd, name: &CStr, secs: i64) -> io::Result<()> {
+pub fn set_mtime_at(dir: RawFd, name: &CStr, secs: i64) -> io::Result<()> {
     let t = libc::timespec {
         tv_sec: secs as libc::time_t,
         tv_nsec: 0,
@@ -177,12 +177,12 @@ pub(crate) fn set_mtime_at(dir: RawFd, name: &CStr, secs: i64) -> io::Result<()>
 }
 
 /// A C string of `bytes`, refusing NUL bytes.
-pub(crate) fn cstring(bytes: &[u8]) -> io::Result<CString> {
+pub fn cstring(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in name"))
 }
 
 /// Maps a libc return value to an io::Result.
-pub(crate) fn check(r: libc::c_int) -> io::Result<()> {
+pub fn check(r: libc::c_int) -> io::Result<()> {
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {
