@@ -6,4 +6,5 @@ pub mod manifest;
 pub mod reference;
 pub mod short_id;
 pub mod size;
+pub mod sysctl;
 pub mod timestamp;

@@ -350,7 +350,7 @@ pub fn build_config(
     for s in &flags.sysctl {
         let (k, v) = key_value("--sysctl", s, false)?;
         // docker's CLI refuses host (not namespaced) sysctls itself.
-        if !crate::containers::spec::sysctls::is_namespaced(&k) {
+        if !berth_docker::sysctl::is_namespaced(&k) {
             return Err(CliError::Usage(format!(
                 "invalid argument \"{s}\" for \"--sysctl\" flag: sysctl '{s}' is not whitelisted"
             )));
