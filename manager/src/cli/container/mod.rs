@@ -9,6 +9,7 @@
 //!   `attach` and `exec` (raw terminal, resizes, detach keys);
 //! * [`lifecycle`]: start, stop, restart, kill, rm, rename, update, pause,
 //!   unpause, wait;
+//! * [`health`]: the `--health-*` flags checked as docker's CLI does;
 //! * [`exec`], [`ps`], [`inspect`], [`logs`], [`top`], [`stats`],
 //!   [`events`], [`prune`], [`filesystem`] (diff, export, port), [`copy`] (cp).
 //!
@@ -25,6 +26,7 @@ pub mod copy;
 pub mod events;
 pub mod exec;
 pub mod filesystem;
+pub mod health;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;

@@ -10,9 +10,9 @@
 
 use super::attach::{self, StreamEnd, StreamKind, StreamOptions};
 use super::client;
+use super::health::HealthFlags;
 use crate::cli::images::Context;
 use crate::cli::CliError;
-use crate::containers::health::HealthFlags;
 use berth_docker::reference::Reference;
 use berth_docker::{env_file, size};
 use berth_proto::v1 as pb;
