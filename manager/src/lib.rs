@@ -1,4 +1,5 @@
-//! berthd (the daemon) and berth (the CLI over its gRPC API).
+//! berthd, the daemon. The `berth` CLI is its own crate (manager/cli), which
+//! reaches berthd only through the gRPC API.
 //!
 //! * [`daemon`]: berthd's start-up, configuration and API socket;
 //! * [`api`]: thin gRPC adapters over the domain services (`berth.v1`);
@@ -6,11 +7,9 @@
 //!   over berth-store's content store, metadata and snapshotters;
 //! * [`registry`]: the OCI distribution / Docker registry v2 client;
 //! * image references and image formats are docker's conventions: `berth_docker`;
-//! * [`cli`]: the `berth` command line, which talks only gRPC.
 #![recursion_limit = "256"]
 
 pub mod api;
-pub mod cli;
 pub mod containers;
 pub mod daemon;
 pub mod events;

@@ -2,6 +2,7 @@
 pub mod archive;
 pub mod duration;
 pub mod env_file;
+pub mod humanize;
 pub mod manifest;
 pub mod reference;
 pub mod short_id;

@@ -4,9 +4,9 @@
 //! array indented like docker's, or one `--format` rendering per object.
 
 use super::client;
-use crate::cli::images::Context;
-use crate::cli::template;
-use crate::cli::{connection, CliError};
+use crate::images::Context;
+use crate::template;
+use crate::{connection, CliError};
 use berth_proto::v1 as pb;
 use clap::Args;
 use serde::Serialize;
@@ -84,13 +84,13 @@ async fn lookup(
             })
             .await
         {
-            Ok(r) => return Ok(Some(crate::cli::inspect::image_json(&r.into_inner()))),
+            Ok(r) => return Ok(Some(crate::inspect::image_json(&r.into_inner()))),
             Err(s) if s.code() == tonic::Code::NotFound => {}
             Err(s) => return Err(s.into()),
         }
     }
     if matches!(kinds, Kinds::Any | Kinds::Volume) {
-        if let Some(v) = crate::cli::volume::lookup(ctx, name).await? {
+        if let Some(v) = crate::volume::lookup(ctx, name).await? {
             return Ok(Some(v));
         }
     }

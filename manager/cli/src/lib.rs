@@ -12,7 +12,6 @@ pub mod connection;
 pub mod container;
 pub mod cp;
 pub mod credentials;
-pub mod humanize;
 pub mod images;
 pub mod inspect;
 pub mod network;

@@ -6,9 +6,10 @@
 //! .Names .Labels .Mounts .Networks`).
 
 use super::{client, parse_filters, short_container_id};
-use crate::cli::images::Context;
-use crate::cli::template::{self, ListFormat};
-use crate::cli::{humanize, CliError};
+use crate::images::Context;
+use crate::template::{self, ListFormat};
+use crate::CliError;
+use berth_docker::humanize;
 use berth_proto::v1 as pb;
 use clap::Args;
 use serde_json::Value;

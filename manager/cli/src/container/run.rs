@@ -11,8 +11,8 @@
 use super::attach::{self, StreamEnd, StreamKind, StreamOptions};
 use super::client;
 use super::health::HealthFlags;
-use crate::cli::images::Context;
-use crate::cli::CliError;
+use crate::images::Context;
+use crate::CliError;
 use berth_docker::reference::Reference;
 use berth_docker::{env_file, size};
 use berth_proto::v1 as pb;
@@ -322,10 +322,7 @@ pub fn build_config(
     let mut env = Vec::new();
     for path in &flags.env_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            CliError::Usage(format!(
-                "open {path}: {}",
-                crate::cli::container::io_reason(&e)
-            ))
+            CliError::Usage(format!("open {path}: {}", crate::container::io_reason(&e)))
         })?;
         for entry in env_file::parse_env_file(&text)
             .map_err(|e| CliError::Usage(format!("env file {path}: {e}")))?
@@ -369,7 +366,7 @@ pub fn build_config(
             seccomp_profile = std::fs::read(value).map_err(|e| {
                 CliError::Usage(format!(
                     "opening seccomp profile ({value}) failed: open {value}: {}",
-                    crate::cli::container::io_reason(&e)
+                    crate::container::io_reason(&e)
                 ))
             })?;
         }
@@ -496,15 +493,13 @@ async fn pull_image(
     platform: &str,
     quiet: bool,
 ) -> Result<(), CliError> {
-    let mut images = crate::cli::connection::images(&ctx.host).await?;
+    let mut images = crate::connection::images(&ctx.host).await?;
     let auth = match Reference::parse(image) {
-        Ok(r) => {
-            crate::cli::credentials::get(&ctx.config_dir, &r.domain)?.map(|a| pb::RegistryAuth {
-                username: a.username,
-                password: a.password,
-                identity_token: a.identity_token,
-            })
-        }
+        Ok(r) => crate::credentials::get(&ctx.config_dir, &r.domain)?.map(|a| pb::RegistryAuth {
+            username: a.username,
+            password: a.password,
+            identity_token: a.identity_token,
+        }),
         Err(_) => None,
     };
     let mut stream = images

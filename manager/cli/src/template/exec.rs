@@ -701,7 +701,7 @@ fn operand_text(op: &Operand) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::cli::template::parse;
+    use crate::template::parse;
 
     use super::*;
     use serde_json::json;

@@ -2,9 +2,9 @@
 //! runs ps and keeps the container's rows), printed in docker's columns.
 
 use super::client;
-use crate::cli::images::Context;
-use crate::cli::tabwriter::TabWriter;
-use crate::cli::CliError;
+use crate::images::Context;
+use crate::tabwriter::TabWriter;
+use crate::CliError;
 use berth_proto::v1 as pb;
 use clap::Args;
 

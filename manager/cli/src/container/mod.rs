@@ -14,7 +14,7 @@
 //!   [`events`], [`prune`], [`filesystem`] (diff, export, port), [`copy`] (cp).
 //!
 //! `--format` goes through the shared Go-template module
-//! ([`crate::cli::template`]) with docker's field names per command.
+//! ([`crate::template`]) with docker's field names per command.
 //!
 //! Exit codes follow docker's CLI: a daemon error is `Error response from
 //! daemon: ...` and exit 1; `run`/`create` exit 125 when berth or berthd
@@ -91,7 +91,7 @@ pub enum ContainerCommands {
     /// Export a container's filesystem as a tar archive.
     Export(filesystem::ExportArgs),
     /// Copy files/folders between a container and the local filesystem.
-    Cp(crate::cli::cp::CpArgs),
+    Cp(crate::cp::CpArgs),
     /// Get real time events from the server.
     Events(events::EventsArgs),
     /// Manage containers.
@@ -150,7 +150,7 @@ pub enum ContainerCommand {
     /// Export a container's filesystem as a tar archive.
     Export(filesystem::ExportArgs),
     /// Copy files/folders between a container and the local filesystem.
-    Cp(crate::cli::cp::CpArgs),
+    Cp(crate::cp::CpArgs),
     /// Display detailed information on one or more containers.
     Inspect(inspect::InspectArgs),
     /// Remove all stopped containers.

@@ -5,8 +5,9 @@
 //! command then removes nothing and exits 0. `-f` skips the question.
 
 use super::{client, parse_filters};
-use crate::cli::images::Context;
-use crate::cli::{connection, humanize, CliError};
+use crate::images::Context;
+use crate::{connection, CliError};
+use berth_docker::humanize;
 use berth_proto::v1 as pb;
 use clap::Args;
 use std::io::Write;
@@ -99,7 +100,7 @@ pub async fn system_prune(ctx: &Context, a: SystemPruneArgs) -> Result<i32, CliE
     }
     let mut space = prune_containers(ctx, &a.filter).await?;
     if a.volumes {
-        space += crate::cli::volume::prune_volumes(ctx, false, Vec::new()).await?;
+        space += crate::volume::prune_volumes(ctx, false, Vec::new()).await?;
     }
     let r = connection::images(&ctx.host)
         .await?

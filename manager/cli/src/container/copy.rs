@@ -1,14 +1,14 @@
 //! `berth cp` over gRPC: the copy rules are the `cp` module's
-//! ([`crate::cli::cp`]: which directory to extract into, what the archive's
+//! ([`crate::cp`]: which directory to extract into, what the archive's
 //! top entry is called); this file moves the bytes. A container path is
 //! stat'ed with the first chunk of a `CopyFrom` (its stat), the tar of a
 //! source streams from `CopyFrom` into a blocking unpack, and a local tar
 //! streams from a blocking archiver into `CopyTo`.
 
 use super::client;
-use crate::cli::cp::{self, CopyPlan, CpArgs, FromContainer, ToContainer};
-use crate::cli::images::Context;
-use crate::cli::CliError;
+use crate::cp::{self, CopyPlan, CpArgs, FromContainer, ToContainer};
+use crate::images::Context;
+use crate::CliError;
 use berth_docker::archive::PathStat;
 use berth_proto::v1 as pb;
 use berth_proto::v1::containers_client::ContainersClient;

@@ -5,8 +5,8 @@
 use super::attach::{self, StreamEnd, StreamKind, StreamOptions};
 use super::run::env_entry;
 use super::start_failure_code;
-use crate::cli::images::Context;
-use crate::cli::CliError;
+use crate::images::Context;
+use crate::CliError;
 use berth_docker::env_file;
 use berth_proto::v1 as pb;
 use clap::Args;

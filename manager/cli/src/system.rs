@@ -1,7 +1,8 @@
 //! `version` and `info`.
 
 use super::images::Context;
-use super::{connection, humanize, CliError};
+use super::{connection, CliError};
+use berth_docker::humanize;
 use berth_proto::v1 as pb;
 
 /// `berth version`: client and server versions.

@@ -2,7 +2,7 @@
 //! blob, redrawn in place with a bar; otherwise one plain line per state
 //! change (no byte counts), which suits logs and CI.
 
-use super::humanize;
+use berth_docker::humanize;
 use berth_proto::v1::progress_event::Event;
 use berth_proto::v1::{LayerProgress, ProgressEvent, TransferDone};
 use std::collections::HashMap;

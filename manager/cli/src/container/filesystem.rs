@@ -4,8 +4,8 @@
 //! bridge networks exist, so it prints nothing). `cp` is in [`super::copy`].
 
 use super::client;
-use crate::cli::images::Context;
-use crate::cli::CliError;
+use crate::images::Context;
+use crate::CliError;
 use berth_proto::v1 as pb;
 use clap::Args;
 use std::io::{IsTerminal, Write};

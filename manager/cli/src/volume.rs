@@ -6,7 +6,8 @@
 use super::images::Context;
 use super::inspect::{inspect_template, print_inspected};
 use super::template::{self, ListFormat};
-use super::{connection, humanize, CliError};
+use super::{connection, CliError};
+use berth_docker::humanize;
 use berth_proto::v1 as pb;
 use berth_proto::v1::volumes_client::VolumesClient;
 use clap::{Args, Subcommand};

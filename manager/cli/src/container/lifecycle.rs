@@ -7,8 +7,8 @@
 
 use super::attach::{self, StreamEnd, StreamKind, StreamOptions};
 use super::{client, report_failure};
-use crate::cli::images::Context;
-use crate::cli::CliError;
+use crate::images::Context;
+use crate::CliError;
 use berth_docker::size;
 use berth_proto::v1 as pb;
 use clap::Args;

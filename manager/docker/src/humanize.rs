@@ -1,5 +1,6 @@
 //! Sizes and durations as docker prints them (go-units' `HumanSize` and
-//! `HumanDuration`).
+//! `HumanDuration`): the CLI's tables and berthd's container `Status`
+//! (`Up 2 minutes`) use the same words.
 
 use std::time::Duration;
 

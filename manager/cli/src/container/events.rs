@@ -6,9 +6,9 @@
 //! .Actor.Attributes .ID .Status .From .Time .TimeNano .Scope`).
 
 use super::{events_client, parse_filters};
-use crate::cli::images::Context;
-use crate::cli::template;
-use crate::cli::CliError;
+use crate::images::Context;
+use crate::template;
+use crate::CliError;
 use berth_docker::timestamp::{format_timestamp, parse_log_time};
 use berth_proto::v1 as pb;
 use clap::Args;

@@ -4,8 +4,8 @@
 //! (each line prefixed with its RFC 3339 nano timestamp).
 
 use super::client;
-use crate::cli::images::Context;
-use crate::cli::CliError;
+use crate::images::Context;
+use crate::CliError;
 use berth_docker::timestamp::{format_timestamp, parse_log_time};
 use berth_proto::v1 as pb;
 use clap::Args;

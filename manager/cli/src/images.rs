@@ -3,9 +3,10 @@
 
 use super::progress::ProgressRenderer;
 use super::template::{self, ListFormat};
-use super::{connection, credentials, humanize, CliError};
+use super::{connection, credentials, CliError};
 use super::{HistoryArgs, ImagesArgs, ImportArgs, LoadArgs, LoginArgs, LogoutArgs, PruneArgs};
 use super::{PullArgs, PushArgs, RmiArgs, SaveArgs, TagArgs};
+use berth_docker::humanize;
 use berth_docker::reference::familiar;
 use berth_docker::reference::{normalize_registry_host, Reference};
 use berth_docker::short_id::short_id;

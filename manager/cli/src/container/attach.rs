@@ -14,9 +14,9 @@
 //! to the CLI (ctrl-c) to the container, as docker does.
 
 use super::client;
-use crate::cli::images::Context;
-use crate::cli::terminal::{self, DetachDetector, RawMode, DEFAULT_DETACH_KEYS};
-use crate::cli::CliError;
+use crate::images::Context;
+use crate::terminal::{self, DetachDetector, RawMode, DEFAULT_DETACH_KEYS};
+use crate::CliError;
 use berth_proto::v1 as pb;
 use berth_proto::v1::attach_stream_request::Request;
 use berth_proto::v1::attach_stream_response::Response;
