@@ -4,7 +4,6 @@
 
 use super::attach::{self, StreamEnd, StreamKind, StreamOptions};
 use super::run::env_entry;
-use super::start_failure_code;
 use crate::images::Context;
 use crate::CliError;
 use berth_docker::env_file;
@@ -95,14 +94,11 @@ pub async fn exec(ctx: &Context, a: ExecArgs) -> Result<i32, CliError> {
     match attach::stream(ctx, StreamKind::Exec, first, &options, None).await {
         Ok(StreamEnd::Exited(code)) => Ok(code),
         Ok(StreamEnd::Detached) | Ok(StreamEnd::Closed) => Ok(0),
-        // A command that could not start: 127/126 like docker's CLI.
+        // A command that could not start: 127/126 like docker's CLI, as
+        // berthd's `berth-exit-code` says.
         Err(e) => {
-            let code = match e.exit_code() {
-                code @ (super::EXIT_CANNOT_INVOKE | super::EXIT_NOT_FOUND) => code,
-                other => start_failure_code(&e.to_string()).unwrap_or(other),
-            };
             eprintln!("{e}");
-            Ok(code)
+            Ok(e.exit_code())
         }
     }
 }

@@ -260,23 +260,12 @@ pub fn io_reason(e: &std::io::Error) -> String {
 }
 
 /// docker's code when the command cannot be invoked (permission denied).
+/// berthd decides which of these a failed start is and sends it in the
+/// `berth-exit-code` status metadata ([`CliError::StartFailed`]); the CLI
+/// never reads it from the message.
 pub const EXIT_CANNOT_INVOKE: i32 = 126;
 /// docker's code when the command is not found.
 pub const EXIT_NOT_FOUND: i32 = 127;
-
-/// The exit code docker's CLI gives a failure to start a container's or an
-/// exec's command (docker/cli `runStartContainerErr`): 127 when it was not
-/// found, 126 when it could not be invoked; `None` for other failures.
-pub fn start_failure_code(message: &str) -> Option<i32> {
-    let m = message.to_lowercase();
-    if m.contains("executable file not found") || m.contains("no such file or directory") {
-        Some(EXIT_NOT_FOUND)
-    } else if m.contains("permission denied") || m.contains("is a directory") {
-        Some(EXIT_CANNOT_INVOKE)
-    } else {
-        None
-    }
-}
 
 /// Now as Unix seconds.
 pub fn now_unix() -> i64 {
@@ -294,19 +283,6 @@ pub fn short_container_id(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn start_failures_map_to_docker_codes() {
-        assert_eq!(
-            start_failure_code("exec: \"nope\": executable file not found in $PATH"),
-            Some(127)
-        );
-        assert_eq!(
-            start_failure_code("exec /etc: permission denied"),
-            Some(126)
-        );
-        assert_eq!(start_failure_code("container x is not running"), None);
-    }
 
     #[test]
     fn filters_group_by_key() {

@@ -648,7 +648,7 @@ pub async fn run(ctx: &Context, a: RunArgs) -> Result<i32, CliError> {
             let e = CliError::from(s);
             let code = match e.exit_code() {
                 code @ (super::EXIT_CANNOT_INVOKE | super::EXIT_NOT_FOUND) => code,
-                _ => super::start_failure_code(&e.to_string()).unwrap_or(EXIT_RUN_FAILED),
+                _ => EXIT_RUN_FAILED,
             };
             failed("run", e);
             return Ok(code);
@@ -665,11 +665,11 @@ pub async fn run(ctx: &Context, a: RunArgs) -> Result<i32, CliError> {
             CliError::Daemon("the attach stream ended before the container exited".into()),
         )),
         // The start failed: 127/126 when the command is missing or not
-        // executable, as docker's CLI decides from the daemon's message.
+        // executable (berthd's `berth-exit-code`), else 125.
         Err(e) => {
             let code = match e.exit_code() {
                 code @ (super::EXIT_CANNOT_INVOKE | super::EXIT_NOT_FOUND) => code,
-                _ => super::start_failure_code(&e.to_string()).unwrap_or(EXIT_RUN_FAILED),
+                _ => EXIT_RUN_FAILED,
             };
             failed("run", e);
             Ok(code)
