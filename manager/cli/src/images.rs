@@ -1,6 +1,7 @@
 //! The image commands: pull, push, images, rmi, tag, history, save, load,
 //! import, prune, login, logout.
 
+use super::context::Context;
 use super::progress::ProgressRenderer;
 use super::template::{self, ListFormat};
 use super::{connection, credentials, CliError};
@@ -15,12 +16,6 @@ use serde_json::Value;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use tokio_stream::StreamExt;
-
-/// What every command needs: where berthd is, where credentials are.
-pub struct Context {
-    pub host: String,
-    pub config_dir: PathBuf,
-}
 
 /// Credentials stored for the registry of `reference`.
 fn auth_for(ctx: &Context, reference: &str) -> Result<Option<pb::RegistryAuth>, CliError> {

@@ -3,7 +3,7 @@
 //! `Healthcheck` show up), and `--format` through [`super::template`]
 //! (`json` prints the array on one line, as docker does).
 
-use super::images::Context;
+use super::context::Context;
 use super::{connection, template, CliError, InspectArgs};
 use berth_proto::v1 as pb;
 use serde::Serialize;

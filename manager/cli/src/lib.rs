@@ -10,6 +10,7 @@
 
 pub mod connection;
 pub mod container;
+pub mod context;
 pub mod cp;
 pub mod credentials;
 pub mod images;
@@ -23,6 +24,7 @@ pub mod terminal;
 pub mod volume;
 
 use clap::{Args, Parser, Subcommand};
+use context::Context;
 use std::path::PathBuf;
 
 /// Exit code of a usage error (docker's 125).
@@ -390,17 +392,7 @@ pub fn main() -> i32 {
 }
 
 async fn run(cli: Cli) -> Result<i32, CliError> {
-    let host = cli
-        .host
-        .clone()
-        .unwrap_or_else(|| format!("unix://{}", berth_proto::DEFAULT_ADDRESS));
-    let ctx = images::Context {
-        host,
-        config_dir: cli
-            .config
-            .clone()
-            .unwrap_or_else(credentials::default_config_dir),
-    };
+    let ctx = Context::new(cli.host.clone(), cli.config.clone());
     match cli.command {
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => images::pull(&ctx, a).await,
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => images::push(&ctx, a).await,

@@ -1,6 +1,6 @@
 //! `berth network ...`: docker's network commands over the Networks API.
 
-use super::images::Context;
+use super::context::Context;
 use super::inspect::{inspect_template, print_inspected};
 use super::template::{self, ListFormat};
 use super::{connection, CliError};

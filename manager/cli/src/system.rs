@@ -1,6 +1,6 @@
 //! `version` and `info`.
 
-use super::images::Context;
+use super::context::Context;
 use super::{connection, CliError};
 use berth_docker::humanize;
 use berth_proto::v1 as pb;

@@ -3,7 +3,7 @@
 //! `--format`, inspect JSON, prune summary) and exit codes (1 when the
 //! daemon refuses, 125 for usage errors).
 
-use super::images::Context;
+use super::context::Context;
 use super::inspect::{inspect_template, print_inspected};
 use super::template::{self, ListFormat};
 use super::{connection, CliError};

@@ -14,7 +14,7 @@
 //! to the CLI (ctrl-c) to the container, as docker does.
 
 use super::client;
-use crate::images::Context;
+use crate::context::Context;
 use crate::terminal::{self, DetachDetector, RawMode, DEFAULT_DETACH_KEYS};
 use crate::CliError;
 use berth_proto::v1 as pb;

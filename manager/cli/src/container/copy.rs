@@ -6,8 +6,8 @@
 //! streams from a blocking archiver into `CopyTo`.
 
 use super::client;
+use crate::context::Context;
 use crate::cp::{self, CopyPlan, CpArgs, FromContainer, ToContainer};
-use crate::images::Context;
 use crate::CliError;
 use berth_docker::archive::PathStat;
 use berth_proto::v1 as pb;

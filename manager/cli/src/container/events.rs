@@ -6,7 +6,7 @@
 //! .Actor.Attributes .ID .Status .From .Time .TimeNano .Scope`).
 
 use super::{events_client, parse_filters};
-use crate::images::Context;
+use crate::context::Context;
 use crate::template;
 use crate::CliError;
 use berth_docker::timestamp::{format_timestamp, parse_log_time};

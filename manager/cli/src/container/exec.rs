@@ -4,7 +4,7 @@
 
 use super::attach::{self, StreamEnd, StreamKind, StreamOptions};
 use super::run::env_entry;
-use crate::images::Context;
+use crate::context::Context;
 use crate::CliError;
 use berth_docker::env_file;
 use berth_proto::v1 as pb;

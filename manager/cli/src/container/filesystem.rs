@@ -4,7 +4,7 @@
 //! bridge networks exist, so it prints nothing). `cp` is in [`super::copy`].
 
 use super::client;
-use crate::images::Context;
+use crate::context::Context;
 use crate::CliError;
 use berth_proto::v1 as pb;
 use clap::Args;

@@ -4,7 +4,7 @@
 //! array indented like docker's, or one `--format` rendering per object.
 
 use super::client;
-use crate::images::Context;
+use crate::context::Context;
 use crate::template;
 use crate::{connection, CliError};
 use berth_proto::v1 as pb;

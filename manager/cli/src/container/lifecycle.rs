@@ -7,7 +7,7 @@
 
 use super::attach::{self, StreamEnd, StreamKind, StreamOptions};
 use super::{client, report_failure};
-use crate::images::Context;
+use crate::context::Context;
 use crate::CliError;
 use berth_docker::size;
 use berth_proto::v1 as pb;

@@ -4,7 +4,7 @@
 //! (each line prefixed with its RFC 3339 nano timestamp).
 
 use super::client;
-use crate::images::Context;
+use crate::context::Context;
 use crate::CliError;
 use berth_docker::timestamp::{format_timestamp, parse_log_time};
 use berth_proto::v1 as pb;

@@ -36,7 +36,7 @@ pub mod run;
 pub mod stats;
 pub mod top;
 
-use super::images::Context;
+use super::context::Context;
 use super::{connection, CliError};
 use berth_proto::v1 as pb;
 use berth_proto::v1::containers_client::ContainersClient;

@@ -5,7 +5,7 @@
 //! command then removes nothing and exits 0. `-f` skips the question.
 
 use super::{client, parse_filters};
-use crate::images::Context;
+use crate::context::Context;
 use crate::{connection, CliError};
 use berth_docker::humanize;
 use berth_proto::v1 as pb;

@@ -6,7 +6,7 @@
 //! .Names .Labels .Mounts .Networks`).
 
 use super::{client, parse_filters, short_container_id};
-use crate::images::Context;
+use crate::context::Context;
 use crate::template::{self, ListFormat};
 use crate::CliError;
 use berth_docker::humanize;

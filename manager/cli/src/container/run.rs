@@ -11,7 +11,7 @@
 use super::attach::{self, StreamEnd, StreamKind, StreamOptions};
 use super::client;
 use super::health::HealthFlags;
-use crate::images::Context;
+use crate::context::Context;
 use crate::CliError;
 use berth_docker::reference::Reference;
 use berth_docker::{env_file, size};

@@ -5,7 +5,7 @@
 //! Without `--no-stream` the table is redrawn every second in place.
 
 use super::{client, short_container_id};
-use crate::images::Context;
+use crate::context::Context;
 use crate::template::{self, ListFormat};
 use crate::CliError;
 use berth_docker::humanize;

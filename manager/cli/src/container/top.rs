@@ -2,7 +2,7 @@
 //! runs ps and keeps the container's rows), printed in docker's columns.
 
 use super::client;
-use crate::images::Context;
+use crate::context::Context;
 use crate::tabwriter::TabWriter;
 use crate::CliError;
 use berth_proto::v1 as pb;
