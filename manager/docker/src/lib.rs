@@ -1,5 +1,6 @@
 //! Docker's conventions, shared by `berth` (the CLI) and berthd.
 pub mod archive;
+pub mod cp_path;
 pub mod duration;
 pub mod env_file;
 pub mod humanize;

@@ -11,7 +11,8 @@
 //!   unpause, wait;
 //! * [`health`]: the `--health-*` flags checked as docker's CLI does;
 //! * [`exec`], [`ps`], [`inspect`], [`logs`], [`top`], [`stats`],
-//!   [`events`], [`prune`], [`filesystem`] (diff, export, port), [`copy`] (cp).
+//!   [`events`], [`prune`], [`filesystem`] (diff, export, port); cp is
+//!   [`crate::cp`].
 //!
 //! `--format` goes through the shared Go-template module
 //! ([`crate::template`]) with docker's field names per command.
@@ -22,7 +23,6 @@
 //! `run` otherwise exits with the container's code.
 
 pub mod attach;
-pub mod copy;
 pub mod events;
 pub mod exec;
 pub mod filesystem;
@@ -194,7 +194,7 @@ pub async fn dispatch(ctx: &Context, command: ContainerCommands) -> Result<i32, 
         T::Port(a) | T::Container(C::Port(a)) => filesystem::port(ctx, a).await,
         T::Diff(a) | T::Container(C::Diff(a)) => filesystem::diff(ctx, a).await,
         T::Export(a) | T::Container(C::Export(a)) => filesystem::export(ctx, a).await,
-        T::Cp(a) | T::Container(C::Cp(a)) => copy::copy(ctx, a).await,
+        T::Cp(a) | T::Container(C::Cp(a)) => crate::cp::transfer::copy(ctx, a).await,
         T::Events(a) | T::System(SystemCommand::Events(a)) => events::events(ctx, a).await,
         T::Container(C::Inspect(a)) => inspect::inspect(ctx, a, true).await,
         T::Container(C::Prune(a)) => prune::container_prune(ctx, a).await,

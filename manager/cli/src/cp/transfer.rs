@@ -1,11 +1,11 @@
-//! `berth cp` over gRPC: the copy rules are the `cp` module's
-//! ([`crate::cp`]: which directory to extract into, what the archive's
-//! top entry is called); this file moves the bytes. A container path is
+//! `berth cp` over gRPC: the copy rules are applied by the `cp` module
+//! ([`crate::cp`], with berth-docker's `cp_path`: which directory to extract
+//! into, what the archive's top entry is called); this file moves the bytes. A container path is
 //! stat'ed with the first chunk of a `CopyFrom` (its stat), the tar of a
 //! source streams from `CopyFrom` into a blocking unpack, and a local tar
 //! streams from a blocking archiver into `CopyTo`.
 
-use super::client;
+use crate::container::client;
 use crate::context::Context;
 use crate::cp::{self, CopyPlan, CpArgs, FromContainer, ToContainer};
 use crate::CliError;

@@ -37,11 +37,17 @@
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use berth_docker::cp_path::{
+    container_path, prepare_archive_copy, rebase_entry, rebase_name, split_cp_arg, split_dir_entry,
+    CpPathError, DestInfo,
+};
 use clap::Args;
 
 use berth_docker::archive::copy_in::extract_renamed;
 use berth_docker::archive::copy_out::open_root;
 use berth_docker::archive::{archive_path_as, stat_path, ArchiveError, ExtractOptions, PathStat};
+
+pub mod transfer;
 
 #[cfg(doc)]
 use berth_docker::archive::{archive_path, extract_into};
@@ -80,12 +86,9 @@ pub enum CpError {
     /// A local path that does not exist.
     #[error("stat {0}: no such file or directory")]
     LocalNotFound(String),
-    /// The destination's parent directory does not exist or is not one.
-    #[error("destination directory {0:?} does not exist")]
-    NoSuchDirectory(String),
-    /// A directory onto an existing non-directory.
-    #[error("cannot copy directory {src:?} to file {dest:?}")]
-    CannotCopyDir { src: String, dest: String },
+    /// docker's path rules refuse the copy (berth-docker's `cp_path`).
+    #[error(transparent)]
+    Path(#[from] CpPathError),
     /// A destination that must be a directory.
     #[error("destination {0:?} must be a directory")]
     MustBeDirectory(String),
@@ -163,18 +166,6 @@ pub enum CopyPlan {
     ToContainer(ToContainer),
 }
 
-/// docker's `splitCpArg`: `CONTAINER:PATH`, unless the argument is an absolute path or starts
-/// with `.` (so `./file:name` is local), or has no `:`.
-pub fn split_cp_arg(arg: &str) -> (Option<&str>, &str) {
-    if arg.starts_with('/') {
-        return (None, arg);
-    }
-    match arg.split_once(':') {
-        Some((ctr, path)) if !ctr.starts_with('.') => (Some(ctr), path),
-        _ => (None, arg),
-    }
-}
-
 /// Understands `berth cp`'s arguments.
 pub fn plan(args: &CpArgs) -> Result<CopyPlan, CpError> {
     if args.src.is_empty() {
@@ -202,16 +193,6 @@ pub fn plan(args: &CpArgs) -> Result<CopyPlan, CpError> {
     }
 }
 
-/// A container path is taken from the container's `/` (docker: "paths are relative to the
-/// container's root"); trailing `/` and `/.` are kept, they carry meaning.
-fn container_path(p: &str) -> String {
-    if p.starts_with('/') {
-        p.to_string()
-    } else {
-        format!("/{p}")
-    }
-}
-
 /// Which container path to fetch, and the name its entries must take locally.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceRequest {
@@ -235,120 +216,6 @@ impl FromContainer {
                 rebase_name: None,
             },
         }
-    }
-}
-
-/// docker's `GetRebaseName`: the resolved path keeps `path`'s trailing `/` or `/.`, and if
-/// the last element changed, entries are renamed back to it.
-fn rebase_name(path: &str, resolved: &str) -> (String, Option<String>) {
-    let mut resolved = resolved.to_string();
-    if specifies_current_dir(path) && !specifies_current_dir(&resolved) {
-        resolved.push_str("/.");
-    } else if path.ends_with('/') && !resolved.ends_with('/') {
-        resolved.push('/');
-    }
-    let base = |p: &str| split_dir_entry(p).1;
-    let rebase = (base(path) != base(&resolved)).then(|| base(path));
-    (resolved, rebase)
-}
-
-fn specifies_current_dir(p: &str) -> bool {
-    p == "." || p.ends_with("/.")
-}
-
-/// docker's `SplitPathDirEntry`: (parent, last element) of the cleaned path, `.` kept as the
-/// last element of `X/.`.
-fn split_dir_entry(p: &str) -> (String, String) {
-    let absolute = p.starts_with('/');
-    let mut comps: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                if comps.last().is_some_and(|l| *l != "..") {
-                    comps.pop();
-                } else if !absolute {
-                    comps.push("..");
-                }
-            }
-            c => comps.push(c),
-        }
-    }
-    if specifies_current_dir(p) {
-        comps.push(".");
-    }
-    let join = |cs: &[&str]| {
-        let s = cs.join("/");
-        match (absolute, s.is_empty()) {
-            (true, _) => format!("/{s}"),
-            (false, true) => ".".to_string(),
-            (false, false) => s,
-        }
-    };
-    match comps.split_last() {
-        Some((last, rest)) => (join(rest), last.to_string()),
-        None => (join(&[]), if absolute { "/" } else { "." }.to_string()),
-    }
-}
-
-/// docker's `CopyInfo` of a destination: where it is and what it is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct DestInfo {
-    path: String,
-    exists: bool,
-    is_dir: bool,
-}
-
-/// docker's `PrepareArchiveCopy`: the directory to extract into and the name the archive's
-/// top entry must take there (none: unchanged).
-fn prepare_archive_copy(
-    src_is_dir: bool,
-    src_shown: &str,
-    rebase: Option<&str>,
-    dst: &DestInfo,
-) -> Result<(String, Option<String>), CpError> {
-    let (dst_dir, dst_base) = split_dir_entry(&dst.path);
-    if dst.exists && dst.is_dir {
-        return Ok((dst.path.clone(), rebase.map(str::to_string)));
-    }
-    if dst.exists && src_is_dir {
-        return Err(CpError::CannotCopyDir {
-            src: src_shown.to_string(),
-            dest: dst.path.clone(),
-        });
-    }
-    if !dst.exists && !src_is_dir && (dst.path.ends_with('/') || specifies_current_dir(&dst.path)) {
-        return Err(CpError::NoSuchDirectory(dst.path.clone()));
-    }
-    Ok((dst_dir, Some(dst_base)))
-}
-
-/// How one tar entry name maps when the top entry `old` becomes `new`. A top entry `.`
-/// (from `SRC/.` or `/`) has no name prefix in the archive: every entry goes under `new`.
-fn rebase_entry(name: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
-    let trimmed: &[u8] = {
-        let mut n = name;
-        while let Some(rest) = n.strip_prefix(b"./") {
-            n = rest;
-        }
-        n
-    };
-    if old == "." {
-        let mut out = new.as_bytes().to_vec();
-        if !(trimmed.is_empty() || trimmed == b"." || trimmed == b"/") {
-            out.push(b'/');
-            out.extend_from_slice(trimmed);
-        }
-        return Some(out);
-    }
-    let old_b = old.as_bytes();
-    match trimmed.strip_prefix(old_b) {
-        Some(rest) if rest.is_empty() || rest.starts_with(b"/") => {
-            let mut out = new.as_bytes().to_vec();
-            out.extend_from_slice(rest);
-            Some(out)
-        }
-        _ => Some(name.to_vec()),
     }
 }
 
@@ -401,11 +268,11 @@ fn local_destination(dest: &str) -> Result<DestInfo, CpError> {
                         exists: false,
                         is_dir: false,
                     }),
-                    _ => Err(CpError::NoSuchDirectory(parent)),
+                    _ => Err(CpPathError::NoSuchDirectory(parent).into()),
                 };
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-                return Err(CpError::NoSuchDirectory(split_dir_entry(&path).0))
+                return Err(CpPathError::NoSuchDirectory(split_dir_entry(&path).0).into())
             }
             Err(e) => {
                 return Err(CpError::Io {
@@ -623,32 +490,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn path_helpers_match_docker() {
-        let s = |p: &str| split_dir_entry(p);
-        assert_eq!(s("/a/b"), ("/a".into(), "b".into()));
-        assert_eq!(s("/a/b/"), ("/a".into(), "b".into()));
-        assert_eq!(s("/a/b/."), ("/a/b".into(), ".".into()));
-        assert_eq!(s("/"), ("/".into(), "/".into()));
-        assert_eq!(s("a"), (".".into(), "a".into()));
-        assert_eq!(s("/a/../b"), ("/".into(), "b".into()));
-        assert_eq!(
-            rebase_name("/link", "/real/target"),
-            ("/real/target".into(), Some("link".into()))
-        );
-        assert_eq!(rebase_name("/x/link", "/y/link"), ("/y/link".into(), None));
-        assert_eq!(rebase_name("/d/.", "/t"), ("/t/.".into(), None));
-        assert_eq!(rebase_name("/d/", "/t"), ("/t/".into(), Some("d".into())));
-        let r = |n: &str, old: &str, new: &str| {
-            String::from_utf8(rebase_entry(n.as_bytes(), old, new).unwrap()).unwrap()
-        };
-        assert_eq!(r("data/", "data", "new"), "new/");
-        assert_eq!(r("data/a", "data", "new"), "new/a");
-        assert_eq!(r("database", "data", "new"), "database");
-        assert_eq!(r("./", ".", "new"), "new");
-        assert_eq!(r("sub/b", ".", "new"), "new/sub/b");
-    }
-
     /// A container rootfs: /file, /dir/{a,sub/b}, /link -> /dir, /flink -> file.
     fn container(sb: &Path) -> PathBuf {
         let root = sb.join("rootfs");
@@ -727,7 +568,10 @@ mod tests {
         assert_eq!(read(&out.join("new")), "F");
         // file -> missing with a trailing `/`: no such directory
         let e = copy_from(&root, "/file", &o("nodir/"), false).unwrap_err();
-        assert!(matches!(e, CpError::NoSuchDirectory(_)), "{e}");
+        assert!(
+            matches!(e, CpError::Path(CpPathError::NoSuchDirectory(_))),
+            "{e}"
+        );
         assert!(!out.join("nodir").exists());
         // file -> existing file: replaced
         std::fs::write(out.join("existing"), "old contents").unwrap();
@@ -743,7 +587,10 @@ mod tests {
         assert!(!out.join("copy/dir").exists());
         // dir -> existing file: error
         let e = copy_from(&root, "/dir", &o("existing"), false).unwrap_err();
-        assert!(matches!(e, CpError::CannotCopyDir { .. }), "{e}");
+        assert!(
+            matches!(e, CpError::Path(CpPathError::CannotCopyDir { .. })),
+            "{e}"
+        );
         // dir -> existing dir: copied into it; dir/. -> its contents
         copy_from(&root, "/dir", &o("d"), false).unwrap();
         assert_eq!(read(&out.join("d/dir/a")), "A");
@@ -793,7 +640,10 @@ mod tests {
         assert_eq!(read(&root.join("newfile")), "local f");
         // file -> missing with `/`: no such directory
         let e = copy_to(&root, &l("f"), "/nodir/", false, b"").unwrap_err();
-        assert!(matches!(e, CpError::NoSuchDirectory(_)), "{e}");
+        assert!(
+            matches!(e, CpError::Path(CpPathError::NoSuchDirectory(_))),
+            "{e}"
+        );
         assert!(!root.join("nodir").exists());
         // file -> existing file: replaced
         copy_to(&root, &l("f"), "/file", false, b"").unwrap();
@@ -806,7 +656,10 @@ mod tests {
         assert_eq!(read(&root.join("newdir/sub/y")), "Y");
         // dir -> existing file: error
         let e = copy_to(&root, &l("tree"), "/file", false, b"").unwrap_err();
-        assert!(matches!(e, CpError::CannotCopyDir { .. }), "{e}");
+        assert!(
+            matches!(e, CpError::Path(CpPathError::CannotCopyDir { .. })),
+            "{e}"
+        );
         // dir/. -> existing dir: the contents merge in
         copy_to(&root, &l("tree/."), "/dir", false, b"").unwrap();
         assert_eq!(read(&root.join("dir/x")), "X");
