@@ -6,7 +6,26 @@
 //! The daemon is found with `-H/--host unix://PATH`, else `BERTH_HOST`, else
 //! `unix:///run/berth/berthd.sock`. Registry credentials live in
 //! `$BERTH_CONFIG/config.json` (default `~/.berth/config.json`), in docker's
-//! config.json format.
+//! config.json format. Exit codes of a failed start (126/127) are berthd's,
+//! sent in the `berth-exit-code` status metadata, never read from a message.
+//!
+//! # Walls
+//!
+//! This crate depends on berth-proto (the API and `dial_unix`), berth-docker
+//! (docker's conventions: references, sizes, durations, timestamps, `cp`'s
+//! path rules and archive format) and generic crates only. It must never
+//! depend on berth-manager, berth-store, berth-runtime or berth-oci: the CLI
+//! talks only gRPC, and with the crates apart the compiler keeps it so (a
+//! second client, or docker's own CLI, could do all `berth` does). What both
+//! ends must agree on goes to berth-docker, not here and not in the daemon.
+//!
+//! # Where things are
+//!
+//! [`context`] (the global flags: host, config dir), [`connection`] (dialing
+//! berthd), [`images`], [`container`] (run, exec, ps, logs, ...), [`cp`],
+//! [`network`], [`volume`], [`system`], [`inspect`]; output: [`template`]
+//! (Go templates for `--format`), [`tabwriter`], [`progress`]; [`terminal`]
+//! (raw mode, detach keys); [`credentials`] (docker's config.json).
 
 pub mod connection;
 pub mod container;

@@ -1,7 +1,7 @@
 //! The container's filesystem from outside: `diff` (changes against the
 //! image, docker's `C`/`A`/`D` lines), `export` (the whole rootfs as a
 //! tar) and `port` (published ports from the inspect JSON: none until
-//! bridge networks exist, so it prints nothing). `cp` is in [`super::copy`].
+//! bridge networks exist, so it prints nothing). `cp` is in [`crate::cp`].
 
 use super::client;
 use crate::context::Context;

@@ -6,7 +6,7 @@
 //! write and read the one tar format (which is why this is here and not in the daemon).
 //! `docker diff` (what changed against the image) is berthd's: it reads snapshots.
 //!
-//! * [`export`] (`docker export`): the whole rootfs as one tar;
+//! * [`export()`] (`docker export`): the whole rootfs as one tar;
 //! * [`stat_path`] / [`archive_path`] (`docker cp CTR:SRC ...`, the `HEAD`/`GET
 //!   /containers/{id}/archive` of docker's API): stat and tar of one path;
 //! * [`extract_into`] (`docker cp ... CTR:DST`, `PUT /containers/{id}/archive`): a tar
@@ -24,7 +24,7 @@
 //! mounts them for the copy). A caller that wants the container's own view of a running
 //! container passes `/proc/<init pid>/root` as the rootfs: lookups from that descriptor
 //! walk the container's mount tree, volumes included ([`archive_path`] descends into
-//! mounts; [`export`] never does).
+//! mounts; [`export()`] never does).
 
 pub mod copy_in;
 pub mod copy_out;
