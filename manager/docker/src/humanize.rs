@@ -4,13 +4,24 @@
 
 use std::time::Duration;
 
-/// Decimal sizes with 3-4 significant digits: `4.26MB`, `1.2GB`, `0B`.
+/// Decimal sizes with 3-4 significant digits: `4.26MB`, `1.2GB`, `0B`
+/// (go-units `HumanSize`).
 pub fn size(bytes: i64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut value = bytes as f64;
+    custom_size(bytes as f64, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"])
+}
+
+/// Binary sizes with up to 4 significant digits: `1.5MiB`, `7.63GiB`
+/// (go-units `BytesSize`, what `stats` prints).
+pub fn binary_size(bytes: u64) -> String {
+    custom_size(bytes as f64, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"])
+}
+
+/// go-units `CustomSize`: `value` scaled by `base` to the largest unit it
+/// reaches.
+fn custom_size(mut value: f64, base: f64, units: &[&str]) -> String {
     let mut unit = 0;
-    while value >= 1000.0 && unit < units.len() - 1 {
-        value /= 1000.0;
+    while value >= base && unit < units.len() - 1 {
+        value /= base;
         unit += 1;
     }
     // go-units uses %.4g: at most 4 significant digits, no trailing zeros.

@@ -8,7 +8,7 @@ use super::{client, short_container_id};
 use crate::context::Context;
 use crate::template::{self, ListFormat};
 use crate::CliError;
-use berth_docker::humanize;
+use berth_docker::humanize::{self, binary_size};
 use berth_proto::v1 as pb;
 use clap::Args;
 use serde_json::Value;
@@ -61,30 +61,6 @@ pub fn cpu_percent(previous: &pb::StatsSample, current: &pb::StatsSample) -> f64
     } else {
         0.0
     }
-}
-
-/// go-units `BytesSize`: binary units with up to 4 significant digits
-/// (`1.5MiB`, `7.63GiB`).
-pub fn binary_size(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < units.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    let digits = if value >= 100.0 {
-        1
-    } else if value >= 10.0 {
-        2
-    } else {
-        3
-    };
-    let mut s = format!("{value:.digits$}");
-    if s.contains('.') {
-        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{s}{}", units[unit])
 }
 
 /// One container's row (docker's stats fields, as strings).
