@@ -13,7 +13,11 @@ pub fn size(bytes: i64) -> String {
 /// Binary sizes with up to 4 significant digits: `1.5MiB`, `7.63GiB`
 /// (go-units `BytesSize`, what `stats` prints).
 pub fn binary_size(bytes: u64) -> String {
-    custom_size(bytes as f64, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"])
+    custom_size(
+        bytes as f64,
+        1024.0,
+        &["B", "KiB", "MiB", "GiB", "TiB", "PiB"],
+    )
 }
 
 /// go-units `CustomSize`: `value` scaled by `base` to the largest unit it
