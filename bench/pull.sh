@@ -18,7 +18,7 @@ LIB_MB=${LIB_MB:-330}
 SHARE_MB=${SHARE_MB:-170}
 [ "$(id -u)" = 0 ] || { echo "pull.sh: run as root" >&2; exit 1; }
 for b in "$BIN/berthd" "$BIN/berth"; do
-    [ -x "$b" ] || { echo "pull.sh: $b not built (cargo build --release -p berth-manager)" >&2; exit 1; }
+    [ -x "$b" ] || { echo "pull.sh: $b not built (cargo build --release -p berth-manager -p berth-cli)" >&2; exit 1; }
 done
 
 W=$(mktemp -d /tmp/bt-bench-pull.XXXXXX)

@@ -9,11 +9,9 @@ use std::process::Command;
 use std::time::Duration;
 
 pub use berth_proto::shim::v1 as pb;
-use hyper_util::rt::TokioIo;
-use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::{bin, Bundle, TestDir};
 
@@ -207,12 +205,7 @@ pub fn pid_alive(pid: u32) -> bool {
 
 /// A client over the shim's unix socket.
 pub async fn connect(path: &Path) -> Client {
-    let path = path.to_path_buf();
-    let channel = Endpoint::from_static("http://berth-shim")
-        .connect_with_connector(tower::service_fn(move |_| {
-            let path = path.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
-        }))
+    let channel = berth_proto::dial_unix(path)
         .await
         .expect("connect to the shim");
     pb::shim_client::ShimClient::new(channel)

@@ -208,9 +208,10 @@ fn unknown_signal_command_and_container() {
     let out = rt.exec(&["state", "nonexistent-bt"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    // runc's words and exit status for a command it does not have.
     let out = rt.exec(&["frobnicate"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown command"));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No help topic for 'frobnicate'"));
     let out = rt.exec(&["--log-format", "xml", "list"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("log-format"));

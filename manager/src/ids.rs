@@ -14,7 +14,7 @@ fn random_hex_of<const N: usize>() -> String {
             *b = (seed.rotate_left(i as u32 * 7) >> (i % 8)) as u8;
         }
     }
-    crate::manifest::hex(&buf)
+    berth_docker::manifest::hex(&buf)
 }
 
 /// A new object id: 64 random hex digits.

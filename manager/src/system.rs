@@ -75,7 +75,7 @@ impl SystemService {
             version: env!("CARGO_PKG_VERSION").into(),
             git_commit: option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown").into(),
             os: std::env::consts::OS.into(),
-            arch: crate::manifest::Platform::host().architecture,
+            arch: berth_docker::manifest::Platform::host().architecture,
             kernel_version: kernel_version(),
         }
     }

@@ -6,6 +6,7 @@
 //! The store is real (a native snapshotter in a temp dir, whose rootfs is a
 //! bind mount: root only, like the rest of the suite in CI).
 
+use berth_docker::manifest::Platform;
 use berth_manager::containers::config::{ContainerConfig, RestartPolicy};
 use berth_manager::containers::health::HealthConfig;
 use berth_manager::containers::record::Status;
@@ -19,7 +20,6 @@ use berth_manager::containers::{ContainerError, ContainerService};
 use berth_manager::events::EventBus;
 use berth_manager::images::import::ImportOptions;
 use berth_manager::images::{ImageService, ImageStores};
-use berth_manager::manifest::Platform;
 use berth_manager::networks::{NetworkConfig, NetworkService};
 use berth_manager::registry::RegistryConfig;
 use berth_manager::volumes::VolumeService;

@@ -2,12 +2,12 @@
 //! list, tag, remove with docker's untag/delete rules, the in-use check and
 //! garbage collection, on a native snapshotter in a temp dir.
 
+use berth_docker::manifest::Platform;
 use berth_manager::events::EventBus;
 use berth_manager::images::import::ImportOptions;
 use berth_manager::images::{
     ImageError, ImageService, ImageStores, ImageUsers, NoImageUsers, Removed,
 };
-use berth_manager::manifest::Platform;
 use berth_manager::registry::RegistryConfig;
 use berth_store::content::ContentStore;
 use berth_store::gc::GcRoots;

@@ -12,6 +12,7 @@ use berth_oci::{LinuxResources, Spec};
 
 use crate::container::ContainerRecord;
 use crate::error::{Error, Result};
+use crate::log::Log;
 
 /// How the container's cgroup is made: by us through cgroupfs before the
 /// clone (so a v2 child can start inside it), or by systemd after it (a
@@ -67,8 +68,12 @@ impl CgroupPlan {
 }
 
 /// Decides and (for cgroupfs) makes the container's cgroup and applies its
-/// resources. Errors leave nothing behind.
-pub fn plan(spec: &Spec, id: &str, systemd: bool) -> Result<CgroupPlan> {
+/// resources. Errors leave nothing behind. A cgroup that exists already is
+/// joined unless frozen (the init would stop in it and `create` wait
+/// forever: `berth_cgroups::CgroupError::Frozen`, runc's "container's
+/// cgroup unexpectedly frozen"); if it holds processes, a warning, as runc
+/// 1.1 gives.
+pub fn plan(spec: &Spec, id: &str, systemd: bool, log: &Log) -> Result<CgroupPlan> {
     if unsafe { libc::geteuid() } != 0 {
         return Ok(CgroupPlan::None);
     }
@@ -76,6 +81,17 @@ pub fn plan(spec: &Spec, id: &str, systemd: bool) -> Result<CgroupPlan> {
     let raw_path = linux.and_then(|l| l.cgroups_path.as_deref());
     let layout = Layout::detect().map_err(berth_cgroups::CgroupError::from)?;
     let mut resources = linux.and_then(|l| l.resources.clone()).unwrap_or_default();
+    // runc's config validation: `unified` holds cgroup v2 files, and a v1
+    // or hybrid host runs the container's controllers through v1, so the
+    // values would not limit it (berth-cgroups could write them to a
+    // hybrid host's cgroup2 mount, where no controller is enabled).
+    // Refused before any cgroup is made.
+    if !resources.unified.is_empty() && !layout.is_v2() {
+        return Err(Error::Invalid(
+            "invalid configuration: cannot use unified on cgroup v1 (linux.resources.unified needs a cgroup v2 host)"
+                .into(),
+        ));
+    }
     resources
         .devices
         .extend(berth_cgroups::default_allowed_oci());
@@ -96,9 +112,16 @@ pub fn plan(spec: &Spec, id: &str, systemd: bool) -> Result<CgroupPlan> {
         _ => CgroupsPath::default_for(id),
     }
     .map_err(|e| Error::Invalid(format!("linux.cgroupsPath: {e}")))?;
-    Ok(CgroupPlan::Cgroupfs(Cgroup::create_with_resources(
-        &layout, &path, &resources,
-    )?))
+    let cgroup = Cgroup::create_with_resources(&layout, &path, &resources)?;
+    if cgroup.existed() {
+        let n = cgroup.pids().map(|p| p.len()).unwrap_or(0);
+        if n > 0 {
+            let msg = format!("container's cgroup is not empty: {n} process(es) found");
+            log.write("warning", &msg);
+            eprintln!("berth-runtime: warning: {msg}");
+        }
+    }
+    Ok(CgroupPlan::Cgroupfs(cgroup))
 }
 
 /// The cgroup as kept in state.json.

@@ -426,6 +426,96 @@ pub fn command_flags(command: &str) -> Option<&'static [FlagSpec]> {
     })
 }
 
+/// The name this binary was called by (runc's tests call it through a
+/// `runc` link and match `runc <command>` in help text).
+pub fn program_name(argv0: Option<&str>) -> &str {
+    argv0
+        .and_then(|a| a.rsplit('/').next())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("berth-runtime")
+}
+
+/// Whether `-h`/`--help` is among the flags before the first positional
+/// argument (after it, `exec`'s command owns its flags), as urfave/cli
+/// decides for runc.
+pub fn wants_help(args: &[String], specs: &[FlagSpec]) -> bool {
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        if arg == "--" || !arg.starts_with('-') || arg == "-" {
+            return false;
+        }
+        let body = arg.trim_start_matches('-');
+        if body == "h" || body == "help" {
+            return true;
+        }
+        let takes_value = specs
+            .iter()
+            .find(|s| s.name == body || s.short == Some(body))
+            .is_some_and(|s| s.takes_value);
+        i += if takes_value { 2 } else { 1 };
+    }
+    false
+}
+
+/// The `OPTIONS:` lines of a flag table, aligned like urfave/cli's.
+fn flag_lines(specs: &[FlagSpec], out: &mut String) {
+    let names: Vec<String> = specs
+        .iter()
+        .map(|s| {
+            let mut n = format!("--{}", s.name);
+            if let Some(short) = s.short {
+                n.push_str(&format!(", -{short}"));
+            }
+            if s.takes_value {
+                n.push_str(" value");
+            }
+            n
+        })
+        .collect();
+    let width = names.iter().map(String::len).max().unwrap_or(0);
+    for (n, s) in names.iter().zip(specs) {
+        out.push_str(&format!("   {n:<width$}  {}\n", s.help));
+    }
+}
+
+/// `PROGRAM COMMAND -h`: runc's help page layout (NAME, USAGE, OPTIONS), so
+/// tools that read line 2 (`runc kill - ...`) find the same.
+pub fn command_help(program: &str, command: &str) -> Option<String> {
+    let (_, positional, about) = COMMANDS.iter().find(|(n, _, _)| *n == command)?;
+    let specs = command_flags(command)?;
+    let mut out = format!(
+        "NAME:\n   {program} {command} - {about}\n\nUSAGE:\n   {program} {command} [command options] {positional}\n"
+    );
+    if !specs.is_empty() {
+        out.push_str("\nOPTIONS:\n");
+        flag_lines(specs, &mut out);
+    }
+    Some(out)
+}
+
+/// `PROGRAM --help`: runc's top-level help page layout.
+pub fn global_help(program: &str, version: &str) -> String {
+    let mut out = format!(
+        "NAME:\n   {program} - Open Container Initiative runtime\n\n\
+         {program} runs containers from OCI bundles (a config.json and a root filesystem)\n\
+         and is a drop-in replacement for runc.\n\n\
+         USAGE:\n   {program} [global options] command [command options] [arguments...]\n\n\
+         VERSION:\n   {version}\n\nCOMMANDS:\n"
+    );
+    let width = COMMANDS.iter().map(|(n, _, _)| n.len()).max().unwrap_or(0);
+    for (name, _, about) in COMMANDS {
+        out.push_str(&format!("   {name:<width$}  {about}\n"));
+    }
+    out.push_str(&format!(
+        "   {:<width$}  show the commands, or one command's help\n",
+        "help, h"
+    ));
+    out.push_str("\nGLOBAL OPTIONS:\n");
+    flag_lines(GLOBAL_FLAGS, &mut out);
+    out
+}
+
 /// Parsed flags and positional arguments of one command (or of the globals).
 #[derive(Debug, Default)]
 pub struct Parsed {

@@ -6,11 +6,14 @@
 //! wait for the parent's id maps and cgroup; join/unshare the remaining
 //! namespaces; hostname; rootfs (mounts, devices), createRuntime hooks (by the
 //! parent) and createContainer hooks, pivot_root; console; sysctls, masked and
-//! read-only paths; rlimits and oom score; find the program; seccomp without
-//! no_new_privs (needs CAP_SYS_ADMIN); user, groups and capabilities; cwd;
-//! report ready; wait on the exec FIFO for `start`; startContainer hooks;
-//! seccomp with no_new_privs; mark every fd but stdio and preserved ones
-//! close-on-exec; execve.
+//! read-only paths; rlimits and oom score; mark every fd but stdio and
+//! preserved ones close-on-exec; seccomp without no_new_privs (needs
+//! CAP_SYS_ADMIN); user, groups, cwd and capabilities; find the program as
+//! that user; report ready; wait on the exec FIFO for `start`;
+//! startContainer hooks; seccomp with no_new_privs; execve.
+//!
+//! No failure is lost: until "ready" it goes over the sync socket to
+//! `create`, afterwards into the exec FIFO to `start` (see [`Report`]).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -44,21 +47,46 @@ pub struct InitContext<'a> {
     pub no_new_keyring: bool,
 }
 
+/// Where a failure of the init goes: the caller of `create` reads the sync
+/// socket until the init reports ready; from then on only `start` is
+/// listening, on the exec FIFO; in between (the FIFO's open) nobody is, and
+/// the message goes to the init's stderr as runc's does.
+enum Report {
+    Sync,
+    Stderr,
+    Fifo(OwnedFd),
+}
+
+impl Report {
+    /// Delivers `msg`; a channel that fails falls back to stderr, so a
+    /// failure is never silent.
+    fn deliver(&self, sync_fd: libc::c_int, msg: &str) {
+        let sent = match self {
+            Report::Sync => sync::send(sync_fd, sync::ERROR, msg.as_bytes()).is_ok(),
+            // After the "0" that released `start`: the rest of what `start`
+            // reads before end-of-file is the error.
+            Report::Fifo(fd) => sys::write_all(fd.as_raw_fd(), msg.as_bytes()).is_ok(),
+            Report::Stderr => false,
+        };
+        if !sent {
+            let line = format!("berth-runtime init: {msg}\n");
+            let _ = sys::write_all(2, line.as_bytes());
+        }
+    }
+}
+
 /// Runs the init; never returns.
 pub fn run(ctx: InitContext) -> ! {
-    let err = match init(&ctx) {
+    let mut report = Report::Sync;
+    let err = match init(&ctx, &mut report) {
         Ok(()) => unreachable!("init returns only with an error"),
         Err(e) => e,
     };
-    let _ = sync::send(
-        ctx.sync.as_raw_fd(),
-        sync::ERROR,
-        err.to_string().as_bytes(),
-    );
+    report.deliver(ctx.sync.as_raw_fd(), &err.to_string());
     unsafe { libc::_exit(1) }
 }
 
-fn init(ctx: &InitContext) -> Result<()> {
+fn init(ctx: &InitContext, report: &mut Report) -> Result<()> {
     let spec = ctx.spec;
     let sock = ctx.sync.as_raw_fd();
     let process = spec
@@ -148,6 +176,23 @@ fn init(ctx: &InitContext) -> Result<()> {
     rootfs::finalize(spec)?;
     process::set_oom_score_adj(process.oom_score_adj)?;
     process::apply_rlimits(&process.rlimits)?;
+    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    // Every fd but stdio and the preserved ones becomes close-on-exec before
+    // any seccomp filter: a strict profile may deny close_range, and no host
+    // fd may reach the container (CVE-2024-21626). Whatever the init opens
+    // later is opened close-on-exec.
+    sys::cloexec_from(3 + ctx.preserve_fds).context(|| "close inherited fds".into())?;
+    if !process.no_new_privileges {
+        if let Some(f) = &ctx.seccomp {
+            f.install()?;
+        }
+    }
+    console::give_stdio_to(process.user.uid)?;
+    process::become_user(process, setgroups_allowed)?;
+    // The program is looked up as the process's user, from its cwd, as
+    // runc does: a file the user may not execute fails `create`.
     let mut plan = ExecPlan::new(process)?;
     if let Some(n) = ctx.listen_fds {
         let pid = unsafe { libc::getpid() };
@@ -156,24 +201,17 @@ fn init(ctx: &InitContext) -> Result<()> {
         plan.envp
             .push(std::ffi::CString::new(format!("LISTEN_PID={pid}")).expect("no NUL"));
     }
-    if !process.no_new_privileges {
-        if let Some(f) = &ctx.seccomp {
-            f.install()?;
-        }
-    }
-    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
-    console::give_stdio_to(process.user.uid)?;
-    process::become_user(process, setgroups_allowed)?;
-    process::enter_cwd(&process.cwd)?;
     process::set_no_new_privs(process.no_new_privileges)?;
     sync::send(sock, sync::READY, b"")?;
+    // `create` has returned: until the FIFO is open, a failure can only go
+    // to stderr.
+    *report = Report::Stderr;
     // Held open (close-on-exec) until the execve below: `start` reads the
     // fifo to its end, so it returns, and runs poststart hooks, only once
     // the user process runs (runtime-spec: startContainer hooks, then the
-    // process, then poststart).
-    let _exec_fifo = wait_for_start(&ctx.fifo)?;
+    // process, then poststart). A failure from here on is written into it,
+    // and `start` reports it.
+    *report = Report::Fifo(wait_for_start(&ctx.fifo)?);
     if let Some(h) = spec_hooks.filter(|h| !h.start_container.is_empty()) {
         let state = State {
             oci_version: berth_oci::OCI_VERSION.into(),
@@ -185,9 +223,7 @@ fn init(ctx: &InitContext) -> Result<()> {
         };
         hooks::run_all("startContainer", &h.start_container, &state)?;
     }
-    // fds first: a strict profile may deny close_range; execve is the only
-    // call after the filter.
-    sys::cloexec_from(3 + ctx.preserve_fds).context(|| "close inherited fds".into())?;
+    // With no_new_privs the filter comes last, so only execve runs under it.
     if process.no_new_privileges {
         if let Some(f) = &ctx.seccomp {
             f.install()?;

@@ -22,7 +22,7 @@ pub mod container;
 pub mod devices;
 pub mod error;
 pub mod hooks;
-pub mod in_root;
+pub use berth_in_root as in_root;
 pub mod init;
 pub mod kernel_scope;
 pub mod log;

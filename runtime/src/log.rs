@@ -30,25 +30,28 @@ pub struct Log {
 }
 
 impl Log {
-    /// Appends one line at `level`; a log that cannot be written is not an
-    /// error of the command (the message still goes to stderr).
-    pub fn write(&self, level: &str, msg: &str) {
-        let Some(path) = &self.path else { return };
-        let line = if self.json {
+    /// One line as runc's logrus writes it: `{"level":..,"msg":..,"time":..}`
+    /// with `--log-format json`, else `time="..." level=... msg="..."`.
+    fn line(&self, level: &str, msg: &str) -> String {
+        let time = crate::clock::now_rfc3339();
+        if self.json {
             let mut v = serde_json::Map::new();
             v.insert("level".into(), level.into());
             v.insert("msg".into(), msg.into());
-            v.insert("time".into(), crate::clock::now_rfc3339().into());
+            v.insert("time".into(), time.into());
             let mut s = serde_json::Value::Object(v).to_string();
             s.push('\n');
             s
         } else {
-            format!(
-                "time=\"{}\" level={level} msg={:?}\n",
-                crate::clock::now_rfc3339(),
-                msg
-            )
-        };
+            format!("time=\"{time}\" level={level} msg={msg:?}\n")
+        }
+    }
+
+    /// Appends one line at `level`; a log that cannot be written is not an
+    /// error of the command (the message still goes to stderr).
+    pub fn write(&self, level: &str, msg: &str) {
+        let Some(path) = &self.path else { return };
+        let line = self.line(level, msg);
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -67,10 +70,25 @@ impl Log {
         eprintln!("berth-runtime: {msg}");
     }
 
-    /// A debug line, only with `--debug`.
+    /// A warning: to the log file, or to stderr without one (runc's
+    /// logrus default output), in the log's format.
+    pub fn warn(&self, msg: &str) {
+        self.log_or_stderr("warning", msg);
+    }
+
+    /// A debug line, only with `--debug`: to the log file, or to stderr
+    /// without one, as runc's `--debug` does.
     pub fn debug(&self, msg: &str) {
         if self.debug {
-            self.write("debug", msg);
+            self.log_or_stderr("debug", msg);
+        }
+    }
+
+    fn log_or_stderr(&self, level: &str, msg: &str) {
+        if self.path.is_some() {
+            self.write(level, msg);
+        } else {
+            let _ = std::io::stderr().write_all(self.line(level, msg).as_bytes());
         }
     }
 }

@@ -9,11 +9,24 @@ use berth_runtime::error::Error;
 use berth_runtime::log::Log;
 use berth_runtime::{commands, selfexe, Runtime};
 
-const USAGE: &str = "usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--systemd-cgroup] COMMAND [ARGS]
-commands: create start state kill delete run exec ps list spec pause resume update events features";
+/// What `--version` prints after the first line (runc's `commit:` and
+/// `spec:` lines; the commit is set at build time by BERTH_GIT_COMMIT).
+fn version_lines() -> String {
+    format!(
+        "{}\ncommit: {}\nspec: {}",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown"),
+        berth_oci::OCI_VERSION
+    )
+}
+
+/// urfave/cli's exit code for an unknown command, which runc keeps.
+const EXIT_UNKNOWN_COMMAND: i32 = 3;
 
 fn main() {
     berth_runtime::abort_on_panic();
+    let argv0 = std::env::args().next();
+    let program = cli::program_name(argv0.as_deref()).to_string();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (globals, rest) = match cli::parse_flags(&args, GLOBAL_FLAGS, true) {
         Ok(v) => v,
@@ -32,34 +45,42 @@ fn main() {
             );
         }
     }
-    if globals.is_set("version") {
-        // A closed pipe (`| head -1`) is not worth a panic.
-        let _ = writeln!(
-            std::io::stdout(),
-            "berth-runtime version {}\nspec: {}",
-            env!("CARGO_PKG_VERSION"),
-            berth_oci::OCI_VERSION
-        );
+    // A closed pipe (`| head -1`) is not worth a panic: writes to stdout
+    // below ignore their errors.
+    let print = |text: &str| {
+        let _ = write!(std::io::stdout(), "{text}");
+    };
+    if globals.is_set("version") || args.get(rest).map(String::as_str) == Some("version") {
+        print(&format!("{program} version {}\n", version_lines()));
         return;
     }
-    let Some(command) = args.get(rest) else {
-        if globals.is_set("help") {
-            let _ = writeln!(std::io::stdout(), "{USAGE}");
-            return;
+    // `--help`, and no command at all, show the help page, as runc does.
+    let command = args.get(rest).map_or("help", String::as_str);
+    if command == "help" || command == "h" {
+        match args.get(rest + 1) {
+            None => print(&cli::global_help(&program, &version_lines())),
+            Some(topic) => match cli::command_help(&program, topic) {
+                Some(text) => print(&text),
+                None => unknown_command(&log, topic),
+            },
         }
-        fail(&log, &Error::Usage(format!("no command given\n{USAGE}")));
-    };
+        return;
+    }
     let Some(specs) = cli::command_flags(command) else {
-        fail(&log, &Error::Usage(format!("unknown command {command:?}")));
+        unknown_command(&log, command);
     };
+    let cmd_args = &args[rest + 1..];
+    if cli::wants_help(cmd_args, specs) {
+        print(&cli::command_help(&program, command).unwrap_or_default());
+        return;
+    }
     // Commands that put runtime code inside a container re-execute from a
     // sealed copy first (CVE-2019-5736).
-    if matches!(command.as_str(), "create" | "run" | "exec") {
+    if matches!(command, "create" | "run" | "exec") {
         if let Err(e) = selfexe::ensure_read_only_exe() {
             fail(&log, &e);
         }
     }
-    let cmd_args = &args[rest + 1..];
     let (mut flags, first_positional) = match cli::parse_flags(cmd_args, specs, true) {
         Ok(v) => v,
         Err(e) => fail(&log, &e),
@@ -74,10 +95,21 @@ fn main() {
         log: log.clone(),
         systemd_cgroup: globals.is_set("systemd-cgroup"),
     };
+    log.debug(&format!("{command}: arguments {cmd_args:?}"));
     match commands::dispatch(&rt, command, &flags) {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => {
+            log.debug(&format!("{command}: exit status {code}"));
+            std::process::exit(code)
+        }
         Err(e) => fail(&log, &e),
     }
+}
+
+/// runc's answer to a command it does not have (urfave/cli's words, which
+/// scripts match), exit status 3.
+fn unknown_command(log: &Log, command: &str) -> ! {
+    log.error(&format!("No help topic for '{command}'"));
+    std::process::exit(EXIT_UNKNOWN_COMMAND);
 }
 
 fn fail(log: &Log, e: &Error) -> ! {

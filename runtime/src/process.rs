@@ -20,7 +20,8 @@ pub struct ExecPlan {
 
 impl ExecPlan {
     /// Finds `args[0]` (searching the process's PATH as execvp does, inside
-    /// the container's root, which must be `/` by now) and builds argv/envp.
+    /// the container's root, which must be `/` by now, as the process's
+    /// user from its cwd) and builds argv/envp.
     pub fn new(process: &Process) -> Result<ExecPlan> {
         let to_c = |s: &str, what: &str| {
             CString::new(s).map_err(|_| Error::Invalid(format!("{what} {s:?} contains a NUL byte")))
@@ -52,42 +53,95 @@ impl ExecPlan {
         unsafe { libc::execve(self.program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         let e = std::io::Error::last_os_error();
         Error::Container(format!(
-            "exec {:?}: {}",
+            "exec {}: {}",
             self.program.to_string_lossy(),
-            sys::errno_name(&e)
+            errno_text(&e)
         ))
     }
 }
 
-/// execvp's search: a name with a slash is used as it is; otherwise the
-/// first executable regular file named so in the process's PATH.
+/// An errno as runc's messages spell it (Go's `syscall.Errno`): strerror
+/// in lower case, e.g. "permission denied". Used where the message is
+/// runc's, so scripts matching it work with both runtimes.
+fn errno_text(e: &std::io::Error) -> String {
+    let Some(code) = e.raw_os_error() else {
+        return e.to_string();
+    };
+    let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) }.to_string_lossy();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Go's `exec.LookPath` (which runc uses) and then runc's `Eaccess` check:
+/// a name with a slash is used as it is, otherwise the first regular file
+/// with an x bit in the process's PATH; then the caller, by now the
+/// process's user, must be allowed to execute it (faccessat with
+/// AT_EACCESS also catches noexec mounts). Failing here fails `create`,
+/// which engines map to exit codes 126/127; after `start` only execve can
+/// fail.
 fn find_program(name: &str, env: &[String]) -> Result<String> {
+    let found = look_path(name, env)?;
+    let c = CString::new(found.as_str())
+        .map_err(|_| Error::Invalid(format!("program {found:?} contains a NUL byte")))?;
+    if let Err(e) = eaccess(&c) {
+        return Err(Error::Container(format!(
+            "exec {found}: {}",
+            errno_text(&e)
+        )));
+    }
+    Ok(found)
+}
+
+/// access(X_OK) with the effective ids. glibc's faccessat(AT_EACCESS) is
+/// the faccessat2 syscall, which a seccomp profile may deny (or an old
+/// kernel lack); then the older faccessat, which checks the real ids, the
+/// same ones here since setresuid/setresgid set all three (runc does so).
+fn eaccess(path: &CString) -> std::io::Result<()> {
+    if unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::X_OK, libc::AT_EACCESS) } == 0
+    {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    if !matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) {
+        return Err(e);
+    }
+    sys::check_long(unsafe {
+        libc::syscall(
+            libc::SYS_faccessat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::X_OK,
+        )
+    })
+    .map(drop)
+}
+
+/// Whether `path` is something LookPath accepts: not a directory, some x bit.
+fn executable_file(path: &CString) -> std::io::Result<bool> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::stat(path.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st.st_mode & libc::S_IFMT != libc::S_IFDIR && st.st_mode & 0o111 != 0)
+}
+
+fn look_path(name: &str, env: &[String]) -> Result<String> {
     if name.contains('/') {
-        // Like runc (Go's exec.LookPath): a path must be an executable file,
-        // checked here so `create` fails and engines map the error to 126/127.
         let c = CString::new(name)
             .map_err(|_| Error::Invalid(format!("program {name:?} contains a NUL byte")))?;
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 {
-            let e = std::io::Error::last_os_error();
-            let why = if e.raw_os_error() == Some(libc::ENOENT) {
-                "no such file or directory".to_string()
-            } else {
-                sys::errno_name(&e)
-            };
-            return Err(Error::Container(format!(
-                "exec: {name:?}: stat {name}: {why}"
-            )));
-        }
-        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            return Err(Error::Container(format!("exec: {name:?}: is a directory")));
-        }
-        if st.st_mode & 0o111 == 0 {
-            return Err(Error::Container(format!(
+        return match executable_file(&c) {
+            Ok(true) => Ok(name.to_string()),
+            Ok(false) => Err(Error::Container(format!(
                 "exec: {name:?}: permission denied"
-            )));
-        }
-        return Ok(name.to_string());
+            ))),
+            Err(e) => Err(Error::Container(format!(
+                "exec: {name:?}: stat {name}: {}",
+                errno_text(&e)
+            ))),
+        };
     }
     let path = env
         .iter()
@@ -100,11 +154,7 @@ fn find_program(name: &str, env: &[String]) -> Result<String> {
         let Ok(c) = CString::new(candidate.as_str()) else {
             continue;
         };
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::stat(c.as_ptr(), &mut st) } == 0
-            && st.st_mode & libc::S_IFMT == libc::S_IFREG
-            && unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0
-        {
+        if executable_file(&c).unwrap_or(false) {
             return Ok(candidate);
         }
     }
@@ -159,9 +209,12 @@ pub fn set_oom_score_adj(value: Option<i32>) -> Result<()> {
     Ok(())
 }
 
-/// Becomes the process's user: capabilities first dropped from the bounding
-/// set, then groups, gid and uid with PR_SET_KEEPCAPS, then the
-/// effective/permitted/inheritable and ambient sets, no_new_privs, umask.
+/// Becomes the process's user, in runc's order: chdir to the cwd (as
+/// root, which may enter directories the user cannot), capabilities
+/// dropped from the bounding set, then groups, gid and uid with
+/// PR_SET_KEEPCAPS; a cwd root was refused (EACCES/EPERM: say a root-squashed
+/// or user-owned 0700 dir) is entered again as the user; then the
+/// effective/permitted/inheritable and ambient sets and the umask.
 /// `setgroups_allowed` is false in a user namespace whose setgroups is denied.
 pub fn become_user(process: &Process, setgroups_allowed: bool) -> Result<()> {
     let caps = process
@@ -169,6 +222,11 @@ pub fn become_user(process: &Process, setgroups_allowed: bool) -> Result<()> {
         .as_ref()
         .map(CapSets::from_spec)
         .unwrap_or_default();
+    let cwd_as_user = match chdir(&process.cwd) {
+        Ok(()) => false,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => true,
+        Err(e) => return Err(cwd_error(&process.cwd, &e)),
+    };
     capabilities::drop_bounding(caps.bounding)?;
     sys::check(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) })
         .context(|| "prctl PR_SET_KEEPCAPS".into())?;
@@ -182,6 +240,10 @@ pub fn become_user(process: &Process, setgroups_allowed: bool) -> Result<()> {
         .context(|| format!("setgid {}", u.gid))?;
     sys::check(unsafe { libc::setresuid(u.uid, u.uid, u.uid) })
         .context(|| format!("setuid {}", u.uid))?;
+    if cwd_as_user {
+        chdir(&process.cwd).map_err(|e| cwd_error(&process.cwd, &e))?;
+    }
+    check_cwd(&process.cwd)?;
     sys::check(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) })
         .context(|| "prctl PR_SET_KEEPCAPS".into())?;
     capabilities::set_process_caps(&caps)?;
@@ -190,6 +252,19 @@ pub fn become_user(process: &Process, setgroups_allowed: bool) -> Result<()> {
         unsafe { libc::umask(mask as libc::mode_t) };
     }
     Ok(())
+}
+
+fn chdir(cwd: &str) -> std::io::Result<()> {
+    let c = sys::cstr(cwd)?;
+    sys::check(unsafe { libc::chdir(c.as_ptr()) }).map(drop)
+}
+
+/// runc's message for a cwd that cannot be entered.
+fn cwd_error(cwd: &str, e: &std::io::Error) -> Error {
+    Error::Container(format!(
+        "chdir to cwd ({cwd:?}) set in config.json failed: {}",
+        errno_text(e)
+    ))
 }
 
 /// Sets no_new_privs when the spec asks for it.
@@ -201,13 +276,10 @@ pub fn set_no_new_privs(enabled: bool) -> Result<()> {
     Ok(())
 }
 
-/// chdir to `process.cwd` and check the result is inside the container's
-/// root: getcwd(2) reports "(unreachable)" for a directory outside the
-/// process's root, which is how a leaked host fd would show
-/// (CVE-2024-21626).
-pub fn enter_cwd(cwd: &str) -> Result<()> {
-    let c = sys::cstr(cwd).context(|| format!("chdir to cwd {cwd:?}"))?;
-    sys::check(unsafe { libc::chdir(c.as_ptr()) }).context(|| format!("chdir to cwd {cwd:?}"))?;
+/// Checks the cwd just entered is inside the container's root: getcwd(2)
+/// reports "(unreachable)" for a directory outside the process's root,
+/// which is how a leaked host fd would show (CVE-2024-21626).
+fn check_cwd(cwd: &str) -> Result<()> {
     let here = std::env::current_dir().context(|| format!("getcwd after chdir to {cwd:?}"))?;
     if !here.starts_with("/") || here.to_string_lossy().contains("(unreachable)") {
         return Err(Error::Container(format!(
@@ -225,11 +297,11 @@ mod tests {
     fn finds_programs_on_path() {
         assert_eq!(find_program("/bin/sh", &[]).unwrap(), "/bin/sh");
         let e = find_program("/x/y", &[]).unwrap_err().to_string();
-        assert!(e.contains("no such file or directory"), "{e}");
+        assert_eq!(e, "exec: \"/x/y\": stat /x/y: no such file or directory");
         let e = find_program("/etc/passwd", &[]).unwrap_err().to_string();
-        assert!(e.contains("permission denied"), "{e}");
+        assert_eq!(e, "exec: \"/etc/passwd\": permission denied");
         let e = find_program("/etc", &[]).unwrap_err().to_string();
-        assert!(e.contains("is a directory"), "{e}");
+        assert_eq!(e, "exec: \"/etc\": permission denied");
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
         let p = find_program("sh", &env).unwrap();
         assert!(p == "/bin/sh" || p == "/usr/bin/sh", "{p}");

@@ -41,11 +41,12 @@ const NAMES: &[(&str, libc::c_int)] = &[
 ];
 
 /// Parses a signal given by name (with or without `SIG`, any case), by
-/// number, or as `RTMIN+n` / `RTMAX-n`.
+/// number, or as `RTMIN+n` / `RTMAX-n`. Number 0 is taken, as runc takes
+/// it: `kill ID 0` checks that the init exists without signalling it.
 pub fn parse(text: &str) -> Result<libc::c_int> {
     let bad = || Error::Usage(format!("unknown signal {text:?}"));
     if let Ok(n) = text.parse::<libc::c_int>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) {
+        return if (0..=libc::SIGRTMAX()).contains(&n) {
             Ok(n)
         } else {
             Err(bad())
@@ -143,9 +144,11 @@ mod tests {
         assert_eq!(parse("KILL").unwrap(), 9);
         assert_eq!(parse("sigterm").unwrap(), 15);
         assert_eq!(parse("9").unwrap(), 9);
+        assert_eq!(parse("0").unwrap(), 0);
+        assert_eq!(parse("SIGUSR1").unwrap(), libc::SIGUSR1);
         assert_eq!(parse("SIGRTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
         assert_eq!(parse("RTMAX-1").unwrap(), libc::SIGRTMAX() - 1);
-        for bad in ["BOGUS", "0", "65", "-1", "SIGRTMIN+99", ""] {
+        for bad in ["BOGUS", "SIG", "65", "-1", "SIGRTMIN+99", ""] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

@@ -8,94 +8,14 @@
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
-/// Converts a libc return value to `io::Result`.
-pub fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-/// Like [`check`] for `syscall(2)`'s `c_long`.
-pub fn check_long(ret: libc::c_long) -> io::Result<libc::c_long> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-/// A path as a C string; paths with NUL bytes are rejected.
-pub fn cstr(path: impl AsRef<Path>) -> io::Result<CString> {
-    CString::new(path.as_ref().as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
-}
-
-/// `openat(2)` returning an owned fd; `O_CLOEXEC` is always added.
-pub fn openat(
-    dirfd: RawFd,
-    path: &CStr,
-    flags: libc::c_int,
-    mode: libc::mode_t,
-) -> io::Result<OwnedFd> {
-    let fd = check(unsafe { libc::openat(dirfd, path.as_ptr(), flags | libc::O_CLOEXEC, mode) })?;
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// `open(2)` of a path, `O_CLOEXEC` added.
-pub fn open(path: impl AsRef<Path>, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
-    openat(libc::AT_FDCWD, &cstr(path)?, flags, mode)
-}
-
-/// `struct open_how` for openat2(2).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-/// openat2(2) resolve flags.
-pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-pub const RESOLVE_IN_ROOT: u64 = 0x10;
-
-/// `openat2(2)`: the kernel resolves `path` under `dirfd` with `resolve`
-/// constraints (RESOLVE_IN_ROOT treats `dirfd` as `/`, so `..` and absolute
-/// symlinks cannot leave it: CVE-2021-30465 and kin).
-pub fn openat2(
-    dirfd: RawFd,
-    path: &CStr,
-    flags: libc::c_int,
-    mode: libc::mode_t,
-    resolve: u64,
-) -> io::Result<OwnedFd> {
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: mode as u64,
-        resolve,
-    };
-    loop {
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dirfd,
-                path.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        match check_long(ret) {
-            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
-            // The kernel asks to retry when a rename raced the lookup.
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
+// The error conversions, open, openat, openat2 and fd_target live with the
+// safe path resolution that stands on them (berth-in-root, shared with
+// berthd and the CLI's cp).
+pub use berth_in_root::sys::{
+    check, check_long, cstr, fd_target, open, openat, openat2, RESOLVE_IN_ROOT,
+    RESOLVE_NO_MAGICLINKS,
+};
 
 /// `mount(2)`. `source`, `fstype` and `data` may be absent.
 pub fn mount(
@@ -114,11 +34,6 @@ pub fn mount(
 /// that was resolved safely, without resolving its path a second time.
 pub fn fd_path(fd: RawFd) -> CString {
     CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL")
-}
-
-/// `readlink` of `/proc/self/fd/N`: where an fd really points.
-pub fn fd_target(fd: RawFd) -> io::Result<std::path::PathBuf> {
-    std::fs::read_link(format!("/proc/self/fd/{fd}"))
 }
 
 /// `setns(2)`.
@@ -276,20 +191,46 @@ pub fn errno_name(e: &io::Error) -> String {
     }
 }
 
-/// Closes every fd from `first` up, as late as possible before exec, by
-/// marking them close-on-exec (CVE-2024-21626: no host fd may reach the
-/// container). `close_range(2)` with CLOSE_RANGE_CLOEXEC is one syscall.
+/// Marks every fd from `first` up close-on-exec (CVE-2024-21626: no host fd
+/// may reach the container). `close_range(2)` with CLOSE_RANGE_CLOEXEC is
+/// one syscall; a kernel without it (before 5.11) or a seccomp filter the
+/// runtime itself runs under refuses it, and then each fd listed in
+/// /proc/self/fd is marked, as runc does.
 pub fn cloexec_from(first: RawFd) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    check_long(unsafe {
+    let r = check_long(unsafe {
         libc::syscall(
             libc::SYS_close_range,
             first as libc::c_uint,
             libc::c_uint::MAX,
             CLOSE_RANGE_CLOEXEC,
         )
-    })
-    .map(drop)
+    });
+    if r.is_ok() {
+        return Ok(());
+    }
+    // The directory's own fd is listed too; marking it is harmless.
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let Some(fd) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        if fd >= first {
+            let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFD) });
+            match flags {
+                Ok(f) => {
+                    check(unsafe { libc::fcntl(fd, libc::F_SETFD, f | libc::FD_CLOEXEC) })?;
+                }
+                // Closed meanwhile: the read_dir fd itself, once dropped.
+                Err(e) if e.raw_os_error() == Some(libc::EBADF) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `dup2` keeping the fd inheritable.

@@ -6,8 +6,6 @@
 //! ```
 
 use berth_proto::shim::v1 as pb;
-use hyper_util::rt::TokioIo;
-use tonic::transport::Endpoint;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -15,15 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let [socket, id, verb, rest @ ..] = args.as_slice() else {
         anyhow::bail!("usage: shimctl SOCKET ID create [LOGFILE]|start|state|wait|kill SIG|delete|pids|shutdown");
     };
-    let path = socket.clone();
-    let channel = Endpoint::from_static("http://berth-shim")
-        .connect_with_connector(tower::service_fn(move |_| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?))
-            }
-        }))
-        .await?;
+    let channel = berth_proto::dial_unix(std::path::Path::new(socket)).await?;
     let mut c = pb::shim_client::ShimClient::new(channel);
     let id = id.clone();
     match verb.as_str() {

@@ -3,7 +3,7 @@
 //! neither can drift from the code:
 //!
 //! * `berth` (section 1) and `berthd` (section 8): their clap commands,
-//!   [`berth_manager::cli::command`] and [`berth_manager::daemon::args::command`];
+//!   [`berth_cli::command`] and [`berth_manager::daemon::args::command`];
 //! * `berth-runtime` (section 8) has no clap (a hand parser keeps its start-up
 //!   cheap): [`runtime_command`] builds a clap command from its flag tables
 //!   ([`berth_runtime::cli::GLOBAL_FLAGS`], [`berth_runtime::cli::COMMANDS`],
@@ -120,7 +120,7 @@ pub struct Written {
 pub fn write_all(out: &Path, date: &str) -> Result<Written, DistError> {
     let mut written = Written::default();
     let programs = [
-        (berth_manager::cli::command(), "1"),
+        (berth_cli::command(), "1"),
         (berth_manager::daemon::args::command(), "8"),
         (runtime_command(), "8"),
     ];

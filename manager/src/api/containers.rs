@@ -79,7 +79,7 @@ pub fn events_server(bus: Arc<EventBus>) -> EventsServer<EventsApi> {
 }
 
 /// `cp`'s stat of a path, as the API sends it.
-fn path_stat(s: &crate::containers::archive::PathStat) -> pb::PathStat {
+fn path_stat(s: &berth_docker::archive::PathStat) -> pb::PathStat {
     pb::PathStat {
         name: s.name.clone(),
         size: s.size,
@@ -119,7 +119,7 @@ fn log_config(
     for (k, v) in opts {
         match k.as_str() {
             "max-size" if driver == "json-file" => {
-                config.max_size = spec::parse_bytes(v)
+                config.max_size = berth_docker::size::parse_bytes(v)
                     .map_err(|e| Status::invalid_argument(format!("log-opt max-size: {e}")))?
                     as u64
             }

@@ -10,8 +10,8 @@ pub mod system;
 pub mod volumes;
 
 use crate::images::ImageError;
-use crate::manifest::ManifestError;
 use crate::registry::RegistryError;
+use berth_docker::manifest::ManifestError;
 use tonic::{Code, Status};
 
 /// The gRPC status of a domain error (message unchanged: it is what the

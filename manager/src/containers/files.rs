@@ -3,10 +3,10 @@
 //! work, on the container's mounted rootfs, in blocking threads) and `logs`.
 //! Streams are bounded channels: a slow client slows the producer.
 
-use super::archive::{self, ExtractOptions};
 use super::logs::LogEntry;
 use super::service::{is_mounted, ContainerService};
 use super::ContainerError;
+use berth_docker::archive::{self, ExtractOptions};
 use berth_store::mount::mount_all;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -139,13 +139,13 @@ impl ContainerService {
     }
 
     /// docker diff.
-    pub async fn diff(&self, input: &str) -> Result<Vec<archive::Change>, ContainerError> {
+    pub async fn diff(&self, input: &str) -> Result<Vec<super::archive::Change>, ContainerError> {
         let record = self.resolve(input)?;
         let snapshotter = self.images.snapshotter().clone();
         let key = record.snapshot_key.clone();
         blocking(move || {
             let (lowers, upper) = snapshotter.diff_dirs(&key)?;
-            Ok(archive::changes(&lowers, &upper)?)
+            Ok(super::archive::changes(&lowers, &upper)?)
         })
         .await
     }

@@ -140,7 +140,7 @@ pub fn apply(
                         || r.image_ref == v
                         || r.image_id == v
                         || r.image_id.trim_start_matches("sha256:").starts_with(v)
-                        || crate::reference::Reference::parse(v)
+                        || berth_docker::reference::Reference::parse(v)
                             .map(|x| x.to_string() == r.image_ref)
                             .unwrap_or(false)
                 })

@@ -32,6 +32,7 @@ use super::exec::ExecOptions;
 use super::record::ContainerRecord;
 use super::service::{ContainerService, Entry};
 use super::spec::ImageRuntimeConfig;
+use berth_docker::duration::go_duration_string;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -53,15 +54,6 @@ pub const MINIMUM_DURATION: Duration = Duration::from_millis(1);
 /// What a bad health check setting was.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HealthError {
-    /// A Go-style duration that does not parse (docker's flags are Go's
-    /// `time.Duration`).
-    #[error("time: {0}")]
-    Duration(String),
-    /// A CLI flag with a negative value.
-    #[error("--{0} cannot be negative")]
-    Negative(&'static str),
-    #[error("--no-healthcheck conflicts with --health-* options")]
-    NoHealthcheckConflict,
     /// A daemon-side check of the config (docker's messages).
     #[error("{0} in Healthcheck cannot be less than 1ms")]
     TooShort(&'static str),
@@ -227,180 +219,6 @@ pub fn with_image_healthcheck(
         image.healthcheck.as_ref(),
     );
     config
-}
-
-/// The `--health-*` flags as given (durations as text, retries as text) and
-/// `--no-healthcheck`, checked as docker's CLI checks them.
-#[derive(Debug, Clone, Default)]
-pub struct HealthFlags<'a> {
-    pub cmd: Option<&'a str>,
-    pub interval: Option<&'a str>,
-    pub timeout: Option<&'a str>,
-    pub start_period: Option<&'a str>,
-    pub retries: Option<&'a str>,
-    pub no_healthcheck: bool,
-}
-
-/// A flag value that did not parse: (flag, value, why).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlagError(pub String);
-
-impl std::fmt::Display for FlagError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl HealthFlags<'_> {
-    /// The user's health config (none: no health flag given), with
-    /// docker's CLI errors (`opts.go` `parse`).
-    pub fn to_config(&self) -> Result<Option<HealthConfig>, FlagError> {
-        let duration = |flag: &str, v: Option<&str>| -> Result<i64, FlagError> {
-            match v {
-                None => Ok(0),
-                Some(v) => parse_go_duration(v).map_err(|e| {
-                    FlagError(format!(
-                        "invalid argument \"{v}\" for \"--{flag}\" flag: {e}"
-                    ))
-                }),
-            }
-        };
-        let interval = duration("health-interval", self.interval)?;
-        let timeout = duration("health-timeout", self.timeout)?;
-        let start_period = duration("health-start-period", self.start_period)?;
-        let retries = match self.retries {
-            None => 0,
-            Some(v) => v.parse::<i32>().map_err(|_| {
-                FlagError(format!(
-                    "invalid argument \"{v}\" for \"--health-retries\" flag: strconv.ParseInt: parsing \"{v}\": invalid syntax"
-                ))
-            })?,
-        };
-        let cmd = self.cmd.unwrap_or("");
-        let any =
-            !cmd.is_empty() || interval != 0 || timeout != 0 || start_period != 0 || retries != 0;
-        if self.no_healthcheck {
-            if any {
-                return Err(FlagError(HealthError::NoHealthcheckConflict.to_string()));
-            }
-            return Ok(Some(HealthConfig {
-                test: vec!["NONE".into()],
-                ..HealthConfig::default()
-            }));
-        }
-        if !any {
-            return Ok(None);
-        }
-        for (value, flag) in [
-            (interval, "health-interval"),
-            (timeout, "health-timeout"),
-            (retries as i64, "health-retries"),
-            (start_period, "health-start-period"),
-        ] {
-            if value < 0 {
-                return Err(FlagError(HealthError::Negative(flag).to_string()));
-            }
-        }
-        Ok(Some(HealthConfig {
-            test: if cmd.is_empty() {
-                Vec::new()
-            } else {
-                vec!["CMD-SHELL".into(), cmd.to_string()]
-            },
-            interval,
-            timeout,
-            start_period,
-            retries,
-        }))
-    }
-}
-
-/// Go's `time.ParseDuration` ("300ms", "1m30s", "-1.5h"), in nanoseconds,
-/// with Go's error texts (docker's duration flags are Go durations).
-pub fn parse_go_duration(input: &str) -> Result<i64, HealthError> {
-    let quoted = format!("{input:?}");
-    let invalid = || HealthError::Duration(format!("invalid duration {quoted}"));
-    let mut s = input;
-    let negative = s.starts_with('-');
-    if let Some(rest) = s.strip_prefix('-').or_else(|| s.strip_prefix('+')) {
-        s = rest;
-    }
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: f64 = 0.0;
-    while !s.is_empty() {
-        let number_len = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(s.len());
-        let number = &s[..number_len];
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return Err(invalid());
-        }
-        let value: f64 = number.parse().map_err(|_| invalid())?;
-        s = &s[number_len..];
-        let unit_len = s
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(s.len());
-        let unit = &s[..unit_len];
-        s = &s[unit_len..];
-        let scale = match unit {
-            "" => {
-                return Err(HealthError::Duration(format!(
-                    "missing unit in duration {quoted}"
-                )))
-            }
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            other => {
-                return Err(HealthError::Duration(format!(
-                    "unknown unit {other:?} in duration {quoted}"
-                )))
-            }
-        };
-        total += value * scale;
-        if total > i64::MAX as f64 {
-            return Err(invalid());
-        }
-    }
-    let ns = total.round() as i64;
-    Ok(if negative { -ns } else { ns })
-}
-
-/// A duration as Go prints one ("300ms", "30s", "1m30s").
-pub fn go_duration_string(d: Duration) -> String {
-    let ns = d.as_nanos();
-    if ns == 0 {
-        return "0s".into();
-    }
-    let trim = |v: f64| {
-        let s = format!("{v:.9}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    };
-    if ns < 1_000 {
-        return format!("{ns}ns");
-    }
-    if ns < 1_000_000 {
-        return format!("{}µs", trim(ns as f64 / 1e3));
-    }
-    if ns < 1_000_000_000 {
-        return format!("{}ms", trim(ns as f64 / 1e6));
-    }
-    let total_secs = d.as_secs();
-    let (h, m) = (total_secs / 3600, (total_secs % 3600) / 60);
-    let secs = trim((total_secs % 60) as f64 + d.subsec_nanos() as f64 / 1e9);
-    match (h, m) {
-        (0, 0) => format!("{secs}s"),
-        (0, m) => format!("{m}m{secs}s"),
-        (h, m) => format!("{h}h{m}m{secs}s"),
-    }
 }
 
 /// One probe's result (docker's `HealthcheckResult`).
@@ -717,80 +535,6 @@ mod tests {
             exit_code: code,
             output: String::new(),
         }
-    }
-
-    #[test]
-    fn go_durations_parse_with_gos_errors() {
-        assert_eq!(parse_go_duration("200ms"), Ok(200_000_000));
-        assert_eq!(parse_go_duration("1m30s"), Ok(90_000_000_000));
-        assert_eq!(parse_go_duration("1.5s"), Ok(1_500_000_000));
-        assert_eq!(parse_go_duration("-1s"), Ok(-1_000_000_000));
-        assert_eq!(parse_go_duration("0"), Ok(0));
-        assert_eq!(
-            parse_go_duration("1x").unwrap_err().to_string(),
-            "time: unknown unit \"x\" in duration \"1x\""
-        );
-        assert_eq!(
-            parse_go_duration("10").unwrap_err().to_string(),
-            "time: missing unit in duration \"10\""
-        );
-        assert_eq!(
-            parse_go_duration("abc").unwrap_err().to_string(),
-            "time: invalid duration \"abc\""
-        );
-        assert!(parse_go_duration("").is_err());
-    }
-
-    #[test]
-    fn go_durations_print_like_go() {
-        assert_eq!(go_duration_string(Duration::from_millis(300)), "300ms");
-        assert_eq!(go_duration_string(Duration::from_secs(30)), "30s");
-        assert_eq!(go_duration_string(Duration::from_secs(90)), "1m30s");
-        assert_eq!(go_duration_string(Duration::from_millis(1500)), "1.5s");
-    }
-
-    #[test]
-    fn flags_make_dockers_config() {
-        let flags = HealthFlags {
-            cmd: Some("test -f /tmp/ok"),
-            interval: Some("200ms"),
-            retries: Some("2"),
-            ..Default::default()
-        };
-        let c = flags.to_config().unwrap().unwrap();
-        assert_eq!(c.test, ["CMD-SHELL", "test -f /tmp/ok"]);
-        assert_eq!((c.interval, c.retries, c.timeout), (200_000_000, 2, 0));
-        assert_eq!(HealthFlags::default().to_config(), Ok(None));
-        let none = HealthFlags {
-            no_healthcheck: true,
-            ..Default::default()
-        };
-        assert_eq!(none.to_config().unwrap().unwrap().test, ["NONE"]);
-        let conflict = HealthFlags {
-            no_healthcheck: true,
-            cmd: Some("true"),
-            ..Default::default()
-        };
-        assert_eq!(
-            conflict.to_config().unwrap_err().0,
-            "--no-healthcheck conflicts with --health-* options"
-        );
-        let bad = HealthFlags {
-            interval: Some("1x"),
-            ..Default::default()
-        };
-        assert_eq!(
-            bad.to_config().unwrap_err().0,
-            "invalid argument \"1x\" for \"--health-interval\" flag: time: unknown unit \"x\" in duration \"1x\""
-        );
-        let negative = HealthFlags {
-            timeout: Some("-1s"),
-            ..Default::default()
-        };
-        assert_eq!(
-            negative.to_config().unwrap_err().0,
-            "--health-timeout cannot be negative"
-        );
     }
 
     #[test]

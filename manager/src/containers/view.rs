@@ -47,7 +47,7 @@ fn since(rfc3339: &str) -> Duration {
 
 /// docker's `Status` text of a container.
 pub fn human_status(r: &ContainerRecord) -> String {
-    let human = crate::cli::humanize::duration;
+    let human = berth_docker::humanize::duration;
     match r.state.status {
         Status::Created => "Created".into(),
         Status::Running => format!("Up {}", human(since(&r.state.started_at))),

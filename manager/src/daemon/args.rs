@@ -2,7 +2,8 @@
 //! that berth-dist can build berthd's man page and shell completions from
 //! the very definition berthd parses ([`command`]).
 
-use super::{DEFAULT_ADDRESS, DEFAULT_ROOT, DEFAULT_STATE};
+use super::{DEFAULT_ROOT, DEFAULT_STATE};
+use berth_proto::DEFAULT_ADDRESS;
 use clap::{CommandFactory, Parser};
 use std::path::PathBuf;
 

@@ -20,11 +20,11 @@ use crate::containers::service::{ContainerIndex, ContainerPaths, Runtimes};
 use crate::containers::ContainerService;
 use crate::events::EventBus;
 use crate::images::{ImageService, ImageStores};
-use crate::manifest::Platform;
 use crate::networks::{NetworkConfig, NetworkService};
 use crate::registry::RegistryConfig;
 use crate::system::{DaemonPaths, SystemService};
 use crate::volumes::VolumeService;
+use berth_docker::manifest::Platform;
 use berth_store::content::ContentStore;
 use berth_store::metadata::MetadataStore;
 use berth_store::snapshot::native::NativeSnapshotter;
@@ -39,8 +39,6 @@ use std::sync::Arc;
 pub const DEFAULT_ROOT: &str = "/var/lib/berth";
 /// Default runtime state directory.
 pub const DEFAULT_STATE: &str = "/run/berth";
-/// Default API socket.
-pub const DEFAULT_ADDRESS: &str = "/run/berth/berthd.sock";
 /// Default config file.
 pub const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
 

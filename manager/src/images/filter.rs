@@ -15,7 +15,7 @@
 //! `InvalidArgument` naming the filter.
 
 use super::ImageError;
-use crate::reference::Reference;
+use berth_docker::reference::Reference;
 use std::collections::BTreeMap;
 
 /// The filters of one listing, parsed from `KEY=VALUE` strings.

@@ -11,8 +11,8 @@
 use super::layer::{decompress, UnpackJob};
 use super::pull::LeaseGuard;
 use super::{ImageError, ImageService, LABEL_TAG_TIME};
-use crate::manifest::{self, Platform};
-use crate::reference::Reference;
+use berth_docker::manifest::{self, Platform};
+use berth_docker::reference::Reference;
 use berth_store::digest::{Descriptor as StoreDescriptor, Digest};
 use berth_store::metadata::{Labels, LeaseResource};
 use serde_json::{json, Map, Value};

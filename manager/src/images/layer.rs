@@ -9,7 +9,7 @@
 use super::progress::{BlobState, ProgressSink, Throttle};
 use super::pull::LeaseGuard;
 use super::{ImageError, ImageService};
-use crate::manifest::Compression;
+use berth_docker::manifest::Compression;
 use berth_store::digest::Digest;
 use berth_store::metadata::LeaseResource;
 use bytes::Bytes;

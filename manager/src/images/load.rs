@@ -24,8 +24,8 @@
 use super::layer::{sniff, TeeReader, UnpackJob};
 use super::pull::LeaseGuard;
 use super::{ImageError, ImageService, LABEL_TAG_TIME};
-use crate::manifest::{self, parse_config, parse_manifest, Compression, ManifestKind};
-use crate::reference::Reference;
+use berth_docker::manifest::{self, parse_config, parse_manifest, Compression, ManifestKind};
+use berth_docker::reference::Reference;
 use berth_store::content::ContentError;
 use berth_store::digest::{Descriptor as StoreDescriptor, Digest};
 use berth_store::metadata::{Labels, LeaseResource};

@@ -30,12 +30,14 @@ pub mod save;
 
 use crate::events::{Event, EventBus};
 pub(crate) use crate::ids::random_hex;
-use crate::manifest::{
+use crate::registry::{RegistryConfig, RegistryError};
+use berth_docker::manifest::{
     self, chain_ids, parse_config, parse_manifest, ImageConfigView, Manifest, ManifestError,
     ManifestKind, Platform,
 };
-use crate::reference::{looks_like_id, Reference, ReferenceError};
-use crate::registry::{RegistryConfig, RegistryError};
+use berth_docker::reference::{familiar, looks_like_id, Reference, ReferenceError};
+use berth_docker::short_id::short_id;
+use berth_docker::timestamp::parse_time;
 use berth_store::content::{ContentError, ContentStore};
 use berth_store::digest::{Descriptor as StoreDescriptor, Digest};
 use berth_store::gc::{GcReport, GcRoots};
@@ -106,7 +108,7 @@ pub enum ImageError {
         source: std::io::Error,
     },
     /// A bad archive; the message may quote its bytes (escaped when shown).
-    #[error("invalid archive: {}", berth_store::layer::printable(.0))]
+    #[error("invalid archive: {}", berth_docker::archive::printable(.0))]
     Archive(String),
     #[error("operation cancelled: {0}")]
     Cancelled(String),
@@ -294,15 +296,6 @@ pub fn dangling_name(image_id: &str) -> String {
 /// Whether a record name is a dangling record (an image ID, not a name).
 pub fn is_dangling(name: &str) -> bool {
     name.starts_with("sha256:")
-}
-
-/// Seconds since the epoch of an RFC 3339 time ("created" in configs).
-pub fn parse_time(s: &str) -> Option<i64> {
-    humantime::parse_rfc3339_weak(s.trim_end_matches('Z'))
-        .ok()
-        .or_else(|| humantime::parse_rfc3339(s).ok())
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
 }
 
 /// Seconds since the epoch of a SystemTime.
@@ -995,17 +988,4 @@ pub fn repo_digest(record: &ImageRecord) -> Option<String> {
     }
     let r = Reference::parse(&record.name).ok()?;
     Some(format!("{}@{}", r.repository(), record.target.digest))
-}
-
-/// The familiar form of a record name (`busybox:latest`).
-pub fn familiar(name: &str) -> String {
-    Reference::parse(name)
-        .map(|r| r.familiar())
-        .unwrap_or_else(|_| name.to_string())
-}
-
-/// The 12-hex-digit short form of an ID.
-pub fn short_id(id: &str) -> String {
-    let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    hex.chars().take(12).collect()
 }

@@ -40,13 +40,13 @@ use super::{
     epoch_seconds, ImageError, ImageService, ResolvedImage, LABEL_DISTRIBUTED, LABEL_PLATFORM,
     LABEL_TAG_TIME, MAX_CONFIG_SIZE,
 };
-use crate::manifest::{
+use crate::registry::auth::Credentials;
+use crate::registry::{RegistryError, Repository};
+use berth_docker::manifest::{
     self, chain_ids, is_index, layer_compression, parse_config, parse_manifest, ManifestError,
     ManifestKind, Platform,
 };
-use crate::reference::Reference;
-use crate::registry::auth::Credentials;
-use crate::registry::{RegistryError, Repository};
+use berth_docker::reference::Reference;
 use berth_store::content::ContentError;
 use berth_store::digest::{Descriptor as StoreDescriptor, Digest};
 use berth_store::metadata::{Labels, LeaseResource};

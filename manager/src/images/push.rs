@@ -22,10 +22,10 @@
 
 use super::progress::{BlobState, ProgressSink, Throttle, TransferSummary};
 use super::{is_dangling, repo_digest, ImageError, ImageService, LABEL_DISTRIBUTED};
-use crate::manifest::{self, parse_manifest, Descriptor, Manifest, ManifestKind, Platform};
-use crate::reference::Reference;
 use crate::registry::auth::Credentials;
 use crate::registry::Repository;
+use berth_docker::manifest::{self, parse_manifest, Descriptor, Manifest, ManifestKind, Platform};
+use berth_docker::reference::Reference;
 use berth_store::digest::Digest;
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -367,7 +367,7 @@ impl ImageService {
                 if report {
                     progress.status(format!(
                         "{}: Mounted from {from}",
-                        super::short_id(&desc.digest)
+                        berth_docker::short_id::short_id(&desc.digest)
                     ));
                 }
                 report_state(BlobState::Mounted, size);

@@ -22,8 +22,9 @@
 //! to write it.
 
 use super::layer::{decompress, CountingSink};
-use super::{familiar, ImageError, ImageService, ResolvedImage};
-use crate::manifest;
+use super::{ImageError, ImageService, ResolvedImage};
+use berth_docker::manifest;
+use berth_docker::reference::familiar;
 use berth_store::digest::Digest;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -272,7 +273,7 @@ impl ImageService {
                 index_entries.push(descriptor(None));
             }
             for name in names {
-                let tag = crate::reference::Reference::parse(name)
+                let tag = berth_docker::reference::Reference::parse(name)
                     .ok()
                     .and_then(|r| r.tag)
                     .unwrap_or_else(|| "latest".into());

@@ -25,9 +25,9 @@
 
 pub mod auth;
 
-use crate::manifest::{self, ACCEPTED_MANIFESTS};
-use crate::reference::Reference;
 use auth::{parse_challenge, Challenge, Credentials, TokenResponse};
+use berth_docker::manifest::{self, ACCEPTED_MANIFESTS};
+use berth_docker::reference::Reference;
 use bytes::Bytes;
 use futures_util::Stream;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RANGE};

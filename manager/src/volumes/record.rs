@@ -107,7 +107,7 @@ pub fn anonymous_name() -> String {
             *b = (seed.rotate_left(i as u32 * 7) >> (i % 8)) as u8;
         }
     }
-    crate::manifest::hex(&buf)
+    berth_docker::manifest::hex(&buf)
 }
 
 #[cfg(test)]

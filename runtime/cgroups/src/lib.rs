@@ -158,6 +158,10 @@ pub enum CgroupError {
     /// A `linux.resources` value this layout cannot honour.
     #[error("linux.resources.{field} is not supported {why}")]
     Unsupported { field: &'static str, why: String },
+    /// The cgroup to join exists and is frozen: the container's init would
+    /// stop in it before it could report (runc's words).
+    #[error("container's cgroup unexpectedly frozen: {path}")]
+    Frozen { path: PathBuf },
     /// Freezing did not finish in time (a task stuck in the kernel).
     #[error("freeze {path}: still freezing after {seconds} s")]
     FreezeTimeout { path: PathBuf, seconds: u64 },
@@ -201,13 +205,32 @@ impl Cgroup {
     }
 
     /// [`create`](Cgroup::create) then [`apply`](Cgroup::apply); if applying
-    /// fails, the directories just made are removed again.
+    /// fails, the directories just made are removed again. A cgroup that
+    /// existed and is frozen is refused ([`CgroupError::Frozen`]) before
+    /// anything is written to it.
     pub fn create_with_resources(
         layout: &Layout,
         path: &CgroupsPath,
         resources: &LinuxResources,
     ) -> Result<Cgroup, CgroupError> {
         let cgroup = Cgroup::create(layout, path)?;
+        let frozen = match cgroup.existed() {
+            true => cgroup.frozen_for_joining(),
+            false => Ok(false),
+        };
+        match frozen {
+            Ok(false) => {}
+            Ok(true) => {
+                let _ = cgroup.destroy();
+                return Err(CgroupError::Frozen {
+                    path: PathBuf::from(path.to_string()),
+                });
+            }
+            Err(e) => {
+                let _ = cgroup.destroy();
+                return Err(e);
+            }
+        }
         let applied = match &cgroup {
             Cgroup::V1(c) => c.apply_with(resources, true),
             other => other.apply(resources),
@@ -282,6 +305,31 @@ impl Cgroup {
             Cgroup::V1(c) => c.freezer_state(),
             Cgroup::V2(c) => c.freezer_state(),
             Cgroup::Systemd(s) => s.cgroup.freezer_state(),
+        }
+    }
+
+    /// Whether the container's own cgroup existed before
+    /// [`create`](Cgroup::create) in some hierarchy (it was joined, not
+    /// made): the runtime then refuses it if frozen and warns if it holds
+    /// processes, as runc 1.1 does.
+    pub fn existed(&self) -> bool {
+        match self {
+            Cgroup::V1(c) => c.hierarchies.iter().any(|h| h.dir.created == 0),
+            Cgroup::V2(c) => c.dir.created == 0,
+            Cgroup::Systemd(_) => false,
+        }
+    }
+
+    /// Whether a task joining the cgroup would stop at once: the v1
+    /// freezer says FREEZING or FROZEN (by itself or an ancestor), or on
+    /// v2, and in a hybrid host's cgroup2 mount, `cgroup.freeze` is set
+    /// here or `cgroup.events` says frozen (an ancestor's freeze). A
+    /// container's init put there would never report back to `create`.
+    pub fn frozen_for_joining(&self) -> Result<bool, CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.frozen_for_joining(),
+            Cgroup::V2(c) => v2::freezer::frozen_for_joining(&c.dir.path),
+            Cgroup::Systemd(s) => s.cgroup.frozen_for_joining(),
         }
     }
 

@@ -504,8 +504,9 @@ pub struct LinuxPersonality {
 }
 
 /// The sysctls the IPC namespace scopes (`ipc_namespaces(7)`, the kernel's
-/// ipc_sysctl.c); every `fs.mqueue.*` one is too. Both the runtime's check of
-/// a config and the manager's check of `--sysctl` read this one list.
+/// ipc_sysctl.c); every `fs.mqueue.*` one is too. The runtime checks a
+/// config against it; docker's `--sysctl` rule, which the CLI and berthd
+/// apply, is berth-docker's `sysctl` (the CLI must not link this crate).
 pub const IPC_SYSCTLS: [&str; 8] = [
     "kernel.msgmax",
     "kernel.msgmnb",

@@ -23,8 +23,23 @@ use crate::process::{self, ExecPlan};
 use crate::terminal::{ForegroundTerminal, HostConsole};
 use crate::{cgroups, console, seccomp, signals, sync, sys, Runtime};
 
+/// runc's exit code for an `exec` that failed before the process ran, so
+/// callers can tell it from the process's own exit code (runc: `exec
+/// failed`, fatalWithCode 255). Usage errors stay 1, as runc's.
+const EXEC_FAILED: i32 = 255;
+
 /// `exec`.
 pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
+    match exec(rt, flags) {
+        Err(e) if !matches!(e, Error::Usage(_)) => {
+            rt.log.error(&e.to_string());
+            Ok(EXEC_FAILED)
+        }
+        r => r,
+    }
+}
+
+fn exec(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     let (id, args) = match flags.positional.split_first() {
         Some((id, args)) => (id, args),
         None => return Err(Error::Usage("exec: a container id is required".into())),
@@ -34,6 +49,13 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     match status {
         ContainerStatus::Running | ContainerStatus::Created => {}
         ContainerStatus::Paused if flags.is_set("ignore-paused") => {}
+        ContainerStatus::Paused => {
+            return Err(Error::State {
+                id: id.clone(),
+                status: "paused",
+                why: "cannot exec in a paused container (use --ignore-paused to override)",
+            })
+        }
         s => {
             return Err(Error::State {
                 id: id.clone(),
@@ -301,20 +323,20 @@ fn child(
     drop(console);
     process::set_oom_score_adj(process.oom_score_adj)?;
     process::apply_rlimits(&process.rlimits)?;
-    let plan = ExecPlan::new(process)?;
+    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    // Before any filter: a strict profile may deny close_range (see init).
+    sys::cloexec_from(3 + preserve_fds).context(|| "close inherited fds".into())?;
     if !process.no_new_privileges {
         if let Some(f) = filter {
             f.install()?;
         }
     }
-    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
     console::give_stdio_to(process.user.uid)?;
     process::become_user(process, setgroups_allowed)?;
-    process::enter_cwd(&process.cwd)?;
+    let plan = ExecPlan::new(process)?;
     process::set_no_new_privs(process.no_new_privileges)?;
-    sys::cloexec_from(3 + preserve_fds).context(|| "close inherited fds".into())?;
     if process.no_new_privileges {
         if let Some(f) = filter {
             f.install()?;

@@ -1,6 +1,9 @@
 //! `kill [--all] ID [SIGNAL]`: signal the container's init (through a pidfd
 //! checked against the recorded start time, so a reused pid is never hit), or
-//! with `--all` every process in its cgroup. SIGTERM by default, as runc.
+//! with `--all` every process in its cgroup. SIGTERM by default, as runc;
+//! signal 0 checks the init is there. `--all` on a stopped container
+//! succeeds (runc's kill.bats does it after the init died): what is left
+//! in its cgroup is signalled, if the cgroup is still there.
 
 use std::os::fd::AsRawFd;
 
@@ -21,6 +24,19 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     let sig = signals::parse(sig)?;
     let record = ContainerRecord::load(&rt.root, id)?;
     let status = record.status(&rt.root);
+    rt.log.debug(&format!(
+        "kill: signal {sig} to container {id} ({}, all: {})",
+        status.as_str(),
+        flags.is_set("all")
+    ));
+    if status == ContainerStatus::Stopped && flags.is_set("all") {
+        if let Some(cg) = cgroups::of(&record)? {
+            if cg.dirs().iter().all(|d| d.exists()) {
+                cg.kill_all(sig)?;
+            }
+        }
+        return Ok(0);
+    }
     if status == ContainerStatus::Stopped {
         return Err(Error::State {
             id: id.clone(),

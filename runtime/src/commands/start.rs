@@ -72,15 +72,19 @@ fn release_init(record: &ContainerRecord, fifo_path: &Path) -> Result<()> {
     };
     // The init writes one byte, then keeps its end open until its execve
     // closes it: the end of the fifo is the user process running (or the
-    // init gone), which poststart hooks must come after.
+    // init gone), which poststart hooks must come after. Anything the init
+    // writes after that byte is why it failed before execve (init.rs).
     let mut released = false;
+    let mut failure: Vec<u8> = Vec::new();
     loop {
         let r = unsafe { libc::poll(&mut pfd, 1, 50) };
         if r > 0 {
-            let mut b = [0u8; 1];
-            let n = sys::read(fifo.as_raw_fd(), &mut b).context(what)?;
-            if n == 1 {
+            let mut buf = [0u8; 4096];
+            let n = sys::read(fifo.as_raw_fd(), &mut buf).context(what)?;
+            if n > 0 {
+                let data = if released { &buf[..n] } else { &buf[1..n] };
                 released = true;
+                failure.extend_from_slice(data);
                 continue;
             }
             if n == 0 && released {
@@ -89,6 +93,11 @@ fn release_init(record: &ContainerRecord, fifo_path: &Path) -> Result<()> {
         }
         if released {
             if !record.init_alive() {
+                // Whatever it wrote before it went is readable still.
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = sys::read(fifo.as_raw_fd(), &mut buf) {
+                    failure.extend_from_slice(&buf[..n]);
+                }
                 break;
             }
             continue;
@@ -101,5 +110,11 @@ fn release_init(record: &ContainerRecord, fifo_path: &Path) -> Result<()> {
             )));
         }
     }
-    std::fs::remove_file(fifo_path).context(|| format!("remove {}", fifo_path.display()))
+    let _ = std::fs::remove_file(fifo_path);
+    if !failure.is_empty() {
+        return Err(Error::Container(
+            String::from_utf8_lossy(&failure).trim_end().to_string(),
+        ));
+    }
+    Ok(())
 }

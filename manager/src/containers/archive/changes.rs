@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 use berth_store::layer::WhiteoutStyle;
 use berth_store::snapshot::ApplyTarget;
 
-use super::ArchiveError;
+use berth_docker::archive::{node, ArchiveError};
 
 /// The kind of one change, as `docker diff` letters it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -398,8 +398,8 @@ fn differs(lp: &Path, lm: &Metadata, up: &Path, um: &Metadata) -> Result<bool, A
 }
 
 /// The xattrs of a host path (not following a symlink), overlayfs's own left out.
-fn host_xattrs(path: &Path) -> Result<Vec<super::node::Xattr>, ArchiveError> {
-    let c = super::node::cstring(path.as_os_str().as_bytes())
+fn host_xattrs(path: &Path) -> Result<Vec<node::Xattr>, ArchiveError> {
+    let c = node::cstring(path.as_os_str().as_bytes())
         .map_err(|e| io_err("read xattrs of", path, e))?;
     let mut names = vec![0u8; 65536];
     let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
@@ -416,7 +416,7 @@ fn host_xattrs(path: &Path) -> Result<Vec<super::node::Xattr>, ArchiveError> {
         if name.is_empty() || name.starts_with(b"trusted.overlay.") {
             continue;
         }
-        let cname = super::node::cstring(name).map_err(|e| io_err("read xattrs of", path, e))?;
+        let cname = node::cstring(name).map_err(|e| io_err("read xattrs of", path, e))?;
         let len = unsafe {
             libc::lgetxattr(
                 c.as_ptr(),

@@ -1,101 +1,12 @@
-//! Archives of a container's root filesystem: `cp` in both directions, `diff` and `export`.
+//! `docker diff` of a container's root filesystem: what changed against its image, read
+//! from the snapshot's directories (`Snapshotter::diff_dirs`).
 //!
-//! berthd calls these with the host path of the container's mounted rootfs (the bundle's
-//! rootfs while it runs; a [`MountGuard`](berth_store::mount::MountGuard) mount while it is
-//! stopped) and, for `diff`, the snapshot's directories (`Snapshotter::diff_dirs`).
-//!
-//! * [`changes`] (`docker diff`): what changed against the image, moby's rules;
-//! * [`export`] (`docker export`): the whole rootfs as one tar;
-//! * [`stat_path`] / [`archive_path`] (`docker cp CTR:SRC ...`, the `HEAD`/`GET
-//!   /containers/{id}/archive` of docker's API): stat and tar of one path;
-//! * [`extract_into`] (`docker cp ... CTR:DST`, `PUT /containers/{id}/archive`): a tar
-//!   extracted under one directory.
-//!
-//! Security: the rootfs belongs to the container, which may be running and hostile. Every
-//! path is resolved with `openat2(RESOLVE_IN_ROOT)` on the rootfs
-//! ([`RootDir`](berth_runtime::in_root::RootDir)), so `..` and absolute symlinks stay inside
-//! it (CVE-2018-15664, the docker cp symlink-exchange race, and CVE-2019-14271 are of this
-//! kind); then every file is reached through the descriptor that lookup returned ([`node`]),
-//! never by name again.
-//!
-//! Volumes and bind mounts: they are mounted in the container's mount namespace, not on the
-//! host view of the rootfs, so with the rootfs path `cp` sees what lies beneath them (docker
-//! mounts them for the copy). A caller that wants the container's own view of a running
-//! container passes `/proc/<init pid>/root` as the rootfs: lookups from that descriptor
-//! walk the container's mount tree, volumes included ([`archive_path`] descends into
-//! mounts; [`export`] never does).
+//! The archives of a rootfs (`cp` in both directions, `export`) are docker's format and
+//! are shared with the CLI's local side of `cp`: `berth_docker::archive`.
 
 pub mod changes;
-pub mod copy_in;
-pub mod copy_out;
-pub mod export;
-pub(crate) mod node;
-pub(crate) mod tree;
 
 #[cfg(test)]
 mod tests;
 
 pub use changes::{changes, Change, ChangeKind, MOUNT_TARGETS};
-pub use copy_in::{extract_into, ExtractOptions};
-pub use copy_out::{archive_path, archive_path_as, stat_path, PathStat};
-pub use export::export;
-
-use std::io;
-
-/// What an archive operation can fail with. Paths in messages are the container's, not the
-/// host's, except for `diff`, which reads the snapshot's own directories.
-#[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
-    /// A system call on a file failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: String,
-        source: io::Error,
-    },
-    /// The path does not exist in the container (docker: "Could not find the file").
-    #[error("could not find the file {0} in container")]
-    NotFound(String),
-    /// The path must be a directory and is not.
-    #[error("{0}: not a directory")]
-    NotADirectory(String),
-    /// A tar entry would land outside the destination directory.
-    #[error("tar entry {entry:?} is outside the destination {dst}")]
-    Escape { entry: String, dst: String },
-    /// A hardlink entry points outside the destination or at nothing extracted there.
-    #[error("tar entry {entry:?}: invalid hardlink to {target:?}: {reason}")]
-    InvalidHardlink {
-        entry: String,
-        target: String,
-        reason: String,
-    },
-    /// docker's `NoOverwriteDirNonDir`: an existing directory would become a file or the
-    /// other way round.
-    #[error("cannot overwrite {existing} {path:?} with {new}")]
-    Overwrite {
-        path: String,
-        existing: &'static str,
-        new: &'static str,
-    },
-    /// The tar stream itself is unreadable. The tar reader quotes a corrupt header's bytes:
-    /// shown with control characters escaped.
-    #[error("read tar stream: {}", berth_store::layer::printable(&.0.to_string()))]
-    Tar(io::Error),
-    /// A tar entry of a kind that cannot be extracted.
-    #[error("tar entry {entry:?}: unsupported entry type {kind:?}")]
-    Unsupported { entry: String, kind: String },
-    /// A path stat header that does not parse.
-    #[error("invalid path stat {0:?}: {1}")]
-    InvalidStat(String, String),
-}
-
-impl ArchiveError {
-    /// An [`ArchiveError::Io`].
-    pub(crate) fn io(op: &'static str, path: impl Into<String>, source: io::Error) -> ArchiveError {
-        ArchiveError::Io {
-            op,
-            path: path.into(),
-            source,
-        }
-    }
-}

@@ -13,6 +13,7 @@ use berth_store::mount::{Mount, MountGuard};
 use berth_store::snapshot::ApplyTarget;
 
 use super::*;
+use berth_docker::archive::*;
 
 fn require_root() {
     assert_eq!(

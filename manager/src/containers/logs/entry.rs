@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use super::timestamp::{parse_rfc3339, TimeError};
+use berth_docker::timestamp::{parse_rfc3339, TimeError};
 
 /// Which output stream of the container an entry came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -24,8 +24,9 @@
 //! * a log that does not exist yet is empty, or waited for when following
 //!   (the caller refuses drivers that write no log, e.g. `none`).
 //!
-//! Modules: [`timestamp`] (time values: `--since/--until` parsing, the `-t`
-//! format), [`entry`] (one decoded line, `--details`), [`files`] (the set
+//! Time values (`--since/--until` parsing, the json-file `time` field, the
+//! `-t` format) are docker's conventions: `berth_docker::timestamp`.
+//! Modules: [`entry`] (one decoded line, `--details`), [`files`] (the set
 //! of rotated files, followed by inode), [`tail`], [`watch`] (waking a
 //! follower), and `reader` (the loop).
 
@@ -33,7 +34,6 @@ pub mod entry;
 pub mod files;
 mod reader;
 pub mod tail;
-pub mod timestamp;
 pub mod watch;
 
 use std::future::Future;
@@ -50,7 +50,6 @@ use tokio::task::AbortHandle;
 
 pub use entry::{format_details, EntryError, LogEntry, LogStream};
 pub use files::FilesError;
-pub use timestamp::{format_timestamp, parse_log_time, TimeError};
 
 /// What to read from a log (`berth logs` flags).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -377,7 +377,7 @@ impl Reader {
 mod tests {
     use super::*;
     use crate::containers::logs::scratch::ScratchDir;
-    use crate::containers::logs::timestamp::format_timestamp;
+    use berth_docker::timestamp::format_timestamp;
     use std::io::Write;
     use std::time::{Duration, UNIX_EPOCH};
 

@@ -4,6 +4,7 @@
 
 use super::scratch::ScratchDir;
 use super::*;
+use berth_docker::timestamp::{format_timestamp, parse_log_time};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};

@@ -1,4 +1,4 @@
-//! The process environment: `--env-file` parsing and the merge docker does
+//! The process environment: the merge docker does
 //! (daemon `CreateDaemonEnvironment` + `ReplaceOrAppendEnvValues`):
 //!
 //! 1. `PATH` (a default if the image sets none), `HOSTNAME=<hostname>`,
@@ -13,42 +13,6 @@ use super::SpecError;
 /// The `PATH` a container gets when its image sets none (moby `oci`
 /// `DefaultPathEnv` for Linux).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Parses an `--env-file` as docker's `opts.ParseEnvFile`: one `KEY=VALUE` a
-/// line, leading whitespace ignored, blank lines and `#` comments skipped,
-/// the value taken literally (no quotes, no expansion). A line with only
-/// `KEY` is returned as `KEY`: the CLI fills it from its own environment as
-/// it does for `-e KEY`. Errors name the line: `variable 'A B' contains
-/// whitespaces`, `no variable name on line '=x'`.
-pub fn parse_env_file(text: &str) -> Result<Vec<String>, SpecError> {
-    let mut out = Vec::new();
-    for raw in text.lines() {
-        let line = raw.trim_start();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (name, value) = match line.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (line, None),
-        };
-        if name.is_empty() {
-            return Err(SpecError::invalid(format!(
-                "no variable name on line '{line}'"
-            )));
-        }
-        let name = name.trim_start();
-        if name.contains(char::is_whitespace) {
-            return Err(SpecError::invalid(format!(
-                "variable '{name}' contains whitespaces"
-            )));
-        }
-        out.push(match value {
-            Some(v) => format!("{name}={v}"),
-            None => name.to_string(),
-        });
-    }
-    Ok(out)
-}
 
 /// The key of an environment entry (`A` of `A=b`, or the bare `A`).
 fn key_of(entry: &str) -> &str {
@@ -122,23 +86,6 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn env_file_like_docker() {
-        let text = "# comment\n\n  A=1\nB=two words \nC\nD==x\nE=\n";
-        assert_eq!(
-            parse_env_file(text).unwrap(),
-            s(&["A=1", "B=two words ", "C", "D==x", "E="])
-        );
-        assert_eq!(
-            parse_env_file("A B=1").unwrap_err().to_string(),
-            "variable 'A B' contains whitespaces"
-        );
-        assert_eq!(
-            parse_env_file("=x").unwrap_err().to_string(),
-            "no variable name on line '=x'"
-        );
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub enum SpecError {
     /// A seccomp profile given with `--security-opt seccomp=` does not parse.
     #[error("parse seccomp profile: {0}")]
     SeccompProfile(#[source] serde_json::Error),
+    /// A size in docker's form that does not parse (`--tmpfs size=12x`).
+    #[error(transparent)]
+    Size(#[from] berth_docker::size::SizeError),
     /// A feature Berth does not have yet; rendered `not implemented: ...`.
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),

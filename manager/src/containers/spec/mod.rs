@@ -72,7 +72,6 @@ pub mod mounts;
 pub mod seccomp_profile;
 pub mod security_options;
 pub mod signals;
-pub mod sizes;
 pub mod sysctls;
 pub mod ulimits;
 pub mod user;
@@ -85,13 +84,11 @@ use berth_oci::{
     NamespaceType, Process, Root, Spec, User,
 };
 
-pub use env::parse_env_file;
 pub use error::SpecError;
 pub use hosts_files::HostsFiles;
 pub use image_config::ImageRuntimeConfig;
 pub use mounts::{parse_bind, parse_mount, parse_tmpfs, UserMount};
 pub use signals::parse_signal;
-pub use sizes::{parse_bytes, parse_cpus, parse_memory_swap};
 pub use ulimits::parse_ulimit;
 pub use user::ensure_workdir;
 

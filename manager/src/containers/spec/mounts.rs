@@ -21,8 +21,8 @@
 
 use berth_oci::Mount;
 
-use super::sizes::parse_bytes;
 use super::SpecError;
+use berth_docker::size::parse_bytes;
 
 /// Mount propagation of a bind (`mount(8)` "shared subtree").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! owns. With `--network host` there is no own network namespace, so `net.*`
 //! would change the host's: refused (moby `verifyPlatformContainerSettings`).
 
-use berth_oci::IPC_SYSCTLS;
+use berth_docker::sysctl::is_namespaced;
 use std::collections::BTreeMap;
 
 use super::{NetworkMode, SpecError};
@@ -36,15 +36,8 @@ pub fn container_sysctls(
     out
 }
 
-/// Whether `key` is one of the namespaced sysctls docker's CLI lets
-/// through (`opts.ValidateSysctl`: the IPC ones, `net.*`, `fs.mqueue.*`).
-/// The CLI refuses anything else before a container exists; the daemon
-/// checks again for API clients ([`validate_sysctls`]).
-pub fn is_namespaced(key: &str) -> bool {
-    IPC_SYSCTLS.contains(&key) || key.starts_with("net.") || key.starts_with("fs.mqueue.")
-}
-
-/// Checks every `--sysctl` key against the namespaced set and the network
+/// Checks every `--sysctl` key against docker's namespaced set
+/// (`berth_docker::sysctl`, which the CLI checks first) and the network
 /// mode. Errors `sysctl 'kernel.panic' is not allowed: ...`.
 pub fn validate_sysctls(
     sysctls: &BTreeMap<String, String>,

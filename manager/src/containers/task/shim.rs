@@ -15,12 +15,11 @@ use super::{
 };
 use berth_proto::shim::v1 as shimpb;
 use berth_proto::shim::v1::shim_client::ShimClient;
-use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio_stream::StreamExt;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 /// A shim client.
 type Client = ShimClient<Channel>;
@@ -113,29 +112,18 @@ async fn spawn(
 
 /// Connects to the shim listening at `address`.
 async fn connect(address: &Path) -> Result<Client, ShimError> {
-    let endpoint = Endpoint::try_from("http://shim.sock").expect("static uri");
-    let dial = address.to_path_buf();
-    let channel = endpoint
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let dial = dial.clone();
-            async move {
-                let stream = tokio::net::UnixStream::connect(&dial).await?;
-                Ok::<_, std::io::Error>(TokioIo::new(stream))
-            }
-        }))
-        .await
-        .map_err(|e| {
-            let mut message = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                message = s.to_string();
-                source = s.source();
-            }
-            ShimError::Connect {
-                address: address.to_path_buf(),
-                message,
-            }
-        })?;
+    let channel = berth_proto::dial_unix(address).await.map_err(|e| {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message = s.to_string();
+            source = s.source();
+        }
+        ShimError::Connect {
+            address: address.to_path_buf(),
+            message,
+        }
+    })?;
     Ok(ShimClient::new(channel)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20))

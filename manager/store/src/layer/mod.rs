@@ -38,6 +38,7 @@ use std::path::PathBuf;
 use crate::digest::Digest;
 use crate::metadata::Labels;
 use crate::snapshot::{SnapshotError, Snapshotter};
+use berth_docker::archive::printable;
 
 pub use apply::apply_tar;
 
@@ -116,26 +117,6 @@ pub enum LayerError {
     /// Not implemented yet.
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),
-}
-
-/// `text` with its control characters escaped (`\0`, `\u{1b}`...): the tar
-/// reader quotes a corrupt header's bytes in its messages, and a hostile
-/// archive must not write NULs or terminal escape sequences into an error
-/// line a user reads.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_debug().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
 }
 
 /// How an applied layer records deletions.

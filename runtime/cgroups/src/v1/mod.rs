@@ -221,6 +221,21 @@ impl V1Cgroup {
         freezer::state(self.require(Controller::Freezer, "freezer")?)
     }
 
+    /// See [`Cgroup::frozen_for_joining`](crate::Cgroup::frozen_for_joining).
+    pub fn frozen_for_joining(&self) -> Result<bool, CgroupError> {
+        if let Some(dir) = self.dir_of(Controller::Freezer) {
+            // freezer.state shows an ancestor's freeze too (cgroup-v1
+            // freezer-subsystem.rst), unlike freezer.self_freezing.
+            if freezer::state(dir)? != FreezerState::Thawed {
+                return Ok(true);
+            }
+        }
+        match self.dir_of(Controller::Unified) {
+            Some(dir) => crate::v2::freezer::frozen_for_joining(dir),
+            None => Ok(false),
+        }
+    }
+
     /// Signals every process; frozen while listing and signalling when the
     /// freezer is mounted.
     pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {

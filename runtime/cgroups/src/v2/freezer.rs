@@ -40,6 +40,12 @@ fn frozen(dir: &Path) -> Result<bool, CgroupError> {
     Ok(frozen)
 }
 
+/// Whether tasks joining `dir` would be frozen: its own `cgroup.freeze`,
+/// or `frozen 1` in `cgroup.events`, which an ancestor's freeze sets too.
+pub fn frozen_for_joining(dir: &Path) -> Result<bool, CgroupError> {
+    Ok(interface_file::read_u64(dir, "cgroup.freeze")? != 0 || frozen(dir)?)
+}
+
 /// The freezer state: `cgroup.freeze` says what was asked, `cgroup.events`
 /// whether it is done.
 pub fn state(dir: &Path) -> Result<FreezerState, CgroupError> {
