@@ -1,18 +1,25 @@
-//! The containers domain: container records, their shims and tasks, and
-//! what users do with them (docker's container commands).
+//! The containers domain: container records, their tasks, and what users
+//! do with them (docker's container commands).
 //!
-//! * [`service`]: [`ContainerService`], the lifecycle (create, start, stop,
-//!   kill, rm, wait, pause, rename) over records, snapshots and shims;
+//! * [`service`]: [`ContainerService`] (its construction, the on-disk
+//!   layout); its methods are spread by concept over [`store`] (records,
+//!   names, the in-memory entries, the index), [`lifecycle`] (create, start,
+//!   stop, kill, pause, wait, rm, rename), [`monitor`] (exits, lost shims,
+//!   recovery after a restart of berthd), [`exec`] (exec, attach), [`ops`]
+//!   (top, stats, update, prune), [`files`] (cp, diff, export, logs);
+//! * [`task`]: the Task seam to a container's processes; its one
+//!   implementation ([`task::shim`]) starts berth-shim and is the only module
+//!   that speaks its gRPC API;
 //! * [`record`], [`config`]: what is persisted about a container;
 //! * [`restart`]: restart policies and their back-off;
 //! * [`health`]: health checks, probes run as execs by berthd;
-//! * [`task`]: the Task seam to a container's processes; its one
-//!   implementation starts berth-shim and speaks its gRPC API;
+//! * [`network`], [`volumes`], [`ports`]: the containers' side of those
+//!   domains (which never import this one);
 //! * [`spec`]: the OCI runtime spec made from an image config and the user's
 //!   options, with docker's defaults (capabilities, masked paths, seccomp);
 //! * [`logs`]: reading a container's json-file log (tail, since, follow);
-//! * [`archive`]: `cp`, `diff` and `export` over a container's root
-//!   filesystem.
+//! * [`archive`]: `diff`'s change walk over a container's root filesystem
+//!   (cp's and export's tar rules are docker's: `berth_docker::archive`).
 
 pub mod archive;
 pub mod config;
