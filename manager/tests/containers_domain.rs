@@ -10,7 +10,9 @@ use berth_docker::manifest::Platform;
 use berth_manager::containers::config::{ContainerConfig, RestartPolicy};
 use berth_manager::containers::health::HealthConfig;
 use berth_manager::containers::record::Status;
-use berth_manager::containers::service::{ContainerIndex, ContainerPaths, Runtimes};
+use berth_manager::containers::service::{
+    ContainerDeps, ContainerIndex, ContainerPaths, ContainerSettings, Runtimes,
+};
 use berth_manager::containers::spec::ContainerOptions;
 use berth_manager::containers::task::{
     EventStream, OutputChunk, OutputStream, StdStream, StdinSource, Task, TaskError, TaskEvent,
@@ -301,20 +303,26 @@ impl Domain {
                 containers_dir: root.join("containers"),
             },
             index.clone(),
+            None,
         ));
         let fake = Arc::new(Fake::default());
         let service = Arc::new(
             ContainerService::new(
-                meta,
-                images,
-                index,
-                events,
-                ContainerPaths::new(&root, &state),
-                Runtimes::new(&BTreeMap::new(), None),
-                Arc::new(FakeLauncher(fake.clone())),
-                None,
-                volumes,
-                networks,
+                ContainerDeps {
+                    meta,
+                    images,
+                    index,
+                    events,
+                    volumes,
+                    networks,
+                    launcher: Arc::new(FakeLauncher(fake.clone())),
+                    port_publisher: None,
+                },
+                ContainerSettings {
+                    paths: ContainerPaths::new(&root, &state),
+                    runtimes: Runtimes::new(&BTreeMap::new(), None),
+                    init_binary: None,
+                },
             )
             .unwrap(),
         );

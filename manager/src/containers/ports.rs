@@ -89,14 +89,10 @@ pub fn listed_ports(r: &ContainerRecord) -> Vec<(String, u16, u16, Protocol)> {
 }
 
 impl ContainerService {
-    /// Gives the service its port publisher (the daemon does, at start).
-    pub fn set_port_publisher(&self, publisher: Arc<PortPublisher>) {
-        let _ = self.port_publisher.set(publisher);
-    }
-
-    /// The port publisher, once set.
+    /// The port publisher (none: ports are recorded, never published;
+    /// tests of the domain without nftables).
     pub fn port_publisher(&self) -> Option<Arc<PortPublisher>> {
-        self.port_publisher.get().cloned()
+        self.port_publisher.clone()
     }
 
     /// Publishes the ports of `record` to `container_ip` (call once the

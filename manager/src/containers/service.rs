@@ -28,6 +28,8 @@ use super::task::TaskLauncher;
 use super::ContainerError;
 use crate::events::EventBus;
 use crate::images::ImageService;
+use crate::networks::ports::PortPublisher;
+use crate::networks::NetworkService;
 use crate::volumes::VolumeService;
 use berth_store::metadata::MetadataStore;
 pub(crate) use berth_store::mount::is_mounted;
@@ -134,7 +136,7 @@ pub struct ContainerService {
     /// The containers' volumes.
     pub(crate) volumes: Arc<VolumeService>,
     /// Networks: addresses at create, veths at start (crate::networks).
-    pub(crate) networks: Arc<crate::networks::NetworkService>,
+    pub(crate) networks: Arc<NetworkService>,
     pub(super) entries: Mutex<HashMap<String, Arc<Entry>>>,
     /// Names given to containers whose record is not written yet (name ->
     /// id). A create reserves its name here, briefly under this lock, and
@@ -142,8 +144,30 @@ pub struct ContainerService {
     /// creates of different containers run concurrently while a name is
     /// still never given twice (rename checks here too).
     pub(super) reserved_names: Mutex<HashMap<String, String>>,
-    /// Published ports (host reservations + nftables); set by the daemon.
-    pub(crate) port_publisher: std::sync::OnceLock<Arc<crate::networks::ports::PortPublisher>>,
+    /// Published ports (host reservations + nftables).
+    pub(crate) port_publisher: Option<Arc<PortPublisher>>,
+}
+
+/// The services the containers domain works with.
+pub struct ContainerDeps {
+    pub meta: Arc<MetadataStore>,
+    pub images: Arc<ImageService>,
+    pub index: Arc<ContainerIndex>,
+    pub events: Arc<EventBus>,
+    pub volumes: Arc<VolumeService>,
+    pub networks: Arc<NetworkService>,
+    /// Starts and reconnects to the containers' shims (the Task seam).
+    pub launcher: Arc<dyn TaskLauncher>,
+    /// Published ports (none: ports are recorded, never published).
+    pub port_publisher: Option<Arc<PortPublisher>>,
+}
+
+/// How the containers domain is set up on this host.
+pub struct ContainerSettings {
+    pub paths: ContainerPaths,
+    pub runtimes: Runtimes,
+    /// `docker-init` for `--init` (tini), if installed.
+    pub init_binary: Option<PathBuf>,
 }
 
 pub use crate::events::now_rfc3339;
@@ -158,19 +182,15 @@ pub(super) fn io_err(op: &'static str, path: &Path, source: std::io::Error) -> C
 
 impl ContainerService {
     /// Builds the service; call [`ContainerService::recover`] before serving.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        meta: Arc<MetadataStore>,
-        images: Arc<ImageService>,
-        index: Arc<ContainerIndex>,
-        events: Arc<EventBus>,
-        paths: ContainerPaths,
-        runtimes: Runtimes,
-        launcher: Arc<dyn TaskLauncher>,
-        init_binary: Option<PathBuf>,
-        volumes: Arc<VolumeService>,
-        networks: Arc<crate::networks::NetworkService>,
+        deps: ContainerDeps,
+        settings: ContainerSettings,
     ) -> Result<ContainerService, ContainerError> {
+        let ContainerSettings {
+            paths,
+            runtimes,
+            init_binary,
+        } = settings;
         for dir in [
             &paths.persistent,
             &paths.bundles,
@@ -181,19 +201,19 @@ impl ContainerService {
         }
         crash_point::arm_from_env();
         Ok(ContainerService {
-            meta,
-            images,
-            index,
-            events,
+            meta: deps.meta,
+            images: deps.images,
+            index: deps.index,
+            events: deps.events,
             paths,
             runtimes,
-            launcher,
+            launcher: deps.launcher,
             init_binary,
-            volumes,
-            networks,
+            volumes: deps.volumes,
+            networks: deps.networks,
             entries: Mutex::new(HashMap::new()),
             reserved_names: Mutex::new(HashMap::new()),
-            port_publisher: std::sync::OnceLock::new(),
+            port_publisher: deps.port_publisher,
         })
     }
 }

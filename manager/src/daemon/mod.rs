@@ -16,7 +16,9 @@ pub mod lock;
 pub mod socket;
 
 use crate::api;
-use crate::containers::service::{ContainerIndex, ContainerPaths, Runtimes};
+use crate::containers::service::{
+    ContainerDeps, ContainerIndex, ContainerPaths, ContainerSettings, Runtimes,
+};
 use crate::containers::ContainerService;
 use crate::events::EventBus;
 use crate::images::{ImageService, ImageStores};
@@ -211,6 +213,11 @@ impl Daemon {
             events.clone(),
             index.clone(),
         )?);
+        // Touches nothing yet: the table is made when the first bridge or
+        // port needs it.
+        let firewall = Arc::new(crate::networks::firewall::Firewall::new(
+            options.config.nft_table.as_deref().unwrap_or("berth"),
+        )?);
         let networks = Arc::new(NetworkService::new(
             meta.clone(),
             events.clone(),
@@ -224,29 +231,31 @@ impl Daemon {
                 containers_dir: options.root.join("containers"),
             },
             index.clone(),
+            Some(firewall.clone()),
         ));
+        let paths = ContainerPaths::new(&options.root, &options.state);
         let containers = Arc::new(ContainerService::new(
-            meta,
-            images.clone(),
-            index,
-            events.clone(),
-            ContainerPaths::new(&options.root, &options.state),
-            runtimes,
-            Arc::new(crate::containers::task::shim::ShimLauncher {
-                binary: crate::containers::task::shim::find_binary("berth-shim"),
-                socket_dir: ContainerPaths::new(&options.root, &options.state).sockets,
-            }),
-            init_binary,
-            volumes.clone(),
-            networks.clone(),
+            ContainerDeps {
+                meta,
+                images: images.clone(),
+                index,
+                events: events.clone(),
+                volumes: volumes.clone(),
+                networks: networks.clone(),
+                launcher: Arc::new(crate::containers::task::shim::ShimLauncher {
+                    binary: crate::containers::task::shim::find_binary("berth-shim"),
+                    socket_dir: paths.sockets.clone(),
+                }),
+                port_publisher: Some(Arc::new(crate::networks::ports::PortPublisher::new(
+                    firewall,
+                ))),
+            },
+            ContainerSettings {
+                paths,
+                runtimes,
+                init_binary,
+            },
         )?);
-        let firewall = Arc::new(crate::networks::firewall::Firewall::new(
-            options.config.nft_table.as_deref().unwrap_or("berth"),
-        )?);
-        networks.set_firewall(firewall.clone());
-        containers.set_port_publisher(Arc::new(crate::networks::ports::PortPublisher::new(
-            firewall,
-        )));
         Ok(Daemon {
             options,
             images,

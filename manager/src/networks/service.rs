@@ -84,7 +84,8 @@ pub struct NetworkService {
     lock: tokio::sync::Mutex<()>,
     /// berthd's nftables table: each bridge's isolation and loopback rules
     /// are added when the bridge is made and removed with it.
-    firewall: std::sync::OnceLock<Arc<super::firewall::Firewall>>,
+    /// None: no rules are kept (tests of the domain without nftables).
+    firewall: Option<Arc<super::firewall::Firewall>>,
 }
 
 /// docker's network name rule.
@@ -156,6 +157,7 @@ impl NetworkService {
         events: Arc<EventBus>,
         config: NetworkConfig,
         members: Arc<dyn Members>,
+        firewall: Option<Arc<super::firewall::Firewall>>,
     ) -> NetworkService {
         NetworkService {
             meta,
@@ -163,13 +165,8 @@ impl NetworkService {
             config,
             members,
             lock: tokio::sync::Mutex::new(()),
-            firewall: std::sync::OnceLock::new(),
+            firewall,
         }
-    }
-
-    /// Gives the service berthd's nftables table (set once, at start).
-    pub fn set_firewall(&self, firewall: Arc<super::firewall::Firewall>) {
-        let _ = self.firewall.set(firewall);
     }
 
     /// Every bridge of ours with its subnet, for the nftables table's
@@ -187,7 +184,7 @@ impl NetworkService {
 
     /// Adds the isolation/loopback rules of `n`'s bridge (which exists).
     async fn firewall_add(&self, n: &NetworkRecord) -> Result<(), NetworkError> {
-        let Some(fw) = self.firewall.get().cloned() else {
+        let Some(fw) = self.firewall.clone() else {
             return Ok(());
         };
         let (name, subnet) = (n.bridge.clone(), (n.subnet.network(), n.subnet.prefix()));
@@ -201,7 +198,7 @@ impl NetworkService {
 
     /// Removes the rules of `n`'s bridge.
     async fn firewall_remove(&self, n: &NetworkRecord) {
-        let Some(fw) = self.firewall.get().cloned() else {
+        let Some(fw) = self.firewall.clone() else {
             return;
         };
         let name = n.bridge.clone();
