@@ -93,6 +93,7 @@ fn main() {
         root: PathBuf::from(globals.value("root").unwrap_or(DEFAULT_ROOT)),
         log: log.clone(),
         systemd_cgroup: globals.is_set("systemd-cgroup"),
+        criu: globals.value("criu").map(str::to_string),
     };
     log.debug(&format!("{command}: arguments {cmd_args:?}"));
     match commands::dispatch(&rt, command, &flags) {
