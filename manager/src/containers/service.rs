@@ -1896,10 +1896,11 @@ pub(crate) async fn open_attach(
             }
         });
     } else {
-        // Keep the request side open while the output flows.
-        tokio::spawn(async move {
-            tx.closed().await;
-        });
+        // No stdin: the request side ends after its first message. Held
+        // open, it would keep the HTTP/2 stream alive after the output
+        // was dropped (a client gone): no reset would reach the shim, and
+        // the shim would wait forever for room in that client's queue.
+        drop(tx);
     }
     let stream = client
         .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
