@@ -71,11 +71,13 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     if !pre_dump {
         write_descriptors(&record, &opts.image_path)?;
     }
-    rt.log.debug(&format!(
-        "checkpoint: container {id} (pid {}) to {}",
-        record.pid,
-        opts.image_path.display()
-    ));
+    rt.log.debug(|| {
+        format!(
+            "checkpoint: container {id} (pid {}) to {}",
+            record.pid,
+            opts.image_path.display()
+        )
+    });
     let (action, log) = if pre_dump {
         ("pre-dump", "predump.log")
     } else {

@@ -140,10 +140,8 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
         sys::check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
             .context(|| "become a child subreaper".into())?;
     }
-    rt.log.debug(&format!(
-        "restore: container {id} from {}",
-        opts.image_path.display()
-    ));
+    rt.log
+        .debug(|| format!("restore: container {id} from {}", opts.image_path.display()));
     opts.run("restore", "restore.log", &extra)?;
     let pid: i32 = std::fs::read_to_string(&pid_path)
         .context(|| format!("read {}", pid_path.display()))?
