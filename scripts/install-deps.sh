@@ -7,7 +7,8 @@
 # * the peers the tests compare against (runc, crun, podman, containerd,
 #   dockerd, conmon), the image tools (skopeo, umoci, docker-registry),
 #   busybox-static for test images, nftables (berthd drives `nft -j` for
-#   published ports; tests list its rules).
+#   published ports; tests list its rules), criu (checkpoint/restore of
+#   berth-runtime and runc).
 # Then checks that a Rust toolchain new enough for the workspace is on PATH.
 # Idempotent: packages already present are left alone.
 set -euo pipefail
@@ -20,7 +21,7 @@ packages=(
   busybox-static jq procps iproute2 util-linux time strace hyperfine tmux
   runc crun conmon podman containerd docker.io docker-registry skopeo umoci
   python3-seccomp dbus-daemon dbus-bin ca-certificates tar gzip zstd curl python3
-  tini nftables passwd
+  tini nftables passwd criu
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -432,3 +432,47 @@ fn debug_lines_go_to_stderr_or_to_the_log_as_runcs() {
         );
     }
 }
+
+/// The OCI validation suite's `killsig` check, as it runs it: a shell that
+/// traps the signal while waiting on a child, `kill ID SIG` once running,
+/// then the container must stop within 5 s having run the trap.
+#[test]
+fn kill_passes_the_validation_suites_killsig_check_as_runc() {
+    require_root();
+    let dir = TestDir::new("clikillsig");
+    let _parents = ParentCleanup;
+    let mut seen = Vec::new();
+    for (name, rt) in both() {
+        for sig in ["TERM", "USR1", "USR2"] {
+            let id = container_id(name);
+            let _c = Cleanup {
+                runtime: &rt,
+                ids: vec![id.clone()],
+            };
+            let script = format!("trap 'touch /{sig}' {sig}; sleep 10 & wait $!");
+            let b = bundle(&dir, &format!("{name}-{sig}"), &id, &["sh", "-c", &script]);
+            rt.start_detached(&b.dir, &id);
+            rt.wait_status(&id, "running");
+            // sh must be waiting before the signal comes.
+            std::thread::sleep(Duration::from_millis(200));
+            let out = rt.exec(&["kill", &id, sig]);
+            assert!(out.status.success(), "{name} {sig}: {}", stderr(&out));
+            let started = std::time::Instant::now();
+            while rt.status(&id).as_deref() != Some("stopped")
+                && started.elapsed() < Duration::from_secs(5)
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen.push((name, sig, rt.status(&id), b.rootfs().join(sig).exists()));
+        }
+    }
+    for (b, r) in seen[..3].iter().zip(&seen[3..]) {
+        assert_eq!((b.1, &b.2, b.3), (r.1, &r.2, r.3), "berth vs runc");
+        assert_eq!(
+            (&b.2, b.3),
+            (&Some("stopped".to_string()), true),
+            "berth {}",
+            b.1
+        );
+    }
+}

@@ -77,6 +77,16 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     ("events", "ID", "print a container's stats and OOM events"),
     ("features", "", "print what this runtime supports as JSON"),
+    (
+        "checkpoint",
+        "ID",
+        "dump a running container's processes to images with CRIU",
+    ),
+    (
+        "restore",
+        "ID",
+        "start a container from images a checkpoint made, with CRIU",
+    ),
 ];
 
 /// Global flags (before the command).
@@ -105,7 +115,7 @@ pub const GLOBAL_FLAGS: &[FlagSpec] = &[
         "criu",
         None,
         true,
-        "accepted for runc compatibility; checkpointing is not implemented",
+        "the CRIU binary for checkpoint and restore (default: criu from PATH)",
     ),
     flag(
         "rootless",
@@ -409,7 +419,159 @@ pub fn command_flags(command: &str) -> Option<&'static [FlagSpec]> {
             "Intel RDT memory bandwidth schema",
         ),
     ];
+    const CHECKPOINT: &[FlagSpec] = &[
+        flag(
+            "image-path",
+            None,
+            true,
+            "where to write the images (default ./checkpoint)",
+        ),
+        flag(
+            "work-path",
+            None,
+            true,
+            "where CRIU writes its log (default: the image path)",
+        ),
+        flag(
+            "parent-path",
+            None,
+            true,
+            "images of a previous pre-dump, relative to the image path",
+        ),
+        flag(
+            "leave-running",
+            None,
+            false,
+            "leave the container running after the dump",
+        ),
+        flag(
+            "tcp-established",
+            None,
+            false,
+            "dump established TCP connections",
+        ),
+        flag("ext-unix-sk", None, false, "allow external unix sockets"),
+        flag(
+            "shell-job",
+            None,
+            false,
+            "allow a shell job (a terminal from outside)",
+        ),
+        flag("file-locks", None, false, "dump file locks"),
+        flag(
+            "pre-dump",
+            None,
+            false,
+            "dump memory only, leave the container running",
+        ),
+        flag(
+            "manage-cgroups-mode",
+            None,
+            true,
+            "CRIU's cgroups mode: soft, full, strict or ignore",
+        ),
+        flag(
+            "auto-dedup",
+            None,
+            false,
+            "deduplicate the images against the parent's",
+        ),
+        flag("lazy-pages", None, false, "not implemented: lazy migration"),
+        flag(
+            "page-server",
+            None,
+            true,
+            "not implemented: a CRIU page server",
+        ),
+        flag("status-fd", None, true, "not implemented: CRIU's status fd"),
+        flag(
+            "empty-ns",
+            None,
+            true,
+            "not implemented: namespaces to leave empty",
+        ),
+    ];
+    const RESTORE: &[FlagSpec] = &[
+        flag(
+            "bundle",
+            Some("b"),
+            true,
+            "the OCI bundle directory (default: the current directory)",
+        ),
+        flag(
+            "image-path",
+            None,
+            true,
+            "where the images are (default ./checkpoint)",
+        ),
+        flag(
+            "work-path",
+            None,
+            true,
+            "where CRIU writes its log (default: the image path)",
+        ),
+        flag(
+            "detach",
+            Some("d"),
+            false,
+            "do not wait for the restored container",
+        ),
+        flag(
+            "pid-file",
+            None,
+            true,
+            "write the restored init's pid to this file",
+        ),
+        flag(
+            "console-socket",
+            None,
+            true,
+            "not implemented: restore of a terminal container",
+        ),
+        flag(
+            "no-subreaper",
+            None,
+            false,
+            "do not become a subreaper of the restored processes",
+        ),
+        flag("no-pivot", None, false, "accepted for runc compatibility"),
+        flag(
+            "tcp-established",
+            None,
+            false,
+            "restore established TCP connections",
+        ),
+        flag("ext-unix-sk", None, false, "allow external unix sockets"),
+        flag(
+            "shell-job",
+            None,
+            false,
+            "allow a shell job (a terminal from outside)",
+        ),
+        flag("file-locks", None, false, "restore file locks"),
+        flag(
+            "manage-cgroups-mode",
+            None,
+            true,
+            "CRIU's cgroups mode: soft, full, strict or ignore",
+        ),
+        flag(
+            "auto-dedup",
+            None,
+            false,
+            "deduplicate the images as they are read",
+        ),
+        flag("lazy-pages", None, false, "not implemented: lazy migration"),
+        flag(
+            "empty-ns",
+            None,
+            true,
+            "not implemented: namespaces to leave empty",
+        ),
+    ];
     Some(match command {
+        "checkpoint" => CHECKPOINT,
+        "restore" => RESTORE,
         "create" => CREATE,
         "run" => RUN,
         "exec" => EXEC,
@@ -625,7 +787,7 @@ mod tests {
         for (name, _, _) in COMMANDS {
             assert!(command_flags(name).is_some(), "{name}");
         }
-        assert!(command_flags("checkpoint").is_none());
+        assert!(command_flags("frobnicate").is_none());
     }
 
     #[test]

@@ -49,6 +49,14 @@ pub enum Error {
     /// A seccomp filter could not be installed.
     #[error(transparent)]
     SeccompInstall(#[from] berth_seccomp::InstallError),
+    /// CRIU failed a checkpoint or restore; `reason` is CRIU's own (the
+    /// `Error` lines of its log), the log's path says where the rest is.
+    #[error("criu {action} failed: {reason} (log file: {log})")]
+    Criu {
+        action: &'static str,
+        log: String,
+        reason: String,
+    },
     /// A feature the spec allows that Berth does not have yet.
     #[error("not implemented: {0}")]
     NotImplemented(String),

@@ -19,6 +19,7 @@ pub mod clock;
 pub mod commands;
 pub mod console;
 pub mod container;
+pub mod criu;
 pub mod devices;
 pub mod error;
 pub mod hooks;
@@ -47,6 +48,9 @@ pub struct Runtime {
     pub log: log::Log,
     /// `--systemd-cgroup`.
     pub systemd_cgroup: bool,
+    /// `--criu`: the CRIU binary for checkpoint and restore (default `criu`
+    /// from PATH).
+    pub criu: Option<String>,
 }
 
 /// Makes any panic end the process at once (after the panic message), as

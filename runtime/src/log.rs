@@ -77,10 +77,11 @@ impl Log {
     }
 
     /// A debug line, only with `--debug`: to the log file, or to stderr
-    /// without one, as runc's `--debug` does.
-    pub fn debug(&self, msg: &str) {
+    /// without one, as runc's `--debug` does. The message is made only then:
+    /// without `--debug` a call costs nothing on the start path.
+    pub fn debug(&self, msg: impl FnOnce() -> String) {
         if self.debug {
-            self.log_or_stderr("debug", msg);
+            self.log_or_stderr("debug", &msg());
         }
     }
 

@@ -94,11 +94,12 @@ fn main() {
         root: PathBuf::from(globals.value("root").unwrap_or(DEFAULT_ROOT)),
         log: log.clone(),
         systemd_cgroup: globals.is_set("systemd-cgroup"),
+        criu: globals.value("criu").map(str::to_string),
     };
-    log.debug(&format!("{command}: arguments {cmd_args:?}"));
+    log.debug(|| format!("{command}: arguments {cmd_args:?}"));
     match commands::dispatch(&rt, command, &flags) {
         Ok(code) => {
-            log.debug(&format!("{command}: exit status {code}"));
+            log.debug(|| format!("{command}: exit status {code}"));
             std::process::exit(code)
         }
         Err(e) => fail(&log, &e),

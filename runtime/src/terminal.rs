@@ -79,6 +79,19 @@ impl HostConsole {
         Ok(())
     }
 
+    /// The console's window size, if it has one (a pty never resized
+    /// reports 0 rows).
+    pub fn size(&self) -> Option<berth_oci::ConsoleSize> {
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        if unsafe { libc::ioctl(self.fd, libc::TIOCGWINSZ, &mut ws) } != 0 || ws.ws_row == 0 {
+            return None;
+        }
+        Some(berth_oci::ConsoleSize {
+            height: ws.ws_row,
+            width: ws.ws_col,
+        })
+    }
+
     /// Copies the console's window size to `pty`; errors are ignored, as
     /// runc's (the console may be gone, e.g. after a SIGHUP).
     fn resize(&self, pty: RawFd) {

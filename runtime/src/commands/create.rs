@@ -143,7 +143,7 @@ pub fn load_bundle(bundle: &Path) -> Result<(Spec, PathBuf)> {
 
 /// Creates the container; the init is left waiting on the FIFO.
 pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
-    let (spec, rootfs) = load_bundle(&opts.bundle)?;
+    let (mut spec, rootfs) = load_bundle(&opts.bundle)?;
     // Host sysctls and id maps without a user namespace are refused here,
     // before a state dir, cgroup or process exists.
     crate::kernel_scope::check(&spec)?;
@@ -159,6 +159,14 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         Some(path) => Some(console::connect(path)?),
         None if process.terminal => {
             let host = HostConsole::find()?;
+            // The pty is made with the caller's window size, so the process
+            // never sees another one (runc resizes it only after start, and
+            // a quick process may still see consoleSize, or 0x0).
+            if let Some(size) = host.size() {
+                if let Some(p) = spec.process.as_mut() {
+                    p.console_size = Some(size);
+                }
+            }
             let (ours, theirs) = sys::seqpacket_pair()
                 .context(|| "socketpair for the container's terminal".into())?;
             foreground = Some((host, ours));

@@ -64,7 +64,7 @@ fn exec(rt: &Runtime, flags: &Parsed) -> Result<i32> {
             })
         }
     }
-    let process = build_process(&record, flags, args)?;
+    let mut process = build_process(&record, flags, args)?;
     let detach = flags.is_set("detach");
     let console_socket = flags.value("console-socket");
     crate::commands::create::check_terminal(process.terminal, detach, console_socket.is_some())?;
@@ -76,6 +76,10 @@ fn exec(rt: &Runtime, flags: &Parsed) -> Result<i32> {
         Some(path) => Some(console::connect(path)?),
         None if process.terminal => {
             let host = HostConsole::find()?;
+            // The pty is made with the caller's window size (see create).
+            if let Some(size) = host.size() {
+                process.console_size = Some(size);
+            }
             let (ours, theirs) =
                 sys::seqpacket_pair().context(|| "socketpair for the process's terminal".into())?;
             foreground = Some((host, ours));

@@ -72,7 +72,7 @@ pub fn command(_rt: &Runtime, _flags: &Parsed) -> Result<i32> {
             "mountExtensions": {"idmap": {"enabled": false}}
         },
         "annotations": {
-            "org.opencontainers.runc.checkpoint.enabled": "false",
+            "org.opencontainers.runc.checkpoint.enabled": "true",
             "io.github.berth.runtime.version": env!("CARGO_PKG_VERSION")
         }
     });

@@ -24,11 +24,13 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     let sig = signals::parse(sig)?;
     let record = ContainerRecord::load(&rt.root, id)?;
     let status = record.status(&rt.root);
-    rt.log.debug(&format!(
-        "kill: signal {sig} to container {id} ({}, all: {})",
-        status.as_str(),
-        flags.is_set("all")
-    ));
+    rt.log.debug(|| {
+        format!(
+            "kill: signal {sig} to container {id} ({}, all: {})",
+            status.as_str(),
+            flags.is_set("all")
+        )
+    });
     if status == ContainerStatus::Stopped && flags.is_set("all") {
         if let Some(cg) = cgroups::of(&record)? {
             if cg.dirs().iter().all(|d| d.exists()) {

@@ -1,5 +1,6 @@
 //! One file per command of runc's command line.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -9,6 +10,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod run;
 pub mod spec;
 pub mod start;
@@ -22,6 +24,8 @@ use crate::Runtime;
 /// Runs `command` with its parsed flags; returns the exit code.
 pub fn dispatch(rt: &Runtime, command: &str, flags: &Parsed) -> Result<i32> {
     match command {
+        "checkpoint" => checkpoint::command(rt, flags),
+        "restore" => restore::command(rt, flags),
         "create" => create::command(rt, flags),
         "start" => start::command(rt, flags),
         "state" => state::command(rt, flags),

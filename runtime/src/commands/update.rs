@@ -43,7 +43,7 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     }
     // Not applied, not recorded: see the module doc.
     new.devices.clear();
-    rt.log.debug(&format!("update: container {id}: {new:?}"));
+    rt.log.debug(|| format!("update: container {id}: {new:?}"));
     cg.apply(&new)?;
     linux.resources = Some(merge(old, &new)?);
     record.save(&rt.root)?;

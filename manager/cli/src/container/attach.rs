@@ -237,57 +237,41 @@ pub async fn stream(
     if let (true, Some(id)) = (options.sig_proxy, signal_target) {
         spawn_signal_proxy(ctx, id);
     }
-    let (stdin_tx, mut stdin_rx) = mpsc::channel::<Option<Vec<u8>>>(4);
+    // stdin goes to the daemon from a task of its own: the container may
+    // stop reading its stdin while its output waits for us (`run -i ...
+    // cat`), and a send waiting for room must never stop us reading that
+    // output (both directions would wait for each other forever).
+    let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
     if options.stdin {
+        let (stdin_tx, stdin_rx) = mpsc::channel::<Option<Vec<u8>>>(4);
         spawn_stdin_reader(stdin_tx);
+        let watch_detach = options.tty;
+        let detector = DetachDetector::new(options.detach_keys.clone());
+        tokio::spawn(forward_stdin(
+            stdin_rx,
+            tx.clone(),
+            detector,
+            watch_detach,
+            detach_tx,
+        ));
     } else {
-        drop(stdin_tx);
+        drop(detach_tx);
     }
-    let mut detector = DetachDetector::new(options.detach_keys.clone());
-    let watch_detach = options.tty && options.stdin;
-    let mut stdin_open = options.stdin;
+    let mut detach_open = options.stdin;
     let mut requests_tx = Some(tx);
     loop {
         tokio::select! {
-            input = stdin_rx.recv(), if stdin_open => {
-                match input.flatten() {
-                    Some(bytes) => {
-                        let (forward, detached) = if watch_detach {
-                            detector.feed(&bytes)
-                        } else {
-                            (bytes, false)
-                        };
-                        if let Some(tx) = &requests_tx {
-                            if !forward.is_empty() {
-                                let _ = tx.send(pb::AttachStreamRequest {
-                                    request: Some(Request::Stdin(forward)),
-                                }).await;
-                            }
-                        }
-                        if detached {
-                            // Closing our side detaches; the container runs on.
-                            drop(requests_tx.take());
-                            drop(raw);
-                            eprintln!("read escape sequence");
-                            return Ok(StreamEnd::Detached);
-                        }
-                    }
-                    None => {
-                        stdin_open = false;
-                        if let Some(tx) = &requests_tx {
-                            // Bytes held back as a possible detach start are input too.
-                            let held = if watch_detach { detector.finish() } else { Vec::new() };
-                            if !held.is_empty() {
-                                let _ = tx.send(pb::AttachStreamRequest {
-                                    request: Some(Request::Stdin(held)),
-                                }).await;
-                            }
-                            let _ = tx.send(pb::AttachStreamRequest {
-                                request: Some(Request::CloseStdin(true)),
-                            }).await;
-                        }
-                    }
+            detached = &mut detach_rx, if detach_open => {
+                if detached.is_err() {
+                    // stdin ended: no detach can come any more.
+                    detach_open = false;
+                    continue;
                 }
+                // Closing our side detaches; the container runs on.
+                drop(requests_tx.take());
+                drop(raw);
+                eprintln!("read escape sequence");
+                return Ok(StreamEnd::Detached);
             }
             message = responses.next() => {
                 match message {
@@ -302,6 +286,49 @@ pub async fn stream(
             }
         }
     }
+}
+
+/// Sends the CLI's stdin to the daemon until it ends (then closes the
+/// process's stdin) or, with `watch_detach`, until the detach keys were
+/// typed (then tells `detached`).
+async fn forward_stdin(
+    mut input: mpsc::Receiver<Option<Vec<u8>>>,
+    tx: mpsc::Sender<pb::AttachStreamRequest>,
+    mut detector: DetachDetector,
+    watch_detach: bool,
+    detached: tokio::sync::oneshot::Sender<()>,
+) {
+    let send = |bytes: Vec<u8>| pb::AttachStreamRequest {
+        request: Some(Request::Stdin(bytes)),
+    };
+    while let Some(Some(bytes)) = input.recv().await {
+        let (forward, detach) = if watch_detach {
+            detector.feed(&bytes)
+        } else {
+            (bytes, false)
+        };
+        if !forward.is_empty() && tx.send(send(forward)).await.is_err() {
+            return;
+        }
+        if detach {
+            let _ = detached.send(());
+            return;
+        }
+    }
+    // Bytes held back as a possible detach start are input too.
+    let held = if watch_detach {
+        detector.finish()
+    } else {
+        Vec::new()
+    };
+    if !held.is_empty() && tx.send(send(held)).await.is_err() {
+        return;
+    }
+    let _ = tx
+        .send(pb::AttachStreamRequest {
+            request: Some(Request::CloseStdin(true)),
+        })
+        .await;
 }
 
 /// `berth attach`.
@@ -352,6 +379,10 @@ pub async fn attach_command(ctx: &Context, a: AttachArgs) -> Result<i32, CliErro
     let first = attach_request(&a.container, &options, false);
     match stream(ctx, StreamKind::Attach, first, &options, Some(&a.container)).await? {
         StreamEnd::Exited(code) => Ok(code),
-        StreamEnd::Detached | StreamEnd::Closed => Ok(0),
+        StreamEnd::Detached => Ok(0),
+        // Never a silently short output.
+        StreamEnd::Closed => Err(CliError::Daemon(
+            "the attach stream ended before the container exited".into(),
+        )),
     }
 }

@@ -164,7 +164,10 @@ pub async fn start(ctx: &Context, a: StartArgs) -> Result<i32, CliError> {
         return match attach::stream(ctx, StreamKind::Attach, first, &options, Some(id)).await? {
             StreamEnd::Exited(code) => Ok(code),
             StreamEnd::Detached => Ok(0),
-            StreamEnd::Closed => Ok(0),
+            // Never a silently short output.
+            StreamEnd::Closed => Err(CliError::Daemon(
+                "the attach stream ended before the container exited".into(),
+            )),
         };
     }
     for_each(&a.containers, |id| {
