@@ -33,18 +33,16 @@
 //!
 //! The result is sorted by path, as `docker diff` prints it.
 
-use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::collections::HashSet;
 use std::fs::Metadata;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use berth_docker::archive::ArchiveError;
+use berth_store::layer::changes::{self as layer_changes, is_opaque, is_whiteout, Event};
 use berth_store::layer::WhiteoutStyle;
 use berth_store::snapshot::ApplyTarget;
-
-use berth_docker::archive::{node, ArchiveError};
 
 /// The kind of one change, as `docker diff` letters it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,8 +110,17 @@ pub const MOUNT_TARGETS: &[&str] = &[
 /// The changes of the container's rootfs against its image, sorted by path. `lowers` are
 /// the image's layer directories nearest first (a full tree's parent tree for
 /// [`WhiteoutStyle::Delete`], whose first entry is the one compared); `upper` is the
-/// snapshot's own directory.
+/// snapshot's own directory. The walk is berth-store's ([`layer_changes::walk`], which
+/// layer creation reads too); what is a change in `docker diff`'s terms is decided here.
 pub fn changes(lowers: &[PathBuf], upper: &ApplyTarget) -> Result<Vec<Change>, ArchiveError> {
+    let path_of = |dir: &str, name: &[u8]| {
+        let name = String::from_utf8_lossy(name);
+        if dir.is_empty() {
+            format!("/{name}")
+        } else {
+            format!("/{dir}/{name}")
+        }
+    };
     let mut out = match upper.whiteouts {
         WhiteoutStyle::Overlay => {
             let mut walk = OverlayWalk {
@@ -121,16 +128,50 @@ pub fn changes(lowers: &[PathBuf], upper: &ApplyTarget) -> Result<Vec<Change>, A
                 changes: Vec::new(),
                 changed_dirs: HashSet::new(),
             };
-            walk.dir(&upper.dir, "")?;
+            layer_changes::walk(
+                lowers,
+                &upper.dir,
+                upper.whiteouts,
+                &mut |event| match event {
+                    Event::Entry {
+                        rel,
+                        host,
+                        meta,
+                        opaque,
+                        ..
+                    } => walk.entry(&format!("/{rel}"), Some((host, meta, opaque))),
+                    Event::Deleted { dir, name, .. } => walk.entry(&path_of(dir, name), None),
+                    Event::HoldsChanges { .. } => Ok(()),
+                },
+            )?;
             walk.changes
         }
         WhiteoutStyle::Delete => {
             let mut out = Vec::new();
-            compare_trees(
-                lowers.first().map(PathBuf::as_path),
+            layer_changes::walk::<ArchiveError>(
+                lowers,
                 &upper.dir,
-                "",
-                &mut out,
+                upper.whiteouts,
+                &mut |event| {
+                    let (kind, path) = match event {
+                        Event::Entry { rel, lower, .. } => (
+                            if lower.is_some() {
+                                ChangeKind::Modified
+                            } else {
+                                ChangeKind::Added
+                            },
+                            format!("/{rel}"),
+                        ),
+                        Event::Deleted { dir, name, .. } => {
+                            (ChangeKind::Deleted, path_of(dir, name))
+                        }
+                        // A directory holding changes is itself listed, so that its
+                        // metadata travels (moby's `ChangesDirs`).
+                        Event::HoldsChanges { rel } => (ChangeKind::Modified, format!("/{rel}")),
+                    };
+                    out.push(Change { kind, path });
+                    Ok(())
+                },
             )?;
             out
         }
@@ -171,39 +212,6 @@ fn without_mount_targets(changes: Vec<Change>) -> Vec<Change> {
 
 fn io_err(op: &'static str, path: &Path, e: io::Error) -> ArchiveError {
     ArchiveError::io(op, path.display().to_string(), e)
-}
-
-/// The sorted entries of a host directory: (name, host path, metadata), symlinks not followed.
-fn sorted_entries(dir: &Path) -> Result<Vec<(OsString, PathBuf, Metadata)>, ArchiveError> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io_err("read directory", dir, e))? {
-        let entry = entry.map_err(|e| io_err("read directory", dir, e))?;
-        let path = entry.path();
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| io_err("stat", &path, e))?;
-        out.push((entry.file_name(), path, meta));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-fn is_whiteout(meta: &Metadata) -> bool {
-    meta.file_type().is_char_device() && meta.rdev() == 0
-}
-
-fn is_opaque(path: &Path) -> bool {
-    let mut value = [0u8; 2];
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    let n = unsafe {
-        libc::lgetxattr(
-            c.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    n == 1 && value[0] == b'y'
 }
 
 /// Looks `rel` (components under the root) up in the merged stack of overlay layer
@@ -254,45 +262,43 @@ struct OverlayWalk<'a> {
 }
 
 impl OverlayWalk<'_> {
-    fn dir(&mut self, dir: &Path, prefix: &str) -> Result<(), ArchiveError> {
-        for (name, path, meta) in sorted_entries(dir)? {
-            let ctr_path = format!("{prefix}/{}", name.to_string_lossy());
-            self.entry(&path, &ctr_path, &meta)?;
-            // Unchanged directories too: what is under them may have changed.
-            if meta.is_dir() {
-                self.dir(&path, &ctr_path)?;
+    /// Records the change an upperdir entry stands for, if any: `entry` is its host path,
+    /// metadata and opaqueness, none for a whiteout.
+    fn entry(
+        &mut self,
+        path: &str,
+        entry: Option<(&Path, &Metadata, bool)>,
+    ) -> Result<(), ArchiveError> {
+        let kind = match entry {
+            None => ChangeKind::Deleted,
+            Some((_, meta, opaque)) => {
+                let rel: Vec<&std::ffi::OsStr> = Path::new(path)
+                    .components()
+                    .filter_map(|c| match c {
+                        std::path::Component::Normal(n) => Some(n),
+                        _ => None,
+                    })
+                    .collect();
+                let lower = lookup_in_lowers(self.lowers, &rel)?;
+                if meta.is_dir() && lower.is_some() && opaque {
+                    ChangeKind::Deleted
+                } else if let Some(low) = &lower {
+                    if low.is_dir()
+                        && meta.is_dir()
+                        && low.size() == meta.size()
+                        && low.mode() == meta.mode()
+                        && low.mtime() == meta.mtime()
+                        && low.mtime_nsec() == meta.mtime_nsec()
+                    {
+                        return Ok(());
+                    }
+                    ChangeKind::Modified
+                } else {
+                    ChangeKind::Added
+                }
             }
-        }
-        Ok(())
-    }
-
-    /// Records the change `path` stands for, if any.
-    fn entry(&mut self, host: &Path, path: &str, meta: &Metadata) -> Result<(), ArchiveError> {
-        let rel: Vec<&std::ffi::OsStr> = Path::new(path)
-            .components()
-            .filter_map(|c| match c {
-                std::path::Component::Normal(n) => Some(n),
-                _ => None,
-            })
-            .collect();
-        let lower = lookup_in_lowers(self.lowers, &rel)?;
-        let kind = if is_whiteout(meta) || (meta.is_dir() && lower.is_some() && is_opaque(host)) {
-            ChangeKind::Deleted
-        } else if let Some(low) = &lower {
-            if low.is_dir()
-                && meta.is_dir()
-                && low.size() == meta.size()
-                && low.mode() == meta.mode()
-                && low.mtime() == meta.mtime()
-                && low.mtime_nsec() == meta.mtime_nsec()
-            {
-                return Ok(());
-            }
-            ChangeKind::Modified
-        } else {
-            ChangeKind::Added
         };
-        if meta.is_dir() {
+        if entry.is_some_and(|(_, meta, _)| meta.is_dir()) {
             self.changed_dirs.insert(path.to_string());
         }
         if kind != ChangeKind::Modified {
@@ -313,122 +319,4 @@ impl OverlayWalk<'_> {
         });
         Ok(())
     }
-}
-
-/// moby's `ChangesDirs` over two full trees: `lower` (none: empty) against `upper`.
-/// Returns whether anything under `upper` changed.
-fn compare_trees(
-    lower: Option<&Path>,
-    upper: &Path,
-    prefix: &str,
-    out: &mut Vec<Change>,
-) -> Result<bool, ArchiveError> {
-    let ups = sorted_entries(upper)?;
-    let lows = match lower {
-        Some(l) => sorted_entries(l)?,
-        None => Vec::new(),
-    };
-    let mut low_by_name: HashMap<&OsString, (&PathBuf, &Metadata)> =
-        lows.iter().map(|(n, p, m)| (n, (p, m))).collect();
-    let before = out.len();
-    for (name, path, meta) in &ups {
-        let ctr_path = format!("{prefix}/{}", name.to_string_lossy());
-        let low = low_by_name.remove(name);
-        let own = match low {
-            None => Some(ChangeKind::Added),
-            Some((lp, lm)) if differs(lp, lm, path, meta)? => Some(ChangeKind::Modified),
-            Some(_) => None,
-        };
-        let at = out.len();
-        let mut inner = false;
-        if meta.is_dir() {
-            let lower_dir = low
-                .filter(|(_, lm)| lm.is_dir())
-                .map(|(lp, _)| lp.as_path());
-            inner = compare_trees(lower_dir, path, &ctr_path, out)?;
-        }
-        let kind = match own {
-            Some(k) => Some(k),
-            // A directory holding changes is itself listed, so that its metadata travels.
-            None if inner => Some(ChangeKind::Modified),
-            None => None,
-        };
-        if let Some(kind) = kind {
-            out.insert(
-                at,
-                Change {
-                    kind,
-                    path: ctr_path,
-                },
-            );
-        }
-    }
-    for (name, _, _) in &lows {
-        if low_by_name.contains_key(name) {
-            out.push(Change {
-                kind: ChangeKind::Deleted,
-                path: format!("{prefix}/{}", name.to_string_lossy()),
-            });
-        }
-    }
-    Ok(out.len() > before)
-}
-
-/// moby's `statDifferent`, plus symlink targets and xattrs (file capabilities live there).
-fn differs(lp: &Path, lm: &Metadata, up: &Path, um: &Metadata) -> Result<bool, ArchiveError> {
-    if lm.mode() != um.mode()
-        || lm.uid() != um.uid()
-        || lm.gid() != um.gid()
-        || lm.rdev() != um.rdev()
-        || (!um.is_dir()
-            && (lm.len() != um.len()
-                || lm.mtime() != um.mtime()
-                || lm.mtime_nsec() != um.mtime_nsec()))
-    {
-        return Ok(true);
-    }
-    if um.file_type().is_symlink() {
-        let a = std::fs::read_link(lp).map_err(|e| io_err("read link", lp, e))?;
-        let b = std::fs::read_link(up).map_err(|e| io_err("read link", up, e))?;
-        if a != b {
-            return Ok(true);
-        }
-    }
-    Ok(host_xattrs(lp)? != host_xattrs(up)?)
-}
-
-/// The xattrs of a host path (not following a symlink), overlayfs's own left out.
-fn host_xattrs(path: &Path) -> Result<Vec<node::Xattr>, ArchiveError> {
-    let c = node::cstring(path.as_os_str().as_bytes())
-        .map_err(|e| io_err("read xattrs of", path, e))?;
-    let mut names = vec![0u8; 65536];
-    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::ENOTSUP) {
-            return Ok(Vec::new());
-        }
-        return Err(io_err("list xattrs of", path, e));
-    }
-    let mut out = Vec::new();
-    let mut value = vec![0u8; 65536];
-    for name in names[..n as usize].split(|&b| b == 0) {
-        if name.is_empty() || name.starts_with(b"trusted.overlay.") {
-            continue;
-        }
-        let cname = node::cstring(name).map_err(|e| io_err("read xattrs of", path, e))?;
-        let len = unsafe {
-            libc::lgetxattr(
-                c.as_ptr(),
-                cname.as_ptr(),
-                value.as_mut_ptr().cast(),
-                value.len(),
-            )
-        };
-        if len >= 0 {
-            out.push((name.to_vec(), value[..len as usize].to_vec()));
-        }
-    }
-    out.sort();
-    Ok(out)
 }

@@ -7,13 +7,13 @@
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
+use crate::layer::changes::{self, Event, WalkError};
 use crate::layer::xattrs::Xattr;
 use crate::layer::{Applied, LayerError, WhiteoutStyle};
 
@@ -37,10 +37,23 @@ pub fn write_diff(
         builder: tar::Builder::new(hashing),
         links: HashMap::new(),
     };
-    match style {
-        WhiteoutStyle::Overlay => w.overlay_dir(upper, "")?,
-        WhiteoutStyle::Delete => w.compare_dir(lowers.first().map(PathBuf::as_path), upper, "")?,
-    }
+    changes::walk(lowers, upper, style, &mut |event| match event {
+        Event::Entry {
+            rel,
+            host,
+            meta,
+            opaque,
+            ..
+        } => {
+            w.entry(host, rel, meta)?;
+            if opaque {
+                w.whiteout(rel, b".wh..opq", host)?;
+            }
+            Ok(())
+        }
+        Event::Deleted { dir, name, host } => w.whiteout(dir, name, host),
+        Event::HoldsChanges { .. } => Ok(()),
+    })?;
     let hashing = w.builder.into_inner().map_err(|e| write_err(upper, e))?;
     Ok(Applied {
         diff_id: Digest::from_sha256(hashing.hasher),
@@ -74,17 +87,11 @@ fn write_err(path: &Path, source: io::Error) -> LayerError {
     }
 }
 
-/// The sorted entries of a directory: (name, path, metadata), symlinks not followed.
-fn sorted_entries(dir: &Path) -> Result<Vec<(Vec<u8>, PathBuf, Metadata)>, LayerError> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| write_err(dir, e))? {
-        let entry = entry.map_err(|e| write_err(dir, e))?;
-        let path = entry.path();
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| write_err(&path, e))?;
-        out.push((entry.file_name().as_bytes().to_vec(), path, meta));
+/// A failed walk is a failed diff of the file it was at.
+impl From<WalkError> for LayerError {
+    fn from(e: WalkError) -> LayerError {
+        write_err(&e.path, e.source)
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
 }
 
 fn join(prefix: &str, name: &[u8]) -> String {
@@ -108,70 +115,6 @@ struct DiffWriter<'a> {
 }
 
 impl DiffWriter<'_> {
-    /// An overlay upperdir: every entry is a change; whiteouts and opaque dirs translated.
-    fn overlay_dir(&mut self, dir: &Path, prefix: &str) -> Result<(), LayerError> {
-        for (name, path, meta) in sorted_entries(dir)? {
-            let tar_path = join(prefix, &name);
-            if meta.file_type().is_char_device() && meta.rdev() == 0 {
-                self.whiteout(prefix, &name, &path)?;
-                continue;
-            }
-            self.entry(&path, &tar_path, &meta)?;
-            if meta.is_dir() {
-                let opaque =
-                    rustix::fs::lgetxattr(&path, "trusted.overlay.opaque", &mut [0u8; 4][..])
-                        .is_ok_and(|n| n == 1);
-                if opaque {
-                    self.whiteout(&tar_path, b".wh..wh..opq"[4..].as_ref(), &path)?;
-                }
-                self.overlay_dir(&path, &tar_path)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// A full tree against the lower full tree: changed and new entries, and whiteouts for
-    /// names the lower tree has and `upper` does not.
-    fn compare_dir(
-        &mut self,
-        lower: Option<&Path>,
-        upper: &Path,
-        prefix: &str,
-    ) -> Result<(), LayerError> {
-        let ups = sorted_entries(upper)?;
-        let lows = match lower {
-            Some(l) => sorted_entries(l)?,
-            None => Vec::new(),
-        };
-        let low_by_name: HashMap<&[u8], (&PathBuf, &Metadata)> = lows
-            .iter()
-            .map(|(n, p, m)| (n.as_slice(), (p, m)))
-            .collect();
-        for (name, _, _) in &lows {
-            if !ups.iter().any(|(n, _, _)| n == name) {
-                self.whiteout(prefix, name, upper)?;
-            }
-        }
-        for (name, path, meta) in &ups {
-            let tar_path = join(prefix, name);
-            let low = low_by_name.get(name.as_slice()).copied();
-            let same = match low {
-                Some((lp, lm)) => same_entry(lp, lm, path, meta)?,
-                None => false,
-            };
-            if !same {
-                self.entry(path, &tar_path, meta)?;
-            }
-            if meta.is_dir() {
-                let lower_dir = low
-                    .filter(|(_, lm)| lm.is_dir())
-                    .map(|(lp, _)| lp.as_path());
-                self.compare_dir(lower_dir, path, &tar_path)?;
-            }
-        }
-        Ok(())
-    }
-
     /// A `.wh.<name>` entry in directory `prefix`.
     fn whiteout(&mut self, prefix: &str, name: &[u8], at: &Path) -> Result<(), LayerError> {
         let mut wh = b".wh.".to_vec();
@@ -260,29 +203,4 @@ impl DiffWriter<'_> {
                 .map_err(err)
         }
     }
-}
-
-/// Whether two entries are the same as far as a layer can tell: type, owner, mode, size,
-/// mtime (to the nanosecond: copies keep it), device number, symlink target, xattrs.
-fn same_entry(lp: &Path, lm: &Metadata, up: &Path, um: &Metadata) -> Result<bool, LayerError> {
-    if lm.file_type() != um.file_type()
-        || lm.mode() != um.mode()
-        || lm.uid() != um.uid()
-        || lm.gid() != um.gid()
-        || lm.rdev() != um.rdev()
-        || (!um.is_dir()
-            && (lm.len() != um.len()
-                || lm.mtime() != um.mtime()
-                || lm.mtime_nsec() != um.mtime_nsec()))
-    {
-        return Ok(false);
-    }
-    if um.file_type().is_symlink() {
-        let a = std::fs::read_link(lp).map_err(|e| write_err(lp, e))?;
-        let b = std::fs::read_link(up).map_err(|e| write_err(up, e))?;
-        if a != b {
-            return Ok(false);
-        }
-    }
-    Ok(xattrs(lp)? == xattrs(up)?)
 }

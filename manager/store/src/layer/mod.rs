@@ -26,9 +26,11 @@
 //! snapshotter and [`apply_tar`] together (through a scratch directory where the snapshotter
 //! has them); [`unpack_detached`] and [`commit_detached`] unpack a layer before its parent is
 //! committed and make it a snapshot afterwards (layers of one pull unpack in parallel); [`write_diff`] is the reverse (a snapshot's changes
-//! as a layer tar).
+//! as a layer tar), over the one walk of a snapshot's changes ([`changes`]), which berthd's
+//! `docker diff` reads too.
 
 mod apply;
+pub mod changes;
 mod diff;
 pub(crate) mod xattrs;
 
