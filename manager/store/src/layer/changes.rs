@@ -127,7 +127,7 @@ fn sorted_entries(dir: &Path) -> Result<Vec<DirEntry>, WalkError> {
 }
 
 /// `prefix/name`, or `name` at the root.
-fn join(prefix: &str, name: &[u8]) -> String {
+pub(crate) fn join(prefix: &str, name: &[u8]) -> String {
     let name = String::from_utf8_lossy(name);
     if prefix.is_empty() {
         name.into_owned()

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
-use crate::layer::changes::{self, Event, WalkError};
+use crate::layer::changes::{self, join, Event, WalkError};
 use crate::layer::xattrs::Xattr;
 use crate::layer::{Applied, LayerError, WhiteoutStyle};
 
@@ -91,15 +91,6 @@ fn write_err(path: &Path, source: io::Error) -> LayerError {
 impl From<WalkError> for LayerError {
     fn from(e: WalkError) -> LayerError {
         write_err(&e.path, e.source)
-    }
-}
-
-fn join(prefix: &str, name: &[u8]) -> String {
-    let name = String::from_utf8_lossy(name);
-    if prefix.is_empty() {
-        name.into_owned()
-    } else {
-        format!("{prefix}/{name}")
     }
 }
 
