@@ -12,6 +12,24 @@
 mod dial;
 pub use dial::{dial_unix, DEFAULT_ADDRESS};
 
+/// The status metadata berthd adds to an error so that a client tells its
+/// kinds apart by key, never by the message's text.
+pub mod status {
+    /// A failed start's exit code as docker gives it (126, 127, 128...).
+    pub const EXIT_CODE: &str = "berth-exit-code";
+    /// What a `NotFound` is missing: [`MISSING_CONTAINER`],
+    /// [`MISSING_IMAGE`] or [`MISSING_PATH`] (a path inside a container).
+    pub const MISSING: &str = "berth-missing";
+    pub const MISSING_CONTAINER: &str = "container";
+    pub const MISSING_IMAGE: &str = "image";
+    pub const MISSING_PATH: &str = "path";
+
+    /// What `status` says is missing, if berthd said.
+    pub fn missing(status: &tonic::Status) -> Option<&str> {
+        status.metadata().get(MISSING)?.to_str().ok()
+    }
+}
+
 pub mod v1 {
     tonic::include_proto!("berth.v1");
 }

@@ -87,7 +87,7 @@ impl From<tonic::Status> for CliError {
         // berthd names the exit code of a process that could not start.
         let code = s
             .metadata()
-            .get("berth-exit-code")
+            .get(berth_proto::status::EXIT_CODE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i32>().ok());
         match code {

@@ -27,10 +27,21 @@ use tonic::{Code, Request, Response, Status, Streaming};
 /// The gRPC status of a container error; a failed start carries docker's
 /// exit code (126/127/...) in the `berth-exit-code` metadata.
 pub fn container_status(e: &ContainerError) -> Status {
+    use berth_proto::status::{MISSING, MISSING_CONTAINER, MISSING_IMAGE, MISSING_PATH};
+    let missing = match e {
+        ContainerError::NotFound(_) => Some(MISSING_CONTAINER),
+        ContainerError::ImageNotFound(_) => Some(MISSING_IMAGE),
+        ContainerError::PathNotFound(_) => Some(MISSING_PATH),
+        _ => None,
+    };
+    if let Some(what) = missing {
+        let mut status = Status::new(Code::NotFound, e.to_string());
+        status
+            .metadata_mut()
+            .insert(MISSING, tonic::metadata::MetadataValue::from_static(what));
+        return status;
+    }
     let code = match e {
-        ContainerError::NotFound(_)
-        | ContainerError::ImageNotFound(_)
-        | ContainerError::PathNotFound(_) => Code::NotFound,
         ContainerError::Conflict(_) => Code::AlreadyExists,
         ContainerError::InvalidArgument(_) => Code::InvalidArgument,
         ContainerError::FailedPrecondition(_) => Code::FailedPrecondition,
@@ -43,7 +54,9 @@ pub fn container_status(e: &ContainerError) -> Status {
         ContainerError::StartFailed { code, .. } => {
             let mut status = Status::new(Code::FailedPrecondition, e.to_string());
             if let Ok(v) = code.to_string().parse() {
-                status.metadata_mut().insert("berth-exit-code", v);
+                status
+                    .metadata_mut()
+                    .insert(berth_proto::status::EXIT_CODE, v);
             }
             return status;
         }

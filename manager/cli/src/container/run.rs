@@ -569,7 +569,7 @@ async fn create_container(
         // `container:` target is NotFound too).
         Err(s)
             if s.code() == tonic::Code::NotFound
-                && s.message().starts_with("No such image")
+                && berth_proto::status::missing(&s) == Some(berth_proto::status::MISSING_IMAGE)
                 && flags.pull == "missing" =>
         {
             eprintln!(

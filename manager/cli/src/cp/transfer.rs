@@ -30,7 +30,7 @@ fn path_stat(s: &pb::PathStat) -> PathStat {
 /// Whether berthd's NotFound is about the container itself (else it is
 /// about the path inside it).
 fn container_missing(status: &tonic::Status) -> bool {
-    status.message().starts_with("No such container")
+    berth_proto::status::missing(status) == Some(berth_proto::status::MISSING_CONTAINER)
 }
 
 /// The error docker prints for a container path that does not exist.
