@@ -166,14 +166,23 @@ fn init(ctx: &InitContext, report: &mut Report) -> Result<()> {
         };
         hooks::run_all("createContainer", &h.create_container, &state)?;
     }
-    rootfs::enter(&ctx.rootfs, ctx.no_pivot)?;
+    let own_mount_ns = spec.namespace(berth_oci::NamespaceType::Mount).is_some();
+    if own_mount_ns {
+        rootfs::enter(&ctx.rootfs, ctx.no_pivot)?;
+    } else {
+        rootfs::enter_without_mount_ns(&ctx.rootfs)?;
+    }
     if process.terminal {
         let socket = ctx.console_socket.as_ref().ok_or_else(|| {
             Error::Invalid("process.terminal is true but no --console-socket was given".into())
         })?;
         console::setup(socket.as_raw_fd(), process.console_size, true)?;
     }
-    rootfs::finalize(spec)?;
+    if own_mount_ns {
+        rootfs::finalize(spec)?;
+    } else {
+        rootfs::finalize_without_mount_ns(spec)?;
+    }
     process::set_oom_score_adj(process.oom_score_adj)?;
     process::apply_rlimits(&process.rlimits)?;
     let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")

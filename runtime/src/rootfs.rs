@@ -123,6 +123,33 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     Ok(())
 }
 
+/// Step 5 for a container without a mount namespace, as runc 1.1 does it
+/// (`prepareRootfs`: `chroot()` when the config has no NEWNS): the mounts
+/// were made in the caller's mount namespace and stay there (runc leaves
+/// them too), and the process is only chrooted into the rootfs: pivot_root
+/// or `--no-pivot`'s move over `/` would change the caller's root itself.
+pub fn enter_without_mount_ns(rootfs: &Path) -> Result<()> {
+    let what = || format!("chroot to {}", rootfs.display());
+    let root_c = sys::cstr(rootfs).context(what)?;
+    sys::check(unsafe { libc::chdir(root_c.as_ptr()) }).context(what)?;
+    sys::check(unsafe { libc::chroot(c".".as_ptr()) }).context(what)?;
+    sys::check(unsafe { libc::chdir(c"/".as_ptr()) }).context(what)?;
+    Ok(())
+}
+
+/// [`finalize`] for a container without a mount namespace: only the
+/// sysctls. runc skips `finalizeRootfs` there (no read-only root, no
+/// propagation change, which would hit the caller's mounts); masked and
+/// read-only paths were refused by the namespace plan.
+pub fn finalize_without_mount_ns(spec: &Spec) -> Result<()> {
+    if let Some(linux) = &spec.linux {
+        for (key, value) in &linux.sysctl {
+            write_sysctl(key, value)?;
+        }
+    }
+    Ok(())
+}
+
 /// After pivot_root (and the console): sysctls, masked and read-only
 /// paths, read-only root.
 pub fn finalize(spec: &Spec) -> Result<()> {
