@@ -215,3 +215,39 @@ fn spec_has_runc_s_namespaces() {
     }
     assert_eq!(namespaces[0], namespaces[1]);
 }
+
+/// A cwd the user cannot enter but root can (mode 0700, root's): runc
+/// enters it as root before dropping to the user, and so does
+/// berth-runtime; a cwd that does not exist is made.
+#[test]
+fn a_cwd_only_root_can_enter_is_entered_as_runc_does() {
+    let dir = TestDir::new("mnt-cwd");
+    for (name, rt) in runtimes() {
+        let mut b = Bundle::new(&dir.join(name), &["pwd"]);
+        let private = b.rootfs().join("private");
+        std::fs::create_dir(&private).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        b.spec["process"]["cwd"] = json!("/private");
+        b.save();
+        let id = container_id(name);
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let (code, out, err) = rt.run_bundle(&b.dir, &id);
+        assert_eq!((code, out.as_str()), (0, "/private\n"), "{name}: {err}");
+
+        // A missing cwd is made (runc 1.1's createCwd), the root being
+        // read-only notwithstanding.
+        b.spec["process"]["cwd"] = json!("/missing/deeper");
+        b.save();
+        let (code, out, err) = rt.run_bundle(&b.dir, &id);
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "/missing/deeper\n"),
+            "{name}: {err}"
+        );
+    }
+}

@@ -81,6 +81,15 @@ pub fn prepare(
     for m in &spec.mounts {
         mounts::mount_entry(m, &root, mount_ctx)?;
     }
+    // runc 1.1 makes a missing cwd (mode 0755, inside the root, before a
+    // read-only root is remounted): images whose WORKDIR does not exist
+    // run under runc, and must under berth-runtime.
+    if let Some(cwd) = spec.process.as_ref().map(|p| p.cwd.as_str()) {
+        if cwd.starts_with('/') && cwd != "/" {
+            root.create_dir_all(cwd)
+                .context(|| format!("create cwd {cwd:?} in {}", rootfs.display()))?;
+        }
+    }
     let mut devs = devices::default_devices();
     if let Some(linux) = &spec.linux {
         for d in &linux.devices {
