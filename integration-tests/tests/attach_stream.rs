@@ -450,3 +450,93 @@ fn stdin_and_output_flow_together() {
     }
     assert_eq!(code, Some(0), "stderr: {err}");
 }
+
+/// A reader stopped (^Z) while the container writes, then killed: the
+/// exit waits for the reader's relay while it moves, and at most 30 s
+/// when it does not; the reader, resumed, still gets every byte the
+/// container wrote (the same as its log) and the container's exit code.
+#[test]
+fn a_stopped_reader_gets_every_byte_after_the_exit() {
+    let f = Fixture::new();
+    let name = f.name("stop");
+    let cmd = format!(
+        "until [ -e /tmp/go ]; do echo waiting; sleep 0.1; done; {}",
+        seq_command(30_000_000)
+    );
+    let id = f.run_detached(&name, &["sh", "-c", &cmd]);
+    let mut child = spawn(&f, &["attach", &name]);
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    out.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"waiting\n");
+    let pid = child.id() as i32;
+    // SAFETY: plain syscalls on the berth CLI this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    f.ok(&["exec", &name, "touch", "/tmp/go"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(running(&f, &name), "nothing held the container back");
+    f.ok(&["kill", &name]);
+    let waited = Instant::now();
+    assert_eq!(f.ok(&["wait", &name]), "137");
+    assert!(
+        waited.elapsed() < Duration::from_secs(45),
+        "the exit took {:?} with a stopped reader",
+        waited.elapsed()
+    );
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let watchdog = Watchdog::new(&child, Duration::from_secs(60));
+    let mut got = first.to_vec();
+    out.read_to_end(&mut got).unwrap();
+    watchdog.stop();
+    let (code, err) = finish(child, Duration::from_secs(30));
+    assert_eq!(code, Some(137), "stderr: {err}");
+    // The log holds every "waiting" line since the start; the reader
+    // attached after some of them.
+    let log = f.d.berth_cmd(&["logs", &id]).output().unwrap();
+    assert!(log.status.success());
+    assert!(
+        got.len() > 1_000_000 && log.stdout.ends_with(&got),
+        "the reader got {} bytes, not the end of the log's {}",
+        got.len(),
+        log.stdout.len()
+    );
+    f.ok(&["rm", &name]);
+}
+
+/// A reader whose output is cut off (the shim died under it) is told so:
+/// an error naming the container on stderr and a non-zero exit, never a
+/// quiet end (berthd's relay took a broken shim stream for the output's
+/// end).
+#[test]
+fn a_reader_cut_off_is_told_so() {
+    let f = Fixture::new();
+    let name = f.name("cut");
+    let id = f.run_detached(
+        &name,
+        &["sh", "-c", "while true; do echo tick; sleep 0.1; done"],
+    );
+    let mut child = spawn(&f, &["attach", &name]);
+    let mut out = child.stdout.take().unwrap();
+    let watchdog = Watchdog::new(&child, Duration::from_secs(60));
+    let mut first = [0u8; 5];
+    out.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"tick\n");
+    let shim_pid: i32 =
+        std::fs::read_to_string(f.d.state.join("containers").join(&id).join("shim/shim.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+    // SAFETY: plain syscall on the shim of this test's berthd.
+    unsafe { libc::kill(shim_pid, libc::SIGKILL) };
+    let mut rest = Vec::new();
+    out.read_to_end(&mut rest).unwrap();
+    watchdog.stop();
+    let (code, err) = finish(child, Duration::from_secs(30));
+    assert_ne!(code, Some(0), "stderr: {err}");
+    assert!(
+        err.contains(&format!("output of container {id} cut off before its end")),
+        "the reader was not told: {err:?}"
+    );
+    let _ = f.berth(&["rm", "-f", &name]);
+}

@@ -111,43 +111,7 @@ pub fn connect(path: &str) -> Result<OwnedFd> {
 /// Receives the pty master the container's init sent over the runtime's own
 /// console socket pair (the foreground terminal of `run` and `exec`).
 pub fn receive_master(socket: RawFd) -> Result<OwnedFd> {
-    let what = || "receive the pty master from the container".to_string();
-    let mut buf = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space;
-    loop {
-        let n = unsafe { libc::recvmsg(socket, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n >= 0 {
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e).context(what);
-        }
-    }
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        if cmsg.is_null()
-            || (*cmsg).cmsg_level != libc::SOL_SOCKET
-            || (*cmsg).cmsg_type != libc::SCM_RIGHTS
-        {
-            return Err(crate::error::Error::Container(format!(
-                "{}: no fd in the message",
-                what()
-            )));
-        }
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const RawFd);
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
+    sys::recv_fd(socket).context(|| "receive the pty master from the container".into())
 }
 
 /// Gives the process's user the ownership of its stdio, as runc's

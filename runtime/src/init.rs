@@ -23,7 +23,7 @@ use berth_oci::{ContainerStatus, Spec, State};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::NamespacePlan;
 use crate::process::{self, ExecPlan};
-use crate::{console, hooks, rootfs, sync, sys};
+use crate::{console, hooks, rootfs, seccomp, sync, sys};
 
 /// What the child needs, prepared by the parent before clone.
 pub struct InitContext<'a> {
@@ -166,14 +166,23 @@ fn init(ctx: &InitContext, report: &mut Report) -> Result<()> {
         };
         hooks::run_all("createContainer", &h.create_container, &state)?;
     }
-    rootfs::enter(&ctx.rootfs, ctx.no_pivot)?;
+    let own_mount_ns = spec.namespace(berth_oci::NamespaceType::Mount).is_some();
+    if own_mount_ns {
+        rootfs::enter(&ctx.rootfs, ctx.no_pivot)?;
+    } else {
+        rootfs::enter_without_mount_ns(&ctx.rootfs)?;
+    }
     if process.terminal {
         let socket = ctx.console_socket.as_ref().ok_or_else(|| {
             Error::Invalid("process.terminal is true but no --console-socket was given".into())
         })?;
         console::setup(socket.as_raw_fd(), process.console_size, true)?;
     }
-    rootfs::finalize(spec)?;
+    if own_mount_ns {
+        rootfs::finalize(spec)?;
+    } else {
+        rootfs::finalize_without_mount_ns(spec)?;
+    }
     process::set_oom_score_adj(process.oom_score_adj)?;
     process::apply_rlimits(&process.rlimits)?;
     let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
@@ -186,7 +195,7 @@ fn init(ctx: &InitContext, report: &mut Report) -> Result<()> {
     sys::cloexec_from(3 + ctx.preserve_fds).context(|| "close inherited fds".into())?;
     if !process.no_new_privileges {
         if let Some(f) = &ctx.seccomp {
-            f.install()?;
+            seccomp::install(f, sock)?;
         }
     }
     console::give_stdio_to(process.user.uid)?;
@@ -202,6 +211,14 @@ fn init(ctx: &InitContext, report: &mut Report) -> Result<()> {
             .push(std::ffi::CString::new(format!("LISTEN_PID={pid}")).expect("no NUL"));
     }
     process::set_no_new_privs(process.no_new_privileges)?;
+    // A filter that notifies goes in while `create` still listens: it hands
+    // the listener to the seccomp agent (runc 1.1 installs both kinds before
+    // its create returns).
+    if process.no_new_privileges {
+        if let Some(f) = ctx.seccomp.as_ref().filter(|f| f.notifies()) {
+            seccomp::install(f, sock)?;
+        }
+    }
     sync::send(sock, sync::READY, b"")?;
     // `create` has returned: until the FIFO is open, a failure can only go
     // to stderr.
@@ -225,7 +242,7 @@ fn init(ctx: &InitContext, report: &mut Report) -> Result<()> {
     }
     // With no_new_privs the filter comes last, so only execve runs under it.
     if process.no_new_privileges {
-        if let Some(f) = &ctx.seccomp {
+        if let Some(f) = ctx.seccomp.as_ref().filter(|f| !f.notifies()) {
             f.install()?;
         }
     }

@@ -27,6 +27,50 @@ pub struct MountOptions {
     pub bind: bool,
     /// `rbind`: bind the whole subtree.
     pub recursive: bool,
+    /// `MOUNT_ATTR_*` set on the mount and every mount below it (`rro`,
+    /// `rnosuid`, ...: runc 1.1's recursive options), by mount_setattr(2)
+    /// with AT_RECURSIVE after the mount. Plain `ro` on an `rbind` makes
+    /// only the top mount read-only, as with runc.
+    pub recursive_set: u64,
+    /// `MOUNT_ATTR_*` cleared the same way (`rrw`, `rsuid`, ...).
+    pub recursive_clear: u64,
+}
+
+/// mount_setattr(2)'s attribute bits (linux/mount.h).
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Sets and clears `MOUNT_ATTR_*` on the mount at `fd` and all below it.
+fn set_recursive_attrs(fd: std::os::fd::RawFd, set: u64, clear: u64) -> std::io::Result<()> {
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    sys::check_long(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
 }
 
 impl MountOptions {
@@ -109,8 +153,20 @@ impl MountOptions {
                         "id-mapped mounts (mount option {opt:?})"
                     )))
                 }
+                "rro" | "rnosuid" | "rnodev" | "rnoexec" => {
+                    let bit = recursive_bit(opt);
+                    o.recursive_set |= bit;
+                    o.recursive_clear &= !bit;
+                    (0, 0)
+                }
+                "rrw" | "rsuid" | "rdev" | "rexec" => {
+                    let bit = recursive_bit(opt);
+                    o.recursive_clear |= bit;
+                    o.recursive_set &= !bit;
+                    (0, 0)
+                }
                 // runc extensions we accept and ignore where they change nothing here.
-                "tmpcopyup" | "rro" | "rrw" => (0, 0),
+                "tmpcopyup" => (0, 0),
                 other => {
                     data.push(other.to_string());
                     (0, 0)
@@ -121,6 +177,16 @@ impl MountOptions {
         }
         o.data = data.join(",");
         Ok(o)
+    }
+}
+
+/// The `MOUNT_ATTR_*` bit of a recursive option (`rro`/`rrw` -> RDONLY).
+fn recursive_bit(opt: &str) -> u64 {
+    match opt {
+        "rro" | "rrw" => MOUNT_ATTR_RDONLY,
+        "rnosuid" | "rsuid" => MOUNT_ATTR_NOSUID,
+        "rnodev" | "rdev" => MOUNT_ATTR_NODEV,
+        _ => MOUNT_ATTR_NOEXEC,
     }
 }
 
@@ -176,8 +242,9 @@ pub fn mount_entry(m: &Mount, root: &RootDir, ctx: &MountContext) -> Result<()> 
             .is_exactly(target.as_raw_fd(), &m.destination)
             .context(what)?
     {
+        // runc's words, so scripts matching them work with both.
         return Err(Error::Invalid(format!(
-            "{}: the mount point is a symlink, which is not allowed for {kind}",
+            "{}: filesystem {kind:?} must be mounted on ordinary directory (the mount point is a symlink)",
             what()
         )));
     }
@@ -213,6 +280,15 @@ pub fn mount_entry(m: &Mount, root: &RootDir, ctx: &MountContext) -> Result<()> 
             (!opts.data.is_empty()).then_some(data.as_c_str()),
         )
         .context(what)?;
+    }
+    if opts.recursive_set != 0 || opts.recursive_clear != 0 {
+        let mounted = root.resolve(&m.destination).context(what)?;
+        set_recursive_attrs(
+            mounted.as_raw_fd(),
+            opts.recursive_set,
+            opts.recursive_clear,
+        )
+        .context(|| format!("{}: mount_setattr (recursive options)", what()))?;
     }
     // Propagation is set on the new mount: reopen the target, which now
     // resolves to the mount's root.

@@ -79,9 +79,18 @@ impl NamespacePlan {
             .as_ref()
             .map(|l| l.namespaces.as_slice())
             .unwrap_or(&[]);
-        if !namespaces.iter().any(|n| n.kind == NamespaceType::Mount) {
+        // Without a mount namespace the container runs as runc runs it:
+        // mounts in the caller's namespace, then chroot (rootfs.rs); what
+        // would need mounts of its own over the caller's is refused, with
+        // runc's message.
+        if !namespaces.iter().any(|n| n.kind == NamespaceType::Mount)
+            && spec
+                .linux
+                .as_ref()
+                .is_some_and(|l| !l.masked_paths.is_empty() || !l.readonly_paths.is_empty())
+        {
             return Err(Error::Invalid(
-                "linux.namespaces must include a mount namespace".into(),
+                "unable to restrict sys entries without a private MNT namespace".into(),
             ));
         }
         let user_by_path = namespaces

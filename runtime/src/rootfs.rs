@@ -81,6 +81,15 @@ pub fn prepare(
     for m in &spec.mounts {
         mounts::mount_entry(m, &root, mount_ctx)?;
     }
+    // runc 1.1 makes a missing cwd (mode 0755, inside the root, before a
+    // read-only root is remounted): images whose WORKDIR does not exist
+    // run under runc, and must under berth-runtime.
+    if let Some(cwd) = spec.process.as_ref().map(|p| p.cwd.as_str()) {
+        if cwd.starts_with('/') && cwd != "/" {
+            root.create_dir_all(cwd)
+                .context(|| format!("create cwd {cwd:?} in {}", rootfs.display()))?;
+        }
+    }
     let mut devs = devices::default_devices();
     if let Some(linux) = &spec.linux {
         for d in &linux.devices {
@@ -120,6 +129,33 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None).context(what)?;
     sys::check(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) }).context(what)?;
     sys::check(unsafe { libc::chdir(c"/".as_ptr()) }).context(what)?;
+    Ok(())
+}
+
+/// Step 5 for a container without a mount namespace, as runc 1.1 does it
+/// (`prepareRootfs`: `chroot()` when the config has no NEWNS): the mounts
+/// were made in the caller's mount namespace and stay there (runc leaves
+/// them too), and the process is only chrooted into the rootfs: pivot_root
+/// or `--no-pivot`'s move over `/` would change the caller's root itself.
+pub fn enter_without_mount_ns(rootfs: &Path) -> Result<()> {
+    let what = || format!("chroot to {}", rootfs.display());
+    let root_c = sys::cstr(rootfs).context(what)?;
+    sys::check(unsafe { libc::chdir(root_c.as_ptr()) }).context(what)?;
+    sys::check(unsafe { libc::chroot(c".".as_ptr()) }).context(what)?;
+    sys::check(unsafe { libc::chdir(c"/".as_ptr()) }).context(what)?;
+    Ok(())
+}
+
+/// [`finalize`] for a container without a mount namespace: only the
+/// sysctls. runc skips `finalizeRootfs` there (no read-only root, no
+/// propagation change, which would hit the caller's mounts); masked and
+/// read-only paths were refused by the namespace plan.
+pub fn finalize_without_mount_ns(spec: &Spec) -> Result<()> {
+    if let Some(linux) = &spec.linux {
+        for (key, value) in &linux.sysctl {
+            write_sysctl(key, value)?;
+        }
+    }
     Ok(())
 }
 

@@ -16,6 +16,9 @@ pub const GO: u8 = b'G';
 pub const READY: u8 = b'R';
 /// Child -> parent: the createRuntime/prestart hooks may run now (before pivot_root).
 pub const HOOKS: u8 = b'H';
+/// Child -> parent: a seccomp listener fd follows (in the next message, with
+/// SCM_RIGHTS), for the seccomp agent; the child then waits for GO.
+pub const SECCOMP: u8 = b'S';
 /// Child -> parent: a failure, with the message as payload.
 pub const ERROR: u8 = b'E';
 

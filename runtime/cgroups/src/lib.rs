@@ -96,6 +96,7 @@ pub mod layout;
 pub mod oom;
 pub mod path;
 pub mod stats;
+pub mod sub;
 pub mod systemd;
 pub mod v1;
 pub mod v2;
@@ -107,6 +108,7 @@ pub use layout::{Controller, ControllerSet, Layout, LayoutError};
 pub use oom::OomNotifier;
 pub use path::{CgroupsPath, PathError};
 pub use stats::Stats;
+pub use sub::{SubCgroupError, SubCgroups};
 pub use systemd::{SystemdError, SystemdPath};
 
 use berth_oci::{LinuxDeviceCgroup, LinuxResources};
@@ -162,6 +164,9 @@ pub enum CgroupError {
     /// stop in it before it could report (runc's words).
     #[error("container's cgroup unexpectedly frozen: {path}")]
     Frozen { path: PathBuf },
+    /// An `exec --cgroup` argument was refused.
+    #[error(transparent)]
+    SubCgroup(#[from] SubCgroupError),
     /// Freezing did not finish in time (a task stuck in the kernel).
     #[error("freeze {path}: still freezing after {seconds} s")]
     FreezeTimeout { path: PathBuf, seconds: u64 },
@@ -258,6 +263,40 @@ impl Cgroup {
             Cgroup::V1(c) => c.add_process(pid),
             Cgroup::V2(c) => c.add_process(pid),
             Cgroup::Systemd(s) => s.cgroup.add_process(pid),
+        }
+    }
+
+    /// Moves `pid` into the sub-cgroups `sub` names (`exec --cgroup`), in
+    /// every hierarchy: on a hybrid host the cgroup2 mount's too. A v1
+    /// cpuset sub-cgroup made inside the container starts empty; its
+    /// `cpuset.cpus`/`mems` are copied down from the nearest ancestor that
+    /// has them first, or the write fails with ENOSPC.
+    pub fn add_process_sub(&self, pid: i32, sub: &SubCgroups) -> Result<(), CgroupError> {
+        match self {
+            Cgroup::V1(c) => c.add_process_sub(pid, sub),
+            Cgroup::V2(c) => {
+                if let Some(ctrl) = sub.controllers().next() {
+                    return Err(SubCgroupError::UnknownController(ctrl.name().into()).into());
+                }
+                let dir = c.dir.path.join(sub.relative_for(ControllerSet::EMPTY));
+                Ok(interface_file::write_in(&dir, "cgroup.procs", &pid.to_string())?)
+            }
+            Cgroup::Systemd(s) => s.cgroup.add_process_sub(pid, sub),
+        }
+    }
+
+    /// [`open_dir`](Cgroup::open_dir) of the sub-cgroup `sub` names (v2).
+    pub fn open_dir_sub(&self, sub: &SubCgroups) -> Result<Option<OwnedFd>, CgroupError> {
+        match self {
+            Cgroup::V1(_) => Ok(None),
+            Cgroup::V2(c) => {
+                if let Some(ctrl) = sub.controllers().next() {
+                    return Err(SubCgroupError::UnknownController(ctrl.name().into()).into());
+                }
+                let dir = c.dir.path.join(sub.relative_for(ControllerSet::EMPTY));
+                v2::open_dir(&dir).map(Some)
+            }
+            Cgroup::Systemd(s) => s.cgroup.open_dir_sub(sub),
         }
     }
 

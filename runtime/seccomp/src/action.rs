@@ -13,7 +13,8 @@ pub const SECCOMP_RET_KILL_THREAD: u32 = 0x0000_0000;
 pub const SECCOMP_RET_TRAP: u32 = 0x0003_0000;
 /// Fail the syscall with the errno in the low 16 bits.
 pub const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
-/// Hand the syscall to a user-space supervisor (not supported by berth-seccomp yet).
+/// Hand the syscall to a user-space supervisor: the seccomp agent that
+/// holds the filter's listener fd (`SCMP_ACT_NOTIFY`, Linux 5.0).
 pub const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
 /// Notify a ptrace tracer, with the low 16 bits as `PTRACE_GETEVENTMSG` data.
 pub const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
@@ -60,14 +61,11 @@ pub(crate) fn return_value(
         SeccompAction::Errno => SECCOMP_RET_ERRNO | data(MAX_ERRNO)?,
         SeccompAction::Trace => SECCOMP_RET_TRACE | data(SECCOMP_RET_DATA)?,
         SeccompAction::Log => SECCOMP_RET_LOG,
-        SeccompAction::Notify => {
-            return Err(SeccompError::NotifyNotImplemented {
-                used_by: match syscall {
-                    Some(name) => format!("syscall {name:?}"),
-                    None => "defaultAction".to_string(),
-                },
-            })
-        }
+        // runc 1.1 refuses both (its InitSeccomp): a notifying default
+        // would hand the init's own syscalls, and a notified write the
+        // agent's replies, to an agent that is not there yet.
+        SeccompAction::Notify if syscall.is_none() => return Err(SeccompError::NotifyDefault),
+        SeccompAction::Notify => SECCOMP_RET_USER_NOTIF,
     })
 }
 

@@ -80,9 +80,12 @@ use crate::tables;
 /// flag or value at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SeccompError {
-    /// `SCMP_ACT_NOTIFY` or `listenerPath`: user-space notification is not there yet.
-    #[error("not implemented: seccomp notify (SCMP_ACT_NOTIFY), used by {used_by}")]
-    NotifyNotImplemented { used_by: String },
+    /// `SCMP_ACT_NOTIFY` as `defaultAction` (runc 1.1's message).
+    #[error("SCMP_ACT_NOTIFY cannot be used as default action")]
+    NotifyDefault,
+    /// `SCMP_ACT_NOTIFY` on `write` (runc 1.1's message).
+    #[error("SCMP_ACT_NOTIFY cannot be used for the write syscall")]
+    NotifyWrite,
     /// The host's ABI has no syscall table in this crate.
     #[error("not implemented: seccomp on this host architecture ({0})")]
     UnsupportedHost(&'static str),
@@ -130,13 +133,20 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
 /// Compiles `profile` as for a host whose native ABI is `native`; [`compile`]
 /// with the host's ABI. Lets tests and tools build filters for other hosts.
 pub fn compile_for(profile: &LinuxSeccomp, native: Arch) -> Result<Filter, SeccompError> {
-    if let Some(path) = &profile.listener_path {
-        return Err(SeccompError::NotifyNotImplemented {
-            used_by: format!("listenerPath {path}"),
-        });
-    }
     let default = action::return_value(profile.default_action, profile.default_errno_ret, None)?;
-    let flags = FilterFlags::parse(&profile.flags)?;
+    let mut flags = FilterFlags::parse(&profile.flags)?;
+    // A filter that notifies is installed with a listener, whose fd goes to
+    // the seccomp agent; WAIT_KILLABLE_RECV is only valid with one (the
+    // kernel refuses it otherwise), so it is passed only then, as libseccomp.
+    if profile
+        .syscalls
+        .iter()
+        .any(|s| s.action == berth_oci::SeccompAction::Notify)
+    {
+        flags.0 |= FilterFlags::NEW_LISTENER;
+    } else {
+        flags.0 &= !FilterFlags::WAIT_KILLABLE_RECV;
+    }
 
     // ABIs: the native one always (libseccomp's seccomp_init), then the listed ones.
     let mut abis = vec![native];
@@ -364,6 +374,9 @@ fn resolve_rules(profile: &LinuxSeccomp, default: u32) -> Result<Vec<Rule<'_>>, 
         let first = sc.names.first().ok_or(SeccompError::EmptyNames { index })?;
         if sc.names.iter().any(String::is_empty) {
             return Err(SeccompError::EmptyName { index });
+        }
+        if sc.action == berth_oci::SeccompAction::Notify && sc.names.iter().any(|n| n == "write") {
+            return Err(SeccompError::NotifyWrite);
         }
         let ret = action::return_value(sc.action, sc.errno_ret, Some(first))?;
         if let Some(arg) = sc.args.iter().find(|a| a.index > 5) {

@@ -3,7 +3,7 @@
 //! operators, architectures and flags [`crate::compile()`] accepts, and which
 //! flags and actions the running kernel knows.
 
-/// `SCMP_ACT_*` actions that compile (`SCMP_ACT_NOTIFY` does not yet).
+/// `SCMP_ACT_*` actions that compile.
 pub const ACTIONS: &[&str] = &[
     "SCMP_ACT_ALLOW",
     "SCMP_ACT_ERRNO",
@@ -11,6 +11,7 @@ pub const ACTIONS: &[&str] = &[
     "SCMP_ACT_KILL_PROCESS",
     "SCMP_ACT_KILL_THREAD",
     "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
     "SCMP_ACT_TRACE",
     "SCMP_ACT_TRAP",
 ];
@@ -41,7 +42,7 @@ pub const KNOWN_FLAGS: &[(&str, u32)] = &[
     ("SECCOMP_FILTER_FLAG_TSYNC", 1),
     ("SECCOMP_FILTER_FLAG_LOG", 2),
     ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", 4),
-    // Only meaningful with a notify listener; accepted and not passed (see FilterFlags::parse).
+    // Only meaningful with a notify listener; passed only then (see FilterFlags::parse).
     ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", 32),
 ];
 

@@ -26,13 +26,18 @@ impl FilterFlags {
     pub const LOG: u32 = 2;
     /// Leave speculative store bypass mitigation off (Linux 4.17).
     pub const SPEC_ALLOW: u32 = 4;
+    /// Return a listener fd for `SECCOMP_RET_USER_NOTIF` (Linux 5.0).
+    pub const NEW_LISTENER: u32 = 8;
+    /// The notified task waits killably once the agent received the
+    /// notification (Linux 5.19); only valid with NEW_LISTENER.
+    pub const WAIT_KILLABLE_RECV: u32 = 32;
 
     /// Parses OCI `linux.seccomp.flags`.
     ///
     /// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` (Linux 5.19) only applies to a
     /// notify listener, and the kernel refuses it without
-    /// `SECCOMP_FILTER_FLAG_NEW_LISTENER`; libseccomp passes it only for filters
-    /// that notify. Since we have no notify yet, it is accepted and not passed.
+    /// `SECCOMP_FILTER_FLAG_NEW_LISTENER`; the compiler keeps it only for
+    /// filters that notify, as libseccomp does.
     pub(crate) fn parse(names: &[String]) -> Result<FilterFlags, SeccompError> {
         let mut bits = 0;
         for name in names {
@@ -40,7 +45,7 @@ impl FilterFlags {
                 "SECCOMP_FILTER_FLAG_TSYNC" => Self::TSYNC,
                 "SECCOMP_FILTER_FLAG_LOG" => Self::LOG,
                 "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => Self::SPEC_ALLOW,
-                "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => 0,
+                "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => Self::WAIT_KILLABLE_RECV,
                 _ => return Err(SeccompError::UnknownFlag(name.clone())),
             };
         }
@@ -113,6 +118,22 @@ impl Filter {
         self.flags
     }
 
+    /// Whether the filter hands syscalls to a seccomp agent: installing it
+    /// makes a listener fd ([`Filter::install_listener`]).
+    pub fn notifies(&self) -> bool {
+        self.flags.0 & FilterFlags::NEW_LISTENER != 0
+    }
+
+    /// [`Filter::install`] for a filter that [notifies](Filter::notifies):
+    /// returns the listener fd seccomp(2) made (close-on-exec), to be sent
+    /// to the seccomp agent.
+    pub fn install_listener(&self) -> Result<std::os::fd::OwnedFd, InstallError> {
+        use std::os::fd::FromRawFd;
+        let fd = self.install_raw()?;
+        // SAFETY: with NEW_LISTENER a positive result is a new fd we own.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+    }
+
     /// Attaches the filter to the calling thread (all threads with TSYNC) with
     /// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)`. It stays for the life
     /// of the thread and is inherited by children and across execve.
@@ -120,6 +141,16 @@ impl Filter {
     /// Needs no_new_privs or CAP_SYS_ADMIN (see the module docs). Allocates
     /// nothing, on success or failure.
     pub fn install(&self) -> Result<(), InstallError> {
+        let fd = self.install_raw()?;
+        if self.notifies() {
+            // Nobody takes the listener: the notified syscalls fail ENOSYS.
+            // SAFETY: our own new fd.
+            unsafe { libc::close(fd as i32) };
+        }
+        Ok(())
+    }
+
+    fn install_raw(&self) -> Result<libc::c_long, InstallError> {
         let prog = libc::sock_fprog {
             len: self.program.len() as libc::c_ushort,
             // Instruction is #[repr(C)] with sock_filter's fields and layout.
@@ -136,7 +167,8 @@ impl Filter {
             )
         };
         match rc {
-            0 => Ok(()),
+            rc if rc >= 0 && self.notifies() => Ok(rc),
+            0 => Ok(0),
             rc if rc > 0 => Err(InstallError::ThreadNotSynchronized(rc)),
             _ => Err(InstallError::Refused {
                 // SAFETY: errno location is valid for the calling thread.
@@ -197,7 +229,7 @@ mod tests {
                 "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
                 "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
             ])),
-            Ok(FilterFlags(7))
+            Ok(FilterFlags(39))
         );
         assert_eq!(
             FilterFlags::parse(&names(&["SECCOMP_FILTER_FLAG_BOGUS"]))

@@ -35,9 +35,9 @@
 //! LOG; ALLOW) and `args` with every `SCMP_CMP_*` including MASKED_EQ, 64-bit
 //! values compared as two 32-bit halves.
 //!
-//! Not implemented: `SCMP_ACT_NOTIFY` and `listenerPath` (user-space
-//! notification) fail to compile with `not implemented: seccomp notify
-//! (SCMP_ACT_NOTIFY), used by ...`.
+//! `SCMP_ACT_NOTIFY` compiles to `SECCOMP_RET_USER_NOTIF` with the
+//! `NEW_LISTENER` flag; [`Filter::install_listener`] returns the listener fd
+//! the runtime sends to the seccomp agent at `listenerPath`.
 //!
 //! ABIs with syscall tables: x86_64, x86, x32, aarch64, arm (EABI). The tables
 //! (`src/tables.rs`) are generated from Debian's Linux 6.1 UAPI headers by

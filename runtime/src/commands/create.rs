@@ -281,6 +281,10 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
                 hooks::run_all("createRuntime", &h.create_runtime, &st)?;
                 sync::send(sock, sync::GO, b"")?;
             }
+            Some((sync::SECCOMP, _)) => {
+                let st = state_for_hooks(ContainerStatus::Creating);
+                seccomp::send_to_agent(&spec, sock, pid, &st)?;
+            }
             Some((sync::ERROR, msg)) => {
                 return Err(Error::Container(String::from_utf8_lossy(&msg).into_owned()))
             }

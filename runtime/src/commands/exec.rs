@@ -87,7 +87,10 @@ fn exec(rt: &Runtime, flags: &Parsed) -> Result<i32> {
         }
         None => None,
     };
-    let pid = spawn(&record, &process, console, preserve_fds)?;
+    let cgroup_args: Vec<&str> = flags.values("cgroup").into_iter().collect();
+    let sub =
+        berth_cgroups::SubCgroups::parse(&cgroup_args).map_err(berth_cgroups::CgroupError::from)?;
+    let pid = spawn(&record, &process, console, preserve_fds, &sub)?;
     let terminal = match foreground {
         Some((host, sock)) => match console::receive_master(sock.as_raw_fd()) {
             Ok(master) => Some(ForegroundTerminal { master, host }),
@@ -208,6 +211,7 @@ fn spawn(
     process: &Process,
     console: Option<OwnedFd>,
     preserve_fds: i32,
+    sub: &berth_cgroups::SubCgroups,
 ) -> Result<libc::pid_t> {
     let spec = &record.config;
     let namespaces = spec
@@ -239,7 +243,7 @@ fn spawn(
     let filter = seccomp::compile(spec)?;
     let cg = cgroups::of(record)?;
     let cgroup_fd: Option<OwnedFd> = match &cg {
-        Some(c) => c.open_dir()?,
+        Some(c) => c.open_dir_sub(sub)?,
         None => None,
     };
     for j in &parent_joins {
@@ -278,7 +282,7 @@ fn spawn(
     };
     if cgroup_fd.is_none() {
         if let Some(c) = &cg {
-            if let Err(e) = c.add_process(pid) {
+            if let Err(e) = c.add_process_sub(pid, sub) {
                 return fail(e.into());
             }
         }

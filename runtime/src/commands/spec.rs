@@ -69,9 +69,11 @@ pub fn default_spec(rootless: bool) -> Value {
         ],
         "linux": {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            // runc 1.1's five: no cgroup namespace (scripts and tests that
+            // edit runc's default expect /proc/self/cgroup with host paths).
             "namespaces": [
                 {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
+                {"type": "uts"}, {"type": "mount"}
             ],
             "maskedPaths": [
                 "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
@@ -128,6 +130,7 @@ mod tests {
                 spec.namespace(berth_oci::NamespaceType::User).is_some(),
                 rootless
             );
+            assert!(spec.namespace(berth_oci::NamespaceType::Cgroup).is_none());
         }
     }
 }

@@ -10,10 +10,29 @@ use std::path::Path;
 /// `cpuset.mems`: a v1 cpuset starts empty and no task can join it until
 /// both are set.
 pub fn inherit_parent(dir: &Path) -> Result<(), CgroupError> {
+    fill_from_ancestors(dir)
+}
+
+/// Sets whichever of `cpuset.cpus` and `cpuset.mems` is empty in `dir`
+/// from its parent, filling the parent first the same way (runc's
+/// `ensureParent`): a cgroup made under a parent that itself was made
+/// empty, or joined as it was, would otherwise refuse tasks with ENOSPC.
+/// The root cpuset always has both, which ends the climb.
+pub fn fill_from_ancestors(dir: &Path) -> Result<(), CgroupError> {
+    let mut missing = Vec::new();
+    for name in ["cpuset.cpus", "cpuset.mems"] {
+        if interface_file::read_in(dir, name)?.trim().is_empty() {
+            missing.push(name);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
     let Some(parent) = dir.parent() else {
         return Ok(());
     };
-    for name in ["cpuset.cpus", "cpuset.mems"] {
+    fill_from_ancestors(parent)?;
+    for name in missing {
         let value = interface_file::read_in(parent, name)?;
         let value = value.trim();
         if !value.is_empty() {

@@ -78,6 +78,14 @@ impl V1Cgroup {
                     Ok(())
                 }
             });
+            // A cgroup that existed (a pod's, say) may have empty cpus or
+            // mems, and no task could join it.
+            let made = made.and_then(|dir| {
+                if is_cpuset && dir.created == 0 {
+                    cpuset::fill_from_ancestors(&dir.path)?;
+                }
+                Ok(dir)
+            });
             match made {
                 Ok(dir) => cgroup.hierarchies.push(V1Dir {
                     controllers: h.controllers,
@@ -189,6 +197,25 @@ impl V1Cgroup {
         let value = pid.to_string();
         for h in &self.hierarchies {
             interface_file::write_in(&h.dir.path, "cgroup.procs", &value)?;
+        }
+        Ok(())
+    }
+
+    /// See [`Cgroup::add_process_sub`](crate::Cgroup::add_process_sub).
+    pub fn add_process_sub(&self, pid: i32, sub: &crate::SubCgroups) -> Result<(), CgroupError> {
+        for c in sub.controllers() {
+            if self.dir_of(c).is_none() {
+                return Err(crate::SubCgroupError::UnknownController(c.name().into()).into());
+            }
+        }
+        let value = pid.to_string();
+        for h in &self.hierarchies {
+            let rel = sub.relative_for(h.controllers);
+            let dir = h.dir.path.join(rel);
+            if !rel.is_empty() && h.controllers.has(Controller::Cpuset) && dir.is_dir() {
+                cpuset::fill_from_ancestors(&dir)?;
+            }
+            interface_file::write_in(&dir, "cgroup.procs", &value)?;
         }
         Ok(())
     }

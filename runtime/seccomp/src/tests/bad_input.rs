@@ -56,21 +56,40 @@ fn empty_names() {
 }
 
 #[test]
-fn notify_is_not_implemented() {
-    assert_eq!(
-        error(
-            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_NOTIFY"}]})
-        ),
-        "not implemented: seccomp notify (SCMP_ACT_NOTIFY), used by syscall \"mount\""
-    );
+fn notify_as_default_or_on_write_is_refused_as_runc_refuses_it() {
     assert_eq!(
         error(json!({"defaultAction": "SCMP_ACT_NOTIFY"})),
-        "not implemented: seccomp notify (SCMP_ACT_NOTIFY), used by defaultAction"
+        "SCMP_ACT_NOTIFY cannot be used as default action"
     );
     assert_eq!(
-        error(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"})),
-        "not implemented: seccomp notify (SCMP_ACT_NOTIFY), used by listenerPath /run/agent.sock"
+        error(
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]})
+        ),
+        "SCMP_ACT_NOTIFY cannot be used for the write syscall"
     );
+}
+
+#[test]
+fn notify_rules_make_a_listener_and_keep_wait_killable_recv() {
+    let compile = |v: serde_json::Value| {
+        let profile: berth_oci::LinuxSeccomp = serde_json::from_value(v).expect("parses");
+        compile_for(&profile, Arch::X86_64).expect("compiles")
+    };
+    let f = compile(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    assert!(f.notifies());
+    assert_eq!(f.flags().0, 8 | 32);
+    // Without a notify rule there is no listener, and WAIT_KILLABLE_RECV
+    // (refused by the kernel without one) is dropped.
+    let f = compile(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}),
+    );
+    assert!(!f.notifies());
+    assert_eq!(f.flags().0, 0);
 }
 
 #[test]

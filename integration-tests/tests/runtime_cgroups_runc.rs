@@ -1,0 +1,414 @@
+//! berth-runtime's cgroup handling against runc 1.1 on this hybrid host
+//! (v1 hierarchies plus a cgroup2 mount at /sys/fs/cgroup/unified): a
+//! pre-existing frozen cgroup is refused (never joined: the init would stop
+//! in it and `run -d` hang), a non-empty one warned about, v2-only
+//! `unified` resources refused before anything is made, and `exec
+//! --cgroup` in runc's forms. Every cgroup lives under `/bt-cgr-<pid>`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_integration_tests::runtime::{container_id, Cleanup, Runtime};
+use berth_integration_tests::{have_program, require_root, Bundle, TestDir};
+use serde_json::json;
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+fn parent() -> String {
+    format!("bt-cgr-{}", std::process::id())
+}
+
+/// The container's cgroup path (below every hierarchy's root).
+fn cgroup_path(id: &str) -> String {
+    format!("/{}/{id}", parent())
+}
+
+/// Every hierarchy mount on this host (v1 ones and the cgroup2 one).
+fn hierarchies() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(CGROUP_ROOT)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("cgroup.procs").exists() && !p.is_symlink())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Removes what a test left under the parent, deepest first, thawing on the way.
+struct CgroupCleanup(String);
+
+impl Drop for CgroupCleanup {
+    fn drop(&mut self) {
+        for h in hierarchies() {
+            let dir = h.join(parent()).join(&self.0);
+            let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+            let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+            let _ = std::fs::write(h.join(parent()).join("freezer.state"), "THAWED");
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for e in entries.flatten().filter(|e| e.path().is_dir()) {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&dir);
+            let _ = std::fs::remove_dir(h.join(parent()));
+        }
+    }
+}
+
+fn runtimes() -> [(&'static str, Runtime); 2] {
+    require_root();
+    assert!(
+        have_program("runc"),
+        "install runc (the differential oracle)"
+    );
+    assert!(
+        Path::new("/sys/fs/cgroup/freezer").is_dir(),
+        "these tests need the v1 freezer hierarchy"
+    );
+    [("berth", Runtime::berth()), ("runc", Runtime::runc())]
+}
+
+fn bundle(dir: &TestDir, name: &str, id: &str, args: &[&str]) -> Bundle {
+    let mut b = Bundle::new(&dir.join(name), args);
+    b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(id));
+    // No cgroup namespace: /proc/self/cgroup then shows host paths.
+    b.spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "cgroup");
+    b.save();
+    b
+}
+
+/// Runs the runtime, killing it after `limit` (a hang is the failure
+/// these tests look for): (exit code or None when killed, stderr).
+fn run_with_deadline(rt: &Runtime, args: &[&str], limit: Duration) -> (Option<i32>, String) {
+    let err = rt.root.path.with_extension("stderr");
+    let mut child: Child = rt
+        .cmd()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = std::fs::read_to_string(&err).unwrap_or_default();
+    let _ = std::fs::remove_file(err);
+    (code, text.replace("\\\"", "\""))
+}
+
+/// The dirs of the container's cgroup that exist now.
+fn existing_dirs(id: &str) -> Vec<PathBuf> {
+    hierarchies()
+        .into_iter()
+        .map(|h| h.join(parent()).join(id))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// `run -d` into a cgroup frozen beforehand by `freeze`: refused at once
+/// with runc's message, no container and no cgroup left but the one that
+/// was there.
+fn refuses_frozen(rt: &Runtime, name: &str, freeze: &dyn Fn(&str) -> PathBuf) {
+    let dir = TestDir::new("cgr-frozen");
+    let id = container_id(&format!("{name}frz"));
+    let _cg = CgroupCleanup(id.clone());
+    let _c = Cleanup {
+        runtime: rt,
+        ids: vec![id.clone()],
+    };
+    let frozen_dir = freeze(&id);
+    let b = bundle(&dir, name, &id, &["sleep", "100"]);
+    let (code, err) = run_with_deadline(
+        rt,
+        &["run", "-d", "--bundle", b.dir.to_str().unwrap(), &id],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(1), "{name}: run -d must fail, not hang: {err}");
+    assert!(
+        err.contains("container's cgroup unexpectedly frozen"),
+        "{name}: {err}"
+    );
+    assert!(rt.state(&id).is_none(), "{name}: no container left");
+    assert_eq!(
+        existing_dirs(&id),
+        vec![frozen_dir.clone()],
+        "{name}: only the cgroup that was there is left"
+    );
+}
+
+#[test]
+fn a_frozen_v1_cgroup_is_refused_as_runc_refuses_it() {
+    for (name, rt) in runtimes() {
+        refuses_frozen(&rt, name, &|id| {
+            let d = Path::new("/sys/fs/cgroup/freezer").join(parent()).join(id);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("freezer.state"), "FROZEN").unwrap();
+            d
+        });
+    }
+}
+
+/// berth-runtime only: runc 1.1 checks `freezer.self_freezing` and the v1
+/// freezer alone, and hangs in these two cases.
+#[test]
+fn a_cgroup_frozen_by_its_parent_or_through_cgroup_freeze_is_refused() {
+    require_root();
+    let rt = Runtime::berth();
+    // The parent frozen: the container's cgroup reads FROZEN too.
+    refuses_frozen(&rt, "berth", &|id| {
+        let p = Path::new("/sys/fs/cgroup/freezer").join(parent());
+        let d = p.join(id);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(p.join("freezer.state"), "FROZEN").unwrap();
+        d
+    });
+    // v2: cgroup.freeze in the hybrid host's cgroup2 mount.
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if unified.join("cgroup.procs").exists() {
+        refuses_frozen(&rt, "berth", &|id| {
+            let d = unified.join(parent()).join(id);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("cgroup.freeze"), "1").unwrap();
+            d
+        });
+    }
+}
+
+#[test]
+fn unified_resources_are_refused_on_v1_before_anything_is_made() {
+    for (name, rt) in runtimes() {
+        let dir = TestDir::new("cgr-unified");
+        let id = container_id(&format!("{name}uni"));
+        let _cg = CgroupCleanup(id.clone());
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let mut b = bundle(&dir, name, &id, &["true"]);
+        b.spec["linux"]["resources"]["unified"] = json!({"pids.max": "10"});
+        b.save();
+        let (code, err) = run_with_deadline(
+            &rt,
+            &["run", "--bundle", b.dir.to_str().unwrap(), &id],
+            Duration::from_secs(10),
+        );
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert!(
+            err.contains("invalid configuration: cannot use unified on cgroup v1"),
+            "{name}: {err}"
+        );
+        assert!(rt.state(&id).is_none(), "{name}: no container");
+        assert!(existing_dirs(&id).is_empty(), "{name}: no cgroup made");
+        assert!(
+            std::fs::read_dir(&rt.root.path).map_or(true, |mut d| d.next().is_none()),
+            "{name}: no state dir"
+        );
+    }
+}
+
+#[test]
+fn a_non_empty_cgroup_is_joined_with_runc_s_warning() {
+    for (name, rt) in runtimes() {
+        let dir = TestDir::new("cgr-nonempty");
+        let id = container_id(&format!("{name}ne"));
+        let _cg = CgroupCleanup(id.clone());
+        let mut c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        // A process of ours in the container's cgroup, in every v1
+        // hierarchy (runc counts in one, berth in another).
+        let mut sleeper = Command::new("sleep").arg("100").spawn().unwrap();
+        for h in hierarchies().iter().filter(|h| !h.ends_with("unified")) {
+            let d = h.join(parent()).join(&id);
+            std::fs::create_dir_all(&d).unwrap();
+            if h.ends_with("cpuset") {
+                for f in ["cpuset.cpus", "cpuset.mems"] {
+                    let v = std::fs::read_to_string(h.join(f)).unwrap();
+                    std::fs::write(h.join(parent()).join(f), v.trim()).unwrap();
+                    std::fs::write(d.join(f), v.trim()).unwrap();
+                }
+            }
+            std::fs::write(d.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+        }
+        let b = bundle(&dir, name, &id, &["sleep", "100"]);
+        let (code, err) = run_with_deadline(
+            &rt,
+            &["run", "-d", "--bundle", b.dir.to_str().unwrap(), &id],
+            Duration::from_secs(10),
+        );
+        assert_eq!(code, Some(0), "{name}: {err}");
+        assert!(
+            err.contains("container's cgroup is not empty: 1 process(es) found"),
+            "{name}: {err}"
+        );
+        rt.force_delete(&id);
+        c.ids.clear();
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+    }
+}
+
+/// What `/proc/self/cgroup` says for `controller` ("" for the cgroup2 line).
+fn cgroup_line(out: &str, controller: &str) -> String {
+    out.lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+            ctrls
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn exec_cgroup_joins_sub_cgroups_in_runc_s_forms() {
+    for (name, rt) in runtimes() {
+        let dir = TestDir::new("cgr-exec");
+        let id = container_id(&format!("{name}ex"));
+        let _cg = CgroupCleanup(id.clone());
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let b = bundle(&dir, name, &id, &["sleep", "100"]);
+        rt.start_detached(&b.dir, &id);
+        let base = cgroup_path(&id);
+        let exec = |args: &[&str]| {
+            let mut a = vec!["exec"];
+            a.extend_from_slice(args);
+            a.push(&id);
+            a.extend(["cat", "/proc/self/cgroup"]);
+            let out = rt.exec(&a);
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).replace("\\\"", "\""),
+            )
+        };
+        // Plain exec: the container's cgroup in every hierarchy, the
+        // hybrid host's cgroup2 one included.
+        for args in [&[][..], &["--cgroup", "/"][..]] {
+            let (code, out, err) = exec(args);
+            assert_eq!(code, Some(0), "{name} {args:?}: {err}");
+            for line in out.lines() {
+                assert!(line.ends_with(&base), "{name} {args:?}: {out}");
+            }
+            assert_eq!(cgroup_line(&out, ""), base, "{name}: {out}");
+        }
+        let refused: &[(&[&str], &str)] = &[
+            (&["--cgroup", ".."], ".. is not a sub cgroup path"),
+            (&["--cgroup", "nonexistent"], "/nonexistent/cgroup.procs"),
+            (
+                &["--cgroup", "cpu:nonexistent"],
+                "/nonexistent/cgroup.procs",
+            ),
+            (&["--cgroup", "whaaat:/"], "unknown controller whaaat"),
+        ];
+        for (args, says) in refused {
+            let (code, _, err) = exec(args);
+            assert_eq!(code, Some(255), "{name} {args:?}: {err}");
+            assert!(err.contains(says), "{name} {args:?}: {err}");
+        }
+        for (ctrl, sub) in [
+            ("memory", "submem"),
+            ("cpu", "subcpu"),
+            ("cpuacct", "subcpu"),
+        ] {
+            let h = Path::new(CGROUP_ROOT).join(ctrl);
+            let _ = std::fs::create_dir(h.join(base.trim_start_matches('/')).join(sub));
+        }
+        let (code, out, err) = exec(&[
+            "--cgroup",
+            "memory:submem",
+            "--cgroup",
+            "cpu,cpuacct:subcpu",
+        ]);
+        assert_eq!(code, Some(0), "{name}: {err}");
+        assert_eq!(
+            cgroup_line(&out, "memory"),
+            format!("{base}/submem"),
+            "{name}: {out}"
+        );
+        assert_eq!(
+            cgroup_line(&out, "cpu"),
+            format!("{base}/subcpu"),
+            "{name}: {out}"
+        );
+        assert_eq!(cgroup_line(&out, "pids"), base, "{name}: {out}");
+        let (code, out, err) = exec(&["--cgroup", "submem/.."]);
+        assert_eq!(code, Some(0), "{name}: {err}");
+        assert_eq!(cgroup_line(&out, "memory"), base, "{name}: {out}");
+    }
+}
+
+/// A cpuset sub-cgroup made inside the container starts with empty cpus
+/// and mems: berth-runtime copies them down before joining (runc 1.1 fails
+/// with ENOSPC here).
+#[test]
+fn exec_into_a_new_cpuset_sub_cgroup_copies_cpus_down() {
+    require_root();
+    let rt = Runtime::berth();
+    let dir = TestDir::new("cgr-cpuset");
+    let id = container_id("cpuset");
+    let _cg = CgroupCleanup(id.clone());
+    let _c = Cleanup {
+        runtime: &rt,
+        ids: vec![id.clone()],
+    };
+    let b = bundle(&dir, "b", &id, &["sleep", "100"]);
+    rt.start_detached(&b.dir, &id);
+    let sub = Path::new("/sys/fs/cgroup/cpuset")
+        .join(parent())
+        .join(&id)
+        .join("subcs");
+    std::fs::create_dir(&sub).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(sub.join("cpuset.cpus"))
+            .unwrap()
+            .trim(),
+        ""
+    );
+    let out = rt.exec(&[
+        "exec",
+        "--cgroup",
+        "cpuset:subcs",
+        &id,
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        cgroup_line(&text, "cpuset"),
+        format!("{}/subcs", cgroup_path(&id))
+    );
+    let host = std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(sub.join("cpuset.cpus"))
+            .unwrap()
+            .trim(),
+        host.trim()
+    );
+}

@@ -1,0 +1,253 @@
+//! Mounts, paths and small CLI behaviours against runc 1.1: recursive
+//! mount options (`rro`, `rnoexec`) against plain `ro` on an `rbind`, a
+//! proc mount on a symlink, `--pid-file` in a missing directory, duplicate
+//! namespaces, exec into a paused container, and `spec`'s namespaces.
+
+use berth_integration_tests::runtime::{container_id, Cleanup, Runtime};
+use berth_integration_tests::{have_program, require_root, stderr, Bundle, TestDir};
+use serde_json::{json, Value};
+
+fn runtimes() -> [(&'static str, Runtime); 2] {
+    require_root();
+    assert!(
+        have_program("runc"),
+        "install runc (the differential oracle)"
+    );
+    [("berth", Runtime::berth()), ("runc", Runtime::runc())]
+}
+
+/// A tmpfs mounted below a host directory, unmounted on drop.
+struct Submount {
+    dir: TestDir,
+}
+
+impl Submount {
+    fn new() -> Submount {
+        let dir = TestDir::new("mnt-src");
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(dir.join("sub"))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount a tmpfs for the test");
+        Submount { dir }
+    }
+}
+
+impl Drop for Submount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.join("sub"))
+            .status();
+    }
+}
+
+/// Runs `args` in a container of each runtime after `edit`: (exit code,
+/// stdout, stderr) for berth, then runc.
+fn both(args: &[&str], edit: &dyn Fn(&mut Value)) -> Vec<(i32, String, String)> {
+    let dir = TestDir::new("mnt");
+    runtimes()
+        .into_iter()
+        .map(|(name, rt)| {
+            let mut b = Bundle::new(&dir.join(name), args);
+            edit(&mut b.spec);
+            b.save();
+            let id = container_id(name);
+            let _c = Cleanup {
+                runtime: &rt,
+                ids: vec![id.clone()],
+            };
+            let (code, out, err) = rt.run_bundle(&b.dir, &id);
+            (code, out, err.replace("\\\"", "\""))
+        })
+        .collect()
+}
+
+const PROBE: &str = "touch /mnt/a 2>/dev/null && echo top-rw || echo top-ro; \
+    touch /mnt/sub/a 2>/dev/null && echo sub-rw || echo sub-ro; \
+    grep ' /mnt' /proc/self/mountinfo | cut -d' ' -f5,6";
+
+#[test]
+fn recursive_mount_options_match_runc() {
+    let src = Submount::new();
+    let cases: &[(&[&str], &str)] = &[
+        // runc 1.1: plain ro on an rbind is the top mount only.
+        (
+            &["rbind", "ro"],
+            "top-ro\nsub-rw\n/mnt ro,relatime\n/mnt/sub rw,relatime\n",
+        ),
+        (
+            &["rbind", "rro"],
+            "top-ro\nsub-ro\n/mnt ro,relatime\n/mnt/sub ro,relatime\n",
+        ),
+        (
+            &["rro", "rbind"],
+            "top-ro\nsub-ro\n/mnt ro,relatime\n/mnt/sub ro,relatime\n",
+        ),
+        (
+            &["rbind", "rnoexec"],
+            "top-rw\nsub-rw\n/mnt rw,noexec,relatime\n/mnt/sub rw,noexec,relatime\n",
+        ),
+    ];
+    for (opts, want) in cases {
+        let source = src.dir.path.to_str().unwrap().to_string();
+        let outs = both(&["sh", "-c", PROBE], &|s| {
+            s["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/mnt", "type": "bind", "source": source, "options": opts
+            }));
+        });
+        for (name, (code, out, err)) in ["berth", "runc"].iter().zip(outs) {
+            assert_eq!(code, 0, "{name} {opts:?}: {err}");
+            assert_eq!(&out, want, "{name} {opts:?}");
+        }
+    }
+}
+
+#[test]
+fn proc_on_a_symlink_is_refused_with_runc_s_message() {
+    let dir = TestDir::new("mnt-proc");
+    for (name, rt) in runtimes() {
+        let b = Bundle::new(&dir.join(name), &["true"]);
+        let proc = b.rootfs().join("proc");
+        std::fs::remove_dir(&proc).unwrap();
+        std::os::unix::fs::symlink("/tmp", &proc).unwrap();
+        let id = container_id(name);
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let (code, _, err) = rt.run_bundle(&b.dir, &id);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(
+            err.replace("\\\"", "\"")
+                .contains("filesystem \"proc\" must be mounted on ordinary directory"),
+            "{name}: {err}"
+        );
+        assert!(rt.state(&id).is_none(), "{name}");
+    }
+}
+
+#[test]
+fn pid_file_in_a_missing_dir_and_duplicate_namespaces_fail_as_with_runc() {
+    let dir = TestDir::new("mnt-pid");
+    for (name, rt) in runtimes() {
+        let b = Bundle::new(&dir.join(name), &["sleep", "100"]);
+        let id = container_id(name);
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let pid_file = dir.join("missing/ctr.pid");
+        let out = rt.exec(&[
+            "run",
+            "-d",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &id,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+        assert!(rt.state(&id).is_none(), "{name}: nothing left");
+
+        let mut b = Bundle::new(&dir.join(&format!("{name}-dup")), &["true"]);
+        b.spec["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "pid"}));
+        b.save();
+        let (code, _, err) = rt.run_bundle(&b.dir, &id);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(rt.state(&id).is_none(), "{name}: nothing left");
+    }
+}
+
+#[test]
+fn exec_into_a_paused_container_fails_with_255_as_runc() {
+    let dir = TestDir::new("mnt-paused");
+    for (name, rt) in runtimes() {
+        let mut b = Bundle::new(&dir.join(name), &["sleep", "100"]);
+        let id = container_id(name);
+        b.spec["linux"]["cgroupsPath"] = json!(format!("/bt-paused-{}/{id}", std::process::id()));
+        b.save();
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        rt.start_detached(&b.dir, &id);
+        assert!(rt.exec(&["pause", &id]).status.success(), "{name}: pause");
+        let out = rt.exec(&["exec", &id, "true"]);
+        assert_eq!(out.status.code(), Some(255), "{name}: {}", stderr(&out));
+        assert!(
+            stderr(&out)
+                .contains("cannot exec in a paused container (use --ignore-paused to override)"),
+            "{name}: {}",
+            stderr(&out)
+        );
+        let _ = rt.exec(&["resume", &id]);
+        rt.force_delete(&id);
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let _ = std::fs::remove_dir(h.path().join(format!("bt-paused-{}", std::process::id())));
+        }
+    }
+}
+
+#[test]
+fn spec_has_runc_s_namespaces() {
+    let dir = TestDir::new("mnt-spec");
+    let mut namespaces = Vec::new();
+    for (name, rt) in runtimes() {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let ok = rt
+            .cmd()
+            .arg("spec")
+            .current_dir(&d)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{name} spec");
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
+        namespaces.push(v["linux"]["namespaces"].clone());
+    }
+    assert_eq!(namespaces[0], namespaces[1]);
+}
+
+/// A cwd the user cannot enter but root can (mode 0700, root's): runc
+/// enters it as root before dropping to the user, and so does
+/// berth-runtime; a cwd that does not exist is made.
+#[test]
+fn a_cwd_only_root_can_enter_is_entered_as_runc_does() {
+    let dir = TestDir::new("mnt-cwd");
+    for (name, rt) in runtimes() {
+        let mut b = Bundle::new(&dir.join(name), &["pwd"]);
+        let private = b.rootfs().join("private");
+        std::fs::create_dir(&private).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        b.spec["process"]["cwd"] = json!("/private");
+        b.save();
+        let id = container_id(name);
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let (code, out, err) = rt.run_bundle(&b.dir, &id);
+        assert_eq!((code, out.as_str()), (0, "/private\n"), "{name}: {err}");
+
+        // A missing cwd is made (runc 1.1's createCwd), the root being
+        // read-only notwithstanding.
+        b.spec["process"]["cwd"] = json!("/missing/deeper");
+        b.save();
+        let (code, out, err) = rt.run_bundle(&b.dir, &id);
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "/missing/deeper\n"),
+            "{name}: {err}"
+        );
+    }
+}

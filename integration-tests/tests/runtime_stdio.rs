@@ -1,0 +1,170 @@
+//! What the OCI runtime-tools validation suite needs from `run` (its checks
+//! printed nothing with berth-runtime where runc's printed their results),
+//! reproduced with our own bundles, berth-runtime against runc: everything
+//! the container writes reaches the caller of a foreground `run`, a
+//! non-root process can open its own stdio by path (runc gives it the
+//! ownership of its stdio), and a config without a mount namespace runs as
+//! runc runs it (mounts in the caller's namespace, then chroot).
+
+use std::process::{Command, Stdio};
+
+use berth_integration_tests::runtime::{container_id, Runtime};
+use berth_integration_tests::{require_root, Bundle, TestDir};
+use serde_json::json;
+
+fn cgroup_path(id: &str) -> String {
+    format!("/bt-stdio/{id}")
+}
+
+/// Removes the shared `/bt-stdio` parents once empty.
+struct ParentCleanup;
+
+impl Drop for ParentCleanup {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir(e.path().join("bt-stdio"));
+            }
+        }
+    }
+}
+
+/// `run` in the foreground with stdout and stderr on pipes, as a test
+/// harness reads them: (exit code, stdout, stderr).
+fn run_piped(rt: &Runtime, bundle: &Bundle, id: &str) -> (i32, String, String) {
+    let out = rt
+        .cmd()
+        .args(["run", "--bundle", bundle.dir.to_str().unwrap(), id])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the runtime");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn everything_the_container_writes_reaches_the_caller_of_run() {
+    require_root();
+    let dir = TestDir::new("stdio");
+    let _parents = ParentCleanup;
+    let script = "i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done; \
+        echo to-stderr >&2; echo by-path > /dev/stdout; echo err-by-path > /dev/stderr; exit 4";
+    let mut results = Vec::new();
+    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+        let id = container_id(name);
+        let mut b = Bundle::new(&dir.join(name), &["sh", "-c", script]);
+        // Not root: opening /dev/stdout (a pipe of the caller's, owned by
+        // root, mode 0600) works only once the process owns it.
+        b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+        b.save();
+        let (code, out, err) = run_piped(&rt, &b, &id);
+        assert_eq!(code, 4, "{name}: {err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 20001, "{name}: {} lines", lines.len());
+        assert_eq!(lines[19999], "line-19999", "{name}");
+        assert_eq!(lines[20000], "by-path", "{name}");
+        results.push((out, err));
+    }
+    assert_eq!(results[0], results[1], "berth and runc differ");
+    assert_eq!(results[0].1, "to-stderr\nerr-by-path\n");
+}
+
+/// Runs `rt run` in a private mount namespace of its own (so the mounts a
+/// container without a mount namespace makes in its caller's namespace go
+/// away with it), then counts the mounts left under the rootfs there.
+fn run_in_private_mount_ns(rt: &Runtime, bundle: &Bundle, id: &str) -> (i32, String, String) {
+    let script = format!(
+        "\"$0\" --root \"$1\" run --bundle \"$2\" \"$3\"; rc=$?; \
+         echo mounts-left $(grep -c \" $2/rootfs\" /proc/self/mountinfo); exit $rc"
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .arg(&rt.binary)
+        .arg(&rt.root.path)
+        .arg(&bundle.dir)
+        .arg(id)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn without_mount_ns(spec: &mut serde_json::Value) {
+    let ns = spec["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "mount");
+}
+
+#[test]
+fn a_config_without_a_mount_namespace_runs_as_runc_runs_it() {
+    require_root();
+    let dir = TestDir::new("nomntns");
+    let _parents = ParentCleanup;
+    let mut outs = Vec::new();
+    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+        let id = container_id(name);
+        let mut b = Bundle::new(
+            &dir.join(name),
+            &[
+                "sh",
+                "-c",
+                "echo hello; ls /; [ -e /proc/self ] && echo proc-mounted",
+            ],
+        );
+        without_mount_ns(&mut b.spec);
+        // runc refuses masked and read-only paths without a mount namespace.
+        b.spec["linux"]["maskedPaths"] = json!([]);
+        b.spec["linux"]["readonlyPaths"] = json!([]);
+        b.spec["root"]["readonly"] = json!(false);
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+        b.save();
+        let (code, out, err) = run_in_private_mount_ns(&rt, &b, &id);
+        assert_eq!(code, 0, "{name}: {err}");
+        outs.push(out);
+    }
+    assert_eq!(outs[0], outs[1], "berth (left) and runc (right) differ");
+    // The process is chrooted into the rootfs, its /proc mounted, and the
+    // mounts stay in the caller's namespace (the rootfs bind, /proc, /dev,
+    // /dev/pts, /dev/shm, /dev/mqueue, /sys, /sys/fs/cgroup and its
+    // hierarchies), as runc leaves them.
+    assert!(
+        outs[0].starts_with("hello\nbin\ndev\netc\nhome\nproc\nroot\nsys\ntmp\nproc-mounted\n"),
+        "{}",
+        outs[0]
+    );
+    let left: usize = outs[0]
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("mounts-left "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(left >= 8, "{}", outs[0]);
+}
+
+#[test]
+fn masked_paths_without_a_mount_namespace_are_refused_like_runc() {
+    require_root();
+    let dir = TestDir::new("nomntmask");
+    let _parents = ParentCleanup;
+    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+        let id = container_id(name);
+        let mut b = Bundle::new(&dir.join(name), &["true"]);
+        without_mount_ns(&mut b.spec);
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+        b.save();
+        let (code, _, err) = run_in_private_mount_ns(&rt, &b, &id);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(
+            err.contains("unable to restrict sys entries without a private MNT namespace"),
+            "{name}: {err}"
+        );
+        assert!(rt.state(&id).is_none(), "{name}: container left behind");
+    }
+}
