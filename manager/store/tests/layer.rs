@@ -688,3 +688,74 @@ fn chain_ids_follow_the_image_spec() {
     assert_eq!(ids[1], Digest::of(format!("{a} {b}").as_bytes()));
     assert!(chain_ids(&[]).is_empty());
 }
+
+/// `write_diff` over a full tree against its lower (the native snapshotter's case): what
+/// changed, as the one tar entry writer writes it; a second diff of the same tree is the same
+/// bytes (the diff ID is stable).
+#[test]
+fn write_diff_gives_the_changes_as_entries_and_a_stable_diff_id() {
+    let (dir, _) = sandbox();
+    let lower = dir.path().join("lower");
+    let upper = dir.path().join("upper");
+    for d in [&lower, &upper] {
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        std::fs::write(d.join("etc/same"), "same\n").unwrap();
+    }
+    std::fs::write(lower.join("etc/changed"), "old\n").unwrap();
+    std::fs::write(lower.join("etc/gone"), "bye\n").unwrap();
+    std::fs::write(upper.join("etc/changed"), "new!\n").unwrap();
+    std::fs::write(upper.join("added"), "hello\n").unwrap();
+    std::fs::hard_link(upper.join("added"), upper.join("added-link")).unwrap();
+    std::os::unix::fs::symlink("added", upper.join("sym")).unwrap();
+    std::fs::create_dir(upper.join("newdir")).unwrap();
+
+    let diff = |out: &mut Vec<u8>| {
+        berth_store::layer::write_diff(
+            std::slice::from_ref(&lower),
+            &upper,
+            WhiteoutStyle::Delete,
+            out,
+        )
+        .unwrap()
+    };
+    let mut tar_bytes = Vec::new();
+    let first = diff(&mut tar_bytes);
+    let mut again = Vec::new();
+    assert_eq!(diff(&mut again).diff_id, first.diff_id);
+    assert_eq!(again, tar_bytes);
+    assert_eq!(first.size, tar_bytes.len() as u64);
+
+    let mut entries = Vec::new();
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let kind = e.header().entry_type();
+        let link = e
+            .link_name()
+            .unwrap()
+            .map(|l| l.to_string_lossy().into_owned());
+        let mut data = String::new();
+        e.read_to_string(&mut data).unwrap();
+        entries.push((path, kind, link, data));
+    }
+    let find = |p: &str| {
+        entries
+            .iter()
+            .find(|e| e.0 == p)
+            .unwrap_or_else(|| panic!("no entry {p} in {entries:?}"))
+    };
+    assert_eq!(find("added").1, tar::EntryType::Regular);
+    assert_eq!(find("added").3, "hello\n");
+    assert_eq!(find("added-link").1, tar::EntryType::Link);
+    assert_eq!(find("added-link").2.as_deref(), Some("added"));
+    assert_eq!(find("sym").1, tar::EntryType::Symlink);
+    assert_eq!(find("sym").2.as_deref(), Some("added"));
+    assert_eq!(find("newdir/").1, tar::EntryType::Directory);
+    assert_eq!(find("etc/changed").3, "new!\n");
+    assert_eq!(find("etc/.wh.gone").1, tar::EntryType::Regular);
+    assert!(
+        !entries.iter().any(|e| e.0 == "etc/same"),
+        "an unchanged file is not in the diff: {entries:?}"
+    );
+}

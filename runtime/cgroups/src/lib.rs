@@ -279,7 +279,11 @@ impl Cgroup {
                     return Err(SubCgroupError::UnknownController(ctrl.name().into()).into());
                 }
                 let dir = c.dir.path.join(sub.relative_for(ControllerSet::EMPTY));
-                Ok(interface_file::write_in(&dir, "cgroup.procs", &pid.to_string())?)
+                Ok(interface_file::write_in(
+                    &dir,
+                    "cgroup.procs",
+                    &pid.to_string(),
+                )?)
             }
             Cgroup::Systemd(s) => s.cgroup.add_process_sub(pid, sub),
         }

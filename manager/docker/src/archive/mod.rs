@@ -28,6 +28,7 @@
 
 pub mod copy_in;
 pub mod copy_out;
+pub mod entry;
 pub mod export;
 pub mod node;
 pub mod tree;

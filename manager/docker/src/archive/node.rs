@@ -17,7 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 /// One extended attribute: name and value.
-pub type Xattr = (Vec<u8>, Vec<u8>);
+pub use super::entry::Xattr;
 
 /// The largest xattr name list and value the kernel allows (XATTR_LIST_MAX, XATTR_SIZE_MAX).
 const XATTR_MAX: usize = 65536;

@@ -1,20 +1,22 @@
 //! [`write_diff`]: a snapshot's own changes as a layer tar.
 //!
-//! Entries are written in sorted path order, so the same tree always gives the same diff ID.
-//! Times are whole seconds (ustar/GNU headers), owners numeric, xattrs as PAX
-//! `SCHILY.xattr.*` records (except `trusted.overlay.*`, which is overlayfs's own bookkeeping).
+//! Entries are written in sorted path order, so the same tree always gives the same diff ID,
+//! each by the one tar entry writer `docker cp` and `export` use too
+//! (`berth_docker::archive::entry`): times in whole seconds, owners numeric, xattrs as PAX
+//! `SCHILY.xattr.*` records (except `trusted.overlay.*`, which is overlayfs's own
+//! bookkeeping), hardlinks as links to the first name.
 
-use std::collections::HashMap;
 use std::fs::Metadata;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
+
+use berth_docker::archive::entry::{EntrySource, EntryWriter, Xattr};
 
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
 use crate::layer::changes::{self, join, Event, WalkError};
-use crate::layer::xattrs::Xattr;
 use crate::layer::{Applied, LayerError, WhiteoutStyle};
 
 /// Writes the changes in `upper` relative to the tree made of `lowers` (nearest first) as a
@@ -33,10 +35,7 @@ pub fn write_diff(
         hasher: Sha256::new(),
         size: 0,
     };
-    let mut w = DiffWriter {
-        builder: tar::Builder::new(hashing),
-        links: HashMap::new(),
-    };
+    let mut w = EntryWriter::new(hashing);
     changes::walk(lowers, upper, style, &mut |event| match event {
         Event::Entry {
             rel,
@@ -45,16 +44,16 @@ pub fn write_diff(
             opaque,
             ..
         } => {
-            w.entry(host, rel, meta)?;
+            entry(&mut w, host, rel, meta)?;
             if opaque {
-                w.whiteout(rel, b".wh..opq", host)?;
+                whiteout(&mut w, rel, b".wh..opq", host)?;
             }
             Ok(())
         }
-        Event::Deleted { dir, name, host } => w.whiteout(dir, name, host),
+        Event::Deleted { dir, name, host } => whiteout(&mut w, dir, name, host),
         Event::HoldsChanges { .. } => Ok(()),
     })?;
-    let hashing = w.builder.into_inner().map_err(|e| write_err(upper, e))?;
+    let hashing = w.finish().map_err(|e| write_err(upper, e))?;
     Ok(Applied {
         diff_id: Digest::from_sha256(hashing.hasher),
         size: hashing.size,
@@ -94,104 +93,44 @@ impl From<WalkError> for LayerError {
     }
 }
 
-/// The xattrs of `path` a layer carries.
-fn xattrs(path: &Path) -> Result<Vec<Xattr>, LayerError> {
-    crate::layer::xattrs::of_path(path).map_err(|e| write_err(path, e))
-}
+/// A file of the snapshot, read by path (berthd owns the snapshot dirs).
+struct SnapshotFile<'a>(&'a Path);
 
-struct DiffWriter<'a> {
-    builder: tar::Builder<HashingWriter<'a>>,
-    /// First tar path of each multiply-linked inode, for hardlink entries.
-    links: HashMap<(u64, u64), String>,
-}
-
-impl DiffWriter<'_> {
-    /// A `.wh.<name>` entry in directory `prefix`.
-    fn whiteout(&mut self, prefix: &str, name: &[u8], at: &Path) -> Result<(), LayerError> {
-        let mut wh = b".wh.".to_vec();
-        wh.extend_from_slice(name);
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_mode(0o644);
-        h.set_size(0);
-        h.set_mtime(0);
-        self.builder
-            .append_data(&mut h, join(prefix, &wh), io::empty())
-            .map_err(|e| write_err(at, e))
+impl EntrySource for SnapshotFile<'_> {
+    /// The xattrs a layer carries (not overlayfs's `trusted.overlay.*`).
+    fn xattrs(&self) -> io::Result<Vec<Xattr>> {
+        crate::layer::xattrs::of_path(self.0)
     }
 
-    /// One entry with its metadata, contents and xattrs.
-    fn entry(&mut self, path: &Path, tar_path: &str, meta: &Metadata) -> Result<(), LayerError> {
-        let xattrs = xattrs(path)?;
-        if !xattrs.is_empty() {
-            let records: Vec<(String, &[u8])> = xattrs
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        format!("SCHILY.xattr.{}", String::from_utf8_lossy(k)),
-                        v.as_slice(),
-                    )
-                })
-                .collect();
-            self.builder
-                .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
-                .map_err(|e| write_err(path, e))?;
-        }
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(meta.mode() & 0o7777);
-        h.set_uid(meta.uid() as u64);
-        h.set_gid(meta.gid() as u64);
-        h.set_mtime(meta.mtime().max(0) as u64);
-        h.set_size(0);
-        let ft = meta.file_type();
-        let err = |e| write_err(path, e);
-        if !ft.is_dir() && meta.nlink() > 1 {
-            if let Some(first) = self.links.get(&(meta.dev(), meta.ino())) {
-                h.set_entry_type(tar::EntryType::Link);
-                let first = first.clone();
-                return self
-                    .builder
-                    .append_link(&mut h, tar_path, first)
-                    .map_err(err);
-            }
-            self.links
-                .insert((meta.dev(), meta.ino()), tar_path.to_string());
-        }
-        if ft.is_dir() {
-            h.set_entry_type(tar::EntryType::Directory);
-            self.builder
-                .append_data(&mut h, format!("{tar_path}/"), io::empty())
-                .map_err(err)
-        } else if ft.is_file() {
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(meta.len());
-            let file = std::fs::File::open(path).map_err(err)?;
-            self.builder
-                .append_data(&mut h, tar_path, file)
-                .map_err(err)
-        } else if ft.is_symlink() {
-            h.set_entry_type(tar::EntryType::Symlink);
-            let target = std::fs::read_link(path).map_err(err)?;
-            self.builder
-                .append_link(&mut h, tar_path, target)
-                .map_err(err)
-        } else {
-            let kind = if ft.is_char_device() {
-                tar::EntryType::Char
-            } else if ft.is_block_device() {
-                tar::EntryType::Block
-            } else if ft.is_fifo() {
-                tar::EntryType::Fifo
-            } else {
-                return Ok(()); // sockets do not go into layers
-            };
-            h.set_entry_type(kind);
-            let dev = meta.rdev();
-            h.set_device_major(rustix::fs::major(dev)).map_err(err)?;
-            h.set_device_minor(rustix::fs::minor(dev)).map_err(err)?;
-            self.builder
-                .append_data(&mut h, tar_path, io::empty())
-                .map_err(err)
-        }
+    fn open(&self) -> io::Result<std::fs::File> {
+        std::fs::File::open(self.0)
     }
+
+    fn read_link(&self) -> io::Result<Vec<u8>> {
+        Ok(std::fs::read_link(self.0)?.into_os_string().into_vec())
+    }
+}
+
+/// A `.wh.<name>` entry in directory `prefix`.
+fn whiteout<W: Write>(
+    w: &mut EntryWriter<W>,
+    prefix: &str,
+    name: &[u8],
+    at: &Path,
+) -> Result<(), LayerError> {
+    let mut wh = b".wh.".to_vec();
+    wh.extend_from_slice(name);
+    w.append_marker(join(prefix, &wh).as_bytes())
+        .map_err(|e| write_err(at, e))
+}
+
+/// One entry with its metadata, contents and xattrs.
+fn entry<W: Write>(
+    w: &mut EntryWriter<W>,
+    path: &Path,
+    tar_path: &str,
+    meta: &Metadata,
+) -> Result<(), LayerError> {
+    w.append(tar_path.as_bytes(), meta, &SnapshotFile(path))
+        .map_err(|e| write_err(path, e.source))
 }
