@@ -72,7 +72,8 @@ fn a_custom_profile_denies_with_its_errno_and_kills() {
         "exec cat /proc/self/status > /dev/null; exec sh -c 'echo $PPID'",
     );
     assert_eq!(code, 128 + libc::SIGSYS);
-    // Notify is not implemented: a clear error at create.
+    // Notify without a listenerPath: runc's error at create (the agent
+    // protocol itself is tested in runtime_seccomp_notify.rs).
     let (code, _, err) = run_with(
         |s| {
             s["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
@@ -81,7 +82,7 @@ fn a_custom_profile_denies_with_its_errno_and_kills() {
         "true",
     );
     assert_eq!(code, 1);
-    assert!(err.contains("not implemented"), "{err}");
+    assert!(err.contains("listenerPath is not set"), "{err}");
 }
 
 #[test]

@@ -201,6 +201,9 @@ fn run_failing(rt: &Runtime, b: &Bundle, id: &str) -> (i32, String) {
     (code, err)
 }
 
+/// A change to a bundle's config.json.
+type SpecEdit = Box<dyn Fn(&mut Value)>;
+
 #[test]
 fn no_agent_no_path_and_refused_rules_fail_like_runc() {
     require_root();
@@ -208,7 +211,7 @@ fn no_agent_no_path_and_refused_rules_fail_like_runc() {
     let _parents = ParentCleanup;
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let missing = dir.join(&format!("{name}-nobody.sock"));
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, String)> = vec![
+        let cases: Vec<(SpecEdit, String)> = vec![
             (
                 Box::new(|_| {}),
                 format!(

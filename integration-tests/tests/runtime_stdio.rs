@@ -77,12 +77,10 @@ fn everything_the_container_writes_reaches_the_caller_of_run() {
 /// container without a mount namespace makes in its caller's namespace go
 /// away with it), then counts the mounts left under the rootfs there.
 fn run_in_private_mount_ns(rt: &Runtime, bundle: &Bundle, id: &str) -> (i32, String, String) {
-    let script = format!(
-        "\"$0\" --root \"$1\" run --bundle \"$2\" \"$3\"; rc=$?; \
-         echo mounts-left $(grep -c \" $2/rootfs\" /proc/self/mountinfo); exit $rc"
-    );
+    let script = "\"$0\" --root \"$1\" run --bundle \"$2\" \"$3\"; rc=$?; \
+         echo mounts-left $(grep -c \" $2/rootfs\" /proc/self/mountinfo); exit $rc";
     let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
         .arg(&rt.binary)
         .arg(&rt.root.path)
         .arg(&bundle.dir)

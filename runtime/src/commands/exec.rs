@@ -241,6 +241,13 @@ fn spawn(
         }
     }
     let filter = seccomp::compile(spec)?;
+    if filter.as_ref().is_some_and(|f| f.notifies()) {
+        // runc sends an exec's listener to the agent too; without that the
+        // notified syscalls would fail ENOSYS unnoticed.
+        return Err(Error::NotImplemented(
+            "seccomp notify (SCMP_ACT_NOTIFY) for exec: the listener is sent to the agent only by create and run".into(),
+        ));
+    }
     let cg = cgroups::of(record)?;
     let cgroup_fd: Option<OwnedFd> = match &cg {
         Some(c) => c.open_dir_sub(sub)?,
