@@ -11,7 +11,8 @@
 #   * the machine's own TLS trust settings: the CA bundle that SSL_CERT_FILE
 #     names, passed in as SSL_CERT_FILE and CARGO_HTTP_CAINFO, and the
 #     machine's resolv.conf (apt and cargo must reach the registries);
-#   * the crate download cache and apt's .deb cache, shared (downloads only).
+#   * the crate download cache and apt's .deb cache and package lists, shared
+#     (downloads only).
 # Inside it runs `scripts/install-deps.sh` then `scripts/build.sh`: a missing
 # package fails CI with the build's own error.
 #
@@ -25,6 +26,8 @@
 #        .ci/fresh-root.sh run CMD...       CMD in another fresh root (with the
 #                                           checkout at the same path, read-only)
 #
+# `setup` first fetches what install-deps.sh will install, in a root with the
+# machine's network, into the shared caches: its own run has no network.
 # `setup` runs berthd inside the root: it gets /sys (cgroups), a tmpfs /run
 # and /var/lib/berth (overlayfs cannot take an overlay upper dir as its own
 # upper dir), and a network namespace of its own (the default bridge and
@@ -59,7 +62,7 @@ if ! command -v debootstrap >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
 fi
 
-mkdir -p "$cache/apt-archives/partial"
+mkdir -p "$cache/apt-archives/partial" "$cache/apt-lists"
 if [ ! -e "$pristine/.berth-ci-complete" ]; then
   echo "fresh-root: debootstrap --variant=minbase bookworm into $pristine"
   rm -rf "$pristine.tmp"
@@ -69,6 +72,14 @@ if [ ! -e "$pristine/.berth-ci-complete" ]; then
   touch "$pristine.tmp/.berth-ci-complete"
   rm -rf "$pristine"
   mv "$pristine.tmp" "$pristine"
+  rm -rf "$cache/apt-lists"
+  mkdir -p "$cache/apt-lists"
+fi
+# apt's package lists, shared like its .deb cache, so that a run without
+# network installs the versions an earlier run fetched.
+if [ ! -e "$cache/apt-lists/.seeded" ]; then
+  cp -a "$pristine/var/lib/apt/lists/." "$cache/apt-lists/"
+  touch "$cache/apt-lists/.seeded"
 fi
 
 sysroot=$(rustc --print sysroot)
@@ -88,6 +99,7 @@ set -euo pipefail
 root=$work/root
 mount -t overlay overlay -o "lowerdir=$pristine,upperdir=$work/upper,workdir=$work/work" "$root"
 mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
+mount --bind "$cache/apt-lists" "$root/var/lib/apt/lists"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 if [ "$mode" = deb ]; then
   # check-deb.sh chroots into the root itself.
@@ -116,6 +128,9 @@ if [ -n "$ca" ] && [ -f "$ca" ]; then
   env+=(SSL_CERT_FILE=/opt/berth-ci/ca.crt CARGO_HTTP_CAINFO=/opt/berth-ci/ca.crt)
 fi
 case $mode in
+  fetch)
+    exec chroot "$root" /usr/bin/env -i "${env[@]}" /bin/bash -c \
+      'cd "$1" && bash scripts/install-deps.sh --download-only' fresh-root "$src" ;;
   build)
     exec chroot "$root" /usr/bin/env -i "${env[@]}" /bin/bash -c \
       'cd "$1" && bash scripts/install-deps.sh && bash scripts/build.sh' fresh-root "$src" ;;
@@ -128,5 +143,12 @@ INNER
 )
 export work pristine sysroot src cargo_home cache ca mode
 net=()
-if [ "$mode" = setup ]; then net=(--net); fi
+if [ "$mode" = setup ]; then
+  # setup's network namespace reaches no archive: fetch first, with the
+  # machine's network, into the shared caches.
+  mode=fetch unshare --mount --pid --fork --propagation private bash -c "$inner" fresh-root "$@"
+  rm -rf "$work/upper" "$work/work"
+  mkdir -p "$work/upper" "$work/work"
+  net=(--net)
+fi
 unshare --mount --pid --fork "${net[@]}" --propagation private bash -c "$inner" fresh-root "$@"

@@ -11,7 +11,13 @@
 #   berth-runtime and runc).
 # Then checks that a Rust toolchain new enough for the workspace is on PATH.
 # Idempotent: packages already present are left alone.
+#
+# `install-deps.sh --download-only` only fetches the missing packages into
+# apt's cache (CI fetches them this way before it proves the set-up in a root
+# whose network namespace reaches no archive: .ci/fresh-root.sh).
 set -euo pipefail
+download_only=false
+if [ "${1:-}" = --download-only ]; then download_only=true; fi
 
 # The workspace's `rust-version` (Cargo.toml).
 min_rust=1.85
@@ -41,8 +47,13 @@ if ((${#missing[@]})); then
   chmod +x /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get update -qq
+  if $download_only; then
+    apt-get install -y -qq --download-only --no-install-recommends "${missing[@]}"
+    exit 0
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+if $download_only; then exit 0; fi
 
 # "1.95.0" >= "1.85"? (sort -V orders version strings.)
 version_at_least() {
