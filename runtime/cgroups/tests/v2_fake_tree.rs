@@ -58,9 +58,12 @@ impl FakeTree {
         for f in LEAF_FILES {
             fs::write(root.join("berth/ctr").join(f), "").unwrap();
         }
+        // What the kernel shows in a cgroup that is not frozen: joining
+        // one that is (create of an existing cgroup) is refused.
+        fs::write(root.join("berth/ctr/cgroup.freeze"), "0\n").unwrap();
         fs::write(
             root.join("berth/ctr/cgroup.events"),
-            "populated 1\nfrozen 1\n",
+            "populated 1\nfrozen 0\n",
         )
         .unwrap();
         FakeTree { root }
@@ -307,6 +310,9 @@ fn values_v2_cannot_honour_are_refused_by_name() {
 fn freeze_kill_procs_and_state_use_the_core_files() {
     let tree = FakeTree::new();
     let cg = Cgroup::create(&tree.layout(), &path()).unwrap();
+    // The kernel reports the freeze done in cgroup.events; this fake tree
+    // says so at once.
+    fs::write(tree.leaf().join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
     cg.freeze().unwrap();
     assert_eq!(tree.read("berth/ctr/cgroup.freeze"), "1");
     assert_eq!(cg.freezer_state().unwrap(), FreezerState::Frozen);
