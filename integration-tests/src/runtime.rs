@@ -155,8 +155,18 @@ impl Drop for Cleanup<'_> {
 
 /// Receives one fd sent with SCM_RIGHTS (the console socket protocol).
 pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
-    use std::os::fd::{AsRawFd, FromRawFd};
     let mut buf = [0u8; 1024];
+    recv_fd_with_payload(sock, &mut buf).0
+}
+
+/// Receives one message carrying an fd (SCM_RIGHTS) and its payload into
+/// `buf` (a seccomp agent gets the container's state this way); the fd and
+/// the payload's length.
+pub fn recv_fd_with_payload(
+    sock: &std::os::unix::net::UnixStream,
+    buf: &mut [u8],
+) -> (std::os::fd::OwnedFd, usize) {
+    use std::os::fd::{AsRawFd, FromRawFd};
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -172,8 +182,8 @@ pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
     assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
     unsafe {
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null(), "no fd received on the console socket");
+        assert!(!cmsg.is_null(), "no fd received");
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32);
-        std::os::fd::OwnedFd::from_raw_fd(fd)
+        (std::os::fd::OwnedFd::from_raw_fd(fd), n as usize)
     }
 }

@@ -4,11 +4,11 @@
 //! agent answers the notified syscalls, and a missing agent or path fails as
 //! runc's does. The agent is a unix socket listener in this test.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::thread::JoinHandle;
 
-use berth_integration_tests::runtime::{container_id, Runtime};
+use berth_integration_tests::runtime::{container_id, recv_fd_with_payload, Runtime};
 use berth_integration_tests::{require_root, Bundle, TestDir};
 use serde_json::{json, Value};
 
@@ -63,6 +63,7 @@ fn agent(listener: UnixListener, errno: i32) -> JoinHandle<(Value, Vec<i32>)> {
         let (conn, _) = listener.accept().expect("accept");
         let mut buf = vec![0u8; 64 * 1024];
         let (fd, n) = recv_fd_with_payload(&conn, &mut buf);
+        assert!(n > 0, "no state came with the fd");
         let state: Value = serde_json::from_slice(&buf[..n]).expect("state JSON");
         let mut answered = Vec::new();
         loop {
@@ -97,30 +98,6 @@ fn agent(listener: UnixListener, errno: i32) -> JoinHandle<(Value, Vec<i32>)> {
         }
         (state, answered)
     })
-}
-
-/// recvmsg of one message with an fd (SCM_RIGHTS) and its payload.
-fn recv_fd_with_payload(conn: &std::os::unix::net::UnixStream, buf: &mut [u8]) -> (OwnedFd, usize) {
-    use std::os::fd::FromRawFd;
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let space = unsafe { libc::CMSG_SPACE(4) } as usize;
-    let mut cbuf = vec![0u8; space];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space;
-    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    assert!(n > 0, "recvmsg: {}", std::io::Error::last_os_error());
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null(), "no fd from the runtime");
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32);
-        (OwnedFd::from_raw_fd(fd), n as usize)
-    }
 }
 
 fn notify_bundle(dir: &TestDir, name: &str, id: &str, script: &str, listener: &str) -> Bundle {
