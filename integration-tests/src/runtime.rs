@@ -187,3 +187,18 @@ pub fn recv_fd_with_payload(
         (std::os::fd::OwnedFd::from_raw_fd(fd), n as usize)
     }
 }
+
+/// Removes a test file's shared cgroup parent (`/<name>` in every mounted
+/// hierarchy) when dropped, once its containers' cgroups are gone (an
+/// `rmdir` of a parent that still has children fails and changes nothing).
+pub struct CgroupParentCleanup(pub &'static str);
+
+impl Drop for CgroupParentCleanup {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir(e.path().join(self.0));
+            }
+        }
+    }
+}

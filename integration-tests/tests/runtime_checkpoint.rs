@@ -10,25 +10,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use berth_integration_tests::runtime::{container_id, Cleanup, Runtime};
+use berth_integration_tests::runtime::{container_id, CgroupParentCleanup, Cleanup, Runtime};
 use berth_integration_tests::{have_program, require_root, stderr, Bundle, TestDir};
 use serde_json::json;
 
 fn cgroup_path(id: &str) -> String {
     format!("/bt-ckpt/{id}")
-}
-
-/// Removes the shared `/bt-ckpt` parents once empty.
-struct ParentCleanup;
-
-impl Drop for ParentCleanup {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path().join("bt-ckpt"));
-            }
-        }
-    }
 }
 
 /// The counter the container writes, or -1.
@@ -168,7 +155,7 @@ fn checkpoint_and_restore_match_runc() {
         "install criu (scripts/install-deps.sh)"
     );
     let dir = TestDir::new("ckpt");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-ckpt");
     let runc = checkpoint_and_restore("runc", &Runtime::runc(), &dir);
     let berth = checkpoint_and_restore("berth", &Runtime::berth(), &dir);
     assert_eq!(
@@ -182,7 +169,7 @@ fn checkpoint_and_restore_match_runc() {
 fn checkpoint_refuses_what_runc_refuses() {
     require_root();
     let dir = TestDir::new("ckref");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-ckpt");
     let mut seen = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use berth_integration_tests::runtime::{container_id, Cleanup, Runtime};
+use berth_integration_tests::runtime::{container_id, CgroupParentCleanup, Cleanup, Runtime};
 use berth_integration_tests::{require_root, stderr, stdout, Bundle, TestDir};
 use serde_json::json;
 
@@ -28,19 +28,6 @@ fn program(rt: &Runtime) -> String {
 
 fn cgroup_path(id: &str) -> String {
     format!("/bt-cli/{id}")
-}
-
-/// Removes the shared `/bt-cli` parents once empty.
-struct ParentCleanup;
-
-impl Drop for ParentCleanup {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path().join("bt-cli"));
-            }
-        }
-    }
 }
 
 fn bundle(dir: &TestDir, name: &str, id: &str, args: &[&str]) -> Bundle {
@@ -164,7 +151,7 @@ fn wait_lines(path: &Path, n: usize) -> String {
 fn kill_takes_runcs_signal_forms_and_reaches_the_init() {
     require_root();
     let dir = TestDir::new("clikill");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-cli");
     let script = "trap 'echo USR1 >> /tmp/got' USR1; trap 'echo USR2 >> /tmp/got' USR2; \
                   trap 'echo HUP >> /tmp/got' HUP; touch /tmp/ready; \
                   while true; do sleep 0.05; done";
@@ -245,7 +232,7 @@ fn limits(id: &str) -> Vec<(String, String)> {
 fn update_flags_and_resource_files_write_what_runc_writes() {
     require_root();
     let dir = TestDir::new("cliupd");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-cli");
     let mut seen = Vec::new();
     for (name, rt) in both() {
         let id = container_id(name);
@@ -379,7 +366,7 @@ fn update_flags_and_resource_files_write_what_runc_writes() {
 fn debug_lines_go_to_stderr_or_to_the_log_as_runcs() {
     require_root();
     let dir = TestDir::new("clidbg");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-cli");
     for (name, rt) in both() {
         let id = container_id(name);
         let b = bundle(&dir, name, &id, &["true"]);
@@ -440,7 +427,7 @@ fn debug_lines_go_to_stderr_or_to_the_log_as_runcs() {
 fn kill_passes_the_validation_suites_killsig_check_as_runc() {
     require_root();
     let dir = TestDir::new("clikillsig");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-cli");
     let mut seen = Vec::new();
     for (name, rt) in both() {
         for sig in ["TERM", "USR1", "USR2"] {

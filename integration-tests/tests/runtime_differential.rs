@@ -2,7 +2,7 @@
 //! sees inside the container, the state JSON's shape and the exit codes must
 //! match where runc defines the behaviour.
 
-use berth_integration_tests::runtime::{container_id, Cleanup, Runtime};
+use berth_integration_tests::runtime::{container_id, CgroupParentCleanup, Cleanup, Runtime};
 use berth_integration_tests::{have_program, require_root, Bundle, TestDir};
 use serde_json::json;
 
@@ -21,22 +21,9 @@ fn cgroup_path(id: &str) -> String {
     format!("/bt-diff/{id}")
 }
 
-/// Removes the shared `/bt-diff` parents once empty.
-struct ParentCleanup;
-
-impl Drop for ParentCleanup {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path().join("bt-diff"));
-            }
-        }
-    }
-}
-
 fn run_both(edit: impl Fn(&mut serde_json::Value)) -> (String, String) {
     let dir = TestDir::new("diff");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-diff");
     let mut outs = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let mut b = Bundle::new(&dir.join(name), &["sh", "-c", PROBE]);
@@ -95,7 +82,7 @@ fn user_caps_and_limits_look_the_same_from_inside() {
 fn state_and_exit_codes_match_runc() {
     require_root();
     let dir = TestDir::new("diffst");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-diff");
     let mut states = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let mut b = Bundle::new(&dir.join(name), &["sleep", "1000"]);

@@ -5,7 +5,7 @@
 //! against runc where runc defines the behaviour; where runc 1.1 loses an
 //! error (a failing execve after `start`), berth-runtime must not.
 
-use berth_integration_tests::runtime::{container_id, Cleanup, Runtime};
+use berth_integration_tests::runtime::{container_id, CgroupParentCleanup, Cleanup, Runtime};
 use berth_integration_tests::{have_program, require_root, stderr, Bundle, TestDir};
 use serde_json::{json, Value};
 
@@ -129,19 +129,6 @@ fn cgroup_path(id: &str) -> String {
     format!("/bt-initerr/{id}")
 }
 
-/// Removes the shared `/bt-initerr` parents once empty.
-struct ParentCleanup;
-
-impl Drop for ParentCleanup {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path().join("bt-initerr"));
-            }
-        }
-    }
-}
-
 fn runtimes() -> [(&'static str, Runtime); 2] {
     require_root();
     assert!(
@@ -191,7 +178,7 @@ struct Outcome {
 
 fn outcome(rt: &Runtime, name: &str, args: &[&str], edit: &dyn Fn(&mut Value)) -> Outcome {
     let dir = TestDir::new("initerr");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-initerr");
     let run_id = container_id(&format!("{name}r"));
     let b = bundle(&dir, "run", &run_id, args, edit);
     let mut cleanup = Cleanup {
@@ -381,7 +368,7 @@ fn a_failing_execve_reaches_the_caller() {
 fn a_failed_exec_exits_255_with_the_reason() {
     for (name, rt) in runtimes() {
         let dir = TestDir::new("initerr-exec");
-        let _parents = ParentCleanup;
+        let _parents = CgroupParentCleanup("bt-initerr");
         let id = container_id(&format!("{name}x"));
         // Filter last (no_new_privs) for the init; the exec'd process below
         // asks for it early, where setgroups is denied.

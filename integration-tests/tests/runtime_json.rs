@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use berth_integration_tests::runtime::{container_id, Cleanup, Runtime};
+use berth_integration_tests::runtime::{container_id, CgroupParentCleanup, Cleanup, Runtime};
 use berth_integration_tests::{require_root, stderr, stdout, Bundle, TestDir};
 use serde_json::json;
 
@@ -114,19 +114,6 @@ fn cgroup_path(id: &str) -> String {
     format!("/bt-json/{id}")
 }
 
-/// Removes the shared `/bt-json` parents once empty.
-struct ParentCleanup;
-
-impl Drop for ParentCleanup {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path().join("bt-json"));
-            }
-        }
-    }
-}
-
 /// A bundle for `rt` under `dir/name` running `args` in its own cgroup,
 /// with `edit` applied to the spec.
 fn bundle(
@@ -151,7 +138,7 @@ fn both() -> [(&'static str, Runtime); 2] {
 fn state_and_list_have_runcs_keys_order_and_types() {
     require_root();
     let dir = TestDir::new("jsonst");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-json");
     let mut seen = Vec::new();
     for (name, rt) in both() {
         // An empty root lists as `null`, as runc's nil slice encodes.
@@ -217,7 +204,7 @@ fn state_and_list_have_runcs_keys_order_and_types() {
 fn state_and_list_values_are_runcs() {
     require_root();
     let dir = TestDir::new("jsonval");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-json");
     for (name, rt) in both() {
         let id = container_id(name);
         let _c = Cleanup {
@@ -261,7 +248,7 @@ fn state_and_list_values_are_runcs() {
 fn events_stats_have_runcs_keys_order_and_types() {
     require_root();
     let dir = TestDir::new("jsonev");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-json");
     let mut seen = Vec::new();
     for (name, rt) in both() {
         let id = container_id(name);
@@ -313,7 +300,7 @@ fn events_stats_have_runcs_keys_order_and_types() {
 fn events_stream_stats_and_oom_lines_as_runc() {
     require_root();
     let dir = TestDir::new("jsonoom");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-json");
     for (name, rt) in both() {
         let id = container_id(name);
         let _c = Cleanup {

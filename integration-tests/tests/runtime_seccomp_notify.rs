@@ -8,25 +8,14 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::thread::JoinHandle;
 
-use berth_integration_tests::runtime::{container_id, recv_fd_with_payload, Runtime};
+use berth_integration_tests::runtime::{
+    container_id, recv_fd_with_payload, CgroupParentCleanup, Runtime,
+};
 use berth_integration_tests::{require_root, Bundle, TestDir};
 use serde_json::{json, Value};
 
 fn cgroup_path(id: &str) -> String {
     format!("/bt-notify/{id}")
-}
-
-/// Removes the shared `/bt-notify` parents once empty.
-struct ParentCleanup;
-
-impl Drop for ParentCleanup {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path().join("bt-notify"));
-            }
-        }
-    }
 }
 
 /// `struct seccomp_notif` (include/uapi/linux/seccomp.h).
@@ -118,7 +107,7 @@ fn notify_bundle(dir: &TestDir, name: &str, id: &str, script: &str, listener: &s
 /// `errno`; returns (output, state the agent got) per runtime.
 fn run_with_agent(script: &str, errno: i32) -> Vec<(String, Value)> {
     let dir = TestDir::new("notify");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-notify");
     let mut results = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
@@ -185,7 +174,7 @@ type SpecEdit = Box<dyn Fn(&mut Value)>;
 fn no_agent_no_path_and_refused_rules_fail_like_runc() {
     require_root();
     let dir = TestDir::new("notifyfail");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-notify");
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let missing = dir.join(&format!("{name}-nobody.sock"));
         let cases: Vec<(SpecEdit, String)> = vec![

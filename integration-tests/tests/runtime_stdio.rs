@@ -8,25 +8,12 @@
 
 use std::process::{Command, Stdio};
 
-use berth_integration_tests::runtime::{container_id, Runtime};
+use berth_integration_tests::runtime::{container_id, CgroupParentCleanup, Runtime};
 use berth_integration_tests::{require_root, Bundle, TestDir};
 use serde_json::json;
 
 fn cgroup_path(id: &str) -> String {
     format!("/bt-stdio/{id}")
-}
-
-/// Removes the shared `/bt-stdio` parents once empty.
-struct ParentCleanup;
-
-impl Drop for ParentCleanup {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path().join("bt-stdio"));
-            }
-        }
-    }
 }
 
 /// `run` in the foreground with stdout and stderr on pipes, as a test
@@ -49,7 +36,7 @@ fn run_piped(rt: &Runtime, bundle: &Bundle, id: &str) -> (i32, String, String) {
 fn everything_the_container_writes_reaches_the_caller_of_run() {
     require_root();
     let dir = TestDir::new("stdio");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-stdio");
     let script = "i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done; \
         echo to-stderr >&2; echo by-path > /dev/stdout; echo err-by-path > /dev/stderr; exit 4";
     let mut results = Vec::new();
@@ -104,7 +91,7 @@ fn without_mount_ns(spec: &mut serde_json::Value) {
 fn a_config_without_a_mount_namespace_runs_as_runc_runs_it() {
     require_root();
     let dir = TestDir::new("nomntns");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-stdio");
     let mut outs = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
@@ -150,7 +137,7 @@ fn a_config_without_a_mount_namespace_runs_as_runc_runs_it() {
 fn masked_paths_without_a_mount_namespace_are_refused_like_runc() {
     require_root();
     let dir = TestDir::new("nomntmask");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-stdio");
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
         let mut b = Bundle::new(&dir.join(name), &["true"]);

@@ -13,26 +13,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use berth_integration_tests::runtime::{container_id, Cleanup, Runtime};
+use berth_integration_tests::runtime::{container_id, CgroupParentCleanup, Cleanup, Runtime};
 use berth_integration_tests::{require_root, stderr, Bundle, TestDir};
 use serde_json::json;
 
 /// An explicit cgroup: without one runc nests the container under the test's.
 fn cgroup_path(id: &str) -> String {
     format!("/bt-term/{id}")
-}
-
-/// Removes the shared `/bt-term` parents once empty.
-struct ParentCleanup;
-
-impl Drop for ParentCleanup {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path().join("bt-term"));
-            }
-        }
-    }
 }
 
 /// The pty the runtime runs on: we hold the master, the runtime gets the
@@ -169,7 +156,7 @@ const PROBE: &str = "tty; stat -c '%u %g %a' $(tty); stty size; \
 fn foreground_run_gives_the_container_a_pty_like_runc() {
     require_root();
     let dir = TestDir::new("term");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-term");
     let mut outs = Vec::new();
     for (name, rt) in runtimes_with_retries() {
         if outs.len() == 2 {
@@ -223,7 +210,7 @@ fn foreground_run_gives_the_container_a_pty_like_runc() {
 fn the_pty_follows_the_callers_window_size() {
     require_root();
     let dir = TestDir::new("termwinch");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-term");
     let mut outs = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
@@ -264,7 +251,7 @@ fn the_pty_follows_the_callers_window_size() {
 fn stdin_that_is_not_a_tty_still_gets_a_new_pty() {
     require_root();
     let dir = TestDir::new("termpipe");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-term");
     let mut outs = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
@@ -301,7 +288,7 @@ fn stdin_that_is_not_a_tty_still_gets_a_new_pty() {
 fn exec_tty_in_the_foreground_like_runc() {
     require_root();
     let dir = TestDir::new("termexec");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-term");
     let mut outs = Vec::new();
     for (name, rt) in runtimes_with_retries() {
         if outs.len() == 2 {
@@ -356,7 +343,7 @@ fn assert_nothing_left(rt: &Runtime, id: &str) {
 fn no_terminal_anywhere_fails_like_runc() {
     require_root();
     let dir = TestDir::new("termnone");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-term");
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
         let b = terminal_bundle(&dir, name, &id, "true");
@@ -389,7 +376,7 @@ fn no_terminal_anywhere_fails_like_runc() {
 fn create_and_detach_need_a_console_socket_like_runc() {
     require_root();
     let dir = TestDir::new("termdetach");
-    let _parents = ParentCleanup;
+    let _parents = CgroupParentCleanup("bt-term");
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
         let b = terminal_bundle(&dir, name, &id, "true");
