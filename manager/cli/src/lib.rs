@@ -40,6 +40,7 @@ pub mod system;
 pub mod tabwriter;
 pub mod template;
 pub mod terminal;
+pub mod usage;
 pub mod volume;
 
 use clap::{Args, Parser, Subcommand};
@@ -383,6 +384,10 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            if let Some(text) = usage::unknown_flag(&e, std::env::args().skip(1)) {
+                eprintln!("{text}");
+                return EXIT_USAGE;
+            }
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ => EXIT_USAGE,

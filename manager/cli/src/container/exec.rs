@@ -40,12 +40,12 @@ pub struct ExecArgs {
     /// Give extended privileges to the command.
     #[arg(long)]
     pub privileged: bool,
-    /// CONTAINER COMMAND [ARG...]: everything after the container is the command.
+    /// CONTAINER COMMAND [ARG...]: everything after the container is the
+    /// command; a flag before it is berth's (an unknown one is a usage error).
     #[arg(
         required = true,
         num_args = 2..,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "CONTAINER COMMAND [ARG...]"
     )]
     pub container_and_command: Vec<String>,

@@ -66,6 +66,15 @@ pub struct ContainerFlags {
     /// Set meta data on a container (KEY=VALUE).
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
+    /// Read in a line delimited file of labels (KEY=VALUE or KEY).
+    #[arg(long = "label-file")]
+    pub label_file: Vec<String>,
+    /// Attach to STDIN, STDOUT or STDERR (default: STDOUT and STDERR, STDIN with -i).
+    #[arg(short = 'a', long = "attach")]
+    pub attach: Vec<String>,
+    /// Write the container ID to the file (which must not exist).
+    #[arg(long)]
+    pub cidfile: Option<String>,
     /// Logging driver for the container (json-file, none).
     #[arg(long = "log-driver")]
     pub log_driver: Option<String>,
@@ -194,11 +203,12 @@ pub struct ContainerFlags {
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
     /// IMAGE [COMMAND] [ARG...]: everything after the image belongs to the
-    /// container's command, flags included (docker stops parsing there).
+    /// container's command, flags included (docker stops parsing there,
+    /// cobra's SetInterspersed(false)). A flag before the image is berth's:
+    /// an unknown one is a usage error, never taken for the image.
     #[arg(
         required = true,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "IMAGE [COMMAND] [ARG...]"
     )]
     pub image_and_command: Vec<String>,
@@ -298,6 +308,111 @@ fn restart_policy(value: &str) -> Result<(String, i32), CliError> {
     }
 }
 
+/// The streams `-a/--attach` names (docker's `validateAttach`): stdin,
+/// stdout, stderr in any case; none given means stdout and stderr (and
+/// stdin with `-i`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachStreams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl AttachStreams {
+    /// The streams of `-a` values and `-i`.
+    pub fn parse(values: &[String], interactive: bool) -> Result<AttachStreams, CliError> {
+        if values.is_empty() {
+            return Ok(AttachStreams {
+                stdin: interactive,
+                stdout: true,
+                stderr: true,
+            });
+        }
+        let mut streams = AttachStreams {
+            stdin: false,
+            stdout: false,
+            stderr: false,
+        };
+        for v in values {
+            match v.to_lowercase().as_str() {
+                "stdin" => streams.stdin = true,
+                "stdout" => streams.stdout = true,
+                "stderr" => streams.stderr = true,
+                _ => {
+                    return Err(CliError::Usage(format!(
+                        "invalid argument \"{v}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
+                    )))
+                }
+            }
+        }
+        Ok(streams)
+    }
+}
+
+/// `--cidfile`: docker's container-id file. Made (empty) before the
+/// container is created, so an existing file fails first and nothing is
+/// created; filled with the id once the container exists; removed again
+/// when the create fails.
+pub struct CidFile {
+    path: Option<std::path::PathBuf>,
+    written: bool,
+}
+
+impl CidFile {
+    /// Creates the file exclusively; `None` makes a no-op.
+    pub fn create(path: Option<&str>) -> Result<CidFile, CliError> {
+        let Some(path) = path.filter(|p| !p.is_empty()) else {
+            return Ok(CidFile {
+                path: None,
+                written: false,
+            });
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(_) => Ok(CidFile {
+                path: Some(path.into()),
+                written: false,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(CliError::Usage(format!(
+                    "Container ID file found, make sure the other container isn't running or delete {path}"
+                )))
+            }
+            Err(e) => Err(CliError::Usage(format!(
+                "failed to create the container ID file: open {path}: {}",
+                crate::container::io_reason(&e)
+            ))),
+        }
+    }
+
+    /// Writes the new container's id.
+    pub fn write(&mut self, id: &str) -> Result<(), CliError> {
+        if let Some(path) = &self.path {
+            std::fs::write(path, id).map_err(|e| {
+                CliError::Usage(format!(
+                    "failed to write the container ID to the file: write {}: {}",
+                    path.display(),
+                    crate::container::io_reason(&e)
+                ))
+            })?;
+            self.written = true;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for CidFile {
+    /// An id file that never got an id goes away (docker's `cidFile.Close`).
+    fn drop(&mut self) {
+        if let (Some(path), false) = (&self.path, self.written) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// A size flag (`-m`, `--memory-swap`, `--shm-size`) in bytes, parsed by
 /// berth-docker's `parse_bytes` (docker's RAMInBytes) so the CLI and
 /// berthd agree on what `512m` means.
@@ -334,6 +449,18 @@ pub fn build_config(
         env.push(env_entry(e, lookup_env)?);
     }
     let mut labels = HashMap::new();
+    // docker's ReadKVStrings: the files first, then -l over them.
+    for path in &flags.label_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::Usage(format!("open {path}: {}", crate::container::io_reason(&e)))
+        })?;
+        for entry in env_file::parse_env_file(&text)
+            .map_err(|e| CliError::Usage(format!("label file {path}: {e}")))?
+        {
+            let (k, v) = key_value("--label-file", &entry, true)?;
+            labels.insert(k, v);
+        }
+    }
     for l in &flags.label {
         let (k, v) = key_value("-l, --label", l, true)?;
         labels.insert(k, v);
@@ -549,6 +676,7 @@ async fn create_container(
     flags: &ContainerFlags,
     config: pb::ContainerConfig,
 ) -> Result<String, CliError> {
+    let mut cidfile = CidFile::create(flags.cidfile.as_deref())?;
     let mut containers = client(&ctx.host).await?;
     let request = pb::CreateContainerRequest {
         name: flags.name.clone().unwrap_or_default(),
@@ -584,6 +712,7 @@ async fn create_container(
     for w in &response.warnings {
         eprintln!("WARNING: {w}");
     }
+    cidfile.write(&response.id)?;
     Ok(response.id)
 }
 
@@ -599,6 +728,11 @@ fn failed(command: &str, e: CliError) -> i32 {
 
 /// `berth create`: prints the new container's full id.
 pub async fn create(ctx: &Context, a: CreateArgs) -> Result<i32, CliError> {
+    // `-a` is checked as docker does; with create it only names the
+    // streams a later `start -a` would have had.
+    if let Err(e) = AttachStreams::parse(&a.flags.attach, a.flags.interactive) {
+        return Ok(failed("create", e));
+    }
     let config = match build_config(&a.flags, &|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => return Ok(failed("create", e)),
@@ -619,11 +753,21 @@ pub async fn run(ctx: &Context, a: RunArgs) -> Result<i32, CliError> {
         Ok(c) => c,
         Err(e) => return Ok(failed("run", e)),
     };
+    if a.detach && !a.flags.attach.is_empty() {
+        return Ok(failed(
+            "run",
+            CliError::Usage("Conflicting options: -a and -d".into()),
+        ));
+    }
+    let streams = match AttachStreams::parse(&a.flags.attach, a.flags.interactive) {
+        Ok(s) => s,
+        Err(e) => return Ok(failed("run", e)),
+    };
     let options = if a.detach {
         None
     } else {
         match StreamOptions::new(
-            a.flags.interactive,
+            streams.stdin,
             a.flags.tty,
             a.detach_keys.as_deref(),
             a.sig_proxy,
@@ -656,7 +800,11 @@ pub async fn run(ctx: &Context, a: RunArgs) -> Result<i32, CliError> {
         println!("{id}");
         return Ok(0);
     };
-    let first = attach::attach_request(&id, &options, true);
+    let mut first = attach::attach_request(&id, &options, true);
+    if let Some(pb::attach_stream_request::Request::Attach(start)) = first.request.as_mut() {
+        start.stdout = streams.stdout;
+        start.stderr = streams.stderr;
+    }
     match attach::stream(ctx, StreamKind::Attach, first, &options, Some(&id)).await {
         Ok(StreamEnd::Exited(code)) => Ok(code),
         Ok(StreamEnd::Detached) => Ok(0),
@@ -703,6 +851,12 @@ mod tests {
         assert_eq!(
             a.flags.image_and_command,
             vec!["busybox", "ls", "-l", "-d", "--rm"]
+        );
+        // `--` after the image is the command's too, as with docker.
+        let a = parse(&["busybox", "--", "-x", "--nme"]);
+        assert_eq!(
+            a.flags.image_and_command,
+            vec!["busybox", "--", "-x", "--nme"]
         );
     }
 
