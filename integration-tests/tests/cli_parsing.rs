@@ -36,7 +36,7 @@ fn an_unknown_flag_before_the_image_is_a_usage_error_and_leaves_nothing() {
         };
         assert_eq!(
             stderr(&out),
-            format!("{first}\nSee '{see} --help'.\n"),
+            format!("{first}\nSee '{see} --help'."),
             "{args:?}"
         );
         assert!(stdout(&out).is_empty(), "{args:?}");
@@ -50,7 +50,7 @@ fn flags_after_the_image_are_the_commands() {
     let f = Fixture::new();
     let out = f.berth(&["run", "--rm", "busybox", "echo", "--nme", "-a", "--", "-x"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "--nme -a -- -x\n");
+    assert_eq!(stdout(&out), "--nme -a -- -x");
 }
 
 #[test]
@@ -62,11 +62,11 @@ fn exec_options_end_at_the_container() {
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(
         stderr(&out),
-        "unknown flag: --bogus\nSee 'berth exec --help'.\n"
+        "unknown flag: --bogus\nSee 'berth exec --help'."
     );
     let out = f.berth(&["exec", &name, "echo", "--bogus", "-e"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "--bogus -e\n");
+    assert_eq!(stdout(&out), "--bogus -e");
 }
 
 #[test]
@@ -76,18 +76,18 @@ fn attach_names_the_streams_run_shows() {
     let out = f.berth(&["run", "--rm", "-a", "stderr", "busybox", "sh", "-c", script]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
-    assert_eq!(stderr(&out), "err\n");
+    assert_eq!(stderr(&out), "err");
     let out = f.berth(&["run", "--rm", "-a", "STDOUT", "busybox", "sh", "-c", script]);
     assert_eq!(
         (stdout(&out).as_str(), stderr(&out).as_str()),
-        ("out\n", "")
+        ("out", "")
     );
     let out = f.berth(&[
         "run", "--rm", "--attach", "stdout", "-a", "stderr", "busybox", "sh", "-c", script,
     ]);
     assert_eq!(
         (stdout(&out).as_str(), stderr(&out).as_str()),
-        ("out\n", "err\n")
+        ("out", "err")
     );
 
     let name = f.name("attach");
