@@ -78,10 +78,7 @@ fn attach_names_the_streams_run_shows() {
     assert_eq!(stdout(&out), "");
     assert_eq!(stderr(&out), "err");
     let out = f.berth(&["run", "--rm", "-a", "STDOUT", "busybox", "sh", "-c", script]);
-    assert_eq!(
-        (stdout(&out).as_str(), stderr(&out).as_str()),
-        ("out", "")
-    );
+    assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), ("out", ""));
     let out = f.berth(&[
         "run", "--rm", "--attach", "stdout", "-a", "stderr", "busybox", "sh", "-c", script,
     ]);
