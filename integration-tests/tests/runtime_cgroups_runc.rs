@@ -2,7 +2,8 @@
 //! (v1 hierarchies plus a cgroup2 mount at /sys/fs/cgroup/unified): a
 //! pre-existing frozen cgroup is refused (never joined: the init would stop
 //! in it and `run -d` hang), a non-empty one warned about, v2-only
-//! `unified` resources refused before anything is made, and `exec
+//! `unified` resources refused before anything is made (or changed, by
+//! `update`), and `exec
 //! --cgroup` in runc's forms. Every cgroup lives under `/bt-cgr-<pid>`.
 
 use std::path::{Path, PathBuf};
@@ -217,6 +218,83 @@ fn unified_resources_are_refused_on_v1_before_anything_is_made() {
         assert!(
             std::fs::read_dir(&rt.root.path).map_or(true, |mut d| d.next().is_none()),
             "{name}: no state dir"
+        );
+    }
+}
+
+/// `update -r FILE` whose resources carry `unified` on this hybrid host:
+/// refused before anything changes (runc's v1 manager refuses it in `Set`),
+/// so the memory and pids limits given beside it are not applied either.
+#[test]
+fn update_with_unified_is_refused_on_v1_and_changes_nothing() {
+    for (name, rt) in runtimes() {
+        let dir = TestDir::new("cgr-upduni");
+        let id = container_id(&format!("{name}upduni"));
+        let _cg = CgroupCleanup(id.clone());
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let mut b = bundle(&dir, name, &id, &["sleep", "100"]);
+        b.spec["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
+        b.spec["linux"]["resources"]["pids"] = json!({"limit": 50});
+        b.save();
+        rt.start_detached(&b.dir, &id);
+        let limits = || {
+            let read = |file: &str| {
+                std::fs::read_to_string(Path::new(CGROUP_ROOT).join(file))
+                    .unwrap_or_else(|e| format!("{file}: {e}"))
+            };
+            (
+                read(&format!("memory{}/memory.limit_in_bytes", cgroup_path(&id))),
+                read(&format!("pids{}/pids.max", cgroup_path(&id))),
+            )
+        };
+        let before = limits();
+        assert_eq!(
+            before,
+            ((64 << 20).to_string() + "\n", "50\n".to_string()),
+            "{name}"
+        );
+        let file = dir.join("resources.json");
+        std::fs::write(
+            &file,
+            json!({
+                "memory": {"limit": 128 << 20},
+                "pids": {"limit": 20},
+                "unified": {"pids.max": "10"}
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let (code, err) = run_with_deadline(
+            &rt,
+            &["update", "-r", file.to_str().unwrap(), &id],
+            Duration::from_secs(10),
+        );
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert!(
+            err.contains("invalid configuration: cannot use unified on cgroup v1"),
+            "{name}: {err}"
+        );
+        assert_eq!(limits(), before, "{name}: limits changed");
+        assert_eq!(rt.status(&id).as_deref(), Some("running"), "{name}");
+        // The same resources without `unified` are applied.
+        std::fs::write(
+            &file,
+            json!({"memory": {"limit": 128 << 20}, "pids": {"limit": 20}}).to_string(),
+        )
+        .unwrap();
+        let out = rt.exec(&["update", "-r", file.to_str().unwrap(), &id]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            limits(),
+            ((128 << 20).to_string() + "\n", "20\n".to_string()),
+            "{name}"
         );
     }
 }

@@ -81,17 +81,8 @@ pub fn plan(spec: &Spec, id: &str, systemd: bool, log: &Log) -> Result<CgroupPla
     let raw_path = linux.and_then(|l| l.cgroups_path.as_deref());
     let layout = Layout::detect().map_err(berth_cgroups::CgroupError::from)?;
     let mut resources = linux.and_then(|l| l.resources.clone()).unwrap_or_default();
-    // runc's config validation: `unified` holds cgroup v2 files, and a v1
-    // or hybrid host runs the container's controllers through v1, so the
-    // values would not limit it (berth-cgroups could write them to a
-    // hybrid host's cgroup2 mount, where no controller is enabled).
     // Refused before any cgroup is made.
-    if !resources.unified.is_empty() && !layout.is_v2() {
-        return Err(Error::Invalid(
-            "invalid configuration: cannot use unified on cgroup v1 (linux.resources.unified needs a cgroup v2 host)"
-                .into(),
-        ));
-    }
+    refuse_unified_on_v1(&resources, &layout)?;
     resources
         .devices
         .extend(berth_cgroups::default_allowed_oci());
@@ -122,6 +113,21 @@ pub fn plan(spec: &Spec, id: &str, systemd: bool, log: &Log) -> Result<CgroupPla
         }
     }
     Ok(CgroupPlan::Cgroupfs(cgroup))
+}
+
+/// runc's config validation (and its v1 manager's `Set`, for `update`):
+/// `unified` holds cgroup v2 files, and a v1 or hybrid host runs the
+/// container's controllers through v1, so the values would not limit it
+/// (berth-cgroups could write them to a hybrid host's cgroup2 mount, where
+/// no controller is enabled). Callers check before changing anything.
+pub fn refuse_unified_on_v1(resources: &LinuxResources, layout: &Layout) -> Result<()> {
+    if !resources.unified.is_empty() && !layout.is_v2() {
+        return Err(Error::Invalid(
+            "invalid configuration: cannot use unified on cgroup v1 (linux.resources.unified needs a cgroup v2 host)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The cgroup as kept in state.json.

@@ -1,8 +1,10 @@
 //! The container's seccomp filter: compiled from `linux.seccomp` by
 //! `berth-seccomp` in the parent, before clone, so the child only installs it.
 //! A filter with `SCMP_ACT_NOTIFY` rules hands those syscalls to a seccomp
-//! agent: the child passes the filter's listener fd to the runtime, which
-//! sends it on to the agent listening at `listenerPath`.
+//! agent: the child (the init, or an exec'd process) passes the filter's
+//! listener fd to the runtime, which sends it on to the agent listening at
+//! `listenerPath`. Once the agent has closed it (or died), the kernel fails
+//! the notified syscalls with ENOSYS, as under runc.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;

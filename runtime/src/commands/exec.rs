@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use berth_oci::{ContainerStatus, NamespaceType, Process};
+use berth_oci::{ContainerStatus, NamespaceType, Process, State};
 
 use crate::cli::Parsed;
 use crate::commands::create::write_pid_file;
@@ -241,13 +241,6 @@ fn spawn(
         }
     }
     let filter = seccomp::compile(spec)?;
-    if filter.as_ref().is_some_and(|f| f.notifies()) {
-        // runc sends an exec's listener to the agent too; without that the
-        // notified syscalls would fail ENOSYS unnoticed.
-        return Err(Error::NotImplemented(
-            "seccomp notify (SCMP_ACT_NOTIFY) for exec: the listener is sent to the agent only by create and run".into(),
-        ));
-    }
     let cg = cgroups::of(record)?;
     let cgroup_fd: Option<OwnedFd> = match &cg {
         Some(c) => c.open_dir_sub(sub)?,
@@ -297,17 +290,36 @@ fn spawn(
     if let Err(e) = sync::send(parent_sock.as_raw_fd(), sync::GO, b"") {
         return fail(e);
     }
-    match sync::recv(parent_sock.as_raw_fd()) {
-        Ok(None) => Ok(pid),
-        Ok(Some((sync::ERROR, msg))) => {
-            let _ = sys::waitpid(pid, 0);
-            Err(Error::Container(String::from_utf8_lossy(&msg).into_owned()))
+    loop {
+        match sync::recv(parent_sock.as_raw_fd()) {
+            Ok(None) => return Ok(pid),
+            Ok(Some((sync::SECCOMP, _))) => {
+                // As runc's setnsProcess: the container's state is the
+                // init's (running), the process is this one.
+                let state = State {
+                    oci_version: berth_oci::OCI_VERSION.into(),
+                    id: record.id.clone(),
+                    status: ContainerStatus::Running,
+                    pid: Some(record.pid),
+                    bundle: record.bundle.clone(),
+                    annotations: spec.annotations.clone(),
+                };
+                if let Err(e) = seccomp::send_to_agent(spec, parent_sock.as_raw_fd(), pid, &state) {
+                    return fail(e);
+                }
+            }
+            Ok(Some((sync::ERROR, msg))) => {
+                let _ = sys::waitpid(pid, 0);
+                return Err(Error::Container(String::from_utf8_lossy(&msg).into_owned()));
+            }
+            Ok(Some((t, _))) => {
+                return fail(Error::Container(format!(
+                    "unexpected message {:?} from exec child",
+                    t as char
+                )))
+            }
+            Err(e) => return fail(e),
         }
-        Ok(Some((t, _))) => fail(Error::Container(format!(
-            "unexpected message {:?} from exec child",
-            t as char
-        ))),
-        Err(e) => fail(e),
     }
 }
 
@@ -343,9 +355,11 @@ fn child(
         .unwrap_or(true);
     // Before any filter: a strict profile may deny close_range (see init).
     sys::cloexec_from(3 + preserve_fds).context(|| "close inherited fds".into())?;
+    // A filter that notifies sends its listener to the runtime, which hands
+    // it to the seccomp agent before this goes on ([`seccomp::install`]).
     if !process.no_new_privileges {
         if let Some(f) = filter {
-            f.install()?;
+            seccomp::install(f, sock.as_raw_fd())?;
         }
     }
     console::give_stdio_to(process.user.uid)?;
@@ -354,7 +368,7 @@ fn child(
     process::set_no_new_privs(process.no_new_privileges)?;
     if process.no_new_privileges {
         if let Some(f) = filter {
-            f.install()?;
+            seccomp::install(f, sock.as_raw_fd())?;
         }
     }
     Err(plan.exec())

@@ -8,7 +8,8 @@
 //! them); device rules are never re-applied (runc sets `SkipDevices`): the
 //! recorded config holds the spec's rules without the defaults `create`
 //! adds, so re-applying them would take /dev/null and friends away from the
-//! running container.
+//! running container. `unified` on a v1 or hybrid host is refused before
+//! anything changes, as at `create` (runc's v1 manager refuses it in `Set`).
 
 use berth_oci::{ContainerStatus, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
 
@@ -43,6 +44,12 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     }
     // Not applied, not recorded: see the module doc.
     new.devices.clear();
+    // The host's layout is read only when it matters (`update` with flags
+    // cannot set `unified`).
+    if !new.unified.is_empty() {
+        let layout = berth_cgroups::Layout::detect().map_err(berth_cgroups::CgroupError::from)?;
+        cgroups::refuse_unified_on_v1(&new, &layout)?;
+    }
     rt.log.debug(|| format!("update: container {id}: {new:?}"));
     cg.apply(&new)?;
     linux.resources = Some(merge(old, &new)?);
