@@ -124,8 +124,8 @@ pub enum SyntaxErrorKind {
     /// `HEALTHCHECK FOO`.
     #[error("Unknown type {} in HEALTHCHECK (try CMD)", go_quote(.0))]
     HealthcheckType(String),
-    /// A duration that does not parse (`--interval=5x`).
-    #[error("time: invalid duration {}", go_quote(.0))]
+    /// A duration that does not parse (`--interval=5x`): Go's message.
+    #[error("{0}")]
     InvalidDuration(String),
     /// A duration below a millisecond.
     #[error("Interval {} cannot be less than 1ms", go_quote(.0))]

@@ -29,7 +29,7 @@ use crate::shell_pattern::{self, PatternError};
 /// What went wrong in one word; shown as BuildKit shows it:
 /// `failed to process "${V:?}": V: is not allowed to be unset`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("failed to process \"{word}\": {kind}")]
+#[error("failed to process {}: {kind}", crate::error::go_quote(word))]
 pub struct ExpandError {
     /// The word as given.
     pub word: String,

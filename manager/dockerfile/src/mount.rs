@@ -5,7 +5,7 @@
 //! are writable unless told otherwise, `bind`, `secret` and `ssh` mounts
 //! read-only. Values are expanded with the stage's variables when the RUN is
 //! evaluated ([`parse_mount`] with an expander); at parse time only `from`
-//! is checked, because a stage reference is resolved before any variable is
+//! is read (and checked), because a stage reference is resolved before any variable is
 //! known: `from=$X` is refused there.
 
 use crate::lexer::ExpandError;
@@ -211,16 +211,17 @@ pub fn parse_mount(value: &str, expand: Option<Expander<'_>>) -> Result<Mount, M
         };
         let value = match expand {
             Some(expand) => expand(&value)?,
-            None => {
-                if key == "from" {
-                    if let Some(idx) = value.find('$') {
-                        if idx != value.len() - 1 {
-                            return Err(MountError::FromExpansion);
-                        }
+            // Parse time: `from` names a stage and is taken now (it cannot
+            // expand); everything else waits for the expander.
+            None if key == "from" => {
+                if let Some(idx) = value.find('$') {
+                    if idx != value.len() - 1 {
+                        return Err(MountError::FromExpansion);
                     }
                 }
-                continue;
+                value
             }
+            None => continue,
         };
         let invalid = || MountError::InvalidValue {
             key: key.clone(),
@@ -452,7 +453,8 @@ mod tests {
     fn parse_time_checks_only_from() {
         assert_eq!(parse_mount("type=bind,from=$STAGE", None).unwrap_err(), MountError::FromExpansion);
         // A trailing `$` is no expansion; everything else waits for the expander.
-        assert!(parse_mount("from=a$", None).is_ok());
+        assert_eq!(parse_mount("from=a$", None).unwrap().from, "a$");
+        assert_eq!(parse_mount("type=cache,from=build,target=$T", None).unwrap().from, "build");
         assert!(parse_mount("type=$T,bogus,colour=red", None).is_ok());
     }
 }

@@ -322,7 +322,7 @@ fn error_messages_are_buildkits() {
     ] {
         let err = lex.process_word(input, &env(&[("FOO", "v")])).unwrap_err();
         assert_eq!(err.kind.to_string(), message, "{input:?}");
-        assert_eq!(err.to_string(), format!("failed to process \"{input}\": {message}"));
+        assert_eq!(err.to_string(), format!("failed to process {}: {message}", crate::error::go_quote(input)));
     }
 }
 
