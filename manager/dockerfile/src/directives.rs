@@ -102,13 +102,21 @@ mod tests {
             ("# escape=`", Some(("escape", "`"))),
             ("#escape = \\", Some(("escape", "\\"))),
             ("# ESCAPE=`", Some(("ESCAPE", "`"))),
-            ("# syntax=docker/dockerfile:1", Some(("syntax", "docker/dockerfile:1"))),
-            ("# syntax = docker/dockerfile:1 extra", Some(("syntax", "docker/dockerfile:1 extra"))),
+            (
+                "# syntax=docker/dockerfile:1",
+                Some(("syntax", "docker/dockerfile:1")),
+            ),
+            (
+                "# syntax = docker/dockerfile:1 extra",
+                Some(("syntax", "docker/dockerfile:1 extra")),
+            ),
             ("# escape=", None),
             ("# 1escape=`", None),
             ("# just a comment", None),
         ] {
-            let got = line.strip_prefix('#').and_then(|r| split_directive(r.trim_start()));
+            let got = line
+                .strip_prefix('#')
+                .and_then(|r| split_directive(r.trim_start()));
             assert_eq!(got, want, "{line:?}");
         }
     }

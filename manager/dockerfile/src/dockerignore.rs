@@ -33,7 +33,10 @@ pub enum IgnoreError {
 /// at `dockerfile_path` (relative to wherever the caller reads it from):
 /// `<path>.dockerignore`, then `.dockerignore` in the context root.
 pub fn ignore_file_names(dockerfile_path: &str) -> [String; 2] {
-    [format!("{dockerfile_path}.dockerignore"), ".dockerignore".to_string()]
+    [
+        format!("{dockerfile_path}.dockerignore"),
+        ".dockerignore".to_string(),
+    ]
 }
 
 /// Reads an ignore file's content into patterns (see the module doc).
@@ -60,7 +63,11 @@ pub fn read_patterns(content: &[u8]) -> Vec<String> {
                 cleaned.remove(0);
             }
         }
-        out.push(if invert { format!("!{cleaned}") } else { cleaned });
+        out.push(if invert {
+            format!("!{cleaned}")
+        } else {
+            cleaned
+        });
     }
     out
 }

@@ -65,7 +65,10 @@ impl EnvList {
 
     /// `KEY=value` strings in order, the form of an image config's `Env`.
     pub fn to_strings(&self) -> Vec<String> {
-        self.entries.iter().map(|(k, v)| format!("{k}={v}")).collect()
+        self.entries
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
     }
 
     /// Parses `KEY=value` strings (an image config's `Env`); an entry

@@ -110,14 +110,24 @@ impl Default for BuildOptions {
 }
 
 /// The proxy variables RUN gets from the build args without an ARG.
-pub const PROXY_ARGS: [&str; 5] = ["http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"];
+pub const PROXY_ARGS: [&str; 5] = [
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+    "all_proxy",
+];
 
 /// The predefined ARGs (platforms, target stage), build-args overriding.
 pub fn predefined_args(opts: &BuildOptions) -> EnvList {
     let bp = &opts.build_platform;
     let tp = &opts.target_platform;
     let mut env = EnvList::new();
-    let target = opts.target.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| "default".into());
+    let target = opts
+        .target
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "default".into());
     for (k, v) in [
         ("BUILDPLATFORM", bp.format()),
         ("BUILDOS", bp.os.clone()),
@@ -145,10 +155,12 @@ pub fn global_scope(df: &Dockerfile, opts: &BuildOptions) -> Result<EnvList, Eva
         for decl in decls {
             let value = match (opts.build_args.get(&decl.key), &decl.value) {
                 (Some(v), _) => Some(v.clone()),
-                (None, Some(default)) => Some(lex.process_word(default, &args).map_err(|e| EvalError {
-                    line: *line,
-                    kind: e.into(),
-                })?),
+                (None, Some(default)) => {
+                    Some(lex.process_word(default, &args).map_err(|e| EvalError {
+                        line: *line,
+                        kind: e.into(),
+                    })?)
+                }
                 (None, None) => None,
             };
             if let Some(v) = value {
@@ -199,7 +211,11 @@ impl ImageConfig {
             if s.is_empty() {
                 Value::Null
             } else {
-                Value::Object(s.iter().map(|k| (k.clone(), json!({}))).collect::<Map<_, _>>())
+                Value::Object(
+                    s.iter()
+                        .map(|k| (k.clone(), json!({})))
+                        .collect::<Map<_, _>>(),
+                )
             }
         };
         let health = self.healthcheck.as_ref().map(|h| {
@@ -421,16 +437,25 @@ pub fn evaluate_stage(
         cmd_set: false,
     };
     for trigger in &start.triggers {
-        let parsed = Dockerfile::parse(format!("FROM scratch\n{trigger}\n").as_bytes()).map_err(|e| EvalError {
-            line: stage.line,
-            kind: EvalErrorKind::Trigger(Box::new(e)),
-        })?;
+        let parsed =
+            Dockerfile::parse(format!("FROM scratch\n{trigger}\n").as_bytes()).map_err(|e| {
+                EvalError {
+                    line: stage.line,
+                    kind: EvalErrorKind::Trigger(Box::new(e)),
+                }
+            })?;
         for st in &parsed.stages[0].statements {
-            ev.statement(st).map_err(|kind| EvalError { line: stage.line, kind })?;
+            ev.statement(st).map_err(|kind| EvalError {
+                line: stage.line,
+                kind,
+            })?;
         }
     }
     for st in &stage.statements {
-        ev.statement(st).map_err(|kind| EvalError { line: st.line, kind })?;
+        ev.statement(st).map_err(|kind| EvalError {
+            line: st.line,
+            kind,
+        })?;
     }
     Ok(EvaluatedStage {
         config: ev.config,
@@ -460,7 +485,10 @@ impl Evaluator<'_> {
     }
 
     fn commit(&mut self, created_by: String, empty_layer: bool) {
-        self.history.push(History { created_by, empty_layer });
+        self.history.push(History {
+            created_by,
+            empty_layer,
+        });
     }
 
     fn with_shell(&self, args: &[String]) -> Vec<String> {
@@ -575,7 +603,11 @@ impl Evaluator<'_> {
                 self.commit(format!("EXPOSE [{}]", specs.join(" ")), true);
             }
             Instruction::Cmd(c) => {
-                let args = if c.prepend_shell { self.with_shell(&c.args) } else { c.args.clone() };
+                let args = if c.prepend_shell {
+                    self.with_shell(&c.args)
+                } else {
+                    c.args.clone()
+                };
                 self.commit(format!("CMD {}", go_quoted_list(&args)), true);
                 self.config.cmd = Some(args);
                 self.cmd_set = true;
@@ -605,7 +637,10 @@ impl Evaluator<'_> {
                     },
                     Healthcheck::Cmd(c) => c.clone(),
                 };
-                self.commit(format!("HEALTHCHECK {}", go_quoted_list(&config.test)), true);
+                self.commit(
+                    format!("HEALTHCHECK {}", go_quoted_list(&config.test)),
+                    true,
+                );
                 self.config.healthcheck = Some(config);
             }
             Instruction::Shell(shell) => {
@@ -631,13 +666,20 @@ impl Evaluator<'_> {
                     .args_seen
                     .iter()
                     .map(|(k, v)| {
-                        let v = self.env.get(k).map(str::to_string).or_else(|| v.clone()).unwrap_or_default();
+                        let v = self
+                            .env
+                            .get(k)
+                            .map(str::to_string)
+                            .or_else(|| v.clone())
+                            .unwrap_or_default();
                         format!("{k}={v}")
                     })
                     .collect();
                 let mut run_env = self.env.clone();
                 for (k, v) in &self.opts.build_args {
-                    if PROXY_ARGS.iter().any(|p| p.eq_ignore_ascii_case(k)) && run_env.get(k).is_none() {
+                    if PROXY_ARGS.iter().any(|p| p.eq_ignore_ascii_case(k))
+                        && run_env.get(k).is_none()
+                    {
                         run_env.set(k, v);
                     }
                 }
@@ -678,7 +720,8 @@ impl Evaluator<'_> {
                 self.steps.push(step);
             }
             Instruction::Add(a) => {
-                let mut step = self.copy_step(st, true, &a.paths, &a.chown, &a.chmod, &a.checksum)?;
+                let mut step =
+                    self.copy_step(st, true, &a.paths, &a.chown, &a.chmod, &a.checksum)?;
                 if let Step::Copy {
                     link,
                     excludes,
@@ -819,9 +862,9 @@ pub(crate) fn clean_path(p: &str) -> String {
 
 /// docker's signal names (moby `signal.SignalMap`, Linux).
 const SIGNALS: [&str; 32] = [
-    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL", "PROF",
-    "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2",
-    "VTALRM", "WINCH",
+    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL",
+    "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP",
+    "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH",
 ];
 
 /// moby's `signal.ParseSignal`: a number (not 0) or a name, `SIG` prefix
@@ -832,7 +875,12 @@ fn valid_signal(s: &str) -> bool {
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if SIGNALS.contains(&name) || name == "XCPU" || name == "XFSZ" || name == "RTMIN" || name == "RTMAX" {
+    if SIGNALS.contains(&name)
+        || name == "XCPU"
+        || name == "XFSZ"
+        || name == "RTMIN"
+        || name == "RTMAX"
+    {
         return true;
     }
     let rt = |prefix: &str| {
@@ -857,7 +905,10 @@ fn port_specs(raw: &str) -> Result<Vec<String>, EvalErrorKind> {
     }
     let bad = || EvalErrorKind::Port(raw.to_string());
     let (start, end) = match port.split_once('-') {
-        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
         None => {
             let p = port.parse::<u16>().map_err(|_| bad())?;
             (p, p)

@@ -24,7 +24,10 @@ pub(crate) struct Flags {
 
 impl Flags {
     /// Checks `words` (the node's flags) against `declared`.
-    pub(crate) fn parse(words: &[String], declared: &[(&'static str, FlagKind)]) -> Result<Self, SyntaxErrorKind> {
+    pub(crate) fn parse(
+        words: &[String],
+        declared: &[(&'static str, FlagKind)],
+    ) -> Result<Self, SyntaxErrorKind> {
         let mut flags = Flags::default();
         for word in words {
             if word == "--" {
@@ -45,7 +48,9 @@ impl Flags {
                 return Err(SyntaxErrorKind::DuplicateFlag(written));
             }
             let value = match (kind, value) {
-                (FlagKind::Bool, Some("")) => return Err(SyntaxErrorKind::FlagMissingValue(written)),
+                (FlagKind::Bool, Some("")) => {
+                    return Err(SyntaxErrorKind::FlagMissingValue(written))
+                }
                 (FlagKind::Bool, None) => "true".to_string(),
                 (FlagKind::Bool, Some(v)) => match v.to_ascii_lowercase().as_str() {
                     "true" => "true".to_string(),
@@ -86,7 +91,10 @@ impl Flags {
 
     /// A boolean flag, `None` when not given.
     pub(crate) fn optional_bool(&self, name: &str) -> Option<bool> {
-        self.values.get(name).and_then(|v| v.last()).map(|v| v == "true")
+        self.values
+            .get(name)
+            .and_then(|v| v.last())
+            .map(|v| v == "true")
     }
 
     /// Every value of a list flag, in order.
@@ -118,7 +126,10 @@ mod tests {
         assert_eq!(f.strings("exclude"), ["a", "b"]);
         assert!(!parse(&["--link=FALSE"]).unwrap().bool("link"));
         assert_eq!(parse(&[]).unwrap().optional_bool("link"), None);
-        assert_eq!(parse(&["--chown="]).unwrap().optional("chown").as_deref(), Some(""));
+        assert_eq!(
+            parse(&["--chown="]).unwrap().optional("chown").as_deref(),
+            Some("")
+        );
     }
 
     #[test]
@@ -128,7 +139,10 @@ mod tests {
             (&["--link", "--link"], "duplicate flag specified: --link"),
             (&["--chown"], "missing a value on flag: --chown"),
             (&["--link="], "missing a value on flag: --link"),
-            (&["--link=yes"], "expecting boolean value for flag --link, not: yes"),
+            (
+                &["--link=yes"],
+                "expecting boolean value for flag --link, not: yes",
+            ),
             (&["-x"], "arg should start with -- : -x"),
         ] {
             assert_eq!(parse(words).err().as_deref(), Some(msg), "{words:?}");

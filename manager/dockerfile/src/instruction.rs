@@ -481,7 +481,11 @@ pub fn from_node(node: &Node) -> Result<Instruction, SyntaxErrorKind> {
             }
             Instruction::Shell(shell)
         }
-        _ => return Err(SyntaxErrorKind::UnknownInstruction(node.instruction.clone())),
+        _ => {
+            return Err(SyntaxErrorKind::UnknownInstruction(
+                node.instruction.clone(),
+            ))
+        }
     })
 }
 
@@ -489,7 +493,8 @@ pub fn from_node(node: &Node) -> Result<Instruction, SyntaxErrorKind> {
 fn valid_stage_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 /// The original text without its leading `ONBUILD` (any case) and the
@@ -502,11 +507,14 @@ fn strip_onbuild(original: &str) -> &str {
     }
 }
 
-fn key_values(args: &[String], instruction: &'static str) -> Result<Vec<KeyValue>, SyntaxErrorKind> {
+fn key_values(
+    args: &[String],
+    instruction: &'static str,
+) -> Result<Vec<KeyValue>, SyntaxErrorKind> {
     if args.is_empty() {
         return Err(SyntaxErrorKind::AtLeastOneArgument(instruction));
     }
-    if args.len() % 3 != 0 {
+    if !args.len().is_multiple_of(3) {
         return Err(SyntaxErrorKind::TooManyArguments(instruction));
     }
     args.chunks(3)
@@ -604,7 +612,9 @@ fn healthcheck(node: &Node) -> Result<Instruction, SyntaxErrorKind> {
         ],
     )?;
     if typ != "CMD" {
-        return Err(SyntaxErrorKind::HealthcheckType(args[0].to_ascii_uppercase()));
+        return Err(SyntaxErrorKind::HealthcheckType(
+            args[0].to_ascii_uppercase(),
+        ));
     }
     let cmd = join_shell_form(rest, node.json);
     if cmd.is_empty() {
@@ -627,7 +637,9 @@ fn healthcheck(node: &Node) -> Result<Instruction, SyntaxErrorKind> {
     let retries = match f.string("retries") {
         r if r.is_empty() => 0,
         r => {
-            let n: i64 = r.parse().map_err(|_| SyntaxErrorKind::InvalidRetries(r.clone()))?;
+            let n: i64 = r
+                .parse()
+                .map_err(|_| SyntaxErrorKind::InvalidRetries(r.clone()))?;
             if n < 0 {
                 return Err(SyntaxErrorKind::NegativeRetries(n));
             }
@@ -643,3 +655,6 @@ fn healthcheck(node: &Node) -> Result<Instruction, SyntaxErrorKind> {
         retries,
     })))
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,7 @@
 //! * Expansions: `$V`, `${V}`, `${V:-w}` `${V-w}` (default), `${V:+w}` `${V+w}`
 //!   (alternative), `${V:?m}` `${V?m}` (error when unset or empty), and
 //!   BuildKit's `${V#p}` `${V##p}` `${V%p}` `${V%%p}` `${V/p/r}` `${V//p/r}`
-//!   ([`shell_pattern`](crate::shell_pattern)). `$1`... and the special
+//!   ([`shell_pattern`]). `$1`... and the special
 //!   parameters (`$@ $* $# $? $- $$ $! $0`) are never set in a Dockerfile.
 //!   Anything else after `${V` (`${V:=x}`, `${V:#}`) is an error, as
 //!   `${}`, `${:}` and an unterminated `${`.
@@ -220,7 +220,11 @@ impl WordState<'_> {
 
     /// Processes up to `stop` (consumed) or the end of input; `raw_escapes`
     /// applies while this part is processed (patterns keep their escapes).
-    fn process_stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> Step<(String, Vec<String>)> {
+    fn process_stop_on(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Step<(String, Vec<String>)> {
         let saved = self.raw_escapes;
         self.raw_escapes = raw_escapes;
         let result = self.process_stop_on_inner(stop);
@@ -391,13 +395,11 @@ impl WordState<'_> {
         let mut modifier = ch.to_string();
         let mut null_is_unset = false;
         match ch {
-            '}' => {
-                return Ok(match self.get_env(&name) {
-                    Some(value) => value,
-                    None if self.lex.skip_unset_env => format!("${{{name}}}"),
-                    None => String::new(),
-                })
-            }
+            '}' => Ok(match self.get_env(&name) {
+                Some(value) => value,
+                None if self.lex.skip_unset_env => format!("${{{name}}}"),
+                None => String::new(),
+            }),
             ':' | '+' | '-' | '?' | '#' | '%' => {
                 if ch == ':' {
                     null_is_unset = true;
@@ -422,7 +424,11 @@ impl WordState<'_> {
                     Some(v) => null_is_unset && v.is_empty(),
                 };
                 match ch {
-                    '-' => Ok(if unset_or_null { word } else { value.unwrap_or_default() }),
+                    '-' => Ok(if unset_or_null {
+                        word
+                    } else {
+                        value.unwrap_or_default()
+                    }),
                     '+' => Ok(if unset_or_null { String::new() } else { word }),
                     '?' => match value {
                         None => Err(ExpandErrorKind::Required {
@@ -433,14 +439,16 @@ impl WordState<'_> {
                                 word
                             },
                         }),
-                        Some(v) if null_is_unset && v.is_empty() => Err(ExpandErrorKind::Required {
-                            name,
-                            message: if word.is_empty() {
-                                "is not allowed to be empty".to_string()
-                            } else {
-                                word
-                            },
-                        }),
+                        Some(v) if null_is_unset && v.is_empty() => {
+                            Err(ExpandErrorKind::Required {
+                                name,
+                                message: if word.is_empty() {
+                                    "is not allowed to be empty".to_string()
+                                } else {
+                                    word
+                                },
+                            })
+                        }
                         Some(v) => Ok(v),
                     },
                     '#' | '%' => {

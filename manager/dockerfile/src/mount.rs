@@ -197,7 +197,9 @@ pub fn parse_mount(value: &str, expand: Option<Expander<'_>>) -> Result<Mount, M
                         m.read_only = false;
                         ro_auto = false;
                     }
-                    "required" if matches!(m.mount_type, MountType::Secret | MountType::Ssh) => m.required = true,
+                    "required" if matches!(m.mount_type, MountType::Secret | MountType::Ssh) => {
+                        m.required = true
+                    }
                     "required" => {
                         return Err(MountError::KeyForType {
                             key: "required".into(),
@@ -277,10 +279,13 @@ pub fn parse_mount(value: &str, expand: Option<Expander<'_>>) -> Result<Mount, M
                 })
             }
             "mode" => {
-                m.mode = Some(u32::from_str_radix(&value, 8).map_err(|_| MountError::InvalidNumber {
-                    key: "mode",
-                    value: value.clone(),
-                })?)
+                m.mode =
+                    Some(
+                        u32::from_str_radix(&value, 8).map_err(|_| MountError::InvalidNumber {
+                            key: "mode",
+                            value: value.clone(),
+                        })?,
+                    )
             }
             "uid" => {
                 m.uid = Some(value.parse().map_err(|_| MountError::InvalidNumber {
@@ -304,10 +309,20 @@ pub fn parse_mount(value: &str, expand: Option<Expander<'_>>) -> Result<Mount, M
         }
     }
     let ty = m.mount_type.as_str();
-    if !matches!(m.mount_type, MountType::Secret | MountType::Ssh | MountType::Cache) {
-        for (what, set) in [("mode", m.mode.is_some()), ("uid", m.uid.is_some()), ("gid", m.gid.is_some())] {
+    if !matches!(
+        m.mount_type,
+        MountType::Secret | MountType::Ssh | MountType::Cache
+    ) {
+        for (what, set) in [
+            ("mode", m.mode.is_some()),
+            ("uid", m.uid.is_some()),
+            ("gid", m.gid.is_some()),
+        ] {
             if set {
-                return Err(MountError::FileInfoNotAllowed { what, mount_type: ty });
+                return Err(MountError::FileInfoNotAllowed {
+                    what,
+                    mount_type: ty,
+                });
             }
         }
     }
@@ -355,14 +370,22 @@ fn csv_fields(s: &str) -> Result<Vec<String>, MountError> {
             chars.next();
             loop {
                 match chars.next() {
-                    None => return Err(MountError::Csv("extraneous or missing \" in quoted-field".into())),
+                    None => {
+                        return Err(MountError::Csv(
+                            "extraneous or missing \" in quoted-field".into(),
+                        ))
+                    }
                     Some('"') => match chars.peek() {
                         Some('"') => {
                             chars.next();
                             field.push('"');
                         }
                         Some(',') | None => break,
-                        Some(_) => return Err(MountError::Csv("extraneous or missing \" in quoted-field".into())),
+                        Some(_) => {
+                            return Err(MountError::Csv(
+                                "extraneous or missing \" in quoted-field".into(),
+                            ))
+                        }
                     },
                     Some(c) => field.push(c),
                 }
@@ -405,7 +428,10 @@ mod tests {
         let m = eval("type=tmpfs,target=/t,size=64m").unwrap();
         assert_eq!((m.read_only, m.size_limit), (false, 64 << 20));
         let m = eval("type=secret,id=s").unwrap();
-        assert_eq!((m.mount_type, m.read_only, m.id.as_str()), (MountType::Secret, true, "s"));
+        assert_eq!(
+            (m.mount_type, m.read_only, m.id.as_str()),
+            (MountType::Secret, true, "s")
+        );
         let m = eval("type=ssh").unwrap();
         assert!(m.read_only);
     }
@@ -415,10 +441,21 @@ mod tests {
         let m = eval("type=cache,id=$V,target=/root/.cache,sharing=locked,mode=0700,uid=1000,gid=1000,rw=false").unwrap();
         assert_eq!(m.id, "x");
         assert_eq!(m.sharing, Some(Sharing::Locked));
-        assert_eq!((m.mode, m.uid, m.gid), (Some(0o700), Some(1000), Some(1000)));
+        assert_eq!(
+            (m.mode, m.uid, m.gid),
+            (Some(0o700), Some(1000), Some(1000))
+        );
         assert!(m.read_only);
         let m = eval("type=bind,from=build,source=/out,dst=/in,rw").unwrap();
-        assert_eq!((m.from.as_str(), m.source.as_str(), m.target.as_str(), m.read_only), ("build", "/out", "/in", false));
+        assert_eq!(
+            (
+                m.from.as_str(),
+                m.source.as_str(),
+                m.target.as_str(),
+                m.read_only
+            ),
+            ("build", "/out", "/in", false)
+        );
         let m = eval("type=secret,id=tok,env=TOKEN,required").unwrap();
         assert_eq!((m.env.as_deref(), m.required), (Some("TOKEN"), true));
         let m = eval("\"type=bind,source=a,b\",target=/x").unwrap_err();
@@ -429,21 +466,51 @@ mod tests {
     fn errors_are_buildkits() {
         for (spec, msg) in [
             ("type=volume", "unsupported mount type \"volume\""),
-            ("type=cache,sharing=never", "unsupported sharing value \"never\""),
-            ("type=bind,sharing=shared", "invalid cache sharing set for bind mount"),
-            ("type=bind,mode=0755", "mode not allowed for \"bind\" type mounts"),
-            ("type=tmpfs,uid=1", "uid not allowed for \"tmpfs\" type mounts"),
-            ("type=cache,size=1m", "unexpected key 'size' for mount type 'cache'"),
-            ("required", "unexpected key 'required' for mount type 'bind'"),
-            ("type=secret", "invalid secret mount. one of source, target required"),
-            ("type=secret,id=a,source=b", "both source and id can't be set"),
-            ("type=secret,id=a,from=b", "secret mount should not have a from"),
+            (
+                "type=cache,sharing=never",
+                "unsupported sharing value \"never\"",
+            ),
+            (
+                "type=bind,sharing=shared",
+                "invalid cache sharing set for bind mount",
+            ),
+            (
+                "type=bind,mode=0755",
+                "mode not allowed for \"bind\" type mounts",
+            ),
+            (
+                "type=tmpfs,uid=1",
+                "uid not allowed for \"tmpfs\" type mounts",
+            ),
+            (
+                "type=cache,size=1m",
+                "unexpected key 'size' for mount type 'cache'",
+            ),
+            (
+                "required",
+                "unexpected key 'required' for mount type 'bind'",
+            ),
+            (
+                "type=secret",
+                "invalid secret mount. one of source, target required",
+            ),
+            (
+                "type=secret,id=a,source=b",
+                "both source and id can't be set",
+            ),
+            (
+                "type=secret,id=a,from=b",
+                "secret mount should not have a from",
+            ),
             ("type=cache,mode=9", "invalid value 9 for mode"),
             ("type=cache,uid=x", "invalid value x for uid"),
             ("ro=maybe", "invalid value for ro: maybe"),
             ("bogus", "invalid field 'bogus' must be a key=value pair"),
             ("colour=red", "unexpected key 'colour' in 'colour=red'"),
-            ("a\"b", "failed to parse csv mounts: bare \" in non-quoted-field"),
+            (
+                "a\"b",
+                "failed to parse csv mounts: bare \" in non-quoted-field",
+            ),
         ] {
             assert_eq!(eval(spec).unwrap_err().to_string(), msg, "{spec}");
         }
@@ -451,10 +518,18 @@ mod tests {
 
     #[test]
     fn parse_time_checks_only_from() {
-        assert_eq!(parse_mount("type=bind,from=$STAGE", None).unwrap_err(), MountError::FromExpansion);
+        assert_eq!(
+            parse_mount("type=bind,from=$STAGE", None).unwrap_err(),
+            MountError::FromExpansion
+        );
         // A trailing `$` is no expansion; everything else waits for the expander.
         assert_eq!(parse_mount("from=a$", None).unwrap().from, "a$");
-        assert_eq!(parse_mount("type=cache,from=build,target=$T", None).unwrap().from, "build");
+        assert_eq!(
+            parse_mount("type=cache,from=build,target=$T", None)
+                .unwrap()
+                .from,
+            "build"
+        );
         assert!(parse_mount("type=$T,bogus,colour=red", None).is_ok());
     }
 }

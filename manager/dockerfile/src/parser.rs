@@ -146,7 +146,12 @@ impl<'a> Parser<'a> {
 
     /// Trims the newline, checks for a directive, drops a comment line to
     /// nothing. Returns the line and whether it was a directive.
-    fn process_line(&mut self, raw: &'a str, strip_left: bool, line_no: usize) -> Result<(&'a str, bool), SyntaxError> {
+    fn process_line(
+        &mut self,
+        raw: &'a str,
+        strip_left: bool,
+        line_no: usize,
+    ) -> Result<(&'a str, bool), SyntaxError> {
         let mut token = trim_newline(raw);
         if strip_left {
             token = token.trim_start();
@@ -154,7 +159,10 @@ impl<'a> Parser<'a> {
         let directive = self
             .directives
             .parse_line(token)
-            .map_err(|kind| SyntaxError { line: line_no, kind })?;
+            .map_err(|kind| SyntaxError {
+                line: line_no,
+                kind,
+            })?;
         if directive {
             if let Some(esc) = &self.directives.found.escape {
                 self.escape = esc.chars().next().unwrap_or('\\');
@@ -211,8 +219,12 @@ impl<'a> Parser<'a> {
                     message: format!("Empty continuation line found in: {buf}"),
                 });
             }
-            let at = |kind| SyntaxError { line: start_line, kind };
-            let mut node = node_from_line(&buf, self.escape, std::mem::take(&mut comments)).map_err(at)?;
+            let at = |kind| SyntaxError {
+                line: start_line,
+                kind,
+            };
+            let mut node =
+                node_from_line(&buf, self.escape, std::mem::take(&mut comments)).map_err(at)?;
             if can_contain_heredoc(&node) && buf.contains("<<") {
                 let mut heredocs = heredocs_from_line(&buf).map_err(at)?;
                 for heredoc in &mut heredocs {
@@ -292,7 +304,11 @@ fn split_once_space(s: &str) -> Option<(&str, &str)> {
     Some((&s[..start], &rest[end..]))
 }
 
-fn node_from_line(line: &str, escape: char, comments: Vec<String>) -> Result<Node, SyntaxErrorKind> {
+fn node_from_line(
+    line: &str,
+    escape: char,
+    comments: Vec<String>,
+) -> Result<Node, SyntaxErrorKind> {
     let trimmed = line.trim();
     let (cmd, args, flags) = match split_once_space(trimmed) {
         Some((cmd, rest)) => {
@@ -320,19 +336,15 @@ fn node_from_line(line: &str, escape: char, comments: Vec<String>) -> Result<Nod
         "env" => node.args = name_values(args, "ENV", escape)?,
         "label" => node.args = name_values(args, "LABEL", escape)?,
         "expose" | "from" => node.args = whitespace_delimited(args),
-        "maintainer" | "stopsignal" | "user" | "workdir" => {
-            if !args.is_empty() {
-                node.args = vec![args.to_string()];
-            }
+        "maintainer" | "stopsignal" | "user" | "workdir" if !args.is_empty() => {
+            node.args = vec![args.to_string()];
         }
         "healthcheck" => (node.args, node.json) = health_config(args)?,
-        "onbuild" => {
-            if !args.is_empty() {
-                let trigger = node_from_line(args, escape, Vec::new())?;
-                node.args.push(trigger.instruction.clone());
-                node.args.extend(trigger.args.iter().cloned());
-                node.trigger = Some(Box::new(trigger));
-            }
+        "onbuild" if !args.is_empty() => {
+            let trigger = node_from_line(args, escape, Vec::new())?;
+            node.args.push(trigger.instruction.clone());
+            node.args.extend(trigger.args.iter().cloned());
+            node.trigger = Some(Box::new(trigger));
         }
         // Unknown instructions keep no arguments; the instruction model refuses them.
         _ => {}
@@ -525,7 +537,11 @@ fn parse_words(rest: &str, escape: char) -> Vec<String> {
 
 /// ENV and LABEL: `key=value ...` (each word must have `=`) or the legacy
 /// `key value with spaces`, as triples key, value, separator.
-fn name_values(rest: &str, instruction: &'static str, escape: char) -> Result<Vec<String>, SyntaxErrorKind> {
+fn name_values(
+    rest: &str,
+    instruction: &'static str,
+    escape: char,
+) -> Result<Vec<String>, SyntaxErrorKind> {
     let words = parse_words(rest, escape);
     let Some(first) = words.first() else {
         return Ok(Vec::new());
@@ -610,11 +626,17 @@ fn health_config(rest: &str) -> Result<(Vec<String>, bool), SyntaxErrorKind> {
 }
 
 fn can_contain_heredoc(node: &Node) -> bool {
-    let node = match (&node.trigger, node.instruction.eq_ignore_ascii_case("onbuild")) {
+    let node = match (
+        &node.trigger,
+        node.instruction.eq_ignore_ascii_case("onbuild"),
+    ) {
         (Some(trigger), true) => trigger,
         _ => node,
     };
-    matches!(node.instruction.to_ascii_lowercase().as_str(), "add" | "copy" | "run") && !node.json
+    matches!(
+        node.instruction.to_ascii_lowercase().as_str(),
+        "add" | "copy" | "run"
+    ) && !node.json
 }
 
 /// The heredocs a line opens, in order. The line is lexed with quotes and
@@ -639,7 +661,9 @@ fn heredocs_from_line(line: &str) -> Result<Vec<Heredoc>, SyntaxErrorKind> {
 /// which: BuildKit's `^(\d*)<<(-?)\s*([^<]*)$`, where the word after `<<` must
 /// lex to exactly one word.
 pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, SyntaxErrorKind> {
-    let digits_end = word.find(|c: char| !c.is_ascii_digit()).unwrap_or(word.len());
+    let digits_end = word
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(word.len());
     let Some(rest) = word[digits_end..].strip_prefix("<<") else {
         return Ok(None);
     };
@@ -654,12 +678,16 @@ pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, SyntaxErrorKind> {
     let fd = word[..digits_end].parse().unwrap_or(0);
     let mut lex = Lexer::new('\\');
     lex.skip_unset_env = true;
-    let words = lex.process_words(rest, &NoEnv).map_err(SyntaxErrorKind::HeredocWord)?;
+    let words = lex
+        .process_words(rest, &NoEnv)
+        .map_err(SyntaxErrorKind::HeredocWord)?;
     if words.len() != 1 {
         return Ok(None);
     }
     lex.raw_quotes = true;
-    let raw = lex.process_words(rest, &NoEnv).map_err(SyntaxErrorKind::HeredocWord)?;
+    let raw = lex
+        .process_words(rest, &NoEnv)
+        .map_err(SyntaxErrorKind::HeredocWord)?;
     if raw.len() != words.len() {
         return Err(SyntaxErrorKind::InconsistentHeredoc(rest.to_string()));
     }

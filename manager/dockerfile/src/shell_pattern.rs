@@ -53,7 +53,7 @@ pub fn to_regex(pattern: &str, greedy: bool, anchored: bool) -> Result<Regex, Pa
                             pattern: pattern.to_string(),
                             // Go prints the end of input as U+FFFD.
                             reason: format!("invalid escape '\\{}'", other.unwrap_or('\u{FFFD}')),
-                        })
+                        });
                     }
                 }
             }
@@ -114,13 +114,23 @@ pub fn reverse_pattern(pattern: &str) -> String {
 /// here. The single replacement is literal; the global one goes through the
 /// regex replacement, where `$name` refers to a group, as Go's
 /// `ReplaceAllString` that BuildKit calls.
-pub fn replace(pattern: &str, value: &str, replacement: &str, all: bool) -> Result<String, PatternError> {
+pub fn replace(
+    pattern: &str,
+    value: &str,
+    replacement: &str,
+    all: bool,
+) -> Result<String, PatternError> {
     let re = to_regex(pattern, true, false)?;
     if all {
         return Ok(re.replace_all(value, replacement).into_owned());
     }
     Ok(match re.find(value) {
-        Some(m) => format!("{}{}{}", &value[..m.start()], replacement, &value[m.end()..]),
+        Some(m) => format!(
+            "{}{}{}",
+            &value[..m.start()],
+            replacement,
+            &value[m.end()..]
+        ),
         None => value.to_string(),
     })
 }
@@ -140,7 +150,11 @@ mod tests {
                 "^\\(\\(\\)\\[\\]\\{\\}\\^\\$\\.\\*\\?\\|\\\\",
             ),
         ] {
-            assert_eq!(to_regex(pattern, true, true).unwrap().as_str(), expected, "{pattern}");
+            assert_eq!(
+                to_regex(pattern, true, true).unwrap().as_str(),
+                expected,
+                "{pattern}"
+            );
         }
         for bad in ["\\", "\\x", "\\\\\\"] {
             assert!(to_regex(bad, true, true).is_err(), "{bad}");

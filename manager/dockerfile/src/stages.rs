@@ -79,7 +79,9 @@ impl Dockerfile {
             };
             let instruction = instruction::from_node(node).map_err(at)?;
             match instruction {
-                Instruction::Arg(decls) if stages.is_empty() => meta_args.push((node.start_line, decls)),
+                Instruction::Arg(decls) if stages.is_empty() => {
+                    meta_args.push((node.start_line, decls))
+                }
                 Instruction::From(from) => stages.push(Stage {
                     index: stages.len(),
                     from,
@@ -88,7 +90,9 @@ impl Dockerfile {
                     statements: Vec::new(),
                 }),
                 instruction => {
-                    let stage = stages.last_mut().ok_or_else(|| at(SyntaxErrorKind::NoStage))?;
+                    let stage = stages
+                        .last_mut()
+                        .ok_or_else(|| at(SyntaxErrorKind::NoStage))?;
                     stage.statements.push(Statement {
                         line: node.start_line,
                         end_line: node.end_line,
@@ -183,7 +187,9 @@ pub enum StageError {
         base: String,
     },
     /// `--platform=$P` with P empty.
-    #[error("dockerfile parse error line {line}: empty platform value from expression {expression}")]
+    #[error(
+        "dockerfile parse error line {line}: empty platform value from expression {expression}"
+    )]
     BlankPlatform {
         /// The FROM's line.
         line: usize,
@@ -269,13 +275,18 @@ impl StageGraph {
             for st in &stage.statements {
                 match &st.instruction {
                     Instruction::Copy(c) if !c.from.is_empty() => {
-                        if lex.process_word(&c.from, &NoEnv).ok().as_deref() != Some(c.from.as_str()) {
+                        if lex.process_word(&c.from, &NoEnv).ok().as_deref()
+                            != Some(c.from.as_str())
+                        {
                             return Err(StageError::FromExpansion { line: st.line });
                         }
                         let source = match c.from.parse::<i64>() {
                             Ok(index) => {
                                 if index < 0 || index as usize >= df.stages.len() {
-                                    return Err(StageError::StageIndex { line: st.line, index });
+                                    return Err(StageError::StageIndex {
+                                        line: st.line,
+                                        index,
+                                    });
                                 }
                                 Source::Stage(index as usize)
                             }
@@ -288,14 +299,18 @@ impl StageGraph {
                     }
                     Instruction::Run(r) => {
                         for spec in &r.mount_specs {
-                            let Ok(m) = crate::mount::parse_mount(spec, None) else { continue };
+                            let Ok(m) = crate::mount::parse_mount(spec, None) else {
+                                continue;
+                            };
                             if m.from.is_empty() {
                                 continue;
                             }
                             let source = match df.stage_by_name(&m.from) {
                                 Some(i) if i >= stage.index => {
                                     // The target as written (it is expanded only later).
-                                    let verbatim = |s: &str| -> Result<String, ExpandError> { Ok(s.to_string()) };
+                                    let verbatim = |s: &str| -> Result<String, ExpandError> {
+                                        Ok(s.to_string())
+                                    };
                                     let target = crate::mount::parse_mount(spec, Some(&verbatim))
                                         .map(|m| m.target)
                                         .unwrap_or_default();
@@ -314,7 +329,11 @@ impl StageGraph {
                     _ => {}
                 }
             }
-            nodes.push(StageNode { base, platform, sources });
+            nodes.push(StageNode {
+                base,
+                platform,
+                sources,
+            });
         }
         let graph = Self { nodes };
         graph.check_cycles(df)?;
@@ -340,7 +359,12 @@ impl StageGraph {
 
     fn check_cycles(&self, df: &Dockerfile) -> Result<(), StageError> {
         // 0: unvisited, 1: on the current path, 2: done.
-        fn visit(g: &StageGraph, df: &Dockerfile, i: usize, state: &mut [u8]) -> Result<(), StageError> {
+        fn visit(
+            g: &StageGraph,
+            df: &Dockerfile,
+            i: usize,
+            state: &mut [u8],
+        ) -> Result<(), StageError> {
             match state[i] {
                 1 => return Err(StageError::Cycle(df.stages[i].display_name())),
                 2 => return Ok(()),

@@ -48,7 +48,11 @@ fn one_pattern() {
         ("**/.foo", "bar.foo", false),
         ("a(b)c/def", "a(b)c/def", true),
         ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
-        ("dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
+        (
+            "dist/*.whl",
+            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            true,
+        ),
         ("a?b", "a☺b", true),
         ("a?b", "a/b", false),
         ("a*b", "a/b", false),
@@ -78,7 +82,11 @@ fn last_match_wins_and_exceptions_reinclude() {
         (&["docs/*", "!docs/README.md"], "docs/README.md", false),
         (&["docs", "!docs/README.md"], "docs/other.md", true),
         (&["**", "!util/docker/web"], "util/docker/web/foo", false),
-        (&["**", "!util/docker/web", "util/docker/web/foo"], "util/docker/web/foo", true),
+        (
+            &["**", "!util/docker/web", "util/docker/web/foo"],
+            "util/docker/web/foo",
+            true,
+        ),
         (&["**", "!dist/*.whl"], "dist/x.whl", false),
         (&["**", "!dist/*.whl"], "dist/x.tar", true),
         // An exception of a directory re-includes its contents.
@@ -110,15 +118,30 @@ fn walker_view_agrees_and_knows_when_to_descend() {
 #[test]
 fn reading_the_file() {
     let content = b"\xef\xbb\xbf# comment\n  docs  \n!  docs/README.md \n\n/abs/./path/\n !x\n#!not an exception\n../up\n";
-    assert_eq!(read_patterns(content), ["docs", "!docs/README.md", "abs/path", "!x", "../up"]);
-    assert_eq!(ignore_file_names("sub/Dockerfile.dev"), ["sub/Dockerfile.dev.dockerignore", ".dockerignore"]);
+    assert_eq!(
+        read_patterns(content),
+        ["docs", "!docs/README.md", "abs/path", "!x", "../up"]
+    );
+    assert_eq!(
+        ignore_file_names("sub/Dockerfile.dev"),
+        ["sub/Dockerfile.dev.dockerignore", ".dockerignore"]
+    );
 }
 
 #[test]
 fn bad_patterns() {
-    assert_eq!(Matcher::new(&["!"]).unwrap_err().to_string(), "illegal exclusion pattern: \"!\"");
-    assert_eq!(Matcher::new(&["["]).unwrap_err().to_string(), "syntax error in pattern");
-    assert_eq!(Matcher::new(&["a\\"]).unwrap_err().to_string(), "syntax error in pattern");
+    assert_eq!(
+        Matcher::new(&["!"]).unwrap_err().to_string(),
+        "illegal exclusion pattern: \"!\""
+    );
+    assert_eq!(
+        Matcher::new(&["["]).unwrap_err().to_string(),
+        "syntax error in pattern"
+    );
+    assert_eq!(
+        Matcher::new(&["a\\"]).unwrap_err().to_string(),
+        "syntax error in pattern"
+    );
     // Empty and blank patterns are skipped.
     assert!(!Matcher::new(&["", "  "]).unwrap().is_excluded("a"));
 }

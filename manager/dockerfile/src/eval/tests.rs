@@ -5,7 +5,10 @@ use crate::stages::StageGraph;
 
 fn opts(args: &[(&str, &str)]) -> BuildOptions {
     BuildOptions {
-        build_args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        build_args: args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         target: None,
         build_platform: Platform {
             os: "linux".into(),
@@ -33,7 +36,8 @@ fn eval_target(src: &str, o: &BuildOptions) -> Result<EvaluatedStage, String> {
             crate::stages::Base::Stage(b) => StageStart::from_stage(done[b].as_ref().unwrap()),
             _ => StageStart::default(),
         };
-        done[i] = Some(evaluate_stage(&df, &df.stages[i], start, &global, o).map_err(|e| e.to_string())?);
+        done[i] =
+            Some(evaluate_stage(&df, &df.stages[i], start, &global, o).map_err(|e| e.to_string())?);
     }
     Ok(done[target].take().unwrap())
 }
@@ -44,7 +48,12 @@ fn env_of(src: &str, o: &BuildOptions) -> Vec<String> {
 
 fn run_env(src: &str, o: &BuildOptions) -> Vec<String> {
     let st = eval_target(src, o).unwrap();
-    match st.steps.iter().rev().find(|s| matches!(s, Step::Run { .. })) {
+    match st
+        .steps
+        .iter()
+        .rev()
+        .find(|s| matches!(s, Step::Run { .. }))
+    {
         Some(Step::Run { env, .. }) => env.clone(),
         _ => panic!("no RUN"),
     }
@@ -53,7 +62,10 @@ fn run_env(src: &str, o: &BuildOptions) -> Vec<String> {
 #[test]
 fn env_expands_against_the_variables_before_the_instruction() {
     let src = "FROM scratch\nENV A=1\nENV A=2 B=$A\nENV C ${A}x y\nENV D=\"$C\" E='$C'\n";
-    assert_eq!(env_of(src, &opts(&[])), ["A=2", "B=1", "C=2x y", "D=2x y", "E=$C"]);
+    assert_eq!(
+        env_of(src, &opts(&[])),
+        ["A=2", "B=1", "C=2x y", "D=2x y", "E=$C"]
+    );
 }
 
 #[test]
@@ -77,7 +89,10 @@ fn global_defaults_expand_in_order() {
 fn stage_arg_default_and_build_arg() {
     let src = "FROM scratch\nARG X=def\nENV A=$X\nARG Y\nENV B=${Y:-unset}\n";
     assert_eq!(env_of(src, &opts(&[])), ["A=def", "B=unset"]);
-    assert_eq!(env_of(src, &opts(&[("X", "given"), ("Y", "")])), ["A=given", "B=unset"]);
+    assert_eq!(
+        env_of(src, &opts(&[("X", "given"), ("Y", "")])),
+        ["A=given", "B=unset"]
+    );
     assert_eq!(env_of(src, &opts(&[("Y", "y")])), ["A=def", "B=y"]);
 }
 
@@ -87,7 +102,10 @@ fn args_are_in_run_env_but_not_in_image_env() {
     let st = eval_target(src, &opts(&[])).unwrap();
     assert_eq!(st.config.env.to_strings(), ["E=2"]);
     assert_eq!(run_env(src, &opts(&[])), ["X=1", "E=2"]);
-    assert_eq!(st.history.last().unwrap().created_by, "RUN |1 X=1 /bin/sh -c true # buildkit");
+    assert_eq!(
+        st.history.last().unwrap().created_by,
+        "RUN |1 X=1 /bin/sh -c true # buildkit"
+    );
 }
 
 #[test]
@@ -117,11 +135,21 @@ fn predefined_platform_args() {
 #[test]
 fn proxy_build_args_reach_run_only() {
     let src = "FROM scratch\nENV A=${HTTP_PROXY:-none}\nRUN true\n";
-    let o = opts(&[("HTTP_PROXY", "http://p:3128"), ("no_proxy", "x"), ("OTHER", "o")]);
+    let o = opts(&[
+        ("HTTP_PROXY", "http://p:3128"),
+        ("no_proxy", "x"),
+        ("OTHER", "o"),
+    ]);
     assert_eq!(env_of(src, &o), ["A=none"]);
-    assert_eq!(run_env(src, &o), ["A=none", "HTTP_PROXY=http://p:3128", "no_proxy=x"]);
+    assert_eq!(
+        run_env(src, &o),
+        ["A=none", "HTTP_PROXY=http://p:3128", "no_proxy=x"]
+    );
     let st = eval_target(src, &o).unwrap();
-    assert_eq!(st.history.last().unwrap().created_by, "RUN /bin/sh -c true # buildkit");
+    assert_eq!(
+        st.history.last().unwrap().created_by,
+        "RUN /bin/sh -c true # buildkit"
+    );
 }
 
 #[test]
@@ -129,7 +157,10 @@ fn a_stage_from_a_stage_inherits_env_args_and_config() {
     let src = "FROM scratch AS base\nARG V=1\nENV E=2\nWORKDIR /w\nUSER u\nFROM base\nENV F=$V$E\nRUN true\n";
     let st = eval_target(src, &opts(&[])).unwrap();
     assert_eq!(st.config.env.to_strings(), ["E=2", "F=12"]);
-    assert_eq!((st.config.working_dir.as_str(), st.config.user.as_str()), ("/w", "u"));
+    assert_eq!(
+        (st.config.working_dir.as_str(), st.config.user.as_str()),
+        ("/w", "u")
+    );
     assert_eq!(run_env(src, &opts(&[])), ["V=1", "E=2", "F=12"]);
 }
 
@@ -153,20 +184,32 @@ fn metadata_instructions_set_the_config() {
     );
     let c = eval_target(src, &opts(&[])).unwrap().config;
     assert_eq!(
-        c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        c.labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>(),
         ["/opt=x", "a=1", "b c=d e"]
     );
     assert_eq!(
         c.exposed_ports.iter().cloned().collect::<Vec<_>>(),
         ["53/udp", "80/tcp", "8000/tcp", "8001/tcp", "8002/tcp", "9000/tcp"]
     );
-    assert_eq!(c.volumes.iter().cloned().collect::<Vec<_>>(), ["/data", "/opt/v"]);
+    assert_eq!(
+        c.volumes.iter().cloned().collect::<Vec<_>>(),
+        ["/data", "/opt/v"]
+    );
     assert_eq!(c.working_dir, "/opt/app");
     assert_eq!(c.user, "opt:staff");
     assert_eq!(c.stop_signal.as_deref(), Some("SIGQUIT"));
-    assert_eq!(c.cmd.as_deref(), Some(&["/bin/bash".to_string(), "-c".into(), "echo $P".into()][..]));
+    assert_eq!(
+        c.cmd.as_deref(),
+        Some(&["/bin/bash".to_string(), "-c".into(), "echo $P".into()][..])
+    );
     let h = c.healthcheck.unwrap();
-    assert_eq!((h.test, h.interval, h.retries), (vec!["CMD".to_string(), "true".into()], 30_000_000_000, 3));
+    assert_eq!(
+        (h.test, h.interval, h.retries),
+        (vec!["CMD".to_string(), "true".into()], 30_000_000_000, 3)
+    );
     assert_eq!(c.on_build, ["RUN echo hi"]);
     assert_eq!(c.author.as_deref(), Some("me"));
 }
@@ -178,13 +221,17 @@ fn entrypoint_resets_an_inherited_cmd_but_not_its_own() {
     assert_eq!((c.entrypoint, c.cmd), (Some(vec!["e".to_string()]), None));
     let src = "FROM scratch\nCMD [\"x\"]\nENTRYPOINT e\n";
     let c = eval_target(src, &opts(&[])).unwrap().config;
-    assert_eq!(c.entrypoint, Some(vec!["/bin/sh".to_string(), "-c".into(), "e".into()]));
+    assert_eq!(
+        c.entrypoint,
+        Some(vec!["/bin/sh".to_string(), "-c".into(), "e".into()])
+    );
     assert_eq!(c.cmd, Some(vec!["x".to_string()]));
 }
 
 #[test]
 fn onbuild_triggers_of_the_base_run_first_and_are_not_inherited() {
-    let src = "FROM scratch AS a\nONBUILD ENV FROM_TRIGGER=1\nENV X=1\nFROM a\nENV Y=$FROM_TRIGGER\n";
+    let src =
+        "FROM scratch AS a\nONBUILD ENV FROM_TRIGGER=1\nENV X=1\nFROM a\nENV Y=$FROM_TRIGGER\n";
     let c = eval_target(src, &opts(&[])).unwrap().config;
     assert_eq!(c.env.to_strings(), ["X=1", "FROM_TRIGGER=1", "Y=1"]);
     assert!(c.on_build.is_empty());
@@ -211,30 +258,61 @@ fn filesystem_steps_carry_their_state() {
     assert_eq!(st.steps.len(), 5);
     assert!(matches!(&st.steps[0], Step::Mkdir { path, .. } if path == "/w"));
     match &st.steps[1] {
-        Step::Copy { sources, dest, chown, from, workdir, user, .. } => {
-            assert_eq!((sources.as_slice(), dest.as_str(), chown.as_str()), (&["a/dst".to_string()][..], "/dst/", "/dst"));
-            assert_eq!((from.as_str(), workdir.as_str(), user.as_str()), ("src", "/w", "1:1"));
+        Step::Copy {
+            sources,
+            dest,
+            chown,
+            from,
+            workdir,
+            user,
+            ..
+        } => {
+            assert_eq!(
+                (sources.as_slice(), dest.as_str(), chown.as_str()),
+                (&["a/dst".to_string()][..], "/dst/", "/dst")
+            );
+            assert_eq!(
+                (from.as_str(), workdir.as_str(), user.as_str()),
+                ("src", "/w", "1:1")
+            );
         }
         s => panic!("{s:?}"),
     }
     match &st.steps[2] {
         Step::Copy { contents, .. } => assert_eq!(
             contents,
-            &[("EOF".to_string(), "v=/dst\n".to_string()), ("RAW".to_string(), "v=$D\n".to_string())]
+            &[
+                ("EOF".to_string(), "v=/dst\n".to_string()),
+                ("RAW".to_string(), "v=$D\n".to_string())
+            ]
         ),
         s => panic!("{s:?}"),
     }
     match &st.steps[3] {
-        Step::Run { args, mounts, network, .. } => {
+        Step::Run {
+            args,
+            mounts,
+            network,
+            ..
+        } => {
             assert_eq!(args, &["make"]);
             assert_eq!((mounts[0].id.as_str(), *network), ("c/dst", Network::None));
         }
         s => panic!("{s:?}"),
     }
-    assert!(matches!(&st.steps[4], Step::Copy { add: true, checksum, .. } if checksum == "sha256:/dst"));
-    let created: Vec<_> = st.history.iter().map(|h| (h.created_by.as_str(), h.empty_layer)).collect();
+    assert!(
+        matches!(&st.steps[4], Step::Copy { add: true, checksum, .. } if checksum == "sha256:/dst")
+    );
+    let created: Vec<_> = st
+        .history
+        .iter()
+        .map(|h| (h.created_by.as_str(), h.empty_layer))
+        .collect();
     assert_eq!(created[1], ("WORKDIR /w", false));
-    assert_eq!(created[3], ("COPY --from=src --chown=/dst a/dst /dst/ # buildkit", false));
+    assert_eq!(
+        created[3],
+        ("COPY --from=src --chown=/dst a/dst /dst/ # buildkit", false)
+    );
 }
 
 #[test]

@@ -16,7 +16,12 @@ fn env(pairs: &[(&str, &str)]) -> EnvList {
 /// PWD=/home SHELL=bash KOREAN=한국어 and NULL set to the empty string.
 #[test]
 fn single_word_expansion() {
-    let env = env(&[("PWD", "/home"), ("SHELL", "bash"), ("KOREAN", "한국어"), ("NULL", "")]);
+    let env = env(&[
+        ("PWD", "/home"),
+        ("SHELL", "bash"),
+        ("KOREAN", "한국어"),
+        ("NULL", ""),
+    ]);
     let cases: &[(&str, Option<&str>)] = &[
         ("hello", Some("hello")),
         ("he'll'o", Some("hello")),
@@ -152,10 +157,18 @@ fn word_splitting() {
     env.set("space", "abc  def");
     check(&env, "hello${space}bye", Some(&["helloabc", "defbye"]));
     check(&env, "hello\"${space}\"bye", Some(&["helloabc  defbye"]));
-    check(&env, "hello \"${space}\"bye", Some(&["hello", "abc  defbye"]));
+    check(
+        &env,
+        "hello \"${space}\"bye",
+        Some(&["hello", "abc  defbye"]),
+    );
     env.set("leading", "  ab c");
     check(&env, "hello${leading}def", Some(&["hello", "ab", "cdef"]));
-    check(&env, "hello\"${leading}\" def", Some(&["hello  ab c", "def"]));
+    check(
+        &env,
+        "hello\"${leading}\" def",
+        Some(&["hello  ab c", "def"]),
+    );
     check(&env, "hello\"${leading}\"", Some(&["hello  ab c"]));
     check(&env, "hello${leading}", Some(&["hello", "ab", "c"]));
     env.set("trailing", "ab c   ");
@@ -216,11 +229,17 @@ fn required_variables_name_the_message() {
     assert_eq!(lex.process_word(no_unset, &empty).unwrap(), "");
     assert!(lex.process_word(no_unset, &unset).is_err());
     assert_eq!(
-        lex.process_word("${X?}", &NoEnv).unwrap_err().kind.to_string(),
+        lex.process_word("${X?}", &NoEnv)
+            .unwrap_err()
+            .kind
+            .to_string(),
         "X: is not allowed to be unset"
     );
     assert_eq!(
-        lex.process_word("${VAR:?}", &empty).unwrap_err().kind.to_string(),
+        lex.process_word("${VAR:?}", &empty)
+            .unwrap_err()
+            .kind
+            .to_string(),
         "VAR: is not allowed to be empty"
     );
 }
@@ -233,22 +252,37 @@ fn matched_and_unmatched_variables() {
     assert_eq!(r.word, "xxx  ccc");
     assert_eq!(r.matched.iter().collect::<Vec<_>>(), ["BAR", "FOO"]);
     assert_eq!(r.unmatched.iter().collect::<Vec<_>>(), ["BAZ"]);
-    let r = lex.process("${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", &e).unwrap();
+    let r = lex
+        .process("${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", &e)
+        .unwrap();
     assert_eq!(r.word, "xxx bbb ccc");
     let r = lex.process("${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}", &e).unwrap();
     assert_eq!(r.word, "aaa bbb ");
-    let r = lex.process("${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}", &e).unwrap();
+    let r = lex
+        .process("${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}", &e)
+        .unwrap();
     assert_eq!(r.word, "aaa  ");
 }
 
 /// BuildKit's pattern modifiers; `None` is an error.
+/// Input, variables set, result (`None`: an error).
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Option<&'static str>,
+);
+
 #[test]
 fn pattern_modifiers() {
-    let cases: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+    let cases: &[Case] = &[
         ("${FOO=aaa}", &[("FOO", "xxx")], None),
         ("${FOO=:aaa}", &[("FOO", "xxx")], None),
         ("${FOO=}", &[], None),
-        ("${FOO#()[]{\\}^$.\\*\\?|\\\\}", &[("FOO", "()[]{}^$.*?|\\x")], Some("x")),
+        (
+            "${FOO#()[]{\\}^$.\\*\\?|\\\\}",
+            &[("FOO", "()[]{}^$.*?|\\x")],
+            Some("x"),
+        ),
         ("${FOO%%\\**}", &[("FOO", "xx**")], Some("xx")),
         ("${FOO#*x*y}", &[("FOO", "xxyy")], Some("y")),
         ("${FOO#*}", &[("FOO", "xxyy")], Some("xxyy")),
@@ -258,10 +292,18 @@ fn pattern_modifiers() {
         ("${FOO##*x}", &[("FOO", "xxyy")], Some("yy")),
         ("${FOO##}", &[("FOO", "xxyy")], Some("xxyy")),
         ("${FOO#?\\?}", &[("FOO", "???y")], Some("?y")),
-        ("${ABC:-.}${FOO%x}${ABC:-.}", &[("FOO", "xxyy")], Some(".xxyy.")),
+        (
+            "${ABC:-.}${FOO%x}${ABC:-.}",
+            &[("FOO", "xxyy")],
+            Some(".xxyy."),
+        ),
         ("${FOO%%\\**\\*}", &[("FOO", "a***yy*")], Some("a")),
         ("${FOO%}", &[("FOO", "xxyy")], Some("xxyy")),
-        ("${FOO%%$BAR}", &[("FOO", "xxyy"), ("BAR", "")], Some("xxyy")),
+        (
+            "${FOO%%$BAR}",
+            &[("FOO", "xxyy"), ("BAR", "")],
+            Some("xxyy"),
+        ),
         ("${FOO%.*}", &[("FOO", "a.tar.gz")], Some("a.tar")),
         ("${FOO%%.*}", &[("FOO", "a.tar.gz")], Some("a")),
         ("${FOO:#}", &[], None),
@@ -280,16 +322,32 @@ fn pattern_modifiers() {
         ),
         (
             "${FOO/$NEEDLE/$REPLACEMENT} - ${FOO//$NEEDLE/$REPLACEMENT}",
-            &[("FOO", "/a/foo/b/c.txt"), ("NEEDLE", "/?/"), ("REPLACEMENT", "/")],
+            &[
+                ("FOO", "/a/foo/b/c.txt"),
+                ("NEEDLE", "/?/"),
+                ("REPLACEMENT", "/"),
+            ],
             Some("/foo/b/c.txt - /foo/c.txt"),
         ),
         (
             "${FOO/$NEEDLE/$REPLACEMENT}",
-            &[("FOO", "http://google.de"), ("NEEDLE", "http://"), ("REPLACEMENT", "https://")],
+            &[
+                ("FOO", "http://google.de"),
+                ("NEEDLE", "http://"),
+                ("REPLACEMENT", "https://"),
+            ],
             Some("https://google.de"),
         ),
-        ("${FOO//\\//\\/}", &[("FOO", "/tmp/foo.txt")], Some("\\/tmp\\/foo.txt")),
-        ("${FOO/$BAR/ww}", &[("FOO", "xxyy"), ("BAR", "")], Some("wwxxyy")),
+        (
+            "${FOO//\\//\\/}",
+            &[("FOO", "/tmp/foo.txt")],
+            Some("\\/tmp\\/foo.txt"),
+        ),
+        (
+            "${FOO/$BAR/ww}",
+            &[("FOO", "xxyy"), ("BAR", "")],
+            Some("wwxxyy"),
+        ),
         ("${FOO//ww}", &[("FOO", "xxyy")], None),
         ("${FOO//}", &[("FOO", "xxyy")], None),
         ("${FOO///}", &[("FOO", "xxyy")], Some("xxyy")),
@@ -316,13 +374,28 @@ fn error_messages_are_buildkits() {
         ("${FOO//ww}", "syntax error: missing '/' in ${}"),
         ("${FOO:=x}", "unsupported modifier (:=) in substitution"),
         ("${FOO:#x}", "unsupported modifier (:#) in substitution"),
-        ("'abc", "unexpected end of statement while looking for matching single-quote"),
-        ("\"abc", "unexpected end of statement while looking for matching double-quote"),
-        ("${FOO#\\x}", "invalid pattern (\\x) in substitution: invalid escape '\\x'"),
+        (
+            "'abc",
+            "unexpected end of statement while looking for matching single-quote",
+        ),
+        (
+            "\"abc",
+            "unexpected end of statement while looking for matching double-quote",
+        ),
+        (
+            "${FOO#\\x}",
+            "invalid pattern (\\x) in substitution: invalid escape '\\x'",
+        ),
     ] {
         let err = lex.process_word(input, &env(&[("FOO", "v")])).unwrap_err();
         assert_eq!(err.kind.to_string(), message, "{input:?}");
-        assert_eq!(err.to_string(), format!("failed to process {}: {message}", crate::error::go_quote(input)));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "failed to process {}: {message}",
+                crate::error::go_quote(input)
+            )
+        );
     }
 }
 
@@ -344,5 +417,8 @@ fn skip_process_quotes_keeps_quotes() {
     let mut lex = Lexer::new('\\');
     lex.skip_process_quotes = true;
     let e = env(&[("V", "x")]);
-    assert_eq!(lex.process_word("'$V' \"$V\"\n", &e).unwrap(), "'x' \"x\"\n");
+    assert_eq!(
+        lex.process_word("'$V' \"$V\"\n", &e).unwrap(),
+        "'x' \"x\"\n"
+    );
 }

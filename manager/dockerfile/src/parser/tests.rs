@@ -51,13 +51,21 @@ fn empty_continuation_lines_are_skipped_with_a_warning() {
     assert_eq!(ast.nodes[1].args, ["foo bar baz"]);
     assert_eq!((ast.nodes[1].start_line, ast.nodes[1].end_line), (2, 6));
     assert_eq!(ast.warnings.len(), 1);
-    assert!(ast.warnings[0].message.starts_with("Empty continuation line found in: RUN foo bar baz"));
+    assert!(ast.warnings[0]
+        .message
+        .starts_with("Empty continuation line found in: RUN foo bar baz"));
 }
 
 #[test]
 fn continuation_at_end_of_file_ends_the_instruction() {
-    assert_eq!(dump("FROM a\nRUN echo hi \\"), ["from \"a\"", "run \"echo hi\""]);
-    assert_eq!(dump("FROM a\nRUN echo hi \\\n"), ["from \"a\"", "run \"echo hi\""]);
+    assert_eq!(
+        dump("FROM a\nRUN echo hi \\"),
+        ["from \"a\"", "run \"echo hi\""]
+    );
+    assert_eq!(
+        dump("FROM a\nRUN echo hi \\\n"),
+        ["from \"a\"", "run \"echo hi\""]
+    );
 }
 
 #[test]
@@ -106,8 +114,13 @@ fn directives_only_at_the_top() {
     }
     // Several directives, with syntax recorded (never acted on) and the
     // directive comments not taken as comments of the first instruction.
-    let ast = parse(b"# syntax=docker/dockerfile:1\n# check=skip=all\n#escape=`\n# about from\nFROM a\n").unwrap();
-    assert_eq!(ast.directives.syntax.as_deref(), Some("docker/dockerfile:1"));
+    let ast =
+        parse(b"# syntax=docker/dockerfile:1\n# check=skip=all\n#escape=`\n# about from\nFROM a\n")
+            .unwrap();
+    assert_eq!(
+        ast.directives.syntax.as_deref(),
+        Some("docker/dockerfile:1")
+    );
     assert_eq!(ast.directives.check.as_deref(), Some("skip=all"));
     assert_eq!(ast.escape, '`');
     assert_eq!(ast.nodes[0].comments, ["about from"]);
@@ -131,8 +144,8 @@ fn json_or_shell_form_as_docker_decides() {
         "RUN [\"ls\", \"-la\"]\n",
         "RUN [\"echo\", \"'1234'\"]\n",
         "CMD [ \"a\" , \"b\" ]\n",
-        "CMD [\"a\", 'b']\n",     // not JSON: shell form
-        "CMD [\"a\"\n",           // unterminated: shell form
+        "CMD [\"a\", 'b']\n",         // not JSON: shell form
+        "CMD [\"a\"\n",               // unterminated: shell form
         "ENTRYPOINT [\"a\" \"b\"]\n", // no comma: shell form
         "RUN [\"echo\", \"[\\\"nested\\\"]\"]\n",
         "COPY [\"a b\", \"/c\"]\n",
@@ -188,7 +201,10 @@ fn env_and_label_forms() {
             "arg \"A\" \"B=1\" \"\\\"C\\\"=\\\"2 3\\\"\"",
         ]
     );
-    assert_eq!(err("FROM a\nENV key\n"), "dockerfile parse error line 2: ENV must have two arguments");
+    assert_eq!(
+        err("FROM a\nENV key\n"),
+        "dockerfile parse error line 2: ENV must have two arguments"
+    );
     assert_eq!(
         err("FROM a\nENV a=1 b\n"),
         "dockerfile parse error line 2: Syntax error - can't find = in \"b\". Must be of the form: name=value"
@@ -224,12 +240,16 @@ fn flags_are_split_off_with_quotes_processed() {
 
 #[test]
 fn onbuild_parses_its_trigger() {
-    let ast = parse(b"FROM a\nONBUILD RUN [\"echo\", \"test\"]\nONBUILD COPY --from=x . /\n").unwrap();
+    let ast =
+        parse(b"FROM a\nONBUILD RUN [\"echo\", \"test\"]\nONBUILD COPY --from=x . /\n").unwrap();
     let n = &ast.nodes[1];
     assert_eq!(n.args, ["RUN", "echo", "test"]);
     assert!(n.trigger.as_ref().unwrap().json);
     let t = ast.nodes[2].trigger.as_ref().unwrap();
-    assert_eq!((t.instruction.as_str(), t.flags.as_slice()), ("COPY", &["--from=x".to_string()][..]));
+    assert_eq!(
+        (t.instruction.as_str(), t.flags.as_slice()),
+        ("COPY", &["--from=x".to_string()][..])
+    );
 }
 
 #[test]
@@ -289,8 +309,14 @@ fn heredocs() {
     assert_eq!(h.body(), "echo tabbed\n");
 
     assert_eq!(n[3].heredocs.len(), 2);
-    assert_eq!((n[3].heredocs[0].name.as_str(), n[3].heredocs[0].expand), ("A", false));
-    assert_eq!((n[3].heredocs[1].name.as_str(), n[3].heredocs[1].expand), ("B", false));
+    assert_eq!(
+        (n[3].heredocs[0].name.as_str(), n[3].heredocs[0].expand),
+        ("A", false)
+    );
+    assert_eq!(
+        (n[3].heredocs[1].name.as_str(), n[3].heredocs[1].expand),
+        ("B", false)
+    );
     assert_eq!(n[3].heredocs[0].content, "$not expanded\n");
     assert_eq!(n[3].heredocs[1].content, "b\n");
 
@@ -326,7 +352,9 @@ fn heredoc_words() {
         ("x<<EOF", None),
         ("<<'EOF' x", None),
     ] {
-        let got = parse_heredoc(word).unwrap().map(|h| (h.name, h.expand, h.chomp, h.fd));
+        let got = parse_heredoc(word)
+            .unwrap()
+            .map(|h| (h.name, h.expand, h.chomp, h.fd));
         let want = want.map(|(n, e, c, f)| (n.to_string(), e, c, f));
         assert_eq!(got, want, "{word:?}");
     }
@@ -334,8 +362,14 @@ fn heredoc_words() {
 
 #[test]
 fn comments_and_blank_files() {
-    assert_eq!(err(""), "dockerfile parse error line 1: file with no instructions");
-    assert_eq!(err("# only\n\n#comments\n"), "dockerfile parse error line 3: file with no instructions");
+    assert_eq!(
+        err(""),
+        "dockerfile parse error line 1: file with no instructions"
+    );
+    assert_eq!(
+        err("# only\n\n#comments\n"),
+        "dockerfile parse error line 3: file with no instructions"
+    );
     let ast = parse(b"# first\n#\n# about a\n   # indented\nFROM a\n").unwrap();
     assert_eq!(ast.nodes[0].comments, ["about a", "# indented"]);
 }
@@ -350,6 +384,10 @@ fn unknown_instructions_parse_without_arguments() {
 #[test]
 fn line_numbers_count_every_line() {
     let ast = parse(b"\n\nFROM a\n\n# c\nRUN a \\\n  b \\\n  c\n\nCMD x\n").unwrap();
-    let lines: Vec<_> = ast.nodes.iter().map(|n| (n.start_line, n.end_line)).collect();
+    let lines: Vec<_> = ast
+        .nodes
+        .iter()
+        .map(|n| (n.start_line, n.end_line))
+        .collect();
     assert_eq!(lines, [(3, 3), (6, 8), (10, 10)]);
 }

@@ -16,15 +16,15 @@ fn graph(src: &str, global: &[(&str, &str)]) -> Result<(Dockerfile, StageGraph),
 #[test]
 fn bases_and_sources() {
     let src = concat!(
-        "FROM busybox AS Build\n",                  // 0: image, name lower-cased
-        "FROM scratch\n",                           // 1
-        "FROM build AS two\n",                      // 2: stage 0
-        "FROM Build\n",                             // 3: an image (exact match only)
-        "FROM $BASE\n",                             // 4: from the global scope
-        "COPY --from=BUILD /a /a\n",                // stage 0, any case
-        "COPY --from=1 /b /b\n",                    // stage 1 by index
-        "COPY --from=alpine:3 /c /c\n",             // an image
-        "RUN --mount=from=two,target=/m true\n",    // stage 2
+        "FROM busybox AS Build\n",               // 0: image, name lower-cased
+        "FROM scratch\n",                        // 1
+        "FROM build AS two\n",                   // 2: stage 0
+        "FROM Build\n",                          // 3: an image (exact match only)
+        "FROM $BASE\n",                          // 4: from the global scope
+        "COPY --from=BUILD /a /a\n",             // stage 0, any case
+        "COPY --from=1 /b /b\n",                 // stage 1 by index
+        "COPY --from=alpine:3 /c /c\n",          // an image
+        "RUN --mount=from=two,target=/m true\n", // stage 2
         "RUN --mount=type=bind,from=img,target=/i true\n", // an image
     );
     let (df, g) = graph(src, &[("BASE", "two")]).unwrap();
@@ -66,21 +66,40 @@ fn only_what_the_target_needs_in_dependency_order() {
         "COPY --from=c / /\n",
     );
     let (df, g) = graph(src, &[]).unwrap();
-    assert_eq!(g.needed(StageGraph::target(&df, None).unwrap()), [0, 1, 3, 4]);
-    assert_eq!(g.needed(StageGraph::target(&df, Some("C")).unwrap()), [0, 1, 3]);
-    assert_eq!(g.needed(StageGraph::target(&df, Some("unused")).unwrap()), [2]);
     assert_eq!(
-        StageGraph::target(&df, Some("nope")).unwrap_err().to_string(),
+        g.needed(StageGraph::target(&df, None).unwrap()),
+        [0, 1, 3, 4]
+    );
+    assert_eq!(
+        g.needed(StageGraph::target(&df, Some("C")).unwrap()),
+        [0, 1, 3]
+    );
+    assert_eq!(
+        g.needed(StageGraph::target(&df, Some("unused")).unwrap()),
+        [2]
+    );
+    assert_eq!(
+        StageGraph::target(&df, Some("nope"))
+            .unwrap_err()
+            .to_string(),
         "target stage \"nope\" could not be found"
     );
 }
 
 #[test]
 fn a_later_stage_by_name_is_allowed_and_cycles_are_not() {
-    let (_, g) = graph("FROM scratch\nCOPY --from=later / /\nFROM scratch AS later\n", &[]).unwrap();
+    let (_, g) = graph(
+        "FROM scratch\nCOPY --from=later / /\nFROM scratch AS later\n",
+        &[],
+    )
+    .unwrap();
     assert_eq!(g.needed(0), [1, 0]);
     assert_eq!(
-        graph("FROM scratch AS x\nCOPY --from=y / /\nFROM scratch AS y\nCOPY --from=x / /\n", &[]).unwrap_err(),
+        graph(
+            "FROM scratch AS x\nCOPY --from=y / /\nFROM scratch AS y\nCOPY --from=x / /\n",
+            &[]
+        )
+        .unwrap_err(),
         "circular dependency detected on stage: x"
     );
     assert_eq!(
