@@ -183,6 +183,10 @@ impl ContainerService {
                 &hostname,
                 o.domainname.as_deref(),
                 &o.network,
+                self.networks
+                    .endpoints_of(id)
+                    .first()
+                    .map(|(_, e)| e.address),
                 &o.extra_hosts,
                 &o.dns,
             )?,
@@ -401,6 +405,12 @@ impl ContainerService {
         crash_point::reached("start-created", &id);
         if let Err(e) = self.networks.attach(&id, init_pid).await {
             shutdown_shim(task.as_ref()).await;
+            return Err(self.start_failed(&record, e.to_string()));
+        }
+        let dns = super::network::resolver_config(&record);
+        if let Err(e) = self.networks.serve_dns(&id, init_pid, dns).await {
+            shutdown_shim(task.as_ref()).await;
+            self.networks.detach(&id).await;
             return Err(self.start_failed(&record, e.to_string()));
         }
         crash_point::reached("start-attached", &id);
@@ -760,6 +770,7 @@ impl ContainerService {
         let reservation = self.reserve_name(Some(new_name.to_string()), &record.id)?;
         let record = self.update(&record.id, |r| r.name = new_name.to_string())?;
         drop(reservation);
+        self.networks.rename(&record.id, &old, new_name).await?;
         self.publish(&record, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }

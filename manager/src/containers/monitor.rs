@@ -356,14 +356,21 @@ impl ContainerService {
                 self.restart_at_daemon_start(&record);
             }
         }
-        let live = self
+        let running: Vec<ContainerRecord> = self
             .records()?
             .into_iter()
             .filter(|r| r.state.status.is_live())
-            .map(|r| r.id)
             .collect();
+        let live = running.iter().map(|r| r.id.clone()).collect();
         if let Err(e) = self.networks.recover(&live).await {
             tracing::warn!(error = %e, "recover networks");
+        }
+        // Their embedded DNS servers died with the previous berthd.
+        for r in running.iter().filter(|r| r.state.pid > 0) {
+            let dns = super::network::resolver_config(r);
+            if let Err(e) = self.networks.serve_dns(&r.id, r.state.pid, dns).await {
+                tracing::warn!(id = %r.id, error = %e, "restart embedded dns server");
+            }
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use super::record::ContainerRecord;
 use super::service::ContainerIndex;
 use super::spec::{ContainerOptions, HostsFiles};
 use super::{ContainerError, ContainerService};
+use crate::networks::dns::{resolv_conf, ResolverConfig};
 use crate::networks::{join, EndpointRequest, Member, Members, NetworkMode, NetworkService};
 use std::collections::BTreeMap;
 
@@ -169,6 +170,49 @@ pub fn on_any_network(networks: &NetworkService, r: &ContainerRecord, wanted: &[
     })
 }
 
+/// What container `r`'s embedded DNS server forwards to: its `--dns`, else
+/// the host's nameservers (without loopback ones), read now, as docker
+/// derives them from the container's resolv.conf source.
+pub fn resolver_config(r: &ContainerRecord) -> ResolverConfig {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let source = crate::networks::hosts::container_resolv_conf(&host, &r.config.options.dns);
+    resolv_conf::embedded(&source).1
+}
+
+/// `network connect` of a running container to a user network: its
+/// resolv.conf is pointed at the embedded server (once; docker's
+/// `rebuildDNS`) and that server started, if it was not.
+async fn serve_dns_after_connect(
+    containers: &ContainerService,
+    r: &ContainerRecord,
+    pid: u32,
+) -> Result<(), ContainerError> {
+    if containers.networks.serves_dns(&r.id)
+        || matches!(
+            r.config.options.network,
+            NetworkMode::Host | NetworkMode::Container(_)
+        )
+    {
+        return Ok(());
+    }
+    let path = containers.paths.log_dir(&r.id).join("resolv.conf");
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if !resolv_conf::is_embedded(&current) {
+        let (text, _) = resolv_conf::embedded(&current);
+        crate::networks::hosts::rewrite_in_place(&path, &text).map_err(|source| {
+            ContainerError::Io {
+                op: "rewrite",
+                path: path.clone(),
+                source,
+            }
+        })?;
+    }
+    Ok(containers
+        .networks
+        .serve_dns(&r.id, pid, resolver_config(r))
+        .await?)
+}
+
 /// A container as its networks see it.
 pub fn member(r: &ContainerRecord) -> Member {
     let o = &r.config.options;
@@ -216,10 +260,13 @@ impl ContainerService {
     ) -> Result<(), ContainerError> {
         let r = self.resolve(container)?;
         let pid = (r.state.status.is_live() && r.state.pid > 0).then_some(r.state.pid);
-        Ok(self
-            .networks
+        self.networks
             .connect(network, &member(&r), req, pid)
-            .await?)
+            .await?;
+        if let Some(pid) = pid {
+            serve_dns_after_connect(self, &r, pid).await?;
+        }
+        Ok(())
     }
 
     /// `network disconnect [-f]`: the container's endpoint on `network`

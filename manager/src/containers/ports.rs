@@ -155,6 +155,11 @@ impl ContainerService {
             .get(id)
             .map(|r| r.ports.container_ip.is_some() || !r.ports.published.is_empty())
             .unwrap_or(true);
+        // Nothing was published (no -p/-P): no nftables work at all (an
+        // `nft -j list table` per exit cost 4-5 ms of CPU).
+        if !had {
+            return;
+        }
         let owned = id.to_string();
         let result = tokio::task::spawn_blocking(move || publisher.unpublish(&owned)).await;
         match result {
@@ -162,12 +167,10 @@ impl ContainerService {
             Ok(Err(e)) => tracing::warn!(id, error = %e, "unpublish ports"),
             Err(e) => tracing::warn!(id, error = %e, "unpublish ports"),
         }
-        if had {
-            let _ = self.update(id, |r| {
-                r.ports.container_ip = None;
-                r.ports.published.clear();
-            });
-        }
+        let _ = self.update(id, |r| {
+            r.ports.container_ip = None;
+            r.ports.published.clear();
+        });
     }
 
     /// At berthd start, after the running containers are known: makes the

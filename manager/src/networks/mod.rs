@@ -7,7 +7,9 @@
 //! * [`link`]: bridges and veths over rtnetlink, the container's end
 //!   configured from inside its namespace;
 //! * [`join`]: `--network container:ID` (the other's namespace path);
-//! * [`hosts`]: /etc/hosts and resolv.conf contents, rewritten in place;
+//! * [`hosts`]: resolv.conf contents without the embedded server;
+//! * [`dns`]: the embedded DNS server of user networks (127.0.0.11 in
+//!   each container), its name table and resolv.conf;
 //! * [`service`]: [`NetworkService`], the network commands and the hooks
 //!   the containers service calls at create, start, exit and rm;
 //! * [`firewall`]: berthd's own nftables table (published ports, the
@@ -17,6 +19,7 @@
 //! docs/networking.md explains the design (how the namespace is made, name
 //! resolution, what is never done: no NAT, no ip_forward).
 
+pub mod dns;
 pub mod firewall;
 pub mod hosts;
 pub mod ipam;
@@ -62,6 +65,9 @@ pub enum NetworkError {
     Link(#[from] link::LinkError),
     #[error(transparent)]
     Join(#[from] join::JoinError),
+    /// A container's embedded DNS server.
+    #[error(transparent)]
+    Dns(#[from] dns::DnsError),
     #[error(transparent)]
     Metadata(Box<berth_store::metadata::MetadataError>),
     /// The file lock that serialises subnet choices between berthds.

@@ -7,17 +7,21 @@
 //! | container event | hook | what happens |
 //! |---|---|---|
 //! | create | [`NetworkService::allocate`] | address allocated on its network (default `bridge`: created lazily) |
-//! | start, after shim Create | [`NetworkService::attach`] | veth made, eth0 configured; hosts files of the network rewritten |
-//! | exit / failed start | [`NetworkService::detach`] | host veth deleted if still there; hosts files rewritten |
+//! | start, after shim Create | [`NetworkService::attach`] | veth made, eth0 configured; its names join the network's [`NameTable`] |
+//! | start, after attach | [`NetworkService::serve_dns`] | its embedded DNS server bound at 127.0.0.11:53 (user networks) |
+//! | exit / failed start | [`NetworkService::detach`] | host veth deleted if still there; its names leave; its DNS server stops |
 //! | rm | [`NetworkService::release`] | address freed |
-//! | berthd start | [`NetworkService::recover`] | missing bridges recreated; endpoints of dead containers detached |
+//! | berthd start | [`NetworkService::recover`] | missing bridges recreated; endpoints of dead containers detached; names of the live ones back in the table (then `serve_dns` again) |
+//!
+//! No other container's files or state change when one joins or leaves:
+//! the cost of a join does not grow with the network (docs/networking.md).
 //!
 //! One async mutex serialises every change of network records, so an
 //! address is never handed out twice. New subnets are picked, and bridges
 //! created, under a host-wide flock ([`SUBNET_LOCK`]) so that several berthds
 //! on one host never choose the same subnet.
 
-use super::hosts::{self, HostEntry};
+use super::dns::{NameTable, ResolverConfig, Resolvers};
 use super::ipam::{self, Subnet};
 use super::link::{self, VethPlan};
 use super::record::{Endpoint, NetworkRecord};
@@ -86,6 +90,8 @@ pub struct NetworkService {
     /// are added when the bridge is made and removed with it.
     /// None: no rules are kept (tests of the domain without nftables).
     firewall: Option<Arc<super::firewall::Firewall>>,
+    /// The embedded DNS servers and the names they answer.
+    resolvers: Resolvers,
 }
 
 /// docker's network name rule.
@@ -166,6 +172,7 @@ impl NetworkService {
             members,
             lock: tokio::sync::Mutex::new(()),
             firewall,
+            resolvers: Resolvers::new(Arc::new(NameTable::default())),
         }
     }
 
@@ -558,10 +565,12 @@ impl NetworkService {
                     let _ = link::delete_link(&ep.host_veth()).await;
                 }
                 self.put(&network)?;
+                self.resolvers.names().leave(&network.id, id);
                 changed.push(network);
             }
         }
         drop(_guard);
+        self.resolvers.stop(id);
         for n in &changed {
             self.publish(n, "disconnect", Some(id));
         }
@@ -569,9 +578,9 @@ impl NetworkService {
     }
 
     /// Start hook: the container's init (`pid`) exists, not yet exec'd:
-    /// makes its veths (eth0 on its first network) and rewrites the hosts
-    /// files of everyone on those networks. On failure whatever was made is
-    /// removed again.
+    /// makes its veths (eth0 on its first network) and adds its names to
+    /// its user networks' tables. On failure whatever was made is removed
+    /// again.
     pub async fn attach(&self, id: &str, pid: u32) -> Result<(), NetworkError> {
         let guard = self.lock.lock().await;
         let mut networks: Vec<NetworkRecord> = self
@@ -620,18 +629,72 @@ impl NetworkService {
         }
         for network in &networks {
             self.put(network)?;
+            self.join_names(network, id);
         }
         drop(guard);
-        self.sync_hosts(id).await;
+        Ok(())
+    }
+
+    /// Adds container `id`'s names on `network` (a user network) to the
+    /// table.
+    fn join_names(&self, network: &NetworkRecord, id: &str) {
+        let Some(ep) = network.endpoints.get(id) else {
+            return;
+        };
+        if network.default || !ep.attached {
+            return;
+        }
+        self.resolvers.names().join(
+            &network.id,
+            &network.name,
+            id,
+            &ep.container_name,
+            &ep.aliases,
+            ep.address,
+            &ep.interface,
+        );
+    }
+
+    /// Start hook, after [`NetworkService::attach`] (and at berthd start for
+    /// running containers): starts container `id`'s embedded DNS server in
+    /// the namespace of `pid` when it is attached to a user network.
+    pub async fn serve_dns(
+        &self,
+        id: &str,
+        pid: u32,
+        config: ResolverConfig,
+    ) -> Result<(), NetworkError> {
+        if self.resolvers.names().networks_of(id).is_empty() {
+            return Ok(());
+        }
+        Ok(self.resolvers.start(id, pid, config).await?)
+    }
+
+    /// Whether container `id` has an embedded DNS server running.
+    pub fn serves_dns(&self, id: &str) -> bool {
+        self.resolvers.is_running(id)
+    }
+
+    /// rename hook: container `id` is now `name` on its networks (records
+    /// and names).
+    pub async fn rename(&self, id: &str, old: &str, name: &str) -> Result<(), NetworkError> {
+        let _guard = self.lock.lock().await;
+        for mut network in self.list()? {
+            if let Some(ep) = network.endpoints.get_mut(id) {
+                ep.container_name = name.to_string();
+                self.put(&network)?;
+            }
+        }
+        self.resolvers.names().rename(id, old, name);
         Ok(())
     }
 
     /// Exit hook: marks the container's endpoints detached, deletes a host
-    /// veth still there, and rewrites the hosts files of the others.
+    /// veth still there, takes its names out of the table and stops its
+    /// DNS server.
     pub async fn detach(&self, id: &str) {
         let guard = self.lock.lock().await;
         let Ok(all) = self.list() else { return };
-        let mut any = false;
         for mut network in all {
             let Some(ep) = network.endpoints.get_mut(id) else {
                 continue;
@@ -647,20 +710,18 @@ impl NetworkService {
             if let Err(e) = self.put(&network) {
                 tracing::warn!(id, error = %e, "record detach");
             }
-            any = true;
+            self.resolvers.names().leave(&network.id, id);
         }
         drop(guard);
-        if any {
-            self.sync_hosts(id).await;
-        }
+        self.resolvers.stop(id);
     }
 
     /// berthd start: recreates a missing bridge of each recorded network,
-    /// detaches endpoints of containers not running any more and drops those
-    /// of containers that no longer exist.
+    /// detaches endpoints of containers not running any more, drops those
+    /// of containers that no longer exist, and fills the name table with the
+    /// running ones.
     pub async fn recover(&self, live: &BTreeSet<String>) -> Result<(), NetworkError> {
         let guard = self.lock.lock().await;
-        let mut stale = Vec::new();
         let members = self.members.members();
         for mut network in self.list()? {
             if let Err(e) =
@@ -682,17 +743,16 @@ impl NetworkService {
                     ep.attached = false;
                     let _ = link::delete_link(&ep.host_veth()).await;
                     changed = true;
-                    stale.push(cid);
                 }
             }
             if changed {
                 self.put(&network)?;
             }
+            for cid in network.endpoints.keys() {
+                self.join_names(&network, cid);
+            }
         }
         drop(guard);
-        for id in stale {
-            self.sync_hosts(&id).await;
-        }
         Ok(())
     }
 
@@ -757,9 +817,9 @@ impl NetworkService {
                 .attached = true;
         }
         self.put(&record)?;
+        self.join_names(&record, &container.id);
         drop(guard);
         self.publish(&record, "connect", Some(&container.id));
-        self.sync_hosts(&container.id).await;
         Ok(())
     }
 
@@ -789,11 +849,12 @@ impl NetworkService {
             let _ = link::delete_link(&ep.host_veth()).await;
         }
         self.put(&record)?;
+        self.resolvers.names().leave(&record.id, &container.id);
+        if self.resolvers.names().networks_of(&container.id).is_empty() {
+            self.resolvers.stop(&container.id);
+        }
         drop(guard);
         self.publish(&record, "disconnect", Some(&container.id));
-        // The others lose its name; it loses theirs.
-        self.sync_network(&record).await;
-        self.sync_hosts(&container.id).await;
         Ok(())
     }
 
@@ -813,9 +874,9 @@ impl NetworkService {
         let ep = record.endpoints.remove(&key).expect("found");
         let _ = link::delete_link(&ep.host_veth()).await;
         self.put(&record)?;
+        self.resolvers.names().leave(&record.id, &key);
         drop(guard);
         self.publish(&record, "disconnect", Some(&key));
-        self.sync_network(&record).await;
         Ok(())
     }
 
@@ -835,98 +896,6 @@ impl NetworkService {
             .collect();
         out.sort_by(|a, b| a.1.interface.cmp(&b.1.interface));
         out
-    }
-
-    /// Rewrites the hosts file of container `id` and of every container
-    /// attached to a user network it has an endpoint on.
-    async fn sync_hosts(&self, id: &str) {
-        let all = self.list().unwrap_or_default();
-        let mut targets: BTreeSet<String> = BTreeSet::from([id.to_string()]);
-        for n in all
-            .iter()
-            .filter(|n| n.endpoints.contains_key(id) && !n.default)
-        {
-            targets.extend(
-                n.endpoints
-                    .iter()
-                    .filter(|(_, e)| e.attached)
-                    .map(|(c, _)| c.clone()),
-            );
-        }
-        let containers = self.members.members();
-        for t in &targets {
-            self.write_hosts(&all, &containers, t);
-        }
-    }
-
-    /// Rewrites the hosts file of every attached container of `network`.
-    async fn sync_network(&self, network: &NetworkRecord) {
-        let all = self.list().unwrap_or_default();
-        let targets: BTreeSet<String> = network
-            .endpoints
-            .iter()
-            .filter(|(_, ep)| ep.attached)
-            .map(|(cid, _)| cid.clone())
-            .collect();
-        let containers = self.members.members();
-        for cid in &targets {
-            self.write_hosts(&all, &containers, cid);
-        }
-    }
-
-    /// Writes container `id`'s /etc/hosts from the current records.
-    fn write_hosts(&self, all: &[NetworkRecord], containers: &BTreeMap<String, Member>, id: &str) {
-        let Some(container) = containers.get(id) else {
-            return;
-        };
-        if matches!(
-            container.mode,
-            NetworkMode::Host | NetworkMode::Container(_)
-        ) {
-            return;
-        }
-        let mut mine: Vec<(&NetworkRecord, &Endpoint)> = all
-            .iter()
-            .filter_map(|n| n.endpoints.get(id).map(|e| (n, e)))
-            .collect();
-        mine.sort_by(|a, b| a.1.interface.cmp(&b.1.interface));
-        let own = mine
-            .iter()
-            .find(|(_, e)| e.attached)
-            .map(|(_, e)| e.address);
-        let mut peers = Vec::new();
-        for (network, me) in &mine {
-            if network.default || !me.attached {
-                continue;
-            }
-            for (cid, ep) in &network.endpoints {
-                if cid == id || !ep.attached {
-                    continue;
-                }
-                let name = containers
-                    .get(cid)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_else(|| ep.container_name.clone());
-                let mut names = vec![name];
-                names.extend(ep.aliases.iter().cloned());
-                names.push(cid[..12].to_string());
-                peers.push(HostEntry {
-                    address: ep.address,
-                    names,
-                });
-            }
-        }
-        let text = hosts::render_hosts(
-            own,
-            &container.hostname,
-            container.domainname.as_deref(),
-            &peers,
-            &container.extra_hosts,
-        );
-        let path = self.config.containers_dir.join(id).join("hosts");
-        if let Err(e) = hosts::rewrite_in_place(&path, &text) {
-            tracing::warn!(id, path = %path.display(), error = %e, "rewrite hosts file");
-        }
     }
 }
 

@@ -9,13 +9,16 @@
 //! result in [`super::SpecContext::hosts_files`]. Contents:
 //!
 //! * hostname: the container's hostname and a newline;
-//! * hosts: docker's loopback entries, the container's own name on
-//!   127.0.1.1 (no interface address exists before the bridge network:
-//!   this keeps `hostname -i` and self lookups working), and `--add-host`
-//!   entries; with `--network host` a copy of the host's /etc/hosts plus
-//!   `--add-host` entries;
+//! * hosts: docker's loopback entries, the container's own name on its
+//!   address (allocated at create on a bridge network; 127.0.1.1 without
+//!   one, which keeps `hostname -i` and self lookups working), and
+//!   `--add-host` entries; with `--network host` a copy of the host's
+//!   /etc/hosts plus `--add-host` entries. Written once: the names of other
+//!   containers come from the embedded DNS server, never from this file;
 //! * resolv.conf: the host's without loopback nameservers (`--dns`
-//!   replaces the nameservers; `--network host` keeps the host's as is).
+//!   replaces the nameservers; `--network host` keeps the host's as is);
+//!   on a user network, docker's form pointing at the embedded server
+//!   (`nameserver 127.0.0.11`, `options ndots:0`; crate::networks::dns).
 
 use std::path::{Path, PathBuf};
 
@@ -56,12 +59,13 @@ pub fn parse_extra_host(spec: &str) -> Result<(String, std::net::IpAddr), SpecEr
 
 impl HostsFiles {
     /// Writes the three files into `dir` (which must exist) and returns
-    /// their paths.
+    /// their paths; `address` is the container's on its first network.
     pub fn write(
         dir: &Path,
         hostname: &str,
         domainname: Option<&str>,
         network: &NetworkMode,
+        address: Option<std::net::Ipv4Addr>,
         extra_hosts: &[String],
         dns: &[String],
     ) -> Result<HostsFiles, SpecError> {
@@ -76,14 +80,13 @@ impl HostsFiles {
         };
         let mut hosts = match network {
             NetworkMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-            // Bridge networks: the address line is written at start, when
-            // the address is in place (crate::networks::hosts).
             _ => {
                 let fqdn = match domainname {
                     Some(d) if !d.is_empty() => format!("{hostname}.{d} {hostname}"),
                     _ => hostname.to_string(),
                 };
-                format!("{LOOPBACK_HOSTS}127.0.1.1\t{fqdn}\n")
+                let own = address.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string());
+                format!("{LOOPBACK_HOSTS}{own}\t{fqdn}\n")
             }
         };
         if !hosts.is_empty() && !hosts.ends_with('\n') {
@@ -93,10 +96,13 @@ impl HostsFiles {
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let resolv = if *network == NetworkMode::Host && dns.is_empty() {
-            host_resolv
-        } else {
-            crate::networks::hosts::container_resolv_conf(&host_resolv, dns)
+        let resolv = match network {
+            NetworkMode::Host if dns.is_empty() => host_resolv,
+            NetworkMode::Named(_) => {
+                let own = crate::networks::hosts::container_resolv_conf(&host_resolv, dns);
+                crate::networks::dns::resolv_conf::embedded(&own).0
+            }
+            _ => crate::networks::hosts::container_resolv_conf(&host_resolv, dns),
         };
         for (path, text) in [
             (&files.hostname, format!("{hostname}\n")),
@@ -161,6 +167,7 @@ mod tests {
             "abc",
             Some("example.org"),
             &NetworkMode::None,
+            None,
             &["db:10.0.0.2".into()],
             &[],
         )
@@ -174,9 +181,35 @@ mod tests {
         let m = f.mounts(true);
         assert_eq!(m[1].destination, "/etc/hosts");
         assert_eq!(m[1].options, ["rbind", "rprivate", "ro"]);
+        assert!(HostsFiles::write(
+            &dir,
+            "a",
+            None,
+            &NetworkMode::None,
+            None,
+            &["x".into()],
+            &[]
+        )
+        .is_err());
+        // On a user network: its address, docker's resolv.conf.
+        let f = HostsFiles::write(
+            &dir,
+            "web",
+            None,
+            &NetworkMode::Named("front".into()),
+            Some("172.20.0.2".parse().unwrap()),
+            &[],
+            &["192.0.2.1".into()],
+        )
+        .unwrap();
+        let hosts = std::fs::read_to_string(&f.hosts).unwrap();
         assert!(
-            HostsFiles::write(&dir, "a", None, &NetworkMode::None, &["x".into()], &[]).is_err()
+            hosts.ends_with("ff02::2\tip6-allrouters\n172.20.0.2\tweb\n"),
+            "{hosts}"
         );
+        let resolv = std::fs::read_to_string(&f.resolv_conf).unwrap();
+        assert!(resolv.contains("nameserver 127.0.0.11\n"), "{resolv}");
+        assert!(!resolv.contains("192.0.2.1"), "{resolv}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

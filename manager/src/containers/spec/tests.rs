@@ -503,7 +503,16 @@ fn hosts_files_are_bound() {
     let root = Rootfs::new("hosts");
     let mut c = ctx(&root);
     c.hosts_files = Some(
-        HostsFiles::write(&root.0, "0123456789ab", None, &NetworkMode::None, &[], &[]).unwrap(),
+        HostsFiles::write(
+            &root.0,
+            "0123456789ab",
+            None,
+            &NetworkMode::None,
+            None,
+            &[],
+            &[],
+        )
+        .unwrap(),
     );
     let spec = build_spec(
         &image(),
