@@ -374,6 +374,7 @@ fn binds_init_and_hosts_files() {
         "web",
         None,
         &Default::default(),
+        None,
         &["db:10.1.2.3".into()],
         &[],
     )

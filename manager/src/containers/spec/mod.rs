@@ -13,7 +13,7 @@
 //! let id = "0123456789abcdef";
 //! let mut ctx = SpecContext::new(id, rootfs, format!("/berth/{id}"));
 //! ctx.hosts_files = Some(HostsFiles::write(
-//!     state_dir, &container_hostname(&opts, id)?, None, &opts.network, &opts.extra_hosts, &opts.dns)?);
+//!     state_dir, &container_hostname(&opts, id)?, None, &opts.network, None, &opts.extra_hosts, &opts.dns)?);
 //! let spec = build_spec(&image, &opts, &ctx)?;          // after the rootfs is mounted
 //! ensure_workdir(rootfs, &spec.process.as_ref().unwrap().cwd)?;
 //! let signal = stop_signal(&image, &opts)?;

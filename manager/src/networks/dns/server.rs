@@ -296,10 +296,8 @@ pub fn local_answer(
                 return reply(&answers);
             }
         }
-        wire::TYPE_AAAA | wire::TYPE_MX => {
-            if !names.resolve(&networks, name).is_empty() {
-                return reply(&[]);
-            }
+        wire::TYPE_AAAA | wire::TYPE_MX if !names.resolve(&networks, name).is_empty() => {
+            return reply(&[]);
         }
         wire::TYPE_PTR => {
             if let Some(host) = ptr_address(name).and_then(|a| names.reverse(&networks, a)) {
