@@ -9,8 +9,12 @@
 #      setup time, and the firewall rules each leaves in the kernel;
 #   3. P x `run -d -p 80 busybox sleep` (random host port): setup time and
 #      rule count;
+#   4. the cost of one `run -d` on a user network that already holds 0, 25,
+#      50, 75 containers (the mean of K runs at each size; a cost that grows
+#      with the network shows here: berth's names come from its embedded
+#      DNS server, podman's from aardvark-dns);
 #
-#   bench/network.sh [N] [P]        (defaults 50 and 20; root)
+#   bench/network.sh [N] [P] [K]    (defaults 50, 20 and 5; root)
 #
 # Both engines run inside a throwaway network namespace (`bt-netbench-PID`)
 # that has nothing but loopback: whatever they set up (bridges, nftables,
@@ -24,6 +28,7 @@ set -euo pipefail
 
 N=${1:-50}
 P=${2:-20}
+K=${3:-5}
 cd "$(dirname "$0")/.."
 BIN=${BERTH_BIN_DIR:-$PWD/target/release}
 for b in berthd berth berth-shim berth-runtime; do
@@ -31,6 +36,11 @@ for b in berthd berth berth-shim berth-runtime; do
 done
 for p in podman hyperfine jq nft nsenter; do
     command -v "$p" >/dev/null || { echo "network.sh: $p missing (bash scripts/install-deps.sh)" >&2; exit 1; }
+done
+# podman's network backend and its DNS server (Debian installs neither with
+# podman when recommends are off; without them podman exits 125).
+for p in /usr/lib/podman/netavark /usr/lib/podman/aardvark-dns; do
+    [ -x "$p" ] || { echo "network.sh: $p missing: apt-get install netavark aardvark-dns (bash scripts/install-deps.sh)" >&2; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "network.sh: run as root" >&2; exit 1; }
 
@@ -83,7 +93,8 @@ nsenter --net="/run/netns/$NS" "$BIN/berthd" --root "$WORK/berth/root" --state "
 BERTHD_PID=$!
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && berth version >/dev/null 2>&1 && break; sleep 0.1; done
 berth import "$WORK/busybox.tar" busybox:latest >/dev/null
-pod import "$WORK/busybox.tar" localhost/busybox:latest >/dev/null 2>&1
+pod import "$WORK/busybox.tar" localhost/busybox:latest >/dev/null 2>"$WORK/podman-import.err" ||
+    { echo "network.sh: podman import failed:" >&2; cat "$WORK/podman-import.err" >&2; exit 1; }
 # Warm both: the first run creates each one's default bridge, cgroup parents, caches.
 berth run --rm busybox true
 pod run --rm localhost/busybox true
@@ -134,3 +145,47 @@ rp=$(($(rule_count) - r0))
 pod rm -f -a -t 0 >/dev/null 2>&1
 printf 'run -d -p x%d: berth %d ms, podman %d ms, ratio %s; rules added: berth %d, podman %d\n' \
     "$P" $((t1 - t0)) $((t3 - t2)) "$(ratio $((t1 - t0)) $((t3 - t2)))" "$rb" "$rp"
+
+echo "== one run -d on a user network holding 0/25/50/75 containers (mean of $K)"
+berth network create btscale >/dev/null
+pod network create btscale >/dev/null
+# fill ENGINE SIZE: brings the network to SIZE long-lived members.
+fill() {
+    local have=$2
+    while [ "$($1 ps -q --filter network=btscale | wc -l)" -lt "$have" ]; do
+        if [ "$1" = berth ]; then
+            berth run -d --network btscale busybox sleep 100000 >/dev/null
+        else
+            pod run -d --network btscale localhost/busybox sleep 100000 >/dev/null
+        fi
+    done
+}
+# timed ENGINE: the mean ms of K `run -d` on the network; those K go again.
+timed() {
+    local t0 t1 i
+    t0=$(now_ms)
+    for i in $(seq 1 "$K"); do
+        if [ "$1" = berth ]; then
+            berth run -d --network btscale --name "bts$i" busybox sleep 100000 >/dev/null
+        else
+            pod run -d --network btscale --name "bts$i" localhost/busybox sleep 100000 >/dev/null
+        fi
+    done
+    t1=$(now_ms)
+    for i in $(seq 1 "$K"); do
+        if [ "$1" = berth ]; then berth rm -f "bts$i" >/dev/null; else pod rm -f -t 0 "bts$i" >/dev/null 2>&1; fi
+    done
+    echo $(((t1 - t0) / K))
+}
+first_b=; first_p=
+for size in 0 25 50 75; do
+    fill berth "$size"
+    fill pod "$size"
+    b=$(timed berth)
+    p=$(timed pod)
+    first_b=${first_b:-$b}; first_p=${first_p:-$p}
+    printf 'run -d on a network of %2d: berth %d ms (%s of its cost at 0), podman %d ms (%s), berth/podman %s\n' \
+        "$size" "$b" "$(ratio "$b" "$first_b")" "$p" "$(ratio "$p" "$first_p")" "$(ratio "$b" "$p")"
+done
+berth ps -aq | xargs -r "$BIN/berth" -H "unix://$SOCK" rm -f >/dev/null
+pod rm -f -a -t 0 >/dev/null 2>&1

@@ -25,7 +25,7 @@ min_rust=1.85
 packages=(
   build-essential pkg-config
   busybox-static jq procps iproute2 util-linux time strace hyperfine tmux
-  runc crun conmon podman containerd docker.io docker-registry skopeo umoci
+  runc crun conmon podman netavark aardvark-dns containerd docker.io docker-registry skopeo umoci
   python3-seccomp dbus-daemon dbus-bin ca-certificates tar gzip zstd curl python3
   tini nftables passwd criu
 )
