@@ -418,3 +418,118 @@ fn none_and_default_bridge_have_no_embedded_server() {
     f.ok(&["rm", "-f", &c]);
     f.ok(&["network", "rm", &net]);
 }
+
+/// What a user sees in a container on a user network, made comparable
+/// between engines: resolv.conf as it is, /etc/hosts and `nslookup` lines
+/// with addresses and ids replaced, deduplicated and sorted (busybox prints
+/// the A and AAAA replies in the order they arrive).
+fn user_view(resolv: &str, lookups: &str) -> (String, Vec<String>) {
+    let mut lines: Vec<String> = lookups
+        .lines()
+        .map(|l| {
+            l.split(['\t', ' '])
+                .map(|w| {
+                    let bare = w.trim_end_matches(".in-addr.arpa");
+                    if bare.parse::<Ipv4Addr>().is_ok() {
+                        "ADDR"
+                    } else if w.len() == 12 && w.chars().all(|c| c.is_ascii_hexdigit()) {
+                        "ID"
+                    } else {
+                        w
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    lines.sort();
+    lines.dedup();
+    (resolv.to_string(), lines)
+}
+
+/// The script both engines run in a client container: resolv.conf, then
+/// lookups of a server's name, alias, name.network, own short id, the
+/// server's address (PTR) and an AAAA of its name.
+const LOOKUPS: &str = "cat /etc/resolv.conf; echo ---; \
+    nslookup srv; nslookup web; nslookup srv.NET; nslookup $(hostname); \
+    nslookup $(nslookup srv | sed -n 's/^Address: //p' | tail -1); \
+    nslookup -type=aaaa srv";
+
+/// Differential: docker 20.10's embedded DNS and berth's give a container
+/// the same resolv.conf and the same `nslookup` answers (modulo addresses).
+#[test]
+fn resolv_conf_and_nslookup_match_docker() {
+    use berth_integration_tests::engines::{Dockerd, Runtime as EngineRuntime, IMAGE};
+    let f = Fixture::new();
+    let net = network_name(&f, "dif");
+    f.ok(&["network", "create", &net]);
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        &net,
+        "--network-alias",
+        "web",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let script = LOOKUPS.replace("NET", &net);
+    let ours = f.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let ours = stdout(&ours);
+    f.ok(&["rm", "-f", "srv"]);
+    f.ok(&["network", "rm", &net]);
+
+    let dockerd = Dockerd::new(EngineRuntime::Runc);
+    dockerd.docker(&["network", "create", &net]).ok();
+    dockerd
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            &net,
+            "--network-alias",
+            "web",
+            IMAGE,
+            "sleep",
+            "300",
+        ])
+        .ok();
+    let theirs = dockerd
+        .docker(&["run", "--rm", "--network", &net, IMAGE, "sh", "-c", &script])
+        .stdout();
+    dockerd.docker(&["rm", "-f", "srv"]).ok();
+    dockerd.docker(&["network", "rm", &net]).ok();
+
+    let split = |s: &str| {
+        let (resolv, rest) = s.split_once("---\n").unwrap_or((s, ""));
+        user_view(resolv, rest)
+    };
+    let (ours_resolv, ours_lines) = split(&ours);
+    let (theirs_resolv, theirs_lines) = split(&theirs);
+    assert_eq!(ours_resolv, theirs_resolv, "resolv.conf: berth vs docker");
+    assert_eq!(
+        ours_lines, theirs_lines,
+        "nslookup: berth\n{ours}\ndocker\n{theirs}"
+    );
+    assert!(
+        ours_lines
+            .iter()
+            .any(|l| l.contains(&format!("name = srv.{net}"))),
+        "{ours}"
+    );
+}
