@@ -559,7 +559,7 @@ fn a_failing_probe_makes_the_container_unhealthy_after_its_retries() {
         let id = d.create(options, RestartPolicy::default()).await;
         d.service.start(&id, None).await.unwrap();
         let health = |d: &Domain| {
-            let v = d.service.inspect(&id, false).unwrap();
+            let v = serde_json::to_value(d.service.inspect(&id, false).unwrap()).unwrap();
             v["State"]["Health"]["Status"]
                 .as_str()
                 .unwrap_or("")
@@ -570,13 +570,13 @@ fn a_failing_probe_makes_the_container_unhealthy_after_its_retries() {
             .fake
             .calls()
             .contains(&"exec [\"/bin/check\"]".to_string()));
-        let v = d.service.inspect(&id, false).unwrap();
+        let v = serde_json::to_value(d.service.inspect(&id, false).unwrap()).unwrap();
         let log = &v["State"]["Health"]["Log"][0];
         assert_eq!(log["ExitCode"], 0);
         assert_eq!(log["Output"], "probe says hi\n");
         *d.fake.exec_code.lock().unwrap() = 1;
         d.until("unhealthy", || health(&d) == "unhealthy").await;
-        let v = d.service.inspect(&id, false).unwrap();
+        let v = serde_json::to_value(d.service.inspect(&id, false).unwrap()).unwrap();
         assert!(v["State"]["Health"]["FailingStreak"].as_i64().unwrap() >= 2);
         d.fake.exit(0);
         d.until("the exit", || d.status(&id).0 == Status::Exited)

@@ -572,7 +572,7 @@ pub async fn import(ctx: &Context, a: ImportArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
-/// `berth image prune [-a] [-f]`: asks first on a terminal unless `-f`.
+/// `berth image prune [-a] [-f]`: asks first unless `-f`, as every docker prune.
 pub async fn prune(ctx: &Context, a: PruneArgs) -> Result<i32, CliError> {
     if !a.force {
         let what = if a.all {
@@ -580,14 +580,11 @@ pub async fn prune(ctx: &Context, a: PruneArgs) -> Result<i32, CliError> {
         } else {
             "all dangling images"
         };
-        eprintln!("WARNING! This will remove {what}.");
-        if std::io::stdin().is_terminal() {
-            eprint!("Are you sure you want to continue? [y/N] ");
-            let mut answer = String::new();
-            let _ = std::io::stdin().read_line(&mut answer);
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                return Ok(0);
-            }
+        // docker asks whatever stdin is (a pipe's "y" answers it; no
+        // answer is a no) and, declined, reclaims nothing.
+        if !super::container::prune::confirm(&format!("WARNING! This will remove {what}.")) {
+            println!("Total reclaimed space: {}", humanize::size(0));
+            return Ok(0);
         }
     }
     let mut client = connection::images(&ctx.host).await?;

@@ -6,53 +6,11 @@
 use super::context::Context;
 use super::{connection, template, CliError, InspectArgs};
 use berth_proto::v1 as pb;
+use berth_docker::types::container::Config;
+use berth_docker::types::image::{GraphDriver, ImageInspect, Metadata, RootFs};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
-
-/// Docker's `ImageInspect`, field order kept.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ImageInspect {
-    id: String,
-    repo_tags: Vec<String>,
-    repo_digests: Vec<String>,
-    parent: String,
-    comment: String,
-    created: String,
-    docker_version: String,
-    author: String,
-    config: Value,
-    architecture: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    variant: String,
-    os: String,
-    size: i64,
-    graph_driver: GraphDriver,
-    #[serde(rename = "RootFS")]
-    root_fs: RootFs,
-    metadata: Metadata,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct GraphDriver {
-    data: Map<String, Value>,
-    name: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct RootFs {
-    #[serde(rename = "Type")]
-    kind: String,
-    layers: Vec<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Metadata {
-    last_tag_time: String,
-}
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 fn str_field(v: &Value, key: &str) -> String {
     v[key].as_str().unwrap_or("").to_string()
@@ -70,49 +28,25 @@ pub fn indented_json(v: &Value) -> String {
     String::from_utf8(out).expect("JSON is UTF-8")
 }
 
-/// The image's `config` with every field docker's `container.Config` always
-/// has filled in (empty strings, false, null), so templates such as
-/// `{{if .Config.User}}` work on images whose config omits them, as they do
-/// on docker's typed struct.
-fn docker_config(config: Option<&Value>) -> Value {
-    let mut out = match config {
-        Some(Value::Object(m)) => m.clone(),
-        _ => Map::new(),
-    };
-    let defaults = [
-        ("Hostname", json!("")),
-        ("Domainname", json!("")),
-        ("User", json!("")),
-        ("AttachStdin", json!(false)),
-        ("AttachStdout", json!(false)),
-        ("AttachStderr", json!(false)),
-        ("Tty", json!(false)),
-        ("OpenStdin", json!(false)),
-        ("StdinOnce", json!(false)),
-        ("Env", Value::Null),
-        ("Cmd", Value::Null),
-        ("Image", json!("")),
-        ("Volumes", Value::Null),
-        ("WorkingDir", json!("")),
-        ("Entrypoint", Value::Null),
-        ("OnBuild", Value::Null),
-        ("Labels", Value::Null),
-    ];
-    for (key, value) in defaults {
-        out.entry(key).or_insert(value);
-    }
-    Value::Object(out)
+/// A `container.Config` of the image config blob (`config`,
+/// `container_config`); docker's all-zero `Config` when absent.
+fn docker_config(config: Option<&Value>) -> Config {
+    config
+        .filter(|c| c.is_object())
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default()
 }
 
-/// Builds docker's JSON for one inspected image.
-pub fn image_json(detail: &pb::InspectImageResponse) -> Value {
+/// Builds docker's `ImageInspect` for one inspected image.
+pub fn image_inspect(detail: &pb::InspectImageResponse) -> ImageInspect {
     let config: Value = serde_json::from_slice(&detail.config).unwrap_or(Value::Null);
     let image = detail.image.clone().unwrap_or_default();
-    let mut data = Map::new();
-    for (k, v) in &detail.graph_driver_data {
-        data.insert(k.clone(), json!(v));
-    }
-    let inspect = ImageInspect {
+    let data: BTreeMap<String, String> = detail
+        .graph_driver_data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    ImageInspect {
         id: image.id.clone(),
         repo_tags: detail
             .repo_tags
@@ -127,15 +61,19 @@ pub fn image_json(detail: &pb::InspectImageResponse) -> Value {
         parent: str_field(&config, "parent"),
         comment: str_field(&config, "comment"),
         created: str_field(&config, "created"),
+        container: str_field(&config, "container"),
+        container_config: docker_config(config.get("container_config")),
         docker_version: str_field(&config, "docker_version"),
         author: str_field(&config, "author"),
         config: docker_config(config.get("config")),
         architecture: str_field(&config, "architecture"),
         variant: str_field(&config, "variant"),
         os: str_field(&config, "os"),
+        os_version: str_field(&config, "os.version"),
         size: image.size,
+        virtual_size: image.size,
         graph_driver: GraphDriver {
-            data,
+            data: Some(data),
             name: detail.snapshotter.clone(),
         },
         root_fs: RootFs {
@@ -143,14 +81,17 @@ pub fn image_json(detail: &pb::InspectImageResponse) -> Value {
                 .as_str()
                 .unwrap_or("layers")
                 .to_string(),
-            layers: config["rootfs"]["diff_ids"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|d| d.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            layers: Some(
+                config["rootfs"]["diff_ids"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|d| d.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            base_layer: String::new(),
         },
         metadata: Metadata {
             last_tag_time: if image.record_updated > 0 {
@@ -160,11 +101,15 @@ pub fn image_json(detail: &pb::InspectImageResponse) -> Value {
                 )
                 .to_string()
             } else {
-                "0001-01-01T00:00:00Z".into()
+                berth_docker::types::ZERO_TIME.into()
             },
         },
-    };
-    serde_json::to_value(inspect).expect("serialise inspect")
+    }
+}
+
+/// docker's JSON for one inspected image.
+pub fn image_json(detail: &pb::InspectImageResponse) -> Value {
+    serde_json::to_value(image_inspect(detail)).expect("serialise inspect")
 }
 
 /// The template of an inspect command's `--format`: `None` for JSON output
@@ -208,6 +153,10 @@ pub fn print_inspected(
     code
 }
 
+fn images_json(images: &[ImageInspect]) -> Value {
+    serde_json::to_value(images).expect("serialise inspect")
+}
+
 /// `berth inspect` / `berth image inspect`: a JSON array, or one `--format` line per image.
 pub async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
     if let Some(kind) = &a.kind {
@@ -230,7 +179,7 @@ pub async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
             })
             .await
         {
-            Ok(resp) => results.push(image_json(&resp.into_inner())),
+            Ok(resp) => results.push(image_inspect(&resp.into_inner())),
             Err(s) => {
                 if s.code() == tonic::Code::NotFound {
                     eprintln!("Error: No such image: {name}");
@@ -245,7 +194,7 @@ pub async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
         (Some(t), _) => {
             let mut out = String::new();
             for r in &results {
-                match t.execute(r) {
+                match t.execute(&berth_docker::types::template_value(r)) {
                     Ok(text) => {
                         out.push_str(&text);
                         out.push('\n');
@@ -262,8 +211,8 @@ pub async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
             }
             print!("{out}");
         }
-        (None, Some("json")) => println!("{}", Value::Array(results)),
-        (None, _) => println!("{}", indented_json(&Value::Array(results))),
+        (None, Some("json")) => println!("{}", images_json(&results)),
+        (None, _) => println!("{}", indented_json(&images_json(&results))),
     }
     Ok(code)
 }
@@ -271,6 +220,7 @@ pub async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn json_is_indented_by_four_spaces() {

@@ -8,6 +8,8 @@
 //!   `30s`, `1m30s`), [`timestamp`] (`--since`/`--until`, the json-file log time, `-t`),
 //!   [`env_file`] (`--env-file`), [`sysctl`] (which `--sysctl` keys are namespaced);
 //! * what is printed: [`short_id`] (12 hex digits), [`humanize`] (`4.26MB`, `2 hours`);
+//! * the objects `inspect` shows: [`types`] (docker's `ContainerJSON`, `ImageInspect`,
+//!   `Volume`, `NetworkResource`, in docker's field order and JSON types);
 //! * `cp` and `export`: [`cp_path`] (docker's path rules: where an archive lands, what
 //!   its top entry is called) and [`archive`] (stat, tar and extraction of a path under a
 //!   root, the tar format both ends of a copy read and write).
@@ -36,3 +38,4 @@ pub mod short_id;
 pub mod size;
 pub mod sysctl;
 pub mod timestamp;
+pub mod types;

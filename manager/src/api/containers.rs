@@ -147,6 +147,7 @@ fn log_config(
                 )))
             }
         }
+        config.opts.insert(k.clone(), v.clone());
     }
     if config.max_file > 1 && config.max_size == 0 {
         return Err(Status::invalid_argument(
@@ -725,12 +726,12 @@ impl Containers for ContainersApi {
     ) -> Result<Response<pb::InspectContainerResponse>, Status> {
         let req = request.into_inner();
         let service = self.service();
-        let value = tokio::task::spawn_blocking(move || service.inspect(&req.id, req.size))
+        let container = tokio::task::spawn_blocking(move || service.inspect(&req.id, req.size))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(st)?;
         Ok(Response::new(pb::InspectContainerResponse {
-            json: serde_json::to_string(&value).expect("json"),
+            json: serde_json::to_string(&container).expect("serialise a container"),
         }))
     }
 

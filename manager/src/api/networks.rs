@@ -116,9 +116,9 @@ impl Networks for NetworksApi {
     ) -> Result<Response<pb::InspectNetworkResponse>, Status> {
         let id = request.into_inner().id;
         let n = self.networks.resolve(&id).map_err(st)?;
-        let json = view::inspect(&n, &self.names());
+        let resource = view::inspect(&n, &self.names());
         Ok(Response::new(pb::InspectNetworkResponse {
-            json: json.to_string(),
+            json: serde_json::to_string(&resource).expect("serialise a network"),
         }))
     }
 

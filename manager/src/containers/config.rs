@@ -17,6 +17,10 @@ pub struct LogConfig {
     /// Files kept (with the live one); 0 means 1.
     #[serde(default)]
     pub max_file: u32,
+    /// The `--log-opt`s as given (`max-size` `1k`), which `inspect` shows
+    /// as docker does; empty in records from before they were kept.
+    #[serde(default)]
+    pub opts: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for LogConfig {
@@ -25,6 +29,7 @@ impl Default for LogConfig {
             driver: "json-file".into(),
             max_size: 0,
             max_file: 0,
+            opts: Default::default(),
         }
     }
 }

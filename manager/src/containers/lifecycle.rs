@@ -413,6 +413,14 @@ impl ContainerService {
             self.networks.detach(&id).await;
             return Err(self.start_failed(&record, e.to_string()));
         }
+        // A namespace with no network has loopback only: up, as docker's.
+        if record.config.options.network == crate::networks::NetworkMode::None {
+            let netns = std::path::PathBuf::from(format!("/proc/{init_pid}/ns/net"));
+            if let Err(e) = crate::networks::link::loopback_up(&netns).await {
+                shutdown_shim(task.as_ref()).await;
+                return Err(self.start_failed(&record, e.to_string()));
+            }
+        }
         crash_point::reached("start-attached", &id);
         if let Some(ip) = self.networks.primary_address(&id) {
             if let Err(e) = self.publish_ports(&record, ip).await {

@@ -11,6 +11,7 @@ use super::spec::{ContainerOptions, HostsFiles};
 use super::{ContainerError, ContainerService};
 use crate::networks::dns::{resolv_conf, ResolverConfig};
 use crate::networks::{join, EndpointRequest, Member, Members, NetworkMode, NetworkService};
+use berth_docker::types::container::{EndpointSettings, NetworkSettings};
 use std::collections::BTreeMap;
 
 /// Create: checks `--network` and allocates the container's address on
@@ -113,48 +114,38 @@ fn network_names(networks: &NetworkService, r: &ContainerRecord) -> Vec<String> 
     }
 }
 
-/// Fills docker's `NetworkSettings` of `inspect` (`value` is the whole
-/// inspect object): the first network's address at the top, one entry per
-/// network under `Networks`.
+/// Fills docker's `NetworkSettings` of `inspect`: the first network's
+/// address at the top, one entry per network under `Networks` (the mode's
+/// own entry, with every field zero, for none and host).
 pub fn fill_network_settings(
     networks: &NetworkService,
     r: &ContainerRecord,
-    value: &mut serde_json::Value,
+    settings: &mut NetworkSettings,
 ) {
     let endpoints = networks.endpoints_of(&r.id);
-    let settings = &mut value["NetworkSettings"];
-    let mut map = serde_json::Map::new();
     for (n, ep) in &endpoints {
-        map.insert(
+        settings.networks.insert(
             n.name.clone(),
             crate::networks::view::endpoint_settings(n, ep),
         );
     }
-    if endpoints.is_empty() {
-        let mode = r.config.options.network.as_str().into_owned();
-        if !matches!(r.config.options.network, NetworkMode::Container(_)) {
-            map.insert(
-                mode,
-                serde_json::json!({"NetworkID": "", "EndpointID": "", "IPAddress": "", "Gateway": "", "MacAddress": "", "IPPrefixLen": 0, "Aliases": null}),
-            );
-        }
+    if endpoints.is_empty() && !matches!(r.config.options.network, NetworkMode::Container(_)) {
+        settings.networks.insert(
+            r.config.options.network.as_str().into_owned(),
+            EndpointSettings::default(),
+        );
     }
     if let Some((n, ep)) = endpoints.first() {
         let first = crate::networks::view::endpoint_settings(n, ep);
-        for key in [
-            "IPAddress",
-            "Gateway",
-            "MacAddress",
-            "IPPrefixLen",
-            "EndpointID",
-        ] {
-            settings[key] = first[key].clone();
-        }
+        settings.ip_address = first.ip_address;
+        settings.gateway = first.gateway;
+        settings.mac_address = first.mac_address;
+        settings.ip_prefix_len = first.ip_prefix_len;
+        settings.endpoint_id = first.endpoint_id;
         if n.default {
-            settings["Bridge"] = serde_json::json!(n.bridge);
+            settings.bridge = n.bridge.clone();
         }
     }
-    settings["Networks"] = serde_json::Value::Object(map);
 }
 
 /// `ps --filter network=V`: whether container `r` is on a network named

@@ -108,6 +108,30 @@ fn blkio(json: &serde_json::Value) -> (u64, u64) {
     (read, write)
 }
 
+/// Bytes received and sent by the interfaces of a `/proc/PID/net/dev`,
+/// loopback left out (docker counts its sandbox's interfaces, never `lo`).
+fn net_dev_bytes(text: &str) -> (u64, u64) {
+    let mut rx = 0;
+    let mut tx = 0;
+    // Two header lines, then `  eth0: rx_bytes packets errs drop fifo frame
+    // compressed multicast tx_bytes ...`.
+    for line in text.lines().skip(2) {
+        let Some((name, counters)) = line.split_once(':') else {
+            continue;
+        };
+        if name.trim() == "lo" {
+            continue;
+        }
+        let fields: Vec<u64> = counters
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        rx += fields.first().copied().unwrap_or(0);
+        tx += fields.get(8).copied().unwrap_or(0);
+    }
+    (rx, tx)
+}
+
 /// One `docker stats` reading of a container (all zero when it is not
 /// running).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -220,6 +244,17 @@ impl ContainerService {
             sample.block_read_bytes = r;
             sample.block_write_bytes = w;
             sample.system_cpu_ns = system_cpu_ns();
+        }
+        // NET I/O: the counters of the container's own namespace (docker
+        // reads its sandbox's interfaces; a host-mode container has none).
+        if let Some(r) = record.as_ref().filter(|r| {
+            r.state.pid > 0 && r.config.options.network != crate::networks::NetworkMode::Host
+        }) {
+            if let Ok(text) = std::fs::read_to_string(format!("/proc/{}/net/dev", r.state.pid)) {
+                let (rx, tx) = net_dev_bytes(&text);
+                sample.net_rx_bytes = rx;
+                sample.net_tx_bytes = tx;
+            }
         }
         sample
     }
@@ -361,6 +396,17 @@ impl ContainerService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn net_dev_counts_every_interface_but_loopback() {
+        let text = "Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     500       5    0    0    0     0          0         0      500       5    0    0    0     0       0          0
+  eth0:    1200      10    0    0    0     0          0         0      800       8    0    0    0     0       0          0
+  eth1:      34       1    0    0    0     0          0         0       66       1    0    0    0     0       0          0
+";
+        assert_eq!(net_dev_bytes(text), (1234, 866));
+    }
 
     #[test]
     fn ps_output_keeps_the_command_whole() {

@@ -4,7 +4,11 @@
 use super::record::{ContainerRecord, Status};
 use super::service::ContainerService;
 use super::ContainerError;
-use serde_json::{json, Value};
+use super::spec::image_config::ImageRuntimeConfig;
+use berth_docker::types::container::{
+    Config, ContainerJson, ContainerState, Empty, GraphDriver, HostConfig, LogConfig, Mount,
+    MountPoint, NetworkSettings, RestartPolicy, Ulimit,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -114,8 +118,10 @@ impl ContainerService {
         Ok(out)
     }
 
-    /// docker's `ContainerJSON` of a container.
-    pub fn inspect(&self, input: &str, size: bool) -> Result<Value, ContainerError> {
+    /// docker's `ContainerJSON` of a container: every field docker 20.10
+    /// has, filled from the record, its OCI spec and its image, or docker's
+    /// zero value where Berth has no such setting.
+    pub fn inspect(&self, input: &str, size: bool) -> Result<ContainerJson, ContainerError> {
         let r = self.resolve(input)?;
         let o = &r.config.options;
         let spec_path = self.paths.bundle(&r.id).join("config.json");
@@ -123,149 +129,113 @@ impl ContainerService {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
         let process = spec.as_ref().and_then(|s| s.process.clone());
-        let env: Vec<String> = process.as_ref().map(|p| p.env.clone()).unwrap_or_default();
-        let working_dir = process.as_ref().map(|p| p.cwd.clone()).unwrap_or_default();
-        let graph = match self.images.snapshotter().mounts(&r.snapshot_key) {
-            Ok(mounts) => {
-                let mut data = BTreeMap::new();
-                for opt in mounts.iter().flat_map(|m| m.options.iter()) {
-                    for (k, name) in [
-                        ("lowerdir=", "LowerDir"),
-                        ("upperdir=", "UpperDir"),
-                        ("workdir=", "WorkDir"),
-                    ] {
-                        if let Some(v) = opt.strip_prefix(k) {
-                            data.insert(name.to_string(), v.to_string());
-                        }
-                    }
-                }
-                data.insert(
-                    "MergedDir".into(),
-                    self.paths.rootfs(&r.id).to_string_lossy().into_owned(),
-                );
-                json!({"Name": r.snapshotter, "Data": data})
-            }
-            Err(_) => json!({"Name": r.snapshotter, "Data": null}),
-        };
-        let mut mounts: Vec<Value> = self.volumes.mounts_json(&r.volumes);
-        mounts.extend(spec
-            .as_ref()
-            .map(|s| {
-                s.mounts
-                    .iter()
-                    .filter(|m| m.kind.as_deref() == Some("bind") || m.options.iter().any(|o| o == "rbind" || o == "bind"))
-                    .filter(|m| !r.volumes.iter().any(|v| v.destination == m.destination))
-                    .filter(|m| !m.destination.starts_with("/etc/host") && m.destination != "/etc/resolv.conf" && m.destination != "/sbin/docker-init")
-                    .map(|m| {
-                        let rw = !m.options.iter().any(|o| o == "ro");
-                        json!({
-                            "Type": "bind",
-                            "Source": m.source.clone().unwrap_or_default(),
-                            "Destination": m.destination,
-                            "Mode": "",
-                            "RW": rw,
-                            "Propagation": m.options.iter().find(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave")).cloned().unwrap_or_else(|| "rprivate".into()),
-                        })
-                    })
-                    .collect::<Vec<Value>>()
-            })
-            .unwrap_or_default());
+        let image_config = self
+            .images
+            .lookup(&r.image_id)
+            .ok()
+            .and_then(|l| ImageRuntimeConfig::from_config_blob(&l.resolved.config_bytes).ok());
         let log_dir = self.paths.log_dir(&r.id);
-        let network = o.network.as_str().to_string();
-        let mut value = json!({
-            "Id": r.id,
-            "Created": r.created,
-            "Path": r.path,
-            "Args": r.args,
-            "State": {
-                "Status": r.state.status.as_str(),
-                "Running": matches!(r.state.status, Status::Running | Status::Paused | Status::Restarting),
-                "Paused": r.state.status == Status::Paused,
-                "Restarting": r.state.status == Status::Restarting,
-                "OOMKilled": r.state.oom_killed,
-                "Dead": r.state.status == Status::Dead,
-                "Pid": r.state.pid,
-                "ExitCode": r.state.exit_code,
-                "Error": r.state.error,
-                "StartedAt": if r.state.started_at.is_empty() { "0001-01-01T00:00:00Z".to_string() } else { r.state.started_at.clone() },
-                "FinishedAt": if r.state.finished_at.is_empty() { "0001-01-01T00:00:00Z".to_string() } else { r.state.finished_at.clone() },
-            },
-            "Image": r.image_id,
-            "ResolvConfPath": log_dir.join("resolv.conf"),
-            "HostnamePath": log_dir.join("hostname"),
-            "HostsPath": log_dir.join("hosts"),
-            "LogPath": if r.config.log.driver == "json-file" { self.paths.log_path(&r.id).to_string_lossy().into_owned() } else { String::new() },
-            "Name": format!("/{}", r.name),
-            "RestartCount": r.state.restart_count,
-            "Driver": r.snapshotter,
-            "Platform": "linux",
-            "MountLabel": "",
-            "ProcessLabel": "",
-            "AppArmorProfile": "",
-            "ExecIDs": null,
-            "HostConfig": {
-                "Binds": o.binds,
-                "LogConfig": {"Type": r.config.log.driver, "Config": log_opts(&r)},
-                "NetworkMode": network,
-                "PortBindings": crate::networks::ports::port_bindings_json(&r.ports.bindings),
-                "PublishAllPorts": r.ports.publish_all,
-                "RestartPolicy": {"Name": if r.config.restart.name.is_empty() { "no" } else { r.config.restart.name.as_str() }, "MaximumRetryCount": r.config.restart.max_retries},
-                "AutoRemove": r.config.auto_remove,
-                "Runtime": r.runtime,
-                "CapAdd": o.cap_add,
-                "CapDrop": o.cap_drop,
-                "GroupAdd": o.group_add,
-                "Privileged": o.privileged,
-                "ReadonlyRootfs": o.read_only,
-                "SecurityOpt": o.security_opt,
-                "Tmpfs": tmpfs_map(&o.tmpfs),
-                "ShmSize": o.shm_size.unwrap_or(64 << 20),
-                "Memory": o.memory.unwrap_or(0),
-                "MemorySwap": o.memory_swap.unwrap_or(0),
-                "NanoCpus": o.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
-                "CpuShares": o.cpu_shares.unwrap_or(0),
-                "PidsLimit": o.pids_limit,
-                "Init": o.init,
-                "Sysctls": o.sysctls,
-                "Mounts": o.mounts,
-            },
-            "GraphDriver": graph,
-            "Mounts": mounts,
-            "Config": {
-                "Hostname": r.hostname,
-                "Domainname": o.domainname.clone().unwrap_or_default(),
-                "User": o.user.clone().unwrap_or_default(),
-                "AttachStdin": false,
-                "AttachStdout": false,
-                "AttachStderr": false,
-                "Tty": o.tty,
-                "OpenStdin": o.open_stdin,
-                "StdinOnce": false,
-                "Env": env,
-                "Cmd": if o.cmd.is_empty() { Value::Null } else { json!(o.cmd) },
-                "Image": r.image,
-                "Volumes": null,
-                "ExposedPorts": crate::networks::ports::exposed_ports_json(&r.ports.exposed),
-                "WorkingDir": working_dir,
-                "Entrypoint": o.entrypoint,
-                "Labels": o.labels,
-                "StopSignal": o.stop_signal,
-                "StopTimeout": r.config.stop_timeout,
-            },
-            "NetworkSettings": {
-                "Bridge": "",
-                "SandboxID": "",
-                "Ports": crate::networks::ports::network_ports_json(&r.ports.exposed, &r.ports.published),
-                "IPAddress": "",
-            },
-        });
-        super::network::fill_network_settings(&self.networks, &r, &mut value);
-        if let Some(h) = self.health_state(&r.id) {
-            value["State"]["Health"] = json!(h);
+        let path_text = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+        let mut mounts = self.volumes.mount_points(&r.volumes);
+        for m in &mut mounts {
+            if let Some(mode) = bind_mode(&o.binds, &m.destination) {
+                m.mode = mode;
+            }
         }
-        if let Some(hc) = &o.healthcheck {
-            value["Config"]["Healthcheck"] = json!(hc);
-        }
+        mounts.extend(bind_mount_points(spec.as_ref(), &r));
+        let mut value = ContainerJson {
+            id: r.id.clone(),
+            created: r.created.clone(),
+            path: r.path.clone(),
+            args: r.args.clone(),
+            state: ContainerState {
+                status: r.state.status.as_str().into(),
+                running: matches!(
+                    r.state.status,
+                    Status::Running | Status::Paused | Status::Restarting
+                ),
+                paused: r.state.status == Status::Paused,
+                restarting: r.state.status == Status::Restarting,
+                oom_killed: r.state.oom_killed,
+                dead: r.state.status == Status::Dead,
+                pid: r.state.pid as i64,
+                exit_code: r.state.exit_code as i64,
+                error: r.state.error.clone(),
+                started_at: time_or_zero(&r.state.started_at),
+                finished_at: time_or_zero(&r.state.finished_at),
+                health: self
+                    .health_state(&r.id)
+                    .and_then(|h| serde_json::to_value(h).ok())
+                    .and_then(|h| serde_json::from_value(h).ok()),
+            },
+            image: r.image_id.clone(),
+            resolv_conf_path: path_text(log_dir.join("resolv.conf")),
+            hostname_path: path_text(log_dir.join("hostname")),
+            hosts_path: path_text(log_dir.join("hosts")),
+            log_path: if r.config.log.driver == "json-file" {
+                path_text(self.paths.log_path(&r.id))
+            } else {
+                String::new()
+            },
+            name: format!("/{}", r.name),
+            restart_count: r.state.restart_count as i64,
+            driver: r.snapshotter.clone(),
+            platform: "linux".into(),
+            mount_label: String::new(),
+            process_label: String::new(),
+            app_armor_profile: String::new(),
+            exec_ids: None,
+            host_config: host_config(&r),
+            graph_driver: self.graph_driver(&r),
+            size_rw: None,
+            size_root_fs: None,
+            mounts,
+            config: Config {
+                hostname: r.hostname.clone(),
+                domainname: o.domainname.clone().unwrap_or_default(),
+                user: o.user.clone().unwrap_or_default(),
+                exposed_ports: crate::networks::ports::exposed_port_set(&r.ports.exposed),
+                tty: o.tty,
+                open_stdin: o.open_stdin,
+                env: config_env(image_config.as_ref(), process.as_ref(), &o.env),
+                cmd: (!o.cmd.is_empty()).then(|| o.cmd.clone()),
+                healthcheck: o
+                    .healthcheck
+                    .as_ref()
+                    .and_then(|h| serde_json::to_value(h).ok())
+                    .and_then(|h| serde_json::from_value(h).ok()),
+                image: r.image.clone(),
+                volumes: image_config
+                    .as_ref()
+                    .filter(|c| !c.volumes.is_empty())
+                    .map(|c| c.volumes.iter().map(|v| (v.clone(), Empty {})).collect()),
+                working_dir: o
+                    .working_dir
+                    .clone()
+                    .or_else(|| image_config.as_ref().and_then(|c| c.working_dir.clone()))
+                    .unwrap_or_default(),
+                entrypoint: o.entrypoint.clone(),
+                mac_address: o.mac_address.clone().unwrap_or_default(),
+                on_build: None,
+                labels: Some(o.labels.clone().into_iter().collect()),
+                stop_signal: o.stop_signal.clone().unwrap_or_default(),
+                stop_timeout: r.config.stop_timeout.map(i64::from),
+                ..Config::default()
+            },
+            network_settings: NetworkSettings {
+                ports: crate::networks::ports::network_ports(
+                    &r.ports.exposed,
+                    &r.ports.published,
+                ),
+                sandbox_key: if r.state.status.is_live() && r.state.pid > 0 {
+                    format!("/proc/{}/ns/net", r.state.pid)
+                } else {
+                    String::new()
+                },
+                ..NetworkSettings::default()
+            },
+        };
+        super::network::fill_network_settings(&self.networks, &r, &mut value.network_settings);
         if size {
             let rw = self
                 .images
@@ -273,19 +243,243 @@ impl ContainerService {
                 .usage(&r.snapshot_key)
                 .map(|u| u.size)
                 .unwrap_or(0);
-            value["SizeRw"] = json!(rw);
             let image_size = self
                 .images
                 .lookup(&r.image_id)
                 .map(|l| self.images.unpacked_size(&l.resolved))
                 .unwrap_or(0);
-            value["SizeRootFs"] = json!(rw + image_size);
+            value.size_rw = Some(rw as i64);
+            value.size_root_fs = Some((rw + image_size) as i64);
         }
         Ok(value)
     }
+
+    /// docker's `GraphDriver` of a container: its snapshot's overlay dirs.
+    fn graph_driver(&self, r: &ContainerRecord) -> GraphDriver {
+        let Ok(mounts) = self.images.snapshotter().mounts(&r.snapshot_key) else {
+            return GraphDriver {
+                data: None,
+                name: r.snapshotter.clone(),
+            };
+        };
+        let mut data = BTreeMap::new();
+        for opt in mounts.iter().flat_map(|m| m.options.iter()) {
+            for (k, name) in [
+                ("lowerdir=", "LowerDir"),
+                ("upperdir=", "UpperDir"),
+                ("workdir=", "WorkDir"),
+            ] {
+                if let Some(v) = opt.strip_prefix(k) {
+                    data.insert(name.to_string(), v.to_string());
+                }
+            }
+        }
+        data.insert(
+            "MergedDir".into(),
+            self.paths.rootfs(&r.id).to_string_lossy().into_owned(),
+        );
+        GraphDriver {
+            data: Some(data),
+            name: r.snapshotter.clone(),
+        }
+    }
 }
 
+/// Go's zero time for a time never set.
+fn time_or_zero(t: &str) -> String {
+    if t.is_empty() {
+        berth_docker::types::ZERO_TIME.into()
+    } else {
+        t.into()
+    }
+}
+
+/// docker's `Config.Env`: the image's env with the user's `-e` over it;
+/// what the daemon adds when it starts the process (HOSTNAME, HOME, a
+/// default PATH, TERM) is not part of it. Without the image (removed with
+/// `rmi -f`), the process env less those.
+fn config_env(
+    image: Option<&ImageRuntimeConfig>,
+    process: Option<&berth_oci::Process>,
+    user: &[String],
+) -> Option<Vec<String>> {
+    let env = match image {
+        Some(image) => {
+            let mut env = image.env.clone();
+            super::spec::env::replace_or_append(&mut env, user);
+            env
+        }
+        None => process
+            .map(|p| {
+                p.env
+                    .iter()
+                    .filter(|e| !e.starts_with("HOSTNAME=") && !e.starts_with("HOME="))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    (!env.is_empty()).then_some(env)
+}
+
+/// The mode the user wrote for the `-v` bind or volume at `destination`
+/// (`ro`, `rw`, `z`, ...), if any.
+fn bind_mode(binds: &[String], destination: &str) -> Option<String> {
+    binds.iter().find_map(|b| {
+        let mut parts = b.split(':');
+        let _source = parts.next()?;
+        (parts.next()? == destination)
+            .then(|| parts.next().unwrap_or("").to_string())
+            .filter(|m| !m.is_empty())
+    })
+}
+
+/// `Mounts` entries of the container's bind mounts (`-v /host:/dst`,
+/// `--mount type=bind`), from its spec; the files berthd itself binds
+/// (hosts, resolv.conf, the init) are not shown, as docker does not.
+fn bind_mount_points(spec: Option<&berth_oci::Spec>, r: &ContainerRecord) -> Vec<MountPoint> {
+    let Some(spec) = spec else {
+        return Vec::new();
+    };
+    spec.mounts
+        .iter()
+        .filter(|m| {
+            m.kind.as_deref() == Some("bind")
+                || m.options.iter().any(|o| o == "rbind" || o == "bind")
+        })
+        .filter(|m| !r.volumes.iter().any(|v| v.destination == m.destination))
+        .filter(|m| {
+            !m.destination.starts_with("/etc/host")
+                && m.destination != "/etc/resolv.conf"
+                && m.destination != super::spec::INIT_PATH_IN_CONTAINER
+        })
+        .map(|m| MountPoint {
+            kind: "bind".into(),
+            name: String::new(),
+            source: m.source.clone().unwrap_or_default(),
+            destination: m.destination.clone(),
+            driver: String::new(),
+            mode: bind_mode(&r.config.options.binds, &m.destination).unwrap_or_default(),
+            rw: !m.options.iter().any(|o| o == "ro"),
+            propagation: m
+                .options
+                .iter()
+                .find(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave"))
+                .cloned()
+                .unwrap_or_else(|| "rprivate".into()),
+        })
+        .collect()
+}
+
+/// docker's `HostConfig` of a container: what it was created with, docker's
+/// zero values for what Berth has no setting of.
+fn host_config(r: &ContainerRecord) -> HostConfig {
+    let o = &r.config.options;
+    let some_list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let privileged = o.privileged;
+    HostConfig {
+        binds: some_list(&o.binds),
+        log_config: LogConfig {
+            kind: r.config.log.driver.clone(),
+            config: log_opts(r),
+        },
+        network_mode: o.network.as_str().into_owned(),
+        port_bindings: crate::networks::ports::port_bindings(&r.ports.bindings),
+        restart_policy: RestartPolicy {
+            name: if r.config.restart.name.is_empty() {
+                "no".into()
+            } else {
+                r.config.restart.name.clone()
+            },
+            maximum_retry_count: r.config.restart.max_retries as i64,
+        },
+        auto_remove: r.config.auto_remove,
+        cap_add: some_list(&o.cap_add),
+        cap_drop: some_list(&o.cap_drop),
+        // Berth's containers share the host's cgroup namespace (docker's
+        // default on cgroup v1); their IPC namespace is their own.
+        cgroupns_mode: "host".into(),
+        dns: Some(o.dns.clone()),
+        dns_options: Some(Vec::new()),
+        dns_search: Some(Vec::new()),
+        extra_hosts: some_list(&o.extra_hosts),
+        group_add: some_list(&o.group_add),
+        ipc_mode: "private".into(),
+        privileged,
+        publish_all_ports: r.ports.publish_all,
+        readonly_rootfs: o.read_only,
+        security_opt: some_list(&o.security_opt),
+        tmpfs: (!o.tmpfs.is_empty()).then(|| tmpfs_map(&o.tmpfs)),
+        shm_size: o.shm_size.unwrap_or(64 << 20),
+        sysctls: (!o.sysctls.is_empty()).then(|| o.sysctls.clone().into_iter().collect()),
+        runtime: r.runtime.clone(),
+        cpu_shares: o.cpu_shares.unwrap_or(0) as i64,
+        memory: o.memory.unwrap_or(0),
+        nano_cpus: o.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+        blkio_weight_device: Some(Vec::new()),
+        devices: Some(Vec::new()),
+        memory_swap: o.memory_swap.unwrap_or(0),
+        oom_kill_disable: Some(false),
+        pids_limit: o.pids_limit,
+        ulimits: (!o.ulimits.is_empty()).then(|| ulimits(&o.ulimits)),
+        mounts: (!o.mounts.is_empty()).then(|| o.mounts.iter().map(|m| docker_mount(m)).collect()),
+        masked_paths: (!privileged).then(|| {
+            berth_docker::types::container::DEFAULT_MASKED_PATHS
+                .iter()
+                .map(|p| p.to_string())
+                .collect()
+        }),
+        readonly_paths: (!privileged).then(|| {
+            berth_docker::types::container::DEFAULT_READONLY_PATHS
+                .iter()
+                .map(|p| p.to_string())
+                .collect()
+        }),
+        init: o.init.then_some(true),
+        ..HostConfig::default()
+    }
+}
+
+/// `--ulimit name=soft[:hard]` as docker's `Ulimit`s.
+fn ulimits(specs: &[String]) -> Vec<Ulimit> {
+    specs
+        .iter()
+        .filter_map(|s| {
+            let (name, values) = s.split_once('=')?;
+            let (soft, hard) = values.split_once(':').unwrap_or((values, values));
+            Some(Ulimit {
+                name: name.to_string(),
+                hard: hard.parse().ok()?,
+                soft: soft.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// A `--mount` flag's text (`type=bind,source=/a,target=/b,readonly`) as
+/// docker's `mount.Mount`.
+fn docker_mount(spec: &str) -> Mount {
+    let mut m = Mount::default();
+    for field in spec.split(',') {
+        let (key, value) = field.split_once('=').unwrap_or((field, ""));
+        match key {
+            "type" => m.kind = value.into(),
+            "source" | "src" => m.source = value.into(),
+            "target" | "destination" | "dst" => m.target = value.into(),
+            "readonly" | "ro" => m.read_only = value.is_empty() || value == "true" || value == "1",
+            "consistency" => m.consistency = value.into(),
+            _ => {}
+        }
+    }
+    m
+}
+
+/// The `--log-opt`s as the user gave them (`max-size: 1k`, as docker keeps
+/// them); records from before they were kept show the parsed numbers.
 fn log_opts(r: &ContainerRecord) -> BTreeMap<String, String> {
+    if !r.config.log.opts.is_empty() {
+        return r.config.log.opts.clone();
+    }
     let mut m = BTreeMap::new();
     if r.config.log.max_size > 0 {
         m.insert("max-size".to_string(), r.config.log.max_size.to_string());

@@ -303,6 +303,68 @@ fn configure_in_thread(plan: &VethPlan, netns: &std::fs::File) -> Result<(), Lin
     })
 }
 
+/// Sets `lo` up inside the network namespace at `netns` (the kernel gives
+/// it 127.0.0.1/8 and ::1 when it comes up), as docker does in every
+/// network mode with a namespace of its own: `--network none` has no veth,
+/// and a server on 127.0.0.1 must still be reachable inside.
+pub async fn loopback_up(netns: &Path) -> Result<(), LinkError> {
+    let file = std::fs::File::open(netns).map_err(|source| LinkError::Io {
+        op: "open network namespace",
+        path: netns.to_path_buf(),
+        source,
+    })?;
+    let netns = netns.to_path_buf();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("berth-netns".into())
+        .spawn(move || {
+            let _ = tx.send(loopback_up_in_thread(&netns, &file));
+        })
+        .map_err(|source| LinkError::Io {
+            op: "spawn thread for",
+            path: PathBuf::from("network namespace"),
+            source,
+        })?;
+    rx.await.unwrap_or_else(|_| {
+        Err(LinkError::Netlink {
+            op: "set up",
+            name: "lo".into(),
+            message: "the namespace thread died".into(),
+        })
+    })
+}
+
+fn loopback_up_in_thread(path: &Path, netns: &std::fs::File) -> Result<(), LinkError> {
+    // SAFETY: setns on this thread only; the thread ends after this call.
+    if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(LinkError::Io {
+            op: "setns into",
+            path: path.to_path_buf(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|source| LinkError::Io {
+            op: "build runtime in",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    runtime.block_on(async {
+        let handle = connect("lo")?;
+        if let Some(lo) = index_of(&handle, "lo").await? {
+            handle
+                .link()
+                .set(LinkUnspec::new_with_index(lo).up().build())
+                .execute()
+                .await
+                .map_err(|e| nl_err("set up in container", "lo", e))?;
+        }
+        Ok(())
+    })
+}
+
 /// Removes interface `name` from inside the network namespace at `netns`
 /// (`disconnect` of a running container); its host end goes with it.
 pub async fn delete_in_namespace(netns: &Path, name: &str) -> Result<(), LinkError> {

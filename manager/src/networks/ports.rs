@@ -22,6 +22,7 @@
 //! the firewall's ([`super::firewall`]); the packets never reach these
 //! sockets, because NAT rewrites the destination before the socket lookup.
 
+use berth_docker::types::container::{Empty, PortBinding as DockerPortBinding, PortMap};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
@@ -354,57 +355,52 @@ impl ContainerPorts {
     }
 }
 
-/// docker's `HostConfig.PortBindings`: `"80/tcp": [{"HostIp": "", "HostPort": "8080"}]`.
-pub fn port_bindings_json(bindings: &[PortBinding]) -> serde_json::Value {
-    let mut map: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+/// docker's `HostConfig.PortBindings`: what `-p` asked for, by container port.
+pub fn port_bindings(bindings: &[PortBinding]) -> PortMap {
+    let mut map = PortMap::new();
     for b in bindings {
         map.entry(format!("{}/{}", b.container_port, b.proto))
-            .or_default()
-            .push(serde_json::json!({
-                "HostIp": if b.host_ip_given { b.host_ip.to_string() } else { String::new() },
-                "HostPort": b.host_port_text(),
-            }));
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(DockerPortBinding {
+                host_ip: if b.host_ip_given {
+                    b.host_ip.to_string()
+                } else {
+                    String::new()
+                },
+                host_port: b.host_port_text(),
+            });
     }
-    serde_json::json!(map)
+    map
 }
 
 /// docker's `NetworkSettings.Ports`: every exposed port, with its host
 /// bindings while running (`null` for a port that is only exposed).
-pub fn network_ports_json(
-    exposed: &BTreeSet<(u16, Protocol)>,
-    published: &[PublishedPort],
-) -> serde_json::Value {
-    let mut map: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+pub fn network_ports(exposed: &BTreeSet<(u16, Protocol)>, published: &[PublishedPort]) -> PortMap {
+    let mut map = PortMap::new();
     for (port, proto) in exposed {
-        map.insert(format!("{port}/{proto}"), serde_json::Value::Null);
+        map.insert(format!("{port}/{proto}"), None);
     }
     for p in published {
-        let entry = map
-            .entry(format!("{}/{}", p.container_port, p.proto))
-            .or_insert(serde_json::Value::Null);
-        if entry.is_null() {
-            *entry = serde_json::json!([]);
-        }
-        if let Some(list) = entry.as_array_mut() {
-            list.push(serde_json::json!({
-                "HostIp": p.host_ip.to_string(),
-                "HostPort": p.host_port.to_string(),
-            }));
-        }
+        map.entry(format!("{}/{}", p.container_port, p.proto))
+            .or_default()
+            .get_or_insert_with(Vec::new)
+            .push(DockerPortBinding {
+                host_ip: p.host_ip.to_string(),
+                host_port: p.host_port.to_string(),
+            });
     }
-    serde_json::json!(map)
+    map
 }
 
-/// docker's `Config.ExposedPorts`: `{"80/tcp": {}}` (`null` when none).
-pub fn exposed_ports_json(exposed: &BTreeSet<(u16, Protocol)>) -> serde_json::Value {
-    if exposed.is_empty() {
-        return serde_json::Value::Null;
-    }
-    let map: BTreeMap<String, serde_json::Value> = exposed
-        .iter()
-        .map(|(port, proto)| (format!("{port}/{proto}"), serde_json::json!({})))
-        .collect();
-    serde_json::json!(map)
+/// docker's `Config.ExposedPorts`: `{"80/tcp": {}}` (`None`, `null`, when none).
+pub fn exposed_port_set(exposed: &BTreeSet<(u16, Protocol)>) -> Option<BTreeMap<String, Empty>> {
+    (!exposed.is_empty()).then(|| {
+        exposed
+            .iter()
+            .map(|(port, proto)| (format!("{port}/{proto}"), Empty {}))
+            .collect()
+    })
 }
 
 /// A socket held open to keep a host port.
@@ -763,12 +759,12 @@ mod tests {
     fn docker_json_shapes() {
         let b = parse_publish("127.0.0.1:8080:80").unwrap();
         assert_eq!(
-            port_bindings_json(&b),
+            serde_json::to_value(port_bindings(&b)).unwrap(),
             serde_json::json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]})
         );
         let b = parse_publish("80").unwrap();
         assert_eq!(
-            port_bindings_json(&b),
+            serde_json::to_value(port_bindings(&b)).unwrap(),
             serde_json::json!({"80/tcp": [{"HostIp": "", "HostPort": ""}]})
         );
         let exposed: BTreeSet<(u16, Protocol)> = [(80, Protocol::Tcp), (53, Protocol::Udp)]
@@ -781,7 +777,7 @@ mod tests {
             host_port: 8080,
         }];
         assert_eq!(
-            network_ports_json(&exposed, &published),
+            serde_json::to_value(network_ports(&exposed, &published)).unwrap(),
             serde_json::json!({"53/udp": null, "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]})
         );
         assert_eq!(published[0].to_string(), "0.0.0.0:8080->80/tcp");

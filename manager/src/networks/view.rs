@@ -2,13 +2,16 @@
 //! filters, and a container's `NetworkSettings`.
 
 use super::record::{Endpoint, NetworkRecord};
-use serde_json::{json, Value};
+use berth_docker::types::container::EndpointSettings;
+use berth_docker::types::network::{
+    ConfigReference, EndpointResource, Ipam, IpamConfig, NetworkResource,
+};
 use std::collections::BTreeMap;
 
 /// docker's `network inspect` object; `names` maps container ids to their
 /// current names.
-pub fn inspect(n: &NetworkRecord, names: &BTreeMap<String, String>) -> Value {
-    let containers: serde_json::Map<String, Value> = n
+pub fn inspect(n: &NetworkRecord, names: &BTreeMap<String, String>) -> NetworkResource {
+    let containers = n
         .endpoints
         .iter()
         .map(|(id, ep)| {
@@ -18,54 +21,58 @@ pub fn inspect(n: &NetworkRecord, names: &BTreeMap<String, String>) -> Value {
                 .unwrap_or_else(|| ep.container_name.clone());
             (
                 id.clone(),
-                json!({
-                    "Name": name,
-                    "EndpointID": ep.endpoint_id,
-                    "MacAddress": ep.mac,
-                    "IPv4Address": format!("{}/{}", ep.address, n.subnet.prefix()),
-                    "IPv6Address": "",
-                }),
+                EndpointResource {
+                    name,
+                    endpoint_id: ep.endpoint_id.clone(),
+                    mac_address: ep.mac.clone(),
+                    ipv4_address: format!("{}/{}", ep.address, n.subnet.prefix()),
+                    ipv6_address: String::new(),
+                },
             )
         })
         .collect();
-    json!({
-        "Name": n.name,
-        "Id": n.id,
-        "Created": n.created,
-        "Scope": "local",
-        "Driver": n.driver,
-        "EnableIPv6": false,
-        "IPAM": {
-            "Driver": "default",
-            "Options": {},
-            "Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}],
+    NetworkResource {
+        name: n.name.clone(),
+        id: n.id.clone(),
+        created: n.created.clone(),
+        scope: "local".into(),
+        driver: n.driver.clone(),
+        enable_ipv6: false,
+        ipam: Ipam {
+            driver: "default".into(),
+            options: Some(BTreeMap::new()),
+            config: vec![IpamConfig {
+                subnet: n.subnet.to_string(),
+                ip_range: String::new(),
+                gateway: n.gateway.to_string(),
+            }],
         },
-        "Internal": n.internal,
-        "Attachable": false,
-        "Ingress": false,
-        "ConfigOnly": false,
-        "Containers": containers,
-        "Options": n.options,
-        "Labels": n.labels,
-    })
+        internal: n.internal,
+        attachable: false,
+        ingress: false,
+        config_from: ConfigReference::default(),
+        config_only: false,
+        containers,
+        options: n.options.clone(),
+        labels: n.labels.clone(),
+    }
 }
 
 /// One entry of a container's `NetworkSettings.Networks`.
-pub fn endpoint_settings(n: &NetworkRecord, ep: &Endpoint) -> Value {
-    json!({
-        "IPAMConfig": null,
-        "Links": null,
-        "Aliases": ep.aliases,
-        "NetworkID": n.id,
-        "EndpointID": if ep.attached { ep.endpoint_id.clone() } else { String::new() },
-        "Gateway": if ep.attached { n.gateway.to_string() } else { String::new() },
-        "IPAddress": if ep.attached { ep.address.to_string() } else { String::new() },
-        "IPPrefixLen": if ep.attached { n.subnet.prefix() } else { 0 },
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "MacAddress": if ep.attached { ep.mac.clone() } else { String::new() },
-    })
+pub fn endpoint_settings(n: &NetworkRecord, ep: &Endpoint) -> EndpointSettings {
+    let attached = |s: String| if ep.attached { s } else { String::new() };
+    EndpointSettings {
+        ipam_config: None,
+        links: None,
+        aliases: (!ep.aliases.is_empty()).then(|| ep.aliases.clone()),
+        network_id: n.id.clone(),
+        endpoint_id: attached(ep.endpoint_id.clone()),
+        gateway: attached(n.gateway.to_string()),
+        ip_address: attached(ep.address.to_string()),
+        ip_prefix_len: if ep.attached { n.subnet.prefix() as i64 } else { 0 },
+        mac_address: attached(ep.mac.clone()),
+        ..EndpointSettings::default()
+    }
 }
 
 /// Whether `n` passes `network ls --filter` (keys name, id, label, driver;

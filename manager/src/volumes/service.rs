@@ -8,6 +8,7 @@ use super::record::{self, VolumeRecord, ANONYMOUS_LABEL, LOCAL_DRIVER};
 use super::users::VolumeUsers;
 use super::{local, populate, VolumeError};
 use crate::events::{Event, EventBus};
+use berth_docker::types::container::MountPoint;
 use berth_store::metadata::{Collection, MetadataError, MetadataStore};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::DirBuilderExt;
@@ -386,21 +387,20 @@ impl VolumeService {
     }
 
     /// docker's `Mounts` entries (container inspect) of a container's
-    /// volumes.
-    pub fn mounts_json(&self, mounts: &[VolumeMount]) -> Vec<serde_json::Value> {
+    /// volumes. `Mode` is docker's default for a volume, `z`, or `ro`; the
+    /// caller puts the mode the user wrote in its place when it has it.
+    pub fn mount_points(&self, mounts: &[VolumeMount]) -> Vec<MountPoint> {
         mounts
             .iter()
-            .map(|m| {
-                serde_json::json!({
-                    "Type": "volume",
-                    "Name": m.name,
-                    "Source": self.mountpoint(&m.name),
-                    "Destination": m.destination,
-                    "Driver": LOCAL_DRIVER,
-                    "Mode": if m.read_only { "ro" } else { "" },
-                    "RW": !m.read_only,
-                    "Propagation": "",
-                })
+            .map(|m| MountPoint {
+                kind: "volume".into(),
+                name: m.name.clone(),
+                source: self.mountpoint(&m.name).to_string_lossy().into_owned(),
+                destination: m.destination.clone(),
+                driver: LOCAL_DRIVER.into(),
+                mode: if m.read_only { "ro" } else { "z" }.into(),
+                rw: !m.read_only,
+                propagation: String::new(),
             })
             .collect()
     }

@@ -7,6 +7,7 @@ use super::client;
 use crate::context::Context;
 use crate::template;
 use crate::{connection, CliError};
+use berth_docker::types::container::ContainerJson;
 use berth_proto::v1 as pb;
 use clap::Args;
 use serde::Serialize;
@@ -49,6 +50,30 @@ fn to_docker_json(value: &Value) -> String {
     String::from_utf8(out).expect("JSON is UTF-8")
 }
 
+/// One inspected object: docker's JSON (what is printed) and the value
+/// templates run over (every field of docker's Go struct, `omitempty` ones
+/// too: see `berth_docker::types`).
+struct Inspected {
+    json: Value,
+    template: Value,
+}
+
+impl Inspected {
+    fn typed<T: Serialize>(object: &T) -> Inspected {
+        Inspected {
+            json: serde_json::to_value(object).unwrap_or(Value::Null),
+            template: berth_docker::types::template_value(object),
+        }
+    }
+
+    fn untyped(json: Value) -> Inspected {
+        Inspected {
+            template: json.clone(),
+            json,
+        }
+    }
+}
+
 /// Looks `name` up as a container (if wanted) then as an image (if
 /// wanted). `Ok(None)`: no such object.
 async fn lookup(
@@ -56,7 +81,7 @@ async fn lookup(
     name: &str,
     kinds: Kinds,
     size: bool,
-) -> Result<Option<Value>, CliError> {
+) -> Result<Option<Inspected>, CliError> {
     if matches!(kinds, Kinds::Any | Kinds::Container) {
         match client(&ctx.host)
             .await?
@@ -68,9 +93,10 @@ async fn lookup(
         {
             Ok(r) => {
                 let json = r.into_inner().json;
-                return serde_json::from_str(&json).map(Some).map_err(|e| {
+                let container: ContainerJson = serde_json::from_str(&json).map_err(|e| {
                     CliError::Other(format!("inspect {name}: bad JSON from berthd: {e}"))
-                });
+                })?;
+                return Ok(Some(Inspected::typed(&container)));
             }
             Err(s) if s.code() == tonic::Code::NotFound => {}
             Err(s) => return Err(s.into()),
@@ -84,14 +110,18 @@ async fn lookup(
             })
             .await
         {
-            Ok(r) => return Ok(Some(crate::inspect::image_json(&r.into_inner()))),
+            Ok(r) => {
+                return Ok(Some(Inspected::typed(&crate::inspect::image_inspect(
+                    &r.into_inner(),
+                ))))
+            }
             Err(s) if s.code() == tonic::Code::NotFound => {}
             Err(s) => return Err(s.into()),
         }
     }
     if matches!(kinds, Kinds::Any | Kinds::Volume) {
         if let Some(v) = crate::volume::lookup(ctx, name).await? {
-            return Ok(Some(v));
+            return Ok(Some(Inspected::untyped(v)));
         }
     }
     Ok(None)
@@ -141,7 +171,7 @@ pub async fn inspect(ctx: &Context, a: InspectArgs, container_only: bool) -> Res
     match (&template, a.format.as_deref()) {
         (Some(t), _) => {
             for v in &found {
-                match t.execute(v) {
+                match t.execute(&v.template) {
                     Ok(text) => println!("{text}"),
                     Err(e) => {
                         eprintln!("{e}");
@@ -152,10 +182,13 @@ pub async fn inspect(ctx: &Context, a: InspectArgs, container_only: bool) -> Res
         }
         (None, Some("json")) => {
             for v in &found {
-                println!("{}", serde_json::to_string(v).unwrap_or_default());
+                println!("{}", serde_json::to_string(&v.json).unwrap_or_default());
             }
         }
-        (None, _) => println!("{}", to_docker_json(&Value::Array(found))),
+        (None, _) => println!(
+            "{}",
+            to_docker_json(&Value::Array(found.into_iter().map(|v| v.json).collect()))
+        ),
     }
     Ok(code)
 }
