@@ -5,9 +5,9 @@
 
 use super::context::Context;
 use super::{connection, template, CliError, InspectArgs};
-use berth_proto::v1 as pb;
 use berth_docker::types::container::Config;
 use berth_docker::types::image::{GraphDriver, ImageInspect, Metadata, RootFs};
+use berth_proto::v1 as pb;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -32,6 +32,7 @@ pub mod container;
 pub mod context;
 pub mod cp;
 pub mod credentials;
+pub mod help;
 pub mod images;
 pub mod inspect;
 pub mod network;
@@ -114,12 +115,7 @@ impl CliError {
 
 /// A docker-like CLI for Berth.
 #[derive(Parser)]
-#[command(
-    name = "berth",
-    version,
-    about = "A container engine",
-    disable_help_subcommand = true
-)]
+#[command(name = "berth", version, about = "A container engine")]
 pub struct Cli {
     /// Daemon socket to connect to (unix://PATH).
     #[arg(short = 'H', long = "host", env = "BERTH_HOST", global = true)]
@@ -381,6 +377,18 @@ pub fn command() -> clap::Command {
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match help::early(&args) {
+        Some(help::Early::Help) => {
+            print!("{}", help::top_level(&command()));
+            return 0;
+        }
+        Some(help::Early::Version) => {
+            println!("{}", help::version_line());
+            return 0;
+        }
+        None => {}
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -388,11 +396,12 @@ pub fn main() -> i32 {
                 eprintln!("{text}");
                 return EXIT_USAGE;
             }
-            let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => EXIT_USAGE,
-            };
-            let _ = e.print();
+            let (message, code) = help::usage_error(&e, &args);
+            if code == 0 {
+                print!("{message}");
+            } else {
+                eprint!("{message}");
+            }
             return code;
         }
     };

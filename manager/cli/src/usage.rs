@@ -32,7 +32,7 @@ pub fn unknown_flag(e: &clap::Error, args: impl Iterator<Item = String>) -> Opti
 /// `berth run`, `berth container ls`...: the subcommands named in `args`
 /// before the first argument that is not one (global flags and their
 /// values skipped).
-fn command_path(root: &clap::Command, args: impl Iterator<Item = String>) -> String {
+pub(crate) fn command_path(root: &clap::Command, args: impl Iterator<Item = String>) -> String {
     let mut path = vec![root.get_name().to_string()];
     let mut current = root.clone();
     let mut args = args.peekable();
