@@ -20,14 +20,13 @@ fn code(out: &Output) -> i32 {
 
 /// `berth ARGS` with `input` on its stdin (a pipe, not a terminal).
 fn berth_with_stdin(f: &Fixture, args: &[&str], input: &str) -> Output {
-    let mut child = f
-        .d
-        .berth_cmd(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn berth");
+    let mut child =
+        f.d.berth_cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth");
     child
         .stdin
         .take()
@@ -45,10 +44,23 @@ fn rm_force_removes_a_running_container_with_a_restart_policy() {
     for policy in ["always", "unless-stopped", "on-failure"] {
         let name = f.name("ra");
         f.ok(&[
-            "run", "-d", "--restart", policy, "--name", &name, "busybox", "sleep", "1000",
+            "run",
+            "-d",
+            "--restart",
+            policy,
+            "--name",
+            &name,
+            "busybox",
+            "sleep",
+            "1000",
         ]);
         let out = f.berth(&["rm", "-f", &name]);
-        assert_eq!(code(&out), 0, "rm -f with --restart {policy}: {}", stderr(&out));
+        assert_eq!(
+            code(&out),
+            0,
+            "rm -f with --restart {policy}: {}",
+            stderr(&out)
+        );
         assert_eq!(stdout(&out), name);
         // Nothing restarts it afterwards (the policy's delay is 100 ms at first).
         std::thread::sleep(Duration::from_millis(500));
@@ -83,11 +95,18 @@ fn image_prune_asks_before_deleting() {
             "WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] Total reclaimed space: 0B",
             "answer {answer:?}"
         );
-        assert!(!dangling().is_empty(), "answer {answer:?} deleted the image");
+        assert!(
+            !dangling().is_empty(),
+            "answer {answer:?} deleted the image"
+        );
     }
     let out = berth_with_stdin(&f, &["image", "prune"], "y\n");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stdout(&out).contains("deleted: sha256:"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("deleted: sha256:"),
+        "{}",
+        stdout(&out)
+    );
     assert!(dangling().is_empty(), "y did not prune");
     f.ok(&["rmi", "bt-prune:latest"]);
 }
@@ -101,16 +120,41 @@ fn loopback_is_up_in_every_network_mode() {
     let net = f.name("lonet");
     f.ok(&["network", "create", &net]);
     let base = f.name("lobase");
-    f.ok(&["run", "-d", "--name", &base, "--network", "none", "busybox", "sleep", "1000"]);
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &base,
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
     let joined = format!("container:{base}");
     let script = "ip addr show lo; nc -l -p 7777 -s 127.0.0.1 -e echo pong & sleep 0.3; nc 127.0.0.1 7777 </dev/null";
     for mode in ["none", "bridge", net.as_str(), joined.as_str()] {
-        let out = f.berth(&["run", "--rm", "--network", mode, "busybox", "sh", "-c", script]);
+        let out = f.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            mode,
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ]);
         let text = stdout(&out);
         assert_eq!(code(&out), 0, "--network {mode}: {text} {}", stderr(&out));
         assert!(text.contains(",UP"), "--network {mode}: lo is down: {text}");
-        assert!(text.contains("inet 127.0.0.1/8"), "--network {mode}: {text}");
-        assert!(text.ends_with("pong"), "--network {mode}: no answer on 127.0.0.1: {text}");
+        assert!(
+            text.contains("inet 127.0.0.1/8"),
+            "--network {mode}: {text}"
+        );
+        assert!(
+            text.ends_with("pong"),
+            "--network {mode}: no answer on 127.0.0.1: {text}"
+        );
     }
     f.ok(&["rm", "-f", &base]);
     f.ok(&["network", "rm", &net]);
@@ -126,17 +170,34 @@ fn templates_see_every_field_with_its_zero_value() {
     std::fs::create_dir_all(&dir).unwrap();
     let bind = format!("{}:/data:ro", dir.display());
     f.ok(&[
-        "create", "--name", &name, "--network", "none", "-v", &bind, "busybox", "true",
+        "create",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        "busybox",
+        "true",
     ]);
     let render = |format: &str| {
         let out = f.berth(&["inspect", "-f", format, &name]);
         assert_eq!(code(&out), 0, "{format}: {}", stderr(&out));
         stdout(&out)
     };
-    assert_eq!(render("{{range .Mounts}}[{{.Name}}|{{.Mode}}|{{.RW}}]{{end}}"), "[|ro|false]");
+    assert_eq!(
+        render("{{range .Mounts}}[{{.Name}}|{{.Mode}}|{{.RW}}]{{end}}"),
+        "[|ro|false]"
+    );
     assert_eq!(render("[{{.NetworkSettings.Gateway}}]"), "[]");
-    assert_eq!(render("[{{.HostConfig.CgroupParent}}|{{.Config.StopSignal}}]"), "[|]");
-    assert_eq!(render("{{.HostConfig.OomScoreAdj}} {{.HostConfig.Privileged}}"), "0 false");
+    assert_eq!(
+        render("[{{.HostConfig.CgroupParent}}|{{.Config.StopSignal}}]"),
+        "[|]"
+    );
+    assert_eq!(
+        render("{{.HostConfig.OomScoreAdj}} {{.HostConfig.Privileged}}"),
+        "0 false"
+    );
     // docker's key order, also inside {{json}}.
     let config = render("{{json .Config}}");
     assert!(config.starts_with(r#"{"Hostname":"#), "{config}");

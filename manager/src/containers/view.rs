@@ -3,8 +3,8 @@
 
 use super::record::{ContainerRecord, Status};
 use super::service::ContainerService;
-use super::ContainerError;
 use super::spec::image_config::ImageRuntimeConfig;
+use super::ContainerError;
 use berth_docker::types::container::{
     Config, ContainerJson, ContainerState, Empty, GraphDriver, HostConfig, LogConfig, Mount,
     MountPoint, NetworkSettings, RestartPolicy, Ulimit,
@@ -223,10 +223,7 @@ impl ContainerService {
                 ..Config::default()
             },
             network_settings: NetworkSettings {
-                ports: crate::networks::ports::network_ports(
-                    &r.ports.exposed,
-                    &r.ports.published,
-                ),
+                ports: crate::networks::ports::network_ports(&r.ports.exposed, &r.ports.published),
                 sandbox_key: if r.state.status.is_live() && r.state.pid > 0 {
                     format!("/proc/{}/ns/net", r.state.pid)
                 } else {

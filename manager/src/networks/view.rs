@@ -69,7 +69,11 @@ pub fn endpoint_settings(n: &NetworkRecord, ep: &Endpoint) -> EndpointSettings {
         endpoint_id: attached(ep.endpoint_id.clone()),
         gateway: attached(n.gateway.to_string()),
         ip_address: attached(ep.address.to_string()),
-        ip_prefix_len: if ep.attached { n.subnet.prefix() as i64 } else { 0 },
+        ip_prefix_len: if ep.attached {
+            n.subnet.prefix() as i64
+        } else {
+            0
+        },
         mac_address: attached(ep.mac.clone()),
         ..EndpointSettings::default()
     }

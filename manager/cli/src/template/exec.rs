@@ -3,7 +3,7 @@
 
 use super::parse::{Command, Node, Operand, Pipeline};
 use super::{Template, TemplateError};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
 impl Template {
@@ -79,8 +79,8 @@ pub fn go_string(v: &Value) -> String {
             }
             Value::Object(m) => {
                 out.push_str("map[");
-                // serde_json's map is sorted by key, as Go prints maps.
-                for (i, (k, e)) in m.iter().enumerate() {
+                // Go prints a map's keys sorted.
+                for (i, (k, e)) in sorted_entries(m).into_iter().enumerate() {
                     if i > 0 {
                         out.push(' ');
                     }
@@ -95,6 +95,14 @@ pub fn go_string(v: &Value) -> String {
     let mut s = String::new();
     inner(v, &mut s);
     s
+}
+
+/// A map's entries sorted by key, as Go prints and ranges over maps (the
+/// CLI's JSON maps keep document order: docker's struct field order).
+pub(crate) fn sorted_entries(m: &Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
 }
 
 /// What a template action prints for a value: `<no value>` for nil, as
@@ -310,8 +318,9 @@ impl Executor<'_> {
                             .enumerate()
                             .map(|(i, e)| (Value::from(i), e.clone()))
                             .collect(),
-                        Value::Object(m) => m
-                            .iter()
+                        // Go ranges over a map in sorted key order.
+                        Value::Object(m) => sorted_entries(m)
+                            .into_iter()
                             .map(|(k, e)| (Value::String(k.clone()), e.clone()))
                             .collect(),
                         Value::Null => Vec::new(),

@@ -118,7 +118,14 @@ impl ListFormat {
         match self {
             ListFormat::Json => Ok(rows
                 .iter()
-                .map(|r| serde_json::to_string(r).unwrap_or_default() + "\n")
+                // docker marshals each row's map: keys sorted.
+                .map(|r| {
+                    let sorted: BTreeMap<&String, &Value> = match r {
+                        Value::Object(m) => m.iter().collect(),
+                        _ => BTreeMap::new(),
+                    };
+                    serde_json::to_string(&sorted).unwrap_or_default() + "\n"
+                })
                 .collect()),
             ListFormat::Raw(t) => {
                 let mut out = String::new();

@@ -465,8 +465,14 @@ mod tests {
     fn keys_come_in_dockers_order_with_dockers_nulls() {
         let c = ContainerJson::default();
         let text = serde_json::to_string(&c).unwrap();
-        assert!(text.starts_with(r#"{"Id":"","Created":"","Path":"""#), "{text}");
-        assert!(text.contains(r#""HostConfig":{"Binds":null,"ContainerIDFile":"","#), "{text}");
+        assert!(
+            text.starts_with(r#"{"Id":"","Created":"","Path":"""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""HostConfig":{"Binds":null,"ContainerIDFile":"","#),
+            "{text}"
+        );
         assert!(!text.contains("Tmpfs"), "omitempty Tmpfs written: {text}");
         assert!(!text.contains("SizeRw"), "{text}");
         let full = super::super::template_value(&c);
@@ -476,8 +482,10 @@ mod tests {
 
     #[test]
     fn reads_back_what_it_writes() {
-        let mut c = ContainerJson::default();
-        c.id = "abc".into();
+        let mut c = ContainerJson {
+            id: "abc".into(),
+            ..Default::default()
+        };
         c.mounts.push(MountPoint {
             kind: "bind".into(),
             source: "/a".into(),

@@ -77,6 +77,9 @@ mod tests {
             text.starts_with(r#"{"Id":"","RepoTags":[],"RepoDigests":[],"Parent":"","Comment":"","Created":"","Container":"","ContainerConfig":{"Hostname":"#),
             "{text}"
         );
-        assert!(text.contains(r#""Size":0,"VirtualSize":0,"GraphDriver":{"Data":null,"Name":""}"#), "{text}");
+        assert!(
+            text.contains(r#""Size":0,"VirtualSize":0,"GraphDriver":{"Data":null,"Name":""}"#),
+            "{text}"
+        );
     }
 }
