@@ -132,7 +132,8 @@ fn loopback_is_up_in_every_network_mode() {
         "1000",
     ]);
     let joined = format!("container:{base}");
-    let script = "ip addr show lo; nc -l -p 7777 -s 127.0.0.1 -e echo pong & sleep 0.3; nc 127.0.0.1 7777 </dev/null";
+    let script =
+        "ip addr show lo; nc -l -p 7777 -e echo pong & sleep 0.3; nc 127.0.0.1 7777 </dev/null";
     for mode in ["none", "bridge", net.as_str(), joined.as_str()] {
         let out = f.berth(&[
             "run",
