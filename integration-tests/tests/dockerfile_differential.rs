@@ -390,3 +390,65 @@ fn onbuild_triggers_of_a_built_image_match_docker() {
         let _ = dockerd.docker(&["rmi", "berthdf-onbuild-child", "berthdf-onbuild-parent"]);
     }
 }
+
+#[test]
+fn syntax_errors_read_as_dockerds() {
+    // docker 20.10's classic builder and berth-dockerfile refuse the same
+    // bad Dockerfiles with the same message (the CLI prefixes "Error
+    // response from daemon: ").
+    require_root();
+    let dockerd = Dockerd::new(Runtime::Runc);
+    let dir = TestDir::new("dockerfile-errors");
+    // How docker shows each: errors of the instruction model name the line
+    // (Line: "dockerfile parse error line N: ..."); errors of the line
+    // parser do not (Parse: "failed to parse Dockerfile: ..."), nor does an
+    // instruction before FROM (Bare). Ours always name the line. (docker
+    // 20.10's classic builder words an unknown flag "Unknown flag: bogus";
+    // BuildKit's, which we follow, "unknown flag: --bogus": not compared.)
+    #[derive(Clone, Copy)]
+    enum Shown {
+        Line,
+        Parse,
+        Bare,
+    }
+    use Shown::*;
+    let cases = [
+        ("FROM localhost/busybox:latest\nFOO bar\n", Line),
+        ("FROM localhost/busybox:latest\n\nENV a=1 b\n", Parse),
+        ("FROM localhost/busybox:latest\nCOPY onlyone\n", Line),
+        ("FROM localhost/busybox:latest AS 1st\n", Line),
+        ("FROM localhost/busybox:latest\nCMD [\"a\", 1]\n", Parse),
+        ("FROM localhost/busybox:latest\nUSER\n", Line),
+        ("FROM localhost/busybox:latest\nHEALTHCHECK NONE x\n", Line),
+        (
+            "FROM localhost/busybox:latest\nONBUILD ONBUILD RUN x\n",
+            Line,
+        ),
+        ("FROM localhost/busybox:latest\nENV key\n", Parse),
+        ("RUN x\nFROM localhost/busybox:latest\n", Bare),
+    ];
+    let mut mismatches = Vec::new();
+    for (i, (src, shown)) in cases.iter().enumerate() {
+        let err = Dockerfile::parse(src.as_bytes()).expect_err(src);
+        let want = match shown {
+            Line => err.to_string(),
+            Parse => format!("failed to parse Dockerfile: {}", err.kind),
+            Bare => err.kind.to_string(),
+        };
+        let ctx = dir.join(&format!("bad{i}"));
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), src).unwrap();
+        let mut cmd = dockerd.docker_command(&["build", "-q", ctx.to_str().unwrap()]);
+        cmd.env("DOCKER_BUILDKIT", "0");
+        let out = berth_integration_tests::engines::run_with_timeout(
+            &mut cmd,
+            berth_integration_tests::engines::COMMAND_TIMEOUT,
+        );
+        assert!(!out.status.success(), "{src:?}: docker built it");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !stderr.trim_end().ends_with(&want) {
+            mismatches.push(format!("{src:?}: ours {want:?}, docker's {stderr:?}"));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
