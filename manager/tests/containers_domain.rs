@@ -267,7 +267,7 @@ impl Domain {
         std::fs::create_dir_all(root.join("tmp")).unwrap();
         let meta = Arc::new(MetadataStore::open(&root.join("meta.redb")).unwrap());
         let events = Arc::new(EventBus::new());
-        let index = ContainerIndex::new(meta.clone());
+        let index = ContainerIndex::new(meta.clone()).unwrap();
         let images = Arc::new(ImageService::new(
             ImageStores {
                 content: ContentStore::open(&root).unwrap(),
@@ -309,7 +309,6 @@ impl Domain {
         let service = Arc::new(
             ContainerService::new(
                 ContainerDeps {
-                    meta,
                     images,
                     index,
                     events,

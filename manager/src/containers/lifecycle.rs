@@ -16,7 +16,6 @@ use super::task::shim::ShimProcess;
 use super::task::{StdinSource, TaskLaunch, TaskLog};
 use super::ContainerError;
 use crate::volumes::VolumeMount;
-use berth_store::metadata::Collection;
 use berth_store::mount::{mount_all, unmount};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -751,7 +750,7 @@ impl ContainerService {
             )));
         }
         self.networks.release(&id).await?;
-        self.meta.delete_record(Collection::Containers, &id)?;
+        self.delete_record(&id)?;
         self.volumes
             .container_removed(&record.volumes, volumes || record.config.auto_remove);
         self.publish(&record, "destroy", &[]);

@@ -31,7 +31,6 @@ use crate::images::ImageService;
 use crate::networks::ports::PortPublisher;
 use crate::networks::NetworkService;
 use crate::volumes::VolumeService;
-use berth_store::metadata::MetadataStore;
 pub(crate) use berth_store::mount::is_mounted;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -123,7 +122,6 @@ pub struct ExitInfo {
 
 /// The containers service.
 pub struct ContainerService {
-    pub(crate) meta: Arc<MetadataStore>,
     pub(crate) images: Arc<ImageService>,
     pub(crate) index: Arc<ContainerIndex>,
     pub(crate) events: Arc<EventBus>,
@@ -150,7 +148,6 @@ pub struct ContainerService {
 
 /// The services the containers domain works with.
 pub struct ContainerDeps {
-    pub meta: Arc<MetadataStore>,
     pub images: Arc<ImageService>,
     pub index: Arc<ContainerIndex>,
     pub events: Arc<EventBus>,
@@ -201,7 +198,6 @@ impl ContainerService {
         }
         crash_point::arm_from_env();
         Ok(ContainerService {
-            meta: deps.meta,
             images: deps.images,
             index: deps.index,
             events: deps.events,

@@ -3,6 +3,10 @@
 //! while a create or rename is under way, and the [`ContainerIndex`] the
 //! images domain asks which images and snapshots are in use.
 //!
+//! Every record is also held in memory, in the [`RecordTable`] (loaded at
+//! start, kept with each write), so resolving a name or listing containers
+//! reads no database and parses no JSON.
+//!
 //! Each container has an [`Entry`] in memory: a lock serialising its
 //! lifecycle operations (as dockerd's container lock does), the task (shim)
 //! while a task runs, and watch channels that `wait` and `attach` use to
@@ -21,7 +25,7 @@ use crate::events::Event;
 use berth_store::gc::GcRoots;
 use berth_store::metadata::{Collection, MetadataError, MetadataStore};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 
 /// In-memory companion of a record.
@@ -68,29 +72,184 @@ impl Entry {
     }
 }
 
-/// Containers that exist, or are being created, for image GC and the
-/// images domain's in-use check.
+/// Containers that exist, or are being created: the record table every
+/// read of the domain goes through, and what the images, volumes and
+/// networks domains ask (images and snapshots in use, volume users,
+/// network members).
 pub struct ContainerIndex {
-    meta: Arc<MetadataStore>,
+    /// Every container record, in memory, kept with the writes.
+    pub(super) records: RecordTable,
     /// Snapshots being prepared for containers not yet recorded.
     pub(super) creating: Mutex<BTreeSet<(String, String)>>,
 }
 
 impl ContainerIndex {
-    pub fn new(meta: Arc<MetadataStore>) -> Arc<ContainerIndex> {
-        Arc::new(ContainerIndex {
-            meta,
+    /// Loads every container record from `meta` (an unreadable one is
+    /// logged and left out, as it always was).
+    pub fn new(meta: Arc<MetadataStore>) -> Result<Arc<ContainerIndex>, MetadataError> {
+        Ok(Arc::new(ContainerIndex {
+            records: RecordTable::load(meta)?,
             creating: Mutex::new(BTreeSet::new()),
+        }))
+    }
+
+    pub(crate) fn records(&self) -> Vec<Arc<ContainerRecord>> {
+        self.records.all()
+    }
+}
+
+/// The container records, in memory, over the metadata database's
+/// `containers` collection.
+///
+/// Why: every `resolve` (inspect, start, rm by name), every create's name
+/// check and every `ps` used to read and JSON-parse every record in redb,
+/// so their cost grew with the number of containers (issue 21: 20% of
+/// berthd's CPU at 200 containers). berthd is the database's only writer,
+/// so a table loaded once at start and updated with each write is exact.
+///
+/// Writes go to redb first and then to the table, both under `writes`, so
+/// the table never shows what the database does not hold, and two writers
+/// of one record (a lifecycle operation and the exit monitor) cannot lose
+/// each other's change in a read-modify-write. Readers take the table's
+/// lock only to clone an `Arc`.
+pub(crate) struct RecordTable {
+    meta: Arc<MetadataStore>,
+    table: RwLock<Table>,
+    writes: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Table {
+    /// id -> record; ordered, so an id prefix is a range.
+    by_id: BTreeMap<String, Arc<ContainerRecord>>,
+    /// name (without '/') -> id.
+    by_name: HashMap<String, String>,
+}
+
+impl Table {
+    fn insert(&mut self, record: Arc<ContainerRecord>) {
+        if let Some(old) = self.by_id.get(&record.id) {
+            if old.name != record.name && self.by_name.get(&old.name) == Some(&old.id) {
+                self.by_name.remove(&old.name);
+            }
+        }
+        self.by_name.insert(record.name.clone(), record.id.clone());
+        self.by_id.insert(record.id.clone(), record);
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(old) = self.by_id.remove(id) {
+            if self.by_name.get(&old.name).map(String::as_str) == Some(id) {
+                self.by_name.remove(&old.name);
+            }
+        }
+    }
+}
+
+impl RecordTable {
+    fn load(meta: Arc<MetadataStore>) -> Result<RecordTable, MetadataError> {
+        let mut table = Table::default();
+        for (key, value) in meta.list_records(Collection::Containers)? {
+            match serde_json::from_slice::<ContainerRecord>(&value) {
+                Ok(r) => table.insert(Arc::new(r)),
+                Err(e) => tracing::warn!(id = %key, error = %e, "unreadable container record"),
+            }
+        }
+        Ok(RecordTable {
+            meta,
+            table: RwLock::new(table),
+            writes: Mutex::new(()),
         })
     }
 
-    pub(crate) fn records(&self) -> Vec<ContainerRecord> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
+        self.table.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every record, by id.
+    pub(super) fn all(&self) -> Vec<Arc<ContainerRecord>> {
+        self.read().by_id.values().cloned().collect()
+    }
+
+    pub(super) fn get(&self, id: &str) -> Option<Arc<ContainerRecord>> {
+        self.read().by_id.get(id).cloned()
+    }
+
+    /// The id of the container called `name`.
+    pub(super) fn id_of_name(&self, name: &str) -> Option<String> {
+        self.read().by_name.get(name).cloned()
+    }
+
+    /// The container a user means: full id, name (with or without '/'),
+    /// or a unique id prefix, in docker's order.
+    fn resolve(&self, input: &str) -> Result<Arc<ContainerRecord>, ContainerError> {
+        let table = self.read();
+        if let Some(r) = table.by_id.get(input) {
+            return Ok(r.clone());
+        }
+        let name = input.strip_prefix('/').unwrap_or(input);
+        if let Some(r) = table.by_name.get(name).and_then(|id| table.by_id.get(id)) {
+            return Ok(r.clone());
+        }
+        let mut matches = table
+            .by_id
+            .range::<str, _>((std::ops::Bound::Included(input), std::ops::Bound::Unbounded))
+            .take_while(|(id, _)| id.starts_with(input))
+            .map(|(_, r)| r);
+        match (matches.next(), matches.next()) {
+            (Some(r), None) => Ok(r.clone()),
+            (None, _) => Err(ContainerError::NotFound(input.to_string())),
+            (Some(_), Some(_)) => Err(ContainerError::InvalidArgument(format!(
+                "multiple IDs found with provided prefix: {input}"
+            ))),
+        }
+    }
+
+    fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn store(&self, record: ContainerRecord) -> Result<Arc<ContainerRecord>, ContainerError> {
+        let bytes = serde_json::to_vec(&record).expect("record serialises");
         self.meta
-            .list_records(Collection::Containers)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
-            .collect()
+            .put_record(Collection::Containers, &record.id, &bytes)?;
+        let record = Arc::new(record);
+        self.table
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(record.clone());
+        Ok(record)
+    }
+
+    pub(super) fn put(&self, record: &ContainerRecord) -> Result<(), ContainerError> {
+        let _writes = self.lock_writes();
+        self.store(record.clone()).map(drop)
+    }
+
+    /// Changes the record of `id` with `f` and stores it.
+    pub(super) fn update(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord, ContainerError> {
+        let _writes = self.lock_writes();
+        let mut record = match self.get(id) {
+            Some(r) => (*r).clone(),
+            None => return Err(ContainerError::NotFound(id.to_string())),
+        };
+        f(&mut record);
+        self.store(record.clone())?;
+        Ok(record)
+    }
+
+    pub(super) fn delete(&self, id: &str) -> Result<(), ContainerError> {
+        let _writes = self.lock_writes();
+        self.meta.delete_record(Collection::Containers, id)?;
+        self.table
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        Ok(())
     }
 }
 
@@ -99,14 +258,16 @@ impl crate::images::ImageUsers for ContainerIndex {
         self.records()
             .into_iter()
             .filter(|r| r.image_id == image_id)
-            .map(|r| r.id)
+            .map(|r| r.id.clone())
             .collect()
     }
 
     fn gc_roots(&self) -> GcRoots {
         let mut roots = GcRoots::default();
         for r in self.records() {
-            roots.snapshots.push((r.snapshotter, r.snapshot_key));
+            roots
+                .snapshots
+                .push((r.snapshotter.clone(), r.snapshot_key.clone()));
         }
         let creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
         roots.snapshots.extend(creating.iter().cloned());
@@ -115,43 +276,41 @@ impl crate::images::ImageUsers for ContainerIndex {
 }
 
 impl ContainerService {
+    /// Every container record (copies; the table keeps going).
     pub(crate) fn records(&self) -> Result<Vec<ContainerRecord>, ContainerError> {
-        let mut out = Vec::new();
-        for (key, value) in self.meta.list_records(Collection::Containers)? {
-            match serde_json::from_slice::<ContainerRecord>(&value) {
-                Ok(r) => out.push(r),
-                Err(e) => tracing::warn!(id = %key, error = %e, "unreadable container record"),
-            }
-        }
-        Ok(out)
+        Ok(self
+            .index
+            .records
+            .all()
+            .iter()
+            .map(|r| (**r).clone())
+            .collect())
     }
 
     pub(crate) fn get(&self, id: &str) -> Result<ContainerRecord, ContainerError> {
-        match self.meta.get_record(Collection::Containers, id) {
-            Ok(v) => serde_json::from_slice(&v)
-                .map_err(|e| ContainerError::Internal(format!("container record {id}: {e}"))),
-            Err(MetadataError::NotFound { .. }) => Err(ContainerError::NotFound(id.to_string())),
-            Err(e) => Err(e.into()),
+        match self.index.records.get(id) {
+            Some(r) => Ok((*r).clone()),
+            None => Err(ContainerError::NotFound(id.to_string())),
         }
     }
 
     pub(crate) fn put(&self, record: &ContainerRecord) -> Result<(), ContainerError> {
-        let bytes = serde_json::to_vec(record).expect("record serialises");
-        self.meta
-            .put_record(Collection::Containers, &record.id, &bytes)?;
-        Ok(())
+        self.index.records.put(record)
     }
 
-    /// Changes the record of `id` with `f` (read-modify-write).
+    /// Changes the record of `id` with `f` (read-modify-write, atomic
+    /// against other writers of the record).
     pub(crate) fn update(
         &self,
         id: &str,
         f: impl FnOnce(&mut ContainerRecord),
     ) -> Result<ContainerRecord, ContainerError> {
-        let mut record = self.get(id)?;
-        f(&mut record);
-        self.put(&record)?;
-        Ok(record)
+        self.index.records.update(id, f)
+    }
+
+    /// Deletes the record of `id`.
+    pub(super) fn delete_record(&self, id: &str) -> Result<(), ContainerError> {
+        self.index.records.delete(id)
     }
 
     /// The container a user means: full id, name (with or without '/'),
@@ -160,23 +319,7 @@ impl ContainerService {
         if input.is_empty() {
             return Err(ContainerError::NotFound(input.to_string()));
         }
-        let records = self.records()?;
-        let name = input.strip_prefix('/').unwrap_or(input);
-        if let Some(r) = records.iter().find(|r| r.id == input) {
-            return Ok(r.clone());
-        }
-        if let Some(r) = records.iter().find(|r| r.name == name) {
-            return Ok(r.clone());
-        }
-        let matches: Vec<&ContainerRecord> =
-            records.iter().filter(|r| r.id.starts_with(input)).collect();
-        match matches.len() {
-            1 => Ok(matches[0].clone()),
-            0 => Err(ContainerError::NotFound(input.to_string())),
-            _ => Err(ContainerError::InvalidArgument(format!(
-                "multiple IDs found with provided prefix: {input}"
-            ))),
-        }
+        self.index.records.resolve(input).map(|r| (*r).clone())
     }
 
     pub(crate) fn entry(&self, id: &str) -> Arc<Entry> {
@@ -222,12 +365,10 @@ impl ContainerService {
             .reserved_names
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let records = self.records()?;
         let holder = |n: &str| {
-            records
-                .iter()
-                .find(|r| r.name == n)
-                .map(|r| r.id.clone())
+            self.index
+                .records
+                .id_of_name(n)
                 .or_else(|| reserved.get(n).cloned())
         };
         let name = match name {
@@ -263,7 +404,7 @@ impl ContainerService {
 
     /// How many containers there are in each state: (all, running, paused, stopped).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
-        let records = self.records().unwrap_or_default();
+        let records = self.index.records.all();
         let running = records
             .iter()
             .filter(|r| r.state.status == Status::Running)
@@ -343,5 +484,110 @@ mod tests {
         let id = new_id();
         let name = random_name(&id);
         assert!(valid_name(&name), "{name}");
+    }
+
+    fn record(id: &str, name: &str) -> ContainerRecord {
+        let mut r: ContainerRecord = serde_json::from_value(serde_json::json!({
+            "id": id, "name": name, "created": "", "image": "busybox", "image_ref": "",
+            "image_id": "", "snapshotter": "overlayfs", "snapshot_key": id,
+            "config": serde_json::from_str::<serde_json::Value>(CONFIG).unwrap(),
+            "path": "true", "args": [], "state": {"status": "created"},
+            "runtime": "berth", "stop_signal": 15
+        }))
+        .expect("a minimal record");
+        r.name = name.to_string();
+        r
+    }
+
+    const CONFIG: &str = r#"{"image":"busybox","options":{}}"#;
+
+    fn table() -> (tempfile::TempDir, Arc<MetadataStore>, RecordTable) {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Arc::new(MetadataStore::open(&dir.path().join("meta.redb")).unwrap());
+        let table = RecordTable::load(meta.clone()).unwrap();
+        (dir, meta, table)
+    }
+
+    #[test]
+    fn resolves_as_docker_by_id_then_name_then_unique_prefix() {
+        let (_dir, _meta, t) = table();
+        t.put(&record("abc111", "web")).unwrap();
+        t.put(&record("abc222", "db")).unwrap();
+        t.put(&record("def333", "abc111x")).unwrap();
+        assert_eq!(t.resolve("abc111").unwrap().name, "web");
+        assert_eq!(t.resolve("/db").unwrap().id, "abc222");
+        assert_eq!(
+            t.resolve("abc111x").unwrap().id,
+            "def333",
+            "a name before a prefix"
+        );
+        assert_eq!(t.resolve("def").unwrap().id, "def333");
+        assert!(matches!(
+            t.resolve("abc"),
+            Err(ContainerError::InvalidArgument(m)) if m.contains("multiple IDs")
+        ));
+        assert!(matches!(t.resolve("zzz"), Err(ContainerError::NotFound(_))));
+        assert!(matches!(t.resolve("abd"), Err(ContainerError::NotFound(_))));
+    }
+
+    #[test]
+    fn renames_and_deletes_keep_names_exact() {
+        let (_dir, _meta, t) = table();
+        t.put(&record("aaa", "old")).unwrap();
+        t.update("aaa", |r| r.name = "new".into()).unwrap();
+        assert_eq!(t.id_of_name("new").as_deref(), Some("aaa"));
+        assert_eq!(
+            t.id_of_name("old"),
+            None,
+            "the old name is free after a rename"
+        );
+        t.delete("aaa").unwrap();
+        assert_eq!(t.id_of_name("new"), None);
+        assert!(t.get("aaa").is_none());
+        assert!(t.delete("aaa").is_err(), "a second delete finds nothing");
+        assert!(matches!(
+            t.update("aaa", |_| ()),
+            Err(ContainerError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn the_table_is_what_the_database_holds() {
+        let (_dir, meta, t) = table();
+        for i in 0..20 {
+            t.put(&record(&format!("{i:02}ff"), &format!("c{i}")))
+                .unwrap();
+        }
+        t.update("03ff", |r| r.state.pid = 42).unwrap();
+        t.delete("07ff").unwrap();
+        t.update("05ff", |r| r.name = "five".into()).unwrap();
+        let reloaded = RecordTable::load(meta).unwrap();
+        let ids = |t: &RecordTable| t.all().iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&t), ids(&reloaded));
+        assert_eq!(ids(&t).len(), 19);
+        assert_eq!(reloaded.get("03ff").unwrap().state.pid, 42);
+        assert_eq!(reloaded.id_of_name("five").as_deref(), Some("05ff"));
+        assert_eq!(reloaded.id_of_name("c5"), None);
+    }
+
+    #[test]
+    fn concurrent_updates_of_one_record_are_not_lost() {
+        let (_dir, _meta, t) = table();
+        t.put(&record("aaa", "n")).unwrap();
+        let t = Arc::new(t);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        t.update("aaa", |r| r.state.pid += 1).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        assert_eq!(t.get("aaa").unwrap().state.pid, 100);
     }
 }

@@ -120,7 +120,7 @@ fn volume_user(r: &ContainerRecord) -> VolumeUser {
 
 impl VolumeUsers for ContainerIndex {
     fn volume_users(&self) -> Vec<VolumeUser> {
-        self.records().iter().map(volume_user).collect()
+        self.records().iter().map(|r| volume_user(r)).collect()
     }
 }
 

@@ -182,7 +182,7 @@ impl Daemon {
             insecure: options.config.insecure_registries.clone(),
             timeouts: options.config.registry_timeouts,
         };
-        let index = ContainerIndex::new(meta.clone());
+        let index = ContainerIndex::new(meta.clone()).map_err(|e| store_err(e.into()))?;
         let events = Arc::new(EventBus::new());
         let images = Arc::new(ImageService::new(
             ImageStores {
@@ -236,7 +236,6 @@ impl Daemon {
         let paths = ContainerPaths::new(&options.root, &options.state);
         let containers = Arc::new(ContainerService::new(
             ContainerDeps {
-                meta,
                 images: images.clone(),
                 index,
                 events: events.clone(),
