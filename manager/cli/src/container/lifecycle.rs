@@ -3,7 +3,11 @@
 //! Commands over several containers go through all of them like docker's
 //! CLI: each success prints the container as the user named it, each
 //! failure prints `Error response from daemon: ...`, and the command exits
-//! 1 at the end if any failed.
+//! 1 at the end if any failed. `rm`, `stop`, `kill`, `pause` and `unpause`
+//! send their requests concurrently (at most [`PARALLEL`] at a time) and
+//! print the results in the order the containers were named, as docker's
+//! `parallelOperation` does: removing 50 containers one after another
+//! waited for 50 kills and teardowns in turn.
 
 use super::attach::{self, StreamEnd, StreamKind, StreamOptions};
 use super::{client, report_failure};
@@ -117,16 +121,44 @@ pub struct WaitArgs {
     pub containers: Vec<String>,
 }
 
-/// Runs `op` on each container, printing the name on success and docker's
-/// error on failure; exit 1 if any failed.
-async fn for_each<F, Fut>(containers: &[String], mut op: F) -> Result<i32, CliError>
+/// Runs `op` on each container, one after another, printing the name on
+/// success and docker's error on failure; exit 1 if any failed.
+async fn for_each<F, Fut>(containers: &[String], op: F) -> Result<i32, CliError>
 where
     F: FnMut(String) -> Fut,
     Fut: Future<Output = Result<(), tonic::Status>>,
 {
+    for_each_limited(containers, 1, op).await
+}
+
+/// How many requests of one command are in flight at once (docker's
+/// `parallelOperation` limit).
+const PARALLEL: usize = 50;
+
+/// [`for_each`] with up to [`PARALLEL`] requests in flight; results are
+/// reported in the containers' order.
+async fn for_each_parallel<F, Fut>(containers: &[String], op: F) -> Result<i32, CliError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(), tonic::Status>>,
+{
+    for_each_limited(containers, PARALLEL, op).await
+}
+
+async fn for_each_limited<F, Fut>(
+    containers: &[String],
+    limit: usize,
+    mut op: F,
+) -> Result<i32, CliError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(), tonic::Status>>,
+{
+    use futures_util::stream::{self, StreamExt};
+    let mut results = stream::iter(containers.iter().map(|name| op(name.clone()))).buffered(limit);
     let mut code = 0;
     for name in containers {
-        match op(name.clone()).await {
+        match results.next().await.expect("one result per container") {
             Ok(()) => println!("{name}"),
             Err(s) => {
                 report_failure(&s);
@@ -185,7 +217,7 @@ pub async fn stop(ctx: &Context, a: StopArgs) -> Result<i32, CliError> {
     let c = client(&ctx.host).await?;
     let timeout = a.time.unwrap_or(-1);
     let signal = a.signal.clone().unwrap_or_default();
-    for_each(&a.containers, |id| {
+    for_each_parallel(&a.containers, |id| {
         let mut c = c.clone();
         let signal = signal.clone();
         async move {
@@ -225,7 +257,7 @@ pub async fn restart(ctx: &Context, a: StopArgs) -> Result<i32, CliError> {
 /// `berth kill`.
 pub async fn kill(ctx: &Context, a: KillArgs) -> Result<i32, CliError> {
     let c = client(&ctx.host).await?;
-    for_each(&a.containers, |id| {
+    for_each_parallel(&a.containers, |id| {
         let mut c = c.clone();
         let signal = a.signal.clone();
         async move {
@@ -239,7 +271,7 @@ pub async fn kill(ctx: &Context, a: KillArgs) -> Result<i32, CliError> {
 /// `berth rm`.
 pub async fn rm(ctx: &Context, a: RmArgs) -> Result<i32, CliError> {
     let c = client(&ctx.host).await?;
-    for_each(&a.containers, |id| {
+    for_each_parallel(&a.containers, |id| {
         let mut c = c.clone();
         async move {
             c.remove(pb::RemoveContainerRequest {
@@ -358,7 +390,7 @@ pub async fn update(ctx: &Context, a: UpdateArgs) -> Result<i32, CliError> {
 /// `berth pause`.
 pub async fn pause(ctx: &Context, a: PauseArgs) -> Result<i32, CliError> {
     let c = client(&ctx.host).await?;
-    for_each(&a.containers, |id| {
+    for_each_parallel(&a.containers, |id| {
         let mut c = c.clone();
         async move {
             c.pause(pb::PauseContainerRequest { id }).await?;
@@ -371,7 +403,7 @@ pub async fn pause(ctx: &Context, a: PauseArgs) -> Result<i32, CliError> {
 /// `berth unpause`.
 pub async fn unpause(ctx: &Context, a: PauseArgs) -> Result<i32, CliError> {
     let c = client(&ctx.host).await?;
-    for_each(&a.containers, |id| {
+    for_each_parallel(&a.containers, |id| {
         let mut c = c.clone();
         async move {
             c.unpause(pb::UnpauseContainerRequest { id }).await?;
