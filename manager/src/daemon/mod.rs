@@ -10,6 +10,7 @@
 //! The domain services (DESIGN.md "Inside berthd") are plain Rust types held
 //! by [`Daemon`]; [`crate::api`] wraps each in a thin gRPC adapter.
 
+pub mod allocator;
 pub mod args;
 pub mod config;
 pub mod lock;
@@ -279,6 +280,7 @@ impl Daemon {
             .rebuild_published_ports(self.networks.bridge_rules())
             .await?;
         let daemon = Arc::new(self);
+        tokio::spawn(allocator::trim_when_idle());
         let system = Arc::new(SystemService::new(
             DaemonPaths {
                 root: daemon.options.root.clone(),
