@@ -10,7 +10,7 @@
 //! is berthd's socket path: everything that dials shares them, so the wire
 //! crate is the only place that knows how the wire is reached.
 mod dial;
-pub use dial::{dial_unix, DEFAULT_ADDRESS};
+pub use dial::{dial_unix, CONNECTION_WINDOW, DEFAULT_ADDRESS, STREAM_WINDOW};
 
 /// The status metadata berthd adds to an error so that a client tells its
 /// kinds apart by key, never by the message's text.

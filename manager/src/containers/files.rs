@@ -63,6 +63,18 @@ struct ChannelWriter {
     tx: mpsc::Sender<Result<Vec<u8>, ContainerError>>,
 }
 
+/// Bytes per message of an archive sent to a client. The archivers write
+/// a tar header, then a file's data in 8 KiB pieces; sent as they came,
+/// each piece was one gRPC message (issue 21: 123k writes for 500 MB).
+const FRAME: usize = 256 * 1024;
+
+impl ChannelWriter {
+    /// A writer that sends `FRAME`-sized messages; flush it at the end.
+    fn framed(tx: mpsc::Sender<Result<Vec<u8>, ContainerError>>) -> io::BufWriter<ChannelWriter> {
+        io::BufWriter::with_capacity(FRAME, ChannelWriter { tx })
+    }
+}
+
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.tx
@@ -170,9 +182,13 @@ impl ContainerService {
         }
         let (tx, rx) = mpsc::channel(16);
         tokio::task::spawn_blocking(move || {
-            let mut out = ChannelWriter { tx: tx.clone() };
-            if let Err(e) = archive::archive_path(&rootfs, &path, &mut out) {
-                let _ = tx.blocking_send(Err(e.into()));
+            let mut out = ChannelWriter::framed(tx.clone());
+            match archive::archive_path(&rootfs, &path, &mut out) {
+                // A client gone before the end is not an error to report.
+                Ok(_) => drop(out.flush()),
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e.into()));
+                }
             }
         });
         Ok((stat, rx))
@@ -225,8 +241,10 @@ impl ContainerService {
         let (tx, rx) = mpsc::channel(16);
         let service = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut out = ChannelWriter { tx: tx.clone() };
+            let mut out = ChannelWriter::framed(tx.clone());
             match archive::export(&rootfs, &mut out) {
+                // Not flushed: the client went away before the end.
+                Ok(()) if out.flush().is_err() => {}
                 Ok(()) => {
                     if let Ok(r) = service.get(&id) {
                         service.publish(&r, "export", &[]);

@@ -292,6 +292,8 @@ impl Daemon {
         ));
         // Each adapter holds the domain services it serves, not the daemon.
         let result = tonic::transport::Server::builder()
+            .initial_stream_window_size(berth_proto::STREAM_WINDOW)
+            .initial_connection_window_size(berth_proto::CONNECTION_WINDOW)
             .layer(api::panic_guard::PanicGuardLayer::from_env())
             .add_service(api::images::server(daemon.images.clone()))
             .add_service(api::system::server(system))

@@ -91,6 +91,9 @@ impl Read for ChunkReader {
     }
 }
 
+/// Bytes per `CopyTo` data message.
+const FRAME: usize = 256 * 1024;
+
 /// A `Write` that sends what a blocking archiver writes as `CopyTo` data.
 struct ChunkWriter {
     tx: tokio::sync::mpsc::Sender<pb::CopyToRequest>,
@@ -218,9 +221,16 @@ async fn copy_in(ctx: &Context, plan: ToContainer) -> Result<i32, CliError> {
     .await
     .map_err(|_| CliError::Other("cp: request stream closed".into()))?;
     let pack = tokio::task::spawn_blocking(move || {
-        let mut out = ChunkWriter { tx };
+        // Messages of FRAME bytes: the tar writer's 8 KiB pieces, each a
+        // message of its own, cost a write and a window update apiece.
+        let mut out = std::io::BufWriter::with_capacity(FRAME, ChunkWriter { tx });
         let mut stdin = std::io::stdin().lock();
-        cp::send_local(&prepared, &mut stdin, &mut out)
+        cp::send_local(&prepared, &mut stdin, &mut out)?;
+        out.flush().map_err(|e| cp::CpError::Io {
+            op: "send",
+            path: "the archive".into(),
+            source: e,
+        })
     });
     let sent = c
         .copy_to(tokio_stream::wrappers::ReceiverStream::new(rx))

@@ -39,6 +39,9 @@ pub struct ExtractOptions {
     pub copy_uid_gid: bool,
 }
 
+/// The buffer file data is copied through on extraction.
+const COPY_BUFFER: usize = 256 * 1024;
+
 /// Extracts the tar `tar` into the directory `dst` inside the rootfs at `rootfs`.
 pub fn extract_into(
     rootfs: &Path,
@@ -246,7 +249,10 @@ impl Extractor<'_> {
                 )
                 .map_err(io("create"))?;
                 let mut file = std::fs::File::from(fd);
-                io::copy(&mut entry, &mut file).map_err(io("write"))?;
+                // Through a large buffer: io::copy's own is 8 KiB, one
+                // write per 8 KiB of a large file.
+                let mut data = io::BufReader::with_capacity(COPY_BUFFER, &mut entry);
+                io::copy(&mut data, &mut file).map_err(io("write"))?;
             }
             tar::EntryType::Symlink => {
                 let target = entry.link_name_bytes().ok_or_else(|| {
