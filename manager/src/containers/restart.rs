@@ -275,7 +275,11 @@ impl ContainerService {
             t.cancel_pending();
             t.backoff.reset();
         }
-        self.update(id, |r| r.state.restart_count = 0)?;
+        // Written only when there is something to reset: a start is on
+        // every `run`'s path, and each write is a durable commit.
+        if self.get(id)?.state.restart_count != 0 {
+            self.update(id, |r| r.state.restart_count = 0)?;
+        }
         Ok(())
     }
 
