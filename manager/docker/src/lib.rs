@@ -4,7 +4,7 @@
 //!
 //! * image names and formats: [`reference`](mod@reference) (`busybox`, `host:5000/a/b:tag@sha256:...`,
 //!   the familiar form), [`manifest`] (OCI and Docker v2 manifests, indexes, configs);
-//! * flag values: [`size`] (`512m`, `--cpus 1.5`), [`duration`] (Go's `time.Duration`:
+//! * flag values: [`size`] (`512m`, `--cpus 1.5`), [`blkio`] (`/dev/sda:1mb`), [`duration`] (Go's `time.Duration`:
 //!   `30s`, `1m30s`), [`timestamp`] (`--since`/`--until`, the json-file log time, `-t`),
 //!   [`env_file`] (`--env-file`), [`sysctl`] (which `--sysctl` keys are namespaced);
 //! * what is printed: [`short_id`] (12 hex digits), [`humanize`] (`4.26MB`, `2 hours`);
@@ -28,6 +28,7 @@
 //! berth-in-root for resolving paths inside a root without leaving it.
 
 pub mod archive;
+pub mod blkio;
 pub mod cp_path;
 pub mod duration;
 pub mod env_file;

@@ -211,6 +211,38 @@ fn container_config(mut c: pb::ContainerConfig) -> Result<ContainerConfig, Statu
         network_aliases: c.network_aliases,
         ip: opt_string(c.ip),
         mac_address: opt_string(c.mac_address),
+        cpu_period: (c.cpu_period != 0).then_some(c.cpu_period),
+        cpu_quota: (c.cpu_quota != 0).then_some(c.cpu_quota),
+        cpu_rt_period: (c.cpu_rt_period != 0).then_some(c.cpu_rt_period),
+        cpu_rt_runtime: (c.cpu_rt_runtime != 0).then_some(c.cpu_rt_runtime),
+        cpuset_cpus: opt_string(c.cpuset_cpus),
+        cpuset_mems: opt_string(c.cpuset_mems),
+        memory_reservation: (c.memory_reservation != 0).then_some(c.memory_reservation),
+        memory_swappiness: c.memory_swappiness.filter(|s| *s != -1),
+        oom_kill_disable: c.oom_kill_disable,
+        oom_score_adj: (c.oom_score_adj != 0).then_some(c.oom_score_adj),
+        kernel_memory: (c.kernel_memory != 0).then_some(c.kernel_memory),
+        blkio_weight: match c.blkio_weight {
+            0 => None,
+            w => Some(u16::try_from(w).map_err(|_| {
+                Status::invalid_argument("Range of blkio weight is from 10 to 1000")
+            })?),
+        },
+        blkio_weight_device: c.blkio_weight_device,
+        device_read_bps: c.device_read_bps,
+        device_write_bps: c.device_write_bps,
+        device_read_iops: c.device_read_iops,
+        device_write_iops: c.device_write_iops,
+        cgroup_parent: opt_string(c.cgroup_parent),
+        pid_mode: opt_string(c.pid_mode),
+        ipc_mode: opt_string(c.ipc_mode),
+        uts_mode: opt_string(c.uts_mode),
+        cgroupns_mode: opt_string(c.cgroupns_mode),
+        userns_mode: opt_string(c.userns_mode),
+        devices: c.devices,
+        device_cgroup_rules: c.device_cgroup_rules,
+        dns_search: c.dns_search,
+        dns_options: c.dns_options,
         ..ContainerOptions::default()
     };
     let restart = RestartPolicy::checked(&c.restart_policy, c.restart_max_retries)

@@ -187,14 +187,19 @@ impl ContainerService {
                     .first()
                     .map(|(_, e)| e.address),
                 &o.extra_hosts,
-                &o.dns,
+                &spec::hosts_files::Resolver {
+                    servers: &o.dns,
+                    search: &o.dns_search,
+                    options: &o.dns_options,
+                },
             )?,
         };
-        let mut ctx = SpecContext::new(id, &rootfs, format!("/berth/{id}"));
+        let mut ctx = SpecContext::new(id, &rootfs, spec::cgroups_path(o, id)?);
         ctx.init_binary = self.init_binary.as_deref();
         ctx.hosts_files = Some(hosts_files);
         ctx.volumes = self.volume_binds(volumes);
         let mut spec = spec::build_spec(image_config, &config.options, &ctx)?;
+        let (_, warnings) = spec::container_resources_and_warnings(o, &ctx)?;
         if let Some(h) = super::network::joined_hostname(self, o) {
             spec.hostname = Some(h);
         }
@@ -204,7 +209,7 @@ impl ContainerService {
         let path = bundle.join("config.json");
         let bytes = serde_json::to_vec(&spec).expect("spec serialises");
         std::fs::write(&path, bytes).map_err(|e| io_err("write", &path, e))?;
-        Ok((spec, Vec::new()))
+        Ok((spec, warnings))
     }
 
     /// Unmounts and removes a container's rootfs, snapshot and dirs (best

@@ -332,8 +332,11 @@ impl ContainerService {
             o.pids_limit = (p != 0).then_some(p);
         }
         let rootfs = self.paths.rootfs(&record.id);
-        let ctx =
-            super::spec::SpecContext::new(&record.id, &rootfs, format!("/berth/{}", record.id));
+        let ctx = super::spec::SpecContext::new(
+            &record.id,
+            &rootfs,
+            super::spec::cgroups_path(o, &record.id)?,
+        );
         let resources = super::spec::container_resources(o, &ctx)?;
         if record.state.status.is_live() {
             if let Some(task) = entry.task() {

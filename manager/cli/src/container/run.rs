@@ -14,7 +14,7 @@ use super::health::HealthFlags;
 use crate::context::Context;
 use crate::CliError;
 use berth_docker::reference::Reference;
-use berth_docker::{env_file, size};
+use berth_docker::{blkio, env_file, size};
 use berth_proto::v1 as pb;
 use berth_proto::v1::progress_event::Event;
 use clap::Args;
@@ -54,10 +54,14 @@ pub struct ContainerFlags {
     /// Overwrite the default ENTRYPOINT of the image ("" resets it).
     #[arg(long)]
     pub entrypoint: Option<String>,
-    /// Bind mount a volume (HOST:CONTAINER[:ro|rw]).
+    /// Bind mount a host path or mount a volume: HOST-PATH:CONTAINER-PATH,
+    /// VOLUME-NAME:CONTAINER-PATH (a named volume, made if missing), or
+    /// CONTAINER-PATH (an anonymous volume); options after a third colon
+    /// (ro, rw, z, Z, shared, slave, private, nocopy...).
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
-    /// Attach a filesystem mount (type=bind|tmpfs,source=...,target=...).
+    /// Attach a filesystem mount: type=bind|volume|tmpfs, source=..., target=...,
+    /// readonly, and per type bind-propagation, volume-nocopy, tmpfs-size, tmpfs-mode.
     #[arg(long)]
     pub mount: Vec<String>,
     /// Mount a tmpfs directory (/run:size=64m).
@@ -193,6 +197,108 @@ pub struct ContainerFlags {
     /// Set custom DNS servers.
     #[arg(long)]
     pub dns: Vec<String>,
+    /// Set custom DNS search domains ("." for none).
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options (ndots:2, timeout:1).
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// CPU CFS period in microseconds (1000-1000000).
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// CPU CFS quota in microseconds (-1: unlimited).
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU real-time period in microseconds.
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<i64>,
+    /// CPU real-time runtime in microseconds.
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Memory soft limit (256m).
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Tune container memory swappiness (0 to 100; -1: the kernel's).
+    #[arg(long = "memory-swappiness", allow_hyphen_values = true, default_value_t = -1)]
+    pub memory_swappiness: i64,
+    /// Disable OOM Killer.
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000).
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i32>,
+    /// Kernel memory limit (deprecated: warned and not applied, as docker 20.10 on this kernel).
+    #[arg(long = "kernel-memory")]
+    pub kernel_memory: Option<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable.
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// Block IO weight (relative device weight, DEVICE:WEIGHT).
+    #[arg(long = "blkio-weight-device")]
+    pub blkio_weight_device: Vec<String>,
+    /// Limit read rate (bytes per second) from a device (/dev/sda:1mb).
+    #[arg(long = "device-read-bps")]
+    pub device_read_bps: Vec<String>,
+    /// Limit write rate (bytes per second) to a device (/dev/sda:1mb).
+    #[arg(long = "device-write-bps")]
+    pub device_write_bps: Vec<String>,
+    /// Limit read rate (IO per second) from a device (/dev/sda:1000).
+    #[arg(long = "device-read-iops")]
+    pub device_read_iops: Vec<String>,
+    /// Limit write rate (IO per second) to a device (/dev/sda:1000).
+    #[arg(long = "device-write-iops")]
+    pub device_write_iops: Vec<String>,
+    /// Optional parent cgroup for the container.
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// Cgroup namespace to use (host|private; default: host on cgroup v1, private on v2).
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// PID namespace to use ("host" for the host's).
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC mode to use (private, shareable, host, none).
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace to use ("host" for the host's).
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// User namespace to use ("host"; Berth does no remapping).
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Add a host device to the container (HOST[:CONTAINER][:PERMISSIONS]).
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list ('c 1:3 rwm').
+    #[arg(long = "device-cgroup-rule")]
+    pub device_cgroup_rule: Vec<String>,
+    /// GPU devices to add to the container ('all', or CDI names): not implemented.
+    #[arg(long)]
+    pub gpus: Option<String>,
+    /// IPv6 address: not implemented (Berth's networks are IPv4).
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Add link to another container: not implemented (user networks resolve names).
+    #[arg(long)]
+    pub link: Vec<String>,
+    /// Container IPv4/IPv6 link-local addresses: not implemented.
+    #[arg(long = "link-local-ip")]
+    pub link_local_ip: Vec<String>,
+    /// Storage driver options for the container: not available on overlay without xfs quotas.
+    #[arg(long = "storage-opt")]
+    pub storage_opt: Vec<String>,
+    /// Optional volume driver for the container (only "local").
+    #[arg(long = "volume-driver")]
+    pub volume_driver: Option<String>,
+    /// Mount volumes from the specified container(s): not implemented.
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Pull image before creating ("always", "missing", "never").
     #[arg(long, default_value = "missing")]
     pub pull: String,
@@ -413,6 +519,50 @@ impl Drop for CidFile {
     }
 }
 
+/// The flags docker has and Berth cannot honour here: each fails with one
+/// line saying why, before anything is created (never silently ignored).
+fn not_available(flags: &ContainerFlags) -> Result<(), CliError> {
+    let missing = |what: &str| Err(CliError::Usage(format!("not implemented: {what}")));
+    if flags.gpus.is_some() {
+        return missing("--gpus (GPU devices through CDI specs)");
+    }
+    if flags.ip6.is_some() {
+        return missing("--ip6 (Berth's networks are IPv4 only)");
+    }
+    if !flags.link.is_empty() {
+        return missing("--link (legacy links; containers on a user network reach each other by name)");
+    }
+    if !flags.link_local_ip.is_empty() {
+        return missing("--link-local-ip");
+    }
+    if !flags.volumes_from.is_empty() {
+        return missing("--volumes-from");
+    }
+    if !flags.storage_opt.is_empty() {
+        // docker 20.10's words for overlay2 without xfs project quotas,
+        // the only storage Berth has.
+        return Err(CliError::Usage(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+                .into(),
+        ));
+    }
+    match flags.volume_driver.as_deref() {
+        None | Some("") | Some("local") => {}
+        Some(other) => {
+            return Err(CliError::Usage(format!(
+                "not implemented: --volume-driver {other} (only the local driver)"
+            )))
+        }
+    }
+    for d in &flags.device {
+        // A CDI name: `vendor.com/class=name`.
+        if !d.starts_with('/') && d.contains('=') {
+            return missing("CDI device names in --device (vendor.com/class=name)");
+        }
+    }
+    Ok(())
+}
+
 /// A size flag (`-m`, `--memory-swap`, `--shm-size`) in bytes, parsed by
 /// berth-docker's `parse_bytes` (docker's RAMInBytes) so the CLI and
 /// berthd agree on what `512m` means.
@@ -541,6 +691,62 @@ pub fn build_config(
         .map(|s| size_flag("--shm-size", s))
         .transpose()?
         .unwrap_or(0);
+    not_available(flags)?;
+    let memory_reservation = flags
+        .memory_reservation
+        .as_deref()
+        .map(|m| size_flag("--memory-reservation", m))
+        .transpose()?
+        .unwrap_or(0);
+    let kernel_memory = flags
+        .kernel_memory
+        .as_deref()
+        .map(|m| size_flag("--kernel-memory", m))
+        .transpose()?
+        .unwrap_or(0);
+    for (flag, values, parse) in [
+        ("--blkio-weight-device", &flags.blkio_weight_device, 0),
+        ("--device-read-bps", &flags.device_read_bps, 1),
+        ("--device-write-bps", &flags.device_write_bps, 1),
+        ("--device-read-iops", &flags.device_read_iops, 2),
+        ("--device-write-iops", &flags.device_write_iops, 2),
+    ] {
+        for v in values {
+            let checked = match parse {
+                0 => blkio::parse_weight_device(v).map(|_| ()),
+                1 => blkio::parse_bps_device(v).map(|_| ()),
+                _ => blkio::parse_iops_device(v).map(|_| ()),
+            };
+            checked.map_err(|e| {
+                CliError::Usage(format!("invalid argument \"{v}\" for \"{flag}\" flag: {e}"))
+            })?;
+        }
+    }
+    // docker's CLI checks the namespace modes' shapes (`--pid: invalid PID
+    // mode`); berthd checks what they mean.
+    for (flag, kind, value) in [
+        ("--pid", "PID", &flags.pid),
+        ("--uts", "UTS", &flags.uts),
+        ("--ipc", "IPC", &flags.ipc),
+        ("--cgroupns", "CGROUP", &flags.cgroupns),
+        ("--userns", "USER", &flags.userns),
+    ] {
+        let Some(v) = value.as_deref() else { continue };
+        let ok = match flag {
+            "--ipc" => matches!(v, "" | "private" | "shareable" | "host" | "none")
+                || v.strip_prefix("container:").is_some_and(|c| !c.is_empty()),
+            "--cgroupns" => matches!(v, "" | "private" | "host"),
+            "--userns" => matches!(v, "" | "host"),
+            _ => {
+                matches!(v, "" | "host")
+                    || (flag == "--pid"
+                        && v.strip_prefix("container:").is_some_and(|c| !c.is_empty()))
+            }
+        };
+        if !ok {
+            return Err(CliError::Usage(format!("{flag}: invalid {kind} mode")));
+        }
+    }
     let (entrypoint_set, entrypoint) = match &flags.entrypoint {
         None => (false, Vec::new()),
         Some(e) if e.is_empty() => (true, Vec::new()),
@@ -601,6 +807,33 @@ pub fn build_config(
         network_aliases: flags.network_alias.clone(),
         ip: flags.ip.clone().unwrap_or_default(),
         mac_address: flags.mac_address.clone().unwrap_or_default(),
+        cpu_period: flags.cpu_period.unwrap_or(0),
+        cpu_quota: flags.cpu_quota.unwrap_or(0),
+        cpu_rt_period: flags.cpu_rt_period.unwrap_or(0),
+        cpu_rt_runtime: flags.cpu_rt_runtime.unwrap_or(0),
+        cpuset_cpus: flags.cpuset_cpus.clone().unwrap_or_default(),
+        cpuset_mems: flags.cpuset_mems.clone().unwrap_or_default(),
+        memory_reservation,
+        memory_swappiness: (flags.memory_swappiness != -1).then_some(flags.memory_swappiness),
+        oom_kill_disable: flags.oom_kill_disable,
+        oom_score_adj: flags.oom_score_adj.unwrap_or(0),
+        blkio_weight: flags.blkio_weight.unwrap_or(0).into(),
+        blkio_weight_device: flags.blkio_weight_device.clone(),
+        device_read_bps: flags.device_read_bps.clone(),
+        device_write_bps: flags.device_write_bps.clone(),
+        device_read_iops: flags.device_read_iops.clone(),
+        device_write_iops: flags.device_write_iops.clone(),
+        kernel_memory,
+        cgroup_parent: flags.cgroup_parent.clone().unwrap_or_default(),
+        pid_mode: flags.pid.clone().unwrap_or_default(),
+        ipc_mode: flags.ipc.clone().unwrap_or_default(),
+        uts_mode: flags.uts.clone().unwrap_or_default(),
+        cgroupns_mode: flags.cgroupns.clone().unwrap_or_default(),
+        userns_mode: flags.userns.clone().unwrap_or_default(),
+        devices: flags.device.clone(),
+        device_cgroup_rules: flags.device_cgroup_rule.clone(),
+        dns_search: flags.dns_search.clone(),
+        dns_options: flags.dns_option.clone(),
     })
 }
 

@@ -9,6 +9,8 @@ use std::path::Path;
 
 use berth_oci::{LinuxDevice, LinuxDeviceCgroup};
 
+use super::SpecError;
+
 /// One device cgroup rule.
 fn rule(
     allow: bool,
@@ -120,9 +122,156 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<LinuxDevice>) {
     }
 }
 
+/// An I/O error as Go prints it (`no such file or directory`): docker's
+/// messages quote it so.
+fn os_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_lowercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// Whether `mode` is docker's device access: one to three of `r`, `w`, `m`.
+fn valid_mode(mode: &str) -> bool {
+    !mode.is_empty()
+        && mode.len() <= 3
+        && mode.chars().all(|c| "rwm".contains(c))
+        && mode.chars().collect::<std::collections::BTreeSet<_>>().len() == mode.len()
+}
+
+/// `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's `parseDevice`): the
+/// device nodes to create in the container and a cgroup rule allowing each
+/// with the permissions (default `rwm`). A host directory gives every
+/// device under it, at the same place under CONTAINER.
+pub fn user_device(spec: &str) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgroup>), SpecError> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (src, mut dst, mut perms) = (parts[0], "", "rwm");
+    match parts.len() {
+        1 => {}
+        2 if valid_mode(parts[1]) => perms = parts[1],
+        2 => dst = parts[1],
+        3 => (dst, perms) = (parts[1], parts[2]),
+        _ => {
+            return Err(SpecError::invalid(format!(
+                "invalid device specification: {spec}"
+            )))
+        }
+    }
+    if dst.is_empty() {
+        dst = src;
+    }
+    if !valid_mode(perms) {
+        return Err(SpecError::invalid(format!("invalid device mode: {perms}")));
+    }
+    if !src.starts_with('/') || !dst.starts_with('/') {
+        return Err(SpecError::invalid(format!(
+            "bad format for path: {spec}"
+        )));
+    }
+    let gather = |reason: String| {
+        SpecError::invalid(format!(
+            "error gathering device information while adding custom device \"{src}\": {reason}"
+        ))
+    };
+    let meta = std::fs::metadata(src).map_err(|e| gather(os_reason(&e)))?;
+    let mut found = Vec::new();
+    if meta.is_dir() {
+        walk(Path::new(src), Path::new(src), &mut found);
+        for d in &mut found {
+            let rel = Path::new(&d.path)
+                .strip_prefix("/dev")
+                .unwrap_or(Path::new(&d.path))
+                .to_path_buf();
+            d.path = Path::new(dst).join(rel).to_string_lossy().into_owned();
+        }
+    } else {
+        let ft = meta.file_type();
+        let kind = if ft.is_char_device() {
+            "c"
+        } else if ft.is_block_device() {
+            "b"
+        } else {
+            return Err(gather("not a device node".into()));
+        };
+        let rdev = meta.rdev();
+        found.push(LinuxDevice {
+            path: dst.to_string(),
+            kind: kind.to_string(),
+            major: libc::major(rdev) as i64,
+            minor: libc::minor(rdev) as i64,
+            file_mode: Some(meta.mode() & 0o7777),
+            uid: Some(meta.uid()),
+            gid: Some(meta.gid()),
+        });
+    }
+    let rules = found
+        .iter()
+        .map(|d| rule(true, &d.kind, Some(d.major), Some(d.minor), perms))
+        .collect();
+    Ok((found, rules))
+}
+
+/// `--device-cgroup-rule 'c 1:3 rwm'` (docker's `validateDeviceCgroupRule`:
+/// type `a`, `b` or `c`, numbers or `*`, one to three of `rwm`).
+pub fn parse_cgroup_rule(value: &str) -> Result<LinuxDeviceCgroup, SpecError> {
+    let bad = || SpecError::invalid(format!("invalid device cgroup format '{value}'"));
+    let words: Vec<&str> = value.split(' ').collect();
+    let [kind, numbers, access] = words[..] else {
+        return Err(bad());
+    };
+    if !matches!(kind, "a" | "b" | "c") || !valid_mode(access) {
+        return Err(bad());
+    }
+    let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
+    let number = |n: &str| -> Result<Option<i64>, SpecError> {
+        match n {
+            "*" => Ok(None),
+            n if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                n.parse().map(Some).map_err(|_| bad())
+            }
+            _ => Err(bad()),
+        }
+    };
+    Ok(LinuxDeviceCgroup {
+        allow: true,
+        kind: Some(kind.to_string()),
+        major: number(major)?,
+        minor: number(minor)?,
+        access: Some(access.to_string()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_devices_and_rules() {
+        let (devs, rules) = user_device("/dev/null:/dev/mynull:r").unwrap();
+        assert_eq!(devs[0].path, "/dev/mynull");
+        assert_eq!((devs[0].major, devs[0].minor), (1, 3));
+        assert_eq!(rules[0].access.as_deref(), Some("r"));
+        let (devs, rules) = user_device("/dev/zero:rw").unwrap();
+        assert_eq!(devs[0].path, "/dev/zero");
+        assert_eq!(rules[0].access.as_deref(), Some("rw"));
+        assert_eq!(
+            user_device("/etc/passwd").unwrap_err().to_string(),
+            "error gathering device information while adding custom device \"/etc/passwd\": not a device node"
+        );
+        assert_eq!(
+            user_device("/dev/null:/x:rwz").unwrap_err().to_string(),
+            "invalid device mode: rwz"
+        );
+        let r = parse_cgroup_rule("c 1:* rwm").unwrap();
+        assert_eq!((r.major, r.minor), (Some(1), None));
+        assert_eq!(
+            parse_cgroup_rule("c 1:3").unwrap_err().to_string(),
+            "invalid device cgroup format 'c 1:3'"
+        );
+    }
 
     #[test]
     fn default_rules_start_with_deny_all() {

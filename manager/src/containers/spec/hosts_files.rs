@@ -19,12 +19,75 @@
 //!   replaces the nameservers; `--network host` keeps the host's as is);
 //!   on a user network, docker's form pointing at the embedded server
 //!   (`nameserver 127.0.0.11`, `options ndots:0`; crate::networks::dns).
+//!   With `--dns-search` or `--dns-option` the file is rebuilt as docker's
+//!   libnetwork `resolvconf.Build` writes it: a `search` line (the given
+//!   domains, or the host's; `.` alone means none), the nameservers, an
+//!   `options` line (the given options, or the host's); on a user network
+//!   that is the source of the embedded server's form.
 
 use std::path::{Path, PathBuf};
 
 use berth_oci::Mount;
 
 use super::{NetworkMode, SpecError};
+
+/// What the user asked of the container's resolv.conf (`--dns`,
+/// `--dns-search`, `--dns-option`); empty lists keep the host's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resolver<'a> {
+    pub servers: &'a [String],
+    pub search: &'a [String],
+    pub options: &'a [String],
+}
+
+impl<'a> Resolver<'a> {
+    /// Only `--dns` servers.
+    pub fn servers(servers: &'a [String]) -> Resolver<'a> {
+        Resolver {
+            servers,
+            ..Default::default()
+        }
+    }
+
+    /// docker's `resolvconf.Build` over `base` (the file with the servers
+    /// already chosen) when search domains or options were given.
+    fn rebuild(&self, base: String) -> String {
+        if self.search.is_empty() && self.options.is_empty() {
+            return base;
+        }
+        let words = |key: &str| -> Vec<String> {
+            base.lines()
+                .filter_map(|l| {
+                    let mut w = l.split_whitespace();
+                    (w.next() == Some(key)).then(|| w.map(str::to_string).collect::<Vec<_>>())
+                })
+                .flatten()
+                .collect()
+        };
+        let search = if self.search.is_empty() {
+            words("search")
+        } else {
+            self.search.to_vec()
+        };
+        let options = if self.options.is_empty() {
+            words("options")
+        } else {
+            self.options.to_vec()
+        };
+        let mut out = String::new();
+        let search = search.join(" ");
+        if !search.is_empty() && search.trim() != "." {
+            out.push_str(&format!("search {search}\n"));
+        }
+        for server in words("nameserver") {
+            out.push_str(&format!("nameserver {server}\n"));
+        }
+        if !options.is_empty() {
+            out.push_str(&format!("options {}\n", options.join(" ")));
+        }
+        out
+    }
+}
 
 /// Paths of the three files, on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +130,9 @@ impl HostsFiles {
         network: &NetworkMode,
         address: Option<std::net::Ipv4Addr>,
         extra_hosts: &[String],
-        dns: &[String],
+        resolver: &Resolver,
     ) -> Result<HostsFiles, SpecError> {
+        let dns = resolver.servers;
         let extra = extra_hosts
             .iter()
             .map(|h| parse_extra_host(h))
@@ -97,12 +161,18 @@ impl HostsFiles {
         }
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let resolv = match network {
-            NetworkMode::Host if dns.is_empty() => host_resolv,
+            NetworkMode::Host if dns.is_empty() => resolver.rebuild(host_resolv),
             NetworkMode::Named(_) => {
-                let own = crate::networks::hosts::container_resolv_conf(&host_resolv, dns);
+                let own = resolver.rebuild(crate::networks::hosts::container_resolv_conf(
+                    &host_resolv,
+                    dns,
+                ));
                 crate::networks::dns::resolv_conf::embedded(&own).0
             }
-            _ => crate::networks::hosts::container_resolv_conf(&host_resolv, dns),
+            _ => resolver.rebuild(crate::networks::hosts::container_resolv_conf(
+                &host_resolv,
+                dns,
+            )),
         };
         for (path, text) in [
             (&files.hostname, format!("{hostname}\n")),
@@ -169,7 +239,7 @@ mod tests {
             &NetworkMode::None,
             None,
             &["db:10.0.0.2".into()],
-            &[],
+            &Resolver::default(),
         )
         .unwrap();
         assert_eq!(std::fs::read_to_string(&f.hostname).unwrap(), "abc\n");
@@ -188,7 +258,7 @@ mod tests {
             &NetworkMode::None,
             None,
             &["x".into()],
-            &[]
+            &Resolver::default()
         )
         .is_err());
         // On a user network: its address, docker's resolv.conf.
@@ -199,7 +269,7 @@ mod tests {
             &NetworkMode::Named("front".into()),
             Some("172.20.0.2".parse().unwrap()),
             &[],
-            &["192.0.2.1".into()],
+            &Resolver::servers(&["192.0.2.1".into()]),
         )
         .unwrap();
         let hosts = std::fs::read_to_string(&f.hosts).unwrap();
@@ -211,5 +281,28 @@ mod tests {
         assert!(resolv.contains("nameserver 127.0.0.11\n"), "{resolv}");
         assert!(!resolv.contains("192.0.2.1"), "{resolv}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn search_and_options_rebuild_the_file_as_docker() {
+        let base = "# generated\nsearch host.example\nnameserver 10.0.0.1\noptions ndots:2\n";
+        let search = vec!["a.example".to_string(), "b.example".to_string()];
+        let options = vec!["ndots:3".to_string(), "timeout:1".to_string()];
+        let r = Resolver {
+            servers: &[],
+            search: &search,
+            options: &options,
+        };
+        assert_eq!(
+            r.rebuild(base.into()),
+            "search a.example b.example\nnameserver 10.0.0.1\noptions ndots:3 timeout:1\n"
+        );
+        let dot = vec![".".to_string()];
+        let r = Resolver {
+            search: &dot,
+            ..Default::default()
+        };
+        assert_eq!(r.rebuild(base.into()), "nameserver 10.0.0.1\noptions ndots:2\n");
+        assert_eq!(Resolver::default().rebuild(base.into()), base);
     }
 }

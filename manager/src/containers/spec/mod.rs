@@ -13,7 +13,8 @@
 //! let id = "0123456789abcdef";
 //! let mut ctx = SpecContext::new(id, rootfs, format!("/berth/{id}"));
 //! ctx.hosts_files = Some(HostsFiles::write(
-//!     state_dir, &container_hostname(&opts, id)?, None, &opts.network, None, &opts.extra_hosts, &opts.dns)?);
+//!     state_dir, &container_hostname(&opts, id)?, None, &opts.network, None, &opts.extra_hosts,
+//!     &hosts_files::Resolver::servers(&opts.dns))?);
 //! let spec = build_spec(&image, &opts, &ctx)?;          // after the rootfs is mounted
 //! ensure_workdir(rootfs, &spec.process.as_ref().unwrap().cwd)?;
 //! let signal = stop_signal(&image, &opts)?;
@@ -34,6 +35,11 @@
 //! | masked/readonly paths | docker's lists; none when privileged | here |
 //! | namespaces | mount, network (not for `--network host`), uts, pid, ipc; cgroup on v2 hosts | here |
 //! | resources | memory, swap (2x memory by default), cpus, shares, pids, devices | here, [`sizes`], [`devices`] |
+//! | more limits | `--cpu-period/-quota`, `--cpu-rt-*`, `--cpuset-*`, `--memory-reservation/-swappiness`, `--oom-kill-disable`, `--kernel-memory` (warned, not applied), `--blkio-weight*` (warned and dropped where the kernel lacks them), `--device-{read,write}-{bps,iops}` | [`resources`] |
+//! | `linux.cgroupsPath` | `/berth/<id>`, or `<--cgroup-parent>/<id>` | [`cgroups_path`] |
+//! | namespace modes | `--pid host`, `--ipc host\|none\|private\|shareable`, `--uts host`, `--cgroupns host\|private`, `--userns host` | [`namespaces`] |
+//! | `--device`, `--device-cgroup-rule` | host devices created in the container with an allow rule each; extra cgroup rules | [`devices`] |
+//! | `process.oomScoreAdj` | `--oom-score-adj` (-1000..1000) | here |
 //! | rlimits, sysctls | `--ulimit`; namespaced `--sysctl` only, plus docker's unprivileged ports and ping in an own netns | [`ulimits`], [`sysctls`] |
 //!
 //! `build_spec` reads the rootfs (passwd, group) and the host (/dev for
@@ -69,6 +75,8 @@ mod error;
 pub mod hosts_files;
 pub mod image_config;
 pub mod mounts;
+pub mod namespaces;
+pub mod resources;
 pub mod seccomp_profile;
 pub mod security_options;
 pub mod signals;
@@ -184,6 +192,52 @@ pub struct ContainerOptions {
     pub publish_all: bool,
     /// `--expose` specs as given.
     pub expose: Vec<String>,
+    /// `--cpu-period`, `--cpu-quota` (microseconds; docker's CFS bandwidth,
+    /// exclusive with `--cpus`).
+    pub cpu_period: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    /// `--cpu-rt-period`, `--cpu-rt-runtime` (microseconds).
+    pub cpu_rt_period: Option<i64>,
+    pub cpu_rt_runtime: Option<i64>,
+    /// `--cpuset-cpus`, `--cpuset-mems` (`0-3`, `0,1`).
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    /// `--memory-reservation` in bytes (the soft limit).
+    pub memory_reservation: Option<i64>,
+    /// `--memory-swappiness` 0-100; none: the kernel's.
+    pub memory_swappiness: Option<i64>,
+    /// `--oom-kill-disable`.
+    pub oom_kill_disable: bool,
+    /// `--oom-score-adj` (-1000..1000).
+    pub oom_score_adj: Option<i32>,
+    /// `--kernel-memory` in bytes: recorded; see [`resource_warnings`].
+    pub kernel_memory: Option<i64>,
+    /// `--blkio-weight` (10-1000).
+    pub blkio_weight: Option<u16>,
+    /// `--blkio-weight-device`, `--device-{read,write}-{bps,iops}` as given
+    /// (`DEVICE:VALUE`), parsed by [`blkio`].
+    pub blkio_weight_device: Vec<String>,
+    pub device_read_bps: Vec<String>,
+    pub device_write_bps: Vec<String>,
+    pub device_read_iops: Vec<String>,
+    pub device_write_iops: Vec<String>,
+    /// `--cgroup-parent`: the container's cgroup is `<parent>/<id>`.
+    pub cgroup_parent: Option<String>,
+    /// `--pid`, `--ipc`, `--uts`, `--cgroupns`, `--userns` (see
+    /// [`namespaces`]).
+    pub pid_mode: Option<String>,
+    pub ipc_mode: Option<String>,
+    pub uts_mode: Option<String>,
+    pub cgroupns_mode: Option<String>,
+    pub userns_mode: Option<String>,
+    /// `--device HOST[:CONTAINER[:PERMISSIONS]]` as given (see [`devices`]).
+    pub devices: Vec<String>,
+    /// `--device-cgroup-rule 'c 1:3 rwm'`.
+    pub device_cgroup_rules: Vec<String>,
+    /// `--dns-search`, `--dns-option`: resolv.conf's search and options
+    /// lines (see [`hosts_files`]).
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
 }
 
 /// Where docker keeps the init binary in a container.
@@ -217,6 +271,8 @@ pub struct SpecContext<'a> {
     /// The container's volumes (its own `-v`/`--mount` ones and the image's
     /// `VOLUME`s) resolved to their host directories by the volumes service.
     pub volumes: Vec<mounts::VolumeBind>,
+    /// What the host's cgroups offer (blkio weight, realtime, cpusets).
+    pub host_resources: resources::HostResources,
 }
 
 impl<'a> SpecContext<'a> {
@@ -234,7 +290,21 @@ impl<'a> SpecContext<'a> {
             swap_accounting: cgroup_v2
                 || Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
             volumes: Vec::new(),
+            host_resources: resources::HostResources::detect(cgroup_v2),
         }
+    }
+}
+
+/// `linux.cgroupsPath` of a container: `/berth/<id>`, or `<parent>/<id>`
+/// with `--cgroup-parent` (a relative parent is taken from the root of the
+/// hierarchy). A parent with `..` is refused: it would escape the tree.
+pub fn cgroups_path(opts: &ContainerOptions, id: &str) -> Result<String, SpecError> {
+    match opts.cgroup_parent.as_deref().filter(|p| !p.is_empty()) {
+        None => Ok(format!("/berth/{id}")),
+        Some(p) if p.split('/').any(|c| c == ".." || c == ".") => Err(SpecError::invalid(
+            format!("invalid --cgroup-parent {p:?}: it may not contain . or .. components"),
+        )),
+        Some(p) => Ok(format!("/{}/{id}", p.trim_matches('/'))),
     }
 }
 
@@ -388,6 +458,15 @@ pub fn container_resources(
     opts: &ContainerOptions,
     ctx: &SpecContext,
 ) -> Result<LinuxResources, SpecError> {
+    container_resources_and_warnings(opts, ctx).map(|(res, _)| res)
+}
+
+/// [`container_resources`] with docker's warnings for what the host could
+/// not take (see [`resources`]): `create` prints them.
+pub fn container_resources_and_warnings(
+    opts: &ContainerOptions,
+    ctx: &SpecContext,
+) -> Result<(LinuxResources, Vec<String>), SpecError> {
     let mut res = LinuxResources {
         devices: if opts.privileged {
             devices::privileged_device_rules()
@@ -451,7 +530,13 @@ pub fn container_resources(
             limit: if pids > 0 { pids } else { -1 },
         });
     }
-    Ok(res)
+    let warnings = resources::add_limits(opts, &ctx.host_resources, &mut res)?;
+    if !opts.privileged {
+        for rule in &opts.device_cgroup_rules {
+            res.devices.push(devices::parse_cgroup_rule(rule)?);
+        }
+    }
+    Ok((res, warnings))
 }
 
 /// Turns an image config and the user's options into the container's OCI
@@ -591,14 +676,38 @@ pub fn build_spec(
             path: None,
         });
     }
-    for kind in [NamespaceType::Uts, NamespaceType::Pid, NamespaceType::Ipc] {
-        namespaces.push(LinuxNamespace { kind, path: None });
+    let modes = namespaces::NamespaceModes::parse(opts)?;
+    for (kind, own) in [
+        (NamespaceType::Uts, !modes.host_uts),
+        (NamespaceType::Pid, !modes.host_pid),
+        (NamespaceType::Ipc, !matches!(modes.ipc, namespaces::IpcMode::Host)),
+        (NamespaceType::Cgroup, modes.private_cgroupns(ctx.cgroup_v2)),
+    ] {
+        if own {
+            namespaces.push(LinuxNamespace { kind, path: None });
+        }
     }
-    if ctx.cgroup_v2 {
-        namespaces.push(LinuxNamespace {
-            kind: NamespaceType::Cgroup,
-            path: None,
-        });
+    namespaces::adjust_shm_mount(&mut all_mounts, &modes.ipc);
+    let mut linux_devices = if opts.privileged {
+        devices::host_devices(Path::new("/dev"))
+    } else {
+        Vec::new()
+    };
+    let mut device_rules = Vec::new();
+    for d in &opts.devices {
+        let (found, rules) = devices::user_device(d)?;
+        for dev in found {
+            linux_devices.retain(|x| x.path != dev.path);
+            linux_devices.push(dev);
+        }
+        device_rules.extend(rules);
+    }
+    if let Some(adj) = opts.oom_score_adj {
+        if !(-1000..=1000).contains(&adj) {
+            return Err(SpecError::invalid(format!(
+                "Invalid value {adj}, range for oom score adj is [-1000, 1000]"
+            )));
+        }
     }
 
     let confined = !opts.privileged && !security.unmask_system_paths;
@@ -614,7 +723,10 @@ pub fn build_spec(
         _ => None,
     });
 
-    let resources = container_resources(opts, ctx)?;
+    let mut resources = container_resources(opts, ctx)?;
+    if !opts.privileged {
+        resources.devices.extend(device_rules);
+    }
     let root_caps = if exec_user.uid == 0 {
         caps.clone()
     } else {
@@ -644,6 +756,7 @@ pub fn build_spec(
                 ..Default::default()
             }),
             rlimits,
+            oom_score_adj: opts.oom_score_adj,
             no_new_privileges: security.no_new_privileges,
             ..Default::default()
         }),
@@ -651,18 +764,18 @@ pub fn build_spec(
             path: ctx.rootfs.display().to_string(),
             readonly: opts.read_only,
         }),
-        hostname: Some(hostname),
-        domainname: opts.domainname.clone().filter(|d| !d.is_empty()),
+        // Sharing the host's UTS namespace leaves its hostname alone.
+        hostname: (!modes.host_uts).then_some(hostname),
+        domainname: opts
+            .domainname
+            .clone()
+            .filter(|d| !d.is_empty() && !modes.host_uts),
         mounts: all_mounts,
         hooks: None,
         annotations: BTreeMap::new(),
         linux: Some(berth_oci::Linux {
             namespaces,
-            devices: if opts.privileged {
-                devices::host_devices(Path::new("/dev"))
-            } else {
-                Vec::new()
-            },
+            devices: linux_devices,
             cgroups_path: Some(ctx.cgroups_path.clone()),
             resources: Some(resources),
             rootfs_propagation: rootfs_propagation.map(str::to_string),

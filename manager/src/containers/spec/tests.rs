@@ -49,6 +49,13 @@ fn ctx(root: &Rootfs) -> SpecContext<'_> {
         cgroup_v2: false,
         swap_accounting: true,
         volumes: Vec::new(),
+        host_resources: resources::HostResources {
+            blkio_weight: false,
+            blkio_throttle: true,
+            cpu_realtime: false,
+            cpus: "0-1".into(),
+            mems: "0".into(),
+        },
     }
 }
 
@@ -510,7 +517,7 @@ fn hosts_files_are_bound() {
             &NetworkMode::None,
             None,
             &[],
-            &[],
+            &hosts_files::Resolver::default(),
         )
         .unwrap(),
     );
