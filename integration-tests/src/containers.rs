@@ -23,7 +23,16 @@ impl Fixture {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Fixture {
         require_root();
-        let d = Berthd::start();
+        Fixture::with_daemon(Berthd::start())
+    }
+
+    /// The same with berthd started on a config file of this JSON.
+    pub fn with_config(config: &str) -> Fixture {
+        require_root();
+        Fixture::with_daemon(Berthd::start_with_config(config))
+    }
+
+    fn with_daemon(d: Berthd) -> Fixture {
         let work = TestDir::new("ctr");
         let rootfs = work.join("rootfs");
         busybox_rootfs(&rootfs);

@@ -321,6 +321,7 @@ impl Domain {
                     paths: ContainerPaths::new(&root, &state),
                     runtimes: Runtimes::new(&BTreeMap::new(), None),
                     init_binary: None,
+                    cdi_spec_dirs: Vec::new(),
                 },
             )
             .unwrap(),

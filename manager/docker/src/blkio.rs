@@ -94,7 +94,9 @@ mod tests {
         assert!(parse_iops_device("/dev/vda:1k")
             .unwrap_err()
             .to_string()
-            .starts_with("invalid rate for device: /dev/vda:1k. The correct format is <device-path>:<number>. "));
+            .starts_with(
+            "invalid rate for device: /dev/vda:1k. The correct format is <device-path>:<number>. "
+        ));
         assert!(matches!(
             parse_bps_device("/dev/vda:-1"),
             Err(BlkioError::Bps(_))

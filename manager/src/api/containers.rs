@@ -239,6 +239,7 @@ fn container_config(mut c: pb::ContainerConfig) -> Result<ContainerConfig, Statu
         uts_mode: opt_string(c.uts_mode),
         cgroupns_mode: opt_string(c.cgroupns_mode),
         userns_mode: opt_string(c.userns_mode),
+        gpus: opt_string(c.gpus),
         devices: c.devices,
         device_cgroup_rules: c.device_cgroup_rules,
         dns_search: c.dns_search,

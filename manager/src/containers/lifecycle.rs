@@ -196,6 +196,7 @@ impl ContainerService {
         };
         let mut ctx = SpecContext::new(id, &rootfs, spec::cgroups_path(o, id)?);
         ctx.init_binary = self.init_binary.as_deref();
+        ctx.cdi_spec_dirs = self.cdi_spec_dirs.clone();
         ctx.hosts_files = Some(hosts_files);
         ctx.volumes = self.volume_binds(volumes);
         let mut spec = spec::build_spec(image_config, &config.options, &ctx)?;

@@ -131,6 +131,8 @@ pub struct ContainerService {
     pub(crate) launcher: Arc<dyn TaskLauncher>,
     /// `docker-init` for `--init` (tini), if installed.
     pub(crate) init_binary: Option<PathBuf>,
+    /// Where CDI device specs are read (spec::cdi).
+    pub(crate) cdi_spec_dirs: Vec<PathBuf>,
     /// The containers' volumes.
     pub(crate) volumes: Arc<VolumeService>,
     /// Networks: addresses at create, veths at start (crate::networks).
@@ -165,6 +167,9 @@ pub struct ContainerSettings {
     pub runtimes: Runtimes,
     /// `docker-init` for `--init` (tini), if installed.
     pub init_binary: Option<PathBuf>,
+    /// Where CDI device specs are read (`/etc/cdi`, `/var/run/cdi` unless
+    /// berthd's `cdi-spec-dirs` says otherwise).
+    pub cdi_spec_dirs: Vec<PathBuf>,
 }
 
 pub use crate::events::now_rfc3339;
@@ -187,6 +192,7 @@ impl ContainerService {
             paths,
             runtimes,
             init_binary,
+            cdi_spec_dirs,
         } = settings;
         for dir in [
             &paths.persistent,
@@ -205,6 +211,7 @@ impl ContainerService {
             runtimes,
             launcher: deps.launcher,
             init_binary,
+            cdi_spec_dirs,
             volumes: deps.volumes,
             networks: deps.networks,
             entries: Mutex::new(HashMap::new()),

@@ -11,7 +11,8 @@
 //!   "bridge": "berth0",
 //!   "bip": "172.18.0.1/16",
 //!   "nft-table": "berth",
-//!   "registry-timeouts": {"connect": 30, "response": 120, "read": 60, "stall": 60}
+//!   "registry-timeouts": {"connect": 30, "response": 120, "read": 60, "stall": 60},
+//!   "cdi-spec-dirs": ["/etc/cdi", "/var/run/cdi"]
 //! }
 //! ```
 //!
@@ -89,6 +90,10 @@ pub struct DaemonConfig {
     /// `registry::RegistryTimeouts`.
     #[serde(default)]
     pub registry_timeouts: crate::registry::RegistryTimeouts,
+    /// Where CDI device specs are read for `--device vendor.com/class=name`
+    /// and `--gpus` (docker 25's key); default `/etc/cdi`, `/var/run/cdi`.
+    #[serde(default)]
+    pub cdi_spec_dirs: Option<Vec<PathBuf>>,
 }
 
 /// One configured OCI runtime.

@@ -254,6 +254,12 @@ impl Daemon {
                 paths,
                 runtimes,
                 init_binary,
+                cdi_spec_dirs: options.config.cdi_spec_dirs.clone().unwrap_or_else(|| {
+                    crate::containers::spec::cdi::DEFAULT_SPEC_DIRS
+                        .iter()
+                        .map(PathBuf::from)
+                        .collect()
+                }),
             },
         )?);
         Ok(Daemon {

@@ -272,13 +272,13 @@ pub struct ContainerFlags {
     /// User namespace to use ("host"; Berth does no remapping).
     #[arg(long)]
     pub userns: Option<String>,
-    /// Add a host device to the container (HOST[:CONTAINER][:PERMISSIONS]).
+    /// Add a host device to the container (HOST[:CONTAINER][:PERMISSIONS], or a CDI name vendor.com/class=name).
     #[arg(long)]
     pub device: Vec<String>,
     /// Add a rule to the cgroup allowed devices list ('c 1:3 rwm').
     #[arg(long = "device-cgroup-rule")]
     pub device_cgroup_rule: Vec<String>,
-    /// GPU devices to add to the container ('all', or CDI names): not implemented.
+    /// GPU devices to add to the container ('all', N, device=ID[,ID]), as CDI devices of nvidia.com/gpu.
     #[arg(long)]
     pub gpus: Option<String>,
     /// IPv6 address: not implemented (Berth's networks are IPv4).
@@ -523,14 +523,13 @@ impl Drop for CidFile {
 /// line saying why, before anything is created (never silently ignored).
 fn not_available(flags: &ContainerFlags) -> Result<(), CliError> {
     let missing = |what: &str| Err(CliError::Usage(format!("not implemented: {what}")));
-    if flags.gpus.is_some() {
-        return missing("--gpus (GPU devices through CDI specs)");
-    }
     if flags.ip6.is_some() {
         return missing("--ip6 (Berth's networks are IPv4 only)");
     }
     if !flags.link.is_empty() {
-        return missing("--link (legacy links; containers on a user network reach each other by name)");
+        return missing(
+            "--link (legacy links; containers on a user network reach each other by name)",
+        );
     }
     if !flags.link_local_ip.is_empty() {
         return missing("--link-local-ip");
@@ -552,12 +551,6 @@ fn not_available(flags: &ContainerFlags) -> Result<(), CliError> {
             return Err(CliError::Usage(format!(
                 "not implemented: --volume-driver {other} (only the local driver)"
             )))
-        }
-    }
-    for d in &flags.device {
-        // A CDI name: `vendor.com/class=name`.
-        if !d.starts_with('/') && d.contains('=') {
-            return missing("CDI device names in --device (vendor.com/class=name)");
         }
     }
     Ok(())
@@ -733,8 +726,10 @@ pub fn build_config(
     ] {
         let Some(v) = value.as_deref() else { continue };
         let ok = match flag {
-            "--ipc" => matches!(v, "" | "private" | "shareable" | "host" | "none")
-                || v.strip_prefix("container:").is_some_and(|c| !c.is_empty()),
+            "--ipc" => {
+                matches!(v, "" | "private" | "shareable" | "host" | "none")
+                    || v.strip_prefix("container:").is_some_and(|c| !c.is_empty())
+            }
             "--cgroupns" => matches!(v, "" | "private" | "host"),
             "--userns" => matches!(v, "" | "host"),
             _ => {
@@ -834,6 +829,7 @@ pub fn build_config(
         device_cgroup_rules: flags.device_cgroup_rule.clone(),
         dns_search: flags.dns_search.clone(),
         dns_options: flags.dns_option.clone(),
+        gpus: flags.gpus.clone().unwrap_or_default(),
     })
 }
 

@@ -139,7 +139,11 @@ fn valid_mode(mode: &str) -> bool {
     !mode.is_empty()
         && mode.len() <= 3
         && mode.chars().all(|c| "rwm".contains(c))
-        && mode.chars().collect::<std::collections::BTreeSet<_>>().len() == mode.len()
+        && mode
+            .chars()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            == mode.len()
 }
 
 /// `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's `parseDevice`): the
@@ -167,9 +171,7 @@ pub fn user_device(spec: &str) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgrou
         return Err(SpecError::invalid(format!("invalid device mode: {perms}")));
     }
     if !src.starts_with('/') || !dst.starts_with('/') {
-        return Err(SpecError::invalid(format!(
-            "bad format for path: {spec}"
-        )));
+        return Err(SpecError::invalid(format!("bad format for path: {spec}")));
     }
     let gather = |reason: String| {
         SpecError::invalid(format!(

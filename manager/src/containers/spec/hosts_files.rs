@@ -302,7 +302,10 @@ mod tests {
             search: &dot,
             ..Default::default()
         };
-        assert_eq!(r.rebuild(base.into()), "nameserver 10.0.0.1\noptions ndots:2\n");
+        assert_eq!(
+            r.rebuild(base.into()),
+            "nameserver 10.0.0.1\noptions ndots:2\n"
+        );
         assert_eq!(Resolver::default().rebuild(base.into()), base);
     }
 }

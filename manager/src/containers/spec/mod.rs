@@ -39,6 +39,7 @@
 //! | `linux.cgroupsPath` | `/berth/<id>`, or `<--cgroup-parent>/<id>` | [`cgroups_path`] |
 //! | namespace modes | `--pid host`, `--ipc host\|none\|private\|shareable`, `--uts host`, `--cgroupns host\|private`, `--userns host` | [`namespaces`] |
 //! | `--device`, `--device-cgroup-rule` | host devices created in the container with an allow rule each; extra cgroup rules | [`devices`] |
+//! | CDI `--device vendor.com/class=name`, `--gpus` | the spec files' device nodes, env and mounts | [`cdi`] |
 //! | `process.oomScoreAdj` | `--oom-score-adj` (-1000..1000) | here |
 //! | rlimits, sysctls | `--ulimit`; namespaced `--sysctl` only, plus docker's unprivileged ports and ping in an own netns | [`ulimits`], [`sysctls`] |
 //!
@@ -69,6 +70,7 @@
 //! `container:` namespaces) is `crate::networks`.
 
 pub mod capabilities;
+pub mod cdi;
 pub mod devices;
 pub mod env;
 mod error;
@@ -234,6 +236,8 @@ pub struct ContainerOptions {
     pub devices: Vec<String>,
     /// `--device-cgroup-rule 'c 1:3 rwm'`.
     pub device_cgroup_rules: Vec<String>,
+    /// `--gpus`: GPUs as CDI devices (see [`cdi`]).
+    pub gpus: Option<String>,
     /// `--dns-search`, `--dns-option`: resolv.conf's search and options
     /// lines (see [`hosts_files`]).
     pub dns_search: Vec<String>,
@@ -273,6 +277,8 @@ pub struct SpecContext<'a> {
     pub volumes: Vec<mounts::VolumeBind>,
     /// What the host's cgroups offer (blkio weight, realtime, cpusets).
     pub host_resources: resources::HostResources,
+    /// Where CDI specs are read for CDI `--device` names and `--gpus`.
+    pub cdi_spec_dirs: Vec<std::path::PathBuf>,
 }
 
 impl<'a> SpecContext<'a> {
@@ -291,6 +297,7 @@ impl<'a> SpecContext<'a> {
                 || Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
             volumes: Vec::new(),
             host_resources: resources::HostResources::detect(cgroup_v2),
+            cdi_spec_dirs: cdi::DEFAULT_SPEC_DIRS.iter().map(Into::into).collect(),
         }
     }
 }
@@ -301,9 +308,9 @@ impl<'a> SpecContext<'a> {
 pub fn cgroups_path(opts: &ContainerOptions, id: &str) -> Result<String, SpecError> {
     match opts.cgroup_parent.as_deref().filter(|p| !p.is_empty()) {
         None => Ok(format!("/berth/{id}")),
-        Some(p) if p.split('/').any(|c| c == ".." || c == ".") => Err(SpecError::invalid(
-            format!("invalid --cgroup-parent {p:?}: it may not contain . or .. components"),
-        )),
+        Some(p) if p.split('/').any(|c| c == ".." || c == ".") => Err(SpecError::invalid(format!(
+            "invalid --cgroup-parent {p:?}: it may not contain . or .. components"
+        ))),
         Some(p) => Ok(format!("/{}/{id}", p.trim_matches('/'))),
     }
 }
@@ -680,7 +687,10 @@ pub fn build_spec(
     for (kind, own) in [
         (NamespaceType::Uts, !modes.host_uts),
         (NamespaceType::Pid, !modes.host_pid),
-        (NamespaceType::Ipc, !matches!(modes.ipc, namespaces::IpcMode::Host)),
+        (
+            NamespaceType::Ipc,
+            !matches!(modes.ipc, namespaces::IpcMode::Host),
+        ),
         (NamespaceType::Cgroup, modes.private_cgroupns(ctx.cgroup_v2)),
     ] {
         if own {
@@ -694,7 +704,12 @@ pub fn build_spec(
         Vec::new()
     };
     let mut device_rules = Vec::new();
+    let mut cdi_names = Vec::new();
     for d in &opts.devices {
+        if cdi::is_cdi_name(d) {
+            cdi_names.push(d.clone());
+            continue;
+        }
         let (found, rules) = devices::user_device(d)?;
         for dev in found {
             linux_devices.retain(|x| x.path != dev.path);
@@ -702,6 +717,17 @@ pub fn build_spec(
         }
         device_rules.extend(rules);
     }
+    if let Some(gpus) = opts.gpus.as_deref().filter(|g| !g.is_empty()) {
+        cdi_names.extend(cdi::gpu_names(gpus, &ctx.cdi_spec_dirs)?);
+    }
+    let cdi_edits = cdi::resolve(&cdi_names, &ctx.cdi_spec_dirs)?;
+    env.extend(cdi_edits.env);
+    all_mounts.extend(cdi_edits.mounts);
+    for dev in cdi_edits.devices {
+        linux_devices.retain(|x| x.path != dev.path);
+        linux_devices.push(dev);
+    }
+    device_rules.extend(cdi_edits.device_rules);
     if let Some(adj) = opts.oom_score_adj {
         if !(-1000..=1000).contains(&adj) {
             return Err(SpecError::invalid(format!(

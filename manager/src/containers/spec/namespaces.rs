@@ -120,7 +120,12 @@ pub fn adjust_shm_mount(mounts: &mut Vec<Mount>, ipc: &IpcMode) {
                     destination: "/dev/shm".into(),
                     kind: Some("bind".into()),
                     source: Some("/dev/shm".into()),
-                    options: vec!["rbind".into(), "nosuid".into(), "nodev".into(), "noexec".into()],
+                    options: vec![
+                        "rbind".into(),
+                        "nosuid".into(),
+                        "nodev".into(),
+                        "noexec".into(),
+                    ],
                     ..Default::default()
                 };
             }
@@ -150,11 +155,17 @@ mod tests {
         assert!(m.private_cgroupns(false));
         let e = |o: ContainerOptions| NamespaceModes::parse(&o).unwrap_err().to_string();
         assert_eq!(
-            e(ContainerOptions { pid_mode: Some("bogus".into()), ..Default::default() }),
+            e(ContainerOptions {
+                pid_mode: Some("bogus".into()),
+                ..Default::default()
+            }),
             "--pid: invalid PID mode: bogus"
         );
-        assert!(e(ContainerOptions { ipc_mode: Some("container:x".into()), ..Default::default() })
-            .starts_with("not implemented: "));
+        assert!(e(ContainerOptions {
+            ipc_mode: Some("container:x".into()),
+            ..Default::default()
+        })
+        .starts_with("not implemented: "));
         assert_eq!(
             e(ContainerOptions {
                 uts_mode: Some("host".into()),

@@ -37,7 +37,13 @@ impl HostResources {
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default()
         };
-        let or = |s: String, fallback: &str| if s.is_empty() { fallback.to_string() } else { s };
+        let or = |s: String, fallback: &str| {
+            if s.is_empty() {
+                fallback.to_string()
+            } else {
+                s
+            }
+        };
         if cgroup_v2 {
             let controllers = read("/sys/fs/cgroup/cgroup.controllers");
             let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
@@ -45,7 +51,10 @@ impl HostResources {
                 blkio_weight: has("io"),
                 blkio_throttle: has("io"),
                 cpu_realtime: false,
-                cpus: or(read("/sys/fs/cgroup/cpuset.cpus.effective"), &read("/sys/devices/system/cpu/online")),
+                cpus: or(
+                    read("/sys/fs/cgroup/cpuset.cpus.effective"),
+                    &read("/sys/devices/system/cpu/online"),
+                ),
                 mems: or(read("/sys/fs/cgroup/cpuset.mems.effective"), "0"),
             }
         } else {
@@ -53,7 +62,10 @@ impl HostResources {
                 blkio_weight: root.join("blkio/blkio.weight").exists(),
                 blkio_throttle: root.join("blkio/blkio.throttle.read_bps_device").exists(),
                 cpu_realtime: root.join("cpu/cpu.rt_runtime_us").exists(),
-                cpus: or(read("/sys/fs/cgroup/cpuset/cpuset.cpus"), &read("/sys/devices/system/cpu/online")),
+                cpus: or(
+                    read("/sys/fs/cgroup/cpuset/cpuset.cpus"),
+                    &read("/sys/devices/system/cpu/online"),
+                ),
                 mems: or(read("/sys/fs/cgroup/cpuset/cpuset.mems"), "0"),
             }
         }
@@ -245,7 +257,9 @@ pub fn add_limits(
         }
     }
     let bad = |flag: &str, value: &str, e: berth_docker::blkio::BlkioError| {
-        SpecError::invalid(format!("invalid argument \"{value}\" for \"{flag}\" flag: {e}"))
+        SpecError::invalid(format!(
+            "invalid argument \"{value}\" for \"{flag}\" flag: {e}"
+        ))
     };
     let mut weight_devices = Vec::new();
     for v in &opts.blkio_weight_device {
@@ -269,10 +283,30 @@ pub fn add_limits(
         }
     }
     let throttles: [(&str, &[String], bool, &str); 4] = [
-        ("--device-read-bps", &opts.device_read_bps, true, "BPS Block I/O read limit"),
-        ("--device-write-bps", &opts.device_write_bps, true, "BPS Block I/O write limit"),
-        ("--device-read-iops", &opts.device_read_iops, false, "IOPs Block I/O read limit"),
-        ("--device-write-iops", &opts.device_write_iops, false, "IOPs Block I/O write limit"),
+        (
+            "--device-read-bps",
+            &opts.device_read_bps,
+            true,
+            "BPS Block I/O read limit",
+        ),
+        (
+            "--device-write-bps",
+            &opts.device_write_bps,
+            true,
+            "BPS Block I/O write limit",
+        ),
+        (
+            "--device-read-iops",
+            &opts.device_read_iops,
+            false,
+            "IOPs Block I/O read limit",
+        ),
+        (
+            "--device-write-iops",
+            &opts.device_write_iops,
+            false,
+            "IOPs Block I/O write limit",
+        ),
     ];
     for (i, (flag, values, bps, what)) in throttles.into_iter().enumerate() {
         let mut devices = Vec::new();
@@ -344,19 +378,35 @@ mod tests {
         .unwrap();
         let cpu = res.cpu.unwrap();
         assert_eq!((cpu.period, cpu.quota), (Some(50_000), Some(25_000)));
-        assert_eq!((cpu.cpus.as_deref(), cpu.mems.as_deref()), (Some("1"), Some("0")));
+        assert_eq!(
+            (cpu.cpus.as_deref(), cpu.mems.as_deref()),
+            (Some("1"), Some("0"))
+        );
         assert!(w.is_empty());
         let e = |o| limits(o).unwrap_err().to_string();
         assert_eq!(
-            e(ContainerOptions { cpuset_cpus: Some("5".into()), ..Default::default() }),
+            e(ContainerOptions {
+                cpuset_cpus: Some("5".into()),
+                ..Default::default()
+            }),
             "Requested CPUs are not available - requested 5, available: 0-1"
         );
-        assert!(e(ContainerOptions { cpuset_cpus: Some("x".into()), ..Default::default() })
-            .starts_with("Invalid value x for cpuset cpus"));
-        assert!(e(ContainerOptions { cpu_period: Some(10), ..Default::default() })
-            .starts_with("CPU cfs period can not be less than 1ms"));
+        assert!(e(ContainerOptions {
+            cpuset_cpus: Some("x".into()),
+            ..Default::default()
+        })
+        .starts_with("Invalid value x for cpuset cpus"));
+        assert!(e(ContainerOptions {
+            cpu_period: Some(10),
+            ..Default::default()
+        })
+        .starts_with("CPU cfs period can not be less than 1ms"));
         assert_eq!(
-            e(ContainerOptions { cpus: Some(1.0), cpu_quota: Some(5000), ..Default::default() }),
+            e(ContainerOptions {
+                cpus: Some(1.0),
+                cpu_quota: Some(5000),
+                ..Default::default()
+            }),
             "Conflicting options: Nano CPUs and CPU Quota cannot both be set"
         );
         assert_eq!(
@@ -384,11 +434,18 @@ mod tests {
         assert_eq!(m.swappiness, Some(0));
         assert_eq!(m.disable_oom_killer, Some(true));
         assert!(w.is_empty());
-        let (_, w) = limits(ContainerOptions { oom_kill_disable: true, ..Default::default() }).unwrap();
+        let (_, w) = limits(ContainerOptions {
+            oom_kill_disable: true,
+            ..Default::default()
+        })
+        .unwrap();
         assert!(w[0].starts_with("OOM killer is disabled"), "{w:?}");
         let e = |o| limits(o).unwrap_err().to_string();
         assert_eq!(
-            e(ContainerOptions { memory_swappiness: Some(101), ..Default::default() }),
+            e(ContainerOptions {
+                memory_swappiness: Some(101),
+                ..Default::default()
+            }),
             "Invalid value: 101, valid memory swappiness range is 0-100"
         );
         assert_eq!(
@@ -399,7 +456,11 @@ mod tests {
             }),
             "Minimum memory limit can not be less than memory reservation limit, see usage"
         );
-        let (res, w) = limits(ContainerOptions { kernel_memory: Some(8 << 20), ..Default::default() }).unwrap();
+        let (res, w) = limits(ContainerOptions {
+            kernel_memory: Some(8 << 20),
+            ..Default::default()
+        })
+        .unwrap();
         assert!(res.memory.is_none());
         assert_eq!(w.len(), 2, "{w:?}");
     }
@@ -418,7 +479,10 @@ mod tests {
         assert_eq!(b.weight, None);
         assert_eq!(b.throttle_read_iops_device.len(), 1);
         assert_eq!(
-            (b.throttle_read_iops_device[0].major, b.throttle_read_iops_device[0].minor),
+            (
+                b.throttle_read_iops_device[0].major,
+                b.throttle_read_iops_device[0].minor
+            ),
             (1, 3)
         );
         let e = limits(ContainerOptions {
@@ -427,6 +491,9 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("--device-write-bps: stat /dev/berth-no-such: "), "{e}");
+        assert!(
+            e.starts_with("--device-write-bps: stat /dev/berth-no-such: "),
+            "{e}"
+        );
     }
 }

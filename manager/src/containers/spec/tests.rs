@@ -56,6 +56,7 @@ fn ctx(root: &Rootfs) -> SpecContext<'_> {
             cpus: "0-1".into(),
             mems: "0".into(),
         },
+        cdi_spec_dirs: Vec::new(),
     }
 }
 
