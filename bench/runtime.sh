@@ -31,9 +31,12 @@ tables with ratios berth/crun and berth/runc. Needs root.
   --help       this text
 
 Environment:
-  BERTH_RUNTIME  berth-runtime binary (default: target/release/berth-runtime)
+  BERTH_RUNTIME  berth-runtime binary (default: the static build scripts/build.sh
+                 makes, target/static/<arch>-unknown-linux-gnu/release/berth-runtime;
+                 a dynamically linked binary is refused unless BT_ALLOW_DYNAMIC=1)
   CRUN, RUNC     crun and runc binaries (default: from PATH)
-  BT_HANG_SECS   a runtime call running longer is reported and killed (30)
+  BT_HANG_SECS   a runtime call running longer is reported and killed (30); any
+                 such kill fails the benchmark (exit 1)
 EOF
 }
 
@@ -81,6 +84,12 @@ inner_main() {
 	if ((BT_PROFILE)); then profile_compare; fi
 	kill "$watchdog_pid" 2>/dev/null || true
 	wait "$watchdog_pid" 2>/dev/null || true
+	if [[ -s $WORK/watchdog.kills ]]; then
+		echo
+		echo "runtime.sh: the watchdog killed runtime call(s), so the figures above are not to be trusted:" >&2
+		sed 's/^/  /' "$WORK/watchdog.kills" >&2
+		exit 1
+	fi
 	if ((${#FAIL[@]})); then
 		echo
 		echo "runtime.sh: ${#FAIL[@]} measurement(s) FAILED (variant,metric,runtime): ${!FAIL[*]}" >&2
@@ -90,24 +99,50 @@ inner_main() {
 
 # Kills any runtime call of this benchmark (found by its --root under $WORK)
 # that runs longer than BT_HANG_SECS, after printing where it is stuck, so a
-# hang becomes a FAIL cell instead of a benchmark that never ends.
+# hang becomes a FAIL cell instead of a benchmark that never ends. The age
+# of a call is counted here, from when the watchdog first saw that process
+# (pid and start time), never from `ps -o etimes`: ps computes it from the
+# boot time and the process's start, and for a process that starts while
+# ps reads /proc that difference can wrap (a live call once read 4123168608 s
+# and was killed). Every kill is written to $WORK/watchdog.kills, and
+# inner_main fails the benchmark when that file exists.
 watchdog() {
-	local parent=$1 limit=${BT_HANG_SECS:-30} pid etimes args
+	local parent=$1 limit=${BT_HANG_SECS:-30} d pid stat start key age args
+	local -A first_seen=()
+	local -a argv
 	while sleep 2; do
 		kill -0 "$parent" 2>/dev/null || exit 0
-		while read -r pid etimes args; do
-			[[ $args == *" --root $WORK/root-"* ]] || continue
-			((etimes > limit)) || continue
+		local -A alive=()
+		for d in /proc/[0-9]*; do
+			pid=${d#/proc/}
+			mapfile -d '' argv <"$d/cmdline" 2>/dev/null || continue
+			args=${argv[*]}
+			[[ " $args " == *" --root $WORK/root-"* ]] || continue
+			read -r stat <"$d/stat" 2>/dev/null || continue
+			# Field 22 (start time), counted after the ")" that ends the name.
+			stat=${stat##*) }
+			read -r -a argv <<<"$stat"
+			start=${argv[19]:-0}
+			key=$pid:$start
+			alive[$key]=1
+			[[ -n ${first_seen[$key]:-} ]] || first_seen[$key]=$SECONDS
+			age=$((SECONDS - first_seen[$key]))
+			((age > limit)) || continue
 			{
-				echo "runtime.sh: watchdog: runtime call hung for ${etimes}s (pid $pid), killing it:"
+				echo "runtime.sh: watchdog: runtime call hung for over ${age}s (pid $pid), killing it:"
 				echo "  $args"
 				echo "  state: $(awk '/^State:/ {print $2, $3}' "/proc/$pid/status" 2>/dev/null)," \
 					"wchan: $(cat "/proc/$pid/wchan" 2>/dev/null)," \
 					"blocked signals: $(awk '/^SigBlk:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
 				ps --ppid "$pid" -o pid=,stat=,args= 2>/dev/null | sed 's/^/  child: /'
 			} >&2
+			echo "pid $pid after ${age}s: $args" >>"$WORK/watchdog.kills"
 			kill -KILL "$pid" 2>/dev/null || true
-		done < <(ps -e -o pid=,etimes=,args= 2>/dev/null)
+		done
+		for key in "${!first_seen[@]}"; do
+			[[ -n ${alive[$key]:-} ]] || unset "first_seen[$key]"
+		done
+		unset alive
 	done
 }
 
@@ -468,6 +503,7 @@ strace_compare() {
 		bundle "$id" '["/bin/true"]' plain
 		if ! q strace -f -c -o "$WORK/strace.$n" "${BIN[$n]}" --root "$WORK/root-$n" run --bundle "$BUNDLE" "$id"; then
 			echo "runtime.sh: $n: strace run FAILED" >&2
+			FAIL[plain,strace,$n]=1
 			continue
 		fi
 		echo
@@ -520,6 +556,7 @@ profile_compare() {
 			bash -c 'for ((i = 0; i < $1; i++)); do "${@:2}" || exit 1; done' loop "$k" \
 			"${BIN[$n]}" --root "$WORK/root-$n" run --bundle "$BUNDLE" "$id"; then
 			echo "runtime.sh: $n: perf record FAILED" >&2
+			FAIL[plain,profile,$n]=1
 			continue
 		fi
 		# Samples by process name and code; the loop's bash is left out
@@ -622,10 +659,16 @@ outer_main() {
 		shift
 	done
 	((EUID == 0)) || die "must run as root (containers need namespaces and cgroups)"
-	local berth=${BERTH_RUNTIME:-$REPO/target/release/berth-runtime}
+	# The static build (scripts/build.sh), by its own path: target/release's
+	# berth-runtime is whatever the last `cargo build --release` left there,
+	# the dynamic build as often as not, and the figures are the static one's.
+	local berth=${BERTH_RUNTIME:-$REPO/target/static/$(uname -m)-unknown-linux-gnu/release/berth-runtime}
 	[[ -x $berth ]] ||
-		die "berth-runtime not found or not executable: $berth (cargo build --release -p berth-runtime, or set BERTH_RUNTIME)"
+		die "berth-runtime not found or not executable: $berth (build it with scripts/build.sh, or set BERTH_RUNTIME)"
 	berth=$(readlink -f "$berth")
+	if [[ ${BT_ALLOW_DYNAMIC:-0} != 1 ]] && ! LC_ALL=C ldd "$berth" 2>&1 | grep -q 'statically linked'; then
+		die "$berth is dynamically linked; the benchmark measures the static build (scripts/build.sh), or set BT_ALLOW_DYNAMIC=1"
+	fi
 	local crun=${CRUN:-$(command -v crun || true)} runc=${RUNC:-$(command -v runc || true)}
 	[[ -n $crun && -x $crun ]] || die "crun not found (apt-get install crun, or set CRUN)"
 	[[ -n $runc && -x $runc ]] || die "runc not found (apt-get install runc, or set RUNC)"
