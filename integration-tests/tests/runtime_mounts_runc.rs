@@ -1,6 +1,6 @@
 //! Mounts, paths and small CLI behaviours against runc 1.1: recursive
 //! mount options (`rro`, `rnoexec`) against plain `ro` on an `rbind`, a
-//! proc mount on a symlink, `--pid-file` in a missing directory, duplicate
+//! proc mount on a symlink or a file, `--pid-file` in a missing directory, duplicate
 //! namespaces, exec into a paused container, and `spec`'s namespaces.
 
 use berth_integration_tests::runtime::{container_id, Cleanup, Runtime};
@@ -90,6 +90,16 @@ fn recursive_mount_options_match_runc() {
             &["rbind", "rnoexec"],
             "top-rw\nsub-rw\n/mnt rw,noexec,relatime\n/mnt/sub rw,noexec,relatime\n",
         ),
+        // runc 1.1 collects set and clear bits apart: both orders ask
+        // mount_setattr to set and clear read-only, and set wins.
+        (
+            &["rbind", "rro", "rrw"],
+            "top-ro\nsub-ro\n/mnt ro,relatime\n/mnt/sub ro,relatime\n",
+        ),
+        (
+            &["rbind", "rrw", "rro"],
+            "top-ro\nsub-ro\n/mnt ro,relatime\n/mnt/sub ro,relatime\n",
+        ),
     ];
     for (opts, want) in cases {
         let source = src.dir.path.to_str().unwrap().to_string();
@@ -105,27 +115,37 @@ fn recursive_mount_options_match_runc() {
     }
 }
 
+/// proc's target a symlink, or a regular file: refused with runc's words.
 #[test]
-fn proc_on_a_symlink_is_refused_with_runc_s_message() {
+fn proc_on_a_symlink_or_a_file_is_refused_with_runc_s_message() {
     let dir = TestDir::new("mnt-proc");
     for (name, rt) in runtimes() {
-        let b = Bundle::new(&dir.join(name), &["true"]);
-        let proc = b.rootfs().join("proc");
-        std::fs::remove_dir(&proc).unwrap();
-        std::os::unix::fs::symlink("/tmp", &proc).unwrap();
-        let id = container_id(name);
-        let _c = Cleanup {
-            runtime: &rt,
-            ids: vec![id.clone()],
-        };
-        let (code, _, err) = rt.run_bundle(&b.dir, &id);
-        assert_eq!(code, 1, "{name}: {err}");
-        assert!(
-            err.replace("\\\"", "\"")
-                .contains("filesystem \"proc\" must be mounted on ordinary directory"),
-            "{name}: {err}"
-        );
-        assert!(rt.state(&id).is_none(), "{name}");
+        for (i, make) in [
+            (|p: &std::path::Path| std::os::unix::fs::symlink("/tmp", p).unwrap())
+                as fn(&std::path::Path),
+            |p| std::fs::write(p, "not a dir").unwrap(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let b = Bundle::new(&dir.join(&format!("{name}{i}")), &["true"]);
+            let proc = b.rootfs().join("proc");
+            std::fs::remove_dir(&proc).unwrap();
+            make(&proc);
+            let id = container_id(name);
+            let _c = Cleanup {
+                runtime: &rt,
+                ids: vec![id.clone()],
+            };
+            let (code, _, err) = rt.run_bundle(&b.dir, &id);
+            assert_eq!(code, 1, "{name} case {i}: {err}");
+            assert!(
+                err.replace("\\\"", "\"")
+                    .contains("filesystem \"proc\" must be mounted on ordinary directory"),
+                "{name} case {i}: {err}"
+            );
+            assert!(rt.state(&id).is_none(), "{name} case {i}");
+        }
     }
 }
 
@@ -150,6 +170,12 @@ fn pid_file_in_a_missing_dir_and_duplicate_namespaces_fail_as_with_runc() {
             &id,
         ]);
         assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+        // runc writes `.<name>` and renames it; Go's words for the open.
+        let want = format!(
+            "open {}: no such file or directory",
+            dir.join("missing/.ctr.pid").display()
+        );
+        assert!(stderr(&out).contains(&want), "{name}: {}", stderr(&out));
         assert!(rt.state(&id).is_none(), "{name}: nothing left");
 
         let mut b = Bundle::new(&dir.join(&format!("{name}-dup")), &["true"]);
@@ -160,6 +186,11 @@ fn pid_file_in_a_missing_dir_and_duplicate_namespaces_fail_as_with_runc() {
         b.save();
         let (code, _, err) = rt.run_bundle(&b.dir, &id);
         assert_eq!(code, 1, "{name}: {err}");
+        assert!(
+            err.replace("\\\"", "\"")
+                .contains("malformed spec file: duplicated ns {\"pid\" \"\"}"),
+            "{name}: {err}"
+        );
         assert!(rt.state(&id).is_none(), "{name}: nothing left");
     }
 }

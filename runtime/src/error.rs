@@ -36,6 +36,16 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A file operation failed where runc's message is Go's `*os.PathError`
+    /// (`open /run/x.pid: no such file or directory`), kept word for word
+    /// because scripts match it.
+    #[error("{op} {}: {}", path.display(), crate::sys::errno_text(source))]
+    Path {
+        op: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
     /// The container's init (or an exec'd process) failed during set-up and
     /// reported this message over the sync socket.
     #[error("{0}")]

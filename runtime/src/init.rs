@@ -45,6 +45,10 @@ pub struct InitContext<'a> {
     pub cgroup: Option<String>,
     /// `--no-new-keyring`: keep the caller's session keyring.
     pub no_new_keyring: bool,
+    /// The runtime sends the bind mount sources
+    /// (`mounts::runtime_opens_bind_sources`, decided before the clone: in
+    /// the new user namespace, before its maps, our euid is the overflow id).
+    pub bind_sources: bool,
 }
 
 /// Where a failure of the init goes: the caller of `create` reads the sync
@@ -101,6 +105,12 @@ fn init(ctx: &InitContext, report: &mut Report) -> Result<()> {
     if !parent_writes_maps {
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     }
+    // Bind sources the runtime opened for us (mounts::send_bind_sources)
+    // come before GO; they are closed once the mounts are made.
+    let source_fds = match ctx.bind_sources {
+        true => crate::mounts::recv_bind_sources(spec, sock)?,
+        false => Vec::new(),
+    };
     if !sync::expect(sock, sync::GO, "wait for parent")? {
         return Err(Error::Container("parent went away during create".into()));
     }
@@ -146,8 +156,11 @@ fn init(ctx: &InitContext, report: &mut Report) -> Result<()> {
         bundle: &ctx.bundle,
         cgroup: ctx.cgroup.as_deref(),
         cgroupns: spec.namespace(berth_oci::NamespaceType::Cgroup).is_some(),
+        source_fds: &source_fds,
     };
     rootfs::prepare(spec, &ctx.rootfs, &mount_ctx, in_user_ns)?;
+    // No host fd stays open longer than it is needed.
+    drop(source_fds);
     let spec_hooks = spec.hooks.as_ref();
     if spec_hooks.is_some_and(|h| !h.create_runtime.is_empty() || !h.prestart.is_empty()) {
         sync::send(sock, sync::HOOKS, b"")?;

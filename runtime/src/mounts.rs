@@ -153,16 +153,16 @@ impl MountOptions {
                         "id-mapped mounts (mount option {opt:?})"
                     )))
                 }
+                // As runc 1.1 collects them: the set and the clear bits
+                // independently, never one cancelling the other, so
+                // `rro,rrw` in either order asks mount_setattr for both and
+                // the kernel's "set" wins (read-only).
                 "rro" | "rnosuid" | "rnodev" | "rnoexec" => {
-                    let bit = recursive_bit(opt);
-                    o.recursive_set |= bit;
-                    o.recursive_clear &= !bit;
+                    o.recursive_set |= recursive_bit(opt);
                     (0, 0)
                 }
                 "rrw" | "rsuid" | "rdev" | "rexec" => {
-                    let bit = recursive_bit(opt);
-                    o.recursive_clear |= bit;
-                    o.recursive_set &= !bit;
+                    o.recursive_clear |= recursive_bit(opt);
                     (0, 0)
                 }
                 // runc extensions we accept and ignore where they change nothing here.
@@ -210,10 +210,104 @@ pub struct MountContext<'a> {
     pub cgroup: Option<&'a str>,
     /// Whether the container has its own cgroup namespace.
     pub cgroupns: bool,
+    /// Bind sources opened by the runtime, by `mounts` index
+    /// ([`send_bind_sources`]); empty when it opened none.
+    pub source_fds: &'a [Option<std::os::fd::OwnedFd>],
 }
 
-/// Mounts one spec entry inside `root`.
-pub fn mount_entry(m: &Mount, root: &RootDir, ctx: &MountContext) -> Result<()> {
+/// Whether a spec entry is a bind mount (a `bind`/`rbind` option, or type
+/// `bind`).
+fn is_bind(m: &Mount) -> bool {
+    m.kind.as_deref() == Some("bind") || m.options.iter().any(|o| o == "bind" || o == "rbind")
+}
+
+/// Whether the runtime opens the bind mount sources for the init (runc
+/// 1.1's `shouldSendMountSources`): a new user namespace and a new mount
+/// namespace, the runtime running as root, and some bind mount. The init,
+/// root in the user namespace but not on the host, may not reach a source
+/// below a directory only host root can enter; it mounts through the
+/// runtime's fds instead ([`send_bind_sources`]). Otherwise (no user
+/// namespace, or rootless) the init stats and mounts the paths itself, as
+/// runc's does. runc also opens them for a mount namespace joined by path;
+/// berth-runtime's init resolves the paths there.
+pub fn runtime_opens_bind_sources(spec: &berth_oci::Spec) -> bool {
+    use berth_oci::NamespaceType;
+    spec.namespace(NamespaceType::User)
+        .is_some_and(|n| n.path.is_none())
+        && spec
+            .namespace(NamespaceType::Mount)
+            .is_some_and(|n| n.path.is_none())
+        && unsafe { libc::geteuid() } == 0
+        && spec.mounts.iter().any(is_bind)
+}
+
+/// The parent's side: opens every bind source `O_PATH`, as host root, in
+/// the init's new mount namespace (a bind mount's source must be in the
+/// mount namespace it is mounted in, so the runtime enters it for the
+/// opens and comes back, as runc's `send_mountsources`), and sends them to
+/// the init over the sync socket, one message per bind mount, in order.
+/// Called before the init is let go, while its namespace is still the
+/// copy of the caller's.
+pub fn send_bind_sources(
+    spec: &berth_oci::Spec,
+    bundle: &Path,
+    init_pid: libc::pid_t,
+    sock: std::os::fd::RawFd,
+) -> Result<()> {
+    let ours = sys::open("/proc/self/ns/mnt", libc::O_RDONLY, 0)
+        .context(|| "open the runtime's mount namespace".into())?;
+    let theirs = sys::open(format!("/proc/{init_pid}/ns/mnt"), libc::O_RDONLY, 0)
+        .context(|| "open the container's mount namespace".into())?;
+    sys::setns(theirs.as_raw_fd(), libc::CLONE_NEWNS)
+        .context(|| "enter the container's mount namespace".into())?;
+    let opened: Vec<Result<std::os::fd::OwnedFd>> = spec
+        .mounts
+        .iter()
+        .filter(|m| is_bind(m))
+        .map(|m| {
+            let source = bind_source(m, bundle)?;
+            sys::open(&source, libc::O_PATH, 0)
+                .context(|| format!("open bind mount source {}", source.display()))
+        })
+        .collect();
+    // Back before anything else can fail: the runtime must not stay in
+    // the container's namespace.
+    sys::setns(ours.as_raw_fd(), libc::CLONE_NEWNS)
+        .context(|| "return to the runtime's mount namespace".into())?;
+    for fd in opened {
+        sys::send_fd(sock, fd?.as_raw_fd(), b"m")
+            .context(|| "send a bind mount source to the container's init".into())?;
+    }
+    Ok(())
+}
+
+/// The init's side of [`send_bind_sources`]: the fds by `mounts` index
+/// (`None` for entries that are not bind mounts).
+pub fn recv_bind_sources(
+    spec: &berth_oci::Spec,
+    sock: std::os::fd::RawFd,
+) -> Result<Vec<Option<std::os::fd::OwnedFd>>> {
+    spec.mounts
+        .iter()
+        .map(|m| {
+            if !is_bind(m) {
+                return Ok(None);
+            }
+            sys::recv_fd(sock)
+                .map(Some)
+                .context(|| "receive a bind mount source from the runtime".into())
+        })
+        .collect()
+}
+
+/// Mounts one spec entry inside `root`; `source_fd` is its bind source
+/// opened by the runtime ([`send_bind_sources`]), if it was.
+pub fn mount_entry(
+    m: &Mount,
+    source_fd: Option<std::os::fd::RawFd>,
+    root: &RootDir,
+    ctx: &MountContext,
+) -> Result<()> {
     let bundle = ctx.bundle;
     let opts = MountOptions::parse(&m.options)?;
     let kind = m.kind.as_deref().unwrap_or("");
@@ -222,9 +316,14 @@ pub fn mount_entry(m: &Mount, root: &RootDir, ctx: &MountContext) -> Result<()> 
         return crate::cgroup_mount::mount_cgroup_fs(m, &opts, root, ctx);
     }
     let what = || describe(m, root);
-    let target = if is_bind {
-        let source = bind_source(m, bundle)?;
-        let meta = std::fs::metadata(&source).context(|| format!("{}: stat source", what()))?;
+    // Through the runtime's fd (/proc/self/fd/N) when it has one, as runc.
+    let source = match (is_bind, source_fd) {
+        (false, _) => None,
+        (true, Some(fd)) => Some(std::path::PathBuf::from(format!("/proc/self/fd/{fd}"))),
+        (true, None) => Some(bind_source(m, bundle)?),
+    };
+    let target = if let Some(source) = &source {
+        let meta = std::fs::metadata(source).context(|| format!("{}: stat source", what()))?;
         if meta.is_dir() {
             root.create_dir_all(&m.destination)
         } else {
@@ -232,8 +331,20 @@ pub fn mount_entry(m: &Mount, root: &RootDir, ctx: &MountContext) -> Result<()> 
         }
         .context(|| format!("{}: create mount point", what()))?
     } else {
-        root.create_dir_all(&m.destination)
-            .context(|| format!("{}: create mount point", what()))?
+        match root.create_dir_all(&m.destination) {
+            Ok(fd) => fd,
+            // A file (or a symlink to one) where proc or sysfs goes: runc's
+            // words, as for a symlink below.
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOTDIR) && matches!(kind, "proc" | "sysfs") =>
+            {
+                return Err(Error::Invalid(format!(
+                    "{}: filesystem {kind:?} must be mounted on ordinary directory (the mount point is not a directory)",
+                    what()
+                )));
+            }
+            Err(e) => return Err(e).context(|| format!("{}: create mount point", what())),
+        }
     };
     // proc and sysfs must be mounted exactly where they are asked for: a
     // symlinked /proc (`proc -> /`) would put them over the whole rootfs.
@@ -249,8 +360,8 @@ pub fn mount_entry(m: &Mount, root: &RootDir, ctx: &MountContext) -> Result<()> 
         )));
     }
     let target_path = sys::fd_path(target.as_raw_fd());
-    if is_bind {
-        let source = sys::cstr(bind_source(m, bundle)?).context(what)?;
+    if let Some(source) = &source {
+        let source = sys::cstr(source).context(what)?;
         let mut flags = libc::MS_BIND;
         if opts.recursive {
             flags |= libc::MS_REC;
@@ -376,6 +487,15 @@ mod tests {
         let o = opts(&["ro", "rw"]);
         assert_eq!(o.flags & libc::MS_RDONLY, 0);
         assert_ne!(o.cleared & libc::MS_RDONLY, 0);
+    }
+
+    #[test]
+    fn recursive_set_and_clear_accumulate_as_runc_s() {
+        for v in [["rro", "rrw"], ["rrw", "rro"]] {
+            let o = opts(&v);
+            assert_eq!(o.recursive_set, MOUNT_ATTR_RDONLY, "{v:?}");
+            assert_eq!(o.recursive_clear, MOUNT_ATTR_RDONLY, "{v:?}");
+        }
     }
 
     #[test]

@@ -55,23 +55,8 @@ impl ExecPlan {
         Error::Container(format!(
             "exec {}: {}",
             self.program.to_string_lossy(),
-            errno_text(&e)
+            sys::errno_text(&e)
         ))
-    }
-}
-
-/// An errno as runc's messages spell it (Go's `syscall.Errno`): strerror
-/// in lower case, e.g. "permission denied". Used where the message is
-/// runc's, so scripts matching it work with both runtimes.
-fn errno_text(e: &std::io::Error) -> String {
-    let Some(code) = e.raw_os_error() else {
-        return e.to_string();
-    };
-    let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) }.to_string_lossy();
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 
@@ -89,7 +74,7 @@ fn find_program(name: &str, env: &[String]) -> Result<String> {
     if let Err(e) = eaccess(&c) {
         return Err(Error::Container(format!(
             "exec {found}: {}",
-            errno_text(&e)
+            sys::errno_text(&e)
         )));
     }
     Ok(found)
@@ -139,7 +124,7 @@ fn look_path(name: &str, env: &[String]) -> Result<String> {
             ))),
             Err(e) => Err(Error::Container(format!(
                 "exec: {name:?}: stat {name}: {}",
-                errno_text(&e)
+                sys::errno_text(&e)
             ))),
         };
     }
@@ -263,7 +248,7 @@ fn chdir(cwd: &str) -> std::io::Result<()> {
 fn cwd_error(cwd: &str, e: &std::io::Error) -> Error {
     Error::Container(format!(
         "chdir to cwd ({cwd:?}) set in config.json failed: {}",
-        errno_text(e)
+        sys::errno_text(e)
     ))
 }
 

@@ -78,8 +78,13 @@ pub fn prepare(
             .context(|| format!("make {} private", rootfs.display()))?;
     }
     let root = RootDir::open(rootfs).context(|| format!("open rootfs {}", rootfs.display()))?;
-    for m in &spec.mounts {
-        mounts::mount_entry(m, &root, mount_ctx)?;
+    for (i, m) in spec.mounts.iter().enumerate() {
+        let source_fd = mount_ctx
+            .source_fds
+            .get(i)
+            .and_then(|f| f.as_ref())
+            .map(|f| f.as_raw_fd());
+        mounts::mount_entry(m, source_fd, &root, mount_ctx)?;
     }
     // runc 1.1 makes a missing cwd (mode 0755, inside the root, before a
     // read-only root is remounted): images whose WORKDIR does not exist

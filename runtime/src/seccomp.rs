@@ -65,7 +65,7 @@ pub fn send_to_agent(spec: &Spec, sock: RawFd, process_pid: i32, state: &State) 
     let agent = UnixStream::connect(path).map_err(|e| {
         Error::Container(format!(
             "failed to connect with seccomp agent specified in the seccomp profile: dial unix {path}: connect: {}",
-            lower_strerror(&e)
+            sys::errno_text(&e)
         ))
     })?;
     let message = serde_json::json!({
@@ -83,23 +83,8 @@ pub fn send_to_agent(spec: &Spec, sock: RawFd, process_pid: i32, state: &State) 
     .map_err(|e| {
         Error::Container(format!(
             "cannot send seccomp fd to {path}: {}",
-            lower_strerror(&e)
+            sys::errno_text(&e)
         ))
     })?;
     sync::send(sock, sync::GO, b"")
-}
-
-/// An errno as Go prints it (runc's messages): strerror in lower case.
-fn lower_strerror(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) }.to_string_lossy();
-            let mut chars = text.chars();
-            match chars.next() {
-                Some(first) => first.to_lowercase().chain(chars).collect(),
-                None => String::new(),
-            }
-        }
-        None => e.to_string(),
-    }
 }

@@ -190,6 +190,21 @@ pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
     }
 }
 
+/// An errno as runc's messages spell it (Go's `syscall.Errno`): strerror
+/// in lower case, e.g. "permission denied". Used where the message is
+/// runc's, so scripts matching it work with both runtimes.
+pub fn errno_text(e: &io::Error) -> String {
+    let Some(code) = e.raw_os_error() else {
+        return e.to_string();
+    };
+    let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) }.to_string_lossy();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// The short errno name (`EPERM`) for messages, as runc and crun print them.
 pub fn errno_name(e: &io::Error) -> String {
     match e.raw_os_error() {

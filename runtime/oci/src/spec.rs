@@ -80,8 +80,14 @@ impl Spec {
         if let Some(linux) = &self.linux {
             let mut seen = Vec::new();
             for ns in &linux.namespaces {
+                // runc's specconv words (Go's %q of the entry), which
+                // scripts match.
                 if seen.contains(&ns.kind) {
-                    return Err(format!("namespace {} is listed twice", ns.kind.as_str()));
+                    return Err(format!(
+                        "malformed spec file: duplicated ns {{{:?} {:?}}}",
+                        ns.kind.as_str(),
+                        ns.path.as_deref().unwrap_or("")
+                    ));
                 }
                 seen.push(ns.kind);
             }

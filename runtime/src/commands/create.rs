@@ -18,7 +18,7 @@ use crate::error::{Context, Error, Result};
 use crate::init::{self, InitContext};
 use crate::namespaces::{self, NamespacePlan};
 use crate::terminal::{ForegroundTerminal, HostConsole};
-use crate::{cgroups, console, hooks, seccomp, sync, sys, Runtime};
+use crate::{cgroups, console, hooks, mounts, seccomp, sync, sys, Runtime};
 use berth_cgroups::Cgroup;
 
 /// The options shared by `create` and `run`.
@@ -229,6 +229,7 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         .filter(|n| *n > 0);
     let preserve_fds = opts.preserve_fds + listen_fds.unwrap_or(0);
 
+    let bind_sources = mounts::runtime_opens_bind_sources(&spec);
     let pid = sys::clone3(plan.clone_flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))
         .context(|| format!("clone the init of container {}", opts.id))?;
     if pid == 0 {
@@ -248,6 +249,7 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
             seccomp: filter,
             cgroup: cgroup_rel,
             no_new_keyring: opts.no_new_keyring,
+            bind_sources,
         });
     }
     undo.child = Some(pid);
@@ -259,6 +261,9 @@ pub fn create(rt: &Runtime, opts: &CreateOptions) -> Result<Created> {
         namespaces::write_user_maps(pid, &spec)?;
     }
     undo.cgroup = cgroup_plan.attach(pid, cgroup_fd.is_some())?;
+    if bind_sources {
+        mounts::send_bind_sources(&spec, &opts.bundle, pid, sock)?;
+    }
     sync::send(sock, sync::GO, b"")?;
     let state_for_hooks = |status| State {
         oci_version: berth_oci::OCI_VERSION.into(),
@@ -384,13 +389,21 @@ fn warn_unknown_capabilities(rt: &Runtime, spec: &berth_oci::Spec) {
 }
 
 /// Writes a pid file atomically (temp + rename), as runc: a reader polling
-/// for it never sees an empty file.
+/// for it never sees an empty file. The temp file is runc's `.<name>`, and
+/// failures read as runc's (`open DIR/.<name>: no such file or directory`).
 pub fn write_pid_file(path: &Path, pid: libc::pid_t) -> Result<()> {
     let tmp = path.with_file_name(format!(
-        ".{}.tmp",
+        ".{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
     ));
-    std::fs::write(&tmp, pid.to_string())
-        .context(|| format!("write pid file {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).context(|| format!("write pid file {}", path.display()))
+    std::fs::write(&tmp, pid.to_string()).map_err(|source| Error::Path {
+        op: "open",
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| Error::Path {
+        op: "rename",
+        path: tmp,
+        source,
+    })
 }
