@@ -115,10 +115,11 @@ watchdog() {
 		local -A alive=()
 		for d in /proc/[0-9]*; do
 			pid=${d#/proc/}
-			mapfile -d '' argv <"$d/cmdline" 2>/dev/null || continue
+			# Braced: a process gone meanwhile fails the redirection itself.
+			{ mapfile -d '' argv <"$d/cmdline"; } 2>/dev/null || continue
 			args=${argv[*]}
 			[[ " $args " == *" --root $WORK/root-"* ]] || continue
-			read -r stat <"$d/stat" 2>/dev/null || continue
+			{ read -r stat <"$d/stat"; } 2>/dev/null || continue
 			# Field 22 (start time), counted after the ")" that ends the name.
 			stat=${stat##*) }
 			read -r -a argv <<<"$stat"
