@@ -357,6 +357,22 @@ fn joins_do_not_touch_other_members_and_connect_brings_dns() {
     f.ok(&["network", "disconnect", &net, &late]);
     let (code, _) = nslookup(&f, &first, "buddy");
     assert_ne!(code, 0, "buddy still resolves after disconnect");
+    // One connected while stopped gets it at its next start.
+    let cold = f.name("cold");
+    f.ok(&[
+        "create", "--name", &cold, "--dns", &gw, "busybox", "sleep", "300",
+    ]);
+    f.ok(&["network", "connect", &net, &cold]);
+    f.ok(&["start", &cold]);
+    let (code, out) = nslookup(&f, &cold, &first);
+    assert_eq!(
+        (code, looked_up(&out)),
+        (0, vec![ip_of(&f, &first)]),
+        "{out}"
+    );
+    let (code, out) = nslookup(&f, &first, &cold);
+    assert_eq!(code, 0, "{out}");
+    f.ok(&["rm", "-f", &cold]);
     // rename: the new name resolves, the old one does not.
     let renamed = f.name("renamed");
     f.ok(&["rename", &second, &renamed]);

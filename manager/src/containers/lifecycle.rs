@@ -412,8 +412,7 @@ impl ContainerService {
             shutdown_shim(task.as_ref()).await;
             return Err(self.start_failed(&record, e.to_string()));
         }
-        let dns = super::network::resolver_config(&record);
-        if let Err(e) = self.networks.serve_dns(&id, init_pid, dns).await {
+        if let Err(e) = super::network::serve_dns(self, &record, init_pid).await {
             shutdown_shim(task.as_ref()).await;
             self.networks.detach(&id).await;
             return Err(self.start_failed(&record, e.to_string()));

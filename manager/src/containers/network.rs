@@ -170,20 +170,27 @@ pub fn resolver_config(r: &ContainerRecord) -> ResolverConfig {
     resolv_conf::embedded(&source).1
 }
 
-/// `network connect` of a running container to a user network: its
-/// resolv.conf is pointed at the embedded server (once; docker's
-/// `rebuildDNS`) and that server started, if it was not.
-async fn serve_dns_after_connect(
+/// Start, and `network connect` of a running container: starts container
+/// `r`'s embedded DNS server in the namespace of `pid` when it is on a user
+/// network, and points its resolv.conf at that server if it does not yet
+/// (a container created on the default bridge and connected to a user
+/// network later; docker's `rebuildDNS`).
+pub async fn serve_dns(
     containers: &ContainerService,
     r: &ContainerRecord,
     pid: u32,
 ) -> Result<(), ContainerError> {
-    if containers.networks.serves_dns(&r.id)
-        || matches!(
-            r.config.options.network,
-            NetworkMode::Host | NetworkMode::Container(_)
-        )
-    {
+    if matches!(
+        r.config.options.network,
+        NetworkMode::Host | NetworkMode::Container(_)
+    ) {
+        return Ok(());
+    }
+    containers
+        .networks
+        .serve_dns(&r.id, pid, resolver_config(r))
+        .await?;
+    if !containers.networks.serves_dns(&r.id) {
         return Ok(());
     }
     let path = containers.paths.log_dir(&r.id).join("resolv.conf");
@@ -198,10 +205,7 @@ async fn serve_dns_after_connect(
             }
         })?;
     }
-    Ok(containers
-        .networks
-        .serve_dns(&r.id, pid, resolver_config(r))
-        .await?)
+    Ok(())
 }
 
 /// A container as its networks see it.
@@ -254,8 +258,8 @@ impl ContainerService {
         self.networks
             .connect(network, &member(&r), req, pid)
             .await?;
-        if let Some(pid) = pid {
-            serve_dns_after_connect(self, &r, pid).await?;
+        if let Some(pid) = pid.filter(|_| !self.networks.serves_dns(&r.id)) {
+            serve_dns(self, &r, pid).await?;
         }
         Ok(())
     }

@@ -54,6 +54,9 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(4);
 /// How long a TCP client may stay idle between queries.
 const TCP_IDLE: Duration = Duration::from_secs(10);
 
+/// The pause after a failed receive or accept.
+const ERROR_PAUSE: Duration = Duration::from_millis(20);
+
 /// Forwarded queries in flight per container (docker: 1024 per resolver);
 /// more are dropped, as docker drops them.
 const MAX_FORWARDS: usize = 64;
@@ -211,7 +214,9 @@ async fn serve_udp(ctx: Arc<Context>, socket: Arc<UdpSocket>) {
         let (n, from) = match socket.recv_from(&mut buf).await {
             Ok(x) => x,
             Err(e) => {
+                // Never a busy loop on an error that repeats.
                 tracing::debug!(id = %ctx.container, error = %e, "dns udp receive");
+                tokio::time::sleep(ERROR_PAUSE).await;
                 continue;
             }
         };
@@ -228,6 +233,8 @@ async fn serve_udp(ctx: Arc<Context>, socket: Arc<UdpSocket>) {
 async fn serve_tcp(ctx: Arc<Context>, listener: TcpListener) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // EMFILE and the like: wait rather than spin.
+            tokio::time::sleep(ERROR_PAUSE).await;
             continue;
         };
         tokio::spawn(serve_tcp_client(ctx.clone(), stream));
