@@ -89,6 +89,14 @@ fn cpu_and_memory_limits_reach_the_cgroup() {
         "/proc/self/status",
     ]);
     assert!(allowed.ends_with("\t0"), "{allowed}");
+    // And what inspect says, in docker's HostConfig keys.
+    let host = &f.inspect(&name)["HostConfig"];
+    assert_eq!(host["CpuPeriod"], 50000);
+    assert_eq!(host["CpuQuota"], 25000);
+    assert_eq!(host["CpusetCpus"], "0");
+    assert_eq!(host["MemoryReservation"], 32 << 20);
+    assert_eq!(host["MemorySwappiness"], 7);
+    assert_eq!(host["OomKillDisable"], true);
 }
 
 #[test]
