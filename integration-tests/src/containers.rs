@@ -32,7 +32,8 @@ impl Fixture {
         Fixture::with_daemon(Berthd::start_with_config(config))
     }
 
-    fn with_daemon(d: Berthd) -> Fixture {
+    /// The fixture on a berthd the test started (with its own daemon.json).
+    pub fn with_daemon(d: Berthd) -> Fixture {
         let work = TestDir::new("ctr");
         let rootfs = work.join("rootfs");
         busybox_rootfs(&rootfs);

@@ -139,8 +139,7 @@ impl Shim {
             log: Some(pb::LogConfig {
                 driver: "json-file".into(),
                 path: self.log_path().to_string_lossy().into_owned(),
-                max_size: 0,
-                max_file: 0,
+                ..Default::default()
             }),
         }
     }

@@ -622,10 +622,10 @@ fn bad_inputs(runtime: Runtime) {
         assert_eq!(code, Code::NotFound);
 
         let mut req = shim.create_request(false);
-        req.log.as_mut().unwrap().driver = "syslog".into();
+        req.log.as_mut().unwrap().driver = "gelf".into();
         let (code, msg) = code_of(c.create(req).await);
         assert_eq!(code, Code::InvalidArgument, "{msg}");
-        assert!(msg.contains("syslog"), "{msg}");
+        assert!(msg.contains("not implemented: log driver gelf"), "{msg}");
         let mut req = shim.create_request(false);
         req.log.as_mut().unwrap().max_file = 3;
         let (code, msg) = code_of(c.create(req).await);

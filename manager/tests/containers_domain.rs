@@ -149,6 +149,7 @@ impl Task for FakeTask {
 
     fn state<'a>(&'a self, _exec_id: &'a str) -> TaskFuture<'a, TaskState> {
         ok(TaskState {
+            log_lost: 0,
             pid: 101,
             status: TaskStatus::Running,
         })
@@ -322,6 +323,7 @@ impl Domain {
                     runtimes: Runtimes::new(&BTreeMap::new(), None),
                     init_binary: None,
                     cdi_spec_dirs: Vec::new(),
+                    log_defaults: Default::default(),
                 },
             )
             .unwrap(),

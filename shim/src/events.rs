@@ -51,11 +51,20 @@ impl EventBus {
             exit_status: 0,
             exited_at: None,
             timestamp: Some(timestamp(SystemTime::now())),
+            log_lost: 0,
         });
     }
 
-    /// Sends an EXITED event.
-    pub fn publish_exit(&self, id: &str, exec_id: &str, pid: u32, status: u32, at: SystemTime) {
+    /// Sends an EXITED event (`log_lost`: the init's lost log messages).
+    pub fn publish_exit(
+        &self,
+        id: &str,
+        exec_id: &str,
+        pid: u32,
+        status: u32,
+        at: SystemTime,
+        log_lost: u64,
+    ) {
         self.send(Event {
             r#type: EventType::Exited as i32,
             id: id.to_string(),
@@ -64,6 +73,7 @@ impl EventBus {
             exit_status: status,
             exited_at: Some(timestamp(at)),
             timestamp: Some(timestamp(SystemTime::now())),
+            log_lost,
         });
     }
 

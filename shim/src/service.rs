@@ -18,10 +18,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::events::{timestamp, EventItem};
-use crate::jsonlog::JsonLogError;
 use crate::runtime::RuntimeError;
 use crate::stdio::{AttachItem, StdioError};
-use crate::task::{LogSettings, Task, TaskError};
+use crate::logging::LogSettings;
+use crate::task::{Task, TaskError};
 
 /// Maps a task error to its gRPC status; the message is the error's text
 /// (for a failed runtime call, the runtime's own message, verbatim).
@@ -38,10 +38,10 @@ pub fn to_status(err: TaskError) -> Status {
             StdioError::NoStdin { .. } | StdioError::NoTty { .. } | StdioError::NoTtyYet { .. },
         ) => Code::FailedPrecondition,
         TaskError::Stdio(_) | TaskError::Console(_) | TaskError::Record(_) => Code::Internal,
-        TaskError::Log(JsonLogError::MaxFileWithoutMaxSize { .. } | JsonLogError::Open { .. }) => {
-            Code::InvalidArgument
-        }
-        TaskError::Log(_) => Code::Internal,
+        TaskError::Log(e) if e.is_invalid_argument() => Code::InvalidArgument,
+        // A sink that cannot be reached: docker's "failed to initialize
+        // logging driver" at start.
+        TaskError::Log(_) => Code::FailedPrecondition,
         TaskError::Io { .. } => Code::Internal,
     };
     Status::new(code, err.to_string())
@@ -87,6 +87,10 @@ impl Shim for ShimService {
             path: log.path,
             max_size: log.max_size,
             max_file: log.max_file,
+            options: log.options.into_iter().collect(),
+            tag: log.tag,
+            non_blocking: log.non_blocking,
+            max_buffer_size: log.max_buffer_size,
         };
         let pid = to_completion(async move { task.create(req.stdin, settings).await }).await?;
         ok(pb::CreateResponse { pid })
@@ -114,6 +118,7 @@ impl Shim for ShimService {
             stdin: v.stdin,
             exit_status: v.exit.map(|e| e.status).unwrap_or(0),
             exited_at: v.exit.map(|e| timestamp(e.at)),
+            log_lost: v.log_lost,
         })
     }
 

@@ -3,13 +3,18 @@
 //! init, not its execs) and to every attached client, each chunk to each
 //! client, in order, nothing dropped.
 //!
+//! The log: each read is cut into lines ([`crate::logging::copier`]) and
+//! queued to the log driver's worker ([`crate::logging::sink`]); the pump
+//! never runs a driver itself. In blocking mode a full queue holds the pump
+//! (and so the process) back; in non-blocking mode it never does.
+//!
 //! Back-pressure, as docker's attach: each client has a bounded queue
 //! ([`ATTACH_QUEUE`] chunks of at most [`READ_SIZE`] bytes); while any
 //! client's queue is full the shim stops reading the process's pipe (or
 //! pty), so the process blocks in write(2) until the slowest client takes
-//! more. The log is written as each chunk is read, before the clients are
-//! served, so nothing but a client's pace holds it up, and it gets every
-//! byte. A client that goes away (its stream dropped, its connection
+//! more. The log is queued as each chunk is read, before the clients are
+//! served, so nothing but a client's pace (or a blocking log driver's)
+//! holds it up, and it gets every byte. A client that goes away (its stream dropped, its connection
 //! closed) fails its pending send at once and is forgotten with its queue:
 //! it never stalls the process. Memory stays bounded: one chunk in flight
 //! per stream plus each live client's queue.
@@ -27,7 +32,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
 use tonic::Status;
 
-use crate::jsonlog::{JsonFileLog, OutputStream};
+use crate::logging::{LineSplitter, LogHandle, LogSink, OutputStream};
 use crate::runtime::CallStdio;
 
 /// Chunks queued for one attached client; while its queue is full the
@@ -68,6 +73,39 @@ pub enum StdioError {
         label: String,
         source: std::io::Error,
     },
+}
+
+/// One stream's way into the log: its line splitter and queue handle.
+struct StreamLog {
+    handle: Option<LogHandle>,
+    lines: LineSplitter,
+}
+
+impl StreamLog {
+    fn new(sink: Option<&LogSink>, stream: OutputStream) -> StreamLog {
+        StreamLog {
+            handle: sink.and_then(LogSink::handle),
+            lines: LineSplitter::new(stream),
+        }
+    }
+
+    async fn write(&mut self, data: &[u8]) {
+        if let Some(h) = &self.handle {
+            if let Some(batch) = self.lines.split(data, SystemTime::now()) {
+                h.send(batch).await;
+            }
+        }
+    }
+
+    /// The stream ended: its unfinished line is logged, and the handle let
+    /// go (the driver's worker ends once every stream's is).
+    async fn finish(&mut self) {
+        if let Some(h) = self.handle.take() {
+            if let Some(batch) = self.lines.finish(SystemTime::now()) {
+                h.send(batch).await;
+            }
+        }
+    }
 }
 
 /// The shim's ends of a process's pipes.
@@ -117,7 +155,6 @@ enum StdinWriter {
 
 struct Output {
     subscribers: Vec<mpsc::Sender<AttachItem>>,
-    log: Option<JsonFileLog>,
     /// Output streams not at their end yet.
     open: u8,
     ended: bool,
@@ -130,20 +167,22 @@ pub struct ProcessIo {
     terminal: bool,
     stdin: tokio::sync::Mutex<Option<StdinWriter>>,
     console: OnceLock<Arc<AsyncFd<OwnedFd>>>,
+    /// The log driver's sink (the init's, when it logs).
+    log: Option<LogSink>,
     output: Mutex<Output>,
     done: watch::Sender<bool>,
 }
 
 impl ProcessIo {
-    pub fn new(label: String, terminal: bool, log: Option<JsonFileLog>) -> Arc<ProcessIo> {
+    pub fn new(label: String, terminal: bool, log: Option<LogSink>) -> Arc<ProcessIo> {
         Arc::new(ProcessIo {
             label,
             terminal,
             stdin: tokio::sync::Mutex::new(None),
             console: OnceLock::new(),
+            log,
             output: Mutex::new(Output {
                 subscribers: Vec::new(),
-                log,
                 open: 0,
                 ended: false,
             }),
@@ -176,14 +215,19 @@ impl ProcessIo {
             (OutputStream::Stderr, stderr),
         ] {
             let io = self.clone();
+            let mut log = StreamLog::new(self.log.as_ref(), stream);
             tokio::spawn(async move {
                 let mut buf = vec![0u8; READ_SIZE];
                 loop {
                     match rx.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
-                        Ok(n) => io.publish(stream, &buf[..n]).await,
+                        Ok(n) => {
+                            log.write(&buf[..n]).await;
+                            io.publish(stream, &buf[..n]).await
+                        }
                     }
                 }
+                log.finish().await;
                 io.stream_ended(stream);
             });
         }
@@ -213,6 +257,7 @@ impl ProcessIo {
         }
         self.output.lock().unwrap().open = 1;
         let io = self.clone();
+        let mut log = StreamLog::new(self.log.as_ref(), OutputStream::Stdout);
         tokio::spawn(async move {
             let mut buf = vec![0u8; READ_SIZE];
             loop {
@@ -223,29 +268,27 @@ impl ProcessIo {
                     rustix::io::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)
                 }) {
                     Ok(Ok(0)) => break,
-                    Ok(Ok(n)) => io.publish(OutputStream::Stdout, &buf[..n]).await,
+                    Ok(Ok(n)) => {
+                        log.write(&buf[..n]).await;
+                        io.publish(OutputStream::Stdout, &buf[..n]).await
+                    }
                     // EIO: every holder of the pty's slave side has gone.
                     Ok(Err(_)) => break,
                     Err(_would_block) => continue,
                 }
             }
+            log.finish().await;
             io.stream_ended(OutputStream::Stdout);
         });
         Ok(())
     }
 
-    /// Logs a chunk of output, then hands it to every attached client,
-    /// waiting while a client's queue is full: the caller reads no more of
-    /// the process's output meanwhile (back-pressure, see the module docs).
+    /// Hands a chunk of output to every attached client, waiting while a
+    /// client's queue is full: the caller reads no more of the process's
+    /// output meanwhile (back-pressure, see the module docs).
     async fn publish(&self, stream: OutputStream, data: &[u8]) {
         let subscribers = {
             let mut out = self.output.lock().unwrap();
-            let now = SystemTime::now();
-            if let Some(log) = &mut out.log {
-                if let Err(e) = log.write(stream, data, now) {
-                    eprintln!("berth-shim: {}: {e}", self.label);
-                }
-            }
             // Clients that went away are forgotten (their queues with them).
             out.subscribers.retain(|tx| !tx.is_closed());
             if out.subscribers.is_empty() {
@@ -268,33 +311,57 @@ impl ProcessIo {
         }
     }
 
-    fn stream_ended(&self, stream: OutputStream) {
+    fn stream_ended(self: &Arc<Self>, _stream: OutputStream) {
         let mut out = self.output.lock().unwrap();
-        if let Some(log) = &mut out.log {
-            if let Err(e) = log.finish(stream, SystemTime::now()) {
-                eprintln!("berth-shim: {}: {e}", self.label);
-            }
-        }
         out.open = out.open.saturating_sub(1);
         if out.open == 0 {
             out.ended = true;
             // Dropping the senders ends every client's stream.
             out.subscribers.clear();
             drop(out);
-            self.done.send_replace(true);
+            self.end_log();
         }
     }
 
     /// Marks the output as ended without it ever starting (the process
     /// never ran).
-    pub fn close_unstarted(&self) {
+    pub fn close_unstarted(self: &Arc<Self>) {
         let mut out = self.output.lock().unwrap();
         if out.open == 0 && !out.ended {
             out.ended = true;
             out.subscribers.clear();
             drop(out);
-            self.done.send_replace(true);
+            self.end_log();
         }
+    }
+
+    /// All output was read: once the log driver has written what is queued,
+    /// the output is done.
+    fn end_log(self: &Arc<Self>) {
+        let io = self.clone();
+        tokio::spawn(async move {
+            if let Some(sink) = &io.log {
+                sink.close().await;
+                let lost = sink.counters().lost();
+                if lost > 0 {
+                    eprintln!(
+                        "berth-shim: {}: log driver {}: {lost} log message(s) lost \
+                         ({} dropped by mode=non-blocking, {} failed to reach the sink)",
+                        io.label,
+                        sink.driver(),
+                        sink.counters().dropped.load(std::sync::atomic::Ordering::Relaxed),
+                        sink.counters().failed.load(std::sync::atomic::Ordering::Relaxed),
+                    );
+                }
+            }
+            io.done.send_replace(true);
+        });
+    }
+
+    /// Log messages lost so far (dropped in non-blocking mode, or failed to
+    /// reach the sink).
+    pub fn log_lost(&self) -> u64 {
+        self.log.as_ref().map(|s| s.counters().lost()).unwrap_or(0)
     }
 
     /// A new client's queue of output; it ends with the process's output.

@@ -24,7 +24,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::console::{ConsoleError, ConsoleSocket};
 use crate::events::EventBus;
-use crate::jsonlog::{JsonFileLog, JsonLogError, JsonLogOptions};
+use crate::logging::{self, LogError, LogSettings};
 use crate::oom::{drain, OomCounter};
 use crate::process::{Exit, ExitState, Process, ProcessStatus};
 use crate::reaper::{ChildExit, Reaper};
@@ -66,7 +66,7 @@ pub enum TaskError {
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error(transparent)]
-    Log(#[from] JsonLogError),
+    Log(#[from] LogError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -76,15 +76,6 @@ pub enum TaskError {
 }
 
 type Result<T> = std::result::Result<T, TaskError>;
-
-/// Where the container's output goes (the Create call's LogConfig).
-#[derive(Clone, Debug, Default)]
-pub struct LogSettings {
-    pub driver: String,
-    pub path: String,
-    pub max_size: u64,
-    pub max_file: u32,
-}
 
 /// What the shim was started with.
 #[derive(Clone, Debug)]
@@ -105,6 +96,8 @@ pub struct ProcessView {
     pub terminal: bool,
     pub stdin: bool,
     pub exit: Option<Exit>,
+    /// Log messages lost so far.
+    pub log_lost: u64,
 }
 
 /// Stats figures for the Stats call.
@@ -305,7 +298,7 @@ impl Task {
             ))
         })?;
         let terminal = spec["process"]["terminal"].as_bool().unwrap_or(false);
-        let log = open_log(&log)?;
+        let log = logging::open(&log)?;
         let label = format!("container {}", self.id());
         let io = ProcessIo::new(label.clone(), terminal, log);
         let pid_file = self.config.state_dir.join(INIT_PID_FILE);
@@ -381,8 +374,14 @@ impl Task {
             self.events.publish(EventType::Oom, self.id(), "", pid);
         }
         process.set_exited(exit);
-        self.events
-            .publish_exit(self.id(), "", pid, exit.status, at);
+        self.events.publish_exit(
+            self.id(),
+            "",
+            pid,
+            exit.status,
+            at,
+            process.io.log_lost(),
+        );
     }
 
     /// Publishes an OOM event each time the kernel's OOM killer strikes in
@@ -432,7 +431,7 @@ impl Task {
         process.start_settled().await;
         process.set_exited(exit);
         self.events
-            .publish_exit(self.id(), &process.exec_id, process.pid(), exit.status, at);
+            .publish_exit(self.id(), &process.exec_id, process.pid(), exit.status, at, 0);
     }
 
     /// Start the init or an exec'd process.
@@ -587,6 +586,7 @@ impl Task {
             terminal: p.terminal,
             stdin: p.stdin,
             exit: p.exit(),
+            log_lost: p.io.log_lost(),
         })
     }
 
@@ -930,23 +930,6 @@ fn validate_exec_id(exec_id: &str) -> Result<()> {
     }
 }
 
-fn open_log(log: &LogSettings) -> Result<Option<JsonFileLog>> {
-    match (log.driver.as_str(), log.path.is_empty()) {
-        ("none", _) | ("", true) => Ok(None),
-        ("json-file", true) => Err(TaskError::InvalidArgument(
-            "log driver json-file needs a path".to_string(),
-        )),
-        ("json-file" | "", false) => Ok(Some(JsonFileLog::open(JsonLogOptions {
-            path: PathBuf::from(&log.path),
-            max_size: log.max_size,
-            max_file: log.max_file,
-        })?)),
-        (other, _) => Err(TaskError::InvalidArgument(format!(
-            "unknown log driver {other:?}: use json-file or none"
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -960,24 +943,5 @@ mod tests {
                 "{bad:?}"
             );
         }
-    }
-
-    #[test]
-    fn log_drivers() {
-        let s = |driver: &str, path: &str| LogSettings {
-            driver: driver.to_string(),
-            path: path.to_string(),
-            ..Default::default()
-        };
-        assert!(open_log(&s("none", "")).unwrap().is_none());
-        assert!(open_log(&s("", "")).unwrap().is_none());
-        assert!(matches!(
-            open_log(&s("json-file", "")),
-            Err(TaskError::InvalidArgument(_))
-        ));
-        assert!(matches!(
-            open_log(&s("syslog", "/x")),
-            Err(TaskError::InvalidArgument(_))
-        ));
     }
 }

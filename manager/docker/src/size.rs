@@ -24,6 +24,17 @@ pub enum SizeError {
 /// `g`, `t` or `p` (binary multiples, any case) with an optional `i` and `b`
 /// after it: `512m`, `1.5G`, `10 MiB`, `100`. Errors `invalid size: '12x'`.
 pub fn parse_bytes(input: &str) -> Result<i64, SizeError> {
+    parse_size(input, 1024.0)
+}
+
+/// Parses a size the way docker's `FromHumanSize` (go-units) does: as
+/// [`parse_bytes`] but with decimal multiples (`1k` is 1000 bytes), as
+/// json-file's `max-size` is read.
+pub fn parse_human_size(input: &str) -> Result<i64, SizeError> {
+    parse_size(input, 1000.0)
+}
+
+fn parse_size(input: &str, base: f64) -> Result<i64, SizeError> {
     let bad = || SizeError::InvalidSize(input.to_string());
     let digits_end = input
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -39,7 +50,7 @@ pub fn parse_bytes(input: &str) -> Result<i64, SizeError> {
         Some(u @ ('k' | 'm' | 'g' | 't' | 'p')) => {
             chars.next();
             let power = "kmgtp".find(u).unwrap() as i32 + 1;
-            1024f64.powi(power)
+            base.powi(power)
         }
         _ => 1.0,
     };
@@ -99,6 +110,14 @@ pub fn parse_cpus(input: &str) -> Result<i64, SizeError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn human_sizes_are_decimal() {
+        assert_eq!(super::parse_human_size("1k").unwrap(), 1000);
+        assert_eq!(super::parse_human_size("10M").unwrap(), 10_000_000);
+        assert_eq!(super::parse_bytes("1k").unwrap(), 1024);
+        assert!(super::parse_human_size("1x").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -110,51 +110,14 @@ fn opt_string(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// docker's log options for json-file: max-size, max-file.
-fn log_config(
-    driver: &str,
-    opts: &std::collections::HashMap<String, String>,
-) -> Result<LogConfig, Status> {
-    let driver = if driver.is_empty() {
-        "json-file"
-    } else {
-        driver
-    };
-    if driver != "json-file" && driver != "none" {
-        return Err(Status::invalid_argument(format!(
-            "logger: no log driver named '{driver}' is registered (use json-file or none)"
-        )));
-    }
-    let mut config = LogConfig {
+/// The user's `--log-driver` and `--log-opt` as given; the containers
+/// domain resolves and checks them at create (daemon.json's defaults).
+fn log_config(driver: &str, opts: &std::collections::HashMap<String, String>) -> LogConfig {
+    LogConfig {
         driver: driver.to_string(),
+        opts: opts.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         ..LogConfig::default()
-    };
-    for (k, v) in opts {
-        match k.as_str() {
-            "max-size" if driver == "json-file" => {
-                config.max_size = berth_docker::size::parse_bytes(v)
-                    .map_err(|e| Status::invalid_argument(format!("log-opt max-size: {e}")))?
-                    as u64
-            }
-            "max-file" if driver == "json-file" => {
-                config.max_file = v.parse().map_err(|_| {
-                    Status::invalid_argument(format!("log-opt max-file: invalid number {v:?}"))
-                })?
-            }
-            _ => {
-                return Err(Status::invalid_argument(format!(
-                    "unknown log opt '{k}' for {driver} log driver"
-                )))
-            }
-        }
-        config.opts.insert(k.clone(), v.clone());
     }
-    if config.max_file > 1 && config.max_size == 0 {
-        return Err(Status::invalid_argument(
-            "max-file cannot be set without max-size",
-        ));
-    }
-    Ok(config)
 }
 
 // `..ContainerOptions::default()` stays so that an option added to the
@@ -163,7 +126,7 @@ fn log_config(
 fn container_config(mut c: pb::ContainerConfig) -> Result<ContainerConfig, Status> {
     let network =
         NetworkMode::parse(&c.network).map_err(|e| Status::invalid_argument(e.to_string()))?;
-    let log = log_config(&c.log_driver, &c.log_opts)?;
+    let log = log_config(&c.log_driver, &c.log_opts);
     let healthcheck = HealthConfig::from_request(
         std::mem::take(&mut c.health_test),
         [c.health_interval, c.health_timeout, c.health_start_period],

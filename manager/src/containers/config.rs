@@ -5,31 +5,41 @@
 
 use super::spec::ContainerOptions;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-/// Where a container's output goes (docker's `--log-driver`/`--log-opt`).
+/// Where a container's output goes (docker's `--log-driver`/`--log-opt`),
+/// as [`super::log_driver::resolve`] settled it at create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogConfig {
-    /// `json-file` or `none`.
+    /// `json-file`, `syslog` or `none`.
     pub driver: String,
-    /// Rotate at this many bytes; 0: never.
+    /// The options as given (with daemon.json's defaults filled in), as
+    /// inspect shows them.
+    #[serde(default)]
+    pub opts: BTreeMap<String, String>,
+    /// json-file: rotate at this many bytes; 0: never.
     #[serde(default)]
     pub max_size: u64,
-    /// Files kept (with the live one); 0 means 1.
+    /// json-file: files kept (with the live one); 0 means 1.
     #[serde(default)]
     pub max_file: u32,
-    /// The `--log-opt`s as given (`max-size` `1k`), which `inspect` shows
-    /// as docker does; empty in records from before they were kept.
+    /// `mode=non-blocking`.
     #[serde(default)]
-    pub opts: std::collections::BTreeMap<String, String>,
+    pub non_blocking: bool,
+    /// `max-buffer-size` in bytes (0: docker's default, 1 MB).
+    #[serde(default)]
+    pub max_buffer_size: u64,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             driver: "json-file".into(),
+            opts: BTreeMap::new(),
             max_size: 0,
             max_file: 0,
-            opts: Default::default(),
+            non_blocking: false,
+            max_buffer_size: 0,
         }
     }
 }

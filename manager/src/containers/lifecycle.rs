@@ -13,7 +13,7 @@ use crate::ids::new_id;
 
 use super::spec::{self, ImageRuntimeConfig, SpecContext};
 use super::task::shim::ShimProcess;
-use super::task::{StdinSource, TaskLaunch, TaskLog};
+use super::task::{StdinSource, TaskLaunch};
 use super::ContainerError;
 use crate::volumes::VolumeMount;
 use berth_store::mount::{mount_all, unmount};
@@ -27,8 +27,13 @@ impl ContainerService {
     pub async fn create(
         &self,
         name: Option<String>,
-        config: ContainerConfig,
+        mut config: ContainerConfig,
     ) -> Result<(String, Vec<String>), ContainerError> {
+        config.log = super::log_driver::resolve(
+            &config.log.driver,
+            &config.log.opts,
+            &self.log_defaults,
+        )?;
         let name = name
             .filter(|n| !n.is_empty())
             .map(|n| n.trim_start_matches('/').to_string());
@@ -379,17 +384,7 @@ impl ContainerService {
         crash_point::reached("start-shim-spawned", &id);
         let task = self.launcher.connect(&id, &address).await?;
         let shim_info = shim_info.clone();
-        let log = &record.config.log;
-        let task_log = TaskLog {
-            driver: log.driver.clone(),
-            path: if log.driver == "json-file" {
-                self.paths.log_path(&id)
-            } else {
-                PathBuf::new()
-            },
-            max_size: log.max_size,
-            max_file: log.max_file,
-        };
+        let task_log = super::log_driver::task_log(&record, &self.paths.log_path(&id))?;
         let created = task
             .create(record.config.options.open_stdin, &task_log)
             .await;

@@ -17,6 +17,8 @@
 //!   domains (which never import this one);
 //! * [`spec`]: the OCI runtime spec made from an image config and the user's
 //!   options, with docker's defaults (capabilities, masked paths, seccomp);
+//! * [`log_driver`]: the log driver and options of a container, checked at
+//!   create as docker does, and the tag rendered at start;
 //! * [`logs`]: reading a container's json-file log (tail, since, follow);
 //! * [`archive`]: `diff`'s change walk over a container's root filesystem
 //!   (cp's and export's tar rules are docker's: `berth_docker::archive`).
@@ -29,6 +31,7 @@ pub mod files;
 pub mod filter;
 pub mod health;
 pub mod lifecycle;
+pub mod log_driver;
 pub mod logs;
 pub mod monitor;
 pub mod network;
@@ -44,6 +47,17 @@ pub mod view;
 pub mod volumes;
 
 pub use service::ContainerService;
+
+impl From<log_driver::LogConfigError> for ContainerError {
+    fn from(e: log_driver::LogConfigError) -> Self {
+        use log_driver::LogConfigError as E;
+        match e {
+            E::Invalid(msg) => ContainerError::InvalidArgument(msg),
+            E::NotImplemented(driver) => ContainerError::NotImplemented(format!("log driver {driver}")),
+            E::OptionNotImplemented(what) => ContainerError::NotImplemented(what),
+        }
+    }
+}
 
 impl From<berth_store::snapshot::SnapshotError> for ContainerError {
     fn from(e: berth_store::snapshot::SnapshotError) -> Self {

@@ -240,6 +240,18 @@ impl ContainerService {
         super::exec::drain_output_relays(id, &entry).await;
         let guard = entry.lock.lock().await;
         if let Some(task) = task {
+            // The shim counted the log lines it could not deliver: said
+            // here once, as dockerd logs its ring buffer's drops.
+            if let Ok(state) = task.state("").await {
+                if state.log_lost > 0 {
+                    tracing::warn!(
+                        container = id,
+                        lost = state.log_lost,
+                        "container {id}: {} log message(s) lost (mode=non-blocking buffer full or log driver sink unreachable)",
+                        state.log_lost
+                    );
+                }
+            }
             if task.delete("").await.is_err() {
                 // The shim refuses Delete while an exec it has not reaped yet
                 // still counts as running (a health probe caught by the

@@ -133,6 +133,8 @@ pub struct ContainerService {
     pub(crate) init_binary: Option<PathBuf>,
     /// Where CDI device specs are read (spec::cdi).
     pub(crate) cdi_spec_dirs: Vec<PathBuf>,
+    /// daemon.json's `log-driver` and `log-opts`.
+    pub(crate) log_defaults: super::log_driver::LogDefaults,
     /// The containers' volumes.
     pub(crate) volumes: Arc<VolumeService>,
     /// Networks: addresses at create, veths at start (crate::networks).
@@ -170,6 +172,8 @@ pub struct ContainerSettings {
     /// Where CDI device specs are read (`/etc/cdi`, `/var/run/cdi` unless
     /// berthd's `cdi-spec-dirs` says otherwise).
     pub cdi_spec_dirs: Vec<PathBuf>,
+    /// daemon.json's `log-driver` and `log-opts`.
+    pub log_defaults: super::log_driver::LogDefaults,
 }
 
 pub use crate::events::now_rfc3339;
@@ -193,6 +197,7 @@ impl ContainerService {
             runtimes,
             init_binary,
             cdi_spec_dirs,
+            log_defaults,
         } = settings;
         for dir in [
             &paths.persistent,
@@ -212,6 +217,7 @@ impl ContainerService {
             launcher: deps.launcher,
             init_binary,
             cdi_spec_dirs,
+            log_defaults,
             volumes: deps.volumes,
             networks: deps.networks,
             entries: Mutex::new(HashMap::new()),

@@ -12,7 +12,9 @@
 //!   "bip": "172.18.0.1/16",
 //!   "nft-table": "berth",
 //!   "registry-timeouts": {"connect": 30, "response": 120, "read": 60, "stall": 60},
-//!   "cdi-spec-dirs": ["/etc/cdi", "/var/run/cdi"]
+//!   "cdi-spec-dirs": ["/etc/cdi", "/var/run/cdi"],
+//!   "log-driver": "json-file",
+//!   "log-opts": {"max-size": "10m", "max-file": "3"}
 //! }
 //! ```
 //!
@@ -94,6 +96,14 @@ pub struct DaemonConfig {
     /// and `--gpus` (docker 25's key); default `/etc/cdi`, `/var/run/cdi`.
     #[serde(default)]
     pub cdi_spec_dirs: Option<Vec<PathBuf>>,
+    /// The log driver of containers created without `--log-driver`
+    /// (docker's `log-driver`; default `json-file`).
+    #[serde(default)]
+    pub log_driver: Option<String>,
+    /// Options for that driver, and `cache-*` options for every driver
+    /// (docker's `log-opts`: `{"max-size": "10m"}`).
+    #[serde(default)]
+    pub log_opts: std::collections::BTreeMap<String, String>,
 }
 
 /// One configured OCI runtime.

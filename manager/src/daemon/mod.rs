@@ -260,6 +260,10 @@ impl Daemon {
                         .map(PathBuf::from)
                         .collect()
                 }),
+                log_defaults: crate::containers::log_driver::LogDefaults {
+                    driver: options.config.log_driver.clone().unwrap_or_default(),
+                    opts: options.config.log_opts.clone(),
+                },
             },
         )?);
         Ok(Daemon {

@@ -88,6 +88,9 @@ pub enum TaskStatus {
 pub struct TaskState {
     pub pid: u32,
     pub status: TaskStatus,
+    /// Log messages of the main process lost so far (mode=non-blocking's
+    /// drops, and lines the driver's sink did not take).
+    pub log_lost: u64,
 }
 
 /// Something that happened to a task.
@@ -109,15 +112,22 @@ pub struct TaskStats {
     pub pids_current: u64,
 }
 
-/// Where the main process's output is logged.
+/// Where the main process's output is logged (see
+/// [`super::log_driver::task_log`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskLog {
-    /// `json-file` or `none`.
+    /// `json-file`, `syslog` or `none`.
     pub driver: String,
-    /// The json-file log (empty for `none`).
+    /// The json-file log (empty for other drivers).
     pub path: PathBuf,
     pub max_size: u64,
     pub max_file: u32,
+    /// The options as given; the driver reads its own.
+    pub options: std::collections::BTreeMap<String, String>,
+    /// The rendered `tag`.
+    pub tag: String,
+    pub non_blocking: bool,
+    pub max_buffer_size: u64,
 }
 
 /// Why a task call failed. The messages are the supervisor's (and the

@@ -299,6 +299,14 @@ impl Task for ShimTask {
                 path: log.path.to_string_lossy().into_owned(),
                 max_size: log.max_size,
                 max_file: log.max_file,
+                options: log
+                    .options
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                tag: log.tag.clone(),
+                non_blocking: log.non_blocking,
+                max_buffer_size: log.max_buffer_size,
             }),
         };
         Box::pin(async move {
@@ -343,6 +351,7 @@ impl Task for ShimTask {
             Ok(TaskState {
                 pid: state.pid,
                 status,
+                log_lost: state.log_lost,
             })
         })
     }

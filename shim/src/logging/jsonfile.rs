@@ -1,10 +1,9 @@
-//! Docker's `json-file` log driver: one JSON object per line,
+//! Docker's `json-file` log driver: one JSON object per message,
 //! `{"log":"hello\n","stream":"stdout","time":"2026-11-22T07:11:17.123456789Z"}`.
+//! The copier cut the output into messages ([`super::copier`]); only a
+//! message that is not partial gets its `\n` back.
 //!
-//! As docker's log copier (daemon/logger/copier.go) does, output is cut into
-//! lines; a line longer than [`MAX_LINE`] bytes is written in pieces of that
-//! size, and only the piece that ends the line carries its `\n`. What is left
-//! without a newline when the stream ends is written as it is.
+//! Entries of one batch are gathered and written with one write(2).
 //!
 //! Rotation follows docker's `loggerutils.LogFile`: before an entry is
 //! written, a file that has reached `max-size` is renamed to `.1` (`.1` to
@@ -16,36 +15,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
+use super::{LogDriver, LogError, LogMessage};
 use crate::timefmt::rfc3339_nano;
-
-/// Docker splits log lines at 16 KiB (daemon/logger/copier.go `bufSize`).
-pub const MAX_LINE: usize = 16 * 1024;
-
-/// Which of a process's output streams a piece of output came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputStream {
-    Stdout,
-    Stderr,
-}
-
-impl OutputStream {
-    /// The `stream` field's value.
-    pub fn name(self) -> &'static str {
-        match self {
-            OutputStream::Stdout => "stdout",
-            OutputStream::Stderr => "stderr",
-        }
-    }
-
-    fn index(self) -> usize {
-        match self {
-            OutputStream::Stdout => 0,
-            OutputStream::Stderr => 1,
-        }
-    }
-}
 
 /// Failures of the json-file log.
 #[derive(Debug, thiserror::Error)]
@@ -83,9 +55,10 @@ pub struct JsonLogOptions {
 pub struct JsonFileLog {
     options: JsonLogOptions,
     file: File,
+    /// Bytes in the file, with those buffered.
     size: u64,
-    /// The unfinished line of each stream (stdout, stderr).
-    partial: [Vec<u8>; 2],
+    /// Entries not written yet (written at each batch's end).
+    buf: Vec<u8>,
 }
 
 impl JsonFileLog {
@@ -104,7 +77,7 @@ impl JsonFileLog {
             options,
             file,
             size,
-            partial: [Vec::new(), Vec::new()],
+            buf: Vec::with_capacity(16 * 1024),
         })
     }
 
@@ -113,75 +86,36 @@ impl JsonFileLog {
         &self.options.path
     }
 
-    /// Logs a piece of output read at `now`: every complete line, and pieces
-    /// of [`MAX_LINE`] bytes of a longer line; the rest waits for more.
-    pub fn write(
-        &mut self,
-        stream: OutputStream,
-        mut data: &[u8],
-        now: SystemTime,
-    ) -> Result<(), JsonLogError> {
-        let i = stream.index();
-        while !data.is_empty() {
-            let room = MAX_LINE - self.partial[i].len();
-            let take = data.len().min(room);
-            match data[..take].iter().position(|&b| b == b'\n') {
-                Some(nl) => {
-                    self.partial[i].extend_from_slice(&data[..=nl]);
-                    data = &data[nl + 1..];
-                }
-                None => {
-                    self.partial[i].extend_from_slice(&data[..take]);
-                    data = &data[take..];
-                    if self.partial[i].len() < MAX_LINE {
-                        break;
-                    }
-                }
-            }
-            let line = std::mem::take(&mut self.partial[i]);
-            self.write_entry(stream, &line, now)?;
-            // Keep the allocation for the next line.
-            self.partial[i] = line;
-            self.partial[i].clear();
-        }
-        Ok(())
-    }
-
-    /// The stream ended: logs what is left of its last line.
-    pub fn finish(&mut self, stream: OutputStream, now: SystemTime) -> Result<(), JsonLogError> {
-        let i = stream.index();
-        let rest = std::mem::take(&mut self.partial[i]);
-        if !rest.is_empty() {
-            self.write_entry(stream, &rest, now)?;
-        }
-        Ok(())
-    }
-
-    fn write_entry(
-        &mut self,
-        stream: OutputStream,
-        log: &[u8],
-        now: SystemTime,
-    ) -> Result<(), JsonLogError> {
+    /// Adds one entry to the buffer; a file at max-size is rotated first.
+    fn write_entry(&mut self, msg: &LogMessage<'_>) -> Result<(), JsonLogError> {
         if self.options.max_size > 0 && self.size >= self.options.max_size {
+            self.write_out()?;
             self.rotate()?;
         }
-        let mut entry = Vec::with_capacity(log.len() + 80);
+        let before = self.buf.len();
+        let entry = &mut self.buf;
         entry.extend_from_slice(b"{\"log\":");
-        write_json_string(&mut entry, log);
+        write_json_message(entry, msg.line, !msg.partial);
         entry.extend_from_slice(b",\"stream\":\"");
-        entry.extend_from_slice(stream.name().as_bytes());
+        entry.extend_from_slice(msg.stream.name().as_bytes());
         entry.extend_from_slice(b"\",\"time\":\"");
-        entry.extend_from_slice(rfc3339_nano(now).as_bytes());
+        entry.extend_from_slice(rfc3339_nano(msg.time).as_bytes());
         entry.extend_from_slice(b"\"}\n");
-        self.file
-            .write_all(&entry)
-            .map_err(|source| JsonLogError::Write {
-                path: self.options.path.clone(),
-                source,
-            })?;
-        self.size += entry.len() as u64;
+        self.size += (self.buf.len() - before) as u64;
         Ok(())
+    }
+
+    /// Writes the buffered entries to the file.
+    fn write_out(&mut self) -> Result<(), JsonLogError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let result = self.file.write_all(&self.buf);
+        self.buf.clear();
+        result.map_err(|source| JsonLogError::Write {
+            path: self.options.path.clone(),
+            source,
+        })
     }
 
     fn rotate(&mut self) -> Result<(), JsonLogError> {
@@ -226,6 +160,37 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
+impl LogDriver for JsonFileLog {
+    fn name(&self) -> &'static str {
+        "json-file"
+    }
+
+    fn log(&mut self, msg: &LogMessage<'_>) -> Result<(), LogError> {
+        Ok(self.write_entry(msg)?)
+    }
+
+    fn flush(&mut self) -> Result<(), LogError> {
+        Ok(self.write_out()?)
+    }
+}
+
+impl Drop for JsonFileLog {
+    fn drop(&mut self) {
+        if let Err(e) = self.write_out() {
+            eprintln!("berth-shim: {e}");
+        }
+    }
+}
+
+/// A message's `log` string: its bytes, and its newline unless partial.
+fn write_json_message(out: &mut Vec<u8>, line: &[u8], newline: bool) {
+    write_json_string(out, line);
+    if newline {
+        out.pop();
+        out.extend_from_slice(b"\\n\"");
+    }
+}
+
 /// Writes `bytes` as a JSON string the way docker's jsonlog does
 /// (`ffjsonWriteJSONBytesAsString`): HTML-safe, invalid UTF-8 as U+FFFD.
 pub fn write_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -263,7 +228,46 @@ pub fn write_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
+    use crate::logging::{Batch, LineSplitter, OutputStream, MAX_LINE};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    /// Feeds output through the copier into the log, as the pump does.
+    struct Feeder {
+        out: LineSplitter,
+        err: LineSplitter,
+    }
+
+    impl Feeder {
+        fn new() -> Feeder {
+            Feeder {
+                out: LineSplitter::new(OutputStream::Stdout),
+                err: LineSplitter::new(OutputStream::Stderr),
+            }
+        }
+        fn splitter(&mut self, s: OutputStream) -> &mut LineSplitter {
+            match s {
+                OutputStream::Stdout => &mut self.out,
+                OutputStream::Stderr => &mut self.err,
+            }
+        }
+        fn write(&mut self, l: &mut JsonFileLog, s: OutputStream, data: &[u8]) {
+            let b = self.splitter(s).split(data, now());
+            put(l, b);
+        }
+        fn finish(&mut self, l: &mut JsonFileLog, s: OutputStream) {
+            let b = self.splitter(s).finish(now());
+            put(l, b);
+        }
+    }
+
+    fn put(l: &mut JsonFileLog, b: Option<Batch>) {
+        if let Some(b) = b {
+            for m in b.messages() {
+                l.log(&m).unwrap();
+            }
+            l.flush().unwrap();
+        }
+    }
 
     fn now() -> SystemTime {
         UNIX_EPOCH + Duration::new(1_700_000_000, 5)
@@ -307,10 +311,11 @@ mod tests {
     fn lines_are_entries_and_partials_wait() {
         let dir = temp_dir("lines");
         let mut l = log(&dir, 0, 1);
-        l.write(OutputStream::Stdout, b"one\ntw", now()).unwrap();
-        l.write(OutputStream::Stderr, b"err\n", now()).unwrap();
-        l.write(OutputStream::Stdout, b"o\nthree", now()).unwrap();
-        l.finish(OutputStream::Stdout, now()).unwrap();
+        let mut f = Feeder::new();
+        f.write(&mut l, OutputStream::Stdout, b"one\ntw");
+        f.write(&mut l, OutputStream::Stderr, b"err\n");
+        f.write(&mut l, OutputStream::Stdout, b"o\nthree");
+        f.finish(&mut l, OutputStream::Stdout);
         let e = entries(&dir.join("c.log"));
         let got: Vec<(&str, &str)> = e
             .iter()
@@ -336,8 +341,9 @@ mod tests {
         let mut line = vec![b'x'; 40_000];
         line.push(b'\n');
         // Fed in odd-sized pieces, as pipe reads come.
+        let mut f = Feeder::new();
         for piece in line.chunks(7_001) {
-            l.write(OutputStream::Stdout, piece, now()).unwrap();
+            f.write(&mut l, OutputStream::Stdout, piece);
         }
         let e = entries(&dir.join("c.log"));
         let lens: Vec<usize> = e.iter().map(|e| e["log"].as_str().unwrap().len()).collect();
@@ -351,13 +357,9 @@ mod tests {
     fn rotates_keeping_max_file() {
         let dir = temp_dir("rotate");
         let mut l = log(&dir, 200, 3);
+        let mut f = Feeder::new();
         for i in 0..40 {
-            l.write(
-                OutputStream::Stdout,
-                format!("line {i}\n").as_bytes(),
-                now(),
-            )
-            .unwrap();
+            f.write(&mut l, OutputStream::Stdout, format!("line {i}\n").as_bytes());
         }
         assert!(dir.join("c.log.1").exists());
         assert!(dir.join("c.log.2").exists());
@@ -380,13 +382,9 @@ mod tests {
     fn max_file_one_truncates() {
         let dir = temp_dir("trunc");
         let mut l = log(&dir, 100, 1);
+        let mut f = Feeder::new();
         for i in 0..10 {
-            l.write(
-                OutputStream::Stdout,
-                format!("line {i}\n").as_bytes(),
-                now(),
-            )
-            .unwrap();
+            f.write(&mut l, OutputStream::Stdout, format!("line {i}\n").as_bytes());
         }
         assert!(!dir.join("c.log.1").exists());
         assert!(std::fs::metadata(dir.join("c.log")).unwrap().len() < 200);

@@ -1,0 +1,305 @@
+//! Log sinks the log driver tests (`tests/log_drivers.rs`) start privately:
+//!
+//! * [`RawSink`]: a syslog receiver in the test process (udp, tcp, unix
+//!   stream or datagram socket) that keeps every byte it is sent, framing
+//!   and all, so that berth's syslog messages can be compared byte for byte
+//!   with dockerd's on the same kind of sink;
+//! * [`Rsyslog`]: Debian's rsyslogd in the foreground with its own config,
+//!   work dir and pid file, listening on a unix socket (imuxsock), on
+//!   127.0.0.1 udp (imudp) and tcp (imtcp); it writes what it parsed of each
+//!   message (facility, severity, tag, text) and its raw form to a file.
+
+use std::io::Read;
+use std::net::{TcpListener, UdpSocket};
+use std::os::unix::net::{UnixDatagram, UnixListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::engines::{require_program, Daemon};
+use crate::registry::free_port;
+use crate::TestDir;
+
+/// The transports of `syslog-address`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Unix,
+    Unixgram,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 4] = [
+        Transport::Udp,
+        Transport::Tcp,
+        Transport::Unix,
+        Transport::Unixgram,
+    ];
+}
+
+/// What a [`RawSink`] received: one entry per datagram, or per stream
+/// connection (all its bytes).
+type Received = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A syslog receiver that keeps the raw bytes (see the module docs).
+/// Dropping it stops its thread (it polls a flag) and removes its socket.
+pub struct RawSink {
+    pub transport: Transport,
+    address: String,
+    received: Received,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: Option<TestDir>,
+}
+
+impl RawSink {
+    pub fn start(transport: Transport) -> RawSink {
+        let received: Received = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (received.clone(), stop.clone());
+        let poll = Some(Duration::from_millis(50));
+        let mut dir = None;
+        let (address, thread) = match transport {
+            Transport::Udp => {
+                let sock = UdpSocket::bind("127.0.0.1:0").expect("bind udp sink");
+                sock.set_read_timeout(poll).unwrap();
+                let address = format!("udp://{}", sock.local_addr().unwrap());
+                let t = std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 70_000];
+                    while !s.load(Ordering::Relaxed) {
+                        if let Ok(n) = sock.recv(&mut buf) {
+                            r.lock().unwrap().push(buf[..n].to_vec());
+                        }
+                    }
+                });
+                (address, t)
+            }
+            Transport::Unixgram => {
+                let d = TestDir::new("sink");
+                let path = d.join("dg.sock");
+                let sock = UnixDatagram::bind(&path).expect("bind unixgram sink");
+                sock.set_read_timeout(poll).unwrap();
+                let address = format!("unixgram://{}", path.display());
+                dir = Some(d);
+                let t = std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 70_000];
+                    while !s.load(Ordering::Relaxed) {
+                        if let Ok(n) = sock.recv(&mut buf) {
+                            r.lock().unwrap().push(buf[..n].to_vec());
+                        }
+                    }
+                });
+                (address, t)
+            }
+            Transport::Tcp => {
+                let l = TcpListener::bind("127.0.0.1:0").expect("bind tcp sink");
+                l.set_nonblocking(true).unwrap();
+                let address = format!("tcp://{}", l.local_addr().unwrap());
+                let t = std::thread::spawn(move || {
+                    accept_streams(&s, &r, || l.accept().map(|(c, _)| c))
+                });
+                (address, t)
+            }
+            Transport::Unix => {
+                let d = TestDir::new("sink");
+                let path = d.join("st.sock");
+                let l = UnixListener::bind(&path).expect("bind unix sink");
+                l.set_nonblocking(true).unwrap();
+                let address = format!("unix://{}", path.display());
+                dir = Some(d);
+                let t = std::thread::spawn(move || {
+                    accept_streams(&s, &r, || l.accept().map(|(c, _)| c))
+                });
+                (address, t)
+            }
+        };
+        RawSink {
+            transport,
+            address,
+            received,
+            stop,
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    /// The `syslog-address` of this sink.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Everything received so far, in arrival order, as one byte string
+    /// per datagram or connection.
+    pub fn received(&self) -> Vec<Vec<u8>> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Forgets what was received.
+    pub fn clear(&self) {
+        self.received.lock().unwrap().clear();
+    }
+
+    /// Waits (at most 10 s) until `text` is somewhere in what was received.
+    pub fn wait_for(&self, text: &str) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.received();
+            let all: Vec<u8> = got.concat();
+            if String::from_utf8_lossy(&all).contains(text) {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} never reached the {:?} sink; got {:?}",
+                self.transport,
+                String::from_utf8_lossy(&all)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Accepts connections (the listener is non-blocking) and reads each to its
+/// end on its own thread, appending its bytes to its own entry.
+fn accept_streams<C: Read + Send + 'static + AsNonBlocking>(
+    stop: &AtomicBool,
+    received: &Received,
+    accept: impl Fn() -> std::io::Result<C>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        match accept() {
+            Ok(mut conn) => {
+                conn.blocking();
+                let index = {
+                    let mut r = received.lock().unwrap();
+                    r.push(Vec::new());
+                    r.len() - 1
+                };
+                let received = received.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n) = conn.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        received.lock().unwrap()[index].extend_from_slice(&buf[..n]);
+                    }
+                });
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// A stream accepted from a non-blocking listener, made blocking again.
+trait AsNonBlocking {
+    fn blocking(&mut self);
+}
+
+impl AsNonBlocking for std::net::TcpStream {
+    fn blocking(&mut self) {
+        self.set_nonblocking(false).unwrap();
+    }
+}
+
+impl AsNonBlocking for std::os::unix::net::UnixStream {
+    fn blocking(&mut self) {
+        self.set_nonblocking(false).unwrap();
+    }
+}
+
+impl Drop for RawSink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A private rsyslogd (see the module docs).
+pub struct Rsyslog {
+    daemon: Daemon,
+    pub unix_socket: PathBuf,
+    pub udp_port: u16,
+    pub tcp_port: u16,
+    out: PathBuf,
+    _dir: TestDir,
+}
+
+impl Rsyslog {
+    pub fn start() -> Rsyslog {
+        require_program("rsyslogd", "rsyslog");
+        let dir = TestDir::new("rsyslog");
+        let unix_socket = dir.join("log.sock");
+        let out = dir.join("messages");
+        let (udp_port, tcp_port) = (free_port(), free_port());
+        // One line per message: what rsyslog parsed, then the raw message
+        // (its control characters escaped as rsyslog does, #012...).
+        let conf = format!(
+            r#"global(workDirectory="{work}")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="{sock}" RateLimit.Interval="0" UseSysTimeStamp="off")
+module(load="imudp")
+input(type="imudp" address="127.0.0.1" port="{udp_port}")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="{tcp_port}")
+template(name="fields" type="string" string="%syslogfacility-text%|%syslogseverity-text%|%syslogtag%|%msg%|%rawmsg%\n")
+*.* action(type="omfile" file="{out}" template="fields")
+"#,
+            work = dir.path.display(),
+            sock = unix_socket.display(),
+            out = out.display(),
+        );
+        std::fs::write(dir.join("rsyslog.conf"), conf).unwrap();
+        let mut cmd = Command::new("rsyslogd");
+        cmd.arg("-n")
+            .arg("-f")
+            .arg(dir.join("rsyslog.conf"))
+            .arg("-i")
+            .arg(dir.join("rsyslog.pid"));
+        let mut daemon = Daemon::spawn("rsyslogd", &mut cmd, dir.join("rsyslogd.log"));
+        let sock = unix_socket.clone();
+        daemon.wait_ready(|| {
+            sock.exists()
+                && std::net::TcpStream::connect(("127.0.0.1", tcp_port)).is_ok()
+        });
+        Rsyslog {
+            daemon,
+            unix_socket,
+            udp_port,
+            tcp_port,
+            out,
+            _dir: dir,
+        }
+    }
+
+    /// The lines rsyslog wrote, once one contains `text` (at most 10 s).
+    pub fn wait_for(&self, text: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = std::fs::read_to_string(&self.out).unwrap_or_default();
+            if got.contains(text) {
+                return got.lines().map(str::to_string).collect();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} never reached rsyslog; it wrote {got:?}; its log:\n{}",
+                self.daemon.log_tail(20)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops rsyslogd (by its pid).
+    pub fn stop(&mut self) {
+        self.daemon.stop();
+    }
+
+    pub fn socket_path(&self) -> &Path {
+        &self.unix_socket
+    }
+}

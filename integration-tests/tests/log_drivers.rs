@@ -1,0 +1,406 @@
+//! Log drivers end to end (issue 19): `berth run --log-driver/--log-opt`
+//! against a private berthd, next to a private dockerd 20.10 with the same
+//! options on the same kind of sink.
+//!
+//! * bad drivers and options fail create/run with docker's message, exit
+//!   125, and leave no container;
+//! * syslog messages are compared byte for byte with dockerd's (after the
+//!   fields that must differ: the time, the writer's pid) on udp, tcp, unix
+//!   and unixgram sinks in every `syslog-format`;
+//! * a private rsyslogd receives them on its unix socket, udp and tcp and
+//!   parses facility, severity, tag and text as docker's;
+//! * a sink missing at start fails the start with docker's message; a sink
+//!   that stops reading never blocks a `mode=non-blocking` container, and
+//!   the drop is reported; a sink gone while running leaves the container
+//!   running;
+//! * daemon.json's `log-driver`/`log-opts` are the defaults, and inspect
+//!   shows the options as given.
+
+use berth_integration_tests::berthd::Berthd;
+use berth_integration_tests::containers::Fixture;
+use berth_integration_tests::engines::{Dockerd, Runtime, IMAGE};
+use berth_integration_tests::log_sinks::{RawSink, Rsyslog, Transport};
+use berth_integration_tests::registry::free_port;
+use berth_integration_tests::{stderr, stdout, TestDir};
+
+/// stdout: a line, an empty line (never sent), a 20000-byte line (two
+/// messages: 16 KiB and the rest), and an unfinished last line; stderr: a
+/// line.
+const SCRIPT: &str = "echo out1; echo err1 >&2; echo; head -c 20000 /dev/zero | tr '\\0' x; echo; printf lasttail";
+
+/// One syslog message with what must differ between two writers made
+/// alike: digits of the time become `D`, the pid `PID`; the octet count (if
+/// any) is checked against the message and dropped.
+fn normalize(msg: &str) -> String {
+    let shape = |ts: &str| -> String {
+        ts.chars()
+            .map(|c| if c.is_ascii_digit() { 'D' } else { c })
+            .collect()
+    };
+    let gt = msg.find('>').expect("syslog message starts with <PRI>") + 1;
+    let (pri, rest) = msg.split_at(gt);
+    if let Some(r) = rest.strip_prefix("1 ") {
+        let parts: Vec<&str> = r.splitn(7, ' ').collect();
+        assert_eq!(parts.len(), 7, "rfc5424 message {msg:?}");
+        format!(
+            "{pri}1 {} {} {} PID {} {} {}",
+            shape(parts[0]),
+            parts[1],
+            parts[2],
+            parts[4],
+            parts[5],
+            parts[6]
+        )
+    } else {
+        let (ts, r) = rest.split_at(15);
+        let open = r.find('[').expect("TAG[PID]");
+        let close = open + r[open..].find("]: ").expect("TAG[PID]: ");
+        format!("{pri}{}{}[PID]{}", shape(ts), &r[..open], &r[close + 1..])
+    }
+}
+
+/// The messages a sink received: one per datagram; on a stream, each ends
+/// at its newline (no octet counting outside tcp+tls).
+fn messages(sink: &RawSink) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in sink.received() {
+        let text = String::from_utf8(entry).expect("utf-8 syslog message");
+        match sink.transport {
+            Transport::Udp | Transport::Unixgram => out.push(text),
+            Transport::Tcp | Transport::Unix => {
+                out.extend(text.split_inclusive('\n').map(str::to_string))
+            }
+        }
+    }
+    out
+}
+
+/// Runs SCRIPT under `engine` with the syslog driver on `sink`, returns the
+/// normalized messages, sorted (stdout's and stderr's interleave freely).
+fn syslog_run(
+    sink: &RawSink,
+    format: &str,
+    run: &dyn Fn(&[&str]) -> (i32, String),
+) -> Vec<String> {
+    sink.clear();
+    let address = format!("syslog-address={}", sink.address());
+    let format = format!("syslog-format={format}");
+    let (code, err) = run(&[
+        "--rm",
+        "--log-driver",
+        "syslog",
+        "--log-opt",
+        &address,
+        "--log-opt",
+        &format,
+        "--log-opt",
+        "tag=bt-tag",
+        "--log-opt",
+        "syslog-facility=local3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    sink.wait_for("lasttail");
+    sink.wait_for("err1");
+    let mut got: Vec<String> = messages(sink).iter().map(|m| normalize(m)).collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn syslog_messages_match_dockers_byte_for_byte_on_every_transport_and_format() {
+    let f = Fixture::new();
+    let docker = Dockerd::new(Runtime::Runc);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    for transport in Transport::ALL {
+        let sink = RawSink::start(transport);
+        for format in ["", "rfc3164", "rfc5424", "rfc5424micro"] {
+            let berth = syslog_run(&sink, format, &|opts| {
+                let mut args = vec!["run"];
+                args.extend_from_slice(opts);
+                args.extend_from_slice(&["busybox", "sh", "-c", SCRIPT]);
+                let out = f.berth(&args);
+                (out.status.code().unwrap_or(-1), stderr(&out))
+            });
+            let dockers = syslog_run(&sink, format, &|opts| {
+                let mut args = opts.to_vec();
+                args.extend_from_slice(&[IMAGE, "sh", "-c", SCRIPT]);
+                let ran = docker.run_container(&args);
+                (ran.code(), ran.stderr())
+            });
+            assert_eq!(
+                berth, dockers,
+                "{transport:?} syslog-format={format:?}: berth's messages (left) differ from dockerd's"
+            );
+            // Not vacuous: 5 messages (empty line skipped), local3 (19):
+            // info 158, err 155; the long line in a 16 KiB piece.
+            assert_eq!(berth.len(), 5, "{berth:?}");
+            assert_eq!(berth.iter().filter(|m| m.starts_with("<158>")).count(), 4);
+            assert_eq!(berth.iter().filter(|m| m.starts_with("<155>")).count(), 1);
+            assert!(berth.iter().any(|m| m.contains(&"x".repeat(16384))));
+            assert!(berth.iter().all(|m| m.ends_with('\n')));
+            if format != "" {
+                assert!(berth.iter().all(|m| m.contains(host)), "{berth:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_default_tag_is_the_short_container_id() {
+    let f = Fixture::new();
+    let sink = RawSink::start(Transport::Udp);
+    let name = f.name("tag");
+    let address = format!("syslog-address={}", sink.address());
+    f.d.ok(&[
+        "run",
+        "--name",
+        &name,
+        "--log-driver",
+        "syslog",
+        "--log-opt",
+        &address,
+        "busybox",
+        "echo",
+        "hello tag",
+    ]);
+    let id = f.inspect(&name)["Id"].as_str().unwrap().to_string();
+    sink.wait_for("hello tag");
+    let msgs = messages(&sink);
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    let want = format!(" {}[", &id[..12]);
+    assert!(msgs[0].contains(&want), "{msgs:?} lacks {want:?}");
+    assert!(msgs[0].starts_with("<30>"), "daemon.info: {msgs:?}");
+    // A template of docker's fields.
+    sink.clear();
+    f.d.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        &format!("{name}-t"),
+        "--log-driver",
+        "syslog",
+        "--log-opt",
+        &address,
+        "--log-opt",
+        "tag={{.Name}}/{{.ImageName}}/{{.DaemonName}}",
+        "busybox",
+        "echo",
+        "templated",
+    ]);
+    sink.wait_for("templated");
+    let msgs = messages(&sink);
+    let want = format!(" {name}-t/busybox/berth[");
+    assert!(msgs[0].contains(&want), "{msgs:?} lacks {want:?}");
+    f.d.ok(&["rm", &name]);
+}
+
+#[test]
+fn rsyslog_receives_on_its_unix_socket_udp_and_tcp() {
+    let f = Fixture::new();
+    let rsyslog = Rsyslog::start();
+    let addresses = [
+        format!("unixgram://{}", rsyslog.socket_path().display()),
+        format!("udp://127.0.0.1:{}", rsyslog.udp_port),
+        format!("tcp://127.0.0.1:{}", rsyslog.tcp_port),
+    ];
+    for (i, address) in addresses.iter().enumerate() {
+        let opt = format!("syslog-address={address}");
+        let script = format!("echo to-rsyslog-{i}; echo err-rsyslog-{i} >&2");
+        f.d.ok(&[
+            "run",
+            "--rm",
+            "--log-driver",
+            "syslog",
+            "--log-opt",
+            &opt,
+            "--log-opt",
+            "syslog-facility=local5",
+            "--log-opt",
+            "syslog-format=rfc5424",
+            "--log-opt",
+            "tag=bt-rs",
+            "busybox",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        rsyslog.wait_for(&format!("err-rsyslog-{i}"));
+        let lines = rsyslog.wait_for(&format!("to-rsyslog-{i}"));
+        let out = lines
+            .iter()
+            .find(|l| l.contains(&format!("|to-rsyslog-{i}|")))
+            .unwrap_or_else(|| panic!("{address}: no parsed stdout line in {lines:?}"));
+        assert!(out.starts_with("local5|info|bt-rs"), "{address}: {out}");
+        let err = lines
+            .iter()
+            .find(|l| l.contains(&format!("|err-rsyslog-{i}|")))
+            .unwrap();
+        assert!(err.starts_with("local5|err|bt-rs"), "{address}: {err}");
+    }
+}
+
+/// `berth run` with these options fails as docker's create does: exit 125,
+/// docker's message, no container left.
+#[test]
+fn bad_drivers_and_options_fail_create_with_dockers_message_and_leave_nothing() {
+    let f = Fixture::new();
+    let docker = Dockerd::new(Runtime::Runc);
+    let cases: &[&[&str]] = &[
+        &["--log-driver", "nope"],
+        &["--log-opt", "foo=bar"],
+        &["--log-driver", "syslog", "--log-opt", "max-size=1k"],
+        &["--log-driver", "syslog", "--log-opt", "mode=fast"],
+        &["--log-opt", "max-buffer-size=1m"],
+        &["--log-opt", "mode=non-blocking", "--log-opt", "max-buffer-size=lots"],
+        &["--log-driver", "syslog", "--log-opt", "syslog-address=localhost:514"],
+        &["--log-driver", "syslog", "--log-opt", "syslog-address=unix:///nonexistent/bt.sock"],
+        &["--log-driver", "syslog", "--log-opt", "syslog-facility=99"],
+        &["--log-driver", "syslog", "--log-opt", "syslog-format=rfc1"],
+        &["--log-opt", "cache-disabled=maybe"],
+    ];
+    for opts in cases {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(opts);
+        args.extend_from_slice(&["busybox", "true"]);
+        let out = f.berth(&args);
+        let mut dargs = vec!["--rm"];
+        dargs.extend_from_slice(opts);
+        dargs.extend_from_slice(&[IMAGE, "true"]);
+        let ran = docker.run_container(&dargs);
+        assert_eq!(ran.code(), 125, "docker {opts:?}: {}", ran.stderr());
+        let derr = ran.stderr();
+        let want = derr
+            .split("Error response from daemon: ")
+            .nth(1)
+            .and_then(|s| s.lines().next())
+            .map(|s| s.trim_end_matches('.'))
+            .unwrap_or_else(|| panic!("docker's message for {opts:?}: {derr}"))
+            .to_string();
+        assert_eq!(out.status.code(), Some(125), "{opts:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&want),
+            "{opts:?}: berth said {:?}, docker {want:?}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(f.d.ok(&["ps", "-a", "-q"]), "", "a failed create left a container");
+    // Values docker checks only at start: berth refuses them at create.
+    for opt in ["max-size=abc", "max-file=0"] {
+        let out = f.berth(&["run", "--rm", "--log-opt", opt, "busybox", "true"]);
+        assert_eq!(out.status.code(), Some(125), "{opt}");
+    }
+    assert_eq!(f.d.ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn a_sink_missing_at_start_fails_the_start_with_dockers_message() {
+    let f = Fixture::new();
+    let docker = Dockerd::new(Runtime::Runc);
+    let port = free_port();
+    let opt = format!("syslog-address=tcp://127.0.0.1:{port}");
+    let out = f.berth(&[
+        "run", "--log-driver", "syslog", "--log-opt", &opt, "busybox", "true",
+    ]);
+    let ran = docker.run_container(&["--log-driver", "syslog", "--log-opt", &opt, IMAGE, "true"]);
+    let want = format!(
+        "failed to initialize logging driver: dial tcp 127.0.0.1:{port}: connect: connection refused"
+    );
+    assert!(ran.stderr().contains(&want), "docker said {}", ran.stderr());
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains(&want), "berth said {}", stderr(&out));
+}
+
+/// A sink that accepts and never reads: with mode=non-blocking the
+/// container writes 20 MB and exits (a blocking writer would hang once the
+/// socket buffers fill); berthd reports the lines it dropped.
+#[test]
+fn non_blocking_mode_never_blocks_on_a_stuck_sink_and_reports_the_drop() {
+    let f = Fixture::new();
+    let dir = TestDir::new("stuck");
+    let path = dir.join("stuck.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let opt = format!("syslog-address=unix://{}", path.display());
+    let out = f.berth(&[
+        "run",
+        "--rm",
+        "--log-driver",
+        "syslog",
+        "--log-opt",
+        &opt,
+        "--log-opt",
+        "mode=non-blocking",
+        "--log-opt",
+        "max-buffer-size=64k",
+        "busybox",
+        "sh",
+        "-c",
+        "yes 0123456789012345678901234567890123456789 | head -c 20000000; echo done",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("done"));
+    f.eventually(10, "berthd reports the dropped log messages", || {
+        f.d.log_tail().contains("log message(s) lost")
+    });
+    drop(listener);
+}
+
+/// rsyslog stops while the container runs: the container keeps running and
+/// the attached output is all there.
+#[test]
+fn a_sink_gone_while_running_leaves_the_container_running() {
+    let f = Fixture::new();
+    let mut rsyslog = Rsyslog::start();
+    let name = f.name("gone");
+    let opt = format!("syslog-address=tcp://127.0.0.1:{}", rsyslog.tcp_port);
+    f.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--log-driver",
+        "syslog",
+        "--log-opt",
+        &opt,
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done",
+    ]);
+    rsyslog.wait_for("tick 3");
+    rsyslog.stop();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let running = f.inspect(&name)["State"]["Running"].as_bool();
+    assert_eq!(running, Some(true), "the container died with its sink");
+    f.d.ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn daemon_json_defaults_and_inspect_shows_options_as_given() {
+    let sink = RawSink::start(Transport::Udp);
+    let config = serde_json::json!({
+        "log-driver": "syslog",
+        "log-opts": {"syslog-address": sink.address(), "tag": "from-daemon-json"},
+    });
+    let d = Berthd::start_with_config(&config.to_string());
+    let f = Fixture::with_daemon(d);
+    let name = f.name("dflt");
+    f.d.ok(&["run", "--name", &name, "busybox", "echo", "defaulted"]);
+    sink.wait_for("defaulted");
+    assert!(messages(&sink)[0].contains(" from-daemon-json["));
+    let log_config = f.inspect(&name)["HostConfig"]["LogConfig"].clone();
+    assert_eq!(log_config["Type"], "syslog");
+    assert_eq!(log_config["Config"]["tag"], "from-daemon-json");
+    // Another driver takes none of the daemon's options; max-size as given.
+    let other = f.name("json");
+    f.d.ok(&[
+        "create", "--name", &other, "--log-driver", "json-file", "--log-opt", "max-size=1k",
+        "busybox", "true",
+    ]);
+    let log_config = f.inspect(&other)["HostConfig"]["LogConfig"].clone();
+    assert_eq!(
+        log_config,
+        serde_json::json!({"Type": "json-file", "Config": {"max-size": "1k"}})
+    );
+    f.d.ok(&["rm", &name, &other]);
+}
