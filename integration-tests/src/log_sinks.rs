@@ -264,8 +264,7 @@ template(name="fields" type="string" string="%syslogfacility-text%|%syslogseveri
         let mut daemon = Daemon::spawn("rsyslogd", &mut cmd, dir.join("rsyslogd.log"));
         let sock = unix_socket.clone();
         daemon.wait_ready(|| {
-            sock.exists()
-                && std::net::TcpStream::connect(("127.0.0.1", tcp_port)).is_ok()
+            sock.exists() && std::net::TcpStream::connect(("127.0.0.1", tcp_port)).is_ok()
         });
         Rsyslog {
             daemon,

@@ -26,7 +26,8 @@ use berth_integration_tests::{stderr, stdout, TestDir};
 /// stdout: a line, an empty line (never sent), a 20000-byte line (two
 /// messages: 16 KiB and the rest), and an unfinished last line; stderr: a
 /// line.
-const SCRIPT: &str = "echo out1; echo err1 >&2; echo; head -c 20000 /dev/zero | tr '\\0' x; echo; printf lasttail";
+const SCRIPT: &str =
+    "echo out1; echo err1 >&2; echo; head -c 20000 /dev/zero | tr '\\0' x; echo; printf lasttail";
 
 /// One syslog message with what must differ between two writers made
 /// alike: digits of the time become `D`, the pid `PID`; the octet count (if
@@ -77,11 +78,7 @@ fn messages(sink: &RawSink) -> Vec<String> {
 
 /// Runs SCRIPT under `engine` with the syslog driver on `sink`, returns the
 /// normalized messages, sorted (stdout's and stderr's interleave freely).
-fn syslog_run(
-    sink: &RawSink,
-    format: &str,
-    run: &dyn Fn(&[&str]) -> (i32, String),
-) -> Vec<String> {
+fn syslog_run(sink: &RawSink, format: &str, run: &dyn Fn(&[&str]) -> (i32, String)) -> Vec<String> {
     sink.clear();
     let address = format!("syslog-address={}", sink.address());
     let format = format!("syslog-format={format}");
@@ -139,7 +136,7 @@ fn syslog_messages_match_dockers_byte_for_byte_on_every_transport_and_format() {
             assert_eq!(berth.iter().filter(|m| m.starts_with("<155>")).count(), 1);
             assert!(berth.iter().any(|m| m.contains(&"x".repeat(16384))));
             assert!(berth.iter().all(|m| m.ends_with('\n')));
-            if format != "" {
+            if !format.is_empty() {
                 assert!(berth.iter().all(|m| m.contains(host)), "{berth:?}");
             }
         }
@@ -252,9 +249,24 @@ fn bad_drivers_and_options_fail_create_with_dockers_message_and_leave_nothing() 
         &["--log-driver", "syslog", "--log-opt", "max-size=1k"],
         &["--log-driver", "syslog", "--log-opt", "mode=fast"],
         &["--log-opt", "max-buffer-size=1m"],
-        &["--log-opt", "mode=non-blocking", "--log-opt", "max-buffer-size=lots"],
-        &["--log-driver", "syslog", "--log-opt", "syslog-address=localhost:514"],
-        &["--log-driver", "syslog", "--log-opt", "syslog-address=unix:///nonexistent/bt.sock"],
+        &[
+            "--log-opt",
+            "mode=non-blocking",
+            "--log-opt",
+            "max-buffer-size=lots",
+        ],
+        &[
+            "--log-driver",
+            "syslog",
+            "--log-opt",
+            "syslog-address=localhost:514",
+        ],
+        &[
+            "--log-driver",
+            "syslog",
+            "--log-opt",
+            "syslog-address=unix:///nonexistent/bt.sock",
+        ],
         &["--log-driver", "syslog", "--log-opt", "syslog-facility=99"],
         &["--log-driver", "syslog", "--log-opt", "syslog-format=rfc1"],
         &["--log-opt", "cache-disabled=maybe"],
@@ -284,7 +296,11 @@ fn bad_drivers_and_options_fail_create_with_dockers_message_and_leave_nothing() 
             stderr(&out)
         );
     }
-    assert_eq!(f.d.ok(&["ps", "-a", "-q"]), "", "a failed create left a container");
+    assert_eq!(
+        f.d.ok(&["ps", "-a", "-q"]),
+        "",
+        "a failed create left a container"
+    );
     // Values docker checks only at start: berth refuses them at create.
     for opt in ["max-size=abc", "max-file=0"] {
         let out = f.berth(&["run", "--rm", "--log-opt", opt, "busybox", "true"]);
@@ -300,7 +316,13 @@ fn a_sink_missing_at_start_fails_the_start_with_dockers_message() {
     let port = free_port();
     let opt = format!("syslog-address=tcp://127.0.0.1:{port}");
     let out = f.berth(&[
-        "run", "--log-driver", "syslog", "--log-opt", &opt, "busybox", "true",
+        "run",
+        "--log-driver",
+        "syslog",
+        "--log-opt",
+        &opt,
+        "busybox",
+        "true",
     ]);
     let ran = docker.run_container(&["--log-driver", "syslog", "--log-opt", &opt, IMAGE, "true"]);
     let want = format!(
@@ -394,8 +416,15 @@ fn daemon_json_defaults_and_inspect_shows_options_as_given() {
     // Another driver takes none of the daemon's options; max-size as given.
     let other = f.name("json");
     f.d.ok(&[
-        "create", "--name", &other, "--log-driver", "json-file", "--log-opt", "max-size=1k",
-        "busybox", "true",
+        "create",
+        "--name",
+        &other,
+        "--log-driver",
+        "json-file",
+        "--log-opt",
+        "max-size=1k",
+        "busybox",
+        "true",
     ]);
     let log_config = f.inspect(&other)["HostConfig"]["LogConfig"].clone();
     assert_eq!(

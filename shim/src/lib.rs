@@ -3,16 +3,16 @@
 //! processes, and serves the `berth.shim.v1.Shim` gRPC API on a short unix
 //! socket. It drives a runc-compatible runtime by exec, holds the
 //! container's stdio (pipes, or the pty master from the console socket),
-//! writes the container's log through its log driver (json-file, syslog), and records the init's exit in its state
-//! dir before anyone is told of it. One current-thread tokio runtime keeps it
+//! writes the container's log through its log driver (json-file, syslog),
+//! and records the init's exit in its state dir before anyone is told of it. One current-thread tokio runtime keeps it
 //! small (the target is conmon's 2 MiB RSS).
 //!
 //! Modules, from the outside in: [`daemon`] and [`address`] (starting),
 //! [`server`] (the runtime and signals), [`service`] (gRPC adapter),
 //! [`task`] and [`process`] (lifecycle), [`runtime`] (the runtime CLI),
 //! [`reaper`] (children), [`stdio`], [`console`] and [`logging`] (I/O and
-//! the log drivers),
-//! [`events`], [`record`] (the state dir) and [`timefmt`].
+//! the log drivers), [`events`], [`record`] (the state dir) and
+//! [`timefmt`].
 
 pub mod address;
 pub mod console;

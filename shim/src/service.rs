@@ -18,9 +18,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::events::{timestamp, EventItem};
+use crate::logging::LogSettings;
 use crate::runtime::RuntimeError;
 use crate::stdio::{AttachItem, StdioError};
-use crate::logging::LogSettings;
 use crate::task::{Task, TaskError};
 
 /// Maps a task error to its gRPC status; the message is the error's text

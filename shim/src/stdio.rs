@@ -349,8 +349,12 @@ impl ProcessIo {
                          ({} dropped by mode=non-blocking, {} failed to reach the sink)",
                         io.label,
                         sink.driver(),
-                        sink.counters().dropped.load(std::sync::atomic::Ordering::Relaxed),
-                        sink.counters().failed.load(std::sync::atomic::Ordering::Relaxed),
+                        sink.counters()
+                            .dropped
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                        sink.counters()
+                            .failed
+                            .load(std::sync::atomic::Ordering::Relaxed),
                     );
                 }
             }

@@ -374,14 +374,8 @@ impl Task {
             self.events.publish(EventType::Oom, self.id(), "", pid);
         }
         process.set_exited(exit);
-        self.events.publish_exit(
-            self.id(),
-            "",
-            pid,
-            exit.status,
-            at,
-            process.io.log_lost(),
-        );
+        self.events
+            .publish_exit(self.id(), "", pid, exit.status, at, process.io.log_lost());
     }
 
     /// Publishes an OOM event each time the kernel's OOM killer strikes in
@@ -430,8 +424,14 @@ impl Task {
         };
         process.start_settled().await;
         process.set_exited(exit);
-        self.events
-            .publish_exit(self.id(), &process.exec_id, process.pid(), exit.status, at, 0);
+        self.events.publish_exit(
+            self.id(),
+            &process.exec_id,
+            process.pid(),
+            exit.status,
+            at,
+            0,
+        );
     }
 
     /// Start the init or an exec'd process.

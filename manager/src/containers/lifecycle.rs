@@ -29,11 +29,8 @@ impl ContainerService {
         name: Option<String>,
         mut config: ContainerConfig,
     ) -> Result<(String, Vec<String>), ContainerError> {
-        config.log = super::log_driver::resolve(
-            &config.log.driver,
-            &config.log.opts,
-            &self.log_defaults,
-        )?;
+        config.log =
+            super::log_driver::resolve(&config.log.driver, &config.log.opts, &self.log_defaults)?;
         let name = name
             .filter(|n| !n.is_empty())
             .map(|n| n.trim_start_matches('/').to_string());

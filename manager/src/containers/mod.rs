@@ -53,7 +53,9 @@ impl From<log_driver::LogConfigError> for ContainerError {
         use log_driver::LogConfigError as E;
         match e {
             E::Invalid(msg) => ContainerError::InvalidArgument(msg),
-            E::NotImplemented(driver) => ContainerError::NotImplemented(format!("log driver {driver}")),
+            E::NotImplemented(driver) => {
+                ContainerError::NotImplemented(format!("log driver {driver}"))
+            }
             E::OptionNotImplemented(what) => ContainerError::NotImplemented(what),
         }
     }

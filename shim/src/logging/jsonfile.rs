@@ -359,7 +359,11 @@ mod tests {
         let mut l = log(&dir, 200, 3);
         let mut f = Feeder::new();
         for i in 0..40 {
-            f.write(&mut l, OutputStream::Stdout, format!("line {i}\n").as_bytes());
+            f.write(
+                &mut l,
+                OutputStream::Stdout,
+                format!("line {i}\n").as_bytes(),
+            );
         }
         assert!(dir.join("c.log.1").exists());
         assert!(dir.join("c.log.2").exists());
@@ -384,7 +388,11 @@ mod tests {
         let mut l = log(&dir, 100, 1);
         let mut f = Feeder::new();
         for i in 0..10 {
-            f.write(&mut l, OutputStream::Stdout, format!("line {i}\n").as_bytes());
+            f.write(
+                &mut l,
+                OutputStream::Stdout,
+                format!("line {i}\n").as_bytes(),
+            );
         }
         assert!(!dir.join("c.log.1").exists());
         assert!(std::fs::metadata(dir.join("c.log")).unwrap().len() < 200);

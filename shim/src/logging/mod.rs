@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-pub use copier::{Batch, LineSplitter, LineSpan, MAX_LINE};
+pub use copier::{Batch, LineSpan, LineSplitter, MAX_LINE};
 pub use sink::{LogCounters, LogHandle, LogMode, LogSink};
 
 /// Which of a process's output streams a piece of output came from.
@@ -175,11 +175,7 @@ pub fn errno_text(e: &std::io::Error) -> String {
     };
     // std prints "Connection refused (os error 111)": keep strerror's part.
     let text = std::io::Error::from_raw_os_error(code).to_string();
-    let text = text
-        .split(" (os error")
-        .next()
-        .unwrap_or(&text)
-        .to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
     let mut chars = text.chars();
     match chars.next() {
         Some(c) => c.to_lowercase().chain(chars).collect(),

@@ -33,7 +33,9 @@ const WORKER_STACK: usize = 256 * 1024;
 pub enum LogMode {
     Blocking,
     /// At most this many bytes wait for the driver.
-    NonBlocking { max_buffer: usize },
+    NonBlocking {
+        max_buffer: usize,
+    },
 }
 
 /// What was lost, for State, the exit event and the shim's log.
@@ -210,7 +212,7 @@ impl LogSink {
 /// every 10000th (a dead sink fails every line); all are counted.
 fn report_failure(driver: &str, counters: &LogCounters, e: &LogError) {
     let n = counters.failed.fetch_add(1, Ordering::Relaxed);
-    if n % 10_000 == 0 {
+    if n.is_multiple_of(10_000) {
         eprintln!(
             "berth-shim: log driver {driver}: {e} ({} message(s) lost so far)",
             n + 1

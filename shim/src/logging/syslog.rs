@@ -580,9 +580,7 @@ struct LocalTime {
 
 impl LocalTime {
     fn of(t: SystemTime) -> LocalTime {
-        let d = t
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         let secs = d.as_secs() as libc::time_t;
         // SAFETY: localtime_r writes only into `tm`, which outlives the call.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };

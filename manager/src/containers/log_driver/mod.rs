@@ -114,7 +114,8 @@ pub fn resolve(
     };
     let mut opts = opts.clone();
     for (k, v) in &defaults.opts {
-        let applies = driver == default_driver || (k.starts_with("cache-") && BUILT_IN.contains(&k.as_str()));
+        let applies =
+            driver == default_driver || (k.starts_with("cache-") && BUILT_IN.contains(&k.as_str()));
         if applies {
             opts.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -173,7 +174,11 @@ pub fn task_log(record: &ContainerRecord, json_path: &Path) -> Result<TaskLog, L
         hostname: record.hostname.clone(),
     };
     let template = log.opts.get("tag").map(String::as_str).unwrap_or("");
-    let default = if log.driver == "json-file" { "" } else { tag::DEFAULT_TEMPLATE };
+    let default = if log.driver == "json-file" {
+        ""
+    } else {
+        tag::DEFAULT_TEMPLATE
+    };
     Ok(TaskLog {
         driver: log.driver.clone(),
         path: if log.driver == "json-file" {
@@ -212,9 +217,8 @@ fn validate_built_in(
                 "logger: max-buffer-size option is only supported with 'mode=non-blocking'",
             ));
         }
-        let n = berth_docker::size::parse_bytes(s).map_err(|e| {
-            invalid(format!("error parsing option max-buffer-size: {e}"))
-        })?;
+        let n = berth_docker::size::parse_bytes(s)
+            .map_err(|e| invalid(format!("error parsing option max-buffer-size: {e}")))?;
         config.max_buffer_size = n.max(0) as u64;
     }
     if let Some(v) = opts.get("cache-disabled") {
@@ -321,9 +325,7 @@ fn syslog(own: &BTreeMap<&str, &str>) -> Result<(), LogConfigError> {
         "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
         "local7",
     ];
-    let numeric = facility
-        .parse::<i64>()
-        .is_ok_and(|n| (0..=23).contains(&n));
+    let numeric = facility.parse::<i64>().is_ok_and(|n| (0..=23).contains(&n));
     if !facility.is_empty() && !FACILITIES.contains(&facility) && !numeric {
         return Err(invalid("invalid syslog facility"));
     }

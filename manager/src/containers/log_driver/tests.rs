@@ -48,7 +48,10 @@ fn docker_messages_for_bad_drivers_and_options() {
         "syslog-address should be in form proto://address, got localhost:514"
     );
     assert_eq!(
-        err("syslog", &[("syslog-address", "unix:///nonexistent/bt-sock")]),
+        err(
+            "syslog",
+            &[("syslog-address", "unix:///nonexistent/bt-sock")]
+        ),
         "stat /nonexistent/bt-sock: no such file or directory"
     );
     assert_eq!(
@@ -113,12 +116,7 @@ fn daemon_defaults_fill_in_for_their_driver_only() {
     let c = resolve("", &BTreeMap::new(), &defaults).unwrap();
     assert_eq!(c.driver, "syslog");
     assert_eq!(c.opts["syslog-format"], "rfc5424");
-    let c = resolve(
-        "syslog",
-        &opts(&[("syslog-format", "rfc3164")]),
-        &defaults,
-    )
-    .unwrap();
+    let c = resolve("syslog", &opts(&[("syslog-format", "rfc3164")]), &defaults).unwrap();
     assert_eq!(c.opts["syslog-format"], "rfc3164");
     let c = resolve("json-file", &BTreeMap::new(), &defaults).unwrap();
     assert!(!c.opts.contains_key("syslog-format"));
@@ -138,7 +136,12 @@ fn tags_render_docker_fields() {
     };
     assert_eq!(render("", "{{.ID}}", &info).unwrap(), "0123456789ab");
     assert_eq!(
-        render("{{.Name}}/{{ .ImageName }}-{{.ImageID}}@{{.DaemonName}}", "", &info).unwrap(),
+        render(
+            "{{.Name}}/{{ .ImageName }}-{{.ImageID}}@{{.DaemonName}}",
+            "",
+            &info
+        )
+        .unwrap(),
         "web/busybox-sha256:ababa@berth"
     );
     assert_eq!(render("", "", &info).unwrap(), "");
@@ -155,7 +158,11 @@ fn extra_attributes_pick_labels_and_env() {
     let labels = opts(&[("a", "1"), ("b", "2"), ("com.x", "3")]);
     let env = vec!["PATH=/bin".to_string(), "MODE=prod".to_string()];
     let got = extra_attributes(
-        &opts(&[("labels", "a,zz"), ("env-regex", "^MO"), ("labels-regex", "^com")]),
+        &opts(&[
+            ("labels", "a,zz"),
+            ("env-regex", "^MO"),
+            ("labels-regex", "^com"),
+        ]),
         &labels,
         &env,
         |k| k.to_string(),
