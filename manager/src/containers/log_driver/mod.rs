@@ -133,8 +133,9 @@ pub fn resolve(
         return Err(LogConfigError::NotImplemented(driver.to_string()));
     }
     if !SUPPORTED.contains(&driver) {
+        // Docker looks an unknown name up as a logging plugin.
         return Err(invalid(format!(
-            "logger: no log driver named '{driver}' is registered"
+            "error looking up logging plugin {driver}: plugin \"{driver}\" not found"
         )));
     }
     let own: BTreeMap<&str, &str> = opts

@@ -18,7 +18,7 @@ fn err(driver: &str, pairs: &[(&str, &str)]) -> String {
 fn docker_messages_for_bad_drivers_and_options() {
     assert_eq!(
         err("nope", &[]),
-        "logger: no log driver named 'nope' is registered"
+        "error looking up logging plugin nope: plugin \"nope\" not found"
     );
     assert_eq!(
         err("json-file", &[("foo", "1")]),
