@@ -8,7 +8,8 @@
 #   dockerd, conmon), the image tools (skopeo, umoci, docker-registry),
 #   busybox-static for test images, nftables (berthd drives `nft -j` for
 #   published ports; tests list its rules), criu (checkpoint/restore of
-#   berth-runtime and runc).
+#   berth-runtime and runc), rsyslog (the syslog log driver's tests and
+#   bench/logs.sh run a private rsyslogd).
 # Then checks that a Rust toolchain new enough for the workspace is on PATH.
 # Idempotent: packages already present are left alone.
 #
@@ -27,7 +28,7 @@ packages=(
   busybox-static jq procps iproute2 util-linux time strace hyperfine tmux
   runc crun conmon podman netavark aardvark-dns containerd docker.io docker-registry skopeo umoci
   python3-seccomp dbus-daemon dbus-bin ca-certificates tar gzip zstd curl python3
-  tini nftables passwd criu
+  tini nftables passwd criu rsyslog
 )
 
 if [ "$(id -u)" != 0 ]; then
