@@ -9,7 +9,10 @@
 //! volumes and networks.
 
 use berth_integration_tests::containers::Fixture;
+use berth_integration_tests::engines::{Dockerd, Runtime, IMAGE};
 use berth_integration_tests::{stderr, stdout};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -222,4 +225,248 @@ fn stats_net_io_counts_the_containers_traffic() {
     // 3 pings of 1000 bytes each way: a few kB.
     assert!(rx.ends_with("kB") && tx.ends_with("kB"), "{net_io}");
     f.ok(&["rm", "-f", &name]);
+}
+
+/// The JSON type of a value, as the differential test compares them.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Objects whose keys are data (labels, ports, networks...), not fields:
+/// their own type is compared, not their keys.
+const DATA_MAPS: [&str; 14] = [
+    "Labels",
+    "Ports",
+    "Networks",
+    "Data",
+    "Options",
+    "Containers",
+    "ExposedPorts",
+    "Volumes",
+    "Tmpfs",
+    "Sysctls",
+    "PortBindings",
+    "StorageOpt",
+    "DriverOpts",
+    "Config",
+];
+
+/// Every key path of `v` (`.HostConfig.Ulimits[].Name`) with its JSON type.
+fn key_paths(v: &Value, path: &str, out: &mut BTreeMap<String, &'static str>) {
+    out.insert(path.to_string(), json_type(v));
+    match v {
+        Value::Object(m) => {
+            let last = path.rsplit('.').next().unwrap_or("");
+            // `.Config` and `.ContainerConfig` are docker's structs; a
+            // `LogConfig.Config` is a map of options.
+            let is_struct = matches!(path, ".Config" | ".ContainerConfig");
+            if DATA_MAPS.contains(&last) && !is_struct {
+                return;
+            }
+            for (k, x) in m {
+                key_paths(x, &format!("{path}.{k}"), out);
+            }
+        }
+        Value::Array(a) => {
+            if let Some(first) = a.first() {
+                key_paths(first, &format!("{path}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The key paths docker's object has that Berth's lacks or types otherwise.
+fn shape_differences(docker: &Value, berth: &Value) -> Vec<String> {
+    let mut d = BTreeMap::new();
+    let mut b = BTreeMap::new();
+    key_paths(docker, "", &mut d);
+    key_paths(berth, "", &mut b);
+    d.iter()
+        .filter_map(|(path, ty)| match b.get(path) {
+            None => Some(format!("missing {path} ({ty})")),
+            Some(other) if other != ty => Some(format!("{path}: docker {ty}, berth {other}")),
+            Some(_) => None,
+        })
+        .collect()
+}
+
+fn first_object(text: &str) -> Value {
+    let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    v[0].clone()
+}
+
+/// The first line of a table's output: its headers, spacing ignored.
+fn headers(text: &str) -> Vec<String> {
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .split("  ")
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The differential scenario (issue 14, Tests): the same commands against
+/// a private dockerd 20.10 and a private berthd, on the same busybox image
+/// (imported from the same tarball with the same `ENV PATH=/bin`).
+#[test]
+fn berth_matches_docker_on_the_same_scenario() {
+    let f = Fixture::new();
+    let dockerd = Dockerd::new(Runtime::Runc);
+    let tarball = f.work.join("rootfs.tar");
+    f.ok(&[
+        "import",
+        "-c",
+        "ENV PATH=/bin",
+        tarball.to_str().unwrap(),
+        IMAGE,
+    ]);
+    let bind = f.work.join("bind");
+    std::fs::create_dir_all(&bind).unwrap();
+    let bind_spec = format!("{}:/b:ro", bind.display());
+    let volume = f.name("dvol");
+    let name = f.name("dc");
+    let network = f.name("dnet");
+    let docker = |args: &[&str]| dockerd.docker_command(args).output().expect("run docker");
+    let berth = |args: &[&str]| f.berth(args);
+    // Two subnets: docker's bridge for its network is on the host too.
+    for (run, subnet) in [
+        (&docker as &dyn Fn(&[&str]) -> Output, "10.213.7.0/24"),
+        (&berth, "10.213.8.0/24"),
+    ] {
+        let out = run(&["volume", "create", &volume]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let out = run(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "-v",
+            &format!("{volume}:/data"),
+            "-v",
+            &bind_spec,
+            "--log-opt",
+            "max-size=1k",
+            "-l",
+            "a=b",
+            "--ulimit",
+            "nofile=20000:20000",
+            IMAGE,
+            "sleep",
+            "1000",
+        ]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let out = run(&["network", "create", "--subnet", subnet, &network]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+
+    // inspect: every key path docker has, with docker's JSON type.
+    for (what, docker_args, berth_args) in [
+        ("container", vec!["inspect", &name], vec!["inspect", &name]),
+        (
+            "image",
+            vec!["image", "inspect", IMAGE],
+            vec!["image", "inspect", IMAGE],
+        ),
+        (
+            "volume",
+            vec!["volume", "inspect", &volume],
+            vec!["volume", "inspect", &volume],
+        ),
+        (
+            "network",
+            vec!["network", "inspect", &network],
+            vec!["network", "inspect", &network],
+        ),
+    ] {
+        let d = docker(&docker_args);
+        let b = berth(&berth_args);
+        assert_eq!(code(&d), 0, "docker {what}: {}", stderr(&d));
+        assert_eq!(code(&b), 0, "berth {what}: {}", stderr(&b));
+        let differences = shape_differences(&first_object(&stdout(&d)), &first_object(&stdout(&b)));
+        assert!(
+            differences.is_empty(),
+            "{what} inspect differs from docker's:\n{}",
+            differences.join("\n")
+        );
+    }
+    // docker's key order (Id first, every nested object's keys too): the
+    // keys of the container's inspect JSON as they come in the text
+    // (serde_json's map here would sort them).
+    {
+        let args = ["inspect", name.as_str()];
+        let keys = |out: Output| -> Vec<String> {
+            stdout(&out)
+                .split('"')
+                .collect::<Vec<_>>()
+                .windows(2)
+                .filter(|w| w[1].starts_with(':'))
+                .map(|w| w[0].to_string())
+                .collect()
+        };
+        let d = keys(docker(&args));
+        let b = keys(berth(&args));
+        assert_eq!(d, b, "key order of {args:?}");
+    }
+
+    // Table headers.
+    for args in [
+        vec!["ps", "-a"],
+        vec!["images"],
+        vec!["volume", "ls"],
+        vec!["network", "ls"],
+        vec!["stats", "--no-stream", &name],
+    ] {
+        let d = headers(&stdout(&docker(&args)));
+        let b = headers(&stdout(&berth(&args)));
+        assert_eq!(d, b, "headers of {args:?}");
+    }
+
+    // The common mistakes: exit codes, and messages with docker -> berth.
+    let nosuch = "bt-nosuch";
+    for args in [
+        vec!["run"],
+        vec!["exec", &name],
+        vec!["frobnicate"],
+        vec!["container", "inspect", nosuch],
+        vec!["image", "inspect", nosuch],
+        vec!["volume", "inspect", nosuch],
+        vec!["network", "inspect", nosuch],
+        vec!["volume", "rm", nosuch],
+        vec!["network", "rm", nosuch],
+    ] {
+        let d = docker(&args);
+        let b = berth(&args);
+        assert_eq!(
+            code(&d),
+            code(&b),
+            "exit code of {args:?}: docker {}",
+            stderr(&d)
+        );
+        let first = |out: &Output| {
+            stderr(out)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .replace("docker", "berth")
+        };
+        assert_eq!(first(&d), first(&b), "message of {args:?}");
+    }
+
+    for run in [&docker as &dyn Fn(&[&str]) -> Output, &berth] {
+        run(&["rm", "-f", &name]);
+        run(&["volume", "rm", &volume]);
+        run(&["network", "rm", &network]);
+    }
 }

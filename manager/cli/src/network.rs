@@ -276,6 +276,11 @@ async fn inspect(ctx: &Context, a: InspectArgs) -> Result<i32, CliError> {
                 serde_json::from_str::<Value>(&r.into_inner().json)
                     .map_err(|e| CliError::Other(format!("network {name}: bad JSON: {e}")))?,
             ),
+            // The one object a network inspect looks up is the network.
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                eprintln!("Error: No such network: {name}");
+                code = 1;
+            }
             Err(s) => {
                 eprintln!("Error response from daemon: {}", s.message());
                 code = 1;
@@ -296,6 +301,10 @@ async fn rm(ctx: &Context, a: RmArgs) -> Result<i32, CliError> {
         {
             Ok(_) => println!("{name}"),
             Err(s) if a.force && s.code() == tonic::Code::NotFound => {}
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                eprintln!("Error: No such network: {name}");
+                code = 1;
+            }
             Err(s) => {
                 eprintln!("Error response from daemon: {}", s.message());
                 code = 1;

@@ -298,6 +298,11 @@ async fn remove(ctx: &Context, a: RmArgs) -> Result<i32, CliError> {
             .await
         {
             Ok(_) => println!("{name}"),
+            // The one object a volume rm looks up is the volume.
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                eprintln!("Error: No such volume: {name}");
+                code = 1;
+            }
             Err(s) => {
                 eprintln!("Error response from daemon: {}", s.message());
                 code = 1;
