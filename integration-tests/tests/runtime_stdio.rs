@@ -153,3 +153,50 @@ fn masked_paths_without_a_mount_namespace_are_refused_like_runc() {
         assert!(rt.state(&id).is_none(), "{name}: container left behind");
     }
 }
+
+/// The container's process starts with the signal dispositions and mask
+/// runc gives it: SIGPIPE not ignored, nothing blocked, so a pipe whose reader
+/// is gone kills its writer (`yes | head -1` ends), in `run` and in `exec`.
+/// berth-runtime is a Rust program, whose runtime ignores SIGPIPE, and an
+/// ignored signal stays ignored across execve.
+#[test]
+fn signals_start_as_under_runc_in_run_and_exec() {
+    require_root();
+    let dir = TestDir::new("sigs");
+    let _parents = CgroupParentCleanup("bt-stdio");
+    let script = "grep -E '^Sig(Ign|Blk)' /proc/self/status; yes | head -n 1";
+    let mut results = Vec::new();
+    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+        let id = container_id(name);
+        let mut b = Bundle::new(&dir.join(name), &["sh", "-c", script]);
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+        b.save();
+        let (code, out, err) = run_piped(&rt, &b, &id);
+        assert_eq!(code, 0, "{name}: {err}");
+        // And in an exec into a running container.
+        let id = container_id(name);
+        let mut b = Bundle::new(&dir.join(&format!("{name}-exec")), &["sleep", "100"]);
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+        b.save();
+        let started = rt.exec(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &id]);
+        assert!(started.status.success(), "{name}: run -d: {started:?}");
+        let exec = rt.exec(&["exec", &id, "sh", "-c", script]);
+        rt.exec(&["delete", "-f", &id]);
+        assert_eq!(exec.status.code(), Some(0), "{name} exec: {exec:?}");
+        results.push((out, String::from_utf8_lossy(&exec.stdout).into_owned()));
+    }
+    // SIGPIPE (bit 12 of SigIgn) is not ignored, nothing is blocked, and
+    // the pipeline ended, under both runtimes, in run and in exec.
+    for (name, (run, exec)) in ["berth", "runc"].iter().zip(&results) {
+        for out in [run, exec] {
+            let ignored = out
+                .lines()
+                .find_map(|l| l.strip_prefix("SigIgn:\t"))
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                .unwrap_or_else(|| panic!("{name}: {out}"));
+            assert_eq!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "{name}: {out}");
+            assert!(out.contains("SigBlk:\t0000000000000000\n"), "{name}: {out}");
+            assert!(out.ends_with("\ny\n"), "{name}: {out}");
+        }
+    }
+}

@@ -91,6 +91,16 @@ pub fn parse(text: &str) -> Result<libc::c_int> {
         .ok_or_else(bad)
 }
 
+/// Gives SIGPIPE back its default action, in a container's process before
+/// anything else (seccomp included) can refuse it. Rust's runtime ignores
+/// SIGPIPE in every Rust program, berth-runtime included, and an ignored
+/// signal stays ignored across execve: the container's processes never died
+/// of a broken pipe (`yes | head -1` ran forever). Under runc (Go) they start
+/// with the default action.
+pub fn default_sigpipe() {
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 /// Blocks every signal and returns the previous mask, so a waiting parent
 /// can take them one at a time with sigwaitinfo and forward them.
 pub fn block_all() -> libc::sigset_t {

@@ -332,6 +332,7 @@ fn child(
     filter: Option<&seccomp::Filter>,
     sock: &OwnedFd,
 ) -> Result<()> {
+    crate::signals::default_sigpipe();
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     if !sync::expect(sock.as_raw_fd(), sync::GO, "wait for parent")? {
         return Err(Error::Container("parent went away during exec".into()));
