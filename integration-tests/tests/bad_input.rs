@@ -137,7 +137,7 @@ fn a_host_sysctl_is_refused_with_dockers_words_and_nothing_is_left() {
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(
         first_line(&stderr(&out)),
-        "berth: invalid argument \"kernel.core_pattern=|/bin/x\" for \"--sysctl\" flag: sysctl 'kernel.core_pattern=|/bin/x' is not whitelisted"
+        "invalid argument \"kernel.core_pattern=|/bin/x\" for \"--sysctl\" flag: sysctl 'kernel.core_pattern=|/bin/x' is not whitelisted"
     );
     assert!(!f.all_names().contains(&name));
     assert_eq!(

@@ -92,7 +92,8 @@ fn attach_names_the_streams_run_shows() {
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(
         stderr(&out).lines().next().unwrap(),
-        "berth: invalid argument \"stdot\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
+        // A flag's value error, printed as docker's (no program prefix).
+        "invalid argument \"stdot\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
     );
     let out = f.berth(&[
         "run", "--name", &name, "-d", "-a", "stdout", "busybox", "true",

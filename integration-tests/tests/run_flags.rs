@@ -286,14 +286,14 @@ fn bad_values_fail_with_one_line_and_leave_nothing() {
         (vec!["--cpu-period".into(), "10".into()], "berth: Error response from daemon: CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)".into()),
         (vec!["--cpus".into(), "1".into(), "--cpu-quota".into(), "5000".into()], "berth: Error response from daemon: Conflicting options: Nano CPUs and CPU Quota cannot both be set".into()),
         (vec!["--cpuset-cpus".into(), "64".into()], "berth: Error response from daemon: Requested CPUs are not available - requested 64, available: ".into()),
-        (vec!["--memory-swappiness".into(), "101".into()], "berth: Error response from daemon: Invalid value: 101, valid memory swappiness range is 0-100".into()),
+        (vec!["--memory-swappiness".into(), "101".into()], "berth: Error response from daemon: invalid value: 101. Valid memory swappiness range is 0-100".into()),
         (vec!["-m".into(), "16m".into(), "--memory-reservation".into(), "32m".into()], "berth: Error response from daemon: Minimum memory limit can not be less than memory reservation limit, see usage".into()),
         (vec!["--oom-score-adj".into(), "1001".into()], "berth: Error response from daemon: Invalid value 1001, range for oom score adj is [-1000, 1000]".into()),
-        (vec!["--device-read-bps".into(), format!("{dev}:fast")], format!("berth: invalid argument \"{dev}:fast\" for \"--device-read-bps\" flag: invalid rate for device: {dev}:fast.")),
+        (vec!["--device-read-bps".into(), format!("{dev}:fast")], format!("invalid argument \"{dev}:fast\" for \"--device-read-bps\" flag: invalid rate for device: {dev}:fast.")),
         (vec!["--device".into(), "/etc/passwd".into()], "berth: Error response from daemon: error gathering device information while adding custom device \"/etc/passwd\": not a device node".into()),
-        (vec!["--device-cgroup-rule".into(), "c 1:3".into()], "berth: Error response from daemon: invalid device cgroup format 'c 1:3'".into()),
+        (vec!["--device-cgroup-rule".into(), "c 1:3".into()], "invalid argument \"c 1:3\" for \"--device-cgroup-rule\" flag: invalid device cgroup format 'c 1:3'".into()),
         (vec!["--pid".into(), "bogus".into()], "berth: --pid: invalid PID mode".into()),
-        (vec!["--uts".into(), "host".into(), "-h".into(), "x".into()], "berth: Error response from daemon: Conflicting options: hostname and the UTS mode".into()),
+        (vec!["--uts".into(), "host".into(), "-h".into(), "x".into()], "berth: Error response from daemon: conflicting options: hostname and the UTS mode".into()),
         (vec!["--cgroup-parent".into(), "../escape".into()], "berth: Error response from daemon: invalid --cgroup-parent \"../escape\": it may not contain . or .. components".into()),
         (vec!["--volumes-from".into(), "other".into()], "berth: not implemented: --volumes-from".into()),
         (vec!["--storage-opt".into(), "size=1G".into()], "berth: --storage-opt is supported only for overlay over xfs with 'pquota' mount option".into()),
@@ -328,7 +328,8 @@ fn kernel_memory_is_warned_as_docker_20_10_does_and_not_applied() {
         err.contains("WARNING: Specifying a kernel memory limit is deprecated"),
         "{err}"
     );
-    assert!(err.contains("Limitation discarded."), "{err}");
+    // docker 20.10 on this kernel prints the deprecation alone.
+    assert!(!err.contains("Limitation discarded"), "{err}");
 }
 
 /// CDI: a spec in a private directory (berthd's `cdi-spec-dirs`) that

@@ -20,11 +20,18 @@ fn normalized(text: &str) -> Vec<String> {
                 .to_string()
         })
         .filter(|l| !l.is_empty())
+        // docker adds "See 'docker run --help'" to errors of its create
+        // and not to those of its start; berth checks at create some of
+        // what docker finds only at start (devices), so the hint line is
+        // left out of the comparison.
+        .filter(|l| !(l.starts_with("See '") && l.ends_with(" --help'")))
+        // The docker CLI's own log lines (`time="..." level=error msg="error
+        // waiting for container: context canceled"` after a failed start).
+        .filter(|l| !l.starts_with("time=\""))
         .collect()
 }
 
 #[test]
-#[ignore = "known difference left open: docker prints `-a stdot`'s flag error without the `docker: ` prefix (a pflag Set error); cases after it not yet compared"]
 fn flag_errors_and_warnings_match_docker() {
     let f = Fixture::new();
     let dockerd = Dockerd::new(Runtime::Runc);

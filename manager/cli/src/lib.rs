@@ -67,6 +67,12 @@ pub enum CliError {
     Daemon(String),
     #[error("{0}")]
     Usage(String),
+    /// A flag's value refused while the flags are read (docker's pflag
+    /// `Set` errors, `invalid argument "X" for "-a, --attach" flag: ...`):
+    /// a usage error that `run` and `create` print without their
+    /// `berth: ` prefix, as docker's CLI prints it.
+    #[error("{0}")]
+    FlagValue(String),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -106,7 +112,7 @@ impl CliError {
     /// The exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Usage(_) | CliError::InvalidHost(_) => EXIT_USAGE,
+            CliError::Usage(_) | CliError::FlagValue(_) | CliError::InvalidHost(_) => EXIT_USAGE,
             CliError::Status { code, .. } | CliError::StartFailed { code, .. } => *code,
             _ => 1,
         }

@@ -6,7 +6,8 @@
 //!   the familiar form), [`manifest`] (OCI and Docker v2 manifests, indexes, configs);
 //! * flag values: [`size`] (`512m`, `--cpus 1.5`), [`blkio`] (`/dev/sda:1mb`), [`duration`] (Go's `time.Duration`:
 //!   `30s`, `1m30s`), [`timestamp`] (`--since`/`--until`, the json-file log time, `-t`),
-//!   [`env_file`] (`--env-file`), [`sysctl`] (which `--sysctl` keys are namespaced);
+//!   [`env_file`] (`--env-file`), [`sysctl`] (which `--sysctl` keys are namespaced),
+//!   [`device_rule`] (`--device-cgroup-rule`);
 //! * what is printed: [`short_id`] (12 hex digits), [`humanize`] (`4.26MB`, `2 hours`);
 //! * the objects `inspect` shows: [`types`] (docker's `ContainerJSON`, `ImageInspect`,
 //!   `Volume`, `NetworkResource`, in docker's field order and JSON types);
@@ -30,6 +31,7 @@
 pub mod archive;
 pub mod blkio;
 pub mod cp_path;
+pub mod device_rule;
 pub mod duration;
 pub mod env_file;
 pub mod humanize;

@@ -349,12 +349,12 @@ pub struct RunArgs {
 /// means an empty value where docker allows it.
 fn key_value(flag: &str, value: &str, allow_bare: bool) -> Result<(String, String), CliError> {
     match value.split_once('=') {
-        Some(("", _)) => Err(CliError::Usage(format!(
+        Some(("", _)) => Err(CliError::FlagValue(format!(
             "invalid argument \"{value}\" for \"{flag}\" flag: key must not be empty"
         ))),
         Some((k, v)) => Ok((k.to_string(), v.to_string())),
         None if allow_bare && !value.is_empty() => Ok((value.to_string(), String::new())),
-        None => Err(CliError::Usage(format!(
+        None => Err(CliError::FlagValue(format!(
             "invalid argument \"{value}\" for \"{flag}\" flag: expected KEY=VALUE"
         ))),
     }
@@ -372,7 +372,7 @@ pub(super) fn env_entry(
         None => (value, false),
     };
     if key.is_empty() {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::FlagValue(format!(
             "invalid argument \"{value}\" for \"-e, --env\" flag: invalid environment variable: {value}"
         )));
     }
@@ -445,7 +445,7 @@ impl AttachStreams {
                 "stdout" => streams.stdout = true,
                 "stderr" => streams.stderr = true,
                 _ => {
-                    return Err(CliError::Usage(format!(
+                    return Err(CliError::FlagValue(format!(
                         "invalid argument \"{v}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
                     )))
                 }
@@ -561,7 +561,7 @@ fn not_available(flags: &ContainerFlags) -> Result<(), CliError> {
 /// berthd agree on what `512m` means.
 fn size_flag(flag: &str, value: &str) -> Result<i64, CliError> {
     size::parse_bytes(value).map_err(|e| {
-        CliError::Usage(format!(
+        CliError::FlagValue(format!(
             "invalid argument \"{value}\" for \"{flag}\" flag: {e}"
         ))
     })
@@ -577,6 +577,14 @@ pub fn build_config(
         .image_and_command
         .split_first()
         .ok_or_else(|| CliError::Usage("\"run\" requires at least 1 argument.".into()))?;
+    // docker checks the rules as it reads the flag (a pflag error).
+    for rule in &flags.device_cgroup_rule {
+        berth_docker::device_rule::parse(rule).map_err(|e| {
+            CliError::FlagValue(format!(
+                "invalid argument \"{rule}\" for \"--device-cgroup-rule\" flag: {e}"
+            ))
+        })?;
+    }
     let mut env = Vec::new();
     for path in &flags.env_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -618,7 +626,7 @@ pub fn build_config(
         let (k, v) = key_value("--sysctl", s, false)?;
         // docker's CLI refuses host (not namespaced) sysctls itself.
         if !berth_docker::sysctl::is_namespaced(&k) {
-            return Err(CliError::Usage(format!(
+            return Err(CliError::FlagValue(format!(
                 "invalid argument \"{s}\" for \"--sysctl\" flag: sysctl '{s}' is not whitelisted"
             )));
         }
@@ -675,7 +683,7 @@ pub fn build_config(
     let nano_cpus = match &flags.cpus {
         None => 0,
         Some(c) => size::parse_cpus(c).map_err(|e| {
-            CliError::Usage(format!("invalid argument \"{c}\" for \"--cpus\" flag: {e}"))
+            CliError::FlagValue(format!("invalid argument \"{c}\" for \"--cpus\" flag: {e}"))
         })?,
     };
     let shm_size = flags
@@ -711,25 +719,21 @@ pub fn build_config(
                 _ => blkio::parse_iops_device(v).map(|_| ()),
             };
             checked.map_err(|e| {
-                CliError::Usage(format!("invalid argument \"{v}\" for \"{flag}\" flag: {e}"))
+                CliError::FlagValue(format!("invalid argument \"{v}\" for \"{flag}\" flag: {e}"))
             })?;
         }
     }
     // docker's CLI checks the namespace modes' shapes (`--pid: invalid PID
-    // mode`); berthd checks what they mean.
+    // mode`), all but --ipc's, which its daemon checks; berthd checks what
+    // they mean.
     for (flag, kind, value) in [
         ("--pid", "PID", &flags.pid),
         ("--uts", "UTS", &flags.uts),
-        ("--ipc", "IPC", &flags.ipc),
         ("--cgroupns", "CGROUP", &flags.cgroupns),
         ("--userns", "USER", &flags.userns),
     ] {
         let Some(v) = value.as_deref() else { continue };
         let ok = match flag {
-            "--ipc" => {
-                matches!(v, "" | "private" | "shareable" | "host" | "none")
-                    || v.strip_prefix("container:").is_some_and(|c| !c.is_empty())
-            }
             "--cgroupns" => matches!(v, "" | "private" | "host"),
             "--userns" => matches!(v, "" | "host"),
             _ => {
@@ -906,6 +910,10 @@ async fn create_container(
     config: pb::ContainerConfig,
 ) -> Result<String, CliError> {
     let mut cidfile = CidFile::create(flags.cidfile.as_deref())?;
+    // docker's CLI says this itself, before its daemon's own warning.
+    if flags.oom_kill_disable && flags.memory.is_none() {
+        eprintln!("WARNING: Disabling the OOM killer on containers without setting a '-m/--memory' limit may be dangerous.");
+    }
     let mut containers = client(&ctx.host).await?;
     let request = pb::CreateContainerRequest {
         name: flags.name.clone().unwrap_or_default(),
@@ -947,7 +955,10 @@ async fn create_container(
 
 /// Prints a run/create failure the way docker does and gives its exit code.
 fn failed(command: &str, e: CliError) -> i32 {
-    eprintln!("berth: {e}\nSee 'berth {command} --help'.");
+    match &e {
+        CliError::FlagValue(_) => eprintln!("{e}\nSee 'berth {command} --help'."),
+        _ => eprintln!("berth: {e}\nSee 'berth {command} --help'."),
+    }
     match e {
         // The process could not be started: 126 or 127, as docker's CLI.
         CliError::StartFailed { code, .. } => code,

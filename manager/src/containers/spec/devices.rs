@@ -136,14 +136,7 @@ fn os_reason(e: &std::io::Error) -> String {
 
 /// Whether `mode` is docker's device access: one to three of `r`, `w`, `m`.
 fn valid_mode(mode: &str) -> bool {
-    !mode.is_empty()
-        && mode.len() <= 3
-        && mode.chars().all(|c| "rwm".contains(c))
-        && mode
-            .chars()
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
-            == mode.len()
+    berth_docker::device_rule::valid_access(mode)
 }
 
 /// `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's `parseDevice`): the
@@ -168,7 +161,7 @@ pub fn user_device(spec: &str) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgrou
         dst = src;
     }
     if !valid_mode(perms) {
-        return Err(SpecError::invalid(format!("invalid device mode: {perms}")));
+        return Err(SpecError::invalid(format!("bad mode specified: {perms}")));
     }
     if !src.starts_with('/') || !dst.starts_with('/') {
         return Err(SpecError::invalid(format!("bad format for path: {spec}")));
@@ -216,33 +209,18 @@ pub fn user_device(spec: &str) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgrou
     Ok((found, rules))
 }
 
-/// `--device-cgroup-rule 'c 1:3 rwm'` (docker's `validateDeviceCgroupRule`:
-/// type `a`, `b` or `c`, numbers or `*`, one to three of `rwm`).
+/// `--device-cgroup-rule 'c 1:3 rwm'` as an OCI device rule (the syntax
+/// is berth-docker's [`device_rule`](berth_docker::device_rule), which the
+/// CLI checks too).
 pub fn parse_cgroup_rule(value: &str) -> Result<LinuxDeviceCgroup, SpecError> {
-    let bad = || SpecError::invalid(format!("invalid device cgroup format '{value}'"));
-    let words: Vec<&str> = value.split(' ').collect();
-    let [kind, numbers, access] = words[..] else {
-        return Err(bad());
-    };
-    if !matches!(kind, "a" | "b" | "c") || !valid_mode(access) {
-        return Err(bad());
-    }
-    let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
-    let number = |n: &str| -> Result<Option<i64>, SpecError> {
-        match n {
-            "*" => Ok(None),
-            n if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
-                n.parse().map(Some).map_err(|_| bad())
-            }
-            _ => Err(bad()),
-        }
-    };
+    let r =
+        berth_docker::device_rule::parse(value).map_err(|e| SpecError::invalid(e.to_string()))?;
     Ok(LinuxDeviceCgroup {
         allow: true,
-        kind: Some(kind.to_string()),
-        major: number(major)?,
-        minor: number(minor)?,
-        access: Some(access.to_string()),
+        kind: Some(r.kind),
+        major: r.major,
+        minor: r.minor,
+        access: Some(r.access),
     })
 }
 
@@ -265,7 +243,7 @@ mod tests {
         );
         assert_eq!(
             user_device("/dev/null:/x:rwz").unwrap_err().to_string(),
-            "invalid device mode: rwz"
+            "bad mode specified: rwz"
         );
         let r = parse_cgroup_rule("c 1:* rwm").unwrap();
         assert_eq!((r.major, r.minor), (Some(1), None));

@@ -39,6 +39,10 @@ fn bad_mode(flag: &'static str, kind: &str, value: &str) -> SpecError {
             _ => "--ipc container:NAME (joining another container's IPC namespace)",
         });
     }
+    if flag == "--ipc" {
+        // docker 20.10's CLI lets any --ipc through; its daemon says this.
+        return SpecError::invalid(format!("Invalid IPC mode: {value}"));
+    }
     SpecError::invalid(format!("{flag}: invalid {kind} mode: {value}"))
 }
 
@@ -58,7 +62,7 @@ impl NamespaceModes {
         };
         if host_uts && opts.hostname.as_deref().is_some_and(|h| !h.is_empty()) {
             return Err(SpecError::invalid(
-                "Conflicting options: hostname and the UTS mode",
+                "conflicting options: hostname and the UTS mode",
             ));
         }
         let ipc = match opts.ipc_mode.as_deref().unwrap_or("") {
@@ -172,7 +176,7 @@ mod tests {
                 hostname: Some("h".into()),
                 ..Default::default()
             }),
-            "Conflicting options: hostname and the UTS mode"
+            "conflicting options: hostname and the UTS mode"
         );
     }
 }
