@@ -385,7 +385,7 @@ fn volume_commands_create_ls_inspect_rm_prune() {
     let out = f.berth(&["volume", "rm", "bt-nosuch"]);
     assert_eq!(code(&out), Some(1));
     assert!(
-        stderr(&out).contains("get bt-nosuch: no such volume"),
+        stderr(&out).contains("Error: No such volume: bt-nosuch"),
         "{}",
         stderr(&out)
     );
