@@ -456,7 +456,6 @@ fn stdin_and_output_flow_together() {
 /// when it does not; the reader, resumed, still gets every byte the
 /// container wrote (the same as its log) and the container's exit code.
 #[test]
-#[ignore = "regression from the log-driver seam (issue 19, shim/src/logging): with a reader stopped and the container killed, the json-file log ends about 40-60 KB short of what the reader gets; passes with the shim of 322648d; to fix first"]
 fn a_stopped_reader_gets_every_byte_after_the_exit() {
     let f = Fixture::new();
     let name = f.name("stop");

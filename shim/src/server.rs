@@ -158,12 +158,19 @@ async fn run(options: ServeOptions, listener: UnixListener) -> anyhow::Result<St
         while connections.join_next().await.is_some() {}
     })
     .await;
+    // Whatever output is still queued for the log is written before the
+    // shim exits (the worker thread would die with it).
+    task.wait_logs_written(LOG_FLUSH).await;
     let reason = shutdown
         .borrow()
         .clone()
         .unwrap_or_else(|| "server stopped".to_string());
     Ok(reason)
 }
+
+/// How long the shim's exit waits for queued output to reach the log (a
+/// process left holding the output open must not keep the shim forever).
+const LOG_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Writes `name` with `content` in the state dir (pid and address files).
 pub fn write_state_file(state_dir: &Path, name: &str, content: &str) -> anyhow::Result<()> {

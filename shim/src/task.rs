@@ -190,6 +190,29 @@ impl Task {
         })
     }
 
+    /// Waits (at most `limit` in all) until the output of the init and of
+    /// every exec still known has been read to its end and written to the
+    /// log. The log driver writes on a worker thread, so the last pieces of
+    /// output an attached client got may still be queued for the log when
+    /// the shim is asked to exit; the shim calls this before it does.
+    pub async fn wait_logs_written(&self, limit: Duration) {
+        let processes: Vec<Arc<Process>> = {
+            let inner = self.inner.lock().unwrap();
+            inner
+                .init
+                .iter()
+                .chain(inner.execs.values())
+                .cloned()
+                .collect()
+        };
+        let _ = tokio::time::timeout(limit, async {
+            for p in processes {
+                p.io.wait_output_end(limit).await;
+            }
+        })
+        .await;
+    }
+
     /// The init ("") or an exec'd process.
     pub fn process(&self, exec_id: &str) -> Result<Arc<Process>> {
         if exec_id.is_empty() {
