@@ -189,15 +189,50 @@ pub fn recv_fd_with_payload(
 }
 
 /// Removes a test file's shared cgroup parent (`/<name>` in every mounted
-/// hierarchy) when dropped, once its containers' cgroups are gone (an
-/// `rmdir` of a parent that still has children fails and changes nothing).
-pub struct CgroupParentCleanup(pub &'static str);
+/// hierarchy) once the last test of this process that uses it is done.
+///
+/// Tests of one file run in parallel under one parent: removing the parent
+/// as soon as one test ends raced another test's `mkdir` of its container's
+/// cgroup below it (runc's `mkdir .../bt-cli/ID: no such file or
+/// directory`). So every test holds a guard, the guards are counted per
+/// parent, and only the last one's drop removes it.
+pub struct CgroupParentCleanup(String);
+
+/// How many live guards each parent has in this test process.
+static CGROUP_PARENT_USERS: std::sync::Mutex<Vec<(String, usize)>> =
+    std::sync::Mutex::new(Vec::new());
+
+impl CgroupParentCleanup {
+    pub fn new(name: &str) -> Self {
+        let mut users = CGROUP_PARENT_USERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match users.iter_mut().find(|(n, _)| n == name) {
+            Some((_, count)) => *count += 1,
+            None => users.push((name.to_string(), 1)),
+        }
+        CgroupParentCleanup(name.to_string())
+    }
+}
 
 impl Drop for CgroupParentCleanup {
     fn drop(&mut self) {
+        let mut users = CGROUP_PARENT_USERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(i) = users.iter().position(|(n, _)| *n == self.0) else {
+            return;
+        };
+        users[i].1 -= 1;
+        if users[i].1 > 0 {
+            return;
+        }
+        users.swap_remove(i);
+        // Removed while the lock is held, so no new guard's test can be
+        // creating a cgroup below it meanwhile.
         if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
             for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path().join(self.0));
+                let _ = std::fs::remove_dir(e.path().join(&self.0));
             }
         }
     }

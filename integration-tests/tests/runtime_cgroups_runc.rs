@@ -8,9 +8,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use berth_integration_tests::runtime::{container_id, Cleanup, Runtime};
+use berth_integration_tests::runtime::{container_id, CgroupParentCleanup, Cleanup, Runtime};
 use berth_integration_tests::{have_program, require_root, Bundle, TestDir};
 use serde_json::json;
 
@@ -37,13 +38,54 @@ fn hierarchies() -> Vec<PathBuf> {
     v
 }
 
-/// Removes what a test left under the parent, deepest first, thawing on the way.
-struct CgroupCleanup(String);
+/// Removes what a test left under the parent, deepest first, thawing on the
+/// way; the parent itself goes with the file's last test (see
+/// `CgroupParentCleanup`).
+///
+/// It also holds the file's parent lock: shared by every test, exclusive
+/// for the one that freezes the parent (which would freeze every other
+/// test's container, and which another test's cleanup would thaw).
+struct CgroupCleanup {
+    id: String,
+    // Dropped after `drop` below, in this order: the parent goes (if this
+    // was its last test), then the lock is released.
+    _parent: CgroupParentCleanup,
+    _lock: ParentLock,
+}
+
+#[allow(dead_code)]
+enum ParentLock {
+    Shared(RwLockReadGuard<'static, ()>),
+    Exclusive(RwLockWriteGuard<'static, ()>),
+}
+
+static PARENT_LOCK: RwLock<()> = RwLock::new(());
+
+impl CgroupCleanup {
+    fn new(id: &str) -> Self {
+        let lock = ParentLock::Shared(PARENT_LOCK.read().unwrap_or_else(|e| e.into_inner()));
+        CgroupCleanup {
+            id: id.to_string(),
+            _parent: CgroupParentCleanup::new(&parent()),
+            _lock: lock,
+        }
+    }
+
+    /// For a test that freezes the shared parent.
+    fn exclusive(id: &str) -> Self {
+        let lock = ParentLock::Exclusive(PARENT_LOCK.write().unwrap_or_else(|e| e.into_inner()));
+        CgroupCleanup {
+            id: id.to_string(),
+            _parent: CgroupParentCleanup::new(&parent()),
+            _lock: lock,
+        }
+    }
+}
 
 impl Drop for CgroupCleanup {
     fn drop(&mut self) {
         for h in hierarchies() {
-            let dir = h.join(parent()).join(&self.0);
+            let dir = h.join(parent()).join(&self.id);
             let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
             let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
             let _ = std::fs::write(h.join(parent()).join("freezer.state"), "THAWED");
@@ -53,7 +95,6 @@ impl Drop for CgroupCleanup {
                 }
             }
             let _ = std::fs::remove_dir(&dir);
-            let _ = std::fs::remove_dir(h.join(parent()));
         }
     }
 }
@@ -124,10 +165,14 @@ fn existing_dirs(id: &str) -> Vec<PathBuf> {
 /// `run -d` into a cgroup frozen beforehand by `freeze`: refused at once
 /// with runc's message, no container and no cgroup left but the one that
 /// was there.
-fn refuses_frozen(rt: &Runtime, name: &str, freeze: &dyn Fn(&str) -> PathBuf) {
+fn refuses_frozen(rt: &Runtime, name: &str, freeze: &dyn Fn(&str) -> PathBuf, parent_too: bool) {
     let dir = TestDir::new("cgr-frozen");
     let id = container_id(&format!("{name}frz"));
-    let _cg = CgroupCleanup(id.clone());
+    let _cg = if parent_too {
+        CgroupCleanup::exclusive(&id)
+    } else {
+        CgroupCleanup::new(&id)
+    };
     let _c = Cleanup {
         runtime: rt,
         ids: vec![id.clone()],
@@ -155,12 +200,17 @@ fn refuses_frozen(rt: &Runtime, name: &str, freeze: &dyn Fn(&str) -> PathBuf) {
 #[test]
 fn a_frozen_v1_cgroup_is_refused_as_runc_refuses_it() {
     for (name, rt) in runtimes() {
-        refuses_frozen(&rt, name, &|id| {
-            let d = Path::new("/sys/fs/cgroup/freezer").join(parent()).join(id);
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join("freezer.state"), "FROZEN").unwrap();
-            d
-        });
+        refuses_frozen(
+            &rt,
+            name,
+            &|id| {
+                let d = Path::new("/sys/fs/cgroup/freezer").join(parent()).join(id);
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("freezer.state"), "FROZEN").unwrap();
+                d
+            },
+            false,
+        );
     }
 }
 
@@ -171,22 +221,32 @@ fn a_cgroup_frozen_by_its_parent_or_through_cgroup_freeze_is_refused() {
     require_root();
     let rt = Runtime::berth();
     // The parent frozen: the container's cgroup reads FROZEN too.
-    refuses_frozen(&rt, "berth", &|id| {
-        let p = Path::new("/sys/fs/cgroup/freezer").join(parent());
-        let d = p.join(id);
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(p.join("freezer.state"), "FROZEN").unwrap();
-        d
-    });
+    refuses_frozen(
+        &rt,
+        "berth",
+        &|id| {
+            let p = Path::new("/sys/fs/cgroup/freezer").join(parent());
+            let d = p.join(id);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(p.join("freezer.state"), "FROZEN").unwrap();
+            d
+        },
+        true,
+    );
     // v2: cgroup.freeze in the hybrid host's cgroup2 mount.
     let unified = Path::new("/sys/fs/cgroup/unified");
     if unified.join("cgroup.procs").exists() {
-        refuses_frozen(&rt, "berth", &|id| {
-            let d = unified.join(parent()).join(id);
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join("cgroup.freeze"), "1").unwrap();
-            d
-        });
+        refuses_frozen(
+            &rt,
+            "berth",
+            &|id| {
+                let d = unified.join(parent()).join(id);
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("cgroup.freeze"), "1").unwrap();
+                d
+            },
+            false,
+        );
     }
 }
 
@@ -195,7 +255,7 @@ fn unified_resources_are_refused_on_v1_before_anything_is_made() {
     for (name, rt) in runtimes() {
         let dir = TestDir::new("cgr-unified");
         let id = container_id(&format!("{name}uni"));
-        let _cg = CgroupCleanup(id.clone());
+        let _cg = CgroupCleanup::new(&id);
         let _c = Cleanup {
             runtime: &rt,
             ids: vec![id.clone()],
@@ -230,7 +290,7 @@ fn update_with_unified_is_refused_on_v1_and_changes_nothing() {
     for (name, rt) in runtimes() {
         let dir = TestDir::new("cgr-upduni");
         let id = container_id(&format!("{name}upduni"));
-        let _cg = CgroupCleanup(id.clone());
+        let _cg = CgroupCleanup::new(&id);
         let _c = Cleanup {
             runtime: &rt,
             ids: vec![id.clone()],
@@ -304,7 +364,7 @@ fn a_non_empty_cgroup_is_joined_with_runc_s_warning() {
     for (name, rt) in runtimes() {
         let dir = TestDir::new("cgr-nonempty");
         let id = container_id(&format!("{name}ne"));
-        let _cg = CgroupCleanup(id.clone());
+        let _cg = CgroupCleanup::new(&id);
         let mut c = Cleanup {
             runtime: &rt,
             ids: vec![id.clone()],
@@ -361,7 +421,7 @@ fn exec_cgroup_joins_sub_cgroups_in_runc_s_forms() {
     for (name, rt) in runtimes() {
         let dir = TestDir::new("cgr-exec");
         let id = container_id(&format!("{name}ex"));
-        let _cg = CgroupCleanup(id.clone());
+        let _cg = CgroupCleanup::new(&id);
         let _c = Cleanup {
             runtime: &rt,
             ids: vec![id.clone()],
@@ -446,7 +506,7 @@ fn exec_into_a_new_cpuset_sub_cgroup_copies_cpus_down() {
     let rt = Runtime::berth();
     let dir = TestDir::new("cgr-cpuset");
     let id = container_id("cpuset");
-    let _cg = CgroupCleanup(id.clone());
+    let _cg = CgroupCleanup::new(&id);
     let _c = Cleanup {
         runtime: &rt,
         ids: vec![id.clone()],

@@ -155,7 +155,7 @@ fn checkpoint_and_restore_match_runc() {
         "install criu (scripts/install-deps.sh)"
     );
     let dir = TestDir::new("ckpt");
-    let _parents = CgroupParentCleanup("bt-ckpt");
+    let _parents = CgroupParentCleanup::new("bt-ckpt");
     let runc = checkpoint_and_restore("runc", &Runtime::runc(), &dir);
     let berth = checkpoint_and_restore("berth", &Runtime::berth(), &dir);
     assert_eq!(
@@ -169,7 +169,7 @@ fn checkpoint_and_restore_match_runc() {
 fn checkpoint_refuses_what_runc_refuses() {
     require_root();
     let dir = TestDir::new("ckref");
-    let _parents = CgroupParentCleanup("bt-ckpt");
+    let _parents = CgroupParentCleanup::new("bt-ckpt");
     let mut seen = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);

@@ -151,7 +151,7 @@ fn wait_lines(path: &Path, n: usize) -> String {
 fn kill_takes_runcs_signal_forms_and_reaches_the_init() {
     require_root();
     let dir = TestDir::new("clikill");
-    let _parents = CgroupParentCleanup("bt-cli");
+    let _parents = CgroupParentCleanup::new("bt-cli");
     let script = "trap 'echo USR1 >> /tmp/got' USR1; trap 'echo USR2 >> /tmp/got' USR2; \
                   trap 'echo HUP >> /tmp/got' HUP; touch /tmp/ready; \
                   while true; do sleep 0.05; done";
@@ -232,7 +232,7 @@ fn limits(id: &str) -> Vec<(String, String)> {
 fn update_flags_and_resource_files_write_what_runc_writes() {
     require_root();
     let dir = TestDir::new("cliupd");
-    let _parents = CgroupParentCleanup("bt-cli");
+    let _parents = CgroupParentCleanup::new("bt-cli");
     let mut seen = Vec::new();
     for (name, rt) in both() {
         let id = container_id(name);
@@ -366,7 +366,7 @@ fn update_flags_and_resource_files_write_what_runc_writes() {
 fn debug_lines_go_to_stderr_or_to_the_log_as_runcs() {
     require_root();
     let dir = TestDir::new("clidbg");
-    let _parents = CgroupParentCleanup("bt-cli");
+    let _parents = CgroupParentCleanup::new("bt-cli");
     for (name, rt) in both() {
         let id = container_id(name);
         let b = bundle(&dir, name, &id, &["true"]);
@@ -427,7 +427,7 @@ fn debug_lines_go_to_stderr_or_to_the_log_as_runcs() {
 fn kill_passes_the_validation_suites_killsig_check_as_runc() {
     require_root();
     let dir = TestDir::new("clikillsig");
-    let _parents = CgroupParentCleanup("bt-cli");
+    let _parents = CgroupParentCleanup::new("bt-cli");
     let mut seen = Vec::new();
     for (name, rt) in both() {
         for sig in ["TERM", "USR1", "USR2"] {

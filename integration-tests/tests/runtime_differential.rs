@@ -23,7 +23,7 @@ fn cgroup_path(id: &str) -> String {
 
 fn run_both(edit: impl Fn(&mut serde_json::Value)) -> (String, String) {
     let dir = TestDir::new("diff");
-    let _parents = CgroupParentCleanup("bt-diff");
+    let _parents = CgroupParentCleanup::new("bt-diff");
     let mut outs = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let mut b = Bundle::new(&dir.join(name), &["sh", "-c", PROBE]);
@@ -82,7 +82,7 @@ fn user_caps_and_limits_look_the_same_from_inside() {
 fn state_and_exit_codes_match_runc() {
     require_root();
     let dir = TestDir::new("diffst");
-    let _parents = CgroupParentCleanup("bt-diff");
+    let _parents = CgroupParentCleanup::new("bt-diff");
     let mut states = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let mut b = Bundle::new(&dir.join(name), &["sleep", "1000"]);

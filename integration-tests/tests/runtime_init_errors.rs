@@ -178,7 +178,7 @@ struct Outcome {
 
 fn outcome(rt: &Runtime, name: &str, args: &[&str], edit: &dyn Fn(&mut Value)) -> Outcome {
     let dir = TestDir::new("initerr");
-    let _parents = CgroupParentCleanup("bt-initerr");
+    let _parents = CgroupParentCleanup::new("bt-initerr");
     let run_id = container_id(&format!("{name}r"));
     let b = bundle(&dir, "run", &run_id, args, edit);
     let mut cleanup = Cleanup {
@@ -368,7 +368,7 @@ fn a_failing_execve_reaches_the_caller() {
 fn a_failed_exec_exits_255_with_the_reason() {
     for (name, rt) in runtimes() {
         let dir = TestDir::new("initerr-exec");
-        let _parents = CgroupParentCleanup("bt-initerr");
+        let _parents = CgroupParentCleanup::new("bt-initerr");
         let id = container_id(&format!("{name}x"));
         // Filter last (no_new_privs) for the init; the exec'd process below
         // asks for it early, where setgroups is denied.

@@ -138,7 +138,7 @@ fn both() -> [(&'static str, Runtime); 2] {
 fn state_and_list_have_runcs_keys_order_and_types() {
     require_root();
     let dir = TestDir::new("jsonst");
-    let _parents = CgroupParentCleanup("bt-json");
+    let _parents = CgroupParentCleanup::new("bt-json");
     let mut seen = Vec::new();
     for (name, rt) in both() {
         // An empty root lists as `null`, as runc's nil slice encodes.
@@ -204,7 +204,7 @@ fn state_and_list_have_runcs_keys_order_and_types() {
 fn state_and_list_values_are_runcs() {
     require_root();
     let dir = TestDir::new("jsonval");
-    let _parents = CgroupParentCleanup("bt-json");
+    let _parents = CgroupParentCleanup::new("bt-json");
     for (name, rt) in both() {
         let id = container_id(name);
         let _c = Cleanup {
@@ -248,7 +248,7 @@ fn state_and_list_values_are_runcs() {
 fn events_stats_have_runcs_keys_order_and_types() {
     require_root();
     let dir = TestDir::new("jsonev");
-    let _parents = CgroupParentCleanup("bt-json");
+    let _parents = CgroupParentCleanup::new("bt-json");
     let mut seen = Vec::new();
     for (name, rt) in both() {
         let id = container_id(name);
@@ -300,7 +300,7 @@ fn events_stats_have_runcs_keys_order_and_types() {
 fn events_stream_stats_and_oom_lines_as_runc() {
     require_root();
     let dir = TestDir::new("jsonoom");
-    let _parents = CgroupParentCleanup("bt-json");
+    let _parents = CgroupParentCleanup::new("bt-json");
     for (name, rt) in both() {
         let id = container_id(name);
         let _c = Cleanup {

@@ -147,7 +147,7 @@ fn notify_bundle(dir: &TestDir, name: &str, id: &str, script: &str, listener: &s
 /// `errno`; returns (output, state the agent got) per runtime.
 fn run_with_agent(script: &str, errno: i32) -> Vec<(String, Value)> {
     let dir = TestDir::new("notify");
-    let _parents = CgroupParentCleanup("bt-notify");
+    let _parents = CgroupParentCleanup::new("bt-notify");
     let mut results = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
@@ -214,7 +214,7 @@ type SpecEdit = Box<dyn Fn(&mut Value)>;
 fn no_agent_no_path_and_refused_rules_fail_like_runc() {
     require_root();
     let dir = TestDir::new("notifyfail");
-    let _parents = CgroupParentCleanup("bt-notify");
+    let _parents = CgroupParentCleanup::new("bt-notify");
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let missing = dir.join(&format!("{name}-nobody.sock"));
         let cases: Vec<(SpecEdit, String)> = vec![
@@ -266,7 +266,7 @@ fn no_agent_no_path_and_refused_rules_fail_like_runc() {
 fn a_dead_agents_syscalls_fail_enosys_under_run_like_runc() {
     require_root();
     let dir = TestDir::new("notifydead");
-    let _parents = CgroupParentCleanup("bt-notify");
+    let _parents = CgroupParentCleanup::new("bt-notify");
     let mut outputs = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
@@ -325,7 +325,7 @@ struct ExecOutcome {
 /// (`DEAD_AGENT`: it closes each fd at once); then `exec sh -c SCRIPT`.
 fn exec_under_an_agent(script: &str, errno: i32, conns: usize) -> Vec<ExecOutcome> {
     let dir = TestDir::new("notifyexec");
-    let _parents = CgroupParentCleanup("bt-notify");
+    let _parents = CgroupParentCleanup::new("bt-notify");
     let mut outcomes = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
@@ -421,7 +421,7 @@ fn an_exec_whose_agent_has_gone_fails_like_runc_and_leaves_nothing() {
 fn a_run_whose_agent_has_gone_fails_like_runc_and_leaves_nothing() {
     require_root();
     let dir = TestDir::new("notifygone");
-    let _parents = CgroupParentCleanup("bt-notify");
+    let _parents = CgroupParentCleanup::new("bt-notify");
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
         let sock = dir.join(&format!("{name}.sock"));

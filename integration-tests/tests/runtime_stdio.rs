@@ -36,7 +36,7 @@ fn run_piped(rt: &Runtime, bundle: &Bundle, id: &str) -> (i32, String, String) {
 fn everything_the_container_writes_reaches_the_caller_of_run() {
     require_root();
     let dir = TestDir::new("stdio");
-    let _parents = CgroupParentCleanup("bt-stdio");
+    let _parents = CgroupParentCleanup::new("bt-stdio");
     let script = "i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done; \
         echo to-stderr >&2; echo by-path > /dev/stdout; echo err-by-path > /dev/stderr; exit 4";
     let mut results = Vec::new();
@@ -91,7 +91,7 @@ fn without_mount_ns(spec: &mut serde_json::Value) {
 fn a_config_without_a_mount_namespace_runs_as_runc_runs_it() {
     require_root();
     let dir = TestDir::new("nomntns");
-    let _parents = CgroupParentCleanup("bt-stdio");
+    let _parents = CgroupParentCleanup::new("bt-stdio");
     let mut outs = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
@@ -137,7 +137,7 @@ fn a_config_without_a_mount_namespace_runs_as_runc_runs_it() {
 fn masked_paths_without_a_mount_namespace_are_refused_like_runc() {
     require_root();
     let dir = TestDir::new("nomntmask");
-    let _parents = CgroupParentCleanup("bt-stdio");
+    let _parents = CgroupParentCleanup::new("bt-stdio");
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
         let mut b = Bundle::new(&dir.join(name), &["true"]);
@@ -163,7 +163,7 @@ fn masked_paths_without_a_mount_namespace_are_refused_like_runc() {
 fn signals_start_as_under_runc_in_run_and_exec() {
     require_root();
     let dir = TestDir::new("sigs");
-    let _parents = CgroupParentCleanup("bt-stdio");
+    let _parents = CgroupParentCleanup::new("bt-stdio");
     let script = "grep -E '^Sig(Ign|Blk)' /proc/self/status; yes | head -n 1";
     let mut results = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {

@@ -156,7 +156,7 @@ const PROBE: &str = "tty; stat -c '%u %g %a' $(tty); stty size; \
 fn foreground_run_gives_the_container_a_pty_like_runc() {
     require_root();
     let dir = TestDir::new("term");
-    let _parents = CgroupParentCleanup("bt-term");
+    let _parents = CgroupParentCleanup::new("bt-term");
     let mut outs = Vec::new();
     for (name, rt) in runtimes_with_retries() {
         if outs.len() == 2 {
@@ -210,7 +210,7 @@ fn foreground_run_gives_the_container_a_pty_like_runc() {
 fn the_pty_follows_the_callers_window_size() {
     require_root();
     let dir = TestDir::new("termwinch");
-    let _parents = CgroupParentCleanup("bt-term");
+    let _parents = CgroupParentCleanup::new("bt-term");
     let mut outs = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
@@ -251,7 +251,7 @@ fn the_pty_follows_the_callers_window_size() {
 fn stdin_that_is_not_a_tty_still_gets_a_new_pty() {
     require_root();
     let dir = TestDir::new("termpipe");
-    let _parents = CgroupParentCleanup("bt-term");
+    let _parents = CgroupParentCleanup::new("bt-term");
     let mut outs = Vec::new();
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
@@ -288,7 +288,7 @@ fn stdin_that_is_not_a_tty_still_gets_a_new_pty() {
 fn exec_tty_in_the_foreground_like_runc() {
     require_root();
     let dir = TestDir::new("termexec");
-    let _parents = CgroupParentCleanup("bt-term");
+    let _parents = CgroupParentCleanup::new("bt-term");
     let mut outs = Vec::new();
     for (name, rt) in runtimes_with_retries() {
         if outs.len() == 2 {
@@ -343,7 +343,7 @@ fn assert_nothing_left(rt: &Runtime, id: &str) {
 fn no_terminal_anywhere_fails_like_runc() {
     require_root();
     let dir = TestDir::new("termnone");
-    let _parents = CgroupParentCleanup("bt-term");
+    let _parents = CgroupParentCleanup::new("bt-term");
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
         let b = terminal_bundle(&dir, name, &id, "true");
@@ -376,7 +376,7 @@ fn no_terminal_anywhere_fails_like_runc() {
 fn create_and_detach_need_a_console_socket_like_runc() {
     require_root();
     let dir = TestDir::new("termdetach");
-    let _parents = CgroupParentCleanup("bt-term");
+    let _parents = CgroupParentCleanup::new("bt-term");
     for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
         let id = container_id(name);
         let b = terminal_bundle(&dir, name, &id, "true");
