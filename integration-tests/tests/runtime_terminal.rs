@@ -414,3 +414,154 @@ fn create_and_detach_need_a_console_socket_like_runc() {
         assert_nothing_left(&rt, &id);
     }
 }
+
+/// The caller's terminal mode, read through the test's master: openpty's
+/// default is cooked with echo, and the runtime's raw mode must be gone.
+fn assert_cooked(name: &str, master: &std::fs::File) {
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::tcgetattr(master.as_raw_fd(), &mut t) }, 0);
+    assert_eq!(
+        t.c_lflag & (libc::ICANON | libc::ECHO),
+        libc::ICANON | libc::ECHO,
+        "{name} left the caller's terminal raw"
+    );
+}
+
+/// SIGINT sent to `run` itself (as a shell's job control or a supervisor
+/// would): runc 1.1's handleInterrupt restores the caller's terminal and
+/// exits 0 at once, leaving the container running and known to `state`.
+/// The init is `sleep` (pid 1 of its namespace, no handler): the SIGINT
+/// runc may also forward, racing with its exit, cannot end it, so the
+/// container's fate is the same whichever wins.
+#[test]
+fn sigint_to_run_restores_the_terminal_and_exits_0_like_runc() {
+    require_root();
+    let dir = TestDir::new("termint");
+    let _parents = CgroupParentCleanup::new("bt-term");
+    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+        let id = container_id(name);
+        let b = terminal_bundle(&dir, name, &id, "echo started; exec sleep 1000");
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let mut cmd = rt.cmd();
+        cmd.args(["run", "--bundle", b.dir.to_str().unwrap(), &id]);
+        let pty = OuterPty::spawn(cmd, 24, 80, None);
+        let mut seen = Vec::new();
+        pty.read_until(name, &mut seen, "started");
+        // Let `exec sleep` happen; the SIGINT must not depend on it.
+        std::thread::sleep(Duration::from_millis(200));
+        unsafe { libc::kill(pty.child.id() as i32, libc::SIGINT) };
+        let master = pty.master.try_clone().unwrap();
+        let (code, out) = pty.finish(seen);
+        assert_eq!(code, 0, "{name}: {out}");
+        assert_cooked(name, &master);
+        assert_eq!(
+            rt.status(&id).as_deref(),
+            Some("running"),
+            "{name}: the container after SIGINT"
+        );
+    }
+}
+
+/// The same for `exec -t`: exit 0 and the terminal restored. The exec'd
+/// process ignores SIGINT (so runc's race does not matter); it dies of the
+/// SIGHUP of its terminal's hangup when the runtime's end of the pty closes,
+/// under both, and the container runs on.
+#[test]
+fn sigint_to_exec_tty_restores_the_terminal_and_exits_0_like_runc() {
+    require_root();
+    let dir = TestDir::new("termintexec");
+    let _parents = CgroupParentCleanup::new("bt-term");
+    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+        let id = container_id(name);
+        let mut b = Bundle::new(&dir.join(name), &["sleep", "1000"]);
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+        b.save();
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        rt.start_detached(&b.dir, &id);
+        let mut cmd = rt.cmd();
+        cmd.args([
+            "exec",
+            "-t",
+            &id,
+            "sh",
+            "-c",
+            "trap '' INT; echo started; exec sleep 2000",
+        ]);
+        let pty = OuterPty::spawn(cmd, 24, 80, None);
+        let mut seen = Vec::new();
+        pty.read_until(name, &mut seen, "started");
+        std::thread::sleep(Duration::from_millis(200));
+        unsafe { libc::kill(pty.child.id() as i32, libc::SIGINT) };
+        let master = pty.master.try_clone().unwrap();
+        let (code, out) = pty.finish(seen);
+        assert_eq!(code, 0, "{name}: {out}");
+        assert_cooked(name, &master);
+        // Its terminal hung up when the runtime's pty master closed: the
+        // exec'd process (SIGINT ignored, SIGHUP not) dies of SIGHUP under
+        // both, the container's init stays.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let ps = rt.exec(&[
+                "exec",
+                &id,
+                "sh",
+                "-c",
+                "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done | grep -x 'sleep 2000 '",
+            ]);
+            if ps.status.code() == Some(1) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the exec'd process outlived its terminal: {ps:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(rt.status(&id).as_deref(), Some("running"), "{name}");
+    }
+}
+
+/// ^C typed on the caller's terminal is not a signal to the runtime (its
+/// terminal is raw): the byte reaches the container's pty, whose line
+/// discipline sends SIGINT to the container's foreground processes; their
+/// exit code comes back and the terminal is restored.
+#[test]
+fn ctrl_c_typed_reaches_the_container_like_runc() {
+    require_root();
+    let dir = TestDir::new("termctrlc");
+    let _parents = CgroupParentCleanup::new("bt-term");
+    let mut outs = Vec::new();
+    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+        let id = container_id(name);
+        let b = terminal_bundle(
+            &dir,
+            name,
+            &id,
+            "trap 'echo got-int; exit 9' INT; echo started; while :; do sleep 0.1; done",
+        );
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let mut cmd = rt.cmd();
+        cmd.args(["run", "--bundle", b.dir.to_str().unwrap(), &id]);
+        let mut pty = OuterPty::spawn(cmd, 24, 80, None);
+        let mut seen = Vec::new();
+        pty.read_until(name, &mut seen, "started");
+        pty.master.write_all(b"\x03").unwrap();
+        let master = pty.master.try_clone().unwrap();
+        let (code, out) = pty.finish(seen);
+        assert_eq!(code, 9, "{name}: {out}");
+        assert_cooked(name, &master);
+        assert!(rt.state(&id).is_none(), "{name}: the container was left");
+        outs.push(out);
+    }
+    assert_eq!(outs[0], outs[1], "berth (left) and runc (right) differ");
+    assert_eq!(outs[0].trim(), "started\n^Cgot-int");
+}

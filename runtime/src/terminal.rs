@@ -13,6 +13,16 @@
 //! process exits, forwards every other signal to it, and restores the host
 //! console's mode at the end.
 //!
+//! SIGINT sent to the runtime itself (not a ^C typed on the terminal: the
+//! console is raw, so that byte goes to the container's pty, whose line
+//! discipline signals the container's foreground processes) ends the
+//! runtime as runc 1.1's `handleInterrupt` does: the signal is forwarded to
+//! the process like any other, the host console's mode is restored and the
+//! runtime exits 0 at once, leaving the container as it is (not waited for,
+//! not deleted: `state` still shows it). runc forwards from another
+//! goroutine, racing with its exit, so under runc the process gets that
+//! SIGINT only now and then; here it always does.
+//!
 //! Single-threaded like the rest of the runtime: one poll loop over stdin,
 //! the master and a signalfd. Input is written to the master non-blocking,
 //! so a container that does not read its terminal never stops its output
@@ -110,6 +120,15 @@ impl Drop for HostConsole {
     }
 }
 
+/// How [`ForegroundTerminal::proxy`] ended.
+pub enum ProxyEnd {
+    /// The process exited with this wait status.
+    Exited(libc::c_int),
+    /// The runtime got SIGINT: the caller exits 0 and leaves the container
+    /// as it is (runc's `handleInterrupt`).
+    Interrupted,
+}
+
 /// A pty master received from the container, with the host console it is
 /// proxied to.
 pub struct ForegroundTerminal {
@@ -124,10 +143,11 @@ pub struct ForegroundTerminal {
 const DRAIN_IDLE_MS: libc::c_int = 100;
 
 impl ForegroundTerminal {
-    /// Proxies the terminal until `pid` (our child) exits; returns its wait
-    /// status. Every signal must be blocked already
+    /// Proxies the terminal until `pid` (our child) exits or the runtime
+    /// gets SIGINT; the host console's mode is restored on return (drop).
+    /// Every signal must be blocked already
     /// ([`crate::signals::block_all`]), from before the child could exit.
-    pub fn proxy(mut self, pid: libc::pid_t) -> Result<libc::c_int> {
+    pub fn proxy(mut self, pid: libc::pid_t) -> Result<ProxyEnd> {
         let m = self.master.as_raw_fd();
         clear_onlcr(m);
         self.host.set_raw()?;
@@ -145,7 +165,7 @@ impl ForegroundTerminal {
             if let Ok((p, status)) = sys::waitpid(pid, libc::WNOHANG) {
                 if p == pid {
                     drain(m, &mut buf);
-                    return Ok(status);
+                    return Ok(ProxyEnd::Exited(status));
                 }
             } else {
                 return Err(Error::Container(format!(
@@ -182,8 +202,8 @@ impl ForegroundTerminal {
                 }
                 return Err(e).context(|| "poll the container's terminal".into());
             }
-            if fds[0].revents != 0 {
-                self.signals(&sigfd, pid);
+            if fds[0].revents != 0 && self.signals(&sigfd, pid) {
+                return Ok(ProxyEnd::Interrupted);
             }
             if fds[1].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
                 // EIO: no slave is open (any more); the exit comes by SIGCHLD.
@@ -213,7 +233,8 @@ impl ForegroundTerminal {
 
     /// Handles the signals queued on `sigfd`: SIGWINCH resizes the pty,
     /// SIGCHLD is seen by the loop's waitpid, every other one goes to `pid`.
-    fn signals(&self, sigfd: &OwnedFd, pid: libc::pid_t) {
+    /// Returns true after a SIGINT (forwarded too): the proxy ends.
+    fn signals(&self, sigfd: &OwnedFd, pid: libc::pid_t) -> bool {
         let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
         loop {
@@ -225,14 +246,17 @@ impl ForegroundTerminal {
                 )
             };
             if n != size as isize {
-                return;
+                return false;
             }
             match info.ssi_signo as libc::c_int {
                 libc::SIGCHLD => {}
                 libc::SIGWINCH => self.host.resize(self.master.as_raw_fd()),
-                sig => unsafe {
-                    libc::kill(pid, sig);
-                },
+                sig => {
+                    unsafe { libc::kill(pid, sig) };
+                    if sig == libc::SIGINT {
+                        return true;
+                    }
+                }
             }
         }
     }

@@ -20,7 +20,7 @@ use crate::container::ContainerRecord;
 use crate::error::{Context, Error, Result};
 use crate::namespaces::NamespaceToJoin;
 use crate::process::{self, ExecPlan};
-use crate::terminal::{ForegroundTerminal, HostConsole};
+use crate::terminal::{ForegroundTerminal, HostConsole, ProxyEnd};
 use crate::{cgroups, console, seccomp, signals, sync, sys, Runtime};
 
 /// runc's exit code for an `exec` that failed before the process ran, so
@@ -112,7 +112,11 @@ fn exec(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     // that exits before this is still reaped by the loop's first waitpid.
     let _old = signals::block_all();
     let status = match terminal {
-        Some(t) => t.proxy(pid)?,
+        Some(t) => match t.proxy(pid)? {
+            ProxyEnd::Exited(status) => status,
+            // runc's handleInterrupt: exit 0, the process left running.
+            ProxyEnd::Interrupted => return Ok(0),
+        },
         None => signals::forward_until_exit(pid)?,
     };
     Ok(sys::exit_code(status))
@@ -332,7 +336,7 @@ fn child(
     filter: Option<&seccomp::Filter>,
     sock: &OwnedFd,
 ) -> Result<()> {
-    crate::signals::default_sigpipe();
+    crate::signals::reset_dispositions();
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     if !sync::expect(sock.as_raw_fd(), sync::GO, "wait for parent")? {
         return Err(Error::Container("parent went away during exec".into()));

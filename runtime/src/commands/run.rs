@@ -3,12 +3,14 @@
 //! once the container runs. While waiting, every signal `run` receives is
 //! forwarded to the container's init (runc's signal proxy). With
 //! `process.terminal` and no `--console-socket`, the container's pty is
-//! proxied to the caller's terminal ([`crate::terminal`]).
+//! proxied to the caller's terminal ([`crate::terminal`]), and a SIGINT to
+//! `run` makes it exit 0 at once, the container left running, as runc's.
 
 use crate::cli::Parsed;
 use crate::commands::create::{self, CreateOptions};
 use crate::commands::{delete, start};
 use crate::error::Result;
+use crate::terminal::ProxyEnd;
 use crate::{signals, sys, Runtime};
 
 /// `run`.
@@ -29,7 +31,11 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
         return Ok(0);
     }
     let status = match created.terminal {
-        Some(t) => t.proxy(record.pid)?,
+        Some(t) => match t.proxy(record.pid)? {
+            ProxyEnd::Exited(status) => status,
+            // runc's handleInterrupt: exit 0, the container left as it is.
+            ProxyEnd::Interrupted => return Ok(0),
+        },
         None => signals::forward_until_exit(record.pid)?,
     };
     delete::destroy(rt, &record)?;
