@@ -6,6 +6,7 @@
 //! ownership of its stdio), and a config without a mount namespace runs as
 //! runc runs it (mounts in the caller's namespace, then chroot).
 
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use berth_integration_tests::runtime::{container_id, CgroupParentCleanup, Runtime};
@@ -154,49 +155,99 @@ fn masked_paths_without_a_mount_namespace_are_refused_like_runc() {
     }
 }
 
-/// The container's process starts with the signal dispositions and mask
-/// runc gives it: SIGPIPE not ignored, nothing blocked, so a pipe whose reader
-/// is gone kills its writer (`yes | head -1` ends), in `run` and in `exec`.
-/// berth-runtime is a Rust program, whose runtime ignores SIGPIPE, and an
-/// ignored signal stays ignored across execve.
+/// A runtime command's output, its stdin from /dev/null; with `nohup` the
+/// runtime starts the way `nohup` and a shell's background job start it:
+/// SIGHUP and SIGTERM ignored, and signals 32 and 33 ignored as glibc's
+/// posix_spawn leaves them in every child (set by raw rt_sigaction: glibc's
+/// own sigaction refuses them).
+fn runtime_output(rt: &Runtime, args: &[&str], nohup: bool) -> std::process::Output {
+    let mut cmd = rt.cmd();
+    cmd.args(args).stdin(Stdio::null());
+    if nohup {
+        unsafe {
+            cmd.pre_exec(|| {
+                for sig in [libc::SIGHUP, libc::SIGTERM, 32, 33] {
+                    let ign = [libc::SIG_IGN as u64, 0, 0, 0];
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        ign.as_ptr(),
+                        std::ptr::null_mut::<u64>(),
+                        8usize,
+                    );
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd.output().expect("run the runtime")
+}
+
+/// The signal dispositions a container's process starts with, in `run` and
+/// in `exec`, are runc's whole SigIgn/SigBlk/SigCgt, whatever the caller
+/// ignored: nothing blocked, nothing caught, SIGPIPE not ignored (Rust
+/// ignores it in the runtime: `yes | head -1` used to run forever), and
+/// under a nohup'ed caller only signal 32 ignored: runc's container gets
+/// HUP, TERM and 33 back at their default (berth's used to show them
+/// ignored, inherited through execve).
 #[test]
 fn signals_start_as_under_runc_in_run_and_exec() {
     require_root();
     let dir = TestDir::new("sigs");
     let _parents = CgroupParentCleanup::new("bt-stdio");
-    let script = "grep -E '^Sig(Ign|Blk)' /proc/self/status; yes | head -n 1";
-    let mut results = Vec::new();
-    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
-        let id = container_id(name);
-        let mut b = Bundle::new(&dir.join(name), &["sh", "-c", script]);
-        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
-        b.save();
-        let (code, out, err) = run_piped(&rt, &b, &id);
-        assert_eq!(code, 0, "{name}: {err}");
-        // And in an exec into a running container.
-        let id = container_id(name);
-        let mut b = Bundle::new(&dir.join(&format!("{name}-exec")), &["sleep", "100"]);
-        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
-        b.save();
-        let started = rt.exec(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &id]);
-        assert!(started.status.success(), "{name}: run -d: {started:?}");
-        let exec = rt.exec(&["exec", &id, "sh", "-c", script]);
-        rt.exec(&["delete", "-f", &id]);
-        assert_eq!(exec.status.code(), Some(0), "{name} exec: {exec:?}");
-        results.push((out, String::from_utf8_lossy(&exec.stdout).into_owned()));
-    }
-    // SIGPIPE (bit 12 of SigIgn) is not ignored, nothing is blocked, and
-    // the pipeline ended, under both runtimes, in run and in exec.
-    for (name, (run, exec)) in ["berth", "runc"].iter().zip(&results) {
-        for out in [run, exec] {
+    let script = "grep -E '^Sig(Ign|Blk|Cgt)' /proc/self/status; yes | head -n 1";
+    for nohup in [false, true] {
+        let mut results = Vec::new();
+        for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+            let id = container_id(name);
+            let mut b = Bundle::new(&dir.join(&format!("{name}-{nohup}")), &["sh", "-c", script]);
+            b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+            b.save();
+            let run = runtime_output(
+                &rt,
+                &["run", "--bundle", b.dir.to_str().unwrap(), &id],
+                nohup,
+            );
+            assert_eq!(run.status.code(), Some(0), "{name}: {run:?}");
+            // And in an exec into a running container.
+            let id = container_id(name);
+            let mut b = Bundle::new(
+                &dir.join(&format!("{name}-{nohup}-exec")),
+                &["sleep", "100"],
+            );
+            b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+            b.save();
+            let started = rt.exec(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &id]);
+            assert!(started.status.success(), "{name}: run -d: {started:?}");
+            let exec = runtime_output(&rt, &["exec", &id, "sh", "-c", script], nohup);
+            rt.exec(&["delete", "-f", &id]);
+            assert_eq!(exec.status.code(), Some(0), "{name} exec: {exec:?}");
+            results.push([
+                String::from_utf8_lossy(&run.stdout).into_owned(),
+                String::from_utf8_lossy(&exec.stdout).into_owned(),
+            ]);
+        }
+        assert_eq!(
+            results[0], results[1],
+            "nohup {nohup}: berth (left) and runc (right) differ"
+        );
+        // What runc gives, spelled out, so the test fails if both break
+        // alike: the pipeline ended, nothing blocked or caught, nothing
+        // ignored but (perhaps) signal 32, which runc leaves as the caller
+        // had it; under the nohup'ed caller exactly that.
+        for out in &results[0] {
+            assert!(out.ends_with("\ny\n"), "{out}");
+            assert!(out.contains("SigBlk:\t0000000000000000\n"), "{out}");
+            assert!(out.contains("SigCgt:\t0000000000000000\n"), "{out}");
             let ignored = out
                 .lines()
                 .find_map(|l| l.strip_prefix("SigIgn:\t"))
                 .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-                .unwrap_or_else(|| panic!("{name}: {out}"));
-            assert_eq!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "{name}: {out}");
-            assert!(out.contains("SigBlk:\t0000000000000000\n"), "{name}: {out}");
-            assert!(out.ends_with("\ny\n"), "{name}: {out}");
+                .unwrap_or_else(|| panic!("{out}"));
+            assert_eq!(ignored & !(1 << 31), 0, "{out}");
+            if nohup {
+                assert_eq!(ignored, 1 << 31, "{out}");
+            }
         }
     }
 }

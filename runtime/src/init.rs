@@ -91,7 +91,7 @@ pub fn run(ctx: InitContext) -> ! {
 }
 
 fn init(ctx: &InitContext, report: &mut Report) -> Result<()> {
-    crate::signals::default_sigpipe();
+    crate::signals::reset_dispositions();
     let spec = ctx.spec;
     let sock = ctx.sync.as_raw_fd();
     let process = spec

@@ -91,14 +91,61 @@ pub fn parse(text: &str) -> Result<libc::c_int> {
         .ok_or_else(bad)
 }
 
-/// Gives SIGPIPE back its default action, in a container's process before
-/// anything else (seccomp included) can refuse it. Rust's runtime ignores
-/// SIGPIPE in every Rust program, berth-runtime included, and an ignored
-/// signal stays ignored across execve: the container's processes never died
-/// of a broken pipe (`yes | head -1` ran forever). Under runc (Go) they start
-/// with the default action.
-pub fn default_sigpipe() {
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+/// glibc's SIGCANCEL: the one signal whose inherited disposition a
+/// container's process keeps under runc (see [`reset_dispositions`]).
+const SIGCANCEL: libc::c_int = 32;
+
+/// Gives every ignored signal but SIGCANCEL (32) back its default action,
+/// in a container's process (init, or exec's child) before anything else,
+/// seccomp included, can refuse it. An ignored signal stays ignored across
+/// execve, and without this the container's process would inherit:
+///
+/// * SIGPIPE, which Rust's runtime ignores in every Rust program,
+///   berth-runtime included (`yes | head -1` never ended);
+/// * whatever the caller ignored: `nohup` (SIGHUP), a shell's background
+///   job, and signals 32 and 33, which glibc's posix_spawn leaves ignored in
+///   every child it spawns (Rust's `Command` and Python's `posix_spawn` use
+///   it: SigIgn 0x180000000).
+///
+/// Under runc 1.1 none of these reach the container: `run`, `create` and
+/// `exec` all call Go's `signal.Notify` for every signal before starting the
+/// init, Go installs a handler for each but 32 and 33, and handlers become
+/// the default action at execve; 33 (glibc's SIGSETXID) ends up with the
+/// default action too in runc's init, and 32 stays as the caller left it.
+/// Measured: a caller ignoring HUP, TERM, XFSZ, 32 and 33 gives runc's
+/// container SigIgn 0x80000000 in `run` and `exec`; this gives the same.
+///
+/// Raw rt_sigaction: glibc's sigaction refuses 32 and 33 (EINVAL). The
+/// kernel's struct begins with the handler; zeroes are SIG_DFL with no flags
+/// and an empty mask whatever the architecture's layout.
+pub fn reset_dispositions() {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == SIGCANCEL {
+            continue;
+        }
+        let mut old = [0u64; 4];
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<u64>(),
+                old.as_mut_ptr(),
+                8usize,
+            )
+        };
+        if rc == 0 && old[0] as usize == libc::SIG_IGN {
+            let dfl = [0u64; 4];
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    dfl.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8usize,
+                )
+            };
+        }
+    }
 }
 
 /// Blocks every signal and returns the previous mask, so a waiting parent
