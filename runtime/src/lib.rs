@@ -27,6 +27,7 @@ pub use berth_in_root as in_root;
 pub mod init;
 pub mod kernel_scope;
 pub mod log;
+pub mod mountinfo;
 pub mod mounts;
 pub mod namespaces;
 pub mod process;

@@ -114,11 +114,13 @@ pub fn prepare(
 }
 
 /// Step 5: make the rootfs `/`. With `no_pivot`, move it over / and chroot
-/// (for rootfs on ramfs/initramfs, where pivot_root is not possible).
+/// (for rootfs on ramfs/initramfs, where pivot_root is not possible), after
+/// detaching the host's proc and sysfs mounts ([`detach_host_proc_sys`]).
 pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     let what = || format!("pivot_root to {}", rootfs.display());
     let root_c = sys::cstr(rootfs).context(what)?;
     if no_pivot {
+        detach_host_proc_sys(rootfs)?;
         sys::check(unsafe { libc::chdir(root_c.as_ptr()) }).context(what)?;
         sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None).context(what)?;
         sys::check(unsafe { libc::chroot(c".".as_ptr()) }).context(what)?;
@@ -134,6 +136,53 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None).context(what)?;
     sys::check(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) }).context(what)?;
     sys::check(unsafe { libc::chdir(c"/".as_ptr()) }).context(what)?;
+    Ok(())
+}
+
+/// Before `--no-pivot`'s move and chroot, as runc 1.1's `msMoveRoot`: the
+/// host's full proc and sysfs mounts (root `/`) outside the rootfs are made
+/// slaves (nothing propagates back to the host) and detached, or covered by
+/// a tmpfs where detaching is refused (EINVAL/EPERM: a locked mount). After
+/// a chroot the old root stays reachable in the namespace, and the kernel
+/// lets a new proc or sysfs be mounted only while a full, uncovered one is
+/// visible: without this, a `--no-pivot` container could mount the host's
+/// procfs. Only in the container's own mount namespace.
+fn detach_host_proc_sys(rootfs: &Path) -> Result<()> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .context(|| "read /proc/self/mountinfo (for --no-pivot)".into())?;
+    // mountinfo shows resolved paths: compare with the rootfs resolved too,
+    // or the container's own mounts under a symlinked path would go.
+    let rootfs = std::fs::canonicalize(rootfs)
+        .context(|| format!("resolve the rootfs {}", rootfs.display()))?;
+    for m in crate::mountinfo::parse(&text) {
+        if m.root != "/"
+            || (m.fstype != "proc" && m.fstype != "sysfs")
+            || m.mount_point.starts_with(&rootfs)
+        {
+            continue;
+        }
+        let what = || {
+            format!(
+                "detach the host's {} at {}",
+                m.fstype,
+                m.mount_point.display()
+            )
+        };
+        let target = sys::cstr(&m.mount_point).context(what)?;
+        match sys::mount(None, &target, None, libc::MS_SLAVE | libc::MS_REC, None) {
+            Ok(()) => {}
+            // Gone with a parent detached before it.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e).context(what),
+        }
+        if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EPERM)) {
+                return Err(e).context(what);
+            }
+            sys::mount(Some(c"tmpfs"), &target, Some(c"tmpfs"), 0, None).context(what)?;
+        }
+    }
     Ok(())
 }
 
