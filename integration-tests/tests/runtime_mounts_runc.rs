@@ -282,3 +282,65 @@ fn a_cwd_only_root_can_enter_is_entered_as_runc_does() {
         );
     }
 }
+
+/// What a `--no-pivot` container sees of its mounts, and what it may mount,
+/// against runc's: runc 1.1's msMoveRoot detaches the host's full proc and
+/// sysfs mounts (outside the rootfs) before moving the rootfs over `/` and
+/// chrooting, because the kernel lets a new proc be mounted (here: by
+/// `unshare -mrpf` in the container, as runc's own no_pivot.bats) only while
+/// a full, uncovered proc is visible in the mount namespace; berth used to
+/// leave them, and the container could mount a fresh procfs. The container's
+/// /proc/self/mountinfo (root, mount point, type of each line, in order)
+/// must be runc's.
+#[test]
+fn no_pivot_detaches_the_host_proc_and_sys_like_runc() {
+    let dir = TestDir::new("nopivot");
+    let _parents = berth_integration_tests::runtime::CgroupParentCleanup::new("bt-nopivot");
+    let script = "awk '{ for (i = 7; $i != \"-\"; i++); print $4, $5, $(i + 1) }' \
+        /proc/self/mountinfo; \
+        unshare -mrpf sh -c 'mount -t proc none /proc && echo mounted-proc'; echo rc=$?";
+    let mut outs = Vec::new();
+    for (name, rt) in runtimes() {
+        let id = container_id(name);
+        let mut b = Bundle::new(&dir.join(name), &["sh", "-c", script]);
+        b.spec["linux"]["cgroupsPath"] = json!(format!("/bt-nopivot/{id}"));
+        for set in ["bounding", "permitted"] {
+            b.spec["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SETFCAP"));
+        }
+        b.save();
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let out = rt.exec(&[
+            "run",
+            "--no-pivot",
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &id,
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout)
+            .replace(b.dir.to_str().unwrap(), "BUNDLE")
+            .replace(&id, "ID");
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        outs.push((text, stderr(&out)));
+    }
+    assert_eq!(outs[0].0, outs[1].0, "berth (left) and runc (right) differ");
+    // Spelled out, so that both breaking alike fails too: the rootfs is /,
+    // the container's own proc and sysfs are there, and no new proc could
+    // be mounted.
+    let seen = &outs[0].0;
+    assert!(seen.starts_with("BUNDLE/rootfs / "), "{seen}");
+    assert!(seen.contains("\n/ /proc proc\n"), "{seen}");
+    assert!(seen.contains("\n/ /sys sysfs\n"), "{seen}");
+    assert!(seen.ends_with("rc=1\n"), "{seen}");
+    assert!(!seen.contains("mounted-proc"), "{seen}");
+    assert!(
+        outs[0].1.contains("mount: permission denied"),
+        "{}",
+        outs[0].1
+    );
+}

@@ -65,10 +65,26 @@ fn everything_the_container_writes_reaches_the_caller_of_run() {
 /// container without a mount namespace makes in its caller's namespace go
 /// away with it), then counts the mounts left under the rootfs there.
 fn run_in_private_mount_ns(rt: &Runtime, bundle: &Bundle, id: &str) -> (i32, String, String) {
-    let script = "\"$0\" --root \"$1\" run --bundle \"$2\" \"$3\"; rc=$?; \
-         echo mounts-left $(grep -c \" $2/rootfs\" /proc/self/mountinfo); exit $rc";
+    run_in_private_mount_ns_with(rt, bundle, id, "")
+}
+
+/// [`run_in_private_mount_ns`] with `flags` (words) for `run`; then also
+/// says whether the caller's namespace still has its proc at /proc and its
+/// sysfs at /sys (`host-proc-sys N`, N the count of both).
+fn run_in_private_mount_ns_with(
+    rt: &Runtime,
+    bundle: &Bundle,
+    id: &str,
+    flags: &str,
+) -> (i32, String, String) {
+    let script = format!(
+        "\"$0\" --root \"$1\" run {flags} --bundle \"$2\" \"$3\"; rc=$?; \
+         echo mounts-left $(grep -c \" $2/rootfs\" /proc/self/mountinfo); \
+         echo host-proc-sys $(grep -cE ' / /(proc|sys) .* - (proc|sysfs) ' /proc/self/mountinfo); \
+         exit $rc"
+    );
     let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
         .arg(&rt.binary)
         .arg(&rt.root.path)
         .arg(&bundle.dir)
@@ -127,11 +143,46 @@ fn a_config_without_a_mount_namespace_runs_as_runc_runs_it() {
     );
     let left: usize = outs[0]
         .lines()
-        .last()
-        .and_then(|l| l.strip_prefix("mounts-left "))
+        .find_map(|l| l.strip_prefix("mounts-left "))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(left >= 8, "{}", outs[0]);
+}
+
+/// `--no-pivot` without a mount namespace: runc 1.1 would detach every
+/// full proc and sysfs mount of the caller's mount namespace and move the
+/// rootfs over the caller's `/` (msMoveRoot runs whether or not the config
+/// has a mount namespace), which, in the host's namespace, takes /proc and
+/// /sys from the whole host. berth-runtime chroots instead, as without
+/// `--no-pivot` (documented in the runtime crate and README). Berth only,
+/// for that reason (runc is not run here even in a private namespace: the
+/// test would pin down the damage, not a behaviour to match). The container
+/// runs and sees its rootfs with its own /proc, and the caller's namespace
+/// keeps its /, /proc and /sys.
+#[test]
+fn no_pivot_without_a_mount_namespace_chroots_and_leaves_the_caller_alone() {
+    require_root();
+    let dir = TestDir::new("nomntnopivot");
+    let _parents = CgroupParentCleanup::new("bt-stdio");
+    let rt = Runtime::berth();
+    let id = container_id("berth");
+    let mut b = Bundle::new(
+        &dir.join("berth"),
+        &["sh", "-c", "ls /; [ -e /proc/self ] && echo proc-mounted"],
+    );
+    without_mount_ns(&mut b.spec);
+    b.spec["linux"]["maskedPaths"] = json!([]);
+    b.spec["linux"]["readonlyPaths"] = json!([]);
+    b.spec["root"]["readonly"] = json!(false);
+    b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+    b.save();
+    let (code, out, err) = run_in_private_mount_ns_with(&rt, &b, &id, "--no-pivot");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("bin\ndev\netc\nhome\nproc\nroot\nsys\ntmp\nproc-mounted\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("\nhost-proc-sys 2\n"), "{out}");
 }
 
 #[test]

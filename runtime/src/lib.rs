@@ -10,6 +10,14 @@
 //!
 //! Single-threaded on purpose: it clones and forks, which a multithreaded
 //! process must not do (DESIGN.md).
+//!
+//! Where it differs from runc 1.1 on purpose: `--no-pivot` for a config
+//! without a mount namespace chroots into the rootfs, as without
+//! `--no-pivot`. runc's msMoveRoot runs there too, in the caller's mount
+//! namespace: it would detach every full proc and sysfs mount of the host
+//! (made slaves first, which changes the host's propagation) and move the
+//! rootfs over the host's `/`. With a mount namespace `--no-pivot` does what
+//! runc's does ([`rootfs::enter`]).
 
 pub mod capabilities;
 pub mod cgroup_mount;

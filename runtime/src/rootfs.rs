@@ -213,7 +213,7 @@ pub fn finalize_without_mount_ns(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// After pivot_root (and the console): sysctls, masked and read-only
+/// After pivot_root (and the console): sysctls, read-only and masked
 /// paths, read-only root.
 pub fn finalize(spec: &Spec) -> Result<()> {
     let root = RootDir::open(Path::new("/")).context(|| "open / after pivot_root".into())?;
@@ -221,11 +221,13 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         for (key, value) in &linux.sysctl {
             write_sysctl(key, value)?;
         }
-        for path in &linux.masked_paths {
-            mask_path(&root, path)?;
-        }
+        // runc's order (standard_init_linux.go): read-only paths, then
+        // masks on top, so the container's mount table is runc's.
         for path in &linux.readonly_paths {
             readonly_path(&root, path)?;
+        }
+        for path in &linux.masked_paths {
+            mask_path(&root, path)?;
         }
     }
     // `rootfsPropagation` last: an unbindable tree would refuse the bind
