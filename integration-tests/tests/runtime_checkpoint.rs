@@ -209,3 +209,57 @@ fn checkpoint_refuses_what_runc_refuses() {
     assert_eq!(seen[0], seen[1], "berth vs runc");
     assert_eq!(seen[0], (false, false, false, true));
 }
+
+/// A bad `--parent-path` is refused before CRIU runs, with runc's words
+/// (runc's checkpoint.bats matches `--parent-path` in them): an absolute
+/// one, and one missing under the images dir. The container runs on.
+#[test]
+fn a_bad_parent_path_is_refused_like_runc() {
+    require_root();
+    let dir = TestDir::new("ckparent");
+    let _parents = CgroupParentCleanup::new("bt-ckpt");
+    let mut seen = Vec::new();
+    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+        let id = container_id(name);
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let mut b = Bundle::new(&dir.join(name), &["sleep", "1000"]);
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+        b.save();
+        rt.start_detached(&b.dir, &id);
+        let img = dir.join(&format!("{name}-img"));
+        let img = img.to_str().unwrap();
+        let absolute = rt.exec(&[
+            "checkpoint",
+            "--parent-path",
+            "/parent-dir",
+            "--image-path",
+            img,
+            &id,
+        ]);
+        let missing = rt.exec(&[
+            "checkpoint",
+            "--parent-path",
+            "./parent-dir",
+            "--image-path",
+            img,
+            &id,
+        ]);
+        let missing_msg = stderr(&missing).replace(img, "IMG");
+        seen.push((
+            absolute.status.code(),
+            stderr(&absolute).contains("--parent-path must be relative"),
+            missing.status.code(),
+            missing_msg
+                .contains("invalid --parent-path: stat IMG/parent-dir: no such file or directory"),
+            rt.status(&id),
+        ));
+    }
+    assert_eq!(seen[0], seen[1], "berth (left) and runc (right) differ");
+    assert_eq!(
+        seen[0],
+        (Some(1), true, Some(1), true, Some("running".to_string()))
+    );
+}

@@ -37,6 +37,9 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
     let leave_running = flags.is_set("leave-running") || pre_dump;
     let opts = CriuOptions::from_flags(flags, rt.criu.as_deref())?;
     opts.make_dirs()?;
+    if let Some(parent) = flags.value("parent-path") {
+        check_parent_path(&opts.image_path, parent)?;
+    }
     let mut extra: Vec<OsString> = vec![
         "--tree".into(),
         record.pid.to_string().into(),
@@ -104,4 +107,35 @@ fn write_descriptors(record: &ContainerRecord, image_path: &std::path::Path) -> 
     let path = image_path.join(DESCRIPTORS_FILE);
     std::fs::write(&path, serde_json::to_vec(&fds).expect("json"))
         .context(|| format!("write {}", path.display()))
+}
+
+/// runc's checks of `--parent-path` before CRIU runs, with its messages
+/// (scripts match `--parent-path`): relative to the images dir, and an
+/// existing directory there. CRIU's own complaint names neither.
+fn check_parent_path(image_path: &std::path::Path, parent: &str) -> Result<()> {
+    if std::path::Path::new(parent).is_absolute() {
+        return Err(Error::Usage("--parent-path must be relative".into()));
+    }
+    // Lexically cleaned, as Go's filepath.Join: runc's message names
+    // `IMG/parent-dir` for `./parent-dir`.
+    let mut real = image_path.to_path_buf();
+    for c in std::path::Path::new(parent).components() {
+        match c {
+            std::path::Component::ParentDir => {
+                real.pop();
+            }
+            std::path::Component::Normal(n) => real.push(n),
+            _ => {}
+        }
+    }
+    let err = match std::fs::metadata(&real) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => std::io::Error::from_raw_os_error(libc::ENOTDIR),
+        Err(e) => e,
+    };
+    Err(Error::Usage(format!(
+        "invalid --parent-path: stat {}: {}",
+        real.display(),
+        crate::sys::errno_text(&err)
+    )))
 }
