@@ -389,3 +389,54 @@ fn events_stream_stats_and_oom_kills() {
     assert!(stats > 0, "no stats event");
     assert!(oom > 0, "no oom event within 20s");
 }
+
+/// `run --keep`: the container stays after its process exits, stopped,
+/// with its cgroup, until `delete` (runc's run.bats "runc run --keep");
+/// berth used to accept the flag and delete the container anyway.
+#[test]
+fn run_keep_leaves_a_stopped_container_like_runc() {
+    require_root();
+    let dir = TestDir::new("runkeep");
+    let _parents = berth_integration_tests::runtime::CgroupParentCleanup::new("bt-keep");
+    let mut seen = Vec::new();
+    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+        let id = container_id(name);
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let mut b = Bundle::new(&dir.join(name), &["echo", "hello"]);
+        b.spec["linux"]["cgroupsPath"] = json!(format!("/bt-keep/{id}"));
+        b.save();
+        let out = rt.exec(&["run", "--keep", "--bundle", b.dir.to_str().unwrap(), &id]);
+        let pids = Path::new("/sys/fs/cgroup/pids/bt-keep").join(&id);
+        let kept = (
+            out.status.code(),
+            stdout(&out),
+            rt.status(&id),
+            pids.join("pids.max").exists(),
+        );
+        let deleted = rt.exec(&["delete", &id]);
+        seen.push((
+            kept,
+            deleted.status.code(),
+            rt.state(&id).is_none(),
+            pids.exists(),
+        ));
+    }
+    assert_eq!(seen[0], seen[1], "berth (left) and runc (right) differ");
+    assert_eq!(
+        seen[0],
+        (
+            (
+                Some(0),
+                "hello\n".to_string(),
+                Some("stopped".to_string()),
+                true
+            ),
+            Some(0),
+            true,
+            false
+        )
+    );
+}

@@ -1,5 +1,6 @@
 //! `run [flags] ID`: create + start + wait, returning the container's exit
-//! code; the container is deleted when it exits. With `--detach` it returns
+//! code; the container is deleted when it exits (kept, stopped, with
+//! `--keep`). With `--detach` it returns
 //! once the container runs. While waiting, every signal `run` receives is
 //! forwarded to the container's init (runc's signal proxy). With
 //! `process.terminal` and no `--console-socket`, the container's pty is
@@ -38,6 +39,10 @@ pub fn command(rt: &Runtime, flags: &Parsed) -> Result<i32> {
         },
         None => signals::forward_until_exit(record.pid)?,
     };
-    delete::destroy(rt, &record)?;
+    // `--keep`: the stopped container stays, with its state and cgroup,
+    // for `state` and `delete` (runc's).
+    if !flags.is_set("keep") {
+        delete::destroy(rt, &record)?;
+    }
     Ok(sys::exit_code(status))
 }
