@@ -430,7 +430,7 @@ fn run_keep_leaves_a_stopped_container_like_runc() {
         (
             (
                 Some(0),
-                "hello\n".to_string(),
+                "hello".to_string(),
                 Some("stopped".to_string()),
                 true
             ),
