@@ -344,3 +344,31 @@ fn no_pivot_detaches_the_host_proc_and_sys_like_runc() {
         outs[0].1
     );
 }
+
+/// A read-only `/dev` (runc's mounts.bats "ro /dev mount", runc issue 3248)
+/// and a read-only tmpfs: runc mounts both read-write, fills /dev (devices,
+/// symlinks, the /dev/pts mount point), and remounts them read-only at the
+/// end; berth used to mount /dev read-only first and then fail to create
+/// /dev/pts in it (EROFS).
+#[test]
+fn a_read_only_dev_and_tmpfs_are_filled_then_made_read_only_like_runc() {
+    let script = "grep -E '^tmpfs /(dev|mnt) ' /proc/mounts | cut -d' ' -f2,4 | cut -d, -f1; \
+        ls /dev/null /dev/pts/ptmx /dev/stdout; touch /dev/x /mnt/x 2>&1 | sed 's/.*: //'";
+    let outs = both(&["sh", "-c", script], &|spec| {
+        for m in spec["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+        spec["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "mode=755"]}));
+    });
+    assert_eq!(outs[0], outs[1], "berth (left) and runc (right) differ");
+    assert_eq!(outs[0].0, 0, "{:?}", outs[0]);
+    assert_eq!(
+        outs[0].1,
+        "/dev ro\n/mnt ro\n/dev/null\n/dev/pts/ptmx\n/dev/stdout\nRead-only file system\nRead-only file system\n"
+    );
+}

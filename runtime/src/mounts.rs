@@ -383,11 +383,15 @@ pub fn mount_entry(
             .map_err(|_| Error::Invalid(format!("{}: type contains a NUL byte", what())))?;
         let data = CString::new(opts.data.as_str())
             .map_err(|_| Error::Invalid(format!("{}: options contain a NUL byte", what())))?;
+        let flags = match read_only_later(m) {
+            true => opts.flags & !libc::MS_RDONLY,
+            false => opts.flags,
+        };
         sys::mount(
             Some(&source),
             &target_path,
             Some(&fstype),
-            opts.flags,
+            flags,
             (!opts.data.is_empty()).then_some(data.as_c_str()),
         )
         .context(what)?;
@@ -409,6 +413,35 @@ pub fn mount_entry(
         for flag in &opts.propagation {
             sys::mount(None, &p, None, *flag, None).context(what)?;
         }
+    }
+    Ok(())
+}
+
+/// Whether a mount is made read-write first and made read-only only by
+/// [`make_read_only_later`], as runc 1.1 (mountPropagate, finalizeRootfs):
+/// a tmpfs, or whatever is mounted on `/dev`, which still gets the devices,
+/// their symlinks and mount points (`/dev/pts`) after it is mounted.
+fn read_only_later(m: &Mount) -> bool {
+    m.kind.as_deref() == Some("tmpfs")
+        || Path::new(&m.destination)
+            .components()
+            .eq(Path::new("/dev").components())
+}
+
+/// After everything is mounted and the rootfs is `/`: remounts read-only
+/// the `ro` tmpfs and `/dev` mounts [`mount_entry`] made read-write
+/// (runc's finalizeRootfs).
+pub fn make_read_only_later(spec: &berth_oci::Spec, root: &RootDir) -> Result<()> {
+    for m in &spec.mounts {
+        if !read_only_later(m) || is_bind(m) {
+            continue;
+        }
+        if MountOptions::parse(&m.options)?.flags & libc::MS_RDONLY == 0 {
+            continue;
+        }
+        let what = || format!("remount {} read-only", m.destination);
+        let mounted = root.resolve(&m.destination).context(what)?;
+        remount_bind(&sys::fd_path(mounted.as_raw_fd()), libc::MS_RDONLY, 0).context(what)?;
     }
     Ok(())
 }

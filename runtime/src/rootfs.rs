@@ -241,6 +241,7 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         let prop = propagation(spec)?;
         sys::mount(None, c"/", None, prop, None).context(|| "set rootfs propagation".into())?;
     }
+    mounts::make_read_only_later(spec, &root)?;
     if spec.root.as_ref().is_some_and(|r| r.readonly) {
         mounts::remount_bind(c"/", libc::MS_RDONLY, 0).context(|| "remount / read-only".into())?;
     }
