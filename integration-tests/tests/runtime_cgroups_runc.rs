@@ -453,10 +453,14 @@ fn exec_cgroup_joins_sub_cgroups_in_runc_s_forms() {
         }
         let refused: &[(&[&str], &str)] = &[
             (&["--cgroup", ".."], ".. is not a sub cgroup path"),
-            (&["--cgroup", "nonexistent"], "/nonexistent/cgroup.procs"),
+            // runc's words, as runc's exec.bats matches them.
+            (
+                &["--cgroup", "nonexistent"],
+                "/nonexistent/cgroup.procs: no such file ",
+            ),
             (
                 &["--cgroup", "cpu:nonexistent"],
-                "/nonexistent/cgroup.procs",
+                "/nonexistent/cgroup.procs: no such file ",
             ),
             (&["--cgroup", "whaaat:/"], "unknown controller whaaat"),
         ];
@@ -464,6 +468,9 @@ fn exec_cgroup_joins_sub_cgroups_in_runc_s_forms() {
             let (code, _, err) = exec(args);
             assert_eq!(code, Some(255), "{name} {args:?}: {err}");
             assert!(err.contains(says), "{name} {args:?}: {err}");
+            if says.contains("cgroup.procs") {
+                assert!(err.contains(" adding pid "), "{name} {args:?}: {err}");
+            }
         }
         for (ctrl, sub) in [
             ("memory", "submem"),

@@ -53,6 +53,20 @@ pub enum Error {
     /// A cgroup operation failed.
     #[error(transparent)]
     Cgroup(#[from] berth_cgroups::CgroupError),
+    /// `exec` could not put its process in the container's cgroup (or the
+    /// `--cgroup` sub-cgroup): runc's words, which scripts match (runc's
+    /// exec.bats: ` adding pid ... /cgroup.procs: no such file `).
+    #[error(
+        "error adding pid {pid} to cgroups: failed to write {pid}: open {}: {}",
+        path.display(),
+        crate::sys::errno_text(source)
+    )]
+    JoinCgroup {
+        pid: i32,
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
     /// A seccomp profile could not be compiled.
     #[error(transparent)]
     Seccomp(#[from] berth_seccomp::SeccompError),

@@ -287,7 +287,18 @@ fn spawn(
     if cgroup_fd.is_none() {
         if let Some(c) = &cg {
             if let Err(e) = c.add_process_sub(pid, sub) {
-                return fail(e.into());
+                return fail(match e {
+                    berth_cgroups::CgroupError::File(berth_cgroups::FileError::Write {
+                        path,
+                        errno,
+                        ..
+                    }) => Error::JoinCgroup {
+                        pid,
+                        path,
+                        source: std::io::Error::from_raw_os_error(errno.0),
+                    },
+                    other => other.into(),
+                });
             }
         }
     }
