@@ -463,3 +463,46 @@ fn kill_passes_the_validation_suites_killsig_check_as_runc() {
         );
     }
 }
+
+/// Flags after the container id, as urfave/cli 1 lets runc take them
+/// (runc's update.bats: `update ID --cpuset-cpus 1`; `kill ID KILL --all`),
+/// but not for `exec`, which takes what follows the id as the command.
+#[test]
+fn flags_after_the_id_are_taken_like_runc() {
+    require_root();
+    let dir = TestDir::new("flagsafter");
+    let _parents = CgroupParentCleanup::new("bt-cli");
+    let mut seen = Vec::new();
+    for (name, rt) in both() {
+        let id = container_id(name);
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let mut b = Bundle::new(&dir.join(name), &["sleep", "1000"]);
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+        b.save();
+        rt.start_detached(&b.dir, &id);
+        let update = rt.exec(&["update", &id, "--pids-limit", "42"]);
+        let max = std::fs::read_to_string(
+            Path::new("/sys/fs/cgroup/pids")
+                .join(cgroup_path(&id).trim_start_matches('/'))
+                .join("pids.max"),
+        )
+        .unwrap();
+        let exec = rt.exec(&["exec", &id, "echo", "--pids-limit", "7"]);
+        let kill = rt.exec(&["kill", &id, "KILL", "--all"]);
+        rt.wait_status(&id, "stopped");
+        seen.push((
+            update.status.code(),
+            max.trim().to_string(),
+            stdout(&exec),
+            kill.status.code(),
+        ));
+    }
+    assert_eq!(seen[0], seen[1], "berth (left) and runc (right) differ");
+    assert_eq!(
+        seen[0],
+        (Some(0), "42".into(), "--pids-limit 7".into(), Some(0))
+    );
+}

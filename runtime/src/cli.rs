@@ -2,10 +2,13 @@
 //! it needs, and a hand parser adds nothing to start-up time or binary size.
 //!
 //! Compatible with how engines call runc (urfave/cli conventions): global flags
-//! before the command, command flags before the first positional argument,
+//! before the command, command flags after it,
 //! `--flag value`, `--flag=value`, single-dash long flags (`-bundle x`), and
-//! runc's one-letter aliases (`-b`, `-d`, `-t`, ...). Parsing stops at the
-//! first positional argument so `exec ID ls -la` keeps `-la` for `ls`.
+//! runc's one-letter aliases (`-b`, `-d`, `-t`, ...). A command's flags may
+//! also follow its positional arguments (`update ID --memory 1M`: urfave/cli
+//! 1 reorders them), except for `exec` and `ps` (runc's SkipArgReorder),
+//! where parsing stops at the first positional argument so `exec ID ls -la`
+//! keeps `-la` for `ls`.
 
 use crate::error::{Error, Result};
 
@@ -723,7 +726,9 @@ impl Parsed {
 
 /// Parses flags from `args` by `specs`, stopping at the first positional
 /// argument when `stop_at_positional`; returns the parse and the index of the
-/// first unparsed argument.
+/// first unparsed argument. Otherwise the command's flags are taken wherever
+/// they are, as urfave/cli 1's argument reordering lets runc take them
+/// (`update ID --memory 1M`), up to `--`.
 pub fn parse_flags(
     args: &[String],
     specs: &'static [FlagSpec],
@@ -751,10 +756,21 @@ pub fn parse_flags(
             Some((n, v)) => (n, Some(v.to_string())),
             None => (body, None),
         };
-        let spec = specs
+        let Some(spec) = specs
             .iter()
             .find(|s| s.name == name || s.short == Some(name))
-            .ok_or_else(|| Error::Usage(format!("flag provided but not defined: -{name}")))?;
+        else {
+            // After a positional argument, urfave/cli leaves what is not
+            // one of the command's flags where it is (`kill ID -9`).
+            if !parsed.positional.is_empty() {
+                parsed.positional.push(arg.clone());
+                i += 1;
+                continue;
+            }
+            return Err(Error::Usage(format!(
+                "flag provided but not defined: -{name}"
+            )));
+        };
         let value = if spec.takes_value {
             match inline {
                 Some(v) => v,
@@ -788,6 +804,16 @@ mod tests {
             assert!(command_flags(name).is_some(), "{name}");
         }
         assert!(command_flags("frobnicate").is_none());
+    }
+
+    #[test]
+    fn takes_flags_after_positionals_unless_told_to_stop() {
+        let specs = command_flags("update").unwrap();
+        let (p, rest) = parse_flags(&s(&["id", "--memory", "1M", "-x"]), specs, false).unwrap();
+        assert_eq!(rest, 4);
+        assert_eq!(p.value("memory"), Some("1M"));
+        assert_eq!(p.positional, s(&["id", "-x"]));
+        assert!(parse_flags(&s(&["-x", "id"]), specs, false).is_err());
     }
 
     #[test]

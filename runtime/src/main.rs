@@ -81,7 +81,11 @@ fn main() {
             fail(&log, &e);
         }
     }
-    let (mut flags, first_positional) = match cli::parse_flags(cmd_args, specs, true) {
+    // runc's exec and ps skip urfave/cli's argument reordering: what
+    // follows the id is the command (exec) or ps's own arguments.
+    let stop_at_positional = matches!(command, "exec" | "ps");
+    let (mut flags, first_positional) = match cli::parse_flags(cmd_args, specs, stop_at_positional)
+    {
         Ok(v) => v,
         Err(e) => fail(&log, &e),
     };
