@@ -19,6 +19,7 @@
 use berth_integration_tests::berthd::Berthd;
 use berth_integration_tests::containers::Fixture;
 use berth_integration_tests::engines::{Dockerd, Runtime, IMAGE};
+use berth_integration_tests::local_log::{gzip_extra, read_local_log, LocalEntry, LocalFile};
 use berth_integration_tests::log_sinks::{RawSink, Rsyslog, Transport};
 use berth_integration_tests::registry::free_port;
 use berth_integration_tests::{stderr, stdout, TestDir};
@@ -276,6 +277,7 @@ fn bad_drivers_and_options_fail_create_with_dockers_message_and_leave_nothing() 
         &["--log-driver", "syslog", "--log-opt", "syslog-facility=99"],
         &["--log-driver", "syslog", "--log-opt", "syslog-format=rfc1"],
         &["--log-opt", "cache-disabled=maybe"],
+        &["--log-driver", "local", "--log-opt", "tag=x"],
     ];
     for opts in cases {
         let mut args = vec!["run", "--rm"];
@@ -445,4 +447,406 @@ fn daemon_json_defaults_and_inspect_shows_options_as_given() {
         serde_json::json!({"Type": "json-file", "Config": {"max-size": "1k"}})
     );
     f.d.ok(&["rm", &name, &other]);
+}
+
+/// stdout only (docker logs the two streams from two goroutines, so where
+/// a stderr line lands among stdout's, and so which file it is rotated
+/// into, is not deterministic; stderr is compared separately): 1000
+/// numbered lines, a 20000-byte line (a 16 KiB piece and the rest: partial
+/// metadata), an unfinished last line. About 36 KB of local-format
+/// entries.
+const LOCAL_SCRIPT: &str = "i=0; while [ $i -lt 1000 ]; do echo line$i; i=$((i+1)); done; \
+     head -c 20000 /dev/zero | tr '\\0' x; echo; printf lasttail";
+
+/// The local driver's options under test: rotation at 10 kB, three files
+/// (the live one and two gzip'd).
+const LOCAL_OPTS: [&str; 6] = [
+    "--log-driver",
+    "local",
+    "--log-opt",
+    "max-size=10k",
+    "--log-opt",
+    "max-file=3",
+];
+
+/// The local driver's files, read from outside (docker's place:
+/// `<container dir>/local-logs/container.log`), compared file by file with
+/// dockerd's for the same output: the same names, the same entries in each
+/// (all fields but the time and the random partial ID), rotated files
+/// gzip'd with docker's `lastTime` header; and `berth logs` (with --tail,
+/// -t, --since, --until) reads them back as `docker logs` does.
+#[test]
+fn local_driver_rotates_and_compresses_as_dockers_and_logs_reads_it_back() {
+    let f = Fixture::new();
+    let docker = Dockerd::new(Runtime::Runc);
+    let name = f.name("local");
+    let mut args = vec!["run", "--name", &name];
+    args.extend_from_slice(&LOCAL_OPTS);
+    args.extend_from_slice(&["busybox", "sh", "-c", LOCAL_SCRIPT]);
+    f.d.ok(&args);
+    let berth_live = berth_live_of(&f, &name);
+    let mut dargs = vec!["--name", "bt-local"];
+    dargs.extend_from_slice(&LOCAL_OPTS);
+    dargs.extend_from_slice(&[IMAGE, "sh", "-c", LOCAL_SCRIPT]);
+    docker.run_container(&dargs).ok();
+    let did = docker
+        .docker(&["inspect", "-f", "{{.Id}}", "bt-local"])
+        .ok()
+        .stdout();
+    let docker_live = docker
+        .sandbox
+        .path("data/containers")
+        .join(did.trim())
+        .join("local-logs/container.log");
+
+    let berth_files = read_local_log(&berth_live);
+    let docker_files = read_local_log(&docker_live);
+    let names = |files: &[LocalFile]| files.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&berth_files),
+        ["container.log.2.gz", "container.log.1.gz", "container.log"]
+    );
+    assert_eq!(names(&berth_files), names(&docker_files));
+    for (b, d) in berth_files.iter().zip(&docker_files) {
+        let norm = |f: &LocalFile| {
+            let mut v: Vec<String> = f.entries.iter().map(LocalEntry::normalized).collect();
+            // stdout and stderr interleave freely.
+            v.sort();
+            v
+        };
+        let (nb, nd) = (norm(b), norm(d));
+        let summary = |v: &[String], f: &LocalFile| {
+            format!(
+                "{} entries, {} bytes: {:?} .. {:?}",
+                v.len(),
+                f.plain_size,
+                v.first(),
+                v.last()
+            )
+        };
+        assert!(
+            nb == nd,
+            "{}: berth's entries differ from dockerd's:\nberth  {}\ndocker {}\nonly berth: {:?}\nonly docker: {:?}",
+            b.name,
+            summary(&nb, b),
+            summary(&nd, d),
+            nb.iter().filter(|e| !nd.contains(e)).take(5).collect::<Vec<_>>(),
+            nd.iter().filter(|e| !nb.contains(e)).take(5).collect::<Vec<_>>(),
+        );
+        if b.name.ends_with(".gz") {
+            // At most one entry (the 16 KiB piece, at most) past max-size
+            // before compression, and compressed.
+            assert!(
+                (10_000..10_000 + 16_384 + 100).contains(&b.plain_size)
+                    && b.size < b.plain_size / 2,
+                "{}: {} bytes, {} compressed",
+                b.name,
+                b.plain_size,
+                b.size
+            );
+            let extra = String::from_utf8(gzip_extra(&berth_live.with_file_name(&b.name))).unwrap();
+            assert!(extra.starts_with("{\"lastTime\":\"20"), "{extra}");
+            let dextra =
+                String::from_utf8(gzip_extra(&docker_live.with_file_name(&d.name))).unwrap();
+            assert!(dextra.starts_with("{\"lastTime\":\"20"), "{dextra}");
+        }
+    }
+    // Not vacuous: older lines rotated away, the newest kept.
+    let all: Vec<&LocalEntry> = berth_files.iter().flat_map(|f| &f.entries).collect();
+    assert!(all.len() > 200 && all.len() < 1000, "{} entries", all.len());
+    assert!(!all.iter().any(|e| e.line == b"line0"));
+    assert!(all.iter().any(|e| e.line == b"line999"));
+    assert!(all
+        .iter()
+        .any(|e| e.meta.as_ref().is_some_and(|m| m.0 && m.2 == 2)));
+
+    // berth logs reads it back as docker logs does.
+    let berth_logs = |extra: &[&str]| {
+        let mut a = vec!["logs"];
+        a.extend_from_slice(extra);
+        a.push(&name);
+        let out = f.berth(&a);
+        assert!(
+            out.status.success(),
+            "berth logs {extra:?}: {}",
+            stderr(&out)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let docker_logs = |extra: &[&str]| {
+        let mut a = vec!["logs"];
+        a.extend_from_slice(extra);
+        a.push("bt-local");
+        let ran = docker.docker(&a).ok();
+        (
+            String::from_utf8_lossy(&ran.output.stdout).into_owned(),
+            String::from_utf8_lossy(&ran.output.stderr).into_owned(),
+        )
+    };
+    for extra in [
+        &[][..],
+        &["--tail", "5"],
+        &["--tail", "0"],
+        &["--tail", "400"],
+    ] {
+        let (b, d) = (berth_logs(extra), docker_logs(extra));
+        if b != d {
+            let at = b.0.bytes().zip(d.0.bytes()).position(|(x, y)| x != y);
+            panic!(
+                "logs {extra:?}: berth's output ({} + {} bytes) differs from docker's ({} + {}); \
+                 stdout differs at {at:?}: berth {:?} docker {:?}; stderr {:?} vs {:?}",
+                b.0.len(),
+                b.1.len(),
+                d.0.len(),
+                d.1.len(),
+                &b.0[..b.0.len().min(60)],
+                &d.0[..d.0.len().min(60)],
+                b.1,
+                d.1
+            );
+        }
+    }
+    let (all_out, all_err) = berth_logs(&[]);
+    assert!(
+        all_out.starts_with("line") && all_out.ends_with("lasttail"),
+        "{all_out:.80}"
+    );
+    assert!(all_out.contains(&"x".repeat(20_000)));
+    assert_eq!(all_err, "");
+    // -t: docker's RFC 3339 with nine digits, then the line.
+    let (stamped, _) = berth_logs(&["-t", "--tail", "3"]);
+    let first = stamped.lines().next().unwrap();
+    let (stamp, rest) = first.split_once(' ').unwrap();
+    assert_eq!(stamp.len(), 30, "{first}");
+    assert!(stamp.ends_with('Z') && !rest.is_empty(), "{first}");
+    // --since that time shows at least those 3; --until it, at most up to it.
+    let (since, _) = berth_logs(&["--since", stamp]);
+    let (tail3, _) = berth_logs(&["--tail", "3"]);
+    assert!(
+        since.ends_with(&tail3) && since.len() < all_out.len(),
+        "{since:.200}"
+    );
+    let (until, _) = berth_logs(&["--until", stamp]);
+    assert!(
+        all_out.starts_with(&until) && until.starts_with("line"),
+        "{until:.80}"
+    );
+    let (none, _) = berth_logs(&["--until", "2000-01-01T00:00:00Z"]);
+    assert_eq!(none, "");
+    docker.docker(&["rm", "bt-local"]).ok();
+    f.d.ok(&["rm", &name]);
+    assert!(!berth_live.parent().unwrap().exists(), "rm left the log");
+
+    // Both streams, and the defaults (20 MB, 5 files, compressed: one
+    // file here), read back as docker's.
+    let both = "echo out1; echo err1 >&2; printf 'a\\n\\nb'";
+    f.d.ok(&[
+        "run",
+        "--name",
+        &name,
+        "--log-driver",
+        "local",
+        "busybox",
+        "sh",
+        "-c",
+        both,
+    ]);
+    docker
+        .run_container(&[
+            "--name",
+            "bt-local",
+            "--log-driver",
+            "local",
+            IMAGE,
+            "sh",
+            "-c",
+            both,
+        ])
+        .ok();
+    let (b, d) = (berth_logs(&[]), docker_logs(&[]));
+    assert_eq!(b, d);
+    assert_eq!(b, ("out1\na\n\nb".to_string(), "err1\n".to_string()));
+    let files = read_local_log(&berth_live_of(&f, &name));
+    assert_eq!(files.len(), 1);
+    docker.docker(&["rm", "bt-local"]).ok();
+    f.d.ok(&["rm", &name]);
+}
+
+/// A berth container's local-format live file.
+fn berth_live_of(f: &Fixture, name: &str) -> std::path::PathBuf {
+    let id = f.inspect(name)["Id"].as_str().unwrap().to_string();
+    f.d.root
+        .join("containers")
+        .join(id)
+        .join("local-logs/container.log")
+}
+
+/// `logs -f` on a running local-driver container follows the live file
+/// through rotations and compressions: it shows a gap-free, duplicate-free
+/// run of lines that ends with the container's last, and then ends with
+/// the container.
+#[test]
+fn local_driver_logs_follow_across_rotation_and_compression() {
+    let f = Fixture::new();
+    let name = f.name("localf");
+    let fifo = f.work.join("go");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bind = format!("{}:/go", fifo.display());
+    let mut run = vec!["run", "-d", "--name", &name, "-v", &bind];
+    run.extend_from_slice(&LOCAL_OPTS);
+    run.extend_from_slice(&[
+        "busybox",
+        "sh",
+        "-c",
+        "read x < /go; i=0; while [ $i -lt 3000 ]; do echo line$i; i=$((i+1)); done",
+    ]);
+    f.d.ok(&run);
+    let follower =
+        f.d.berth_cmd(&["logs", "-f", &name])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    // Release the container once the follower runs (it reads an empty log).
+    std::fs::write(&fifo, "go\n").unwrap();
+    let out = follower.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<u32> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.strip_prefix("line").unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(lines.last(), Some(&2999));
+    let first = lines[0];
+    let want: Vec<u32> = (first..3000).collect();
+    assert_eq!(lines, want, "followed lines have gaps or repeats");
+    // It saw lines the rotation then removed (all of them, when it kept up).
+    let kept = f.ok(&["logs", &name]).lines().count();
+    assert!(lines.len() >= kept, "{} followed, {kept} kept", lines.len());
+    f.d.ok(&["rm", "-f", &name]);
+}
+
+/// json-file with `compress=true` and the `labels`/`env`/`env-regex`/`tag`
+/// attributes, next to dockerd's: the same files (`-json.log.N.gz`), the
+/// same entries in each (all but the time, `attrs` included, as JSON text
+/// in docker's key order), and `berth logs` reads the compressed files
+/// back as `docker logs` does.
+#[test]
+fn json_file_compresses_rotated_files_and_writes_attrs_as_dockers() {
+    let f = Fixture::new();
+    let docker = Dockerd::new(Runtime::Runc);
+    let name = f.name("jcomp");
+    let opts = [
+        "--label",
+        "team=<a&b>",
+        "--label",
+        "other=no",
+        "-e",
+        "STAGE=prod",
+        "-e",
+        "REGION_X=eu",
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=3",
+        "--log-opt",
+        "compress=true",
+        "--log-opt",
+        "labels=team,missing",
+        "--log-opt",
+        "env=STAGE",
+        "--log-opt",
+        "env-regex=^REGION_",
+        "--log-opt",
+        "tag=app-tag",
+    ];
+    let mut args = vec!["run", "--name", &name];
+    args.extend_from_slice(&opts);
+    args.extend_from_slice(&["busybox", "sh", "-c", LOCAL_SCRIPT]);
+    f.d.ok(&args);
+    let mut dargs = vec!["--name", "bt-jcomp"];
+    dargs.extend_from_slice(&opts);
+    dargs.extend_from_slice(&[IMAGE, "sh", "-c", LOCAL_SCRIPT]);
+    docker.run_container(&dargs).ok();
+    let id = f.inspect(&name)["Id"].as_str().unwrap().to_string();
+    let did = docker
+        .docker(&["inspect", "-f", "{{.Id}}", "bt-jcomp"])
+        .ok()
+        .stdout();
+    let berth_dir = f.d.root.join("containers").join(&id);
+    let docker_dir = docker.sandbox.path("data/containers").join(did.trim());
+    // Each file's entries with the time taken out, attrs as written.
+    let read = |dir: &std::path::Path, id: &str| -> Vec<(String, Vec<String>)> {
+        let base = format!("{id}-json.log");
+        let mut out = Vec::new();
+        for suffix in [".2.gz", ".1.gz", ""] {
+            let path = dir.join(format!("{base}{suffix}"));
+            let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let text = if suffix.ends_with(".gz") {
+                let mut s = String::new();
+                use std::io::Read;
+                flate2::read::GzDecoder::new(&raw[..])
+                    .read_to_string(&mut s)
+                    .unwrap();
+                s
+            } else {
+                String::from_utf8(raw).unwrap()
+            };
+            let entries = text
+                .lines()
+                .map(|l| {
+                    let cut = l.rfind(",\"time\":").expect("time last");
+                    l[..cut].to_string()
+                })
+                .collect();
+            out.push((suffix.to_string(), entries));
+        }
+        assert!(!dir.join(format!("{base}.3.gz")).exists());
+        assert!(!dir.join(format!("{base}.1")).exists());
+        out
+    };
+    let (b, d) = (read(&berth_dir, &id), read(&docker_dir, did.trim()));
+    for ((suffix, be), (_, de)) in b.iter().zip(&d) {
+        assert!(
+            be == de,
+            "{suffix}: berth {} entries {:?}..{:?}, docker {} {:?}..{:?}",
+            be.len(),
+            be.first(),
+            be.last(),
+            de.len(),
+            de.first(),
+            de.last()
+        );
+    }
+    let last = b[2].1.last().unwrap().clone();
+    let want_attrs = concat!(
+        r#","attrs":{"REGION_X":"eu","STAGE":"prod","#,
+        r#""tag":"app-tag","team":"\u003ca\u0026b\u003e"}"#
+    );
+    assert!(last.ends_with(want_attrs), "{last}");
+    assert!(
+        b[0].1.len() > 50,
+        "rotated away too much: {:?}",
+        b[0].1.len()
+    );
+    for extra in [&[][..], &["--tail", "300"]] {
+        let mut a = vec!["logs"];
+        a.extend_from_slice(extra);
+        let out = f.berth(&[a.clone(), vec![name.as_str()]].concat());
+        let ran = docker.docker(&[a, vec!["bt-jcomp"]].concat()).ok();
+        assert!(
+            out.stdout == ran.output.stdout,
+            "logs {extra:?} differs from docker's"
+        );
+        assert!(out.stdout.len() > 5_000);
+    }
+    docker.docker(&["rm", "bt-jcomp"]).ok();
+    f.d.ok(&["rm", &name]);
 }

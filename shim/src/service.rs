@@ -89,6 +89,7 @@ impl Shim for ShimService {
             max_file: log.max_file,
             options: log.options.into_iter().collect(),
             tag: log.tag,
+            attrs: log.attrs.into_iter().collect(),
             non_blocking: log.non_blocking,
             max_buffer_size: log.max_buffer_size,
         };

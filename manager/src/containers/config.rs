@@ -11,16 +11,17 @@ use std::collections::BTreeMap;
 /// as [`super::log_driver::resolve`] settled it at create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogConfig {
-    /// `json-file`, `syslog` or `none`.
+    /// `json-file`, `local`, `syslog` or `none`.
     pub driver: String,
     /// The options as given (with daemon.json's defaults filled in), as
     /// inspect shows them.
     #[serde(default)]
     pub opts: BTreeMap<String, String>,
-    /// json-file: rotate at this many bytes; 0: never.
+    /// json-file: rotate at this many bytes, 0: never; local: rotate at
+    /// this many bytes (docker's default 20 MiB; 0 rotates every entry).
     #[serde(default)]
     pub max_size: u64,
-    /// json-file: files kept (with the live one); 0 means 1.
+    /// json-file and local: files kept (with the live one); 0 means 1.
     #[serde(default)]
     pub max_file: u32,
     /// `mode=non-blocking`.

@@ -260,20 +260,23 @@ impl ContainerService {
 }
 
 impl ContainerService {
-    /// docker logs: the container's json-file log, filtered; with `follow`,
+    /// docker logs: the container's json-file or local log, filtered; with `follow`,
     /// new lines until the container exits (then what is left is drained).
     pub async fn logs(
         &self,
         query: LogsQuery,
     ) -> Result<mpsc::Receiver<Result<LogEntry, ContainerError>>, ContainerError> {
-        use super::logs::{read_logs, LogOptions};
+        use super::logs::{read_logs, LogFormat, LogOptions};
         let record = self.resolve(&query.id)?;
-        if record.config.log.driver != "json-file" {
-            return Err(ContainerError::FailedPrecondition(format!(
-                "configured logging driver does not support reading: {}",
-                record.config.log.driver
-            )));
-        }
+        let (path, format) = match record.config.log.driver.as_str() {
+            "json-file" => (self.paths.log_path(&record.id), LogFormat::JsonFile),
+            "local" => (self.paths.local_log_path(&record.id), LogFormat::Local),
+            other => {
+                return Err(ContainerError::FailedPrecondition(format!(
+                    "configured logging driver does not support reading: {other}"
+                )))
+            }
+        };
         let opts = LogOptions {
             follow: query.follow && record.state.status.is_live(),
             tail: query.tail,
@@ -289,11 +292,11 @@ impl ContainerService {
         let stop = async move {
             let _ = exits.wait_for(|(g, _)| *g > seen).await;
         };
-        let path = self.paths.log_path(&record.id);
-        let mut reader = read_logs(&path, opts, stop).map_err(|source| ContainerError::Logs {
-            id: record.id.clone(),
-            source,
-        })?;
+        let mut reader =
+            read_logs(&path, format, opts, stop).map_err(|source| ContainerError::Logs {
+                id: record.id.clone(),
+                source,
+            })?;
         let (tx, rx) = mpsc::channel(64);
         let id = record.id.clone();
         tokio::spawn(async move {

@@ -112,6 +112,13 @@ impl ContainerService {
         std::fs::create_dir_all(&rootfs).map_err(|e| io_err("create directory", &rootfs, e))?;
         let log_dir = self.paths.log_dir(id);
         std::fs::create_dir_all(&log_dir).map_err(|e| io_err("create directory", &log_dir, e))?;
+        if config.log.driver == "local" {
+            // Made at create, so that `logs` of a container not started yet
+            // reads an empty log.
+            let local_dir = log_dir.join("local-logs");
+            std::fs::create_dir_all(&local_dir)
+                .map_err(|e| io_err("create directory", &local_dir, e))?;
+        }
         let mounts = {
             let snapshotter = snapshotter.clone();
             let key = snapshot_key.clone();
@@ -381,7 +388,14 @@ impl ContainerService {
         crash_point::reached("start-shim-spawned", &id);
         let task = self.launcher.connect(&id, &address).await?;
         let shim_info = shim_info.clone();
-        let task_log = super::log_driver::task_log(&record, &self.paths.log_path(&id))?;
+        // Read (spec and image config) only when an option names env.
+        let opts = &record.config.log.opts;
+        let env = if opts.contains_key("env") || opts.contains_key("env-regex") {
+            self.config_env(&record)
+        } else {
+            Vec::new()
+        };
+        let task_log = super::log_driver::task_log(&record, &self.paths.log_paths(&id), &env)?;
         let created = task
             .create(record.config.options.open_stdin, &task_log)
             .await;

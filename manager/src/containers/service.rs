@@ -12,7 +12,8 @@
 //!   logs), `health`, `restart`, `network`, `ports` beside them.
 //!
 //! ```text
-//! <root>/containers/<id>/           persistent: <id>-json.log (+ rotated files)
+//! <root>/containers/<id>/           persistent: <id>-json.log (+ rotated files),
+//!                                    local-logs/container.log (local driver)
 //! <state>/containers/<id>/          the bundle: config.json, rootfs/ (the snapshot, mounted)
 //! <state>/containers/<id>/shim/     the shim's state dir (pid, exit file)
 //! <state>/runtime/                  the OCI runtime's --root
@@ -78,6 +79,22 @@ impl ContainerPaths {
 
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.persistent.join(id).join(format!("{id}-json.log"))
+    }
+
+    /// The local driver's live file (docker's `local-logs/container.log`).
+    pub fn local_log_path(&self, id: &str) -> PathBuf {
+        self.persistent
+            .join(id)
+            .join("local-logs")
+            .join("container.log")
+    }
+
+    /// Both log files' places, for the shim.
+    pub fn log_paths(&self, id: &str) -> super::log_driver::LogPaths {
+        super::log_driver::LogPaths {
+            json_file: self.log_path(id),
+            local: self.local_log_path(id),
+        }
     }
 }
 

@@ -85,6 +85,27 @@ pub fn command_line(r: &ContainerRecord) -> String {
 }
 
 impl ContainerService {
+    /// The container's `Config.Env` (see [`config_env`]), for the log
+    /// drivers' `env`/`env-regex` attributes.
+    pub(super) fn config_env(&self, r: &ContainerRecord) -> Vec<String> {
+        let spec_path = self.paths.bundle(&r.id).join("config.json");
+        let process = std::fs::read(&spec_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<berth_oci::Spec>(&b).ok())
+            .and_then(|s| s.process);
+        let image_config = self
+            .images
+            .lookup(&r.image_id)
+            .ok()
+            .and_then(|l| ImageRuntimeConfig::from_config_blob(&l.resolved.config_bytes).ok());
+        config_env(
+            image_config.as_ref(),
+            process.as_ref(),
+            &r.config.options.env,
+        )
+        .unwrap_or_default()
+    }
+
     /// The containers `ps` shows (all: stopped ones too), newest first.
     pub fn list(&self, all: bool, size: bool) -> Result<Vec<Summary>, ContainerError> {
         let mut out = Vec::new();

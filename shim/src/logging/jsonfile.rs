@@ -1,64 +1,50 @@
 //! Docker's `json-file` log driver: one JSON object per message,
-//! `{"log":"hello\n","stream":"stdout","time":"2026-11-22T07:11:17.123456789Z"}`.
+//! `{"log":"hello\n","stream":"stdout","attrs":{...},"time":"2026-11-22T07:11:17.123456789Z"}`.
 //! The copier cut the output into messages ([`super::copier`]); only a
-//! message that is not partial gets its `\n` back.
+//! message that is not partial gets its `\n` back. `attrs` (docker's
+//! `labels`/`env`/`env-regex` extra attributes, rendered by berthd) is
+//! there only when there are any, in docker's place (between `stream` and
+//! `time`) and key order (Go marshals a map sorted by key).
 //!
-//! Entries of one batch are gathered and written with one write(2).
-//!
-//! Rotation follows docker's `loggerutils.LogFile`: before an entry is
-//! written, a file that has reached `max-size` is renamed to `.1` (`.1` to
-//! `.2`, ..., dropping the oldest so that at most `max-file` files exist), or
-//! truncated when `max-file` is 1. A file can therefore exceed `max-size` by
-//! one entry. Strings are escaped as docker's jsonlog does: `<`, `>` and `&`
-//! as `\u003c`..., invalid UTF-8 as U+FFFD.
+//! Rotation and compression are [`super::logfile`]'s (docker's
+//! `loggerutils.LogFile`). Strings are escaped as docker's jsonlog does:
+//! `<`, `>` and `&` as `\u003c`..., invalid UTF-8 as U+FFFD.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::logfile::{LogFile, LogFileError, Rotation};
 use super::{LogDriver, LogError, LogMessage};
 use crate::timefmt::rfc3339_nano;
 
 /// Failures of the json-file log.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonLogError {
-    #[error("open log file {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("write log file {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("rotate log file {path}: {source}")]
-    Rotate {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] LogFileError),
     #[error("max-file {max_file} needs a max-size for log file {path} (docker refuses it too)")]
     MaxFileWithoutMaxSize { path: PathBuf, max_file: u32 },
 }
 
 /// Where and how much to log.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct JsonLogOptions {
     pub path: PathBuf,
     /// Rotate once the file holds this many bytes; 0: never.
     pub max_size: u64,
     /// Files kept, the live one included (at least 1).
     pub max_file: u32,
+    /// gzip rotated files (`compress=true`).
+    pub compress: bool,
+    /// docker's extra attributes, written as each entry's `attrs`.
+    pub attrs: BTreeMap<String, String>,
 }
 
 /// An open json-file log of one container.
 pub struct JsonFileLog {
-    options: JsonLogOptions,
-    file: File,
-    /// Bytes in the file, with those buffered.
-    size: u64,
-    /// Entries not written yet (written at each batch's end).
-    buf: Vec<u8>,
+    file: LogFile,
+    /// `,"attrs":{...}` ready to write, or empty.
+    attrs: Vec<u8>,
 }
 
 impl JsonFileLog {
@@ -71,93 +57,52 @@ impl JsonFileLog {
                 max_file: options.max_file,
             });
         }
-        let file = open_append(&options.path)?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(JsonFileLog {
-            options,
-            file,
-            size,
-            buf: Vec::with_capacity(16 * 1024),
-        })
+        let mut attrs = Vec::new();
+        if !options.attrs.is_empty() {
+            attrs.extend_from_slice(b",\"attrs\":{");
+            for (i, (k, v)) in options.attrs.iter().enumerate() {
+                if i > 0 {
+                    attrs.push(b',');
+                }
+                write_json_string(&mut attrs, k.as_bytes());
+                attrs.push(b':');
+                write_json_string(&mut attrs, v.as_bytes());
+            }
+            attrs.push(b'}');
+        }
+        let file = LogFile::open(
+            options.path,
+            Rotation {
+                max_size: (options.max_size > 0).then_some(options.max_size),
+                max_file: options.max_file,
+                compress: options.compress,
+            },
+            0o640,
+        )?;
+        Ok(JsonFileLog { file, attrs })
     }
 
     /// The live log file.
     pub fn path(&self) -> &Path {
-        &self.options.path
+        self.file.path()
     }
 
     /// Adds one entry to the buffer; a file at max-size is rotated first.
     fn write_entry(&mut self, msg: &LogMessage<'_>) -> Result<(), JsonLogError> {
-        if self.options.max_size > 0 && self.size >= self.options.max_size {
-            self.write_out()?;
-            self.rotate()?;
-        }
-        let before = self.buf.len();
-        let entry = &mut self.buf;
-        entry.extend_from_slice(b"{\"log\":");
-        write_json_message(entry, msg.line, !msg.partial);
-        entry.extend_from_slice(b",\"stream\":\"");
-        entry.extend_from_slice(msg.stream.name().as_bytes());
-        entry.extend_from_slice(b"\",\"time\":\"");
-        entry.extend_from_slice(rfc3339_nano(msg.time).as_bytes());
-        entry.extend_from_slice(b"\"}\n");
-        self.size += (self.buf.len() - before) as u64;
+        let attrs = &self.attrs;
+        self.file.append(msg.time, |entry| {
+            entry.extend_from_slice(b"{\"log\":");
+            write_json_message(entry, msg.line, !msg.partial);
+            entry.extend_from_slice(b",\"stream\":\"");
+            entry.extend_from_slice(msg.stream.name().as_bytes());
+            entry.push(b'"');
+            entry.extend_from_slice(attrs);
+            entry.extend_from_slice(b",\"time\":\"");
+            entry.extend_from_slice(rfc3339_nano(msg.time).as_bytes());
+            entry.extend_from_slice(b"\"}\n");
+        })?;
         Ok(())
     }
-
-    /// Writes the buffered entries to the file.
-    fn write_out(&mut self) -> Result<(), JsonLogError> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let result = self.file.write_all(&self.buf);
-        self.buf.clear();
-        result.map_err(|source| JsonLogError::Write {
-            path: self.options.path.clone(),
-            source,
-        })
-    }
-
-    fn rotate(&mut self) -> Result<(), JsonLogError> {
-        let path = self.options.path.clone();
-        let err = |source| JsonLogError::Rotate {
-            path: path.clone(),
-            source,
-        };
-        if self.options.max_file < 2 {
-            self.file.set_len(0).map_err(err)?;
-            self.size = 0;
-            return Ok(());
-        }
-        for n in (1..self.options.max_file - 1).rev() {
-            let from = numbered(&path, n);
-            if from.exists() {
-                std::fs::rename(&from, numbered(&path, n + 1)).map_err(err)?;
-            }
-        }
-        std::fs::rename(&path, numbered(&path, 1)).map_err(err)?;
-        self.file = open_append(&path)?;
-        self.size = 0;
-        Ok(())
-    }
-}
-
-fn open_append(path: &Path) -> Result<File, JsonLogError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|source| JsonLogError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
-/// `path.N`, a rotated file.
-fn numbered(path: &Path, n: u32) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(format!(".{n}"));
-    PathBuf::from(s)
 }
 
 impl LogDriver for JsonFileLog {
@@ -170,15 +115,7 @@ impl LogDriver for JsonFileLog {
     }
 
     fn flush(&mut self) -> Result<(), LogError> {
-        Ok(self.write_out()?)
-    }
-}
-
-impl Drop for JsonFileLog {
-    fn drop(&mut self) {
-        if let Err(e) = self.write_out() {
-            eprintln!("berth-shim: {e}");
-        }
+        Ok(self.file.flush().map_err(JsonLogError::from)?)
     }
 }
 
@@ -293,6 +230,7 @@ mod tests {
             path: dir.join("c.log"),
             max_size,
             max_file,
+            ..Default::default()
         })
         .unwrap()
     }
@@ -406,6 +344,7 @@ mod tests {
             path: dir.join("c.log"),
             max_size: 0,
             max_file: 3,
+            ..Default::default()
         })
         .err()
         .unwrap();

@@ -5,7 +5,8 @@
 //! pipe/pty read (stdio.rs) -> copier::LineSplitter -> Batch of lines
 //!     -> sink::LogSink (blocking: bounded queue, the pump waits;
 //!                       non-blocking: max-buffer-size bytes, overflow dropped and counted)
-//!     -> one worker thread -> dyn LogDriver (jsonfile, syslog)
+//!     -> one worker thread -> dyn LogDriver (jsonfile, local, syslog)
+//!                                 (jsonfile, local -> logfile: rotation, gzip)
 //! ```
 //!
 //! * The pump never calls a driver itself: a driver may block (a syslog
@@ -28,6 +29,9 @@
 
 pub mod copier;
 pub mod jsonfile;
+pub mod local;
+pub mod logfile;
+pub mod partial;
 pub mod sink;
 pub mod syslog;
 
@@ -83,9 +87,10 @@ pub trait LogDriver: Send {
 /// LogConfig).
 #[derive(Clone, Debug, Default)]
 pub struct LogSettings {
-    /// `json-file`, `syslog`, `none`; empty: json-file when a path is given.
+    /// `json-file`, `local`, `syslog`, `none`; empty: json-file when a path
+    /// is given.
     pub driver: String,
-    /// The json-file log.
+    /// The json-file or local log's live file.
     pub path: String,
     pub max_size: u64,
     pub max_file: u32,
@@ -93,9 +98,27 @@ pub struct LogSettings {
     pub options: BTreeMap<String, String>,
     /// The tag berthd rendered from the `tag` template.
     pub tag: String,
+    /// docker's extra attributes (`labels`, `env`, `env-regex`) as berthd
+    /// rendered them.
+    pub attrs: BTreeMap<String, String>,
     /// `mode=non-blocking`, with `max-buffer-size` (0: docker's default).
     pub non_blocking: bool,
     pub max_buffer_size: u64,
+}
+
+impl LogSettings {
+    /// A boolean option as Go's strconv.ParseBool reads it (berthd
+    /// checked it), or `default` when not given.
+    pub fn bool_option(&self, key: &str, default: bool) -> Result<bool, LogError> {
+        match self.options.get(key).map(String::as_str) {
+            None | Some("") => Ok(default),
+            Some("1" | "t" | "T" | "TRUE" | "true" | "True") => Ok(true),
+            Some("0" | "f" | "F" | "FALSE" | "false" | "False") => Ok(false),
+            Some(other) => Err(LogError::InvalidOption(format!(
+                "invalid boolean value for {key}: {other:?}"
+            ))),
+        }
+    }
 }
 
 /// Failures of the log drivers.
@@ -103,6 +126,8 @@ pub struct LogSettings {
 pub enum LogError {
     #[error(transparent)]
     JsonFile(#[from] jsonfile::JsonLogError),
+    #[error(transparent)]
+    Local(#[from] local::LocalLogError),
     #[error(transparent)]
     Syslog(#[from] syslog::SyslogError),
     #[error("{0}")]
@@ -125,8 +150,11 @@ impl LogError {
             LogError::JsonFile(e) => matches!(
                 e,
                 jsonfile::JsonLogError::MaxFileWithoutMaxSize { .. }
-                    | jsonfile::JsonLogError::Open { .. }
+                    | jsonfile::JsonLogError::File(logfile::LogFileError::Open { .. })
             ),
+            LogError::Local(local::LocalLogError::File(e)) => {
+                matches!(e, logfile::LogFileError::Open { .. })
+            }
             LogError::Syslog(e) => e.is_invalid_argument(),
             LogError::Worker { .. } => false,
         }
@@ -149,8 +177,24 @@ pub fn open(settings: &LogSettings) -> Result<Option<LogSink>, LogError> {
                 path: PathBuf::from(&settings.path),
                 max_size: settings.max_size,
                 max_file: settings.max_file,
+                compress: settings.bool_option("compress", false)?,
+                attrs: settings.attrs.clone(),
             })?)
         }
+        ("local", true) => {
+            return Err(LogError::InvalidOption(
+                "log driver local needs a path".to_string(),
+            ))
+        }
+        ("local", false) => Box::new(local::LocalLog::open(
+            PathBuf::from(&settings.path),
+            logfile::Rotation {
+                // docker's local driver rotates at any max-size, 0 too.
+                max_size: Some(settings.max_size),
+                max_file: settings.max_file,
+                compress: settings.bool_option("compress", true)?,
+            },
+        )?),
         ("syslog", _) => Box::new(syslog::Syslog::open(&settings.options, &settings.tag)?),
         (other, _) => return Err(LogError::UnknownDriver(other.to_string())),
     };

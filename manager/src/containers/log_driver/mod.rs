@@ -25,7 +25,7 @@
 pub mod tag;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 
 use super::config::LogConfig;
 use super::record::ContainerRecord;
@@ -53,10 +53,9 @@ pub enum LogConfigError {
 }
 
 /// The drivers berth-shim writes.
-const SUPPORTED: [&str; 3] = ["json-file", "syslog", "none"];
+const SUPPORTED: [&str; 4] = ["json-file", "local", "syslog", "none"];
 /// Docker 20.10's other drivers on Linux: known, not built.
-const NOT_BUILT: [&str; 8] = [
-    "local",
+const NOT_BUILT: [&str; 7] = [
     "journald",
     "awslogs",
     "fluentd",
@@ -145,6 +144,7 @@ pub fn resolve(
         .collect();
     match driver {
         "json-file" => json_file(&own, &mut config)?,
+        "local" => local(&own, &mut config)?,
         "syslog" => syslog(&own)?,
         _ => {}
     }
@@ -157,10 +157,24 @@ pub fn resolve(
     Ok(config)
 }
 
+/// Where a container's log files are, under its directory: json-file's
+/// `<id>-json.log` and local's `local-logs/container.log` (docker's names).
+#[derive(Clone, Debug)]
+pub struct LogPaths {
+    pub json_file: PathBuf,
+    pub local: PathBuf,
+}
+
 /// What the shim is told at start: the driver, its options, the rendered
-/// tag (`{{.ID}}` unless `tag` says otherwise; json-file has none) and the
-/// json-file path (`json_path`).
-pub fn task_log(record: &ContainerRecord, json_path: &Path) -> Result<TaskLog, LogConfigError> {
+/// tag (`{{.ID}}` unless `tag` says otherwise; json-file and local have
+/// none unless asked), json-file's extra attributes (`labels`, `env`,
+/// `env-regex`, and the tag, as docker's jsonfilelog.New) and the log file
+/// of json-file and local. `env` is the container's `Config.Env`.
+pub fn task_log(
+    record: &ContainerRecord,
+    paths: &LogPaths,
+    env: &[String],
+) -> Result<TaskLog, LogConfigError> {
     let log = &record.config.log;
     let info = tag::TagInfo {
         full_id: record.id.clone(),
@@ -175,22 +189,37 @@ pub fn task_log(record: &ContainerRecord, json_path: &Path) -> Result<TaskLog, L
         hostname: record.hostname.clone(),
     };
     let template = log.opts.get("tag").map(String::as_str).unwrap_or("");
-    let default = if log.driver == "json-file" {
+    let file_driver = matches!(log.driver.as_str(), "json-file" | "local");
+    let default = if file_driver {
         ""
     } else {
         tag::DEFAULT_TEMPLATE
     };
+    let tag = tag::render(template, default, &info)?;
+    let mut attrs = BTreeMap::new();
+    if log.driver == "json-file" {
+        attrs = tag::extra_attributes(
+            &log.opts,
+            &record.config.options.labels,
+            env,
+            str::to_string,
+        )?;
+        if !tag.is_empty() {
+            attrs.insert("tag".to_string(), tag.clone());
+        }
+    }
     Ok(TaskLog {
         driver: log.driver.clone(),
-        path: if log.driver == "json-file" {
-            json_path.to_path_buf()
-        } else {
-            Default::default()
+        path: match log.driver.as_str() {
+            "json-file" => paths.json_file.clone(),
+            "local" => paths.local.clone(),
+            _ => PathBuf::new(),
         },
         max_size: log.max_size,
         max_file: log.max_file,
         options: log.opts.clone(),
-        tag: tag::render(template, default, &info)?,
+        tag,
+        attrs,
         non_blocking: log.non_blocking,
         max_buffer_size: log.max_buffer_size,
     })
@@ -263,14 +292,9 @@ fn json_file(own: &BTreeMap<&str, &str>, config: &mut LogConfig) -> Result<(), L
         }
     }
     if let Some(v) = own.get("compress") {
-        if go_parse_bool(v)? {
-            if max_file == 1 || capacity == -1 {
-                return Err(invalid(
-                    "compress cannot be true when max-file is less than 2 or max-size is not set",
-                ));
-            }
-            return Err(LogConfigError::OptionNotImplemented(
-                "json-file compress=true (rotated files are kept uncompressed)".to_string(),
+        if go_parse_bool(v)? && (max_file == 1 || capacity == -1) {
+            return Err(invalid(
+                "compress cannot be true when max-file is less than 2 or max-size is not set",
             ));
         }
     }
@@ -279,6 +303,47 @@ fn json_file(own: &BTreeMap<&str, &str>, config: &mut LogConfig) -> Result<(), L
         config.max_size = capacity as u64;
         config.max_file = max_file.min(u32::MAX as i64) as u32;
     }
+    Ok(())
+}
+
+/// docker 20.10's local driver: its keys (local.go `LogOptKeys`: no tag,
+/// labels or env), then what New() and validateConfig check of the
+/// values, with their messages. Defaults: 20 MiB, 5 files, compressed.
+fn local(own: &BTreeMap<&str, &str>, config: &mut LogConfig) -> Result<(), LogConfigError> {
+    known_keys(own, &["max-file", "max-size", "compress"], |k| {
+        format!("unknown log opt '{k}' for log driver local")
+    })?;
+    let mut capacity: i64 = 20 * 1024 * 1024;
+    if let Some(v) = own.get("max-size") {
+        capacity = berth_docker::size::parse_human_size(v)
+            .map_err(|e| invalid(format!("invalid value for max-size: {v}: {e}")))?;
+    }
+    let mut max_file: i64 = 5;
+    if let Some(v) = own.get("max-file") {
+        max_file = v.parse().map_err(|_| {
+            invalid(format!(
+                "invalid value for max-file: {v}: strconv.Atoi: parsing {v:?}: invalid syntax"
+            ))
+        })?;
+    }
+    let mut compress = true;
+    if let Some(v) = own.get("compress") {
+        compress = go_parse_bool(v)
+            .map_err(|e| invalid(format!("error reading compress log option: {e}")))?;
+    }
+    if capacity < 0 {
+        return Err(invalid("max size should be a positive number"));
+    }
+    if max_file < 0 {
+        return Err(invalid("max file count cannot be less than 0"));
+    }
+    if compress && max_file <= 1 {
+        return Err(invalid(
+            "compression cannot be enabled when max file count is 1",
+        ));
+    }
+    config.max_size = capacity as u64;
+    config.max_file = max_file.min(u32::MAX as i64) as u32;
     Ok(())
 }
 

@@ -50,6 +50,8 @@ pub enum EntryError {
     Stream(String),
     #[error("bad time: {0}")]
     Time(#[from] TimeError),
+    #[error("not a local log entry: {0}")]
+    Local(&'static str),
 }
 
 #[derive(serde::Deserialize)]
@@ -78,6 +80,113 @@ pub fn decode_entry(line: &[u8]) -> Result<LogEntry, EntryError> {
         line: raw.log.into_owned().into_bytes(),
         attrs: raw.attrs,
     })
+}
+
+/// Decodes one entry of docker's `local` format (the protobuf `LogEntry`
+/// between its size frames; shim/src/logging/local.rs writes it). As
+/// docker's reader, the newline comes back only to entries without partial
+/// metadata; attributes (field 6, docker 23+) become `attrs`.
+pub fn decode_local(mut body: &[u8]) -> Result<LogEntry, EntryError> {
+    let mut stream = None;
+    let mut nanos: i64 = 0;
+    let mut line: &[u8] = &[];
+    let mut has_meta = false;
+    let mut attrs = BTreeMap::new();
+    while !body.is_empty() {
+        let key = varint(&mut body)?;
+        let (field, wire) = (key >> 3, key & 7);
+        match wire {
+            0 => {
+                let v = varint(&mut body)?;
+                if field == 2 {
+                    nanos = v as i64;
+                }
+            }
+            2 => {
+                let len = varint(&mut body)? as usize;
+                if len > body.len() {
+                    return Err(EntryError::Local("field runs past the entry"));
+                }
+                let (value, rest) = body.split_at(len);
+                body = rest;
+                match field {
+                    1 => {
+                        stream = Some(match value {
+                            b"stdout" => LogStream::Stdout,
+                            b"stderr" => LogStream::Stderr,
+                            other => {
+                                return Err(EntryError::Stream(
+                                    String::from_utf8_lossy(other).into_owned(),
+                                ))
+                            }
+                        })
+                    }
+                    3 => line = value,
+                    5 => has_meta = true,
+                    6 => {
+                        let (k, v) = decode_attr(value)?;
+                        attrs.insert(k, v);
+                    }
+                    _ => {}
+                }
+            }
+            1 if body.len() >= 8 => body = &body[8..],
+            5 if body.len() >= 4 => body = &body[4..],
+            _ => return Err(EntryError::Local("bad wire type")),
+        }
+    }
+    let mut line = line.to_vec();
+    if !has_meta {
+        line.push(b'\n');
+    }
+    Ok(LogEntry {
+        stream: stream.ok_or(EntryError::Local("no source"))?,
+        time: if nanos >= 0 {
+            std::time::UNIX_EPOCH + std::time::Duration::from_nanos(nanos as u64)
+        } else {
+            std::time::UNIX_EPOCH
+        },
+        line,
+        attrs,
+    })
+}
+
+/// A `LogAttr {key = 1; value = 2}`.
+fn decode_attr(mut body: &[u8]) -> Result<(String, String), EntryError> {
+    let (mut k, mut v) = (String::new(), String::new());
+    while !body.is_empty() {
+        let key = varint(&mut body)?;
+        if key & 7 != 2 {
+            return Err(EntryError::Local("bad attribute"));
+        }
+        let len = varint(&mut body)? as usize;
+        if len > body.len() {
+            return Err(EntryError::Local("attribute runs past the entry"));
+        }
+        let text = String::from_utf8_lossy(&body[..len]).into_owned();
+        match key >> 3 {
+            1 => k = text,
+            2 => v = text,
+            _ => {}
+        }
+        body = &body[len..];
+    }
+    Ok((k, v))
+}
+
+fn varint(body: &mut &[u8]) -> Result<u64, EntryError> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let Some((&b, rest)) = body.split_first() else {
+            return Err(EntryError::Local("truncated varint"));
+        };
+        *body = rest;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(EntryError::Local("varint too long"))
 }
 
 /// The prefix `docker logs --details` puts before a line: the attributes as
@@ -139,6 +248,27 @@ mod tests {
         let mut odd = BTreeMap::new();
         odd.insert("k&=".to_string(), "é/".to_string());
         assert_eq!(format_details(&odd), "k%26%3D=%C3%A9%2F ");
+    }
+
+    #[test]
+    fn decodes_local_entries() {
+        // source stdout, time_nano 1000000005, line "hi".
+        let e = decode_local(&[
+            0x0a, 6, b's', b't', b'd', b'o', b'u', b't', 0x10, 0x85, 0x94, 0xeb, 0xdc, 0x03, 0x1a,
+            2, b'h', b'i',
+        ])
+        .unwrap();
+        assert_eq!(e.stream, LogStream::Stdout);
+        assert_eq!(e.line, b"hi\n");
+        assert_eq!(e.time, UNIX_EPOCH + Duration::new(1, 5));
+        // A partial piece (metadata, field 5): no newline added.
+        let e = decode_local(&[
+            0x0a, 6, b's', b't', b'd', b'e', b'r', b'r', 0x20, 1, 0x2a, 2, 0x18, 1,
+        ])
+        .unwrap();
+        assert_eq!((e.stream, e.line.as_slice()), (LogStream::Stderr, &b""[..]));
+        assert!(decode_local(&[0x0a, 9, b'x']).is_err());
+        assert!(decode_local(&[0x1a, 1, b'x']).is_err());
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! Reading a container's docker json-file log while berth-shim writes it:
-//! what `berth logs [-f] [--tail N] [--since T] [--until T] [-t] [--details]`
-//! shows.
+//! Reading a container's docker json-file or local log while berth-shim
+//! writes it: what `berth logs [-f] [--tail N] [--since T] [--until T] [-t]
+//! [--details]` shows. The two formats differ only in how entries are cut
+//! from the bytes ([`LogFormat`]): json-file's are lines, local's are
+//! protobuf entries framed by their size before and after; files, rotation,
+//! compression (`PATH.N.gz`), tail and follow are the same.
 //!
 //! The shim (shim/src/jsonlog.rs) writes one JSON object per line to
 //! `<id>-json.log` and rotates it like docker's `loggerutils.LogFile`:
@@ -50,6 +53,15 @@ use tokio::task::AbortHandle;
 
 pub use entry::{format_details, EntryError, LogEntry, LogStream};
 pub use files::FilesError;
+
+/// How entries are laid out in a log's files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object a line.
+    JsonFile,
+    /// docker's local driver: `[u32 size][LogEntry][u32 size]`.
+    Local,
+}
 
 /// What to read from a log (`berth logs` flags).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +118,14 @@ pub enum LogError {
         offset: u64,
         limit: usize,
     },
+    /// A local-format frame whose sizes are wrong: what follows cannot be
+    /// cut into entries (docker's reader stops there too).
+    #[error("corrupt entry frame in log file {path} at byte {offset}: {what}")]
+    Frame {
+        path: PathBuf,
+        offset: u64,
+        what: &'static str,
+    },
 }
 
 impl LogError {
@@ -133,6 +153,7 @@ const CHANNEL_DEPTH: usize = 8;
 /// Fails at once when the log's directory does not exist.
 pub fn read_logs(
     path: &Path,
+    format: LogFormat,
     opts: LogOptions,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<LogReader, LogError> {
@@ -156,6 +177,8 @@ pub fn read_logs(
     };
     let reader = reader::Reader {
         files,
+        format,
+        seen: None,
         opts,
         tx,
         stop: stop_flag,

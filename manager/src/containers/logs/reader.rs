@@ -29,11 +29,11 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 
-use super::entry::decode_entry;
+use super::entry::{decode_entry, decode_local};
 use super::files::{LogFileSet, OpenLogFile};
-use super::tail::find_tail_start;
+use super::tail::{find_tail_start, find_tail_start_framed};
 use super::watch::{DirWatch, StopBell};
-use super::{LogEntry, LogError, LogOptions, LogStream};
+use super::{LogEntry, LogError, LogFormat, LogOptions, LogStream};
 
 /// Bytes read at a time.
 const CHUNK: usize = 64 * 1024;
@@ -128,6 +128,10 @@ impl Cursor {
 /// One reader of one log.
 pub struct Reader {
     pub files: LogFileSet,
+    pub format: LogFormat,
+    /// The time of the last entry read (to find the place again when the
+    /// file being read was compressed under the reader).
+    pub seen: Option<SystemTime>,
     pub opts: LogOptions,
     pub tx: mpsc::Sender<Batch>,
     /// Set once the caller's stop future resolved (following only).
@@ -172,7 +176,11 @@ impl Reader {
                     // A log that appeared while we waited is all new.
                     Some(n) if !waited => {
                         let refs: Vec<&std::fs::File> = files.iter().map(|f| &f.file).collect();
-                        let start = find_tail_start(&refs, n).map_err(|source| LogError::Read {
+                        let start = match self.format {
+                            LogFormat::JsonFile => find_tail_start(&refs, n),
+                            LogFormat::Local => find_tail_start_framed(&refs, n),
+                        };
+                        let start = start.map_err(|source| LogError::Read {
                             path: self.files.live_path().to_path_buf(),
                             source,
                         })?;
@@ -241,7 +249,7 @@ impl Reader {
         if self.files.live_id()? == Some(cursor.file.id) {
             return Ok(None);
         }
-        Ok(self.files.open_successor(cursor.file.id)?)
+        Ok(self.files.open_successor(cursor.file.id, self.seen)?)
     }
 
     /// Reads the cursor's file to its current end, handling every complete
@@ -284,8 +292,11 @@ impl Reader {
         }
     }
 
-    /// Handles the complete lines in `pending` and keeps the rest.
+    /// Handles the complete entries in `pending` and keeps the rest.
     fn cut_lines(&mut self, cursor: &mut Cursor) -> Flow {
+        if self.format == LogFormat::Local {
+            return self.cut_frames(cursor);
+        }
         let base = cursor.pending_offset();
         let mut start = 0;
         let mut flow = Flow::Continue;
@@ -320,12 +331,71 @@ impl Reader {
         flow
     }
 
+    /// Cuts local-format frames (`[size][entry][size]`) from `pending`.
+    /// A frame whose sizes disagree or exceed [`MAX_ENTRY_LINE`] ends the
+    /// stream with [`LogError::Frame`]: nothing after it can be found.
+    fn cut_frames(&mut self, cursor: &mut Cursor) -> Flow {
+        let base = cursor.pending_offset();
+        let mut start = 0;
+        let mut flow = Flow::Continue;
+        while cursor.pending.len() - start >= 4 {
+            let p = &cursor.pending[start..];
+            let size = u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize;
+            if size > MAX_ENTRY_LINE {
+                flow = self.frame_error(cursor, base + start as u64, "entry too large");
+                start = cursor.pending.len();
+                break;
+            }
+            if p.len() < size + 8 {
+                break;
+            }
+            let footer = u32::from_be_bytes([p[size + 4], p[size + 5], p[size + 6], p[size + 7]]);
+            if footer as usize != size {
+                flow =
+                    self.frame_error(cursor, base + start as u64, "sizes before and after differ");
+                start = cursor.pending.len();
+                break;
+            }
+            let body = p[4..4 + size].to_vec();
+            let offset = base + start as u64;
+            start += size + 8;
+            let decoded = decode_local(&body);
+            if self.handle_decoded(decoded, cursor, offset) == Flow::End {
+                flow = Flow::End;
+                break;
+            }
+        }
+        cursor.pending.drain(..start);
+        flow
+    }
+
+    /// A corrupt frame: reported as the stream's last item.
+    fn frame_error(&mut self, cursor: &mut Cursor, offset: u64, what: &'static str) -> Flow {
+        let err = LogError::Frame {
+            path: cursor.file.path.clone(),
+            offset,
+            what,
+        };
+        let _ = self.send(Err(err));
+        Flow::End
+    }
+
     /// Decodes, filters and sends one line.
     fn handle_line(&mut self, line: &[u8], cursor: &Cursor, offset: u64) -> Flow {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Flow::Continue;
         }
-        let entry = match decode_entry(line) {
+        self.handle_decoded(decode_entry(line), cursor, offset)
+    }
+
+    /// Filters and sends one decoded entry.
+    fn handle_decoded(
+        &mut self,
+        decoded: Result<LogEntry, super::EntryError>,
+        cursor: &Cursor,
+        offset: u64,
+    ) -> Flow {
+        let entry = match decoded {
             Ok(e) => e,
             Err(source) => {
                 let err = LogError::Malformed {
@@ -336,6 +406,7 @@ impl Reader {
                 return self.send(Err(err));
             }
         };
+        self.seen = Some(entry.time);
         if self.opts.since.is_some_and(|since| entry.time < since) {
             return Flow::Continue;
         }
@@ -416,6 +487,8 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(16);
         let mut reader = Reader {
             files: files.clone(),
+            format: LogFormat::JsonFile,
+            seen: None,
             opts: LogOptions::default(),
             tx,
             stop: Arc::default(),

@@ -74,6 +74,55 @@ pub fn find_tail_start(files: &[&File], n: usize) -> io::Result<TailStart> {
     })
 }
 
+/// [`find_tail_start`] for docker's local format, whose entries are framed
+/// by their size before and after (`[n][entry][n]`, n a big-endian u32):
+/// walked back from each file's end by its footers, one read per entry. A
+/// frame that does not check out (a footer and header that differ, a
+/// write under way) ends the walk there: the file is read from its start.
+pub fn find_tail_start_framed(files: &[&File], n: usize) -> io::Result<TailStart> {
+    let mut scanned = 0;
+    let mut needed = n;
+    for index in (0..files.len()).rev() {
+        let file = files[index];
+        let mut end = file.metadata()?.len();
+        let mut found_all = needed == 0;
+        while end >= 8 && !found_all {
+            let mut size = [0u8; 4];
+            file.read_exact_at(&mut size, end - 4)?;
+            let len = u64::from(u32::from_be_bytes(size));
+            let Some(start) = end.checked_sub(len + 8) else {
+                end = 0;
+                break;
+            };
+            let mut head = [0u8; 4];
+            file.read_exact_at(&mut head, start)?;
+            scanned += 8;
+            if head != size {
+                end = 0;
+                break;
+            }
+            end = start;
+            needed -= 1;
+            found_all = needed == 0;
+        }
+        if found_all {
+            return Ok(TailStart {
+                file: index,
+                offset: end,
+                scanned,
+            });
+        }
+        if index == 0 {
+            break;
+        }
+    }
+    Ok(TailStart {
+        file: 0,
+        offset: 0,
+        scanned,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +195,35 @@ mod tests {
         for n in [1, 65, 66, 131, 299, 300] {
             assert_eq!(tail(&[&f], n), at(0, (300 - n as u64) * 1000), "tail {n}");
         }
+    }
+
+    fn framed(entries: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in entries {
+            let n = (e.len() as u32).to_be_bytes();
+            out.extend_from_slice(&n);
+            out.extend_from_slice(e.as_bytes());
+            out.extend_from_slice(&n);
+        }
+        out
+    }
+
+    #[test]
+    fn framed_entries_across_files() {
+        let dir = temp_dir("framed");
+        std::fs::write(dir.join("old"), framed(&["a", "bb"])).unwrap();
+        std::fs::write(dir.join("live"), framed(&["ccc"])).unwrap();
+        let old = File::open(dir.join("old")).unwrap();
+        let live = File::open(dir.join("live")).unwrap();
+        let t = |n| {
+            let s = find_tail_start_framed(&[&old, &live], n).unwrap();
+            (s.file, s.offset)
+        };
+        assert_eq!(t(0), at(1, 11));
+        assert_eq!(t(1), at(1, 0));
+        assert_eq!(t(2), at(0, 9));
+        assert_eq!(t(3), at(0, 0));
+        assert_eq!(t(9), at(0, 0));
     }
 
     /// A huge log (a sparse 64 GiB file, so the test writes almost

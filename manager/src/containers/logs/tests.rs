@@ -127,7 +127,7 @@ async fn next(reader: &mut LogReader) -> LogEntry {
 }
 
 async fn read_all(path: &Path, opts: LogOptions) -> (Vec<LogEntry>, Vec<LogError>) {
-    collect(read_logs(path, opts, std::future::pending()).unwrap()).await
+    collect(read_logs(path, LogFormat::JsonFile, opts, std::future::pending()).unwrap()).await
 }
 
 #[tokio::test]
@@ -291,6 +291,7 @@ async fn a_missing_log_is_empty_and_a_missing_directory_fails() {
     assert!(e.is_empty() && errors.is_empty());
     let err = read_logs(
         &dir.join("gone/log"),
+        LogFormat::JsonFile,
         LogOptions::default(),
         std::future::pending(),
     )
@@ -316,7 +317,7 @@ async fn follow_reads_new_entries_waits_for_partial_lines_and_drains_on_stop() {
     let mut log = TestLog::new(&path, 0, 1);
     write_numbered(&mut log, 0..2);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut reader = read_logs(&path, following(), async {
+    let mut reader = read_logs(&path, LogFormat::JsonFile, following(), async {
         let _ = stop_rx.await;
     })
     .unwrap();
@@ -350,7 +351,7 @@ async fn follow_across_rotations_loses_and_repeats_nothing() {
     let path = dir.join("log");
     let mut log = TestLog::new(&path, 1000, 100_000);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let reader = read_logs(&path, following(), async {
+    let reader = read_logs(&path, LogFormat::JsonFile, following(), async {
         let _ = stop_rx.await;
     })
     .unwrap();
@@ -376,7 +377,13 @@ async fn follow_keeps_up_with_a_small_max_file() {
     // About 14 entries per file, 2 files kept: a reader that fell a file
     // behind would lose entries, one that re-read a file would repeat them.
     let mut log = TestLog::new(&path, 1000, 2);
-    let mut reader = read_logs(&path, following(), std::future::pending()).unwrap();
+    let mut reader = read_logs(
+        &path,
+        LogFormat::JsonFile,
+        following(),
+        std::future::pending(),
+    )
+    .unwrap();
     let mut got = Vec::new();
     for batch in 0..40u64 {
         write_numbered(&mut log, batch * 5..batch * 5 + 5);
@@ -394,7 +401,13 @@ async fn follow_restarts_a_truncated_file() {
     let dir = temp_dir("truncate");
     let path = dir.join("log");
     let mut log = TestLog::new(&path, 700, 1);
-    let mut reader = read_logs(&path, following(), std::future::pending()).unwrap();
+    let mut reader = read_logs(
+        &path,
+        LogFormat::JsonFile,
+        following(),
+        std::future::pending(),
+    )
+    .unwrap();
     let mut got = Vec::new();
     for i in 0..30u64 {
         write_numbered(&mut log, i..i + 1);
@@ -410,7 +423,13 @@ async fn follow_notices_a_truncation_already_written_past() {
     let path = dir.join("log");
     let mut log = TestLog::new(&path, 0, 1);
     write_numbered(&mut log, 0..3);
-    let mut reader = read_logs(&path, following(), std::future::pending()).unwrap();
+    let mut reader = read_logs(
+        &path,
+        LogFormat::JsonFile,
+        following(),
+        std::future::pending(),
+    )
+    .unwrap();
     let got = [
         next(&mut reader).await,
         next(&mut reader).await,
@@ -444,7 +463,7 @@ async fn follow_waits_for_the_log_to_appear() {
         tail: Some(0),
         ..following()
     };
-    let mut reader = read_logs(&path, opts, std::future::pending()).unwrap();
+    let mut reader = read_logs(&path, LogFormat::JsonFile, opts, std::future::pending()).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut log = TestLog::new(&path, 0, 1);
     write_numbered(&mut log, 0..2);
@@ -462,6 +481,7 @@ async fn follow_with_tail_zero_shows_only_new_entries() {
     write_numbered(&mut log, 0..5);
     let mut reader = read_logs(
         &path,
+        LogFormat::JsonFile,
         LogOptions {
             tail: Some(0),
             ..following()
@@ -492,6 +512,7 @@ async fn follow_ends_by_itself_once_until_has_passed() {
     log.entry("stdout", "1\n", now + Duration::from_secs(3600));
     let reader = read_logs(
         &path,
+        LogFormat::JsonFile,
         LogOptions {
             until: Some(now + Duration::from_millis(200)),
             ..following()
@@ -505,6 +526,7 @@ async fn follow_ends_by_itself_once_until_has_passed() {
     assert_eq!(numbers(&e), [0]);
     let reader = read_logs(
         &path,
+        LogFormat::JsonFile,
         LogOptions {
             until: Some(now + Duration::from_secs(60)),
             ..following()

@@ -116,9 +116,9 @@ pub struct TaskStats {
 /// [`super::log_driver::task_log`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskLog {
-    /// `json-file`, `syslog` or `none`.
+    /// `json-file`, `local`, `syslog` or `none`.
     pub driver: String,
-    /// The json-file log (empty for other drivers).
+    /// The json-file or local log (empty for other drivers).
     pub path: PathBuf,
     pub max_size: u64,
     pub max_file: u32,
@@ -126,6 +126,8 @@ pub struct TaskLog {
     pub options: std::collections::BTreeMap<String, String>,
     /// The rendered `tag`.
     pub tag: String,
+    /// docker's extra attributes (json-file's `attrs`).
+    pub attrs: std::collections::BTreeMap<String, String>,
     pub non_blocking: bool,
     pub max_buffer_size: u64,
 }

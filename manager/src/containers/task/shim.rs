@@ -305,6 +305,7 @@ impl Task for ShimTask {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 tag: log.tag.clone(),
+                attrs: log.attrs.clone().into_iter().collect(),
                 non_blocking: log.non_blocking,
                 max_buffer_size: log.max_buffer_size,
             }),
