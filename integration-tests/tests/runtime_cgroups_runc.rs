@@ -557,3 +557,47 @@ fn exec_into_a_new_cpuset_sub_cgroup_copies_cpus_down() {
         host.trim()
     );
 }
+
+/// A device rule's access with letters other than r, w, m (`"rwa"`, as in
+/// runc's own update.bats) is taken as runc takes it: the other letters are
+/// ignored, the container runs and the rule applies (/dev/kmsg denied).
+/// berth used to refuse the config.
+#[test]
+fn device_rule_access_letters_are_taken_as_runc_takes_them() {
+    require_root();
+    let dir = TestDir::new("devaccess");
+    let mut seen = Vec::new();
+    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+        let id = container_id(name);
+        let _cg = CgroupCleanup::new(&id);
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let mut b = Bundle::new(
+            &dir.join(name),
+            &[
+                "sh",
+                "-c",
+                "head -c 1 /dev/kmsg > /dev/null 2>&1 && echo read || echo denied",
+            ],
+        );
+        b.spec["linux"]["cgroupsPath"] = json!(cgroup_path(&id));
+        b.spec["linux"]["resources"]["devices"] = json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwa"}
+        ]);
+        b.spec["linux"]["devices"] =
+            json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
+        b.save();
+        let out = rt.exec(&["run", "--bundle", b.dir.to_str().unwrap(), &id]);
+        seen.push((
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    assert_eq!(seen[0], seen[1], "berth (left) and runc (right) differ");
+    assert_eq!(seen[0].0, Some(0));
+    assert_eq!(seen[0].1, "denied");
+}

@@ -20,8 +20,8 @@ pub enum DeviceRuleError {
     /// A major or minor number is negative (other than -1, "any").
     #[error("invalid device rule number {0}: want 0 or more, or -1 for any")]
     Number(i64),
-    /// `access` has a letter other than r, w, m.
-    #[error("invalid device rule access {0:?}: want letters from \"rwm\"")]
+    /// `access` has none of the letters r, w, m.
+    #[error("invalid device rule access {0:?}: want some of the letters \"rwm\"")]
     Access(String),
 }
 
@@ -51,7 +51,10 @@ impl DeviceAccess {
     /// `rwm`.
     pub const ALL: DeviceAccess = DeviceAccess(7);
 
-    /// Parses some of `rwm`; absent or empty means all three.
+    /// Parses some of `rwm`; absent or empty means all three. Other letters
+    /// are ignored, as runc 1.1 ignores them (its `Permissions.toSet`; its
+    /// own update.bats denies `"access": "rwa"`); an access with none of
+    /// `rwm` is refused, as it could only be a mistake.
     pub fn parse(text: Option<&str>) -> Result<DeviceAccess, DeviceRuleError> {
         let text = text.unwrap_or("");
         if text.is_empty() {
@@ -63,8 +66,11 @@ impl DeviceAccess {
                 'r' => DeviceAccess::READ,
                 'w' => DeviceAccess::WRITE,
                 'm' => DeviceAccess::MKNOD,
-                _ => return Err(DeviceRuleError::Access(text.to_string())),
+                _ => 0,
             };
+        }
+        if bits == 0 {
+            return Err(DeviceRuleError::Access(text.to_string()));
         }
         Ok(DeviceAccess(bits))
     }
@@ -253,8 +259,15 @@ mod tests {
             DeviceRuleError::Number(-2)
         );
         assert_eq!(
-            DeviceRule::from_oci(&oci(true, Some("c"), Some(1), Some(3), Some("rx"))).unwrap_err(),
-            DeviceRuleError::Access("rx".into())
+            DeviceRule::from_oci(&oci(true, Some("c"), Some(1), Some(3), Some("xa"))).unwrap_err(),
+            DeviceRuleError::Access("xa".into())
+        );
+        // runc ignores letters other than r, w, m.
+        assert_eq!(
+            DeviceRule::from_oci(&oci(true, Some("c"), Some(1), Some(3), Some("rwa")))
+                .unwrap()
+                .v1_line(),
+            "c 1:3 rw"
         );
     }
 
