@@ -414,3 +414,46 @@ fn rootfs_propagation_shared_and_unbindable() {
         assert!(out.contains(want), "{mode}: {out}");
     }
 }
+
+/// Two seccomp conditions on the same argument index: runc 1.1 makes each a
+/// rule of its own (any one holding decides), as its own seccomp.bats
+/// expects (`process_vm_readv` allowed for pid 100 or 9001); berth used to
+/// require both (never true). Here `kill`'s signal (index 1) is 10 or 12:
+/// USR1 and USR2 get errno 55 (ENOANO), HUP is delivered, under both.
+#[test]
+fn seccomp_conditions_on_one_index_are_alternatives_like_runc() {
+    require_root();
+    let dir = TestDir::new("seccor");
+    let script = "trap 'echo got-HUP' HUP; \
+        for s in USR1 USR2 HUP; do kill -$s $$ 2>&1 | sed 's/.*: //'; done; echo done";
+    let mut outs = Vec::new();
+    for (name, rt) in [("berth", Runtime::berth()), ("runc", Runtime::runc())] {
+        let id = container_id(name);
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        let mut b = Bundle::new(&dir.join(name), &["sh", "-c", script]);
+        b.spec["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{
+                "names": ["kill"],
+                "action": "SCMP_ACT_ERRNO",
+                "errnoRet": 55,
+                "args": [
+                    {"index": 1, "value": 10, "op": "SCMP_CMP_EQ"},
+                    {"index": 1, "value": 12, "op": "SCMP_CMP_EQ"}
+                ]
+            }]
+        });
+        b.save();
+        let out = rt.exec(&["run", "--bundle", b.dir.to_str().unwrap(), &id]);
+        outs.push((
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ));
+    }
+    assert_eq!(outs[0], outs[1], "berth (left) and runc (right) differ");
+    assert_eq!(outs[0].0, Some(0));
+    assert_eq!(outs[0].1, "No anode\nNo anode\ngot-HUP\ndone\n");
+}

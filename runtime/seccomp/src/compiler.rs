@@ -53,9 +53,10 @@
 //!   a rule without args on a SysV IPC syscall (`shmget`, ...) to `ipc`, after
 //!   the profile's own rules: libseccomp's multiplexing (see
 //!   `multiplexed_on_x86`).
-//! * All `args` of one rule must hold (AND), also when two name the same index.
-//!   (runc instead splits such a rule into one rule per condition, an OR; the
-//!   AND is what the runtime spec says and what crun does.)
+//! * All `args` of one rule must hold (AND), unless two name the same index:
+//!   then, as runc 1.1's `matchCall`, each condition is a rule of its own and
+//!   any one holding decides (an OR). runc's own seccomp.bats relies on it
+//!   (`process_vm_readv` allowed for pid 100 or 9001); crun ANDs them.
 //! * On 64-bit ABIs an argument is compared as the full 64-bit value, one 32-bit
 //!   half at a time; on x86, arm and x32 only the low 32 bits are compared, with
 //!   the profile's value truncated (libseccomp's `ARCH_SIZE_32`).
@@ -192,6 +193,7 @@ pub fn compile_for(profile: &LinuxSeccomp, native: Arch) -> Result<Filter, Secco
         rules.push(Rule {
             ret: of.ret,
             args: &m.subcall,
+            split: false,
             redundant: of.redundant,
         });
         named.push(Named {
@@ -246,6 +248,9 @@ const SKIPPED_SYSCALL: u32 = u32::MAX;
 struct Rule<'p> {
     ret: u32,
     args: &'p [LinuxSeccompArg],
+    /// Two conditions name the same index: each is a rule of its own (OR),
+    /// as runc splits them.
+    split: bool,
     /// Dropped because its action is the default action (runc's `matchCall`).
     redundant: bool,
 }
@@ -385,9 +390,11 @@ fn resolve_rules(profile: &LinuxSeccomp, default: u32) -> Result<Vec<Rule<'_>>, 
                 index: arg.index,
             });
         }
+        let split = (0..6).any(|i| sc.args.iter().filter(|a| a.index == i).count() > 1);
         rules.push(Rule {
             ret,
             args: &sc.args,
+            split,
             redundant: ret == default,
         });
     }
@@ -551,7 +558,7 @@ impl Section {
             let wide = self.wide[usize::from(nr >= X32_SYSCALL_BIT)];
             let unconditional = self.entries[i..j]
                 .iter()
-                .find(|&&e| is_unconditional(ctx.rules[entry_rule(e)].args, wide));
+                .find(|&&e| ctx.rules[entry_rule(e)].always_holds(wide));
             let outcome = match unconditional {
                 Some(&e) => Outcome::Ret(ctx.rules[entry_rule(e)].ret),
                 None => Outcome::Checks { start: i, end: j },
@@ -600,6 +607,15 @@ impl Section {
                 for &e in &self.entries[start..end] {
                     let rule = &ctx.rules[entry_rule(e)];
                     let wide = self.wide[usize::from(entry_nr(e) >= X32_SYSCALL_BIT)];
+                    if rule.split {
+                        for arg in rule.args {
+                            let next = asm.label();
+                            emit_condition(asm, arg, wide, next);
+                            asm.ret(rule.ret);
+                            asm.bind(next);
+                        }
+                        continue;
+                    }
                     let next_rule = asm.label();
                     for arg in rule.args {
                         emit_condition(asm, arg, wide, next_rule);
@@ -622,6 +638,17 @@ pub(crate) fn is_tautology(arg: &LinuxSeccompArg, wide: bool) -> bool {
         arg.value & 0xffff_ffff
     };
     arg.op == SeccompOperator::MaskedEqual && mask == 0
+}
+
+impl Rule<'_> {
+    /// Whether the rule applies whatever the arguments: all its conditions
+    /// always hold, or, split, any one of them does.
+    fn always_holds(&self, wide: bool) -> bool {
+        match self.split {
+            true => self.args.iter().any(|a| is_tautology(a, wide)),
+            false => is_unconditional(self.args, wide),
+        }
+    }
 }
 
 /// Whether a rule with `args` applies whatever the arguments: libseccomp drops

@@ -114,7 +114,8 @@ pub(crate) const IPC_CALLS: [(&str, u64); 12] = [
 ];
 
 /// The rules that can decide syscall `nr` of `abi`, as (conditions, action),
-/// in priority order: the profile's (without those equal to the default
+/// in priority order (a rule with two conditions on one index split into a
+/// rule per condition, as runc splits it): the profile's (without those equal to the default
 /// action), then on x86 the socketcall/ipc rules made from socket and IPC names.
 fn candidates(profile: &LinuxSeccomp, abi: Arch, nr: u32) -> Vec<(Vec<LinuxSeccompArg>, u32)> {
     let default = ret(profile.default_action, profile.default_errno_ret);
@@ -122,7 +123,13 @@ fn candidates(profile: &LinuxSeccomp, abi: Arch, nr: u32) -> Vec<(Vec<LinuxSecco
     for sc in &profile.syscalls {
         let r = ret(sc.action, sc.errno_ret);
         if r != default && sc.names.iter().any(|n| abi.syscall_number(n) == Some(nr)) {
-            out.push((sc.args.clone(), r));
+            // Two conditions on one index: each is a rule of its own (runc).
+            let split = (0..6).any(|i| sc.args.iter().filter(|a| a.index == i).count() > 1);
+            if split {
+                out.extend(sc.args.iter().map(|a| (vec![a.clone()], r)));
+            } else {
+                out.push((sc.args.clone(), r));
+            }
         }
     }
     if abi == Arch::X86 && (nr == 102 || nr == 117) {
