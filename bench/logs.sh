@@ -8,7 +8,9 @@
 #   json-file  lines counted in the container's log file (inspect LogPath);
 #   syslog     tcp to a private rsyslogd on 127.0.0.1 writing a file
 #              (lines counted there): rsyslog's own pace shows in both rows;
-#   local, journald: docker only (berth: not implemented yet, printed n/a).
+#   local      until `logs` has read the last line back (rotated,
+#              compressed files included: the default 20 MB x 5);
+#   journald:  docker only (berth: not implemented yet, printed n/a).
 #
 #   bench/logs.sh [MB]        (default 100; root)
 #
@@ -132,7 +134,12 @@ one() {
     $engine rm -f "$id" >/dev/null
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+ratio() {
+    case "$1 $2" in
+        *n/a* | *fail*) echo n/a ;;
+        *) awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2fx", a / b; else print "n/a" }' ;;
+    esac
+}
 
 echo "== $MB MB of 50-byte lines ($LINES lines), wall seconds until exit and all stored"
 printf '%-10s %10s %10s %8s %s\n' driver berth docker ratio target
@@ -143,7 +150,7 @@ for driver in json-file syslog local journald; do
         d=$(one docker "$driver") || d=fail
     fi
     case $driver in
-        json-file|syslog) b=$(one berth "$driver") ;;
+        json-file|syslog|local) b=$(one berth "$driver") || b=fail ;;
         *) b=n/a ;;
     esac
     target="<= 1.00x"

@@ -193,6 +193,63 @@ fn the_default_tag_is_the_short_container_id() {
     f.d.ok(&["rm", &name]);
 }
 
+/// Tag templates with docker's functions (split, join, title, lower,
+/// upper, pad, truncate, json, pipes): the syslog messages of a berth and a
+/// dockerd container of the same name are the same byte for byte.
+#[test]
+fn tag_template_functions_render_as_dockers() {
+    let f = Fixture::new();
+    let docker = Dockerd::new(Runtime::Runc);
+    let sink = RawSink::start(Transport::Udp);
+    let address = format!("syslog-address={}", sink.address());
+    let name = format!("{}-ab-cD", f.name("tpl"));
+    let templates = [
+        r#"{{join (split .Name "-") "_"}}"#,
+        r#"{{title .Name}}.{{upper .Name}}.{{lower .Name}}"#,
+        r#"{{pad (truncate .Name 5) 1 2}}|{{pad "" 3 3}}|{{truncate .Name 200}}"#,
+        r#"{{json (split .Name "-")}}{{json .Name}}"#,
+        r#"{{.Name | split "-" }}{{ (.Name | upper) }}"#,
+    ];
+    for template in templates {
+        let tag = format!("tag={template}");
+        let opts = [
+            "--name",
+            &name,
+            "--log-driver",
+            "syslog",
+            "--log-opt",
+            &address,
+            "--log-opt",
+            &tag,
+        ];
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(&opts);
+        args.extend_from_slice(&["busybox", "echo", "tagged"]);
+        let out = f.berth(&args);
+        let mut dargs = vec!["--rm"];
+        dargs.extend_from_slice(&opts);
+        dargs.extend_from_slice(&[IMAGE, "echo", "tagged"]);
+        let ran = docker.run_container(&dargs);
+        assert!(out.status.success(), "{template}: {}", stderr(&out));
+        assert_eq!(ran.code(), 0, "{template}: {}", ran.stderr());
+        sink.wait_for("tagged");
+        let mut msgs: Vec<String> = messages(&sink).iter().map(|m| normalize(m)).collect();
+        for _ in 0..100 {
+            if msgs.len() >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            msgs = messages(&sink).iter().map(|m| normalize(m)).collect();
+        }
+        assert_eq!(msgs.len(), 2, "{template}: {msgs:?}");
+        assert_eq!(
+            msgs[0], msgs[1],
+            "{template}: berth's (first) differs from docker's"
+        );
+        sink.clear();
+    }
+}
+
 #[test]
 fn rsyslog_receives_on_its_unix_socket_udp_and_tcp() {
     let f = Fixture::new();

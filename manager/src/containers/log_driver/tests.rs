@@ -147,10 +147,51 @@ fn tags_render_docker_fields() {
     assert_eq!(render("", "", &info).unwrap(), "");
     let e = render("{{.Nope}}", "", &info).unwrap_err().to_string();
     assert!(e.contains("can't evaluate field Nope"), "{e}");
-    let e = render("{{split .Name \",\"}}", "", &info)
+    let e = render("{{if .Name}}x{{end}}", "", &info)
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("not implemented: "), "{e}");
+}
+
+#[test]
+fn tags_run_dockers_template_functions() {
+    let info = TagInfo {
+        full_id: "0123456789abcdef".repeat(4),
+        name: "my-web_app".to_string(),
+        image_name: "docker.io/library/busybox:1.36".to_string(),
+        ..TagInfo::default()
+    };
+    let r = |t: &str| render(t, "", &info).unwrap();
+    assert_eq!(
+        r(r#"{{split .ImageName ":"}}"#),
+        "[docker.io/library/busybox 1.36]"
+    );
+    assert_eq!(
+        r(r#"{{join (split .ImageName "/") "_"}}"#),
+        "docker.io_library_busybox:1.36"
+    );
+    assert_eq!(r(r#"{{.ImageName | split "x"}}"#), "[x]");
+    assert_eq!(r("{{title .Name}}"), "My-Web_app");
+    assert_eq!(r("{{upper .Name}}|{{lower `AbC`}}"), "MY-WEB_APP|abc");
+    assert_eq!(r("{{pad .Name 2 1}}."), "  my-web_app .");
+    assert_eq!(r(r#"{{pad "" 2 1}}."#), ".");
+    assert_eq!(
+        r("{{truncate .FullID 5}} {{truncate .Name 99}}"),
+        "01234 my-web_app"
+    );
+    assert_eq!(
+        r(r#"{{json (split .Name "-")}} {{json .Name}}"#),
+        r#"["my","web_app"] "my-web_app""#
+    );
+    assert_eq!(r(r#"{{truncate (.Name | upper) 3}}"#), "MY-");
+    let e = |t: &str| render(t, "", &info).unwrap_err().to_string();
+    assert!(e("{{nope .Name}}").contains("function \"nope\" not defined"));
+    assert!(e("{{split .Name}}").contains("wrong number of args for split: want 2 got 1"));
+    assert!(e("{{truncate .Name .Name}}").contains("expected int"));
+    assert!(e("{{printf .Name}}").starts_with("not implemented: "));
+    // As text/template: the piped value is the last argument.
+    assert!(e("{{.Name | truncate 3}}").contains("expected string"));
+    assert!(e("{{.Nope | upper}}").contains("can't evaluate field Nope"));
 }
 
 #[test]
