@@ -470,3 +470,527 @@ fn berth_matches_docker_on_the_same_scenario() {
         run(&["network", "rm", &network]);
     }
 }
+
+/// A private dockerd and a private berthd, each with [`IMAGE`] imported
+/// from the same busybox tree (`ENV PATH=/bin`), and nothing else: berth's
+/// fixture image (`busybox:latest`) is removed so both hold one image.
+struct Pair {
+    f: Fixture,
+    dockerd: Dockerd,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        let f = Fixture::new();
+        let dockerd = Dockerd::new(Runtime::Runc);
+        let tarball = f.work.join("rootfs.tar");
+        f.ok(&[
+            "import",
+            "-c",
+            "ENV PATH=/bin",
+            tarball.to_str().unwrap(),
+            IMAGE,
+        ]);
+        f.ok(&["rmi", "busybox:latest"]);
+        Pair { f, dockerd }
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        self.dockerd
+            .docker_command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker")
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        self.f
+            .d
+            .berth_cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
+    }
+
+    /// `args` on docker (`docker`) or berth.
+    fn on(&self, docker: bool, args: &[&str]) -> Output {
+        if docker {
+            self.docker(args)
+        } else {
+            self.berth(args)
+        }
+    }
+
+    /// The same command on both: (docker's, berth's).
+    fn both(&self, args: &[&str]) -> (Output, Output) {
+        (self.docker(args), self.berth(args))
+    }
+
+    /// Runs `args` on both and checks that each succeeded.
+    fn both_ok(&self, args: &[&str]) -> (String, String) {
+        let (d, b) = self.both(args);
+        assert_eq!(code(&d), 0, "docker {args:?}: {}", stderr(&d));
+        assert_eq!(code(&b), 0, "berth {args:?}: {}", stderr(&b));
+        (stdout(&d), stdout(&b))
+    }
+}
+
+/// docker's words with berth's name for itself.
+fn as_berth(text: &str) -> String {
+    text.replace("docker", "berth")
+}
+
+/// `system df` and `system df -v`: the same rows, counts and sizes as
+/// docker's for the same image, containers (one running that wrote 5000
+/// bytes, one created) and a volume holding 3 bytes; the build cache row
+/// and section empty (Berth has no build cache).
+#[test]
+fn system_df_matches_docker() {
+    let p = Pair::new();
+    let volume = p.f.name("dfvol");
+    let running = p.f.name("dfrun");
+    let created = p.f.name("dfnew");
+    let write = "echo hi > /data/x; head -c 5000 /dev/zero > /big; sleep 1000";
+    for docker in [true, false] {
+        let run = |a: &[&str]| p.on(docker, a);
+        for args in [
+            vec!["volume", "create", &volume],
+            vec![
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "--name",
+                &running,
+                "-v",
+                &format!("{volume}:/data"),
+                IMAGE,
+                "sh",
+                "-c",
+                write,
+            ],
+            vec![
+                "create",
+                "--network",
+                "none",
+                "--name",
+                &created,
+                IMAGE,
+                "true",
+            ],
+        ] {
+            let out = run(&args);
+            assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        }
+    }
+    // The writes are done once the file has its size.
+    for docker in [true, false] {
+        let what = if docker { "docker" } else { "berth" };
+        let mut tries = 0;
+        while stdout(&p.on(docker, &["exec", &running, "sh", "-c", "wc -c < /big"])) != "5000" {
+            tries += 1;
+            assert!(tries < 100, "{what}: /big never reached 5000 bytes");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // The columns of each line. Ids and ages differ between the two
+    // daemons and are left out. Image and container sizes are each
+    // daemon's own measure (docker: the files' bytes; Berth: the blocks
+    // of the layer and of the writable snapshot), so in the image and
+    // container rows and sections a size reads as `SIZE`; the volumes'
+    // sizes (their files' bytes in both) are compared as they are.
+    let columns = |text: &str| -> Vec<Vec<String>> {
+        let is_size = |c: &str| {
+            let c = c.split(" (").next().unwrap_or(c);
+            let digits = c.trim_end_matches(|x: char| x.is_ascii_alphabetic());
+            !digits.is_empty()
+                && digits.parse::<f64>().is_ok()
+                && ["B", "kB", "MB", "GB"].contains(&&c[digits.len()..])
+        };
+        let mut section = "";
+        text.lines()
+            .map(|l| {
+                if l.ends_with("space usage:") || l.starts_with("Build cache") {
+                    section = if l.starts_with("Images") || l.starts_with("Containers") {
+                        "measured"
+                    } else {
+                        "exact"
+                    };
+                }
+                let measured = section == "measured"
+                    || l.starts_with("Images")
+                    || l.starts_with("Containers");
+                l.split("  ")
+                    .flat_map(|c| c.split(": "))
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .filter(|c| !c.ends_with(" ago") && !c.starts_with("Up "))
+                    .filter(|c| !(c.len() == 12 && c.chars().all(|x| x.is_ascii_hexdigit())))
+                    .map(|c| if measured && is_size(c) { "SIZE" } else { c })
+                    .map(str::to_string)
+                    .collect()
+            })
+            .collect()
+    };
+    let (d, b) = p.both_ok(&["system", "df"]);
+    assert_eq!(columns(&d), columns(&b), "system df:\n{d}\n---\n{b}");
+    let (d, b) = p.both_ok(&["system", "df", "-v"]);
+    assert_eq!(columns(&d), columns(&b), "system df -v:\n{d}\n---\n{b}");
+    // A summary template, as docker applies it to each row.
+    let (d, b) = p.both_ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}}: {{.TotalCount}}: {{.Active}}: {{.Size}}",
+    ]);
+    assert_eq!(columns(&d), columns(&b), "system df --format:\n{d}\n---\n{b}");
+
+    for docker in [true, false] {
+        let run = |a: &[&str]| p.on(docker, a);
+        run(&["rm", "-f", &running, &created]);
+        run(&["volume", "rm", &volume]);
+    }
+}
+
+/// `version --format` and `info --format` run docker's Go templates over
+/// the version and info structs: the fields scripts use, `{{json .}}`, and
+/// docker's exit codes for a template that fails (1) or does not parse (64).
+#[test]
+fn version_and_info_format_like_docker() {
+    let p = Pair::new();
+    let (d, b) = p.both_ok(&[
+        "version",
+        "--format",
+        "{{.Server.Version}}|{{.Client.APIVersion}}",
+    ]);
+    for (what, text) in [("docker", &d), ("berth", &b)] {
+        let parts: Vec<&str> = text.split('|').collect();
+        assert!(
+            parts.len() == 2 && parts.iter().all(|x| !x.is_empty()),
+            "{what} version --format: {text:?}"
+        );
+    }
+    let (_, b) = p.both_ok(&["version", "--format", "{{json .}}"]);
+    let v: Value = serde_json::from_str(&b).unwrap_or_else(|e| panic!("{e}: {b}"));
+    assert!(
+        v["Server"]["Version"].is_string() && v["Client"]["Version"].is_string(),
+        "{b}"
+    );
+
+    // The same counts from both daemons for the same objects.
+    let (d, b) = p.both_ok(&[
+        "info",
+        "--format",
+        "{{.Containers}} {{.ContainersRunning}} {{.Images}} {{.OSType}} {{.NCPU}} {{.MemTotal}}",
+    ]);
+    assert_eq!(d, b, "info --format");
+    let (_, b) = p.both_ok(&["info", "--format", "{{json .}}"]);
+    let v: Value = serde_json::from_str(&b).unwrap_or_else(|e| panic!("{e}: {b}"));
+    assert!(
+        v["ServerVersion"].is_string() && v["Driver"].is_string(),
+        "{b}"
+    );
+
+    for command in ["version", "info"] {
+        for template in ["{{.Nope}}", "{{.Server"] {
+            let (d, b) = p.both(&[command, "--format", template]);
+            assert_eq!(
+                code(&d),
+                code(&b),
+                "{command} --format {template}: docker {}, berth {}",
+                stderr(&d),
+                stderr(&b)
+            );
+        }
+    }
+}
+
+/// `network ls` lists docker's predefined `host` and `none` networks (by
+/// name, with their drivers, filters apply to them), `network inspect`
+/// shows them with docker's key paths and types, `network rm` refuses
+/// them with docker's message, and `run --network host|none` still work.
+#[test]
+fn predefined_networks_like_docker() {
+    let p = Pair::new();
+    // docker runs here without its bridge: compare everything but berth's
+    // default `bridge` network.
+    let format = "{{.Name}} {{.Driver}} {{.Scope}}";
+    let (d, b) = p.both_ok(&["network", "ls", "--format", format]);
+    let b: Vec<&str> = b.lines().filter(|l| !l.starts_with("bridge ")).collect();
+    assert_eq!(d.lines().collect::<Vec<_>>(), b, "network ls");
+    for filter in ["driver=null", "name=ho", "type=builtin", "type=custom"] {
+        let (d, b) = p.both_ok(&["network", "ls", "-f", filter, "--format", format]);
+        let b: Vec<&str> = b.lines().filter(|l| !l.starts_with("bridge ")).collect();
+        assert_eq!(d.lines().collect::<Vec<_>>(), b, "network ls -f {filter}");
+    }
+    for name in ["host", "none"] {
+        let (d, b) = p.both_ok(&["network", "inspect", name]);
+        let differences = shape_differences(&first_object(&d), &first_object(&b));
+        assert!(
+            differences.is_empty(),
+            "network inspect {name}:\n{}",
+            differences.join("\n")
+        );
+        let fields =
+            "{{.Name}} {{.Driver}} {{.Scope}} {{.IPAM.Driver}} {{len .IPAM.Config}} {{.Internal}}";
+        let (d, b) = p.both_ok(&["network", "inspect", "-f", fields, name]);
+        assert_eq!(d, b, "network inspect {name}");
+        // The id `ls` shows names the same network in berth (docker
+        // 20.10 cannot inspect its predefined networks by id).
+        let id = stdout(&p.berth(&["network", "ls", "-q", "-f", &format!("name={name}")]));
+        let by_id = p.berth(&["network", "inspect", "-f", "{{.Name}}", id.trim()]);
+        assert_eq!(stdout(&by_id), name, "{}", stderr(&by_id));
+        let (d, b) = p.both(&["network", "rm", name]);
+        assert_eq!(
+            (code(&d), as_berth(&stderr(&d))),
+            (code(&b), stderr(&b)),
+            "network rm {name}"
+        );
+    }
+    for mode in ["host", "none"] {
+        let (d, b) = p.both_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            mode,
+            IMAGE,
+            "sh",
+            "-c",
+            "ip -o link | grep -c lo:",
+        ]);
+        assert_eq!(d, b, "run --network {mode}");
+    }
+}
+
+/// Exit codes and messages of the common mistakes, as docker 20.10's:
+/// `exec` of a missing binary (126), `run -it` without a terminal (1, `the
+/// input device is not a TTY`), `logs --tail abc` (the whole log), `-v
+/// :/data`, `No such container`/`No such image` of rm, logs, exec, wait
+/// and rmi, `rm` of a running container, a registry's `manifest unknown`.
+#[test]
+fn mistakes_exit_and_read_like_docker() {
+    let p = Pair::new();
+    let registry = berth_integration_tests::registry::Registry::start();
+    let name = p.f.name("mk");
+    let logged = p.f.name("mklog");
+    let mut ids = Vec::new();
+    for docker in [true, false] {
+        let run = |a: &[&str]| p.on(docker, a);
+        let out = run(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            IMAGE,
+            "sleep",
+            "1000",
+        ]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        ids.push(stdout(&out));
+        let out = run(&[
+            "run",
+            "--network",
+            "none",
+            "--name",
+            &logged,
+            IMAGE,
+            "seq",
+            "1",
+            "5",
+        ]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    // Each daemon's full id of the running container reads as ID.
+    let normal =
+        |text: String| -> String { ids.iter().fold(text, |t, id| t.replace(id.as_str(), "ID")) };
+    let missing = format!("{}/bt-nosuch:v1", registry.host());
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["exec", &name, "/nonexistent"],
+        vec!["exec", &name, "nonexistent"],
+        vec!["run", "-it", "--network", "none", IMAGE, "true"],
+        vec!["logs", "--tail", "abc", &logged],
+        vec!["logs", "--tail", "2", &logged],
+        vec!["rm", "bt-nosuch"],
+        vec!["rm", "bt-nosuch", "bt-nosuch2"],
+        vec!["logs", "bt-nosuch"],
+        vec!["exec", "bt-nosuch", "true"],
+        vec!["wait", "bt-nosuch"],
+        vec!["rmi", "bt-nosuch"],
+        vec!["rm", &name],
+        vec!["pull", &missing],
+    ];
+    for args in &cases {
+        let (d, b) = p.both(args);
+        assert_eq!(
+            code(&d),
+            code(&b),
+            "exit code of {args:?}: docker {}, berth {}",
+            stderr(&d),
+            stderr(&b)
+        );
+        // An exec that cannot start: docker writes the error into the
+        // exec's output (stdout); after its first words it is the
+        // runtime's own text (runc's, berth-runtime's).
+        let (d_out, b_out) = if args[0] == "exec" && args[1] == name {
+            let words = |o: &Output| stdout(o).split(' ').take(4).collect::<Vec<_>>().join(" ");
+            (words(&d), words(&b))
+        } else {
+            (stdout(&d), stdout(&b))
+        };
+        assert_eq!(d_out, b_out, "output of {args:?}");
+        // The runtime's own error text after docker's prefix differs
+        // (runc's words, berth-runtime's): the first words must match.
+        let first = |out: &Output, words: usize| -> String {
+            let line = stderr(out).lines().next().unwrap_or("").to_string();
+            normal(line)
+                .split(' ')
+                .take(words)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(
+            as_berth(&first(&d, usize::MAX)),
+            first(&b, usize::MAX),
+            "message of {args:?}"
+        );
+    }
+    // `-v :/data` is accepted as an anonymous volume, which the container
+    // sees at `/:/data` (docker's CLI takes the whole spec as the
+    // destination; Berth's inspect shows it absolute, `/:/data`).
+    let (d, b) = p.both(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        ":/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "mount | grep -c ' /:/data '",
+    ]);
+    assert_eq!(
+        (code(&d), stdout(&d)),
+        (0, "1".to_string()),
+        "docker -v :/data: {}",
+        stderr(&d)
+    );
+    assert_eq!(
+        (code(&b), stdout(&b)),
+        (0, "1".to_string()),
+        "berth -v :/data: {}",
+        stderr(&b)
+    );
+    for docker in [true, false] {
+        let run = |a: &[&str]| p.on(docker, a);
+        run(&["rm", "-f", &name, &logged]);
+    }
+}
+
+/// `create -a` and `-i` set `Config.AttachStdin/Stdout/Stderr`,
+/// `OpenStdin` and `StdinOnce` as docker's CLI does; `run -d` attaches none.
+#[test]
+fn attach_flags_recorded_like_docker() {
+    let p = Pair::new();
+    let probe = "{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}} {{.Config.OpenStdin}} {{.Config.StdinOnce}}";
+    for flags in [
+        vec!["create"],
+        vec!["create", "-a", "stdout"],
+        vec!["create", "-a", "stdin"],
+        vec!["create", "-a", "stderr", "-a", "stdout"],
+        vec!["create", "-i"],
+        vec!["run", "-d"],
+        vec!["run", "-d", "-i"],
+    ] {
+        let mut shown = Vec::new();
+        for docker in [true, false] {
+            let run = |a: &[&str]| p.on(docker, a);
+            let mut args = flags.clone();
+            args.extend(["--network", "none", IMAGE, "true"]);
+            let out = run(&args);
+            assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+            let id = stdout(&out);
+            shown.push(stdout(&run(&["inspect", "-f", probe, &id])));
+            run(&["rm", "-f", &id]);
+        }
+        assert_eq!(shown[0], shown[1], "{flags:?}");
+    }
+}
+
+/// An image's `GraphDriver.Data` names its layers' directories as docker's
+/// overlay2 does: `UpperDir` holds the top layer's files (here the only
+/// layer: busybox), with no `LowerDir` for a one-layer image.
+#[test]
+fn image_graph_driver_names_the_layer_dirs() {
+    let p = Pair::new();
+    let (d, b) = p.both_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .GraphDriver.Data}}",
+        IMAGE,
+    ]);
+    for (what, text) in [("docker", &d), ("berth", &b)] {
+        let data: Value =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"));
+        let upper = data["UpperDir"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no UpperDir: {text}"));
+        assert!(
+            std::path::Path::new(upper).join("bin/busybox").is_file(),
+            "{what}: UpperDir {upper:?} lacks bin/busybox"
+        );
+        assert!(
+            data.get("LowerDir").is_none(),
+            "{what}: LowerDir of a one-layer image: {text}"
+        );
+    }
+}
+
+/// `{{json .Config}}` leaves out what docker's `omitempty` leaves out when
+/// empty (`ExposedPorts`, `Healthcheck`, `MacAddress`, `StopSignal`,
+/// `StopTimeout`, `Shell`...), while `{{.Config.MacAddress}}` still prints
+/// the empty value.
+#[test]
+fn json_of_config_omits_what_docker_omits() {
+    let p = Pair::new();
+    let name = p.f.name("cfg");
+    let keys = |text: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        v.as_object().expect("object").keys().cloned().collect()
+    };
+    for docker in [true, false] {
+        let run = |a: &[&str]| p.on(docker, a);
+        let out = run(&[
+            "create",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            IMAGE,
+            "true",
+        ]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let (d, b) = p.both_ok(&["inspect", "-f", "{{json .Config}}", &name]);
+    let (mut dk, mut bk) = (keys(&d), keys(&b));
+    dk.sort();
+    bk.sort();
+    assert_eq!(
+        dk, bk,
+        "keys of {{{{json .Config}}}}:\ndocker {d}\nberth  {b}"
+    );
+    let (d, b) = p.both_ok(&[
+        "inspect",
+        "-f",
+        "[{{.Config.MacAddress}}][{{.Config.StopSignal}}]",
+        &name,
+    ]);
+    assert_eq!(d, b);
+    for docker in [true, false] {
+        let run = |a: &[&str]| p.on(docker, a);
+        run(&["rm", "-f", &name]);
+    }
+}

@@ -49,7 +49,10 @@ async fn follow(
 pub async fn pull(ctx: &Context, a: PullArgs) -> Result<i32, CliError> {
     let reference = Reference::parse(&a.image).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut client = connection::images(&ctx.host).await?;
-    if !a.quiet && reference.digest.is_none() && !a.image.contains(':') {
+    // No tag typed: the last path component has no colon (a registry's
+    // port, `127.0.0.1:5000/name`, is not a tag).
+    let tag_typed = a.image.rsplit('/').next().is_some_and(|l| l.contains(':'));
+    if !a.quiet && reference.digest.is_none() && !tag_typed {
         println!("Using default tag: latest");
     }
     let stream = client
@@ -156,7 +159,7 @@ const IMAGES_TABLE_DIGESTS: &str =
     "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
 
 /// Column titles of the `images` fields.
-fn image_headers() -> serde_json::Map<String, Value> {
+pub(crate) fn image_headers() -> serde_json::Map<String, Value> {
     template::headers(&[
         ("Repository", "REPOSITORY"),
         ("Tag", "TAG"),
@@ -184,7 +187,7 @@ fn go_time_utc(seconds: i64) -> String {
 }
 
 /// One `images` row: every field docker's image context has, as text.
-fn image_row(i: &pb::Image, no_trunc: bool) -> Value {
+pub(crate) fn image_row(i: &pb::Image, no_trunc: bool) -> Value {
     let (repo, tag) = match Reference::parse(&i.name) {
         Ok(r) if !i.name.is_empty() => (
             r.familiar_repository(),
@@ -287,7 +290,7 @@ pub async fn remove(ctx: &Context, a: RmiArgs) -> Result<i32, CliError> {
         {
             Ok(resp) => print_removed(&resp.into_inner().items),
             Err(s) => {
-                eprintln!("Error response from daemon: {}", s.message());
+                eprintln!("{}", CliError::about(image, s));
                 code = 1;
             }
         }

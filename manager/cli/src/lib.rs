@@ -23,7 +23,8 @@
 //!
 //! [`context`] (the global flags: host, config dir), [`connection`] (dialing
 //! berthd), [`images`], [`container`] (run, exec, ps, logs, ...), [`cp`],
-//! [`network`], [`volume`], [`system`], [`inspect`]; output: [`template`]
+//! [`network`], [`volume`], [`system`], [`disk_usage`] (`system df`),
+//! [`inspect`]; output: [`template`]
 //! (Go templates for `--format`), [`tabwriter`], [`progress`]; [`terminal`]
 //! (raw mode, detach keys); [`credentials`] (docker's config.json).
 
@@ -32,6 +33,7 @@ pub mod container;
 pub mod context;
 pub mod cp;
 pub mod credentials;
+pub mod disk_usage;
 pub mod help;
 pub mod images;
 pub mod inspect;
@@ -84,6 +86,13 @@ pub enum CliError {
     /// A failure with its own exit code (docker's `cli.StatusError`).
     #[error("{message}")]
     Status { code: i32, message: String },
+    /// `-it` with a stdin that is no terminal (docker's `CheckTty`).
+    #[error("the input device is not a TTY")]
+    NotATty,
+    /// An object berthd does not have, as docker's client words a 404
+    /// (`Error: No such container: NAME`), with the name the user typed.
+    #[error("Error: No such {what}: {name}")]
+    NoSuch { what: &'static str, name: String },
     /// The daemon could not start the container's process: docker's CLI
     /// exits 126 (cannot invoke) or 127 (not found) for it.
     #[error("Error response from daemon: {message}")]
@@ -109,6 +118,23 @@ impl From<tonic::Status> for CliError {
 }
 
 impl CliError {
+    /// `status` of a request about `name`: docker's `No such container` /
+    /// `No such image` when berthd says (in the status metadata, never in
+    /// the text) that the container or image is missing, else as
+    /// [`From<tonic::Status>`].
+    pub fn about(name: &str, status: tonic::Status) -> CliError {
+        use berth_proto::status::{missing, MISSING_CONTAINER, MISSING_IMAGE};
+        let what = match missing(&status) {
+            Some(MISSING_CONTAINER) => "container",
+            Some(MISSING_IMAGE) => "image",
+            _ => return status.into(),
+        };
+        CliError::NoSuch {
+            what,
+            name: name.to_string(),
+        }
+    }
+
     /// The exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -167,9 +193,9 @@ pub enum Command {
     /// Log out from a registry.
     Logout(LogoutArgs),
     /// Show the Berth version information.
-    Version,
+    Version(system::FormatArgs),
     /// Display system-wide information.
-    Info,
+    Info(system::FormatArgs),
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCommand),
@@ -451,8 +477,8 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Image(ImageCommand::Prune(a)) => images::prune(&ctx, a).await,
         Command::Login(a) => images::login(&ctx, a).await,
         Command::Logout(a) => images::logout(&ctx, a),
-        Command::Version => system::version(&ctx).await,
-        Command::Info => system::info(&ctx).await,
+        Command::Version(a) => system::version(&ctx, a).await,
+        Command::Info(a) => system::info(&ctx, a).await,
         Command::Network(c) => network::dispatch(&ctx, c).await,
         Command::Containers(c) => container::dispatch(&ctx, *c).await,
         Command::Volume(v) => volume::dispatch(&ctx, v).await,

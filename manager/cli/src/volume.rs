@@ -96,7 +96,7 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-async fn client(host: &str) -> Result<VolumesClient<Channel>, CliError> {
+pub async fn client(host: &str) -> Result<VolumesClient<Channel>, CliError> {
     Ok(VolumesClient::new(connection::connect(host).await?))
 }
 
@@ -181,32 +181,48 @@ async fn list(ctx: &Context, a: LsArgs) -> Result<i32, CliError> {
         .await?
         .list(pb::ListVolumesRequest {
             filters: a.filter.clone(),
+            size: false,
         })
         .await?
         .into_inner();
-    let rows: Vec<Value> = resp
-        .volumes
-        .iter()
-        .map(|v| {
-            template::row(
-                [
-                    ("Driver", v.driver.clone()),
-                    ("Name", v.name.clone()),
-                    ("Scope", v.scope.clone()),
-                    ("Mountpoint", v.mountpoint.clone()),
-                    ("Labels", labels_text(&v.labels)),
-                    ("Links", v.containers.len().to_string()),
-                    ("Size", "N/A".to_string()),
-                    ("Availability", "N/A".to_string()),
-                    ("Group", "N/A".to_string()),
-                    ("Status", "N/A".to_string()),
-                ]
-                .into_iter()
-                .collect(),
-            )
-        })
-        .collect();
-    let headers = template::headers(&[
+    let rows: Vec<Value> = resp.volumes.iter().map(volume_row).collect();
+    let headers = volume_headers();
+    let text = format
+        .render(&rows, &headers)
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    print!("{text}");
+    Ok(0)
+}
+
+/// One volume as a list template sees it (docker's `volumeContext`: every
+/// field as text; `Size` only when the list measured it, else `N/A`).
+pub fn volume_row(v: &pb::Volume) -> Value {
+    let size = if v.size >= 0 {
+        humanize::size(v.size)
+    } else {
+        "N/A".to_string()
+    };
+    template::row(
+        [
+            ("Driver", v.driver.clone()),
+            ("Name", v.name.clone()),
+            ("Scope", v.scope.clone()),
+            ("Mountpoint", v.mountpoint.clone()),
+            ("Labels", labels_text(&v.labels)),
+            ("Links", v.containers.len().to_string()),
+            ("Size", size),
+            ("Availability", "N/A".to_string()),
+            ("Group", "N/A".to_string()),
+            ("Status", "N/A".to_string()),
+        ]
+        .into_iter()
+        .collect(),
+    )
+}
+
+/// Column titles of the volume fields.
+pub fn volume_headers() -> serde_json::Map<String, Value> {
+    template::headers(&[
         ("Driver", "DRIVER"),
         ("Name", "VOLUME NAME"),
         ("Scope", "SCOPE"),
@@ -217,12 +233,7 @@ async fn list(ctx: &Context, a: LsArgs) -> Result<i32, CliError> {
         ("Availability", "AVAILABILITY"),
         ("Group", "GROUP"),
         ("Status", "STATUS"),
-    ]);
-    let text = format
-        .render(&rows, &headers)
-        .map_err(|e| CliError::Other(e.to_string()))?;
-    print!("{text}");
-    Ok(0)
+    ])
 }
 
 /// docker's `volume inspect` object.

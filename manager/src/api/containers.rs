@@ -51,7 +51,11 @@ pub fn container_status(e: &ContainerError) -> Status {
         ContainerError::Image(i) => return super::image_status(i),
         ContainerError::Volume(v) => return super::volumes::volume_status(v),
         ContainerError::Network(n) => return super::networks::network_status(n),
-        ContainerError::StartFailed { code, .. } => {
+        ContainerError::StartFailed { .. } | ContainerError::ExecFailed(_) => {
+            let code = match e {
+                ContainerError::StartFailed { code, .. } => *code,
+                _ => crate::containers::EXEC_START_FAILED,
+            };
             let mut status = Status::new(Code::FailedPrecondition, e.to_string());
             if let Ok(v) = code.to_string().parse() {
                 status
@@ -143,6 +147,10 @@ fn container_config(mut c: pb::ContainerConfig) -> Result<ContainerConfig, Statu
         domainname: opt_string(c.domainname),
         tty: c.tty,
         open_stdin: c.open_stdin,
+        attach_stdin: c.attach_stdin,
+        attach_stdout: c.attach_stdout,
+        attach_stderr: c.attach_stderr,
+        stdin_once: c.stdin_once,
         binds: c.binds,
         mounts: c.mounts,
         tmpfs: c.tmpfs,

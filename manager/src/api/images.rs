@@ -286,10 +286,20 @@ impl Images for ImagesApi {
             size: detail.size,
             repo_digests: detail.repo_digests.clone(),
         };
+        // docker's overlay2 `GraphDriver.Data` of an image: the top layer's
+        // directory as `UpperDir`, the layers under it as `LowerDir`
+        // (nearest first, `:`-joined; absent for a one-layer image).
         let mut graph_driver_data = std::collections::HashMap::new();
         if let Some(top) = detail.resolved.chain_ids.last() {
-            if let Ok(info) = self.images.snapshotter().stat(top) {
-                graph_driver_data.insert("ChainID".to_string(), info.key);
+            if let Ok(dirs) = self.images.snapshotter().layer_dirs(top) {
+                let text = |p: &std::path::PathBuf| p.to_string_lossy().into_owned();
+                if let Some((upper, lowers)) = dirs.split_first() {
+                    graph_driver_data.insert("UpperDir".to_string(), text(upper));
+                    if !lowers.is_empty() {
+                        let lowers: Vec<String> = lowers.iter().map(text).collect();
+                        graph_driver_data.insert("LowerDir".to_string(), lowers.join(":"));
+                    }
+                }
             }
         }
         Ok(Response::new(pb::InspectImageResponse {

@@ -22,10 +22,21 @@ pub fn image_status(e: &ImageError) -> Status {
         ImageError::Reference(_) | ImageError::InvalidArgument(_) | ImageError::Archive(_) => {
             Code::InvalidArgument
         }
-        ImageError::NotFound(_) => Code::NotFound,
+        ImageError::NotFound(_) => {
+            // Tagged as a missing image: the CLI prints docker's
+            // `Error: No such image: NAME` for it.
+            let mut status = Status::new(Code::NotFound, e.to_string());
+            status.metadata_mut().insert(
+                berth_proto::status::MISSING,
+                tonic::metadata::MetadataValue::from_static(berth_proto::status::MISSING_IMAGE),
+            );
+            return status;
+        }
         ImageError::Conflict(_) => Code::FailedPrecondition,
         ImageError::Registry(r) => match r.as_ref() {
-            RegistryError::NotFound { .. } => Code::NotFound,
+            RegistryError::NotFound { .. } | RegistryError::ManifestUnknown { .. } => {
+                Code::NotFound
+            }
             RegistryError::Unauthorized { .. } => Code::Unauthenticated,
             RegistryError::Http { .. } => Code::Unavailable,
             _ => Code::Unknown,

@@ -90,8 +90,27 @@ impl Networks for NetworksApi {
             .map(|(k, v)| (k, v.values))
             .collect();
         let mut networks = Vec::new();
+        for p in self.networks.predefined() {
+            if !view::matches(&p.filter_view(), &filters).map_err(Status::invalid_argument)? {
+                continue;
+            }
+            networks.push(pb::NetworkSummary {
+                id: p.id.clone(),
+                name: p.name.into(),
+                driver: p.driver.into(),
+                scope: "local".into(),
+                created: p.created.clone(),
+                subnet: String::new(),
+                gateway: String::new(),
+                labels: Default::default(),
+                internal: false,
+                containers: 0,
+            });
+        }
         for n in self.networks.list().map_err(st)? {
-            if !view::matches(&n, &filters).map_err(Status::invalid_argument)? {
+            if !view::matches(&view::FilterView::of(&n), &filters)
+                .map_err(Status::invalid_argument)?
+            {
                 continue;
             }
             networks.push(pb::NetworkSummary {
@@ -107,6 +126,8 @@ impl Networks for NetworksApi {
                 containers: n.endpoints.len() as u32,
             });
         }
+        // docker's order: by name.
+        networks.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Response::new(pb::ListNetworksResponse { networks }))
     }
 
@@ -115,6 +136,12 @@ impl Networks for NetworksApi {
         request: Request<pb::InspectNetworkRequest>,
     ) -> Result<Response<pb::InspectNetworkResponse>, Status> {
         let id = request.into_inner().id;
+        if let Some(p) = self.networks.find_predefined(&id) {
+            return Ok(Response::new(pb::InspectNetworkResponse {
+                json: serde_json::to_string(&p.inspect(BTreeMap::new()))
+                    .expect("serialise a network"),
+            }));
+        }
         let n = self.networks.resolve(&id).map_err(st)?;
         let resource = view::inspect(&n, &self.names());
         Ok(Response::new(pb::InspectNetworkResponse {
@@ -127,6 +154,12 @@ impl Networks for NetworksApi {
         request: Request<pb::RemoveNetworkRequest>,
     ) -> Result<Response<pb::RemoveNetworkResponse>, Status> {
         let id = request.into_inner().id;
+        if let Some(p) = self.networks.find_predefined(&id) {
+            return Err(Status::failed_precondition(format!(
+                "{} is a pre-defined network and cannot be removed",
+                p.name
+            )));
+        }
         self.networks.remove(&id).await.map_err(st)?;
         Ok(Response::new(pb::RemoveNetworkResponse {}))
     }

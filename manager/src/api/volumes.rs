@@ -2,7 +2,7 @@
 //! become gRPC status codes in [`volume_status`].
 
 use crate::volumes::filter::VolumeFilters;
-use crate::volumes::service::VolumeInfo;
+use crate::volumes::service::{apparent_size, VolumeInfo};
 use crate::volumes::{VolumeError, VolumeService};
 use berth_proto::v1 as pb;
 use pb::volumes_server::{Volumes, VolumesServer};
@@ -38,6 +38,7 @@ pub fn server(volumes: Arc<VolumeService>) -> VolumesServer<VolumesApi> {
 /// docker's Volume object of a volume.
 fn to_pb(v: VolumeInfo) -> pb::Volume {
     pb::Volume {
+        size: -1,
         mountpoint: v.mountpoint.to_string_lossy().into_owned(),
         name: v.record.name,
         driver: v.record.driver,
@@ -96,12 +97,20 @@ impl Volumes for VolumesApi {
         let service = self.service();
         let volumes = blocking(move || {
             let filters = VolumeFilters::parse(&req.filters)?;
-            service.list(&filters)
+            let volumes = service.list(&filters)?;
+            Ok(volumes
+                .into_iter()
+                .map(|v| {
+                    let size = req.size.then(|| apparent_size(&v.mountpoint) as i64);
+                    pb::Volume {
+                        size: size.unwrap_or(-1),
+                        ..to_pb(v)
+                    }
+                })
+                .collect())
         })
         .await?;
-        Ok(Response::new(pb::ListVolumesResponse {
-            volumes: volumes.into_iter().map(to_pb).collect(),
-        }))
+        Ok(Response::new(pb::ListVolumesResponse { volumes }))
     }
 
     async fn inspect(

@@ -201,9 +201,7 @@ impl ContainerService {
         let output = task.attach(&exec_id, opts.stdin.clone()).await?;
         if let Err(e) = task.start(&exec_id).await {
             let _ = task.delete(&exec_id).await;
-            let message = e.to_string();
-            let code = super::service::start_failure_code(&message);
-            return Err(ContainerError::StartFailed { message, code });
+            return Err(ContainerError::ExecFailed(e.to_string()));
         }
         if opts.tty && opts.width > 0 && opts.height > 0 {
             let _ = task.resize_pty(&exec_id, opts.width, opts.height).await;

@@ -700,9 +700,15 @@ impl ContainerService {
         let entry = self.entry(&id);
         if record.state.status.is_live() {
             if !force {
+                // docker 20.10's words (daemon/delete.go), with the full id.
+                let state = record.state.status.as_str();
+                let procedure = if record.state.status == Status::Paused {
+                    "Unpause and then stop the container before attempting removal or force remove"
+                } else {
+                    "Stop the container before attempting removal or force remove"
+                };
                 return Err(ContainerError::FailedPrecondition(format!(
-                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                    record.name
+                    "You cannot remove a {state} container {id}. {procedure}"
                 )));
             }
             let seen = entry.exits.borrow().0;

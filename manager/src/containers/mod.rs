@@ -48,6 +48,9 @@ pub mod volumes;
 
 pub use service::ContainerService;
 
+/// The exit code of an exec whose process could not start (docker's 126).
+pub const EXEC_START_FAILED: i32 = 126;
+
 impl From<log_driver::LogConfigError> for ContainerError {
     fn from(e: log_driver::LogConfigError) -> Self {
         use log_driver::LogConfigError as E;
@@ -94,6 +97,12 @@ pub enum ContainerError {
     /// code for it (126, 127, else 128).
     #[error("failed to create task for container: {message}")]
     StartFailed { message: String, code: i32 },
+    /// An exec whose process could not start, worded as docker's shim
+    /// (containerd's `OCI runtime exec failed`). docker's daemon gives
+    /// every such exec exit code 126, a missing binary too
+    /// (daemon/exec.go), unlike a container's start (127).
+    #[error("OCI runtime exec failed: {0}")]
+    ExecFailed(String),
     #[error("not implemented: {0}")]
     NotImplemented(String),
     #[error(transparent)]

@@ -77,10 +77,17 @@ pub fn human_status(r: &ContainerRecord) -> String {
     }
 }
 
-/// docker's `Command` column: path and args, quoted as docker shows them.
+/// docker's `Command` column: the path, then the args, an arg with a
+/// space in single quotes (moby daemon/list.go: `sh -c 'echo hi'`).
 pub fn command_line(r: &ContainerRecord) -> String {
     let mut parts = vec![r.path.clone()];
-    parts.extend(r.args.iter().cloned());
+    parts.extend(r.args.iter().map(|a| {
+        if a.contains(' ') {
+            format!("'{a}'")
+        } else {
+            a.clone()
+        }
+    }));
     parts.join(" ")
 }
 
@@ -218,6 +225,10 @@ impl ContainerService {
                 exposed_ports: crate::networks::ports::exposed_port_set(&r.ports.exposed),
                 tty: o.tty,
                 open_stdin: o.open_stdin,
+                attach_stdin: o.attach_stdin,
+                attach_stdout: o.attach_stdout,
+                attach_stderr: o.attach_stderr,
+                stdin_once: o.stdin_once,
                 env: config_env(image_config.as_ref(), process.as_ref(), &o.env),
                 cmd: (!o.cmd.is_empty()).then(|| o.cmd.clone()),
                 healthcheck: o

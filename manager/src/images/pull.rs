@@ -178,6 +178,13 @@ impl ImageService {
             credentials,
             "pull",
         ));
+        let lease = Arc::new(LeaseGuard::create(&self.meta, "pull", PULL_LEASE_TTL)?);
+        let cancel = CancelFlag::new();
+
+        // 1. Manifest (through the index), config. docker says "Pulling
+        // from" once the registry has the manifest: a missing one prints
+        // only the error.
+        let fetched = repo.get_manifest(reference.object()).await?;
         progress.status(format!(
             "{}: Pulling from {}",
             reference
@@ -187,11 +194,6 @@ impl ImageService {
                 .unwrap_or("latest"),
             reference.path
         ));
-        let lease = Arc::new(LeaseGuard::create(&self.meta, "pull", PULL_LEASE_TTL)?);
-        let cancel = CancelFlag::new();
-
-        // 1. Manifest (through the index), config.
-        let fetched = repo.get_manifest(reference.object()).await?;
         let (target, manifest_desc, manifest) =
             match parse_manifest(&fetched.media_type, &fetched.digest, &fetched.bytes)? {
                 ManifestKind::Manifest(m) => {

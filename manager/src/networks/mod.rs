@@ -28,6 +28,7 @@ pub mod link;
 pub mod member;
 pub mod mode;
 pub mod ports;
+pub mod predefined;
 pub mod record;
 pub mod service;
 pub mod view;

@@ -247,6 +247,16 @@ impl NetworkService {
         Ok(())
     }
 
+    /// docker's `host` and `none` networks of this daemon.
+    pub fn predefined(&self) -> Vec<super::predefined::Predefined> {
+        super::predefined::all(&self.config)
+    }
+
+    /// The predefined network `input` names (name, id or id prefix), if any.
+    pub fn find_predefined(&self, input: &str) -> Option<super::predefined::Predefined> {
+        super::predefined::find(&self.config, input)
+    }
+
     /// The network a user means: full id, name, or a unique id prefix.
     pub fn resolve(&self, input: &str) -> Result<NetworkRecord, NetworkError> {
         let all = self.list()?;

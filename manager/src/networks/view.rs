@@ -79,20 +79,45 @@ pub fn endpoint_settings(n: &NetworkRecord, ep: &Endpoint) -> EndpointSettings {
     }
 }
 
+/// What `network ls --filter` looks at, for stored networks and the
+/// predefined `host` and `none` alike.
+pub struct FilterView<'a> {
+    pub name: &'a str,
+    pub id: &'a str,
+    pub driver: &'a str,
+    pub labels: Option<&'a BTreeMap<String, String>>,
+    /// docker's `type=builtin` (predefined) rather than `custom`.
+    pub builtin: bool,
+}
+
+impl<'a> FilterView<'a> {
+    /// The facts of a stored network.
+    pub fn of(n: &'a NetworkRecord) -> FilterView<'a> {
+        FilterView {
+            name: &n.name,
+            id: &n.id,
+            driver: &n.driver,
+            labels: Some(&n.labels),
+            builtin: n.default,
+        }
+    }
+}
+
 /// Whether `n` passes `network ls --filter` (keys name, id, label, driver;
 /// values of one key OR, keys AND). Unknown keys are an error.
-pub fn matches(n: &NetworkRecord, filters: &BTreeMap<String, Vec<String>>) -> Result<bool, String> {
+pub fn matches(n: &FilterView<'_>, filters: &BTreeMap<String, Vec<String>>) -> Result<bool, String> {
+    let label = |k: &str| n.labels.and_then(|l| l.get(k));
     for (key, values) in filters {
         let ok = match key.as_str() {
             "name" => values.iter().any(|v| n.name.contains(v.as_str())),
             "id" => values.iter().any(|v| n.id.starts_with(v.as_str())),
-            "driver" => values.iter().any(|v| &n.driver == v),
+            "driver" => values.iter().any(|v| n.driver == v),
             "label" => values.iter().any(|v| match v.split_once('=') {
-                Some((k, val)) => n.labels.get(k).is_some_and(|x| x == val),
-                None => n.labels.contains_key(v),
+                Some((k, val)) => label(k).is_some_and(|x| x == val),
+                None => label(v).is_some(),
             }),
             "scope" => values.iter().any(|v| v == "local"),
-            "type" => values.iter().any(|v| (v == "builtin") == n.default),
+            "type" => values.iter().any(|v| (v == "builtin") == n.builtin),
             other => return Err(format!("invalid filter '{other}'")),
         };
         if !ok {

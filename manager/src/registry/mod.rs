@@ -61,6 +61,11 @@ pub enum RegistryError {
         url: String,
         body: String,
     },
+    /// A manifest the registry does not have, worded as docker's pull
+    /// words it: `manifest for REF not found: manifest unknown: manifest
+    /// unknown` (the registry's error code, then its message).
+    #[error("manifest for {reference} not found: {errors}")]
+    ManifestUnknown { reference: String, errors: String },
     #[error("authentication to {url} failed: {reason}")]
     Unauthorized { url: String, reason: String },
     #[error("manifest {reference} is larger than {MAX_MANIFEST_SIZE} bytes")]
@@ -583,6 +588,19 @@ impl Repository {
         check_status(Method::GET, &url, resp).await.map(|_| ())
     }
 
+    /// `object` (a tag or a digest) of this repository as docker names it
+    /// in messages: `host/name:tag` or `host/name@digest`, docker.io's
+    /// images without the host (and `library/`).
+    fn familiar_reference(&self, object: &str) -> String {
+        let full = format!("{}/{}", self.host, self.name);
+        let familiar = match full.strip_prefix("registry-1.docker.io/").or_else(|| full.strip_prefix("docker.io/")) {
+            Some(rest) => rest.strip_prefix("library/").unwrap_or(rest).to_string(),
+            None => full,
+        };
+        let sep = if object.contains(':') { '@' } else { ':' };
+        format!("{familiar}{sep}{object}")
+    }
+
     /// Fetches a manifest or index by tag or digest. The digest is computed
     /// over the bytes received and must equal the one asked for.
     pub async fn get_manifest(&self, object: &str) -> Result<FetchedManifest, RegistryError> {
@@ -593,10 +611,9 @@ impl Repository {
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             let body = resp.text().await.unwrap_or_default();
-            return Err(RegistryError::NotFound {
-                what: format!("manifest {}:{object}", self.name),
-                url,
-                body: short_body(&body),
+            return Err(RegistryError::ManifestUnknown {
+                reference: self.familiar_reference(object),
+                errors: registry_errors(&body).unwrap_or_else(|| short_body(&body)),
             });
         }
         let resp = check_status(Method::GET, &url, resp).await?;
@@ -964,6 +981,41 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// A registry error body cut to one readable line.
+/// A registry's error body (distribution's `{"errors": [{"code",
+/// "message"}]}`) as docker's errcode prints it: the code in lower case
+/// with spaces, a colon, the message (`manifest unknown: manifest
+/// unknown`); several errors on lines of their own after `errors:`.
+fn registry_errors(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let parsed: Errors = serde_json::from_str(body).ok()?;
+    let texts: Vec<String> = parsed
+        .errors
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e.code.to_lowercase().replace('_', " "),
+                e.message
+            )
+        })
+        .collect();
+    match texts.len() {
+        0 => None,
+        1 => texts.into_iter().next(),
+        _ => Some(format!("errors:\n{}\n", texts.join("\n"))),
+    }
+}
+
 fn short_body(body: &str) -> String {
     let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.len() > 300 {

@@ -480,6 +480,29 @@ impl VolumeService {
     }
 }
 
+/// The bytes of the files under `path`: apparent sizes (not blocks), each
+/// inode once, directories not counted, as moby's `directory.Size` counts
+/// a volume for `system df`. Symlinks are not followed.
+pub fn apparent_size(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(path: &Path, seen: &mut BTreeSet<(u64, u64)>) -> u64 {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return 0;
+        };
+        if meta.is_dir() {
+            let Ok(entries) = std::fs::read_dir(path) else {
+                return 0;
+            };
+            return entries.flatten().map(|e| walk(&e.path(), seen)).sum();
+        }
+        if meta.nlink() > 1 && !seen.insert((meta.dev(), meta.ino())) {
+            return 0;
+        }
+        meta.size()
+    }
+    walk(path, &mut BTreeSet::new())
+}
+
 /// Bytes used under `path` (files' allocated blocks, each inode once, not
 /// crossing into other file systems), as docker's prune reports.
 fn disk_usage(path: &Path) -> u64 {

@@ -66,7 +66,7 @@ impl StreamOptions {
         sig_proxy: bool,
     ) -> Result<StreamOptions, CliError> {
         if stdin && tty && !std::io::stdin().is_terminal() {
-            return Err(CliError::Other("the input device is not a TTY".into()));
+            return Err(CliError::NotATty);
         }
         let keys = terminal::parse_detach_keys(detach_keys.unwrap_or(DEFAULT_DETACH_KEYS))
             .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -215,14 +215,21 @@ pub async fn stream(
     signal_target: Option<&str>,
 ) -> Result<StreamEnd, CliError> {
     let mut containers = client(&ctx.host).await?;
+    // The container as the user named it, for docker's `No such container`.
+    let container = match &first.request {
+        Some(Request::Attach(a)) => a.id.clone(),
+        Some(Request::Exec(e)) => e.id.clone(),
+        _ => String::new(),
+    };
+    let about = |s: tonic::Status| CliError::about(&container, s);
     let (tx, rx) = mpsc::channel::<pb::AttachStreamRequest>(16);
     tx.send(first)
         .await
         .map_err(|_| CliError::Other("attach: request stream closed".into()))?;
     let requests = ReceiverStream::new(rx);
     let mut responses = match kind {
-        StreamKind::Attach => containers.attach(requests).await?.into_inner(),
-        StreamKind::Exec => containers.exec(requests).await?.into_inner(),
+        StreamKind::Attach => containers.attach(requests).await.map_err(about)?.into_inner(),
+        StreamKind::Exec => containers.exec(requests).await.map_err(about)?.into_inner(),
     };
     // Raw mode only once the daemon has accepted the stream, so an error
     // prints on a sane terminal; restored when `raw` drops.
@@ -276,7 +283,7 @@ pub async fn stream(
             message = responses.next() => {
                 match message {
                     None => return Ok(StreamEnd::Closed),
-                    Some(Err(status)) => return Err(status.into()),
+                    Some(Err(status)) => return Err(about(status)),
                     Some(Ok(pb::AttachStreamResponse { response: Some(Response::Output(o)) })) => write_output(o),
                     Some(Ok(pb::AttachStreamResponse { response: Some(Response::Exit(e)) })) => {
                         return Ok(StreamEnd::Exited(e.exit_code));

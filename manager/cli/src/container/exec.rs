@@ -96,6 +96,13 @@ pub async fn exec(ctx: &Context, a: ExecArgs) -> Result<i32, CliError> {
         Ok(StreamEnd::Detached) | Ok(StreamEnd::Closed) => Ok(0),
         // A command that could not start: 127/126 like docker's CLI, as
         // berthd's `berth-exit-code` says.
+        // docker's daemon writes the error into the exec's output stream:
+        // its CLI prints it on stdout, without `Error response from
+        // daemon:`.
+        Err(CliError::StartFailed { code, message }) => {
+            println!("{message}");
+            Ok(code)
+        }
         Err(e) => {
             eprintln!("{e}");
             Ok(e.exit_code())

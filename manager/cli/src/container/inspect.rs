@@ -171,7 +171,7 @@ pub async fn inspect(ctx: &Context, a: InspectArgs, container_only: bool) -> Res
     match (&template, a.format.as_deref()) {
         (Some(t), _) => {
             for v in &found {
-                match t.execute(&v.template) {
+                match t.execute_typed(&v.template, &v.json) {
                     Ok(text) => println!("{text}"),
                     Err(e) => {
                         eprintln!("{e}");

@@ -128,7 +128,7 @@ where
     F: FnMut(String) -> Fut,
     Fut: Future<Output = Result<(), tonic::Status>>,
 {
-    for_each_limited(containers, 1, op).await
+    for_each_limited(containers, 1, report_failure, op).await
 }
 
 /// How many requests of one command are in flight at once (docker's
@@ -142,12 +142,13 @@ where
     F: FnMut(String) -> Fut,
     Fut: Future<Output = Result<(), tonic::Status>>,
 {
-    for_each_limited(containers, PARALLEL, op).await
+    for_each_limited(containers, PARALLEL, report_failure, op).await
 }
 
 async fn for_each_limited<F, Fut>(
     containers: &[String],
     limit: usize,
+    report: fn(&str, tonic::Status),
     mut op: F,
 ) -> Result<i32, CliError>
 where
@@ -161,7 +162,7 @@ where
         match results.next().await.expect("one result per container") {
             Ok(()) => println!("{name}"),
             Err(s) => {
-                report_failure(&s);
+                report(name, s);
                 code = 1;
             }
         }
@@ -271,7 +272,10 @@ pub async fn kill(ctx: &Context, a: KillArgs) -> Result<i32, CliError> {
 /// `berth rm`.
 pub async fn rm(ctx: &Context, a: RmArgs) -> Result<i32, CliError> {
     let c = client(&ctx.host).await?;
-    for_each_parallel(&a.containers, |id| {
+    // docker's client wraps a remove's 404 as `Error: No such container:
+    // X` (stop, kill, wait... print the daemon's words).
+    let report = |name: &str, s: tonic::Status| eprintln!("{}", CliError::about(name, s));
+    for_each_limited(&a.containers, PARALLEL, report, |id| {
         let mut c = c.clone();
         async move {
             c.remove(pb::RemoveContainerRequest {
@@ -436,7 +440,7 @@ pub async fn wait(ctx: &Context, a: WaitArgs) -> Result<i32, CliError> {
                 }
             }
             Err(s) => {
-                report_failure(&s);
+                report_failure(id, s);
                 code = 1;
             }
         }

@@ -37,17 +37,14 @@ pub struct LogsArgs {
     pub container: String,
 }
 
-/// `--tail`: `all` (or any negative number) is every line, else N.
-fn parse_tail(value: &str) -> Result<i64, CliError> {
-    if value == "all" {
-        return Ok(-1);
-    }
+/// `--tail`: a number N, else every line. docker's daemon reads the value
+/// with `strconv.Atoi` and takes anything that is not a number (`all`,
+/// `abc`) or is negative as every line (daemon/logs.go), so `--tail abc`
+/// prints the whole log there too.
+fn parse_tail(value: &str) -> i64 {
     match value.parse::<i64>() {
-        Ok(n) if n < 0 => Ok(-1),
-        Ok(n) => Ok(n),
-        Err(_) => Err(CliError::Usage(format!(
-            "invalid argument \"{value}\" for \"-n, --tail\" flag: want \"all\" or a number"
-        ))),
+        Ok(n) if n >= 0 => n,
+        _ => -1,
     }
 }
 
@@ -80,9 +77,14 @@ pub async fn logs(ctx: &Context, a: LogsArgs) -> Result<i32, CliError> {
             .map(|v| parse_time("--until", v, now))
             .transpose()?
             .unwrap_or(0),
-        tail: parse_tail(&a.tail)?,
+        tail: parse_tail(&a.tail),
     };
-    let mut stream = client(&ctx.host).await?.logs(request).await?.into_inner();
+    let mut stream = client(&ctx.host)
+        .await?
+        .logs(request)
+        .await
+        .map_err(|s| CliError::about(&a.container, s))?
+        .into_inner();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         let mut line = Vec::with_capacity(chunk.data.len() + 32);
@@ -113,10 +115,10 @@ mod tests {
 
     #[test]
     fn tail_values() {
-        assert_eq!(parse_tail("all").unwrap(), -1);
-        assert_eq!(parse_tail("3").unwrap(), 3);
-        assert_eq!(parse_tail("-1").unwrap(), -1);
-        assert!(parse_tail("x").is_err());
+        assert_eq!(parse_tail("all"), -1);
+        assert_eq!(parse_tail("3"), 3);
+        assert_eq!(parse_tail("-1"), -1);
+        assert_eq!(parse_tail("x"), -1);
     }
 
     #[test]

@@ -165,7 +165,9 @@ pub enum SystemCommand {
     /// Get real time events from the server.
     Events(events::EventsArgs),
     /// Display system-wide information.
-    Info,
+    Info(crate::system::FormatArgs),
+    /// Show Berth disk usage.
+    Df(crate::disk_usage::DfArgs),
 }
 
 /// Runs one container command.
@@ -199,7 +201,8 @@ pub async fn dispatch(ctx: &Context, command: ContainerCommands) -> Result<i32, 
         T::Container(C::Inspect(a)) => inspect::inspect(ctx, a, true).await,
         T::Container(C::Prune(a)) => prune::container_prune(ctx, a).await,
         T::System(SystemCommand::Prune(a)) => prune::system_prune(ctx, a).await,
-        T::System(SystemCommand::Info) => super::system::info(ctx).await,
+        T::System(SystemCommand::Info(a)) => super::system::info(ctx, a).await,
+        T::System(SystemCommand::Df(a)) => super::disk_usage::df(ctx, a).await,
     }
 }
 
@@ -237,7 +240,7 @@ pub fn parse_filters(flags: &[String]) -> Result<HashMap<String, pb::FilterValue
 /// Prints one per-container error the way docker's CLI does for commands
 /// over several containers (`rm`, `stop`, `kill` ...), which go on with the
 /// next container and exit 1 at the end.
-pub fn report_failure(status: &tonic::Status) {
+pub fn report_failure(_name: &str, status: tonic::Status) {
     eprintln!("Error response from daemon: {}", status.message());
 }
 

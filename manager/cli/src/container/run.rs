@@ -425,6 +425,16 @@ pub struct AttachStreams {
 }
 
 impl AttachStreams {
+    /// Records the streams in the container's config as docker's CLI
+    /// does: `Config.Attach*`, and `StdinOnce` when stdin is both open and
+    /// attached.
+    pub fn record(&self, config: &mut pb::ContainerConfig) {
+        config.attach_stdin = self.stdin;
+        config.attach_stdout = self.stdout;
+        config.attach_stderr = self.stderr;
+        config.stdin_once = config.open_stdin && self.stdin;
+    }
+
     /// The streams of `-a` values and `-i`.
     pub fn parse(values: &[String], interactive: bool) -> Result<AttachStreams, CliError> {
         if values.is_empty() {
@@ -834,6 +844,11 @@ pub fn build_config(
         dns_search: flags.dns_search.clone(),
         dns_options: flags.dns_option.clone(),
         gpus: flags.gpus.clone().unwrap_or_default(),
+        // Set by `run`/`create` from the streams they attach.
+        attach_stdin: false,
+        attach_stdout: false,
+        attach_stderr: false,
+        stdin_once: false,
     })
 }
 
@@ -970,13 +985,15 @@ fn failed(command: &str, e: CliError) -> i32 {
 pub async fn create(ctx: &Context, a: CreateArgs) -> Result<i32, CliError> {
     // `-a` is checked as docker does; with create it only names the
     // streams a later `start -a` would have had.
-    if let Err(e) = AttachStreams::parse(&a.flags.attach, a.flags.interactive) {
-        return Ok(failed("create", e));
-    }
-    let config = match build_config(&a.flags, &|k| std::env::var(k).ok()) {
+    let streams = match AttachStreams::parse(&a.flags.attach, a.flags.interactive) {
+        Ok(s) => s,
+        Err(e) => return Ok(failed("create", e)),
+    };
+    let mut config = match build_config(&a.flags, &|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => return Ok(failed("create", e)),
     };
+    streams.record(&mut config);
     match create_container(ctx, &a.flags, config).await {
         Ok(id) => {
             println!("{id}");
@@ -989,7 +1006,7 @@ pub async fn create(ctx: &Context, a: CreateArgs) -> Result<i32, CliError> {
 /// `berth run`: create, then either print the id (`-d`) or attach (start
 /// included) and exit with the container's code.
 pub async fn run(ctx: &Context, a: RunArgs) -> Result<i32, CliError> {
-    let config = match build_config(&a.flags, &|k| std::env::var(k).ok()) {
+    let mut config = match build_config(&a.flags, &|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => return Ok(failed("run", e)),
     };
@@ -1003,6 +1020,10 @@ pub async fn run(ctx: &Context, a: RunArgs) -> Result<i32, CliError> {
         Ok(s) => s,
         Err(e) => return Ok(failed("run", e)),
     };
+    // `run -d` attaches nothing (docker's `Config.Attach*` all false).
+    if !a.detach {
+        streams.record(&mut config);
+    }
     let options = if a.detach {
         None
     } else {
@@ -1013,6 +1034,9 @@ pub async fn run(ctx: &Context, a: RunArgs) -> Result<i32, CliError> {
             a.sig_proxy,
         ) {
             Ok(o) => Some(o),
+            // docker's CLI prints `the input device is not a TTY` alone
+            // and exits 1 (a plain error, not run's 125 usage).
+            Err(e @ CliError::NotATty) => return Err(e),
             Err(e) => return Ok(failed("run", e)),
         }
     };

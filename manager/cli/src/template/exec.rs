@@ -19,9 +19,27 @@ impl Template {
         self.run(headers, true)
     }
 
+    /// Runs the template over `data` (every field of docker's Go struct,
+    /// for field access) where `json_form` is the same object as docker
+    /// marshals it (its `omitempty` fields left out when empty): `{{json
+    /// .Config}}` prints the part of `json_form` at that path, as docker's
+    /// `json` marshals the Go struct.
+    pub fn execute_typed(&self, data: &Value, json_form: &Value) -> Result<String, TemplateError> {
+        let mut exec = Executor {
+            root: data,
+            json_form: Some(json_form),
+            vars: vec![("$".to_string(), data.clone())],
+            out: String::new(),
+            header: false,
+        };
+        exec.nodes(&self.nodes, data)?;
+        Ok(exec.out)
+    }
+
     fn run(&self, data: &Value, header: bool) -> Result<String, TemplateError> {
         let mut exec = Executor {
             root: data,
+            json_form: None,
             vars: vec![("$".to_string(), data.clone())],
             out: String::new(),
             header,
@@ -42,6 +60,8 @@ enum Flow {
 
 struct Executor<'a> {
     root: &'a Value,
+    /// The root as docker's JSON has it (see [`Template::execute_typed`]).
+    json_form: Option<&'a Value>,
     vars: Vec<(String, Value)>,
     out: String,
     header: bool,
@@ -395,6 +415,11 @@ impl Executor<'_> {
         piped: Option<Value>,
     ) -> Result<Value, TemplateError> {
         if let Operand::Function(name) = &cmd.operands[0] {
+            if let Some(v) = self.json_of_path(name, cmd, dot, piped.is_some()) {
+                return Ok(Value::String(
+                    serde_json::to_string(&v).unwrap_or_default(),
+                ));
+            }
             let mut args = Vec::new();
             // `and`/`or` short-circuit in Go; evaluating all is equivalent
             // for data without side effects.
@@ -425,6 +450,27 @@ impl Executor<'_> {
             ));
         }
         self.operand(p, &cmd.operands[0], dot)
+    }
+
+    /// `{{json .A.B}}` (or `$.A.B`) on the root: the value at that path of
+    /// docker's JSON form, when the template runs over a typed object and
+    /// the path is there (a field docker omits is not: then the value with
+    /// every field is marshalled, as for any other argument).
+    fn json_of_path(&self, name: &str, cmd: &Command, dot: &Value, piped: bool) -> Option<Value> {
+        let form = self.json_form?;
+        if name != "json" || piped || cmd.operands.len() != 2 {
+            return None;
+        }
+        let chain = match &cmd.operands[1] {
+            Operand::Field(chain) if std::ptr::eq(dot, self.root) => chain,
+            Operand::Variable(v, chain) if v == "$" => chain,
+            _ => return None,
+        };
+        let mut v = form;
+        for key in chain {
+            v = v.as_object()?.get(key)?;
+        }
+        Some(v.clone())
     }
 
     fn field(&self, p: &Pipeline, base: Value, chain: &[String]) -> Result<Value, TemplateError> {
@@ -846,6 +892,22 @@ mod tests {
         assert_eq!(render("{{/* a comment */}}x", &v), "x");
         assert_eq!(render("a  {{- .Size -}}  b", &v), "a4261b");
         assert_eq!(render("{{`raw\\n`}}", &v), "raw\\n");
+    }
+
+    #[test]
+    fn json_of_a_typed_object_leaves_out_what_docker_omits() {
+        let every = json!({"Config": {"Image": "x", "MacAddress": ""}});
+        let form = json!({"Config": {"Image": "x"}});
+        let t = parse("{{json .Config}}|{{.Config.MacAddress}}|{{json $.Config}}").unwrap();
+        assert_eq!(
+            t.execute_typed(&every, &form).unwrap(),
+            r#"{"Image":"x"}||{"Image":"x"}"#
+        );
+        // Without the JSON form every field is marshalled.
+        assert_eq!(
+            parse("{{json .Config}}").unwrap().execute(&every).unwrap(),
+            r#"{"Image":"x","MacAddress":""}"#
+        );
     }
 
     #[test]

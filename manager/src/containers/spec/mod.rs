@@ -130,6 +130,12 @@ pub struct ContainerOptions {
     pub tty: bool,
     /// `-i`: stdin kept open (the shim's business; recorded for inspect).
     pub open_stdin: bool,
+    /// docker's `Config.AttachStdin/Stdout/Stderr` and `StdinOnce`, as the
+    /// client asked (recorded for inspect).
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub stdin_once: bool,
     /// `-v HOST:CTR[:MODES]`.
     pub binds: Vec<String>,
     /// `--mount type=bind|tmpfs,...`.

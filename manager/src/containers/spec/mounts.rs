@@ -228,6 +228,22 @@ fn container_path(path: &str, spec: &str, kind: &str) -> Result<String, SpecErro
 /// propagation. `NAME:CTR` is a named volume, `/ctr` alone an anonymous one.
 pub fn parse_bind(spec: &str) -> Result<UserMount, SpecError> {
     let bad = || SpecError::invalid(format!("invalid volume specification: '{spec}'"));
+    // docker's CLI finds no source in `:/data` (an empty section before
+    // the first colon) and keeps the whole spec as an anonymous volume's
+    // destination (`Config.Volumes[":/data"]`); its daemon cleans it as a
+    // path, and the runtime puts the relative destination under the
+    // container's root (`/:/data`). The same here.
+    if spec.len() > 2 && spec.starts_with(':') {
+        return Ok(UserMount::Volume {
+            name: None,
+            target: berth_runtime::in_root::normalize(std::path::Path::new(spec))
+                .to_string_lossy()
+                .into_owned(),
+            read_only: false,
+            no_copy: false,
+            create_with: Default::default(),
+        });
+    }
     let parts: Vec<&str> = spec.split(':').collect();
     let (source, target, modes) = match parts.as_slice() {
         [t] if !t.is_empty() => {

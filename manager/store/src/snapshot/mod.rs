@@ -242,6 +242,11 @@ pub trait Snapshotter: Send + Sync {
     /// Every snapshot of this snapshotter, by key.
     fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError>;
 
+    /// The directories that hold committed snapshot `key`'s tree, its own first: for
+    /// overlayfs its layer's directory, then its ancestors' (what docker's overlay2 shows as
+    /// an image's `UpperDir` and `LowerDir`); for native its one full copy.
+    fn layer_dirs(&self, key: &str) -> Result<Vec<PathBuf>, SnapshotError>;
+
     /// Disk usage of snapshot `key`'s own layer: recorded at commit for committed snapshots,
     /// measured now for active ones.
     fn usage(&self, key: &str) -> Result<Usage, SnapshotError>;

@@ -103,6 +103,11 @@ impl Snapshotter for NativeSnapshotter {
         let lowers = self.parent_fs(&r)?.into_iter().collect();
         Ok((lowers, self.apply_target(key)?))
     }
+
+    fn layer_dirs(&self, key: &str) -> Result<Vec<PathBuf>, SnapshotError> {
+        let r = self.dirs.get(key)?;
+        Ok(vec![self.dirs.fs(r.id)])
+    }
 }
 
 /// Copies the tree `src` into the existing empty directory `dst`, preserving everything a

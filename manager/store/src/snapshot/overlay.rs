@@ -150,6 +150,10 @@ impl Snapshotter for OverlaySnapshotter {
         Ok((target.lowers.clone(), target))
     }
 
+    fn layer_dirs(&self, key: &str) -> Result<Vec<PathBuf>, SnapshotError> {
+        self.committed_dirs(Some(key))
+    }
+
     /// An upperdir holds only its layer's changes (deletions as whiteouts), so a layer can be
     /// unpacked before its snapshot, or even its parent, exists.
     fn prepare_scratch(&self, parent: Option<&str>) -> Result<Scratch, SnapshotError> {
