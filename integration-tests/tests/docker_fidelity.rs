@@ -617,9 +617,8 @@ fn system_df_matches_docker() {
                         "exact"
                     };
                 }
-                let measured = section == "measured"
-                    || l.starts_with("Images")
-                    || l.starts_with("Containers");
+                let measured =
+                    section == "measured" || l.starts_with("Images") || l.starts_with("Containers");
                 l.split("  ")
                     .flat_map(|c| c.split(": "))
                     .map(str::trim)
@@ -643,7 +642,11 @@ fn system_df_matches_docker() {
         "--format",
         "{{.Type}}: {{.TotalCount}}: {{.Active}}: {{.Size}}",
     ]);
-    assert_eq!(columns(&d), columns(&b), "system df --format:\n{d}\n---\n{b}");
+    assert_eq!(
+        columns(&d),
+        columns(&b),
+        "system df --format:\n{d}\n---\n{b}"
+    );
 
     for docker in [true, false] {
         let run = |a: &[&str]| p.on(docker, a);

@@ -142,10 +142,7 @@ async fn gather(ctx: &Context) -> Result<Usage, CliError> {
                 .filter(|(chain, _)| holders.get(chain.as_str()).is_some_and(|h| h.0 > 1))
                 .map(|(_, size)| size)
                 .sum(),
-            containers: containers
-                .iter()
-                .filter(|c| c.image_id == image.id)
-                .count(),
+            containers: containers.iter().filter(|c| c.image_id == image.id).count(),
             image,
         })
         .collect();
@@ -214,7 +211,10 @@ fn summary_rows(u: &Usage) -> Vec<Value> {
     let volumes = row(
         "Local Volumes",
         u.volumes.len(),
-        u.volumes.iter().filter(|v| !v.containers.is_empty()).count(),
+        u.volumes
+            .iter()
+            .filter(|v| !v.containers.is_empty())
+            .count(),
         humanize::size(volumes_size),
         reclaimable_text(volumes_unused, volumes_size),
     );
@@ -223,7 +223,11 @@ fn summary_rows(u: &Usage) -> Vec<Value> {
     vec![images, containers, volumes, build_cache]
 }
 
-fn render(format: &str, rows: &[Value], headers: &serde_json::Map<String, Value>) -> Result<String, CliError> {
+fn render(
+    format: &str,
+    rows: &[Value],
+    headers: &serde_json::Map<String, Value>,
+) -> Result<String, CliError> {
     ListFormat::parse(format, format)
         .and_then(|f| f.render(rows, headers))
         .map_err(|e| CliError::Other(e.to_string()))
@@ -279,7 +283,11 @@ pub async fn df(ctx: &Context, a: DfArgs) -> Result<i32, CliError> {
     let mut out = String::from("Images space usage:\n\n");
     out += &render(IMAGES_TABLE, &images, &image_headers())?;
     out += "\nContainers space usage:\n\n";
-    out += &render(CONTAINERS_TABLE, &containers, &template::headers(ps::HEADERS))?;
+    out += &render(
+        CONTAINERS_TABLE,
+        &containers,
+        &template::headers(ps::HEADERS),
+    )?;
     out += "\nLocal Volumes space usage:\n\n";
     out += &render(VOLUMES_TABLE, &volumes, &volume_headers())?;
     out += &format!("\nBuild cache usage: {}\n\n", humanize::size(0));

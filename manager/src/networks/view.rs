@@ -105,7 +105,10 @@ impl<'a> FilterView<'a> {
 
 /// Whether `n` passes `network ls --filter` (keys name, id, label, driver;
 /// values of one key OR, keys AND). Unknown keys are an error.
-pub fn matches(n: &FilterView<'_>, filters: &BTreeMap<String, Vec<String>>) -> Result<bool, String> {
+pub fn matches(
+    n: &FilterView<'_>,
+    filters: &BTreeMap<String, Vec<String>>,
+) -> Result<bool, String> {
     let label = |k: &str| n.labels.and_then(|l| l.get(k));
     for (key, values) in filters {
         let ok = match key.as_str() {

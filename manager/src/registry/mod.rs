@@ -593,7 +593,10 @@ impl Repository {
     /// images without the host (and `library/`).
     fn familiar_reference(&self, object: &str) -> String {
         let full = format!("{}/{}", self.host, self.name);
-        let familiar = match full.strip_prefix("registry-1.docker.io/").or_else(|| full.strip_prefix("docker.io/")) {
+        let familiar = match full
+            .strip_prefix("registry-1.docker.io/")
+            .or_else(|| full.strip_prefix("docker.io/"))
+        {
             Some(rest) => rest.strip_prefix("library/").unwrap_or(rest).to_string(),
             None => full,
         };
@@ -1001,13 +1004,7 @@ fn registry_errors(body: &str) -> Option<String> {
     let texts: Vec<String> = parsed
         .errors
         .iter()
-        .map(|e| {
-            format!(
-                "{}: {}",
-                e.code.to_lowercase().replace('_', " "),
-                e.message
-            )
-        })
+        .map(|e| format!("{}: {}", e.code.to_lowercase().replace('_', " "), e.message))
         .collect();
     match texts.len() {
         0 => None,

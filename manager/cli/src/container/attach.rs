@@ -228,7 +228,11 @@ pub async fn stream(
         .map_err(|_| CliError::Other("attach: request stream closed".into()))?;
     let requests = ReceiverStream::new(rx);
     let mut responses = match kind {
-        StreamKind::Attach => containers.attach(requests).await.map_err(about)?.into_inner(),
+        StreamKind::Attach => containers
+            .attach(requests)
+            .await
+            .map_err(about)?
+            .into_inner(),
         StreamKind::Exec => containers.exec(requests).await.map_err(about)?.into_inner(),
     };
     // Raw mode only once the daemon has accepted the stream, so an error

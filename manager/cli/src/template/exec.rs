@@ -416,9 +416,7 @@ impl Executor<'_> {
     ) -> Result<Value, TemplateError> {
         if let Operand::Function(name) = &cmd.operands[0] {
             if let Some(v) = self.json_of_path(name, cmd, dot, piped.is_some()) {
-                return Ok(Value::String(
-                    serde_json::to_string(&v).unwrap_or_default(),
-                ));
+                return Ok(Value::String(serde_json::to_string(&v).unwrap_or_default()));
             }
             let mut args = Vec::new();
             // `and`/`or` short-circuit in Go; evaluating all is equivalent
