@@ -823,6 +823,14 @@ fn mistakes_exit_and_read_like_docker() {
         vec!["rmi", "bt-nosuch"],
         vec!["rm", &name],
         vec!["pull", &missing],
+        vec!["kill", "bt-nosuch"],
+        vec!["start", "bt-nosuch"],
+        vec!["stop", "bt-nosuch"],
+        vec!["port", "bt-nosuch"],
+        vec!["rename", "bt-nosuch", "bt-renamed"],
+        vec!["cp", "bt-nosuch:/a", "-"],
+        vec!["tag", "bt-nosuch", "bt-other"],
+        vec!["history", "bt-nosuch"],
     ];
     for args in &cases {
         let (d, b) = p.both(args);
@@ -857,6 +865,12 @@ fn mistakes_exit_and_read_like_docker() {
             as_berth(&first(&d, usize::MAX)),
             first(&b, usize::MAX),
             "message of {args:?}"
+        );
+        // Every line, where docker prints more than one.
+        assert_eq!(
+            normal(as_berth(&stderr(&d))),
+            normal(stderr(&b)),
+            "messages of {args:?}"
         );
     }
     // `-v :/data` is accepted as an anonymous volume, which the container
@@ -995,5 +1009,83 @@ fn json_of_config_omits_what_docker_omits() {
     for docker in [true, false] {
         let run = |a: &[&str]| p.on(docker, a);
         run(&["rm", "-f", &name]);
+    }
+}
+
+/// `--ipc host` shows the host's /dev/mqueue and /dev/shm as docker's do
+/// (same mounts, same flags); inspect's `HostConfig.Devices` and
+/// `BlkioDevice*` lists are filled from the flags as docker fills them;
+/// `--cpu-rt-runtime`, which this kernel refuses for a container cgroup,
+/// fails in both with exit 125 naming `cpu.rt_runtime_us`.
+#[test]
+fn ipc_host_devices_blkio_and_rt_like_docker() {
+    let p = Pair::new();
+    let (d, b) = p.both_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ipc",
+        "host",
+        IMAGE,
+        "sh",
+        "-c",
+        "grep -E ' /dev/(mqueue|shm) ' /proc/mounts",
+    ]);
+    assert_eq!(d, b, "--ipc host mounts");
+    let probe = "{{json .HostConfig.Devices}} {{json .HostConfig.BlkioDeviceReadBps}} {{json .HostConfig.BlkioDeviceWriteBps}} {{json .HostConfig.BlkioDeviceReadIOps}} {{json .HostConfig.BlkioDeviceWriteIOps}} {{json .HostConfig.BlkioWeightDevice}}";
+    for flags in [
+        vec![],
+        vec![
+            "--device",
+            "/dev/null:/dev/xnull:rw",
+            "--device",
+            "/dev/zero",
+            "--device-read-bps",
+            "/dev/null:1mb",
+            "--device-write-bps",
+            "/dev/null:2kb",
+            "--device-read-iops",
+            "/dev/null:100",
+            "--device-write-iops",
+            "/dev/null:7",
+        ],
+    ] {
+        let mut shown = Vec::new();
+        for docker in [true, false] {
+            let mut args = vec!["create", "--network", "none"];
+            args.extend(&flags);
+            args.extend([IMAGE, "true"]);
+            let out = p.on(docker, &args);
+            assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+            let id = stdout(&out);
+            shown.push(stdout(&p.on(docker, &["inspect", "-f", probe, &id])));
+            p.on(docker, &["rm", &id]);
+        }
+        assert_eq!(shown[0], shown[1], "{flags:?}");
+    }
+    let (d, b) = p.both(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cpu-rt-runtime",
+        "1000",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(
+        (code(&d), code(&b)),
+        (125, 125),
+        "docker {}\nberth {}",
+        stderr(&d),
+        stderr(&b)
+    );
+    for (what, out) in [("docker", &d), ("berth", &b)] {
+        assert!(
+            stderr(out).contains("cpu.rt_runtime_us"),
+            "{what}: {}",
+            stderr(out)
+        );
     }
 }

@@ -494,10 +494,10 @@ fn bad_registry_content_fails_cleanly_and_berthd_keeps_serving() {
     assert!(d.ok(&["version"]).contains("Berth Engine"));
     // Unknown image for rmi / inspect / tag.
     let err = d.fails(&["rmi", "nosuch:1"]);
-    assert!(err.contains("no such image"), "{err}");
+    assert!(err.contains("No such image"), "{err}");
     d.fails(&["image", "inspect", "nosuch:1"]);
     let err = d.fails(&["tag", "nosuch:1", "x:1"]);
-    assert!(err.contains("no such image"), "{err}");
+    assert!(err.contains("No such image"), "{err}");
 }
 
 #[test]

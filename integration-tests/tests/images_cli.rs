@@ -145,7 +145,7 @@ fn images_format_filters_and_inspect_templates() {
     assert!(err.contains("dangling=maybe"), "{err}");
     let err = d.fails(&["images", "--filter", "before=bt/nosuch"]);
     assert!(
-        err.contains("no such image") && err.contains("bt/nosuch"),
+        err.contains("No such image") && err.contains("bt/nosuch"),
         "{err}"
     );
     let err = d.fails(&["images", "--filter", "reference=["]);

@@ -421,7 +421,15 @@ impl Containers for ContainersApi {
     ) -> Result<Response<pb::KillContainerResponse>, Status> {
         let req = request.into_inner();
         let signal = signal_number(&req.signal)?.unwrap_or(libc::SIGKILL);
-        self.service().kill(&req.id, signal).await.map_err(st)?;
+        self.service().kill(&req.id, signal).await.map_err(|e| {
+            // docker's API wraps every kill error so (container_routes.go).
+            let s = st(e);
+            Status::with_metadata(
+                s.code(),
+                format!("Cannot kill container: {}: {}", req.id, s.message()),
+                s.metadata().clone(),
+            )
+        })?;
         Ok(Response::new(pb::KillContainerResponse {}))
     }
 

@@ -5,10 +5,12 @@ use super::record::{ContainerRecord, Status};
 use super::service::ContainerService;
 use super::spec::image_config::ImageRuntimeConfig;
 use super::ContainerError;
+use berth_docker::blkio;
 use berth_docker::types::container::{
     Config, ContainerJson, ContainerState, Empty, GraphDriver, HostConfig, LogConfig, Mount,
     MountPoint, NetworkSettings, RestartPolicy, Ulimit,
 };
+use berth_docker::types::container::{DeviceMapping, ThrottleDevice};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -402,6 +404,21 @@ fn bind_mount_points(spec: Option<&berth_oci::Spec>, r: &ContainerRecord) -> Vec
 
 /// docker's `HostConfig` of a container: what it was created with, docker's
 /// zero values for what Berth has no setting of.
+/// docker's `BlkioDevice*` list of `DEVICE:RATE` flags: `null` when none
+/// was given (the flags were checked at create).
+fn throttle<E>(
+    flags: &[String],
+    parse: fn(&str) -> Result<(String, u64), E>,
+) -> Option<Vec<ThrottleDevice>> {
+    (!flags.is_empty()).then(|| {
+        flags
+            .iter()
+            .filter_map(|f| parse(f).ok())
+            .map(|(path, rate)| ThrottleDevice { path, rate })
+            .collect()
+    })
+}
+
 fn host_config(r: &ContainerRecord) -> HostConfig {
     let o = &r.config.options;
     let some_list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
@@ -460,8 +477,25 @@ fn host_config(r: &ContainerRecord) -> HostConfig {
         cpu_shares: o.cpu_shares.unwrap_or(0) as i64,
         memory: o.memory.unwrap_or(0),
         nano_cpus: o.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+        // This kernel has no blkio.weight: docker discards the weights
+        // with a warning and shows an empty list; so does Berth.
         blkio_weight_device: Some(Vec::new()),
-        devices: Some(Vec::new()),
+        blkio_device_read_bps: throttle(&o.device_read_bps, blkio::parse_bps_device),
+        blkio_device_write_bps: throttle(&o.device_write_bps, blkio::parse_bps_device),
+        blkio_device_read_iops: throttle(&o.device_read_iops, blkio::parse_iops_device),
+        blkio_device_write_iops: throttle(&o.device_write_iops, blkio::parse_iops_device),
+        devices: Some(
+            o.devices
+                .iter()
+                // CDI names (`vendor.com/class=name`) are no mapping.
+                .filter_map(|d| super::spec::devices::device_mapping(d).ok())
+                .map(|(host, container, perms)| DeviceMapping {
+                    path_on_host: host,
+                    path_in_container: container,
+                    cgroup_permissions: perms,
+                })
+                .collect(),
+        ),
         memory_swap: o.memory_swap.unwrap_or(0),
         oom_kill_disable: Some(o.oom_kill_disable),
         pids_limit: o.pids_limit,

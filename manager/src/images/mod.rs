@@ -65,7 +65,7 @@ pub const MAX_CONFIG_SIZE: usize = 16 << 20;
 pub enum ImageError {
     #[error(transparent)]
     Reference(#[from] ReferenceError),
-    #[error("no such image: {0}")]
+    #[error("No such image: {0}")]
     NotFound(String),
     #[error("{0}")]
     Conflict(String),

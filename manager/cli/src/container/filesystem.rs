@@ -147,7 +147,8 @@ pub async fn port(ctx: &Context, a: PortArgs) -> Result<i32, CliError> {
             id: a.container.clone(),
             size: false,
         })
-        .await?
+        .await
+        .map_err(|s| CliError::about(&a.container, s))?
         .into_inner();
     let json: serde_json::Value = serde_json::from_str(&r.json).unwrap_or_default();
     let lines = port_lines(&json["NetworkSettings"]["Ports"], a.private_port.as_deref());

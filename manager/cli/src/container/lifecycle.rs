@@ -203,14 +203,30 @@ pub async fn start(ctx: &Context, a: StartArgs) -> Result<i32, CliError> {
             )),
         };
     }
-    for_each(&a.containers, |id| {
-        let mut c = c.clone();
-        async move {
-            c.start(pb::StartContainerRequest { id }).await?;
-            Ok(())
+    // One after another, as docker's CLI; then docker's summary line of
+    // the ones that failed.
+    let mut failed = Vec::new();
+    for id in &a.containers {
+        match c
+            .clone()
+            .start(pb::StartContainerRequest { id: id.clone() })
+            .await
+        {
+            Ok(_) => println!("{id}"),
+            Err(s) => {
+                report_failure(id, s);
+                failed.push(id.as_str());
+            }
         }
-    })
-    .await
+    }
+    if failed.is_empty() {
+        Ok(0)
+    } else {
+        Err(CliError::Other(format!(
+            "Error: failed to start containers: {}",
+            failed.join(", ")
+        )))
+    }
 }
 
 /// `berth stop`.
@@ -298,13 +314,21 @@ pub async fn rename(ctx: &Context, a: RenameArgs) -> Result<i32, CliError> {
             "Error: Neither old nor new names may be empty".into(),
         ));
     }
-    client(&ctx.host)
+    let renamed = client(&ctx.host)
         .await?
         .rename(pb::RenameContainerRequest {
-            id: a.container,
+            id: a.container.clone(),
             new_name: new_name.to_string(),
         })
-        .await?;
+        .await;
+    // docker's CLI prints the daemon's error, then its own line.
+    if let Err(s) = renamed {
+        eprintln!("{}", CliError::from(s));
+        return Err(CliError::Other(format!(
+            "Error: failed to rename container named {}",
+            a.container
+        )));
+    }
     Ok(0)
 }
 

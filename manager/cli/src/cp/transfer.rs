@@ -139,7 +139,9 @@ async fn copy_out(ctx: &Context, plan: FromContainer) -> Result<i32, CliError> {
         .await
     {
         Ok(r) => r.into_inner(),
-        Err(s) if s.code() == tonic::Code::NotFound && !container_missing(&s) => {
+        // docker's client names the container and the path for a 404 of
+        // either (`Error: No such container:path: X:/a`).
+        Err(s) if s.code() == tonic::Code::NotFound => {
             return Err(no_such_path(&plan.container, &plan.src_path))
         }
         Err(s) => return Err(s.into()),
@@ -153,7 +155,7 @@ async fn copy_out(ctx: &Context, plan: FromContainer) -> Result<i32, CliError> {
                 ))
             }
         },
-        Some(Err(s)) if s.code() == tonic::Code::NotFound && !container_missing(&s) => {
+        Some(Err(s)) if s.code() == tonic::Code::NotFound => {
             return Err(no_such_path(&plan.container, &plan.src_path))
         }
         Some(Err(s)) => return Err(s.into()),

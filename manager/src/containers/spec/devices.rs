@@ -139,11 +139,11 @@ fn valid_mode(mode: &str) -> bool {
     berth_docker::device_rule::valid_access(mode)
 }
 
-/// `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's `parseDevice`): the
-/// device nodes to create in the container and a cgroup rule allowing each
-/// with the permissions (default `rwm`). A host directory gives every
-/// device under it, at the same place under CONTAINER.
-pub fn user_device(spec: &str) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgroup>), SpecError> {
+/// `--device HOST[:CONTAINER][:PERMISSIONS]` as docker's `parseDevice`
+/// reads it: host path, container path (the host's when not given) and
+/// cgroup permissions (`rwm` when not given); docker's inspect shows them
+/// as `HostConfig.Devices`.
+pub fn device_mapping(spec: &str) -> Result<(String, String, String), SpecError> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (src, mut dst, mut perms) = (parts[0], "", "rwm");
     match parts.len() {
@@ -166,6 +166,16 @@ pub fn user_device(spec: &str) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgrou
     if !src.starts_with('/') || !dst.starts_with('/') {
         return Err(SpecError::invalid(format!("bad format for path: {spec}")));
     }
+    Ok((src.to_string(), dst.to_string(), perms.to_string()))
+}
+
+/// `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's `parseDevice`): the
+/// device nodes to create in the container and a cgroup rule allowing each
+/// with the permissions (default `rwm`). A host directory gives every
+/// device under it, at the same place under CONTAINER.
+pub fn user_device(spec: &str) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgroup>), SpecError> {
+    let (src, dst, perms) = device_mapping(spec)?;
+    let (src, dst, perms) = (src.as_str(), dst.as_str(), perms.as_str());
     let gather = |reason: String| {
         SpecError::invalid(format!(
             "error gathering device information while adding custom device \"{src}\": {reason}"

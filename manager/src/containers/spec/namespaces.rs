@@ -124,12 +124,9 @@ pub fn adjust_shm_mount(mounts: &mut Vec<Mount>, ipc: &IpcMode) {
                     destination: "/dev/shm".into(),
                     kind: Some("bind".into()),
                     source: Some("/dev/shm".into()),
-                    options: vec![
-                        "rbind".into(),
-                        "nosuid".into(),
-                        "nodev".into(),
-                        "noexec".into(),
-                    ],
+                    // Only `rbind`, as moby binds it: the container sees
+                    // the host's /dev/shm with the host's own flags.
+                    options: vec!["rbind".into()],
                     ..Default::default()
                 };
             }
