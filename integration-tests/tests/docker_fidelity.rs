@@ -936,6 +936,16 @@ fn attach_flags_recorded_like_docker() {
     }
 }
 
+/// `import` records docker's history: no `CREATED BY`, the message as the
+/// comment, else `Imported from -`.
+#[test]
+fn import_history_like_docker() {
+    let p = Pair::new();
+    let format = "{{.CreatedBy}}|{{.Comment}}";
+    let (d, b) = p.both_ok(&["history", "--format", format, IMAGE]);
+    assert_eq!(d, b, "history of an import");
+}
+
 /// An image's `GraphDriver.Data` names its layers' directories as docker's
 /// overlay2 does: `UpperDir` holds the top layer's files (here the only
 /// layer: busybox), with no `LowerDir` for a one-layer image.

@@ -156,10 +156,15 @@ impl ImageService {
         }
 
         let created = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        let mut history = json!({ "created": created, "created_by": "berth import" });
-        if !options.message.is_empty() {
-            history["comment"] = json!(options.message);
-        }
+        // docker's import history: no `created_by`, the message as the
+        // comment, else where the tarball came from (the CLI streams it:
+        // docker's `Imported from -`).
+        let comment = if options.message.is_empty() {
+            "Imported from -".to_string()
+        } else {
+            options.message.clone()
+        };
+        let history = json!({ "created": created, "comment": comment });
         let mut config = json!({
             "created": created,
             "architecture": platform.architecture,
