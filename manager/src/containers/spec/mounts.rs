@@ -754,7 +754,11 @@ mod tests {
             .to_string()
             .contains("mount path must be absolute"));
         assert!(parse_bind("/a:/").is_err());
-        assert!(parse_bind(":/b").is_err());
+        // docker's `:/b`: an anonymous volume, seen at `/:/b`.
+        assert!(matches!(
+            parse_bind(":/b").unwrap(),
+            UserMount::Volume { name: None, ref target, .. } if target == "/:/b"
+        ));
         let e = parse_bind("./data:/b").unwrap_err();
         assert!(e.is_invalid_argument());
         assert!(e.to_string().contains("use absolute path"), "{e}");
