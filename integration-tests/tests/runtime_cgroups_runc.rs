@@ -601,3 +601,55 @@ fn device_rule_access_letters_are_taken_as_runc_takes_them() {
     assert_eq!(seen[0].0, Some(0));
     assert_eq!(seen[0].1, "denied");
 }
+
+/// `update --cpu-period 10000 --cpu-quota 3000` of a container with quota
+/// 500000 per 1000000 in a pod cgroup limited to 50% (quota 50000 of
+/// 100000): the new period alone would put the old quota over the pod's
+/// limit and the kernel refuses it (EINVAL); runc then
+/// writes the quota and the period again, and so must we (runc's
+/// update.bats "update cpu period in a pod cgroup with pod limit set").
+#[test]
+fn cpu_period_in_a_limited_pod_is_updated_like_runc() {
+    let mut seen = Vec::new();
+    for (name, rt) in runtimes() {
+        let id = container_id(name);
+        let _cg = CgroupCleanup::new(&id);
+        let pod = Path::new(CGROUP_ROOT).join("cpu").join(parent()).join(&id);
+        std::fs::create_dir_all(&pod).unwrap();
+        std::fs::write(pod.join("cpu.cfs_quota_us"), "50000").unwrap();
+        let dir = TestDir::new("cpupod");
+        let mut b = Bundle::new(&dir.join(name), &["sleep", "1000"]);
+        b.spec["linux"]["cgroupsPath"] = json!(format!("{}/c", cgroup_path(&id)));
+        // 50% of the pod's 50%, as runc's update.bats sets up.
+        b.spec["linux"]["resources"]["cpu"] = json!({"quota": 500000, "period": 1000000});
+        b.save();
+        let _c = Cleanup {
+            runtime: &rt,
+            ids: vec![id.clone()],
+        };
+        rt.start_detached(&b.dir, &id);
+        let over = rt.exec(&["update", "--cpu-quota", "600000", &id]);
+        let update = rt.exec(&[
+            "update",
+            "--cpu-period",
+            "10000",
+            "--cpu-quota",
+            "3000",
+            &id,
+        ]);
+        let read = |f: &str| {
+            std::fs::read_to_string(pod.join("c").join(f))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        seen.push((
+            over.status.code(),
+            update.status.code(),
+            read("cpu.cfs_period_us"),
+            read("cpu.cfs_quota_us"),
+        ));
+    }
+    assert_eq!(seen[0], seen[1], "berth (left) and runc (right) differ");
+    assert_eq!(seen[0], (Some(1), Some(0), "10000".into(), "3000".into()));
+}

@@ -1,8 +1,9 @@
 //! v1 `cpu` controller: CFS shares and bandwidth, realtime budget, idle
 //! (kernel `Documentation/scheduler/sched-bwc.rst`, `sched-rt-group.rst`).
 //!
-//! The period is written before the quota and the realtime period before
-//! the realtime runtime, as the kernel checks each against the other. A
+//! The period is written before the quota (and again after it when the
+//! kernel refused it first, as runc) and the realtime period before the
+//! realtime runtime, as the kernel checks each against the other. A
 //! quota or period of 0 means "not set", as in runc.
 
 use crate::interface_file::{self, parse_flat_keyed};
@@ -28,8 +29,18 @@ pub fn apply(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
         }
         interface_file::write_in(dir, "cpu.shares", &shares.to_string())?;
     }
+    let quota_set = c.quota.is_some_and(|q| q != 0);
+    // A period the kernel refuses (EINVAL: the old quota over the new period
+    // exceeds the parent's limit) is written again after the quota, as runc
+    // 1.1 does (runc's update.bats "cpu period in a pod cgroup").
+    let mut period_after_quota = None;
     if let Some(period) = c.period.filter(|p| *p != 0) {
-        interface_file::write_in(dir, "cpu.cfs_period_us", &period.to_string())?;
+        match interface_file::write_in(dir, "cpu.cfs_period_us", &period.to_string()) {
+            Err(e) if quota_set && e.errno() == Some(crate::Errno(libc::EINVAL)) => {
+                period_after_quota = Some(period);
+            }
+            other => other?,
+        }
     }
     if let Some(quota) = c.quota.filter(|q| *q != 0) {
         if quota < -1 {
@@ -40,6 +51,9 @@ pub fn apply(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
             });
         }
         interface_file::write_in(dir, "cpu.cfs_quota_us", &quota.to_string())?;
+        if let Some(period) = period_after_quota {
+            interface_file::write_in(dir, "cpu.cfs_period_us", &period.to_string())?;
+        }
     }
     if let Some(burst) = c.burst {
         interface_file::write_in(dir, "cpu.cfs_burst_us", &burst.to_string())?;
