@@ -9,7 +9,8 @@
 #   busybox-static for test images, nftables (berthd drives `nft -j` for
 #   published ports; tests list its rules), criu (checkpoint/restore of
 #   berth-runtime and runc), rsyslog (the syslog log driver's tests and
-#   bench/logs.sh run a private rsyslogd).
+#   bench/logs.sh run a private rsyslogd), openssl (the tcp+tls syslog
+#   test makes its CA and certificate with the CLI).
 # Then checks that a Rust toolchain new enough for the workspace is on PATH.
 # Idempotent: packages already present are left alone.
 #
@@ -28,7 +29,7 @@ packages=(
   busybox-static jq procps iproute2 util-linux time strace hyperfine tmux
   runc crun conmon podman netavark aardvark-dns containerd docker.io docker-registry skopeo umoci
   python3-seccomp dbus-daemon dbus-bin ca-certificates tar gzip zstd curl python3
-  tini nftables passwd criu rsyslog
+  tini nftables passwd criu rsyslog openssl
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -302,3 +302,180 @@ template(name="fields" type="string" string="%syslogfacility-text%|%syslogseveri
         &self.unix_socket
     }
 }
+
+/// A syslog receiver for `tcp+tls://` in the test process: rustls on a
+/// 127.0.0.1 listener (each connection read to its end on a thread of its
+/// own, its bytes appended in arrival order), with a certificate for
+/// 127.0.0.1 from a CA made for the test with the openssl CLI. `ca` is what
+/// `syslog-tls-ca-cert` names.
+pub struct TlsSink {
+    dir: TestDir,
+    pub port: u16,
+    pub ca: PathBuf,
+    received: Arc<Mutex<Vec<u8>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TlsSink {
+    pub fn start() -> TlsSink {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        require_program("openssl", "openssl");
+        let dir = TestDir::new("tlssink");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir.path)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=bt-test-ca",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ]);
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(dir.join("srv.pem"))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(dir.join("srv.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap(),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (received, stop) = (received.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((tcp, _)) = listener.accept() else {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    };
+                    tcp.set_nonblocking(false).unwrap();
+                    let (config, received) = (config.clone(), received.clone());
+                    std::thread::spawn(move || {
+                        let conn = rustls::ServerConnection::new(config).unwrap();
+                        let mut stream = rustls::StreamOwned::new(conn, tcp);
+                        let mut buf = [0u8; 65536];
+                        loop {
+                            match stream.read(&mut buf) {
+                                Ok(0) => break,
+                                Ok(n) => received.lock().unwrap().extend_from_slice(&buf[..n]),
+                                // A reset (a client that closed with
+                                // unread bytes) loses what was not read.
+                                Err(_) => break,
+                            }
+                        }
+                    });
+                }
+            })
+        };
+        TlsSink {
+            ca: dir.join("ca.pem"),
+            dir,
+            port,
+            received,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The `syslog-address` of the sink.
+    pub fn address(&self) -> String {
+        format!("tcp+tls://127.0.0.1:{}", self.port)
+    }
+
+    /// Every byte received so far, in arrival order.
+    pub fn received(&self) -> Vec<u8> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Forgets what was received.
+    pub fn clear(&self) {
+        self.received.lock().unwrap().clear();
+    }
+
+    /// Waits (at most 10 s) until `text` was received.
+    pub fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !String::from_utf8_lossy(&self.received()).contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} never reached the tls sink; got {:?}",
+                String::from_utf8_lossy(&self.received()),
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The sink's directory (certificates).
+    pub fn dir(&self) -> &Path {
+        &self.dir.path
+    }
+}
+
+impl Drop for TlsSink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -20,7 +20,7 @@ use berth_integration_tests::berthd::Berthd;
 use berth_integration_tests::containers::Fixture;
 use berth_integration_tests::engines::{Dockerd, Runtime, IMAGE};
 use berth_integration_tests::local_log::{gzip_extra, read_local_log, LocalEntry, LocalFile};
-use berth_integration_tests::log_sinks::{RawSink, Rsyslog, Transport};
+use berth_integration_tests::log_sinks::{RawSink, Rsyslog, TlsSink, Transport};
 use berth_integration_tests::registry::free_port;
 use berth_integration_tests::{stderr, stdout, TestDir};
 
@@ -906,4 +906,130 @@ fn json_file_compresses_rotated_files_and_writes_attrs_as_dockers() {
     }
     docker.docker(&["rm", "bt-jcomp"]).ok();
     f.d.ok(&["rm", &name]);
+}
+
+/// Messages of a tcp+tls stream: octet-counted (`LEN MSG`, docker's
+/// RFC 5425 framer for rfc5424 formats over tls; the count is checked) or
+/// newline-ended (docker's other formats).
+fn tls_messages(data: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 && rest.get(digits) == Some(&b' ') {
+            let n: usize = std::str::from_utf8(&rest[..digits])
+                .unwrap()
+                .parse()
+                .unwrap();
+            let msg = &rest[digits + 1..];
+            assert!(msg.len() >= n, "octet count {n} runs past the data");
+            out.push(format!("COUNTED {}", String::from_utf8_lossy(&msg[..n])));
+            rest = &msg[n..];
+        } else {
+            let end = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |p| p + 1);
+            out.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+/// syslog over tcp+tls (a private TLS receiver, its certificate from a CA
+/// the test makes; `syslog-tls-ca-cert` names it) in every format, byte for
+/// byte against dockerd's messages, framing included; a CA that did not
+/// sign the server's certificate fails the start, as docker's.
+#[test]
+fn syslog_over_tls_matches_dockers_byte_for_byte() {
+    let f = Fixture::new();
+    let docker = Dockerd::new(Runtime::Runc);
+    let sink = TlsSink::start();
+    let address = format!("syslog-address={}", sink.address());
+    let ca = format!("syslog-tls-ca-cert={}", sink.ca.display());
+    for format in ["", "rfc3164", "rfc5424", "rfc5424micro"] {
+        let format_opt = format!("syslog-format={format}");
+        let opts = [
+            "--rm",
+            "--log-driver",
+            "syslog",
+            "--log-opt",
+            &address,
+            "--log-opt",
+            &ca,
+            "--log-opt",
+            &format_opt,
+            "--log-opt",
+            "tag=bt-tls",
+        ];
+        let run = |berth: bool| -> Vec<String> {
+            sink.clear();
+            if berth {
+                let mut args = vec!["run"];
+                args.extend_from_slice(&opts);
+                args.extend_from_slice(&["busybox", "sh", "-c", SCRIPT]);
+                let out = f.berth(&args);
+                assert!(out.status.success(), "berth {format:?}: {}", stderr(&out));
+            } else {
+                let mut args = opts.to_vec();
+                args.extend_from_slice(&[IMAGE, "sh", "-c", SCRIPT]);
+                docker.run_container(&args).ok();
+            }
+            sink.wait_for("lasttail");
+            sink.wait_for("err1");
+            let mut got: Vec<String> = tls_messages(&sink.received())
+                .iter()
+                .map(|m| match m.strip_prefix("COUNTED ") {
+                    Some(rest) => format!("COUNTED {}", normalize(rest)),
+                    None => normalize(m),
+                })
+                .collect();
+            got.sort();
+            got
+        };
+        let (b, d) = (run(true), run(false));
+        assert_eq!(
+            b, d,
+            "syslog-format={format:?}: berth's (left) differ from dockerd's"
+        );
+        assert_eq!(b.len(), 5, "{b:?}");
+        let counted = format.starts_with("rfc5424");
+        assert!(
+            b.iter().all(|m| m.starts_with("COUNTED ") == counted),
+            "{b:?}"
+        );
+    }
+    // A CA that did not sign the receiver's certificate.
+    let other = f.work.join("other-ca.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout"])
+        .arg(f.work.join("other-ca.key"))
+        .arg("-out")
+        .arg(&other)
+        .args(["-days", "2", "-subj", "/CN=bt-other-ca"])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let bad_ca = format!("syslog-tls-ca-cert={}", other.display());
+    let out = f.berth(&[
+        "run",
+        "--rm",
+        "--log-driver",
+        "syslog",
+        "--log-opt",
+        &address,
+        "--log-opt",
+        &bad_ca,
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("failed to initialize logging driver"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
+    assert_eq!(f.d.ok(&["ps", "-aq"]), "");
 }

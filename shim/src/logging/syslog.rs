@@ -431,6 +431,35 @@ impl Syslog {
     }
 }
 
+impl Conn {
+    /// Closes the connection so that the receiver keeps what was sent. A
+    /// TLS 1.3 server sends session tickets after the handshake, which a
+    /// syslog client never reads; a socket closed with unread bytes makes
+    /// the kernel send a reset instead of a FIN, and the receiving kernel
+    /// then drops what its application had not read yet: the last messages
+    /// before the container exited were lost. So: close_notify, then read
+    /// and discard what is pending, then close.
+    fn close(self) {
+        if let Conn::Tls(mut s) = self {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+            let _ = s.sock.shutdown(std::net::Shutdown::Write);
+            if s.sock.set_nonblocking(true).is_ok() {
+                let mut scratch = [0u8; 4096];
+                while matches!(std::io::Read::read(&mut s.sock, &mut scratch), Ok(n) if n > 0) {}
+            }
+        }
+    }
+}
+
+impl Drop for Syslog {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            conn.close();
+        }
+    }
+}
+
 impl LogDriver for Syslog {
     fn name(&self) -> &'static str {
         "syslog"
@@ -447,7 +476,9 @@ impl LogDriver for Syslog {
             }
         }
         // srslog: reconnect once and retry.
-        self.conn = None;
+        if let Some(old) = self.conn.take() {
+            old.close();
+        }
         let mut conn = self.connect()?;
         let sent = conn.send(&self.buf);
         self.conn = Some(conn);
