@@ -407,6 +407,14 @@ fn save_loads_in_podman_and_skopeo_and_load_reads_both_formats() {
     let out = d.ok(&["load", "-i", oci.to_str().unwrap()]);
     assert_eq!(out, "Loaded image: bbsave:1");
     assert_eq!(inspect(&d, "bbsave:1")["Id"], id);
+    // Loaded again while present (its layer is not read again): the same
+    // image, which runs.
+    let layers = inspect(&d, "bbsave:1")["RootFS"].clone();
+    let out = d.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(out, "Loaded image: bbsave:1");
+    assert_eq!(inspect(&d, "bbsave:1")["Id"], id);
+    assert_eq!(inspect(&d, "bbsave:1")["RootFS"], layers);
+    d.ok(&["run", "--rm", "bbsave:1", "true"]);
 
     // An OCI layout made by umoci (ref name is a bare tag: loaded by ID).
     let layout = busybox_layout(&work);

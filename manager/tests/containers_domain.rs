@@ -93,7 +93,12 @@ impl TaskLauncher for FakeLauncher {
         Box::pin(async move { Ok(PathBuf::from(format!("/fake/{}.sock", launch.id))) })
     }
 
-    fn connect<'a>(&'a self, id: &'a str, _address: &'a Path) -> TaskFuture<'a, Arc<dyn Task>> {
+    fn connect<'a>(
+        &'a self,
+        id: &'a str,
+        _address: &'a Path,
+        _state_dir: &'a Path,
+    ) -> TaskFuture<'a, Arc<dyn Task>> {
         let fake = self.0.clone();
         Box::pin(async move {
             let plan = {
@@ -184,6 +189,7 @@ impl Task for FakeTask {
             Ok(TaskExit {
                 code,
                 exited_at: None,
+                oom_killed: false,
             })
         })
     }

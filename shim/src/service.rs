@@ -150,6 +150,7 @@ impl Shim for ShimService {
         ok(pb::WaitResponse {
             exit_status: exit.status,
             exited_at: Some(timestamp(exit.at)),
+            oom_killed: req.exec_id.is_empty() && self.task.oom_killed(),
         })
     }
 

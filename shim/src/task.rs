@@ -129,6 +129,10 @@ pub struct Task {
     console_seq: AtomicU64,
     /// Set (with the reason) when the shim should exit.
     shutdown: watch::Sender<Option<String>>,
+    /// Whether the OOM killer struck in the container's cgroup: told with
+    /// the init's exit (Wait), so berthd's record of the exit never depends
+    /// on having received the event first.
+    oom_killed: std::sync::atomic::AtomicBool,
 }
 
 impl Task {
@@ -141,6 +145,7 @@ impl Task {
             inner: Mutex::new(TaskInner::default()),
             console_seq: AtomicU64::new(0),
             shutdown: watch::channel(None).0,
+            oom_killed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -394,11 +399,24 @@ impl Task {
         process.start_settled().await;
         // OOM kills the watcher has not reported yet (just before the exit).
         if oom_counter.is_some_and(|c| c.take_new() > 0) {
-            self.events.publish(EventType::Oom, self.id(), "", pid);
+            self.note_oom(pid);
         }
         process.set_exited(exit);
         self.events
             .publish_exit(self.id(), "", pid, exit.status, at, process.io.log_lost());
+    }
+
+    /// An OOM kill in the container: remembered for the init's exit, and
+    /// published.
+    fn note_oom(&self, pid: u32) {
+        self.oom_killed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.events.publish(EventType::Oom, self.id(), "", pid);
+    }
+
+    /// Whether the OOM killer struck in the container's cgroup so far.
+    pub fn oom_killed(&self) -> bool {
+        self.oom_killed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Publishes an OOM event each time the kernel's OOM killer strikes in
@@ -424,8 +442,7 @@ impl Task {
             // OOM killer picks its victim: give the count a moment to move.
             for _ in 0..OOM_COUNT_TRIES {
                 if counter.take_new() > 0 {
-                    self.events
-                        .publish(EventType::Oom, self.id(), "", init.pid());
+                    self.note_oom(init.pid());
                     break;
                 }
                 tokio::time::sleep(OOM_COUNT_PAUSE).await;

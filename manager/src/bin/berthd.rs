@@ -35,6 +35,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .with_ansi(false)
         .init();
     daemon::allocator::limit_arenas();
+    daemon::limits::raise_open_files();
     // Two workers: berthd is mostly idle and must stay small (RSS target
     // 20 MiB); heavy work (unpacking) runs on blocking threads.
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -386,7 +386,10 @@ impl ContainerService {
         let address = self.launcher.spawn(launch).await?;
         shim_info.address = address.clone();
         crash_point::reached("start-shim-spawned", &id);
-        let task = self.launcher.connect(&id, &address).await?;
+        let task = self
+            .launcher
+            .connect(&id, &address, launch.state_dir)
+            .await?;
         let shim_info = shim_info.clone();
         // Read (spec and image config) only when an option names env.
         let opts = &record.config.log.opts;
@@ -739,7 +742,7 @@ impl ContainerService {
         let record = self.update(&id, |r| r.state.status = Status::Removing)?;
         if let Some(s) = &record.shim {
             // A shim left from a failed start.
-            if let Ok(task) = self.launcher.connect(&id, &s.address).await {
+            if let Ok(task) = self.launcher.connect(&id, &s.address, &s.state_dir).await {
                 shutdown_shim(task.as_ref()).await;
             }
         }

@@ -77,6 +77,14 @@ impl ContainerService {
         loop {
             match task.wait("").await {
                 Ok(exit) => {
+                    // An OOM kill the event stream did not deliver (yet):
+                    // its event goes before the exit's, as docker's.
+                    if exit.oom_killed && !entry.oom.swap(true, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        if let Ok(r) = self.get(&id) {
+                            self.publish(&r, "oom", &[]);
+                        }
+                    }
                     let finished = exit
                         .exited_at
                         .map(|t| humantime::format_rfc3339_nanos(t).to_string())
@@ -95,7 +103,11 @@ impl ContainerService {
                         // berthd is going down, and this task with it).
                         tracing::warn!(id, %error, "lost the connection to the shim; reconnecting");
                         tokio::time::sleep(RECONNECT_PAUSE).await;
-                        if let Ok(t) = self.launcher.connect(&id, &shim.address).await {
+                        if let Ok(t) = self
+                            .launcher
+                            .connect(&id, &shim.address, &shim.state_dir)
+                            .await
+                        {
                             entry.set_task(Some(t.clone()));
                             task = t;
                         }
@@ -157,9 +169,11 @@ impl ContainerService {
             .or_else(|| shim_address(&state_dir));
         if let Some(process) = ShimProcess::find(&state_dir) {
             if let Some(address) = &address {
-                if let Ok(Ok(t)) =
-                    tokio::time::timeout(SHIM_CONNECT_TIMEOUT, self.launcher.connect(id, address))
-                        .await
+                if let Ok(Ok(t)) = tokio::time::timeout(
+                    SHIM_CONNECT_TIMEOUT,
+                    self.launcher.connect(id, address, &state_dir),
+                )
+                .await
                 {
                     let _ = tokio::time::timeout(SHIM_SHUTDOWN_TIMEOUT, shutdown_shim(t.as_ref()))
                         .await;
@@ -341,7 +355,11 @@ impl ContainerService {
             }
             let entry = self.entry(&record.id);
             let connected = match &record.shim {
-                Some(s) => self.launcher.connect(&record.id, &s.address).await.ok(),
+                Some(s) => self
+                    .launcher
+                    .connect(&record.id, &s.address, &s.state_dir)
+                    .await
+                    .ok(),
                 None => None,
             };
             match (connected, &record.shim) {
@@ -423,7 +441,9 @@ impl ContainerService {
         if ShimProcess::find(&shim_info.state_dir).is_some()
             && !shim_info.address.as_os_str().is_empty()
         {
-            let connect = self.launcher.connect(&id, &shim_info.address);
+            let connect = self
+                .launcher
+                .connect(&id, &shim_info.address, &shim_info.state_dir);
             if let Ok(Ok(task)) = tokio::time::timeout(SHIM_CONNECT_TIMEOUT, connect).await {
                 if let Ok(state) = task.state("").await {
                     if matches!(

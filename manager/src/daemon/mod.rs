@@ -13,6 +13,7 @@
 pub mod allocator;
 pub mod args;
 pub mod config;
+pub mod limits;
 pub mod lock;
 pub mod socket;
 

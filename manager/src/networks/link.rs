@@ -19,6 +19,7 @@
 //! veth end and, with it, the host end. [`delete_link`] is for the case
 //! berthd missed that (killed at the wrong moment).
 
+use super::netns::{self, NetnsError};
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute};
 use rtnetlink::{
@@ -43,6 +44,8 @@ pub enum LinkError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
 }
 
 /// errno of a failed netlink request (positive), 0 if none.
@@ -219,88 +222,61 @@ async fn attach_veth_inner(plan: &VethPlan) -> Result<(), LinkError> {
 /// Runs the in-namespace part on a thread of its own (see the module doc).
 async fn configure_inside(plan: &VethPlan, netns: std::fs::File) -> Result<(), LinkError> {
     let plan = plan.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("berth-netns".into())
-        .spawn(move || {
-            let _ = tx.send(configure_in_thread(&plan, &netns));
-        })
-        .map_err(|source| LinkError::Io {
-            op: "spawn thread for",
-            path: PathBuf::from("network namespace"),
-            source,
-        })?;
-    rx.await.unwrap_or_else(|_| {
-        Err(LinkError::Netlink {
-            op: "configure",
-            name: "container interface".into(),
-            message: "the namespace thread died".into(),
-        })
-    })
+    let path = plan.netns.clone();
+    netns::run_async(netns, &path, move || async move { configure(&plan).await }).await?
 }
 
-fn configure_in_thread(plan: &VethPlan, netns: &std::fs::File) -> Result<(), LinkError> {
-    // SAFETY: setns on this thread only; the thread ends after this call.
-    if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(LinkError::Io {
-            op: "setns into",
-            path: plan.netns.clone(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|source| LinkError::Io {
-            op: "build runtime in",
-            path: plan.netns.clone(),
-            source,
+/// Address, eth0 and lo up, default route: inside the container's namespace.
+async fn configure(plan: &VethPlan) -> Result<(), LinkError> {
+    let handle = connect(&plan.interface)?;
+    let name = &plan.interface;
+    let index = index_of(&handle, name)
+        .await?
+        .ok_or_else(|| LinkError::Netlink {
+            op: "find in container",
+            name: name.clone(),
+            message: "no such interface".into(),
         })?;
-    runtime.block_on(async {
-        let handle = connect(&plan.interface)?;
-        let name = &plan.interface;
-        let index = index_of(&handle, name)
-            .await?
-            .ok_or_else(|| LinkError::Netlink {
-                op: "find in container",
-                name: name.clone(),
-                message: "no such interface".into(),
-            })?;
+    handle
+        .address()
+        .add(index, IpAddr::V4(plan.address), plan.prefix)
+        .execute()
+        .await
+        .map_err(|e| nl_err("add address in container to", name, e))?;
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(|e| nl_err("set up in container", name, e))?;
+    set_loopback_up(&handle).await?;
+    if plan.default_route {
         handle
-            .address()
-            .add(index, IpAddr::V4(plan.address), plan.prefix)
+            .route()
+            .add(
+                RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(plan.gateway)
+                    .output_interface(index)
+                    .build(),
+            )
             .execute()
             .await
-            .map_err(|e| nl_err("add address in container to", name, e))?;
+            .map_err(|e| nl_err("add default route in container via", name, e))?;
+    }
+    Ok(())
+}
+
+/// `lo` up, on the namespace of `handle`'s socket.
+async fn set_loopback_up(handle: &Handle) -> Result<(), LinkError> {
+    if let Some(lo) = index_of(handle, "lo").await? {
         handle
             .link()
-            .set(LinkUnspec::new_with_index(index).up().build())
+            .set(LinkUnspec::new_with_index(lo).up().build())
             .execute()
             .await
-            .map_err(|e| nl_err("set up in container", name, e))?;
-        if let Some(lo) = index_of(&handle, "lo").await? {
-            handle
-                .link()
-                .set(LinkUnspec::new_with_index(lo).up().build())
-                .execute()
-                .await
-                .map_err(|e| nl_err("set up in container", "lo", e))?;
-        }
-        if plan.default_route {
-            handle
-                .route()
-                .add(
-                    RouteMessageBuilder::<Ipv4Addr>::new()
-                        .gateway(plan.gateway)
-                        .output_interface(index)
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(|e| nl_err("add default route in container via", name, e))?;
-        }
-        Ok(())
-    })
+            .map_err(|e| nl_err("set up in container", "lo", e))?;
+    }
+    Ok(())
 }
 
 /// Sets `lo` up inside the network namespace at `netns` (the kernel gives
@@ -308,103 +284,25 @@ fn configure_in_thread(plan: &VethPlan, netns: &std::fs::File) -> Result<(), Lin
 /// network mode with a namespace of its own: `--network none` has no veth,
 /// and a server on 127.0.0.1 must still be reachable inside.
 pub async fn loopback_up(netns: &Path) -> Result<(), LinkError> {
-    let file = std::fs::File::open(netns).map_err(|source| LinkError::Io {
-        op: "open network namespace",
-        path: netns.to_path_buf(),
-        source,
-    })?;
-    let netns = netns.to_path_buf();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("berth-netns".into())
-        .spawn(move || {
-            let _ = tx.send(loopback_up_in_thread(&netns, &file));
-        })
-        .map_err(|source| LinkError::Io {
-            op: "spawn thread for",
-            path: PathBuf::from("network namespace"),
-            source,
-        })?;
-    rx.await.unwrap_or_else(|_| {
-        Err(LinkError::Netlink {
-            op: "set up",
-            name: "lo".into(),
-            message: "the namespace thread died".into(),
-        })
-    })
-}
-
-fn loopback_up_in_thread(path: &Path, netns: &std::fs::File) -> Result<(), LinkError> {
-    // SAFETY: setns on this thread only; the thread ends after this call.
-    if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(LinkError::Io {
-            op: "setns into",
-            path: path.to_path_buf(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|source| LinkError::Io {
-            op: "build runtime in",
-            path: path.to_path_buf(),
-            source,
-        })?;
-    runtime.block_on(async {
+    let file = netns::open(netns)?;
+    netns::run_async(file, netns, || async {
         let handle = connect("lo")?;
-        if let Some(lo) = index_of(&handle, "lo").await? {
-            handle
-                .link()
-                .set(LinkUnspec::new_with_index(lo).up().build())
-                .execute()
-                .await
-                .map_err(|e| nl_err("set up in container", "lo", e))?;
-        }
-        Ok(())
+        set_loopback_up(&handle).await
     })
+    .await?
 }
 
 /// Removes interface `name` from inside the network namespace at `netns`
 /// (`disconnect` of a running container); its host end goes with it.
 pub async fn delete_in_namespace(netns: &Path, name: &str) -> Result<(), LinkError> {
-    let file = std::fs::File::open(netns).map_err(|source| LinkError::Io {
-        op: "open network namespace",
-        path: netns.to_path_buf(),
-        source,
-    })?;
+    let file = netns::open(netns)?;
     let name = name.to_string();
-    let path = netns.to_path_buf();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("berth-netns".into())
-        .spawn(move || {
-            // SAFETY: setns on this thread only; the thread ends after this.
-            let result = if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                Err(LinkError::Io {
-                    op: "setns into",
-                    path,
-                    source: std::io::Error::last_os_error(),
-                })
-            } else {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
-                    .build()
-                    .map_err(|source| LinkError::Io {
-                        op: "build runtime in",
-                        path,
-                        source,
-                    })
-                    .and_then(|rt| rt.block_on(delete_link(&name)).map(|_| ()))
-            };
-            let _ = tx.send(result);
-        })
-        .map_err(|source| LinkError::Io {
-            op: "spawn thread for",
-            path: netns.to_path_buf(),
-            source,
-        })?;
-    rx.await.unwrap_or(Ok(()))
+    // A namespace thread that died took the interface's namespace along.
+    match netns::run_async(file, netns, move || async move { delete_link(&name).await }).await {
+        Ok(result) => result.map(|_| ()),
+        Err(NetnsError::ThreadDied { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Names of the interfaces whose controller is bridge `bridge` (its ports).

@@ -27,6 +27,7 @@ pub mod join;
 pub mod link;
 pub mod member;
 pub mod mode;
+pub mod netns;
 pub mod ports;
 pub mod predefined;
 pub mod record;

@@ -15,6 +15,7 @@
 //! `take`.
 
 use crate::interface_file::{self, parse_flat_keyed};
+use crate::layout::{Controller, Layout};
 use crate::{CgroupError, Errno};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -29,9 +30,10 @@ pub struct OomNotifier {
 
 enum Source {
     V1 {
+        // The registration lives as long as this eventfd (the kernel keeps
+        // no reference to the memory.oom_control file it was made with:
+        // memcg_write_event_control, mm/memcontrol.c).
         eventfd: OwnedFd,
-        // Kept open: the registration lives as long as this file.
-        _oom_control: File,
     },
     V2 {
         events: File,
@@ -62,10 +64,7 @@ impl OomNotifier {
             &format!("{} {}", eventfd.as_raw_fd(), oom_control.as_raw_fd()),
         )?;
         Ok(OomNotifier {
-            source: Source::V1 {
-                eventfd,
-                _oom_control: oom_control,
-            },
+            source: Source::V1 { eventfd },
             dir: dir.to_path_buf(),
         })
     }
@@ -87,6 +86,21 @@ impl OomNotifier {
             *last = count;
         }
         Ok(notifier)
+    }
+
+    /// The notifier of the memory cgroup process `pid` is in (read from
+    /// `/proc/PID/cgroup`), on the host's `layout`; None when the process
+    /// has no memory cgroup (no memory controller mounted).
+    pub fn for_process(layout: &Layout, pid: i32) -> Result<Option<OomNotifier>, CgroupError> {
+        let path = PathBuf::from(format!("/proc/{pid}/cgroup"));
+        let text = interface_file::read(&path)?;
+        let Some(dir) = memory_cgroup_dir(layout, &text) else {
+            return Ok(None);
+        };
+        match layout {
+            Layout::V1 { .. } => OomNotifier::v1(&dir).map(Some),
+            Layout::V2 { .. } => OomNotifier::v2(&dir).map(Some),
+        }
     }
 
     /// The `poll(2)` events to wait for on [`as_fd`](AsFd::as_fd).
@@ -153,11 +167,95 @@ impl OomNotifier {
     }
 }
 
+/// The directory of the memory cgroup a `/proc/PID/cgroup` text names, on
+/// `layout`: the v1 hierarchy carrying `memory`, or the v2 group.
+fn memory_cgroup_dir(layout: &Layout, proc_cgroup: &str) -> Option<PathBuf> {
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let rel = path.trim_start_matches('/');
+        match layout {
+            Layout::V1 { hierarchies } if controllers.split(',').any(|c| c == "memory") => {
+                let h = hierarchies
+                    .iter()
+                    .find(|h| h.controllers.has(Controller::Memory))?;
+                return Some(h.dir_of(rel));
+            }
+            Layout::V2 { mount } if controllers.is_empty() => return Some(mount.join(rel)),
+            _ => {}
+        }
+    }
+    None
+}
+
+impl AsRawFd for OomNotifier {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
 impl AsFd for OomNotifier {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match &self.source {
             Source::V1 { eventfd, .. } => eventfd.as_fd(),
             Source::V2 { events, .. } => events.as_fd(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{ControllerSet, Hierarchy};
+
+    fn hybrid() -> Layout {
+        Layout::V1 {
+            hierarchies: vec![
+                Hierarchy {
+                    controllers: ControllerSet::of(Controller::Pids),
+                    mount: PathBuf::from("/sys/fs/cgroup/pids"),
+                    root: "/".into(),
+                },
+                Hierarchy {
+                    controllers: ControllerSet::of(Controller::Memory),
+                    mount: PathBuf::from("/sys/fs/cgroup/memory"),
+                    root: "/".into(),
+                },
+                Hierarchy {
+                    controllers: ControllerSet::of(Controller::Unified),
+                    mount: PathBuf::from("/sys/fs/cgroup/unified"),
+                    root: "/".into(),
+                },
+            ],
+        }
+    }
+
+    const HYBRID_PROC: &str = "12:pids:/berth/c1\n7:memory:/berth/c1\n0::/berth/c1\n";
+
+    #[test]
+    fn the_v1_memory_hierarchy_is_taken_on_a_hybrid_host() {
+        assert_eq!(
+            memory_cgroup_dir(&hybrid(), HYBRID_PROC),
+            Some(PathBuf::from("/sys/fs/cgroup/memory/berth/c1"))
+        );
+    }
+
+    #[test]
+    fn the_unified_group_is_taken_on_v2() {
+        let v2 = Layout::V2 {
+            mount: PathBuf::from("/sys/fs/cgroup"),
+        };
+        assert_eq!(
+            memory_cgroup_dir(&v2, "0::/berth/c2\n"),
+            Some(PathBuf::from("/sys/fs/cgroup/berth/c2"))
+        );
+    }
+
+    #[test]
+    fn no_memory_controller_is_none() {
+        assert_eq!(
+            memory_cgroup_dir(&hybrid(), "12:pids:/berth/c1\n0::/x\n"),
+            None
+        );
     }
 }

@@ -19,6 +19,7 @@
 //! `exec_id` is empty for the container's main process, as in the shim's
 //! API (and containerd's).
 
+pub mod pidfd;
 pub mod shim;
 
 use std::future::Future;
@@ -70,6 +71,9 @@ pub struct TaskExit {
     pub code: i32,
     /// When, as the supervisor saw it (none: it did not say).
     pub exited_at: Option<SystemTime>,
+    /// The main process only: whether the OOM killer struck in the
+    /// container during its life (docker's `State.OOMKilled`).
+    pub oom_killed: bool,
 }
 
 /// Where a task's process is in its life.
@@ -204,6 +208,12 @@ pub struct TaskLaunch<'a> {
 pub trait TaskLauncher: Send + Sync {
     /// Starts the supervisor of `launch.id`; the address it listens on.
     fn spawn<'a>(&'a self, launch: &'a TaskLaunch<'a>) -> TaskFuture<'a, PathBuf>;
-    /// Connects to the supervisor of container `id` at `address`.
-    fn connect<'a>(&'a self, id: &'a str, address: &'a Path) -> TaskFuture<'a, Arc<dyn Task>>;
+    /// Connects to the supervisor of container `id` at `address`, whose
+    /// own state is in `state_dir`.
+    fn connect<'a>(
+        &'a self,
+        id: &'a str,
+        address: &'a Path,
+        state_dir: &'a Path,
+    ) -> TaskFuture<'a, Arc<dyn Task>>;
 }

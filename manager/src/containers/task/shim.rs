@@ -8,16 +8,18 @@
 //! "Process model"). berthd then speaks `berth.shim.v1` to that socket, and
 //! after a restart reconnects to the address kept in the record.
 
+use super::pidfd::PidFd;
 use super::{
     EventStream, OutputChunk, OutputStream, StdStream, StdinMessage, StdinSource, Task, TaskError,
     TaskEvent, TaskExit, TaskFuture, TaskLaunch, TaskLauncher, TaskLog, TaskState, TaskStats,
     TaskStatus,
 };
+use berth_cgroups::{Layout, OomNotifier};
 use berth_proto::shim::v1 as shimpb;
 use berth_proto::shim::v1::shim_client::ShimClient;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
@@ -131,15 +133,10 @@ async fn connect(address: &Path) -> Result<Client, ShimError> {
 
 /// A shim process, found through the `shim.pid` its state dir records, and
 /// held by a pidfd so that a later signal or wait can never reach another
-/// process that reused the pid.
-///
-/// berthd is not a shim's parent (the shim double-forks into its own
-/// session and is reparented to init), so it cannot `waitpid` it: it polls
-/// the pidfd, which turns readable the moment the process exits (pidfd_open(2)),
-/// even while it waits as a zombie for init to reap it.
+/// process that reused the pid (see [`PidFd`]).
 pub struct ShimProcess {
     pub pid: i32,
-    pidfd: std::os::fd::OwnedFd,
+    process: PidFd,
 }
 
 impl ShimProcess {
@@ -152,57 +149,28 @@ impl ShimProcess {
             .trim()
             .parse()
             .ok()?;
-        if pid <= 0 {
-            return None;
-        }
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: the syscall returned a new fd that nothing else owns.
-        let pidfd =
-            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        let process = PidFd::open(pid)?;
         // Checked after the pidfd is held: a pid reused from here on
         // cannot be mistaken, the pidfd names the process that was checked.
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let want = state_dir.as_os_str().as_encoded_bytes();
         let ours = cmdline.split(|b| *b == 0).any(|arg| arg == want);
-        ours.then_some(ShimProcess { pid, pidfd })
+        ours.then_some(ShimProcess { pid, process })
     }
 
     /// SIGKILL.
     pub fn kill(&self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: pidfd_send_signal on our own pidfd, no siginfo.
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
-                libc::SIGKILL,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
+        self.process.kill();
+    }
+
+    /// Resolves once the shim has exited.
+    pub async fn gone(&self) {
+        self.process.exited().await
     }
 
     /// Waits up to `timeout` for the process to exit; true once it has.
     pub async fn wait_gone(&self, timeout: std::time::Duration) -> bool {
-        // SAFETY: the AsyncFd borrows the pidfd, which stays open (and the
-        // same) for as long as the AsyncFd lives.
-        let registered = unsafe {
-            tokio::io::unix::AsyncFd::register_with_interest(
-                std::os::fd::AsRawFd::as_raw_fd(&self.pidfd),
-                tokio::io::Interest::READABLE,
-            )
-        };
-        let Ok(fd) = registered else {
-            return false;
-        };
-        matches!(
-            tokio::time::timeout(timeout, fd.readable()).await,
-            Ok(Ok(_))
-        )
+        self.process.exited_within(timeout).await
     }
 
     /// Waits up to `grace` for the shim to exit on its own, then kills it
@@ -231,25 +199,136 @@ impl TaskLauncher for ShimLauncher {
         Box::pin(async move { Ok(spawn(&self.binary, &self.socket_dir, launch).await?) })
     }
 
-    fn connect<'a>(&'a self, id: &'a str, address: &'a Path) -> TaskFuture<'a, Arc<dyn Task>> {
+    fn connect<'a>(
+        &'a self,
+        id: &'a str,
+        address: &'a Path,
+        state_dir: &'a Path,
+    ) -> TaskFuture<'a, Arc<dyn Task>> {
         Box::pin(async move {
+            // Connected now, so that a shim that cannot be reached fails
+            // the connect; the connection then closes when idle.
             let client = connect(address).await?;
             Ok(Arc::new(ShimTask {
                 id: id.to_string(),
-                address: address.to_path_buf(),
-                client,
+                state_dir: state_dir.to_path_buf(),
+                connection: Connection::new(address, client),
             }) as Arc<dyn Task>)
         })
     }
 }
 
-/// One container's shim, over its `berth.shim.v1` connection.
-#[derive(Clone)]
+/// How long a shim's connection stays open after its last call.
+///
+/// berthd used to hold one HTTP/2 connection per running container, with a
+/// Wait and an event stream open on it, for the container's whole life:
+/// about 90 KiB of berthd's memory per container (issue 21's target is 25
+/// KiB). A container that runs needs none of it: its exit is awaited on
+/// pidfds ([`ShimTask::until_init_exits`]), its OOM kills on its memory
+/// cgroup's notifier ([`ShimTask::events`]), and a later call (stats, exec,
+/// stop...) connects again, in about 0.1 ms over the unix socket. The delay
+/// keeps one connection for the calls of one command (`run`: create,
+/// start, state).
+const IDLE_CONNECTION: Duration = Duration::from_secs(2);
+
+/// A shim's `berth.shim.v1` connection, made when a call needs it and
+/// closed after [`IDLE_CONNECTION`] without one. Calls in flight hold
+/// their own handle on it, so closing never cuts one short.
+struct Connection {
+    address: PathBuf,
+    open: std::sync::Mutex<OpenConnection>,
+}
+
+#[derive(Default)]
+struct OpenConnection {
+    client: Option<Client>,
+    last_use: Option<Instant>,
+    /// Whether a task is waiting to close the connection when it idles.
+    closer: bool,
+}
+
+impl Connection {
+    fn new(address: &Path, client: Client) -> Arc<Connection> {
+        let connection = Arc::new(Connection {
+            address: address.to_path_buf(),
+            open: std::sync::Mutex::new(OpenConnection::default()),
+        });
+        connection.keep(client);
+        connection
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpenConnection> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The open connection, or a new one.
+    async fn client(self: &Arc<Self>) -> Result<Client, TaskError> {
+        {
+            let mut open = self.lock();
+            open.last_use = Some(Instant::now());
+            if let Some(client) = &open.client {
+                return Ok(client.clone());
+            }
+        }
+        let client = connect(&self.address)
+            .await
+            .map_err(|e| TaskError::Unavailable(e.to_string()))?;
+        Ok(self.keep(client))
+    }
+
+    /// Keeps `client` as the open connection (or returns the one another
+    /// call opened meanwhile), with a task that closes it when idle.
+    fn keep(self: &Arc<Self>, client: Client) -> Client {
+        let mut open = self.lock();
+        open.last_use = Some(Instant::now());
+        if let Some(existing) = &open.client {
+            return existing.clone();
+        }
+        open.client = Some(client.clone());
+        if !open.closer {
+            open.closer = true;
+            tokio::spawn(self.clone().close_when_idle());
+        }
+        client
+    }
+
+    async fn close_when_idle(self: Arc<Self>) {
+        loop {
+            let last_use = self.lock().last_use.unwrap_or_else(Instant::now);
+            tokio::time::sleep_until((last_use + IDLE_CONNECTION).into()).await;
+            let mut open = self.lock();
+            if open.last_use.is_none_or(|t| t.elapsed() >= IDLE_CONNECTION) {
+                open.client = None;
+                open.closer = false;
+                return;
+            }
+        }
+    }
+}
+
+/// One container's shim, reached over `berth.shim.v1`.
 pub struct ShimTask {
     id: String,
-    /// Where the shim listens (attach streams get connections of their own).
-    address: PathBuf,
-    client: Client,
+    /// The shim's state dir (its pid file).
+    state_dir: PathBuf,
+    connection: Arc<Connection>,
+}
+
+/// What a task's OOM event stream watches.
+struct OomWatch {
+    fd: tokio::io::unix::AsyncFd<OomNotifier>,
+    init: PidFd,
+    /// Kills counted but not yet yielded.
+    pending: u64,
+    /// The init exited: what is pending is the last.
+    ended: bool,
+}
+
+/// The host's cgroup layout, read once (berthd's mountinfo grows with every
+/// container's overlay); None where cgroupfs is not mounted.
+fn host_cgroup_layout() -> Option<&'static Layout> {
+    static LAYOUT: std::sync::OnceLock<Option<Layout>> = std::sync::OnceLock::new();
+    LAYOUT.get_or_init(|| Layout::detect().ok()).as_ref()
 }
 
 /// A shim's refusal or a broken connection, as the domain's error: the
@@ -284,8 +363,45 @@ fn system_time(seconds: i64, nanos: i32) -> Option<SystemTime> {
 }
 
 impl ShimTask {
-    fn client(&self) -> Client {
-        self.client.clone()
+    async fn client(&self) -> Result<Client, TaskError> {
+        self.connection.client().await
+    }
+
+    /// The container's main process by pidfd, while it runs; None when it
+    /// does not (or the shim cannot be asked).
+    ///
+    /// The pid comes from the shim, and is taken for the init only if the
+    /// shim still reports it running after the pidfd is held: the shim is
+    /// its parent, so until the shim reaps it the pid cannot be reused, and
+    /// the pidfd names the init.
+    async fn running_init(&self) -> Option<PidFd> {
+        let running = |s: &TaskState| {
+            s.pid > 0
+                && matches!(
+                    s.status,
+                    TaskStatus::Created | TaskStatus::Running | TaskStatus::Paused
+                )
+        };
+        let before = self.state("").await.ok().filter(running)?;
+        let init = PidFd::open(before.pid as i32)?;
+        let now = self.state("").await.ok().filter(running)?;
+        (now.pid == before.pid).then_some(init)
+    }
+
+    /// Waits, holding no connection, until the container's main process
+    /// has exited or its shim is gone; returns at once when it cannot tell
+    /// (the shim's Wait then answers, or fails for a dead shim).
+    async fn until_init_exits(&self) {
+        let Some(init) = self.running_init().await else {
+            return;
+        };
+        let Some(shim) = ShimProcess::find(&self.state_dir) else {
+            return;
+        };
+        tokio::select! {
+            _ = init.exited() => {}
+            _ = shim.gone() => {}
+        }
     }
 }
 
@@ -311,7 +427,12 @@ impl Task for ShimTask {
             }),
         };
         Box::pin(async move {
-            let created = self.client().create(request).await.map_err(task_error)?;
+            let created = self
+                .client()
+                .await?
+                .create(request)
+                .await
+                .map_err(task_error)?;
             Ok(created.into_inner().pid)
         })
     }
@@ -320,6 +441,7 @@ impl Task for ShimTask {
         Box::pin(async move {
             let started = self
                 .client()
+                .await?
                 .start(shimpb::StartRequest {
                     id: self.id.clone(),
                     exec_id: exec_id.to_string(),
@@ -334,6 +456,7 @@ impl Task for ShimTask {
         Box::pin(async move {
             let state = self
                 .client()
+                .await?
                 .state(shimpb::StateRequest {
                     id: self.id.clone(),
                     exec_id: exec_id.to_string(),
@@ -360,6 +483,7 @@ impl Task for ShimTask {
     fn kill<'a>(&'a self, exec_id: &'a str, signal: i32, all: bool) -> TaskFuture<'a, ()> {
         Box::pin(async move {
             self.client()
+                .await?
                 .kill(shimpb::KillRequest {
                     id: self.id.clone(),
                     exec_id: exec_id.to_string(),
@@ -374,8 +498,12 @@ impl Task for ShimTask {
 
     fn wait<'a>(&'a self, exec_id: &'a str) -> TaskFuture<'a, TaskExit> {
         Box::pin(async move {
+            if exec_id.is_empty() {
+                self.until_init_exits().await;
+            }
             let waited = self
                 .client()
+                .await?
                 .wait(shimpb::WaitRequest {
                     id: self.id.clone(),
                     exec_id: exec_id.to_string(),
@@ -388,6 +516,7 @@ impl Task for ShimTask {
                 exited_at: waited
                     .exited_at
                     .and_then(|t| system_time(t.seconds, t.nanos)),
+                oom_killed: waited.oom_killed,
             })
         })
     }
@@ -395,6 +524,7 @@ impl Task for ShimTask {
     fn delete<'a>(&'a self, exec_id: &'a str) -> TaskFuture<'a, ()> {
         Box::pin(async move {
             self.client()
+                .await?
                 .delete(shimpb::DeleteRequest {
                     id: self.id.clone(),
                     exec_id: exec_id.to_string(),
@@ -408,6 +538,7 @@ impl Task for ShimTask {
     fn exec<'a>(&'a self, exec_id: &'a str, process: Vec<u8>, stdin: bool) -> TaskFuture<'a, ()> {
         Box::pin(async move {
             self.client()
+                .await?
                 .exec(shimpb::ExecRequest {
                     id: self.id.clone(),
                     exec_id: exec_id.to_string(),
@@ -423,6 +554,7 @@ impl Task for ShimTask {
     fn resize_pty<'a>(&'a self, exec_id: &'a str, width: u32, height: u32) -> TaskFuture<'a, ()> {
         Box::pin(async move {
             self.client()
+                .await?
                 .resize_pty(shimpb::ResizePtyRequest {
                     id: self.id.clone(),
                     exec_id: exec_id.to_string(),
@@ -485,7 +617,7 @@ impl Task for ShimTask {
             // few such streams would exhaust the connection's window and
             // stall every other call on it (the Wait that learns of the
             // exit).
-            let mut client = connect(&self.address).await?;
+            let mut client = connect(&self.connection.address).await?;
             let output = client
                 .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
                 .await
@@ -509,6 +641,7 @@ impl Task for ShimTask {
         Box::pin(async move {
             let pids = self
                 .client()
+                .await?
                 .pids(shimpb::PidsRequest {
                     id: self.id.clone(),
                 })
@@ -523,6 +656,7 @@ impl Task for ShimTask {
         Box::pin(async move {
             let s = self
                 .client()
+                .await?
                 .stats(shimpb::StatsRequest {
                     id: self.id.clone(),
                 })
@@ -542,6 +676,7 @@ impl Task for ShimTask {
     fn pause(&self) -> TaskFuture<'_, ()> {
         Box::pin(async move {
             self.client()
+                .await?
                 .pause(shimpb::PauseRequest {
                     id: self.id.clone(),
                 })
@@ -554,6 +689,7 @@ impl Task for ShimTask {
     fn resume(&self) -> TaskFuture<'_, ()> {
         Box::pin(async move {
             self.client()
+                .await?
                 .resume(shimpb::ResumeRequest {
                     id: self.id.clone(),
                 })
@@ -566,6 +702,7 @@ impl Task for ShimTask {
     fn update(&self, resources: Vec<u8>) -> TaskFuture<'_, ()> {
         Box::pin(async move {
             self.client()
+                .await?
                 .update(shimpb::UpdateRequest {
                     id: self.id.clone(),
                     resources,
@@ -576,23 +713,69 @@ impl Task for ShimTask {
         })
     }
 
+    /// OOM kills, from the container's memory cgroup (not from the
+    /// shim: that would hold a connection open for the container's life,
+    /// see [`IDLE_CONNECTION`]). The stream ends when the cgroup goes.
     fn events(&self) -> TaskFuture<'_, EventStream> {
         Box::pin(async move {
-            let events = self
-                .client()
-                .events(shimpb::EventsRequest {})
-                .await
-                .map_err(task_error)?
-                .into_inner();
-            // A broken stream ends it; only the events the domain acts on
-            // pass.
-            let events = events.map_while(Result::ok).filter_map(|ev| {
-                match shimpb::EventType::try_from(ev.r#type) {
-                    Ok(shimpb::EventType::Oom) => Some(TaskEvent::Oom {
-                        exec_id: ev.exec_id,
-                    }),
-                    _ => None,
+            let failed = |e: &dyn std::fmt::Display| {
+                TaskError::Failed(format!("watch OOM kills of container {}: {e}", self.id))
+            };
+            let Some(init) = self.running_init().await else {
+                return Ok(Box::pin(tokio_stream::empty()) as EventStream);
+            };
+            let notifier = host_cgroup_layout()
+                .map(|layout| OomNotifier::for_process(layout, init.pid))
+                .transpose()
+                .map_err(|e| failed(&e))?
+                .flatten();
+            let Some(notifier) = notifier else {
+                return Ok(Box::pin(tokio_stream::empty()) as EventStream);
+            };
+            let interest = if notifier.poll_events() == libc::POLLPRI {
+                tokio::io::Interest::PRIORITY
+            } else {
+                tokio::io::Interest::READABLE
+            };
+            // SAFETY: the notifier owns its fd, open and the same for as
+            // long as the AsyncFd (which owns the notifier) lives.
+            let fd =
+                unsafe { tokio::io::unix::AsyncFd::register_with_interest(notifier, interest) }
+                    .map_err(|e| failed(&std::io::Error::from(e)))?;
+            // Until the init exits (then what the counter still holds): the
+            // cgroup goes after it, and a restarted container's new cgroup
+            // has the same path, so a later wakeup is not this run's.
+            let watch = OomWatch {
+                fd,
+                init,
+                pending: 0,
+                ended: false,
+            };
+            let events = futures_util::stream::unfold(watch, move |mut w| async move {
+                while w.pending == 0 {
+                    if w.ended {
+                        return None;
+                    }
+                    let mut exited = false;
+                    tokio::select! {
+                        ready = w.fd.ready_mut(interest) => {
+                            let mut ready = ready.ok()?;
+                            let taken = ready.get_inner_mut().take();
+                            ready.clear_ready();
+                            w.pending = taken.ok()?;
+                        }
+                        _ = w.init.exited() => exited = true,
+                    }
+                    if exited {
+                        w.ended = true;
+                        w.pending = w.fd.get_mut().take().unwrap_or(0);
+                    }
                 }
+                w.pending -= 1;
+                let event = TaskEvent::Oom {
+                    exec_id: String::new(),
+                };
+                Some((event, w))
             });
             Ok(Box::pin(events) as EventStream)
         })
@@ -601,6 +784,7 @@ impl Task for ShimTask {
     fn shutdown(&self, now: bool) -> TaskFuture<'_, ()> {
         Box::pin(async move {
             self.client()
+                .await?
                 .shutdown(shimpb::ShutdownRequest {
                     id: self.id.clone(),
                     now,

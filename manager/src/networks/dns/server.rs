@@ -33,10 +33,11 @@
 use super::names::NameTable;
 use super::wire::{self, Answer};
 use super::DnsError;
+use crate::networks::netns;
 use std::collections::HashMap;
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -105,17 +106,7 @@ fn in_namespace<T: Send + 'static>(
     netns: Arc<File>,
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> std::io::Result<T> {
-    std::thread::Builder::new()
-        .name("berth-dns-ns".into())
-        .spawn(move || {
-            // SAFETY: setns on this thread only; the thread ends after f.
-            if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            f()
-        })?
-        .join()
-        .unwrap_or_else(|_| Err(std::io::Error::other("namespace thread panicked")))
+    netns::run(netns, Path::new("of the container"), f).map_err(std::io::Error::other)?
 }
 
 impl Resolvers {
