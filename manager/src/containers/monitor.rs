@@ -36,7 +36,7 @@ use super::record::{ContainerRecord, ShimInfo, Status};
 use super::service::{now_rfc3339, ContainerService, ExitInfo};
 
 use super::task::shim::ShimProcess;
-use super::task::{Task, TaskStatus};
+use super::task::{EventStream, Task, TaskEvent, TaskStatus};
 use super::ContainerError;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -48,34 +48,43 @@ impl ContainerService {
     pub(crate) fn monitor(self: &Arc<Self>, id: String) {
         self.start_health_monitor(&id);
         let service = self.clone();
-        tokio::spawn(async move { service.watch_exit(id).await });
+        tokio::spawn(service.watch_exit(id));
     }
 
+    /// Waits for the container's exit (and its OOM kills meanwhile) and
+    /// records it.
+    ///
+    /// This task lives as long as the container runs, one per container, so
+    /// it is kept small (issue 21: berthd's memory per running container):
+    /// the OOM events are taken in the same loop (no task of their own),
+    /// and the exit's handling, which is large and runs once, is boxed so
+    /// its state is not part of the waiting task's.
     pub(super) async fn watch_exit(self: Arc<Self>, id: String) {
         let entry = self.entry(&id);
         let Some(mut task) = entry.task() else {
             return;
         };
-        // OOM events arrive on the task's event stream.
-        if let Ok(mut events) = task.events().await {
-            let entry = entry.clone();
-            let service = self.clone();
-            let id = id.clone();
-            tokio::spawn(async move {
-                use tokio_stream::StreamExt;
-                while let Some(ev) = events.next().await {
-                    let super::task::TaskEvent::Oom { exec_id } = ev;
-                    if exec_id.is_empty() {
-                        entry.oom.store(true, std::sync::atomic::Ordering::SeqCst);
-                        if let Ok(r) = service.get(&id) {
-                            service.publish(&r, "oom", &[]);
-                        }
+        let mut events = task.events().await.ok();
+        loop {
+            let waited = {
+                let mut wait = task.wait("");
+                loop {
+                    tokio::select! {
+                        waited = &mut wait => break waited,
+                        event = next_event(&mut events) => match event {
+                            Some(TaskEvent::Oom { exec_id }) if exec_id.is_empty() => {
+                                entry.oom.store(true, std::sync::atomic::Ordering::SeqCst);
+                                if let Ok(r) = self.get(&id) {
+                                    self.publish(&r, "oom", &[]);
+                                }
+                            }
+                            Some(_) => {}
+                            None => events = None,
+                        },
                     }
                 }
-            });
-        }
-        loop {
-            match task.wait("").await {
+            };
+            match waited {
                 Ok(exit) => {
                     // An OOM kill the event stream did not deliver (yet):
                     // its event goes before the exit's, as docker's.
@@ -89,8 +98,7 @@ impl ContainerService {
                         .exited_at
                         .map(|t| humantime::format_rfc3339_nanos(t).to_string())
                         .unwrap_or_else(now_rfc3339);
-                    self.handle_exit(&id, exit.code, finished, Some(task), None)
-                        .await;
+                    Box::pin(self.handle_exit(&id, exit.code, finished, Some(task), None)).await;
                     return;
                 }
                 Err(error) => {
@@ -103,10 +111,9 @@ impl ContainerService {
                         // berthd is going down, and this task with it).
                         tracing::warn!(id, %error, "lost the connection to the shim; reconnecting");
                         tokio::time::sleep(RECONNECT_PAUSE).await;
-                        if let Ok(t) = self
-                            .launcher
-                            .connect(&id, &shim.address, &shim.state_dir)
-                            .await
+                        if let Ok(t) =
+                            Box::pin(self.launcher.connect(&id, &shim.address, &shim.state_dir))
+                                .await
                         {
                             entry.set_task(Some(t.clone()));
                             task = t;
@@ -114,8 +121,11 @@ impl ContainerService {
                         continue;
                     }
                     tracing::warn!(id, %error, "the shim died");
-                    let (code, at, error) = self.reap_lost_shim(&id, &shim).await;
-                    self.handle_exit(&id, code, at, None, error).await;
+                    Box::pin(async {
+                        let (code, at, error) = self.reap_lost_shim(&id, &shim).await;
+                        self.handle_exit(&id, code, at, None, error).await;
+                    })
+                    .await;
                     return;
                 }
             }
@@ -600,4 +610,13 @@ pub(super) fn read_exit_file(state_dir: &Path) -> Option<(i32, String)> {
         .map(str::to_string)
         .unwrap_or_else(now_rfc3339);
     Some((code, at))
+}
+
+/// The next event of a task's stream; never, when there is none (ended).
+async fn next_event(events: &mut Option<EventStream>) -> Option<TaskEvent> {
+    use tokio_stream::StreamExt;
+    match events {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
 }

@@ -388,11 +388,33 @@ impl ShimTask {
         (now.pid == before.pid).then_some(init)
     }
 
+    /// The shim's Wait.
+    async fn wait_call(&self, exec_id: &str) -> Result<TaskExit, TaskError> {
+        let waited = self
+            .client()
+            .await?
+            .wait(shimpb::WaitRequest {
+                id: self.id.clone(),
+                exec_id: exec_id.to_string(),
+            })
+            .await
+            .map_err(task_error)?
+            .into_inner();
+        Ok(TaskExit {
+            code: waited.exit_status as i32,
+            exited_at: waited
+                .exited_at
+                .and_then(|t| system_time(t.seconds, t.nanos)),
+            oom_killed: waited.oom_killed,
+        })
+    }
+
     /// Waits, holding no connection, until the container's main process
     /// has exited or its shim is gone; returns at once when it cannot tell
     /// (the shim's Wait then answers, or fails for a dead shim).
     async fn until_init_exits(&self) {
-        let Some(init) = self.running_init().await else {
+        // Boxed: its calls' state is not kept while the exit is awaited.
+        let Some(init) = Box::pin(self.running_init()).await else {
             return;
         };
         let Some(shim) = ShimProcess::find(&self.state_dir) else {
@@ -501,23 +523,9 @@ impl Task for ShimTask {
             if exec_id.is_empty() {
                 self.until_init_exits().await;
             }
-            let waited = self
-                .client()
-                .await?
-                .wait(shimpb::WaitRequest {
-                    id: self.id.clone(),
-                    exec_id: exec_id.to_string(),
-                })
-                .await
-                .map_err(task_error)?
-                .into_inner();
-            Ok(TaskExit {
-                code: waited.exit_status as i32,
-                exited_at: waited
-                    .exited_at
-                    .and_then(|t| system_time(t.seconds, t.nanos)),
-                oom_killed: waited.oom_killed,
-            })
+            // Boxed, made once the exit is there: the call's state is not
+            // part of what waits (one per running container).
+            Box::pin(self.wait_call(exec_id)).await
         })
     }
 
