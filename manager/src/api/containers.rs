@@ -688,12 +688,14 @@ impl Containers for ContainersApi {
         let network_filter = filters.remove("network");
         let service = self.service();
         let all = req.all || req.last > 0 || !filters.is_empty() && filters.contains_key("status");
-        let summaries = tokio::task::spawn_blocking(move || {
+        let (summaries, memberships) = tokio::task::spawn_blocking(move || {
             let mut list = service.list(all, req.size)?;
+            // Read once for the whole listing.
+            let memberships = service.network_memberships();
             if let Some(wanted) = &network_filter {
-                list.retain(|s| service.on_any_network(&s.record, wanted));
+                list.retain(|s| service.on_any_network(&memberships, &s.record, wanted));
             }
-            crate::containers::filter::apply(list, &filters, req.last)
+            crate::containers::filter::apply(list, &filters, req.last).map(|l| (l, memberships))
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?
@@ -702,7 +704,7 @@ impl Containers for ContainersApi {
             .into_iter()
             .map(|s| {
                 let r = &s.record;
-                let networks = self.containers.network_names(r);
+                let networks = self.containers.network_names(&memberships, r);
                 pb::ContainerSummary {
                     id: r.id.clone(),
                     names: vec![format!("/{}", r.name)],

@@ -10,7 +10,9 @@ use super::service::ContainerIndex;
 use super::spec::{ContainerOptions, HostsFiles};
 use super::{ContainerError, ContainerService};
 use crate::networks::dns::{resolv_conf, ResolverConfig};
-use crate::networks::{join, EndpointRequest, Member, Members, NetworkMode, NetworkService};
+use crate::networks::{
+    join, EndpointRequest, Member, Members, NetworkMemberships, NetworkMode, NetworkService,
+};
 use berth_docker::types::container::{EndpointSettings, NetworkSettings};
 use std::collections::BTreeMap;
 
@@ -101,11 +103,10 @@ pub fn join_namespace(
 
 /// The names of the networks container `r` is on: its endpoints' networks
 /// (first network first), or its mode (none, host, container:ID).
-fn network_names(networks: &NetworkService, r: &ContainerRecord) -> Vec<String> {
-    let names: Vec<String> = networks
-        .endpoints_of(&r.id)
-        .into_iter()
-        .map(|(n, _)| n.name)
+fn network_names(memberships: &NetworkMemberships, r: &ContainerRecord) -> Vec<String> {
+    let names: Vec<String> = memberships
+        .of(&r.id)
+        .map(|(name, _)| name.to_string())
         .collect();
     if names.is_empty() {
         vec![r.config.options.network.as_str().into_owned()]
@@ -150,14 +151,18 @@ pub fn fill_network_settings(
 
 /// `ps --filter network=V`: whether container `r` is on a network named
 /// V, or whose id starts with V, or (none, host, container:) in mode V.
-pub fn on_any_network(networks: &NetworkService, r: &ContainerRecord, wanted: &[String]) -> bool {
-    let endpoints = networks.endpoints_of(&r.id);
+pub fn on_any_network(
+    memberships: &NetworkMemberships,
+    r: &ContainerRecord,
+    wanted: &[String],
+) -> bool {
     let mode = r.config.options.network.as_str();
+    let on_none = memberships.of(&r.id).next().is_none();
     wanted.iter().any(|v| {
-        endpoints
-            .iter()
-            .any(|(n, _)| &n.name == v || (!v.is_empty() && n.id.starts_with(v.as_str())))
-            || (endpoints.is_empty() && mode == v.as_str())
+        memberships
+            .of(&r.id)
+            .any(|(name, id)| name == v || (!v.is_empty() && id.starts_with(v.as_str())))
+            || (on_none && mode == v.as_str())
     })
 }
 
@@ -235,14 +240,28 @@ impl Members for ContainerIndex {
 }
 
 impl ContainerService {
+    /// Every container's networks, read once for a listing.
+    pub fn network_memberships(&self) -> NetworkMemberships {
+        self.networks.memberships()
+    }
+
     /// The names of the networks container `r` is on (its mode when none).
-    pub fn network_names(&self, r: &ContainerRecord) -> Vec<String> {
-        network_names(&self.networks, r)
+    pub fn network_names(
+        &self,
+        memberships: &NetworkMemberships,
+        r: &ContainerRecord,
+    ) -> Vec<String> {
+        network_names(memberships, r)
     }
 
     /// `ps --filter network=V`.
-    pub fn on_any_network(&self, r: &ContainerRecord, wanted: &[String]) -> bool {
-        on_any_network(&self.networks, r, wanted)
+    pub fn on_any_network(
+        &self,
+        memberships: &NetworkMemberships,
+        r: &ContainerRecord,
+        wanted: &[String],
+    ) -> bool {
+        on_any_network(memberships, r, wanted)
     }
 
     /// `network connect`: an endpoint for the container on `network`,

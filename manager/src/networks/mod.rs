@@ -37,7 +37,9 @@ pub mod view;
 pub use member::{Member, Members};
 pub use mode::NetworkMode;
 pub use record::{Endpoint, NetworkRecord};
-pub use service::{CreateNetwork, EndpointRequest, NetworkConfig, NetworkService};
+pub use service::{
+    CreateNetwork, EndpointRequest, NetworkConfig, NetworkMemberships, NetworkService,
+};
 
 /// What a network operation can fail with; the gRPC adapter maps each
 /// variant to one status code.

@@ -29,7 +29,7 @@ use super::NetworkError;
 use super::{Member, Members, NetworkMode};
 use crate::events::{Event, EventBus};
 use berth_store::metadata::{Collection, MetadataError, MetadataStore};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -892,6 +892,28 @@ impl NetworkService {
 
     // ---- what containers see ----
 
+    /// Every container's networks at once, for a listing (`ps`): one read
+    /// of the network records, where [`Self::endpoints_of`] per container
+    /// read and parsed every network (with all its endpoints) for each one,
+    /// O(N^2): 780 ms for `ps -a` with 1000 containers on one network
+    /// (issue 21).
+    pub fn memberships(&self) -> NetworkMemberships {
+        let mut by_container: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
+        for n in self.list().unwrap_or_default() {
+            for (container, ep) in &n.endpoints {
+                by_container.entry(container.clone()).or_default().push((
+                    ep.interface.clone(),
+                    n.name.clone(),
+                    n.id.clone(),
+                ));
+            }
+        }
+        for v in by_container.values_mut() {
+            v.sort();
+        }
+        NetworkMemberships { by_container }
+    }
+
     /// The networks container `id` has an endpoint on, with that endpoint,
     /// its first network (eth0) first.
     pub fn endpoints_of(&self, id: &str) -> Vec<(NetworkRecord, Endpoint)> {
@@ -906,6 +928,24 @@ impl NetworkService {
             .collect();
         out.sort_by(|a, b| a.1.interface.cmp(&b.1.interface));
         out
+    }
+}
+
+/// Which networks each container is on (see [`NetworkService::memberships`]).
+pub struct NetworkMemberships {
+    /// Container id -> (interface, network name, network id), eth0 first.
+    by_container: HashMap<String, Vec<(String, String, String)>>,
+}
+
+impl NetworkMemberships {
+    /// The names and ids of the networks container `id` is on, its first
+    /// network (eth0) first.
+    pub fn of(&self, id: &str) -> impl Iterator<Item = (&str, &str)> {
+        self.by_container
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(|(_, name, id)| (name.as_str(), id.as_str()))
     }
 }
 
