@@ -315,6 +315,30 @@ fn headers(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Sorts the mounts inside the key list of a container's inspect JSON
+/// (each mount's keys from its `Type` on, between `Mounts` and the next
+/// top-level `Config`), leaving every key list within a mount as it was.
+fn canonical_mount_order(keys: &mut Vec<String>) {
+    let Some(start) = keys.iter().position(|k| k == "Mounts") else {
+        return;
+    };
+    let Some(len) = keys[start + 1..].iter().position(|k| k == "Config") else {
+        return;
+    };
+    let section: Vec<String> = keys.drain(start + 1..start + 1 + len).collect();
+    let mut mounts: Vec<Vec<String>> = Vec::new();
+    for key in section {
+        match mounts.last_mut() {
+            Some(mount) if key != "Type" => mount.push(key),
+            _ => mounts.push(vec![key]),
+        }
+    }
+    mounts.sort();
+    let tail = keys.split_off(start + 1);
+    keys.extend(mounts.into_iter().flatten());
+    keys.extend(tail);
+}
+
 /// The differential scenario (issue 14, Tests): the same commands against
 /// a private dockerd 20.10 and a private berthd, on the same busybox image
 /// (imported from the same tarball with the same `ENV PATH=/bin`).
@@ -403,17 +427,21 @@ fn berth_matches_docker_on_the_same_scenario() {
     }
     // docker's key order (Id first, every nested object's keys too): the
     // keys of the container's inspect JSON as they come in the text
-    // (serde_json's map here would sort them).
+    // (serde_json's map here would sort them). docker lists `Mounts` in
+    // the iteration order of a Go map, a different one each time: the
+    // mounts' key lists are compared as a set.
     {
         let args = ["inspect", name.as_str()];
         let keys = |out: Output| -> Vec<String> {
-            stdout(&out)
+            let mut keys: Vec<String> = stdout(&out)
                 .split('"')
                 .collect::<Vec<_>>()
                 .windows(2)
                 .filter(|w| w[1].starts_with(':'))
                 .map(|w| w[0].to_string())
-                .collect()
+                .collect();
+            canonical_mount_order(&mut keys);
+            keys
         };
         let d = keys(docker(&args));
         let b = keys(berth(&args));

@@ -168,6 +168,23 @@ fn network_with_resolver(f: &Fixture, what: &str) -> (String, TestResolver, Stri
     (net, resolver, gw)
 }
 
+/// `network rm` of networks made by [`network_with_resolver`], their
+/// resolvers stopped first: a socket bound to a gateway outlives the
+/// bridge's address, so a parallel test's berthd, handed the freed subnet
+/// at once, would find the gateway's port 53 still taken.
+fn remove_networks(f: &Fixture, networks: Vec<(String, TestResolver)>) {
+    let names: Vec<String> = networks
+        .into_iter()
+        .map(|(net, resolver)| {
+            drop(resolver);
+            net
+        })
+        .collect();
+    let mut args = vec!["network", "rm"];
+    args.extend(names.iter().map(String::as_str));
+    f.ok(&args);
+}
+
 fn run_on(f: &Fixture, net: &str, dns: &str, name: &str, extra: &[&str]) -> String {
     let mut args = vec!["run", "-d", "--name", name, "--network", net, "--dns", dns];
     args.extend_from_slice(extra);
@@ -178,7 +195,7 @@ fn run_on(f: &Fixture, net: &str, dns: &str, name: &str, extra: &[&str]) -> Stri
 #[test]
 fn names_aliases_and_short_ids_resolve_on_own_network_only() {
     let f = Fixture::new();
-    let (net, _resolver, gw) = network_with_resolver(&f, "dns");
+    let (net, resolver, gw) = network_with_resolver(&f, "dns");
     let srv = f.name("srv");
     let srv_id = run_on(&f, &net, &gw, &srv, &["--network-alias", "web"]);
     let cli = f.name("cli");
@@ -216,7 +233,7 @@ fn names_aliases_and_short_ids_resolve_on_own_network_only() {
     assert!(!hosts.contains(&srv) && !hosts.contains(&srv_ip), "{hosts}");
 
     // Another network does not see these names.
-    let (other, _r2, gw2) = network_with_resolver(&f, "dns2");
+    let (other, resolver2, gw2) = network_with_resolver(&f, "dns2");
     let far = f.name("far");
     run_on(&f, &other, &gw2, &far, &[]);
     for name in [srv.as_str(), "web", &srv_id[..12]] {
@@ -234,7 +251,7 @@ fn names_aliases_and_short_ids_resolve_on_own_network_only() {
     let (code, _) = nslookup(&f, &cli, "web");
     assert_ne!(code, 0);
     f.ok(&["rm", "-f", &cli]);
-    f.ok(&["network", "rm", &net, &other]);
+    remove_networks(&f, vec![(net, resolver), (other, resolver2)]);
 }
 
 #[test]
@@ -277,13 +294,13 @@ fn other_names_are_forwarded_over_udp_and_tcp() {
         "{resolv}"
     );
     f.ok(&["rm", "-f", &c, &plain]);
-    f.ok(&["network", "rm", &net]);
+    remove_networks(&f, vec![(net, resolver)]);
 }
 
 #[test]
 fn dns_keeps_working_across_a_berthd_restart() {
     let mut f = Fixture::new();
-    let (net, _resolver, gw) = network_with_resolver(&f, "rst");
+    let (net, resolver, gw) = network_with_resolver(&f, "rst");
     let (a, b) = (f.name("ra"), f.name("rb"));
     run_on(&f, &net, &gw, &a, &[]);
     run_on(&f, &net, &gw, &b, &["--network-alias", "bee"]);
@@ -306,13 +323,13 @@ fn dns_keeps_working_across_a_berthd_restart() {
     let (code, _) = nslookup(&f, &a, &b);
     assert_ne!(code, 0);
     f.ok(&["rm", "-f", &a, &b]);
-    f.ok(&["network", "rm", &net]);
+    remove_networks(&f, vec![(net, resolver)]);
 }
 
 #[test]
 fn joins_do_not_touch_other_members_and_connect_brings_dns() {
     let f = Fixture::new();
-    let (net, _resolver, gw) = network_with_resolver(&f, "join");
+    let (net, resolver, gw) = network_with_resolver(&f, "join");
     let first = f.name("first");
     run_on(&f, &net, &gw, &first, &[]);
     let hosts_path =
@@ -381,7 +398,7 @@ fn joins_do_not_touch_other_members_and_connect_brings_dns() {
     let (code, _) = nslookup(&f, &first, &second);
     assert_ne!(code, 0);
     f.ok(&["rm", "-f", &first, &renamed, &late]);
-    f.ok(&["network", "rm", &net]);
+    remove_networks(&f, vec![(net, resolver)]);
 }
 
 #[test]
