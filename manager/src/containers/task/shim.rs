@@ -213,6 +213,7 @@ impl TaskLauncher for ShimLauncher {
                 id: id.to_string(),
                 state_dir: state_dir.to_path_buf(),
                 connection: Connection::new(address, client),
+                init: tokio::sync::OnceCell::new(),
             }) as Arc<dyn Task>)
         })
     }
@@ -312,12 +313,16 @@ pub struct ShimTask {
     /// The shim's state dir (its pid file).
     state_dir: PathBuf,
     connection: Arc<Connection>,
+    /// The init, once [`ShimTask::running_init`] has found it running: a
+    /// shim runs one init for its life, so the exit watch and the OOM
+    /// watch share one pidfd and one check with the shim.
+    init: tokio::sync::OnceCell<Arc<PidFd>>,
 }
 
 /// What a task's OOM event stream watches.
 struct OomWatch {
     fd: tokio::io::unix::AsyncFd<OomNotifier>,
-    init: PidFd,
+    init: Arc<PidFd>,
     /// Kills counted but not yet yielded.
     pending: u64,
     /// The init exited: what is pending is the last.
@@ -367,14 +372,16 @@ impl ShimTask {
         self.connection.client().await
     }
 
-    /// The container's main process by pidfd, while it runs; None when it
-    /// does not (or the shim cannot be asked).
+    /// The container's main process by pidfd, if it was running when first
+    /// asked for (it may have exited since: the pidfd then says so at
+    /// once); None when it was not (or the shim cannot be asked), and the
+    /// next call asks again.
     ///
     /// The pid comes from the shim, and is taken for the init only if the
     /// shim still reports it running after the pidfd is held: the shim is
     /// its parent, so until the shim reaps it the pid cannot be reused, and
     /// the pidfd names the init.
-    async fn running_init(&self) -> Option<PidFd> {
+    async fn running_init(&self) -> Option<Arc<PidFd>> {
         let running = |s: &TaskState| {
             s.pid > 0
                 && matches!(
@@ -382,10 +389,16 @@ impl ShimTask {
                     TaskStatus::Created | TaskStatus::Running | TaskStatus::Paused
                 )
         };
-        let before = self.state("").await.ok().filter(running)?;
-        let init = PidFd::open(before.pid as i32)?;
-        let now = self.state("").await.ok().filter(running)?;
-        (now.pid == before.pid).then_some(init)
+        self.init
+            .get_or_try_init(|| async {
+                let before = self.state("").await.ok().filter(running).ok_or(())?;
+                let init = PidFd::open(before.pid as i32).ok_or(())?;
+                let now = self.state("").await.ok().filter(running).ok_or(())?;
+                (now.pid == before.pid).then(|| Arc::new(init)).ok_or(())
+            })
+            .await
+            .ok()
+            .cloned()
     }
 
     /// The shim's Wait.
