@@ -180,6 +180,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(ImportArgs),
+    /// Build an image from a Dockerfile (not implemented yet).
+    Build(BuildArgs),
     /// Return low-level information on Berth objects (containers, images).
     Inspect(container::inspect::InspectArgs),
     /// Manage images.
@@ -360,6 +362,15 @@ pub struct ImportArgs {
     pub reference: Option<String>,
 }
 
+/// `berth build`: not implemented yet (only the Dockerfile frontend, berth-dockerfile,
+/// exists); its arguments are taken as they come so that any command line gets the
+/// same clear answer.
+#[derive(Args)]
+pub struct BuildArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
 #[derive(Args)]
 pub struct InspectArgs {
     /// Format output: json, or a Go template ({{.Id}}, {{json .Config}}, {{range .RepoTags}}...{{end}}).
@@ -472,6 +483,9 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
             images::import(&ctx, a).await
         }
+        Command::Build(_) => Err(CliError::Other(
+            "not implemented: berth build (only the Dockerfile frontend exists: no builder runs its steps yet)".into(),
+        )),
         Command::Image(ImageCommand::Inspect(a)) => inspect::inspect(&ctx, a).await,
         Command::Inspect(a) => container::inspect::inspect(&ctx, a, false).await,
         Command::Image(ImageCommand::Prune(a)) => images::prune(&ctx, a).await,

@@ -41,6 +41,25 @@ pub enum ReferenceError {
     NameTooLong(String),
 }
 
+impl ReferenceError {
+    /// The message docker's client prints for this error (distribution/reference's
+    /// errors, which do not name the input): `docker commit`'s check of its REPO[:TAG].
+    pub fn docker_message(&self) -> &'static str {
+        match self {
+            ReferenceError::Uppercase(_) => {
+                "invalid reference format: repository name must be lowercase"
+            }
+            ReferenceError::NameTooLong(_) => {
+                "repository name must not be more than 255 characters"
+            }
+            ReferenceError::Empty(_)
+            | ReferenceError::Invalid(_)
+            | ReferenceError::InvalidTag { .. }
+            | ReferenceError::InvalidDigest { .. } => "invalid reference format",
+        }
+    }
+}
+
 /// A parsed, normalised image reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Reference {

@@ -855,6 +855,26 @@ impl Containers for ContainersApi {
         Ok(Response::new(pb::DiffResponse { changes }))
     }
 
+    async fn commit(
+        &self,
+        request: Request<pb::CommitContainerRequest>,
+    ) -> Result<Response<pb::CommitContainerResponse>, Status> {
+        let req = request.into_inner();
+        let image_id = self
+            .service()
+            .commit(crate::containers::commit::CommitOptions {
+                container: req.id,
+                reference: req.reference,
+                author: req.author,
+                comment: req.comment,
+                changes: req.changes,
+                pause: req.pause,
+            })
+            .await
+            .map_err(st)?;
+        Ok(Response::new(pb::CommitContainerResponse { image_id }))
+    }
+
     async fn copy_from(
         &self,
         request: Request<pb::CopyFromRequest>,

@@ -6,7 +6,8 @@
 //!   names, the in-memory entries, the index), [`lifecycle`] (create, start,
 //!   stop, kill, pause, wait, rm, rename), [`monitor`] (exits, lost shims,
 //!   recovery after a restart of berthd), [`exec`] (exec, attach), [`ops`]
-//!   (top, stats, update, prune), [`files`] (cp, diff, export, logs);
+//!   (top, stats, update, prune), [`files`] (cp, diff, export, logs),
+//!   [`commit`] (an image from a container's changes);
 //! * [`task`]: the Task seam to a container's processes; its one
 //!   implementation ([`task::shim`]) starts berth-shim and is the only module
 //!   that speaks its gRPC API;
@@ -24,6 +25,7 @@
 //!   (cp's and export's tar rules are docker's: `berth_docker::archive`).
 
 pub mod archive;
+pub mod commit;
 pub mod config;
 pub mod crash_point;
 pub mod exec;

@@ -239,10 +239,7 @@ impl ContainerService {
                     .and_then(|h| serde_json::to_value(h).ok())
                     .and_then(|h| serde_json::from_value(h).ok()),
                 image: r.image.clone(),
-                volumes: image_config
-                    .as_ref()
-                    .filter(|c| !c.volumes.is_empty())
-                    .map(|c| c.volumes.iter().map(|v| (v.clone(), Empty {})).collect()),
+                volumes: config_volumes(image_config.as_ref(), &o.binds),
                 working_dir: o
                     .working_dir
                     .clone()
@@ -323,6 +320,26 @@ fn time_or_zero(t: &str) -> String {
     } else {
         t.into()
     }
+}
+
+/// docker's `Config.Volumes`: the image's VOLUMEs and the anonymous `-v /path` specs as
+/// typed (docker's CLI keeps a `-v` without a source in the config; binds and named
+/// volumes go to `HostConfig.Binds` only).
+fn config_volumes(
+    image: Option<&ImageRuntimeConfig>,
+    binds: &[String],
+) -> Option<BTreeMap<String, Empty>> {
+    let mut volumes: BTreeMap<String, Empty> = image
+        .map(|c| c.volumes.iter().map(|v| (v.clone(), Empty {})).collect())
+        .unwrap_or_default();
+    for spec in binds {
+        if let Ok(super::spec::mounts::UserMount::Volume { name: None, .. }) =
+            super::spec::mounts::parse_bind(spec)
+        {
+            volumes.insert(spec.clone(), Empty {});
+        }
+    }
+    (!volumes.is_empty()).then_some(volumes)
 }
 
 /// docker's `Config.Env`: the image's env with the user's `-e` over it;

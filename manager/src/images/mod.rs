@@ -15,10 +15,11 @@
 //! content and snapshots no record (or lease, or container) references.
 //!
 //! The operations live one per file: [`pull`], [`push`], [`save`], [`load`],
-//! [`import`]; [`layer`] holds the streaming decompress/hash/unpack pipeline
+//! [`import`], [`commit`]; [`layer`] holds the streaming decompress/hash/unpack pipeline
 //! they share, and [`progress`] the events a transfer reports.
 
 pub mod cancel;
+pub mod commit;
 pub mod filter;
 pub mod import;
 pub mod layer;

@@ -759,3 +759,57 @@ fn write_diff_gives_the_changes_as_entries_and_a_stable_diff_id() {
         "an unchanged file is not in the diff: {entries:?}"
     );
 }
+
+/// `write_diff_filtered` over an overlay upper dir (a whiteout device made with mknod):
+/// a skipped entry takes what is under it along; a held directory is written only with an
+/// entry under it that is kept, before it; whiteouts carry docker's mode 0600 and the
+/// device's owner.
+#[test]
+fn write_diff_filtered_skips_subtrees_and_writes_held_dirs_only_when_they_hold_something() {
+    use berth_store::layer::{write_diff_filtered, Keep};
+    require_root();
+    let (dir, _) = sandbox();
+    let upper = dir.path().join("upper");
+    for d in ["etc", "dev/pts", "proc", "keep/inner"] {
+        std::fs::create_dir_all(upper.join(d)).unwrap();
+    }
+    std::fs::write(upper.join("etc/hosts"), "").unwrap();
+    std::fs::write(upper.join("proc/x"), "").unwrap();
+    std::fs::write(upper.join("keep/inner/f"), "f").unwrap();
+    let gone = CString::new(upper.join("keep/gone").as_os_str().as_bytes()).unwrap();
+    assert_eq!(
+        unsafe { libc::mknod(gone.as_ptr(), libc::S_IFCHR | 0o600, 0) },
+        0,
+        "mknod whiteout"
+    );
+    unsafe { libc::lchown(gone.as_ptr(), 7, 8) };
+    let keep = |rel: &str, _: Option<&std::fs::Metadata>| match rel {
+        "etc/hosts" | "proc" | "dev/pts" => Keep::Skip,
+        "etc" | "dev" | "keep" => Keep::IfHolding,
+        _ => Keep::Entry,
+    };
+    let mut out = Vec::new();
+    write_diff_filtered(&[], &upper, WhiteoutStyle::Overlay, &keep, &mut out).unwrap();
+    let mut archive = tar::Archive::new(&out[..]);
+    let entries: Vec<(String, u32, u64, u64)> = archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            (
+                String::from_utf8_lossy(&e.path_bytes()).into_owned(),
+                h.mode().unwrap(),
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["keep/", "keep/.wh.gone", "keep/inner/", "keep/inner/f"]
+    );
+    let wh = &entries[1];
+    assert_eq!((wh.1 & 0o7777, wh.2, wh.3), (0o600, 7, 8), "{wh:?}");
+}

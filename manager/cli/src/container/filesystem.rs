@@ -1,6 +1,6 @@
 //! The container's filesystem from outside: `diff` (changes against the
 //! image, docker's `C`/`A`/`D` lines), `export` (the whole rootfs as a
-//! tar) and `port` (published ports from the inspect JSON: none until
+//! tar), `commit` (its changes as a new image) and `port` (published ports from the inspect JSON: none until
 //! bridge networks exist, so it prints nothing). `cp` is in [`crate::cp`].
 
 use super::client;
@@ -25,6 +25,27 @@ pub struct ExportArgs {
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
     pub container: String,
+}
+
+/// `berth commit`.
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>").
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image.
+    #[arg(short = 'c', long)]
+    pub change: Vec<String>,
+    /// Commit message.
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Pause container during commit.
+    #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub pause: bool,
+    pub container: String,
+    /// REPOSITORY[:TAG]
+    pub reference: Option<String>,
 }
 
 /// `berth port`.
@@ -54,6 +75,35 @@ pub async fn diff(ctx: &Context, a: DiffArgs) -> Result<i32, CliError> {
     for c in &r.changes {
         println!("{} {}", kind_letter(c.kind), c.path);
     }
+    Ok(0)
+}
+
+/// `berth commit`: prints the new image's ID. The reference is checked here
+/// first, as docker's client does (its error is not the daemon's).
+pub async fn commit(ctx: &Context, a: CommitArgs) -> Result<i32, CliError> {
+    let reference = a.reference.unwrap_or_default();
+    if !reference.is_empty() {
+        let parsed = berth_docker::reference::Reference::parse(&reference)
+            .map_err(|e| CliError::Other(e.docker_message().into()))?;
+        if parsed.digest.is_some() {
+            return Err(CliError::Other(
+                "refusing to create a tag with a digest reference".into(),
+            ));
+        }
+    }
+    let r = client(&ctx.host)
+        .await?
+        .commit(pb::CommitContainerRequest {
+            id: a.container.clone(),
+            reference,
+            author: a.author.unwrap_or_default(),
+            comment: a.message.unwrap_or_default(),
+            changes: a.change,
+            pause: a.pause,
+        })
+        .await?
+        .into_inner();
+    println!("{}", r.image_id);
     Ok(0)
 }
 

@@ -11,7 +11,7 @@
 //!   unpause, wait;
 //! * [`health`]: the `--health-*` flags checked as docker's CLI does;
 //! * [`exec`], [`ps`], [`inspect`], [`logs`], [`top`], [`stats`],
-//!   [`events`], [`prune`], [`filesystem`] (diff, export, port); cp is
+//!   [`events`], [`prune`], [`filesystem`] (diff, export, commit, port); cp is
 //!   [`crate::cp`].
 //!
 //! `--format` goes through the shared Go-template module
@@ -90,6 +90,8 @@ pub enum ContainerCommands {
     Diff(filesystem::DiffArgs),
     /// Export a container's filesystem as a tar archive.
     Export(filesystem::ExportArgs),
+    /// Create a new image from a container's changes.
+    Commit(filesystem::CommitArgs),
     /// Copy files/folders between a container and the local filesystem.
     Cp(crate::cp::CpArgs),
     /// Get real time events from the server.
@@ -149,6 +151,8 @@ pub enum ContainerCommand {
     Diff(filesystem::DiffArgs),
     /// Export a container's filesystem as a tar archive.
     Export(filesystem::ExportArgs),
+    /// Create a new image from a container's changes.
+    Commit(filesystem::CommitArgs),
     /// Copy files/folders between a container and the local filesystem.
     Cp(crate::cp::CpArgs),
     /// Display detailed information on one or more containers.
@@ -196,6 +200,7 @@ pub async fn dispatch(ctx: &Context, command: ContainerCommands) -> Result<i32, 
         T::Port(a) | T::Container(C::Port(a)) => filesystem::port(ctx, a).await,
         T::Diff(a) | T::Container(C::Diff(a)) => filesystem::diff(ctx, a).await,
         T::Export(a) | T::Container(C::Export(a)) => filesystem::export(ctx, a).await,
+        T::Commit(a) | T::Container(C::Commit(a)) => filesystem::commit(ctx, a).await,
         T::Cp(a) | T::Container(C::Cp(a)) => crate::cp::transfer::copy(ctx, a).await,
         T::Events(a) | T::System(SystemCommand::Events(a)) => events::events(ctx, a).await,
         T::Container(C::Inspect(a)) => inspect::inspect(ctx, a, true).await,

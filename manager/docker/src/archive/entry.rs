@@ -61,11 +61,21 @@ impl<W: Write> EntryWriter<W> {
         }
     }
 
-    /// An empty regular file entry with mode 0644 and time 0 (a layer's whiteout).
-    pub fn append_marker(&mut self, tar_name: &[u8]) -> io::Result<()> {
+    /// An empty regular file entry with time 0 (a layer's whiteout): `mode`, `uid` and
+    /// `gid` as docker gives them (moby's overlay whiteout converter: 0600 and the
+    /// whiteout device's owner; an opaque marker takes its directory's).
+    pub fn append_marker(
+        &mut self,
+        tar_name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> io::Result<()> {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Regular);
-        h.set_mode(0o644);
+        h.set_mode(mode);
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
         h.set_size(0);
         h.set_mtime(0);
         self.builder

@@ -216,7 +216,7 @@ fn io_err(op: &'static str, path: &Path, e: io::Error) -> ArchiveError {
 
 /// Looks `rel` (components under the root) up in the merged stack of overlay layer
 /// directories `lowers`, nearest first, as overlayfs would show it.
-fn lookup_in_lowers(
+pub(crate) fn lookup_in_lowers(
     lowers: &[PathBuf],
     rel: &[&std::ffi::OsStr],
 ) -> Result<Option<Metadata>, ArchiveError> {

@@ -9,4 +9,5 @@ pub mod changes;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use changes::lookup_in_lowers;
 pub use changes::{changes, Change, ChangeKind, MOUNT_TARGETS};

@@ -45,7 +45,7 @@ use berth_docker::archive::printable;
 pub use apply::apply_tar;
 
 use crate::snapshot::ApplyTarget;
-pub use diff::write_diff;
+pub use diff::{write_diff, write_diff_filtered, Keep};
 
 /// A layer failure: which entry of the tar, or which path, and what went wrong.
 #[derive(Debug, thiserror::Error)]
