@@ -19,6 +19,7 @@
 //! they share, and [`progress`] the events a transfer reports.
 
 pub mod cancel;
+pub mod change;
 pub mod commit;
 pub mod filter;
 pub mod import;
