@@ -152,6 +152,7 @@ fn container_config(mut c: pb::ContainerConfig) -> Result<ContainerConfig, Statu
         attach_stderr: c.attach_stderr,
         stdin_once: c.stdin_once,
         binds: c.binds,
+        volumes_from: c.volumes_from,
         mounts: c.mounts,
         tmpfs: c.tmpfs,
         read_only: c.read_only,

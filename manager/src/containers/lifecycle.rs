@@ -53,6 +53,8 @@ impl ContainerService {
         let id = new_id();
         let reservation = self.reserve_name(name, &id)?;
         let name = reservation.name.clone();
+        super::joins::check_targets(self, &config.options)?;
+        config.options.volumes_from_mounts = self.inherited_mounts(&config.options)?;
         super::network::check_and_allocate(self, &id, &name, &config.options).await?;
         crash_point::reached("create-allocated", &id);
         let snapshotter = self.images.snapshotter().clone();
@@ -208,6 +210,7 @@ impl ContainerService {
         ctx.cdi_spec_dirs = self.cdi_spec_dirs.clone();
         ctx.hosts_files = Some(hosts_files);
         ctx.volumes = self.volume_binds(volumes);
+        ctx.shareable_shm = Some(self.paths.shm_dir(id));
         let mut spec = spec::build_spec(image_config, &config.options, &ctx)?;
         let (_, warnings) = spec::container_resources_and_warnings(o, &ctx)?;
         if let Some(h) = super::network::joined_hostname(self, o) {
@@ -240,6 +243,7 @@ impl ContainerService {
             }
         }
         let _ = std::fs::remove_dir_all(self.paths.bundle(id));
+        super::shm::release(&self.paths.shm_dir(id));
         let _ = std::fs::remove_dir_all(self.paths.log_dir(id));
     }
 
@@ -331,7 +335,10 @@ impl ContainerService {
         let id = record.id.clone();
         self.ensure_bundle(&record).await?;
         self.volumes.container_starting(&id, &record.volumes)?;
-        super::network::join_namespace(self, &record)?;
+        super::joins::join_namespaces(self, &record)?;
+        if record.config.options.ipc_mode.as_deref() == Some("shareable") {
+            super::shm::mount(&self.paths.shm_dir(&id), &record.config.options)?;
+        }
         let (_, runtime) = self.runtimes.resolve(Some(&record.runtime))?;
         let state_dir = self.paths.shim_state(&id);
         let _ = std::fs::remove_dir_all(&state_dir);

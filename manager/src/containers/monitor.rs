@@ -288,6 +288,7 @@ impl ContainerService {
         entry.set_task(None);
         self.unpublish_ports(id).await;
         self.networks.detach(id).await;
+        super::shm::release(&self.paths.shm_dir(id));
         let oom = entry.oom.load(std::sync::atomic::Ordering::SeqCst);
         let record = self.update(id, |r| {
             r.state.status = Status::Exited;

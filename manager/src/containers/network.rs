@@ -1,6 +1,6 @@
 //! The containers domain's side of networking, kept here so
 //! `containers/service.rs` holds one line per hook: checks and address
-//! allocation at create, `container:ID` files and namespace at start, what
+//! allocation at create, `container:ID` files (its namespace: `joins`), what
 //! `inspect` and `ps` show of a container's networks, and the [`Members`]
 //! the networks domain reads containers through (networks never imports
 //! containers).
@@ -11,7 +11,7 @@ use super::spec::{ContainerOptions, HostsFiles};
 use super::{ContainerError, ContainerService};
 use crate::networks::dns::{resolv_conf, ResolverConfig};
 use crate::networks::{
-    join, EndpointRequest, Member, Members, NetworkMemberships, NetworkMode, NetworkService,
+    EndpointRequest, Member, Members, NetworkMemberships, NetworkMode, NetworkService,
 };
 use berth_docker::types::container::{EndpointSettings, NetworkSettings};
 use std::collections::BTreeMap;
@@ -78,27 +78,6 @@ pub fn joined_files(containers: &ContainerService, o: &ContainerOptions) -> Opti
 /// `container:ID`: the other container's hostname.
 pub fn joined_hostname(containers: &ContainerService, o: &ContainerOptions) -> Option<String> {
     joined(containers, o).map(|r| r.hostname)
-}
-
-/// Start: points the spec's network namespace at the other container's
-/// init; that container must be running.
-pub fn join_namespace(
-    containers: &ContainerService,
-    record: &ContainerRecord,
-) -> Result<(), ContainerError> {
-    let NetworkMode::Container(target) = &record.config.options.network else {
-        return Ok(());
-    };
-    let other = containers.resolve(target)?;
-    if !other.state.status.is_live() || other.state.pid == 0 {
-        return Err(ContainerError::FailedPrecondition(format!(
-            "cannot join network of a non running container: {}",
-            other.id
-        )));
-    }
-    let config = containers.paths.bundle(&record.id).join("config.json");
-    join::set_network_namespace(&config, &format!("/proc/{}/ns/net", other.state.pid))
-        .map_err(|e| ContainerError::Network(e.into()))
 }
 
 /// The names of the networks container `r` is on: its endpoints' networks

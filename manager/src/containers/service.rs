@@ -77,6 +77,11 @@ impl ContainerPaths {
         self.persistent.join(id)
     }
 
+    /// The host-side /dev/shm of an `--ipc shareable` container.
+    pub fn shm_dir(&self, id: &str) -> PathBuf {
+        self.persistent.join(id).join("shm")
+    }
+
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.persistent.join(id).join(format!("{id}-json.log"))
     }

@@ -35,7 +35,9 @@ pub fn wanted_volumes(
     image: &ImageRuntimeConfig,
 ) -> Result<Vec<WantedVolume>, SpecError> {
     let mut user = Vec::new();
-    for b in &opts.binds {
+    // `--volumes-from`'s were resolved at create to paths no other user
+    // mount takes.
+    for b in opts.binds.iter().chain(&opts.volumes_from_mounts) {
         user.push(spec::parse_bind(b)?);
     }
     for m in &opts.mounts {
@@ -91,7 +93,98 @@ pub fn wanted_volumes(
     Ok(out)
 }
 
+/// `--volumes-from`'s `CONTAINER[:MODE]` as docker's `parseVolumesFrom`:
+/// the container, and whether the mode makes its mounts read-only (`ro`;
+/// `rw` and SELinux's `z`/`Z` keep each donor mount's own mode, since docker
+/// makes a mount writable only where both say so).
+fn parse_volumes_from(spec: &str) -> Result<(&str, bool), SpecError> {
+    if spec.is_empty() {
+        return Err(SpecError::invalid(
+            "volumes-from specification cannot be an empty string",
+        ));
+    }
+    let Some((name, mode)) = spec.split_once(':') else {
+        return Ok((spec, false));
+    };
+    let words: Vec<&str> = mode.split(',').collect();
+    let rw_words = words.iter().filter(|w| matches!(**w, "ro" | "rw")).count();
+    let valid = rw_words <= 1
+        && words.len() - rw_words <= 1
+        && words.iter().all(|w| matches!(*w, "ro" | "rw" | "z" | "Z"));
+    if !valid {
+        return Err(SpecError::invalid(format!("invalid mode: {mode}")));
+    }
+    Ok((name, words.contains(&"ro")))
+}
+
+/// A mount point of a donor container, in `-v` syntax, with `read_only`.
+fn volume_spec(source: &str, target: &str, read_only: bool) -> String {
+    format!("{source}:{target}:{}", if read_only { "ro" } else { "rw" })
+}
+
 impl ContainerService {
+    /// `--volumes-from`: the donors' volumes (by name, anonymous ones too)
+    /// and binds, as docker's `registerMountPoints` takes them at create:
+    /// with the donor's mode, read-only for `:ro`, and not at a path this
+    /// container mounts something of its own (a user mount wins over a
+    /// donor's; a later donor's over an earlier one's).
+    pub(crate) fn inherited_mounts(
+        &self,
+        opts: &ContainerOptions,
+    ) -> Result<Vec<String>, super::ContainerError> {
+        let mut taken = BTreeSet::new();
+        for b in &opts.binds {
+            taken.insert(spec::parse_bind(b)?.target().to_string());
+        }
+        for m in &opts.mounts {
+            taken.insert(spec::parse_mount(m)?.target().to_string());
+        }
+        for t in &opts.tmpfs {
+            taken.insert(spec::parse_tmpfs(t)?.target().to_string());
+        }
+        // By destination: a later donor's mount replaces an earlier one's.
+        let mut inherited: Vec<(String, String)> = Vec::new();
+        for from in &opts.volumes_from {
+            let (name, make_read_only) = parse_volumes_from(from)?;
+            let donor = self.resolve(name)?;
+            let d = &donor.config.options;
+            let mut points: Vec<(String, String, bool)> = donor
+                .volumes
+                .iter()
+                .map(|v| (v.name.clone(), v.destination.clone(), v.read_only))
+                .collect();
+            let mut donor_mounts = Vec::new();
+            for b in d.binds.iter().chain(&d.volumes_from_mounts) {
+                donor_mounts.push(spec::parse_bind(b)?);
+            }
+            for m in &d.mounts {
+                donor_mounts.push(spec::parse_mount(m)?);
+            }
+            for m in donor_mounts {
+                if let UserMount::Bind {
+                    source,
+                    target,
+                    read_only,
+                    ..
+                } = m
+                {
+                    points.push((source, target, read_only));
+                }
+            }
+            for (source, target, read_only) in points {
+                if taken.contains(&target) {
+                    continue;
+                }
+                let spec = volume_spec(&source, &target, read_only || make_read_only);
+                match inherited.iter_mut().find(|(t, _)| *t == target) {
+                    Some(entry) => entry.1 = spec,
+                    None => inherited.push((target, spec)),
+                }
+            }
+        }
+        Ok(inherited.into_iter().map(|(_, spec)| spec).collect())
+    }
+
     /// The binds of a container's volumes, for its spec.
     pub(crate) fn volume_binds(&self, mounts: &[VolumeMount]) -> Vec<VolumeBind> {
         mounts
@@ -173,6 +266,22 @@ mod tests {
                 (None, "/cache", false, false),
                 (None, "/data", false, false),
             ]
+        );
+    }
+
+    #[test]
+    fn volumes_from_modes_as_docker() {
+        assert_eq!(parse_volumes_from("c1").unwrap(), ("c1", false));
+        assert_eq!(parse_volumes_from("c1:ro").unwrap(), ("c1", true));
+        assert_eq!(parse_volumes_from("c1:rw").unwrap(), ("c1", false));
+        assert_eq!(parse_volumes_from("c1:ro,z").unwrap(), ("c1", true));
+        let e = |s| parse_volumes_from(s).unwrap_err().to_string();
+        assert_eq!(e("c1:rx"), "invalid mode: rx");
+        assert_eq!(e("c1:ro,rw"), "invalid mode: ro,rw");
+        assert_eq!(e("c1:rshared"), "invalid mode: rshared");
+        assert_eq!(
+            e(""),
+            "volumes-from specification cannot be an empty string"
         );
     }
 

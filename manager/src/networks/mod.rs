@@ -23,7 +23,6 @@ pub mod dns;
 pub mod firewall;
 pub mod hosts;
 pub mod ipam;
-pub mod join;
 pub mod link;
 pub mod member;
 pub mod mode;
@@ -67,8 +66,6 @@ pub enum NetworkError {
     },
     #[error(transparent)]
     Link(#[from] link::LinkError),
-    #[error(transparent)]
-    Join(#[from] join::JoinError),
     /// A container's embedded DNS server.
     #[error(transparent)]
     Dns(#[from] dns::DnsError),

@@ -296,7 +296,7 @@ pub struct ContainerFlags {
     /// Optional volume driver for the container (only "local").
     #[arg(long = "volume-driver")]
     pub volume_driver: Option<String>,
-    /// Mount volumes from the specified container(s): not implemented.
+    /// Mount volumes from the specified container(s).
     #[arg(long = "volumes-from")]
     pub volumes_from: Vec<String>,
     /// Pull image before creating ("always", "missing", "never").
@@ -543,9 +543,6 @@ fn not_available(flags: &ContainerFlags) -> Result<(), CliError> {
     }
     if !flags.link_local_ip.is_empty() {
         return missing("--link-local-ip");
-    }
-    if !flags.volumes_from.is_empty() {
-        return missing("--volumes-from");
     }
     if !flags.storage_opt.is_empty() {
         // docker 20.10's words for overlay2 without xfs project quotas,
@@ -800,6 +797,7 @@ pub fn build_config(
         ulimits: flags.ulimit.clone(),
         shm_size,
         group_add: flags.group_add.clone(),
+        volumes_from: flags.volumes_from.clone(),
         platform: flags.platform.clone().unwrap_or_default(),
         restart_policy: restart,
         restart_max_retries: retries,
@@ -999,7 +997,10 @@ pub async fn create(ctx: &Context, a: CreateArgs) -> Result<i32, CliError> {
             println!("{id}");
             Ok(0)
         }
-        Err(e) => Ok(failed("create", e)),
+        // docker's `create` exits 125 only for what its CLI refuses; the
+        // daemon's refusal is a plain error (exit 1), unlike `run`'s.
+        Err(e @ (CliError::Usage(_) | CliError::FlagValue(_))) => Ok(failed("create", e)),
+        Err(e) => Err(e),
     }
 }
 

@@ -76,6 +76,7 @@ pub mod env;
 mod error;
 pub mod hosts_files;
 pub mod image_config;
+pub mod joined;
 pub mod mounts;
 pub mod namespaces;
 pub mod resources;
@@ -248,6 +249,14 @@ pub struct ContainerOptions {
     /// lines (see [`hosts_files`]).
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
+    /// `--volumes-from CONTAINER[:ro|rw]` as given (inspect's
+    /// `HostConfig.VolumesFrom`).
+    pub volumes_from: Vec<String>,
+    /// What `volumes_from` resolved to at create, in `-v` syntax (docker
+    /// copies the donors' mount points once, at create): each donor's
+    /// volumes by name and its binds, less those at a path one of this
+    /// container's own mounts takes. Mounted after `binds`.
+    pub volumes_from_mounts: Vec<String>,
 }
 
 /// Where docker keeps the init binary in a container.
@@ -285,6 +294,9 @@ pub struct SpecContext<'a> {
     pub host_resources: resources::HostResources,
     /// Where CDI specs are read for CDI `--device` names and `--gpus`.
     pub cdi_spec_dirs: Vec<std::path::PathBuf>,
+    /// The host directory an `--ipc shareable` container's /dev/shm is
+    /// bound from (`containers::shm`).
+    pub shareable_shm: Option<std::path::PathBuf>,
 }
 
 impl<'a> SpecContext<'a> {
@@ -304,6 +316,7 @@ impl<'a> SpecContext<'a> {
             volumes: Vec::new(),
             host_resources: resources::HostResources::detect(cgroup_v2),
             cdi_spec_dirs: cdi::DEFAULT_SPEC_DIRS.iter().map(Into::into).collect(),
+            shareable_shm: None,
         }
     }
 }
@@ -573,7 +586,7 @@ pub fn build_spec(
         .map(|u| parse_ulimit(u))
         .collect::<Result<Vec<_>, _>>()?;
     let mut user_mounts = Vec::new();
-    for b in &opts.binds {
+    for b in opts.binds.iter().chain(&opts.volumes_from_mounts) {
         user_mounts.push(parse_bind(b)?);
     }
     for m in &opts.mounts {
@@ -682,7 +695,7 @@ pub fn build_spec(
     }];
     // `container:` joins the other container's namespace: its path
     // (/proc/<pid>/ns/net) is known only when this one starts, so the
-    // containers service sets it then (crate::networks::join).
+    // containers service sets it then (containers::joins).
     if opts.network != NetworkMode::Host {
         namespaces.push(LinuxNamespace {
             kind: NamespaceType::Network,
@@ -692,18 +705,16 @@ pub fn build_spec(
     let modes = namespaces::NamespaceModes::parse(opts)?;
     for (kind, own) in [
         (NamespaceType::Uts, !modes.host_uts),
-        (NamespaceType::Pid, !modes.host_pid),
-        (
-            NamespaceType::Ipc,
-            !matches!(modes.ipc, namespaces::IpcMode::Host),
-        ),
+        // A joined (`container:`) namespace too, its path set at start.
+        (NamespaceType::Pid, modes.pid != namespaces::PidMode::Host),
+        (NamespaceType::Ipc, modes.ipc != namespaces::IpcMode::Host),
         (NamespaceType::Cgroup, modes.private_cgroupns(ctx.cgroup_v2)),
     ] {
         if own {
             namespaces.push(LinuxNamespace { kind, path: None });
         }
     }
-    namespaces::adjust_shm_mount(&mut all_mounts, &modes.ipc);
+    namespaces::adjust_shm_mount(&mut all_mounts, &modes.ipc, ctx.shareable_shm.as_deref());
     let mut linux_devices = if opts.privileged {
         devices::host_devices(Path::new("/dev"))
     } else {

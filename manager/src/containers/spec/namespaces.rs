@@ -1,29 +1,56 @@
 //! The namespace flags: `--pid`, `--ipc`, `--uts`, `--cgroupns`, `--userns`,
 //! as docker 20.10 reads them (`container.PidMode` & co.): the empty mode
-//! is a namespace of the container's own; `host` shares the host's. The
-//! `container:NAME` forms (joining another container's namespace) are not
-//! implemented and say so.
+//! is a namespace of the container's own; `host` shares the host's;
+//! `container:NAME` joins another container's (pid and ipc; the network's
+//! is `--network container:NAME`, crate::networks). A joined namespace's
+//! path, `/proc/<its init>/ns/...`, changes at each start of the other
+//! container, so the spec made at create holds the namespace without a
+//! path and `containers::joined` sets it at each start.
 
 use berth_oci::Mount;
+use std::path::Path;
 
 use super::{ContainerOptions, SpecError};
 
-/// `--ipc`: docker 20.10's modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IpcMode {
-    /// `private`, `shareable` or unset: an IPC namespace of its own with a
-    /// private /dev/shm (shareable only lets others join it).
+/// `--pid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PidMode {
+    /// Unset: a PID namespace of its own.
     Private,
+    /// `host`: the host's.
+    Host,
+    /// `container:NAME`: that running container's.
+    Container(String),
+}
+
+/// `--ipc`: docker 20.10's modes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpcMode {
+    /// `private` or unset (docker 20.10's default): an IPC namespace of
+    /// its own with a private /dev/shm, which no other container may join.
+    Private,
+    /// `shareable`: the same, and others may join it (`container:NAME`).
+    Shareable,
     /// `host`: the host's IPC namespace, and the host's /dev/shm bound in.
     Host,
     /// `none`: its own namespace and no /dev/shm at all.
     None,
+    /// `container:NAME`: that running, shareable container's namespace and
+    /// /dev/shm.
+    Container(String),
+}
+
+impl IpcMode {
+    /// Whether the container has an IPC namespace of its own.
+    pub fn is_own(&self) -> bool {
+        matches!(self, IpcMode::Private | IpcMode::Shareable | IpcMode::None)
+    }
 }
 
 /// The container's namespace modes, checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceModes {
-    pub host_pid: bool,
+    pub pid: PidMode,
     pub host_uts: bool,
     pub ipc: IpcMode,
     /// `--cgroupns`: `Some(true)` private, `Some(false)` host, `None`
@@ -31,34 +58,39 @@ pub struct NamespaceModes {
     pub cgroupns_private: Option<bool>,
 }
 
-/// `not implemented` for a `container:NAME` mode, an error otherwise.
-fn bad_mode(flag: &'static str, kind: &str, value: &str) -> SpecError {
-    if value.starts_with("container:") {
-        return SpecError::NotImplemented(match flag {
-            "--pid" => "--pid container:NAME (joining another container's PID namespace)",
-            _ => "--ipc container:NAME (joining another container's IPC namespace)",
-        });
-    }
-    if flag == "--ipc" {
-        // docker 20.10's CLI lets any --ipc through; its daemon says this.
-        return SpecError::invalid(format!("Invalid IPC mode: {value}"));
-    }
-    SpecError::invalid(format!("{flag}: invalid {kind} mode: {value}"))
+/// The container a `container:NAME` mode names (docker: an empty name is
+/// an invalid mode).
+fn joined_container(value: &str) -> Option<String> {
+    value
+        .strip_prefix("container:")
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
 }
 
 impl NamespaceModes {
     /// Reads and checks the modes of `opts` (docker's words:
     /// `--pid: invalid PID mode`).
     pub fn parse(opts: &ContainerOptions) -> Result<NamespaceModes, SpecError> {
-        let host_pid = match opts.pid_mode.as_deref().unwrap_or("") {
-            "" => false,
-            "host" => true,
-            other => return Err(bad_mode("--pid", "PID", other)),
+        let pid = match opts.pid_mode.as_deref().unwrap_or("") {
+            "" => PidMode::Private,
+            "host" => PidMode::Host,
+            other => match joined_container(other) {
+                Some(name) => PidMode::Container(name),
+                None => {
+                    return Err(SpecError::invalid(format!(
+                        "--pid: invalid PID mode: {other}"
+                    )))
+                }
+            },
         };
         let host_uts = match opts.uts_mode.as_deref().unwrap_or("") {
             "" => false,
             "host" => true,
-            other => return Err(bad_mode("--uts", "UTS", other)),
+            other => {
+                return Err(SpecError::invalid(format!(
+                    "--uts: invalid UTS mode: {other}"
+                )))
+            }
         };
         if host_uts && opts.hostname.as_deref().is_some_and(|h| !h.is_empty()) {
             return Err(SpecError::invalid(
@@ -66,12 +98,18 @@ impl NamespaceModes {
             ));
         }
         let ipc = match opts.ipc_mode.as_deref().unwrap_or("") {
-            "" | "private" | "shareable" => IpcMode::Private,
+            "" | "private" => IpcMode::Private,
+            "shareable" => IpcMode::Shareable,
             "host" => IpcMode::Host,
             "none" => IpcMode::None,
-            other => return Err(bad_mode("--ipc", "IPC", other)),
+            // docker 20.10's CLI lets any --ipc through; its daemon says
+            // this.
+            other => match joined_container(other) {
+                Some(name) => IpcMode::Container(name),
+                None => return Err(SpecError::invalid(format!("Invalid IPC mode: {other}"))),
+            },
         };
-        if ipc != IpcMode::Private && opts.shm_size.is_some() {
+        if !matches!(ipc, IpcMode::Private | IpcMode::Shareable) && opts.shm_size.is_some() {
             return Err(SpecError::invalid(
                 "Conflicting options: --shm-size and the IPC mode (only a private /dev/shm has a size)",
             ));
@@ -97,7 +135,7 @@ impl NamespaceModes {
             }
         }
         Ok(NamespaceModes {
-            host_pid,
+            pid,
             host_uts,
             ipc,
             cgroupns_private,
@@ -111,12 +149,31 @@ impl NamespaceModes {
 }
 
 /// The default /dev/shm (a tmpfs of source `shm`) under an IPC mode: the
-/// host's /dev/shm bound for `host`, none for `none` (moby `setupIpcDirs`).
-pub fn adjust_shm_mount(mounts: &mut Vec<Mount>, ipc: &IpcMode) {
+/// host's /dev/shm bound for `host`, none for `none`, the container's
+/// host-side tmpfs `shareable_shm` for `shareable` (moby `setupIpcDirs`).
+pub fn adjust_shm_mount(mounts: &mut Vec<Mount>, ipc: &IpcMode, shareable_shm: Option<&Path>) {
     let is_default_shm =
         |m: &Mount| m.destination == "/dev/shm" && m.source.as_deref() == Some("shm");
     match ipc {
-        IpcMode::Private => {}
+        // A joined container's /dev/shm is the other's, bound at start.
+        IpcMode::Private | IpcMode::Container(_) => {}
+        IpcMode::Shareable => {
+            let Some(dir) = shareable_shm else { return };
+            for m in mounts.iter_mut().filter(|m| is_default_shm(m)) {
+                *m = Mount {
+                    destination: "/dev/shm".into(),
+                    kind: Some("bind".into()),
+                    source: Some(dir.to_string_lossy().into_owned()),
+                    options: vec![
+                        "rbind".into(),
+                        "nosuid".into(),
+                        "nodev".into(),
+                        "noexec".into(),
+                    ],
+                    ..Default::default()
+                };
+            }
+        }
         IpcMode::None => mounts.retain(|m| !is_default_shm(m)),
         IpcMode::Host => {
             for m in mounts.iter_mut().filter(|m| is_default_shm(m)) {
@@ -141,7 +198,7 @@ mod tests {
     #[test]
     fn modes_and_dockers_words() {
         let m = NamespaceModes::parse(&ContainerOptions::default()).unwrap();
-        assert!(!m.host_pid && !m.host_uts && m.ipc == IpcMode::Private);
+        assert!(m.pid == PidMode::Private && !m.host_uts && m.ipc == IpcMode::Private);
         assert!(!m.private_cgroupns(false) && m.private_cgroupns(true));
         let o = ContainerOptions {
             pid_mode: Some("host".into()),
@@ -152,7 +209,7 @@ mod tests {
             ..Default::default()
         };
         let m = NamespaceModes::parse(&o).unwrap();
-        assert!(m.host_pid && m.host_uts && m.ipc == IpcMode::None);
+        assert!(m.pid == PidMode::Host && m.host_uts && m.ipc == IpcMode::None);
         assert!(m.private_cgroupns(false));
         let e = |o: ContainerOptions| NamespaceModes::parse(&o).unwrap_err().to_string();
         assert_eq!(
@@ -162,11 +219,36 @@ mod tests {
             }),
             "--pid: invalid PID mode: bogus"
         );
-        assert!(e(ContainerOptions {
-            ipc_mode: Some("container:x".into()),
+        let joins = NamespaceModes::parse(&ContainerOptions {
+            pid_mode: Some("container:a".into()),
+            ipc_mode: Some("container:b".into()),
             ..Default::default()
         })
-        .starts_with("not implemented: "));
+        .unwrap();
+        assert_eq!(joins.pid, PidMode::Container("a".into()));
+        assert_eq!(joins.ipc, IpcMode::Container("b".into()));
+        assert_eq!(
+            e(ContainerOptions {
+                pid_mode: Some("container:".into()),
+                ..Default::default()
+            }),
+            "--pid: invalid PID mode: container:"
+        );
+        assert_eq!(
+            e(ContainerOptions {
+                ipc_mode: Some("container".into()),
+                ..Default::default()
+            }),
+            "Invalid IPC mode: container"
+        );
+        assert_eq!(
+            e(ContainerOptions {
+                ipc_mode: Some("container:b".into()),
+                shm_size: Some(1 << 20),
+                ..Default::default()
+            }),
+            "Conflicting options: --shm-size and the IPC mode (only a private /dev/shm has a size)"
+        );
         assert_eq!(
             e(ContainerOptions {
                 uts_mode: Some("host".into()),

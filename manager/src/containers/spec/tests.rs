@@ -57,6 +57,7 @@ fn ctx(root: &Rootfs) -> SpecContext<'_> {
             mems: "0".into(),
         },
         cdi_spec_dirs: Vec::new(),
+        shareable_shm: None,
     }
 }
 
