@@ -295,7 +295,8 @@ fn bad_values_fail_with_one_line_and_leave_nothing() {
         (vec!["--pid".into(), "bogus".into()], "berth: --pid: invalid PID mode".into()),
         (vec!["--uts".into(), "host".into(), "-h".into(), "x".into()], "berth: Error response from daemon: conflicting options: hostname and the UTS mode".into()),
         (vec!["--cgroup-parent".into(), "../escape".into()], "berth: Error response from daemon: invalid --cgroup-parent \"../escape\": it may not contain . or .. components".into()),
-        (vec!["--volumes-from".into(), "other".into()], "berth: not implemented: --volumes-from".into()),
+        (vec!["--volumes-from".into(), "bt-nosuch-donor".into()], "berth: Error response from daemon: No such container: bt-nosuch-donor".into()),
+        (vec!["--pid".into(), "container:bt-nosuch-donor".into()], "berth: Error response from daemon: No such container: bt-nosuch-donor".into()),
         (vec!["--storage-opt".into(), "size=1G".into()], "berth: --storage-opt is supported only for overlay over xfs with 'pquota' mount option".into()),
     ];
     for (flags, want) in &cases {

@@ -218,7 +218,11 @@ fn pid_and_ipc_join_another_container_like_docker() {
     assert_eq!(refusals[1], refusals[0], "berth's refusals, then docker's");
     assert!(f.all_names().is_empty(), "{:?}", f.all_names());
     // The shareable donor's host-side /dev/shm went with it.
-    assert!(f.mounts_under_berthd().is_empty(), "{:?}", f.mounts_under_berthd());
+    assert!(
+        f.mounts_under_berthd().is_empty(),
+        "{:?}",
+        f.mounts_under_berthd()
+    );
 }
 
 /// `--volumes-from` on both engines: a donor's named and anonymous volumes
