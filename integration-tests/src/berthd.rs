@@ -49,6 +49,8 @@ pub struct Berthd {
     pub root: PathBuf,
     pub state: PathBuf,
     pub socket: PathBuf,
+    /// The Docker API socket (`--docker-address`, in the test's dir).
+    pub docker_socket: PathBuf,
     /// Client config dir (credentials), passed as BERTH_CONFIG.
     pub client_config: PathBuf,
     /// berthd's config file (empty JSON object unless a test writes it).
@@ -93,6 +95,7 @@ impl Berthd {
             nft_table: name("nft-table", "berth"),
             state: dir.join("state"),
             socket: dir.join("b.sock"),
+            docker_socket: dir.join("d.sock"),
             client_config: dir.join("client"),
             log: dir.join("berthd.log"),
             config: config_path,
@@ -121,6 +124,8 @@ impl Berthd {
             .arg(&self.state)
             .arg("--address")
             .arg(&self.socket)
+            .arg("--docker-address")
+            .arg(&self.docker_socket)
             .arg("--config")
             .arg(&self.config)
             .arg("--log-level")
@@ -154,6 +159,11 @@ impl Berthd {
     /// berthd's pid.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("berthd running").id()
+    }
+
+    /// `unix://<docker socket>`: DOCKER_HOST for docker clients.
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", self.docker_socket.display())
     }
 
     /// `unix://<socket>`.

@@ -22,6 +22,7 @@ pub mod registry;
 pub mod restart_health;
 pub mod runtime;
 pub mod service;
+pub mod shapes;
 pub mod shim;
 pub mod volumes;
 

@@ -8,6 +8,9 @@
 //!               the domain services it serves (never the Daemon); every pb/tonic
 //!               type stays here; domain errors become status codes once, by type;
 //!               panic_guard answers a panicking request with an internal error
+//! docker_api/   the Docker Engine REST API adapter (API 1.41) on its own socket:
+//!               server (HTTP, version prefix, routes), one module per concept;
+//!               HTTP types stay here; domain errors become docker's codes once
 //! containers/   the containers domain over a Task seam (task/: the trait, and the
 //!               berth-shim client, the only module speaking berth.shim.v1);
 //!               store (records, names, index), lifecycle, monitor (exits,
@@ -37,6 +40,7 @@
 pub mod api;
 pub mod containers;
 pub mod daemon;
+pub mod docker_api;
 pub mod events;
 pub mod ids;
 pub mod images;

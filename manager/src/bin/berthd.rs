@@ -44,7 +44,15 @@ fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("start tokio runtime")?;
+    // Default: beside the state (/run/berth/docker.sock); "" turns it off.
+    let docker_address = args
+        .docker_address
+        .clone()
+        .or_else(|| config.docker_address.clone())
+        .unwrap_or_else(|| args.state.join("docker.sock"));
+    let docker_address = (!docker_address.as_os_str().is_empty()).then_some(docker_address);
     let options = DaemonOptions {
+        docker_address,
         root: args.root,
         state: args.state,
         address: args.address,

@@ -209,6 +209,11 @@ pub(super) fn io_err(op: &'static str, path: &Path, source: std::io::Error) -> C
 }
 
 impl ContainerService {
+    /// The OCI runtimes containers may use (daemon.json `runtimes`).
+    pub fn runtimes(&self) -> &Runtimes {
+        &self.runtimes
+    }
+
     /// Builds the service; call [`ContainerService::recover`] before serving.
     pub fn new(
         deps: ContainerDeps,

@@ -25,6 +25,12 @@ pub struct BerthdArgs {
     /// The API socket.
     #[arg(long, default_value = DEFAULT_ADDRESS)]
     pub address: PathBuf,
+    /// The Docker Engine API socket (docker CLI, docker-compose, SDKs:
+    /// `DOCKER_HOST=unix://PATH`), mode 0660 like the API socket; default
+    /// `docker.sock` in the --state dir (/run/berth/docker.sock); an empty
+    /// value turns it off. Overrides daemon.json `docker-address`.
+    #[arg(long, value_name = "PATH", value_parser = path_or_empty)]
+    pub docker_address: Option<PathBuf>,
     /// Group that owns the API socket (mode 0660): its members may use berth
     /// without root. Default: `berth` when that group exists, else root only;
     /// a group named here must exist (docker's --group).
@@ -36,6 +42,11 @@ pub struct BerthdArgs {
     /// Log filter (tracing's syntax: info, debug, berth_manager=trace).
     #[arg(long)]
     pub log_level: Option<String>,
+}
+
+/// A path, the empty one included (clap's path parser refuses "").
+fn path_or_empty(s: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(s))
 }
 
 /// berthd's clap command (for man pages and completions).
@@ -53,5 +64,8 @@ mod tests {
         let a = BerthdArgs::try_parse_from(["berthd", "-G", "docker"]).unwrap();
         assert_eq!(a.group.as_deref(), Some("docker"));
         assert_eq!(a.address, PathBuf::from(DEFAULT_ADDRESS));
+        assert_eq!(a.docker_address, None);
+        let a = BerthdArgs::try_parse_from(["berthd", "--docker-address", ""]).unwrap();
+        assert_eq!(a.docker_address, Some(PathBuf::new()));
     }
 }

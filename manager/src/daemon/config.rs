@@ -14,7 +14,8 @@
 //!   "registry-timeouts": {"connect": 30, "response": 120, "read": 60, "stall": 60},
 //!   "cdi-spec-dirs": ["/etc/cdi", "/var/run/cdi"],
 //!   "log-driver": "json-file",
-//!   "log-opts": {"max-size": "10m", "max-file": "3"}
+//!   "log-opts": {"max-size": "10m", "max-file": "3"},
+//!   "docker-address": "/run/berth/docker.sock"
 //! }
 //! ```
 //!
@@ -104,6 +105,10 @@ pub struct DaemonConfig {
     /// (docker's `log-opts`: `{"max-size": "10m"}`).
     #[serde(default)]
     pub log_opts: std::collections::BTreeMap<String, String>,
+    /// The Docker Engine API socket (default `docker.sock` in the state
+    /// dir; `""` turns it off); `berthd --docker-address` overrides it.
+    #[serde(default)]
+    pub docker_address: Option<PathBuf>,
 }
 
 /// One configured OCI runtime.

@@ -5,6 +5,7 @@
 //! <root>   (--root, /var/lib/berth)   meta.redb, content/, snapshots/, volumes/, tmp/
 //! <state>  (--state, /run/berth)      runtime state (tmpfs)
 //! <address> (--address, /run/berth/berthd.sock)  the API socket, 0660 root:berth
+//! <docker-address> (--docker-address, <state>/docker.sock)  the Docker API socket, 0660 root:berth
 //! ```
 //!
 //! The domain services (DESIGN.md "Inside berthd") are plain Rust types held
@@ -87,6 +88,8 @@ pub struct DaemonOptions {
     pub address: PathBuf,
     /// The API socket's group (`berthd --group`); none: `berth` if it exists.
     pub socket_group: Option<String>,
+    /// The Docker Engine API's socket (same mode and group); none: off.
+    pub docker_address: Option<PathBuf>,
     pub config: DaemonConfig,
 }
 
@@ -284,6 +287,10 @@ impl Daemon {
         let address = self.options.address.clone();
         let listener = socket::bind(&address, self.options.socket_group.as_deref())?;
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+        let docker_listener = match &self.options.docker_address {
+            Some(path) => Some(socket::bind(path, self.options.socket_group.as_deref())?),
+            None => None,
+        };
         tracing::info!(address = %address.display(), pid = std::process::id(), "berthd serving");
         self.containers.recover().await?;
         // Our nftables table anew: bridges' rules and running containers' ports.
@@ -301,6 +308,18 @@ impl Daemon {
             daemon.images.clone(),
             daemon.containers.clone(),
         ));
+        let docker_api = docker_listener.map(|listener| {
+            let api = Arc::new(crate::docker_api::DockerApi::new(
+                daemon.containers.clone(),
+                daemon.images.clone(),
+                daemon.networks.clone(),
+                daemon.volumes.clone(),
+                daemon.events.clone(),
+                system.clone(),
+            ));
+            tracing::info!(address = ?daemon.options.docker_address, "serving the Docker API");
+            tokio::spawn(crate::docker_api::server::serve(api, listener))
+        });
         // Each adapter holds the domain services it serves, not the daemon.
         let result = tonic::transport::Server::builder()
             .initial_stream_window_size(berth_proto::STREAM_WINDOW)
@@ -322,6 +341,12 @@ impl Daemon {
                 source,
             });
         let _ = std::fs::remove_file(&address);
+        if let Some(task) = docker_api {
+            task.abort();
+        }
+        if let Some(path) = &daemon.options.docker_address {
+            let _ = std::fs::remove_file(path);
+        }
         tracing::info!("berthd stopped");
         result
     }

@@ -1,0 +1,67 @@
+//! The Docker Engine REST API (docker 20.10, API 1.41) on its own unix
+//! socket: a second thin adapter beside the gRPC one ([`crate::api`]),
+//! calling the same domain services in-process. Every HTTP type lives here;
+//! domain errors become docker's status codes once, in [`error`].
+//!
+//! One module per concept: [`server`] (socket, connections, version prefix,
+//! routing), [`system`] (`/_ping`, `/version`, `/info`), [`containers`],
+//! [`create`] (docker's create body to the domain's request), [`hijack`]
+//! (attach and exec streams over an upgraded connection), [`exec`].
+
+pub mod containers;
+pub mod create;
+pub mod error;
+pub mod exec;
+pub mod hijack;
+pub mod query;
+pub mod server;
+pub mod system;
+pub mod volumes;
+
+use crate::containers::ContainerService;
+use crate::events::EventBus;
+use crate::images::ImageService;
+use crate::networks::NetworkService;
+use crate::system::SystemService;
+use crate::volumes::VolumeService;
+use std::sync::Arc;
+
+/// The API version served (docker 20.10's).
+pub const API_VERSION: &str = "1.41";
+/// The oldest versioned path accepted (docker 20.10's minimum).
+pub const MIN_API_VERSION: &str = "1.24";
+
+/// The domain services the Docker API serves, and the adapter's own state
+/// (attaches waiting for their container's start, exec instances).
+pub struct DockerApi {
+    pub containers: Arc<ContainerService>,
+    pub images: Arc<ImageService>,
+    pub networks: Arc<NetworkService>,
+    pub volumes: Arc<VolumeService>,
+    pub events: Arc<EventBus>,
+    pub system: Arc<SystemService>,
+    pub(crate) attaches: hijack::PendingAttaches,
+    pub(crate) execs: exec::ExecInstances,
+}
+
+impl DockerApi {
+    pub fn new(
+        containers: Arc<ContainerService>,
+        images: Arc<ImageService>,
+        networks: Arc<NetworkService>,
+        volumes: Arc<VolumeService>,
+        events: Arc<EventBus>,
+        system: Arc<SystemService>,
+    ) -> DockerApi {
+        DockerApi {
+            containers,
+            images,
+            networks,
+            volumes,
+            events,
+            system,
+            attaches: Default::default(),
+            execs: Default::default(),
+        }
+    }
+}

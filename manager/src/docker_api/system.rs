@@ -1,0 +1,175 @@
+//! `/_ping`, `/version` and `/info`: the system domain's answers
+//! ([`crate::system::SystemService`], the same that `berth version` and
+//! `berth info` show) in docker's shapes.
+
+use super::error::ApiError;
+use super::server::{full, json, Reply};
+use super::{DockerApi, API_VERSION, MIN_API_VERSION};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use hyper::{Response, StatusCode};
+use serde_json::json;
+
+/// `GET|HEAD /_ping`: `OK` (no body for HEAD); no `Builder-Version`
+/// header, so clients use the classic builder.
+pub fn ping(head: bool) -> Reply {
+    let mut r = Response::new(full(if head { "" } else { "OK" }));
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(r)
+}
+
+/// `GET /version`: docker's `types.Version`.
+pub fn version(api: &DockerApi) -> Reply {
+    let v = api.system.version();
+    let details = json!({
+        "ApiVersion": API_VERSION,
+        "Arch": v.arch,
+        "BuildTime": "",
+        "Experimental": "false",
+        "GitCommit": v.git_commit,
+        "GoVersion": "",
+        "KernelVersion": v.kernel_version,
+        "MinAPIVersion": MIN_API_VERSION,
+        "Os": v.os,
+    });
+    json(
+        StatusCode::OK,
+        &json!({
+            "Platform": {"Name": "Berth"},
+            "Components": [{"Name": "Engine", "Version": v.version, "Details": details}],
+            "Version": v.version,
+            "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": v.git_commit,
+            "GoVersion": "",
+            "Os": v.os,
+            "Arch": v.arch,
+            "KernelVersion": v.kernel_version,
+            "BuildTime": "",
+        }),
+    )
+}
+
+/// Open descriptors and threads of berthd (docker's `NFd` and, for want
+/// of goroutines, `NGoroutines`).
+fn process_counts() -> (usize, i64) {
+    let fds = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let threads = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0);
+    (fds, threads)
+}
+
+/// `GET /info`: docker's `types.Info`, from the system domain.
+pub async fn info(api: &DockerApi) -> Reply {
+    let system = api.system.clone();
+    let i = tokio::task::spawn_blocking(move || system.info_blocking())
+        .await
+        .map_err(|e| ApiError::internal(format!("info: {e}")))?;
+    let runtimes = api.containers.runtimes();
+    let (nfd, threads) = process_counts();
+    let (all, running, paused, stopped) = i.containers;
+    let now = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+    json(
+        StatusCode::OK,
+        &json!({
+            "ID": "",
+            "Containers": all,
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": stopped,
+            "Images": i.images,
+            "Driver": i.snapshotter,
+            "DriverStatus": [["Root Dir", i.root_dir.join("snapshots").display().to_string()]],
+            "Plugins": {
+                "Volume": ["local"],
+                "Network": ["bridge", "host", "null"],
+                "Authorization": null,
+                "Log": ["json-file", "local", "syslog", "journald", "none"],
+            },
+            "MemoryLimit": true,
+            "SwapLimit": true,
+            "KernelMemory": false,
+            "KernelMemoryTCP": false,
+            "CpuCfsPeriod": true,
+            "CpuCfsQuota": true,
+            "CPUShares": true,
+            "CPUSet": true,
+            "PidsLimit": true,
+            "IPv4Forwarding": true,
+            "BridgeNfIptables": false,
+            "BridgeNfIp6tables": false,
+            "Debug": false,
+            "NFd": nfd,
+            "OomKillDisable": false,
+            "NGoroutines": threads,
+            "SystemTime": now,
+            "LoggingDriver": "json-file",
+            "CgroupDriver": i.cgroup_driver,
+            "CgroupVersion": i.cgroup_version,
+            "NEventsListener": 0,
+            "KernelVersion": i.kernel_version,
+            "OperatingSystem": i.operating_system,
+            "OSVersion": "",
+            "OSType": i.os_type,
+            "Architecture": i.architecture,
+            "IndexServerAddress": "",
+            "RegistryConfig": {
+                "AllowNondistributableArtifactsCIDRs": [],
+                "AllowNondistributableArtifactsHostnames": [],
+                // Loopback registries are always plain HTTP (crate::registry).
+                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                "IndexConfigs": i.insecure_registries.iter().map(|name| {
+                    (name.clone(), json!({"Name": name, "Mirrors": [], "Secure": false, "Official": false}))
+                }).collect::<serde_json::Map<_, _>>(),
+                "Mirrors": [],
+            },
+            "NCPU": i.ncpu,
+            "MemTotal": i.mem_total,
+            "GenericResources": null,
+            "DockerRootDir": i.root_dir.display().to_string(),
+            "HttpProxy": "",
+            "HttpsProxy": "",
+            "NoProxy": "",
+            "Name": i.name,
+            "Labels": [],
+            "ExperimentalBuild": false,
+            "ServerVersion": env!("CARGO_PKG_VERSION"),
+            "Runtimes": runtimes.paths.iter().map(|(name, path)| {
+                (name.clone(), json!({"path": path.display().to_string()}))
+            }).collect::<serde_json::Map<_, _>>(),
+            "DefaultRuntime": runtimes.default,
+            "Swarm": {
+                "NodeID": "",
+                "NodeAddr": "",
+                "LocalNodeState": "inactive",
+                "ControlAvailable": false,
+                "Error": "",
+                "RemoteManagers": null,
+            },
+            "LiveRestoreEnabled": true,
+            "Isolation": "",
+            "InitBinary": "tini",
+            "ContainerdCommit": {"ID": "", "Expected": ""},
+            "RuncCommit": {"ID": "", "Expected": ""},
+            "InitCommit": {"ID": "", "Expected": ""},
+            "SecurityOptions": ["name=seccomp,profile=default"],
+            "Warnings": null,
+        }),
+    )
+}
