@@ -7,8 +7,7 @@
 //!
 //! Unknown fields are ignored (as docker does); a value of the wrong type
 //! is a 400 naming its field (`HostConfig.Memory`). What docker accepts
-//! and Berth has no feature for (`Links`, `VolumesFrom`, device requests
-//! other than `--gpus`) is refused with `not implemented`.
+//! and Berth has no feature for (`Links`, device requests) is refused with `not implemented`.
 
 use super::error::ApiError;
 use crate::containers::config::{ContainerConfig, LogConfig, RestartPolicy};
@@ -165,9 +164,6 @@ pub fn container_config(
     if h.links.as_ref().is_some_and(|l| !l.is_empty()) {
         return unsupported("HostConfig.Links (legacy container links; use a user network)");
     }
-    if h.volumes_from.as_ref().is_some_and(|l| !l.is_empty()) {
-        return unsupported("HostConfig.VolumesFrom");
-    }
     if !h.volume_driver.is_empty() && h.volume_driver != "local" {
         return unsupported("HostConfig.VolumeDriver other than local");
     }
@@ -241,6 +237,7 @@ pub fn container_config(
         attach_stderr: c.attach_stderr,
         stdin_once: c.stdin_once,
         binds: h.binds.unwrap_or_default(),
+        volumes_from: h.volumes_from.unwrap_or_default(),
         mounts: mount_specs(&h.mounts.unwrap_or_default()),
         tmpfs: h
             .tmpfs
