@@ -679,3 +679,171 @@ fn docker_cli_against_dockerd_and_berthd_agrees() {
     assert!(on_docker(&rm).status.success());
     docker_ok(&f, &rm);
 }
+
+#[test]
+fn docker_volume_commands_work() {
+    let f = Fixture::new();
+    let vol = f.name("api-vol");
+    assert_eq!(
+        docker_ok(&f, &["volume", "create", "--label", "k=v", &vol]),
+        vol
+    );
+    let ls = docker_ok(
+        &f,
+        &[
+            "volume",
+            "ls",
+            "--filter",
+            "label=k=v",
+            "--format",
+            "{{.Driver}} {{.Name}}",
+        ],
+    );
+    assert_eq!(ls, format!("local {vol}"));
+    let inspect: Value =
+        serde_json::from_str(&docker_ok(&f, &["volume", "inspect", &vol])).unwrap();
+    assert_eq!(inspect[0]["Labels"]["k"], "v");
+    assert_eq!(inspect[0]["Scope"], "local");
+    let name = f.name("api-voluser");
+    let out = docker(
+        &f,
+        &[
+            "run",
+            "--name",
+            &name,
+            "-v",
+            &format!("{vol}:/data"),
+            "busybox",
+            "sh",
+            "-c",
+            "echo kept > /data/f",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = docker(
+        &f,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{vol}:/data"),
+            "busybox",
+            "cat",
+            "/data/f",
+        ],
+    );
+    assert_eq!(raw_out(&out), "kept\n", "{}", stderr(&out));
+    let in_use = docker(&f, &["volume", "rm", &vol]);
+    assert_eq!(in_use.status.code(), Some(1));
+    assert!(
+        stderr(&in_use).contains("volume is in use"),
+        "{}",
+        stderr(&in_use)
+    );
+    docker_ok(&f, &["rm", &name]);
+    docker_ok(&f, &["volume", "rm", &vol]);
+    let gone = docker(&f, &["volume", "inspect", &vol]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert_eq!(stderr(&gone), format!("Error: No such volume: {vol}"));
+}
+
+#[test]
+fn docker_network_commands_work() {
+    let f = Fixture::new();
+    let net = f.name("api-net");
+    let id = docker_ok(&f, &["network", "create", "--label", "k=v", &net]);
+    assert_eq!(id.len(), 64, "{id}");
+    let ls = docker_ok(
+        &f,
+        &[
+            "network",
+            "ls",
+            "--filter",
+            "label=k=v",
+            "--format",
+            "{{.Name}} {{.Driver}}",
+        ],
+    );
+    assert_eq!(ls, format!("{net} bridge"));
+    let all = docker_ok(&f, &["network", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        all.lines().any(|l| l == "host") && all.lines().any(|l| l == "none"),
+        "{all}"
+    );
+    let name = f.name("api-netuser");
+    docker_ok(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            &net,
+            "--network-alias",
+            "web",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    let inspect: Value =
+        serde_json::from_str(&docker_ok(&f, &["network", "inspect", &net])).unwrap();
+    assert_eq!(inspect[0]["Id"], id.as_str());
+    let members: Vec<String> = inspect[0]["Containers"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(members, vec![name.clone()]);
+    // The alias resolves on the network (the embedded DNS server).
+    let out = docker(
+        &f,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "nslookup",
+            "web",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let in_use = docker(&f, &["network", "rm", &net]);
+    assert_eq!(in_use.status.code(), Some(1), "{}", stderr(&in_use));
+    docker_ok(&f, &["network", "disconnect", &net, &name]);
+    let members = |f: &Fixture| {
+        docker_ok(
+            f,
+            &[
+                "network",
+                "inspect",
+                "--format",
+                "{{range $k, $v := .Containers}}{{$v.Name}} {{end}}",
+                &net,
+            ],
+        )
+    };
+    assert_eq!(members(&f), "");
+    docker_ok(&f, &["network", "connect", "--alias", "web2", &net, &name]);
+    assert_eq!(members(&f), name);
+    docker_ok(&f, &["rm", "-f", &name]);
+    docker_ok(&f, &["network", "rm", &net]);
+    let out = docker(&f, &["network", "rm", "host"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "Error response from daemon: host is a pre-defined network and cannot be removed"
+    );
+    let out = docker(&f, &["network", "inspect", &net]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), format!("Error: No such network: {net}"));
+}

@@ -6,7 +6,7 @@
 
 use super::error::ApiError;
 use super::query::Query;
-use super::{containers, exec, system, volumes, DockerApi, API_VERSION, MIN_API_VERSION};
+use super::{containers, exec, networks, system, volumes, DockerApi, API_VERSION, MIN_API_VERSION};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -250,6 +250,18 @@ async fn route(api: Arc<DockerApi>, req: ApiRequest) -> Reply {
         }
         ["exec", id, "json"] if get => exec::inspect(&api, id),
         ["exec", id, "resize"] if post => exec::resize(&api, id, &req).await,
+        ["networks"] if get => networks::list(&api, &req).await,
+        ["networks", "create"] if post => networks::create(&api, req).await,
+        ["networks", id] if get && *id != "prune" => networks::inspect(&api, id).await,
+        ["networks", id] if delete => networks::remove(&api, id).await,
+        ["networks", id, "connect"] if post => {
+            let id = id.to_string();
+            networks::connect(&api, &id, req).await
+        }
+        ["networks", id, "disconnect"] if post => {
+            let id = id.to_string();
+            networks::disconnect(&api, &id, req).await
+        }
         ["volumes"] if get => volumes::list(&api, &req).await,
         ["volumes", "create"] if post => volumes::create(&api, req).await,
         ["volumes", name] if get && *name != "prune" => volumes::inspect(&api, name).await,
