@@ -29,6 +29,7 @@ packages=(
   busybox-static jq procps iproute2 util-linux time strace hyperfine tmux
   runc crun conmon podman netavark aardvark-dns containerd docker.io docker-registry skopeo umoci
   python3-seccomp dbus-daemon dbus-bin ca-certificates tar gzip zstd curl python3
+  python3-docker
   tini nftables passwd criu rsyslog openssl
 )
 

@@ -847,3 +847,43 @@ fn docker_network_commands_work() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr(&out), format!("Error: No such network: {net}"));
 }
+
+/// docker-py, Debian's python3-docker 5.0.3 (run by Debian's own python,
+/// /usr/bin/python3, so a pip-installed docker package cannot shadow it).
+#[test]
+fn docker_py_runs_execs_and_removes_containers() {
+    let f = Fixture::new();
+    let name = f.name("api-py");
+    let script = format!(
+        r#"
+import docker
+assert docker.__version__ == "5.0.3", docker.__version__
+c = docker.DockerClient(base_url="{host}", version="1.41")
+assert c.ping()
+out = c.containers.run("busybox", ["sh", "-c", "echo py-out; echo py-err >&2"], remove=True, stderr=True)
+assert out == b"py-out\npy-err\n", out
+ctr = c.containers.run("busybox", ["sleep", "1000"], name="{name}", detach=True)
+ctr.reload()
+assert ctr.status == "running", ctr.status
+code, output = ctr.exec_run(["sh", "-c", "echo in-exec; exit 6"])
+assert (code, output) == (6, b"in-exec\n"), (code, output)
+assert "{name}" in [x.name for x in c.containers.list()]
+ctr.kill()
+assert ctr.wait()["StatusCode"] == 137
+ctr.remove()
+try:
+    c.containers.get("{name}")
+    raise SystemExit("still there")
+except docker.errors.NotFound:
+    pass
+print("docker-py ok")
+"#,
+        host = f.d.docker_host(),
+    );
+    let out = run_with_input(
+        Command::new("/usr/bin/python3").args(["-c", &script]),
+        None,
+        TIMEOUT,
+    );
+    assert_eq!(stdout(&out), "docker-py ok", "{}", stderr(&out));
+}
