@@ -128,7 +128,7 @@ impl ImageService {
                     parent: parent.chain_ids.last().cloned(),
                     diff_id: diff_id.clone(),
                 };
-                self.unpack_reader(self.content.reader(&blob.digest)?, &job, lease)?;
+                self.unpack_plain_blob(self.content.reader(&blob.digest)?, &job, lease)?;
             }
             diff_ids.push(diff_id.to_string());
             let media_type = if docker_kind {
@@ -265,7 +265,9 @@ impl ImageService {
             }
         };
         let _no_gc = self.gc_lock.read().unwrap_or_else(|e| e.into_inner());
-        let info = writer.commit(None, None)?;
+        // The blob is the plain tar: its digest is the diff ID (`unpack_plain_blob`
+        // relies on it and does not hash the tar again).
+        let info = writer.commit(None, Some(&applied.diff_id))?;
         lease.add(LeaseResource::Content(info.digest.clone()))?;
         Ok(Some((applied.diff_id, info)))
     }

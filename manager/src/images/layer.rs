@@ -239,6 +239,27 @@ impl ImageService {
         job: &UnpackJob,
         lease: &LeaseGuard,
     ) -> Result<(), ImageError> {
+        self.unpack_reader_checked(reader, job, lease, true)
+    }
+
+    /// [`ImageService::unpack_reader`] of an uncompressed layer blob whose digest (checked
+    /// by the content store as it was written) is its diff ID: the tar is not hashed again.
+    pub(crate) fn unpack_plain_blob<R: Read>(
+        &self,
+        reader: R,
+        job: &UnpackJob,
+        lease: &LeaseGuard,
+    ) -> Result<(), ImageError> {
+        self.unpack_reader_checked(reader, job, lease, false)
+    }
+
+    fn unpack_reader_checked<R: Read>(
+        &self,
+        reader: R,
+        job: &UnpackJob,
+        lease: &LeaseGuard,
+        check_diff_id: bool,
+    ) -> Result<(), ImageError> {
         let chain = Digest::parse(&job.chain_id)?;
         let key = format!("extract-{}-{}", super::random_hex(), job.chain_id);
         lease.add(LeaseResource::Snapshot(
@@ -258,7 +279,7 @@ impl ImageService {
             self.snapshotter.as_ref(),
             job.parent.as_deref(),
             &chain,
-            Some(&job.diff_id),
+            check_diff_id.then_some(&job.diff_id),
             &key,
             &mut tar,
         )?;
