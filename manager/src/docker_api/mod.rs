@@ -13,6 +13,7 @@ pub mod create;
 pub mod error;
 pub mod exec;
 pub mod hijack;
+pub mod images;
 pub mod networks;
 pub mod query;
 pub mod server;

@@ -6,7 +6,9 @@
 
 use super::error::ApiError;
 use super::query::Query;
-use super::{containers, exec, networks, system, volumes, DockerApi, API_VERSION, MIN_API_VERSION};
+use super::{
+    containers, exec, images, networks, system, volumes, DockerApi, API_VERSION, MIN_API_VERSION,
+};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -250,6 +252,15 @@ async fn route(api: Arc<DockerApi>, req: ApiRequest) -> Reply {
         }
         ["exec", id, "json"] if get => exec::inspect(&api, id),
         ["exec", id, "resize"] if post => exec::resize(&api, id, &req).await,
+        ["images", "json"] if get => images::list(&api, &req).await,
+        ["images", name @ .., "tag"] if post && !name.is_empty() => {
+            let name = name.join("/");
+            images::tag(&api, &name, &req).await
+        }
+        ["images", name @ ..] if delete && !name.is_empty() => {
+            let name = name.join("/");
+            images::remove(&api, &name, &req).await
+        }
         ["networks"] if get => networks::list(&api, &req).await,
         ["networks", "create"] if post => networks::create(&api, req).await,
         ["networks", id] if get && *id != "prune" => networks::inspect(&api, id).await,
