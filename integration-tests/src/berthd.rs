@@ -61,9 +61,19 @@ pub struct Berthd {
     /// berthd's nftables table (daemon.json `nft-table`).
     pub nft_table: String,
     child: Option<Child>,
+    /// The mount namespace berthd runs in (and its shims with it).
+    mount_ns: Option<crate::engines::MountNs>,
 }
 
 impl Berthd {
+    /// Starts berthd with a fresh root in mount namespace `ns` (a private
+    /// journald's, so that its shims reach that journald's socket).
+    pub fn start_in_mount_ns(config: &str, ns: &crate::engines::MountNs) -> Berthd {
+        let dir = TestDir::new("berthd");
+        let root = dir.join("root");
+        Berthd::launch_new(dir, root, config, Some(ns.clone()))
+    }
+
     /// Starts berthd with a fresh root in a new temp dir.
     pub fn start() -> Berthd {
         Berthd::start_with_config("{}")
@@ -79,6 +89,15 @@ impl Berthd {
     /// Starts berthd in `dir` with its root at `root` (a test may mount a
     /// small tmpfs there first).
     pub fn start_in(dir: TestDir, root: PathBuf, config: &str) -> Berthd {
+        Berthd::launch_new(dir, root, config, None)
+    }
+
+    fn launch_new(
+        dir: TestDir,
+        root: PathBuf,
+        config: &str,
+        mount_ns: Option<crate::engines::MountNs>,
+    ) -> Berthd {
         let config_path = dir.join("daemon.json");
         let config = with_host_names(config);
         std::fs::write(&config_path, &config).expect("write daemon.json");
@@ -102,6 +121,7 @@ impl Berthd {
             root,
             dir,
             child: None,
+            mount_ns,
         };
         d.launch();
         d
@@ -117,7 +137,11 @@ impl Berthd {
             .append(true)
             .open(&self.log)
             .expect("open berthd log");
-        let child = Command::new(bin("berthd"))
+        let mut cmd = Command::new(bin("berthd"));
+        if let Some(ns) = &self.mount_ns {
+            ns.enter(&mut cmd);
+        }
+        let child = cmd
             .arg("--root")
             .arg(&self.root)
             .arg("--state")

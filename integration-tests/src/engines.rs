@@ -649,6 +649,11 @@ impl Daemon {
     }
 
     /// Stops the daemon: SIGTERM, up to 20 s to exit, then SIGKILL.
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(&mut self) -> Option<ExitStatus> {
         if let Ok(Some(status)) = self.child.try_wait() {
             return Some(status);
@@ -852,6 +857,11 @@ impl Containerd {
     /// Starts containerd with everything under `dir` and waits until it
     /// answers `ctr version`.
     pub fn start(dir: &Path) -> Containerd {
+        Containerd::start_in(dir, None)
+    }
+
+    /// As [`Containerd::start`], in mount namespace `ns` when given.
+    pub fn start_in(dir: &Path, ns: Option<&MountNs>) -> Containerd {
         require_program("containerd", "containerd");
         require_program("ctr", "containerd");
         std::fs::create_dir_all(dir).expect("mkdir containerd dir");
@@ -873,11 +883,12 @@ impl Containerd {
         );
         let config_path = dir.join("config.toml");
         std::fs::write(&config_path, config).expect("write config.toml");
-        let mut daemon = Daemon::spawn(
-            "containerd",
-            Command::new("containerd").arg("--config").arg(&config_path),
-            dir.join("containerd.log"),
-        );
+        let mut cmd = Command::new("containerd");
+        cmd.arg("--config").arg(&config_path);
+        if let Some(ns) = ns {
+            ns.enter(&mut cmd);
+        }
+        let mut daemon = Daemon::spawn("containerd", &mut cmd, dir.join("containerd.log"));
         let probe = socket.clone();
         daemon.wait_ready(|| {
             probe.exists()
@@ -1093,6 +1104,36 @@ impl ContainerdEngine {
 /// (`--add-runtime NAME=PATH`; "runc" is reserved by dockerd).
 pub const DOCKER_RUNTIME_NAME: &str = "tested";
 
+/// A private mount namespace other processes can be started in (the
+/// one a private journald made for itself, [`crate::log_sinks::Journald`]):
+/// [`MountNs::enter`] makes a command's child `setns(2)` into it before it
+/// execs, so that daemons and clients see the same private `/run/systemd`.
+#[derive(Clone, Debug)]
+pub struct MountNs {
+    /// `/proc/PID/ns/mnt` of a process in the namespace.
+    pub path: PathBuf,
+}
+
+impl MountNs {
+    /// Makes `cmd` run in this namespace.
+    pub fn enter(&self, cmd: &mut Command) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let ns = std::fs::File::open(&self.path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", self.path.display()));
+        // SAFETY: between fork and exec only setns(2) runs (async-signal
+        // safe); the file stays open in the closure until then.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
 /// The Docker CLI that talks to dockerd (Debian's docker.io; another
 /// `docker` earlier on PATH may be an unrelated client).
 pub const DOCKER_CLI: &str = "/usr/bin/docker";
@@ -1113,13 +1154,22 @@ pub struct Dockerd {
 
 impl Dockerd {
     pub fn new(runtime: Runtime) -> Dockerd {
+        Dockerd::start(runtime, None)
+    }
+
+    /// A private dockerd (and its containerd) in mount namespace `ns`.
+    pub fn in_mount_ns(runtime: Runtime, ns: &MountNs) -> Dockerd {
+        Dockerd::start(runtime, Some(ns))
+    }
+
+    fn start(runtime: Runtime, ns: Option<&MountNs>) -> Dockerd {
         require_program("dockerd", "docker.io");
         assert!(
             Path::new(DOCKER_CLI).exists(),
             "{DOCKER_CLI} not found: install the Debian package docker.io"
         );
         let sandbox = Sandbox::new("dockerd");
-        let containerd = Containerd::start(&sandbox.path("containerd"));
+        let containerd = Containerd::start_in(&sandbox.path("containerd"), ns);
         // Our own daemon.json, so that /etc/docker/daemon.json is not read
         // and the daemon's trust key is not written to /etc/docker/key.json.
         let daemon_json = serde_json::json!({
@@ -1157,6 +1207,9 @@ impl Dockerd {
             .arg(sandbox.cgroup_parent())
             // root lacks CAP_SYS_RESOURCE here: keep RLIMIT_NOFILE below the hard limit.
             .args(["--default-ulimit", "nofile=20000:20000"]);
+        if let Some(ns) = ns {
+            ns.enter(&mut cmd);
+        }
         let mut daemon = Daemon::spawn("dockerd", &mut cmd, sandbox.path("dockerd.log"));
         let cli_config = sandbox.path("cli");
         std::fs::create_dir_all(&cli_config).expect("mkdir docker cli config");

@@ -7,7 +7,9 @@
 //! * [`Rsyslog`]: Debian's rsyslogd in the foreground with its own config,
 //!   work dir and pid file, listening on a unix socket (imuxsock), on
 //!   127.0.0.1 udp (imudp) and tcp (imtcp); it writes what it parsed of each
-//!   message (facility, severity, tag, text) and its raw form to a file.
+//!   message (facility, severity, tag, text) and its raw form to a file;
+//! * [`Journald`]: a private systemd-journald in a mount namespace of its
+//!   own.
 
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
@@ -18,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::engines::{require_program, Daemon};
+use crate::engines::{require_program, Daemon, MountNs};
 use crate::registry::free_port;
 use crate::TestDir;
 
@@ -476,6 +478,83 @@ impl Drop for TlsSink {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// A private systemd-journald (Debian's systemd 252; it runs without
+/// systemd as PID 1). It is started by `unshare -m` in a mount namespace of
+/// its own, with tmpfs on `/run/systemd`, `/run/log` and `/var/log/journal`
+/// there, so it makes its native socket at the usual
+/// `/run/systemd/journal/socket` without touching the host's. Daemons that
+/// must log to it and `journalctl` run in that namespace
+/// ([`Journald::ns`], [`MountNs::enter`]). Dropping it stops journald by
+/// pid (its [`Daemon`]); the namespace and its tmpfs go with the last process in it.
+pub struct Journald {
+    /// Stopped (by pid) when dropped.
+    _daemon: Daemon,
+    pid: u32,
+    _dir: TestDir,
+}
+
+impl Journald {
+    pub fn start() -> Journald {
+        let journald = "/lib/systemd/systemd-journald";
+        assert!(
+            Path::new(journald).exists(),
+            "{journald} not found: install the Debian package systemd"
+        );
+        require_program("journalctl", "systemd");
+        let dir = TestDir::new("journald");
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "set -e; for d in /run/systemd /run/log /var/log/journal; do \
+             mount -t tmpfs -o mode=0755 tmpfs $d; done; exec {journald}"
+            ));
+        let mut daemon = Daemon::spawn("systemd-journald", &mut cmd, dir.join("journald.log"));
+        let pid = daemon.pid();
+        daemon.wait_ready(|| {
+            Path::new(&format!("/proc/{pid}/root/run/systemd/journal/socket")).exists()
+                && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "systemd-journal")
+        });
+        Journald {
+            _daemon: daemon,
+            pid,
+            _dir: dir,
+        }
+    }
+
+    /// The namespace journald runs in.
+    pub fn ns(&self) -> MountNs {
+        MountNs {
+            path: PathBuf::from(format!("/proc/{}/ns/mnt", self.pid)),
+        }
+    }
+
+    /// `journalctl ARGS` in journald's namespace.
+    pub fn journalctl(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new("journalctl");
+        cmd.args(args);
+        self.ns().enter(&mut cmd);
+        cmd.output().expect("run journalctl")
+    }
+
+    /// `journalctl -o json --all MATCH` once `count` entries match (at most
+    /// 20 s): journald stores what it is sent on its own schedule.
+    pub fn entries(&self, matches: &str, count: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = self.journalctl(&["--no-pager", "-o", "json", "--all", matches]);
+            let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if entries.len() >= count || Instant::now() > deadline {
+                return entries;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }

@@ -893,7 +893,7 @@ fn json_file_compresses_rotated_files_and_writes_attrs_as_dockers() {
         "rotated away too much: {:?}",
         b[0].1.len()
     );
-    for extra in [&[][..], &["--tail", "300"]] {
+    for extra in [&[][..], &["--tail", "300"], &["--details", "--tail", "300"]] {
         let mut a = vec!["logs"];
         a.extend_from_slice(extra);
         let out = f.berth(&[a.clone(), vec![name.as_str()]].concat());
@@ -903,6 +903,15 @@ fn json_file_compresses_rotated_files_and_writes_attrs_as_dockers() {
             "logs {extra:?} differs from docker's"
         );
         assert!(out.stdout.len() > 5_000);
+        if extra.contains(&"--details") {
+            // docker's attrs before each line: sorted, URL query escaped.
+            let text = String::from_utf8_lossy(&out.stdout);
+            let first = text.lines().next().unwrap_or("");
+            assert!(
+                first.starts_with("REGION_X=eu,STAGE=prod,tag=app-tag,team=%3Ca%26b%3E "),
+                "{first}"
+            );
+        }
     }
     docker.docker(&["rm", "bt-jcomp"]).ok();
     f.d.ok(&["rm", &name]);

@@ -6,7 +6,7 @@ use crate::containers::exec::ExecOptions;
 use crate::containers::exec::OutputRelay;
 use crate::containers::files::{CopyToOptions, LogsQuery};
 use crate::containers::health::HealthConfig;
-use crate::containers::logs::LogStream;
+use crate::containers::logs::{format_details, LogStream};
 use crate::containers::restart::{PolicyKind, RestartError};
 use crate::containers::service::AttachOptions;
 use crate::containers::spec::{self, ContainerOptions, NetworkMode};
@@ -822,14 +822,22 @@ impl Containers for ContainersApi {
             stderr: req.stderr || both,
             id: req.id,
         };
+        let details = req.details;
         let rx = self.service().logs(query).await.map_err(st)?;
-        let chunks = ReceiverStream::new(rx).map(|entry| {
+        let chunks = ReceiverStream::new(rx).map(move |entry| {
             entry.map_err(st).map(|e| pb::LogChunk {
                 stream: match e.stream {
                     LogStream::Stderr => pb::OutputStream::Stderr as i32,
                     _ => pb::OutputStream::Stdout as i32,
                 },
-                data: e.line,
+                // As docker's daemon/logs.go: the attributes, then the line.
+                data: if details {
+                    let mut data = format_details(&e.attrs).into_bytes();
+                    data.extend_from_slice(&e.line);
+                    data
+                } else {
+                    e.line
+                },
                 time: e
                     .time
                     .duration_since(std::time::SystemTime::UNIX_EPOCH)

@@ -260,17 +260,19 @@ impl ContainerService {
 }
 
 impl ContainerService {
-    /// docker logs: the container's json-file or local log, filtered; with `follow`,
+    /// docker logs: the container's json-file or local log or its journal
+    /// entries, filtered; with `follow`,
     /// new lines until the container exits (then what is left is drained).
     pub async fn logs(
         &self,
         query: LogsQuery,
     ) -> Result<mpsc::Receiver<Result<LogEntry, ContainerError>>, ContainerError> {
-        use super::logs::{read_logs, LogFormat, LogOptions};
+        use super::logs::{journal::read_journal, read_logs, LogFormat, LogOptions};
         let record = self.resolve(&query.id)?;
-        let (path, format) = match record.config.log.driver.as_str() {
-            "json-file" => (self.paths.log_path(&record.id), LogFormat::JsonFile),
-            "local" => (self.paths.local_log_path(&record.id), LogFormat::Local),
+        let file = match record.config.log.driver.as_str() {
+            "json-file" => Some((self.paths.log_path(&record.id), LogFormat::JsonFile)),
+            "local" => Some((self.paths.local_log_path(&record.id), LogFormat::Local)),
+            "journald" => None,
             other => {
                 return Err(ContainerError::FailedPrecondition(format!(
                     "configured logging driver does not support reading: {other}"
@@ -292,11 +294,14 @@ impl ContainerService {
         let stop = async move {
             let _ = exits.wait_for(|(g, _)| *g > seen).await;
         };
-        let mut reader =
-            read_logs(&path, format, opts, stop).map_err(|source| ContainerError::Logs {
-                id: record.id.clone(),
-                source,
-            })?;
+        let reader = match file {
+            Some((path, format)) => read_logs(&path, format, opts, stop),
+            None => read_journal(&record.id, opts, stop),
+        };
+        let mut reader = reader.map_err(|source| ContainerError::Logs {
+            id: record.id.clone(),
+            source,
+        })?;
         let (tx, rx) = mpsc::channel(64);
         let id = record.id.clone();
         tokio::spawn(async move {

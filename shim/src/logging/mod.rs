@@ -5,7 +5,7 @@
 //! pipe/pty read (stdio.rs) -> copier::LineSplitter -> Batch of lines
 //!     -> sink::LogSink (blocking: bounded queue, the pump waits;
 //!                       non-blocking: max-buffer-size bytes, overflow dropped and counted)
-//!     -> one worker thread -> dyn LogDriver (jsonfile, local, syslog)
+//!     -> one worker thread -> dyn LogDriver (jsonfile, local, syslog, journald)
 //!                                 (jsonfile, local -> logfile: rotation, gzip)
 //! ```
 //!
@@ -28,6 +28,7 @@
 //! `none` writes nothing and needs no module: no sink is made.
 
 pub mod copier;
+pub mod journald;
 pub mod jsonfile;
 pub mod local;
 pub mod logfile;
@@ -99,7 +100,8 @@ pub struct LogSettings {
     /// The tag berthd rendered from the `tag` template.
     pub tag: String,
     /// docker's extra attributes (`labels`, `env`, `env-regex`) as berthd
-    /// rendered them.
+    /// rendered them; for journald every field of an entry but MESSAGE,
+    /// PRIORITY and the partial-line ones.
     pub attrs: BTreeMap<String, String>,
     /// `mode=non-blocking`, with `max-buffer-size` (0: docker's default).
     pub non_blocking: bool,
@@ -130,6 +132,8 @@ pub enum LogError {
     Local(#[from] local::LocalLogError),
     #[error(transparent)]
     Syslog(#[from] syslog::SyslogError),
+    #[error(transparent)]
+    Journald(#[from] journald::JournaldError),
     #[error("{0}")]
     InvalidOption(String),
     #[error("not implemented: log driver {0} in berth-shim")]
@@ -156,7 +160,7 @@ impl LogError {
                 matches!(e, logfile::LogFileError::Open { .. })
             }
             LogError::Syslog(e) => e.is_invalid_argument(),
-            LogError::Worker { .. } => false,
+            LogError::Worker { .. } | LogError::Journald(_) => false,
         }
     }
 }
@@ -196,6 +200,10 @@ pub fn open(settings: &LogSettings) -> Result<Option<LogSink>, LogError> {
             },
         )?),
         ("syslog", _) => Box::new(syslog::Syslog::open(&settings.options, &settings.tag)?),
+        ("journald", _) => Box::new(journald::Journald::open(
+            std::path::Path::new(journald::JOURNAL_SOCKET),
+            &settings.attrs,
+        )?),
         (other, _) => return Err(LogError::UnknownDriver(other.to_string())),
     };
     let mode = if settings.non_blocking {

@@ -1,7 +1,8 @@
 //! `berth logs`: a container's output from its json-file log, streamed by
 //! berthd (`-f` follows until the container exits), with docker's `--tail`,
 //! `--since`/`--until` (times and durations as docker parses them) and `-t`
-//! (each line prefixed with its RFC 3339 nano timestamp).
+//! (each line prefixed with its RFC 3339 nano timestamp) and `--details`
+//! (berthd puts each line's `labels`/`env` attributes before it).
 
 use super::client;
 use crate::context::Context;
@@ -78,6 +79,7 @@ pub async fn logs(ctx: &Context, a: LogsArgs) -> Result<i32, CliError> {
             .transpose()?
             .unwrap_or(0),
         tail: parse_tail(&a.tail),
+        details: a.details,
     };
     let mut stream = client(&ctx.host)
         .await?

@@ -53,10 +53,9 @@ pub enum LogConfigError {
 }
 
 /// The drivers berth-shim writes.
-const SUPPORTED: [&str; 4] = ["json-file", "local", "syslog", "none"];
+const SUPPORTED: [&str; 5] = ["json-file", "local", "syslog", "journald", "none"];
 /// Docker 20.10's other drivers on Linux: known, not built.
-const NOT_BUILT: [&str; 7] = [
-    "journald",
+const NOT_BUILT: [&str; 6] = [
     "awslogs",
     "fluentd",
     "gcplogs",
@@ -146,6 +145,11 @@ pub fn resolve(
         "json-file" => json_file(&own, &mut config)?,
         "local" => local(&own, &mut config)?,
         "syslog" => syslog(&own)?,
+        "journald" => known_keys(
+            &own,
+            &["labels", "labels-regex", "env", "env-regex", "tag"],
+            |k| format!("unknown log opt '{k}' for journald log driver"),
+        )?,
         _ => {}
     }
     tag::check_template(own.get("tag").copied().unwrap_or(""))?;
@@ -208,6 +212,9 @@ pub fn task_log(
             attrs.insert("tag".to_string(), tag.clone());
         }
     }
+    if log.driver == "journald" {
+        attrs = journald_fields(record, &tag, env)?;
+    }
     Ok(TaskLog {
         driver: log.driver.clone(),
         path: match log.driver.as_str() {
@@ -223,6 +230,54 @@ pub fn task_log(
         non_blocking: log.non_blocking,
         max_buffer_size: log.max_buffer_size,
     })
+}
+
+/// The fields of every journald entry but MESSAGE, PRIORITY and the
+/// partial-line ones (daemon/logger/journald/journald.go New): the
+/// container's, then the `labels`/`env`/`env-regex` attributes under
+/// [`journald_key`], which replace a container field of the same name as
+/// they do in docker's map.
+fn journald_fields(
+    record: &ContainerRecord,
+    tag: &str,
+    env: &[String],
+) -> Result<BTreeMap<String, String>, LogConfigError> {
+    let mut fields: BTreeMap<String, String> = [
+        ("CONTAINER_ID", berth_docker::short_id::short_id(&record.id)),
+        ("CONTAINER_ID_FULL", record.id.clone()),
+        ("CONTAINER_NAME", record.name.clone()),
+        ("CONTAINER_TAG", tag.to_string()),
+        ("IMAGE_NAME", record.image.clone()),
+        ("SYSLOG_IDENTIFIER", tag.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    fields.extend(tag::extra_attributes(
+        &record.config.log.opts,
+        &record.config.options.labels,
+        env,
+        journald_key,
+    )?);
+    Ok(fields)
+}
+
+/// docker's journald `sanitizeKeyMod`: a-z uppercased, anything but A-Z
+/// and 0-9 becomes `_`, and leading `_`s are dropped (journald keeps
+/// fields that start with `_` for itself).
+pub fn journald_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        let c = match c {
+            'a'..='z' => c.to_ascii_uppercase(),
+            'A'..='Z' | '0'..='9' => c,
+            _ => '_',
+        };
+        if !(out.is_empty() && c == '_') {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// factory.go's checks of `mode`, `max-buffer-size` and the cache's

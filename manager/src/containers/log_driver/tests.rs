@@ -78,7 +78,20 @@ fn docker_messages_for_bad_drivers_and_options() {
         err("json-file", &[("cache-disabled", "maybe")]),
         "invalid value for option cache-disabled: maybe"
     );
-    assert!(err("journald", &[]).starts_with("not implemented: log driver journald"));
+    assert!(err("gelf", &[]).starts_with("not implemented: log driver gelf"));
+    assert_eq!(
+        err("journald", &[("max-size", "1k")]),
+        "unknown log opt 'max-size' for journald log driver"
+    );
+    assert!(resolve("journald", &opts(&[("tag", "x")]), &LogDefaults::default()).is_ok());
+}
+
+#[test]
+fn journald_keys_are_sanitised_as_dockers() {
+    assert_eq!(super::journald_key("com.example.team"), "COM_EXAMPLE_TEAM");
+    assert_eq!(super::journald_key("_x-y"), "X_Y");
+    assert_eq!(super::journald_key("..a"), "A");
+    assert_eq!(super::journald_key("Stage9"), "STAGE9");
 }
 
 #[test]

@@ -31,10 +31,12 @@
 //! `-t` format) are docker's conventions: `berth_docker::timestamp`.
 //! Modules: [`entry`] (one decoded line, `--details`), [`files`] (the set
 //! of rotated files, followed by inode), [`tail`], [`watch`] (waking a
-//! follower), and `reader` (the loop).
+//! follower), and `reader` (the loop); [`journal`] reads a journald
+//! container's entries back with journalctl into the same [`LogReader`].
 
 pub mod entry;
 pub mod files;
+pub mod journal;
 mod reader;
 pub mod tail;
 pub mod watch;
@@ -118,6 +120,9 @@ pub enum LogError {
         offset: u64,
         limit: usize,
     },
+    /// journalctl could not be run or failed (journald logs).
+    #[error("read the journal: {0}")]
+    Journal(String),
     /// A local-format frame whose sizes are wrong: what follows cannot be
     /// cut into entries (docker's reader stops there too).
     #[error("corrupt entry frame in log file {path} at byte {offset}: {what}")]
@@ -214,6 +219,20 @@ pub struct LogReader {
 }
 
 impl LogReader {
+    /// A reader of the batches another reading thread sends (the journal's,
+    /// [`journal::read_journal`]); `stop_task` is aborted on drop.
+    pub(crate) fn from_batches(
+        rx: mpsc::Receiver<reader::Batch>,
+        stop_task: Option<AbortHandle>,
+    ) -> LogReader {
+        LogReader {
+            rx,
+            ready: std::collections::VecDeque::new(),
+            stop_task,
+            bell: Arc::new(watch::StopBell::new()),
+        }
+    }
+
     /// The next entry or error; `None` at the end.
     pub async fn next_entry(&mut self) -> Option<Result<LogEntry, LogError>> {
         std::future::poll_fn(|cx| self.poll_item(cx)).await
