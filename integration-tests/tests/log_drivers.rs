@@ -209,6 +209,10 @@ fn tag_template_functions_render_as_dockers() {
         r#"{{pad (truncate .Name 5) 1 2}}|{{pad "" 3 3}}|{{truncate .Name 200}}"#,
         r#"{{json (split .Name "-")}}{{json .Name}}"#,
         r#"{{.Name | split "-" }}{{ (.Name | upper) }}"#,
+        // text/template's own functions and constructs.
+        r#"{{printf "%s@%d" .Name 7}}{{if eq .Name "x"}}no{{else}}yes{{end}}"#,
+        r#"{{range $i, $p := split .Name "-"}}{{if $i}}+{{end}}{{$p}}{{end}}"#,
+        r#"{{with $n := .Name}}{{len $n}}{{end}}{{if and .Name (not .Hostname)}}a{{else}}b{{end}}"#,
     ];
     for template in templates {
         let tag = format!("tag={template}");

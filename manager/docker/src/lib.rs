@@ -40,5 +40,6 @@ pub mod reference;
 pub mod short_id;
 pub mod size;
 pub mod sysctl;
+pub mod template;
 pub mod timestamp;
 pub mod types;

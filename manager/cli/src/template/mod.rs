@@ -1,71 +1,16 @@
-//! `--format`: the subset of Go's `text/template` that docker's CLI offers,
-//! over `serde_json::Value` data.
-//!
-//! docker parses `--format` with `text/template` plus its own functions
-//! (docker/cli `templates/templates.go`): `json`, `split`, `join`, `title`,
-//! `lower`, `upper`, `pad`, `truncate`, and Go's builtins (`index`, `len`,
-//! `print`, `printf`, `println`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `and`,
-//! `or`, `not`). This module implements that language: text and `{{...}}`
-//! actions with `{{-`/`-}}` trimming and `{{/* comments */}}`, field chains
-//! (`.A.B`, `$.A`, `$v.A`, `(pipeline).A`), literals, pipelines with `|`,
-//! variables (`$v := ...`), and `if`/`else if`/`else`, `range` (with
-//! `$i, $e :=`) and `with` blocks.
-//!
-//! Data is JSON, as in docker's raw-inspect fallback (`tryRawInspectFallback`
-//! with `missingkey=error`): a field missing from a map is an error, a JSON
-//! `null` prints `<no value>`, maps print as Go prints them (`map[k:v]`,
-//! keys sorted) and lists as `[a b]`.
-//!
-//! [`ListFormat`] is docker's formatter (`cli/command/formatter`) for list
-//! commands (`images`, `ps`): `table` (a header row rendered from the same
-//! template over header names, laid out by [`super::tabwriter`] with docker's
-//! settings), `json` (one JSON object per line) or a raw template, with the
-//! two-character sequences `\t` and `\n` turned into a tab and a newline.
-//!
-//! The `parse` submodule turns text into nodes, `exec` runs them.
-//!
-//! Errors read as docker's: `template parsing error: template: :1: ...`.
+//! `--format` for list commands: docker's formatter
+//! (`cli/command/formatter`) over the Go template engine the CLI shares with
+//! berthd ([`berth_docker::template`]): `table` (a header row rendered from
+//! the same template over header names, laid out by [`super::tabwriter`]
+//! with docker's settings), `json` (one JSON object per line) or a raw
+//! template, with the two-character sequences `\t` and `\n` turned into a
+//! tab and a newline.
 
-mod exec;
-mod parse;
-
-pub use exec::go_string;
+pub use berth_docker::template::{go_string, parse, Template, TemplateError};
 
 use super::tabwriter::TabWriter;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-
-/// A template that failed to parse or to execute, worded as docker words it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
-    /// The template text is not valid (docker's `inspect` exits 64 for it).
-    #[error("template parsing error: template: :{line}: {message}")]
-    Parse { line: usize, message: String },
-    /// The template is valid but could not be applied to the data.
-    #[error(
-        "template parsing error: template: :{line}:{col}: executing \"\" at <{action}>: {message}"
-    )]
-    Exec {
-        line: usize,
-        col: usize,
-        action: String,
-        message: String,
-    },
-}
-
-/// A parsed template, ready to run over any number of values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Template {
-    nodes: Vec<parse::Node>,
-}
-
-/// Parses a template the way docker's `templates.Parse` does: unknown
-/// functions are parse errors.
-pub fn parse(source: &str) -> Result<Template, TemplateError> {
-    let nodes = parse::parse_nodes(source)?;
-    parse::check_functions(&nodes)?;
-    Ok(Template { nodes })
-}
 
 /// How a list command prints its rows (docker's `formatter.Format`).
 #[derive(Debug, Clone)]
@@ -172,28 +117,6 @@ pub fn row(pairs: BTreeMap<&str, String>) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn parse_errors_are_one_line_like_docker() {
-        for bad in [
-            "{{.Id",
-            "{{if .Id}}x",
-            "{{end}}",
-            "{{nosuch .Id}}",
-            "{{.Id | }}",
-            "{{\"x}}",
-            "{{else}}",
-        ] {
-            let e = parse(bad).unwrap_err();
-            let s = e.to_string();
-            assert!(matches!(e, TemplateError::Parse { .. }), "{bad}: {s}");
-            assert!(
-                s.starts_with("template parsing error: template: :1: "),
-                "{bad}: {s}"
-            );
-            assert!(!s.contains('\n'), "{s}");
-        }
-    }
 
     #[test]
     fn list_formats_table_json_and_raw() {

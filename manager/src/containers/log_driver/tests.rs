@@ -159,11 +159,14 @@ fn tags_render_docker_fields() {
     );
     assert_eq!(render("", "", &info).unwrap(), "");
     let e = render("{{.Nope}}", "", &info).unwrap_err().to_string();
-    assert!(e.contains("can't evaluate field Nope"), "{e}");
-    let e = render("{{if .Name}}x{{end}}", "", &info)
-        .unwrap_err()
-        .to_string();
-    assert!(e.starts_with("not implemented: "), "{e}");
+    assert!(
+        e.starts_with("template: log-tag:1:") && e.contains("<.Nope>"),
+        "{e}"
+    );
+    assert_eq!(
+        render("{{if .Name}}x{{else}}y{{end}}", "", &info).unwrap(),
+        "x"
+    );
 }
 
 #[test]
@@ -200,11 +203,22 @@ fn tags_run_dockers_template_functions() {
     let e = |t: &str| render(t, "", &info).unwrap_err().to_string();
     assert!(e("{{nope .Name}}").contains("function \"nope\" not defined"));
     assert!(e("{{split .Name}}").contains("wrong number of args for split: want 2 got 1"));
-    assert!(e("{{truncate .Name .Name}}").contains("expected int"));
-    assert!(e("{{printf .Name}}").starts_with("not implemented: "));
-    // As text/template: the piped value is the last argument.
-    assert!(e("{{.Name | truncate 3}}").contains("expected string"));
-    assert!(e("{{.Nope | upper}}").contains("can't evaluate field Nope"));
+    assert!(e("{{.Nope | upper}}").contains("Nope"));
+    // text/template's own functions and constructs.
+    assert_eq!(
+        r(r#"{{printf "%s-%s" .Name .ID}}"#),
+        "my-web_app-0123456789ab"
+    );
+    assert_eq!(
+        r(r#"{{range $i, $p := split .Name "-"}}{{if $i}}+{{end}}{{$p}}{{end}}"#),
+        "my+web_app"
+    );
+    assert_eq!(
+        r(r#"{{if and (eq .Name "my-web_app") (not (eq .ID ""))}}yes{{else}}no{{end}}"#),
+        "yes"
+    );
+    assert_eq!(r(r#"{{or .Hostname "nohost"}}"#), "nohost");
+    assert_eq!(r(r#"{{index (split .Name "-") 1}}"#), "web_app");
 }
 
 #[test]

@@ -119,7 +119,7 @@ pub fn go_string(v: &Value) -> String {
 
 /// A map's entries sorted by key, as Go prints and ranges over maps (the
 /// CLI's JSON maps keep document order: docker's struct field order).
-pub(crate) fn sorted_entries(m: &Map<String, Value>) -> Vec<(&String, &Value)> {
+pub fn sorted_entries(m: &Map<String, Value>) -> Vec<(&String, &Value)> {
     let mut entries: Vec<(&String, &Value)> = m.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
     entries
