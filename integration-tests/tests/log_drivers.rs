@@ -467,10 +467,101 @@ fn a_sink_gone_while_running_leaves_the_container_running() {
     ]);
     rsyslog.wait_for("tick 3");
     rsyslog.stop();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The dual-logging cache goes on: ticks written after the sink went
+    // away are in `logs`.
+    let after = f.berth(&["logs", &name]).stdout.len() + 200;
+    f.eventually(
+        20,
+        "logs shows ticks written after the sink went away",
+        || f.berth(&["logs", &name]).stdout.len() > after,
+    );
     let running = f.inspect(&name)["State"]["Running"].as_bool();
     assert_eq!(running, Some(true), "the container died with its sink");
+    let logs = stdout(&f.berth(&["logs", "--tail", "2", &name]));
+    assert!(logs.starts_with("tick "), "{logs}");
     f.d.ok(&["rm", "-f", &name]);
+}
+
+/// Dual logging (docker 20.10): `logs` of a syslog container reads the
+/// local-format cache, as docker's does; `cache-disabled=true` makes
+/// `logs` fail with docker's message; the cache's options take the local
+/// driver's values and messages.
+#[test]
+fn logs_of_a_syslog_container_read_the_dual_logging_cache_as_dockers() {
+    let f = Fixture::new();
+    let docker = Dockerd::new(Runtime::Runc);
+    let sink = RawSink::start(Transport::Udp);
+    let address = format!("syslog-address={}", sink.address());
+    let name = f.name("dual");
+    let opts = ["--log-driver", "syslog", "--log-opt", &address];
+    let mut args = vec!["run", "--name", &name];
+    args.extend_from_slice(&opts);
+    args.extend_from_slice(&[
+        "--log-opt",
+        "cache-max-size=1m",
+        "busybox",
+        "sh",
+        "-c",
+        SCRIPT,
+    ]);
+    f.d.ok(&args);
+    let mut dargs = vec!["--name", "bt-dual"];
+    dargs.extend_from_slice(&opts);
+    dargs.extend_from_slice(&["--log-opt", "cache-max-size=1m", IMAGE, "sh", "-c", SCRIPT]);
+    docker.run_container(&dargs).ok();
+    for extra in [&[][..], &["--tail", "2"]] {
+        let mut a = vec!["logs"];
+        a.extend_from_slice(extra);
+        let out = f.berth(&[a.clone(), vec![name.as_str()]].concat());
+        let ran = docker.docker(&[a, vec!["bt-dual"]].concat()).ok();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            out.stdout == ran.output.stdout,
+            "logs {extra:?}: berth {:?}, docker {:?}",
+            String::from_utf8_lossy(&out.stdout),
+            ran.stdout()
+        );
+        assert_eq!(stderr(&out).trim(), ran.stderr().trim(), "logs {extra:?}");
+    }
+    let id = f.inspect(&name)["Id"].as_str().unwrap().to_string();
+    let cache =
+        f.d.root
+            .join("containers")
+            .join(&id)
+            .join("container-cached.log");
+    assert!(cache.exists(), "no cache at {}", cache.display());
+
+    // cache-disabled: no cache, and logs fails as docker's.
+    let off = f.name("nocache");
+    let mut args = vec!["run", "--name", &off];
+    args.extend_from_slice(&opts);
+    args.extend_from_slice(&["--log-opt", "cache-disabled=true", "busybox", "true"]);
+    f.d.ok(&args);
+    let mut dargs = vec!["--name", "bt-nocache"];
+    dargs.extend_from_slice(&opts);
+    dargs.extend_from_slice(&["--log-opt", "cache-disabled=true", IMAGE, "true"]);
+    docker.run_container(&dargs).ok();
+    let out = f.berth(&["logs", &off]);
+    let ran = docker.docker(&["logs", "bt-nocache"]);
+    let want = "configured logging driver does not support reading";
+    assert!(ran.stderr().contains(want), "docker said {}", ran.stderr());
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains(want), "berth said {}", stderr(&out));
+
+    // A bad cache option fails create with the local driver's message.
+    let e = f.d.fails(&[
+        "create",
+        "--log-driver",
+        "syslog",
+        "--log-opt",
+        &address,
+        "--log-opt",
+        "cache-max-file=x",
+        "busybox",
+    ]);
+    assert!(e.contains("invalid value for max-file: x"), "{e}");
+    docker.docker(&["rm", "bt-dual", "bt-nocache"]).ok();
+    f.d.ok(&["rm", &name, &off]);
 }
 
 #[test]

@@ -273,6 +273,9 @@ impl ContainerService {
             "json-file" => Some((self.paths.log_path(&record.id), LogFormat::JsonFile)),
             "local" => Some((self.paths.local_log_path(&record.id), LogFormat::Local)),
             "journald" => None,
+            _ if super::log_driver::uses_cache(&record.config.log) => {
+                Some((self.paths.cached_log_path(&record.id), LogFormat::Local))
+            }
             other => {
                 return Err(ContainerError::FailedPrecondition(format!(
                     "configured logging driver does not support reading: {other}"

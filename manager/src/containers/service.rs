@@ -94,11 +94,18 @@ impl ContainerPaths {
             .join("container.log")
     }
 
-    /// Both log files' places, for the shim.
+    /// The dual-logging cache of a driver that cannot be read back
+    /// (docker's `container-cached.log`, in the local format).
+    pub fn cached_log_path(&self, id: &str) -> PathBuf {
+        self.persistent.join(id).join("container-cached.log")
+    }
+
+    /// The log files' places, for the shim.
     pub fn log_paths(&self, id: &str) -> super::log_driver::LogPaths {
         super::log_driver::LogPaths {
             json_file: self.log_path(id),
             local: self.local_log_path(id),
+            cache: self.cached_log_path(id),
         }
     }
 }

@@ -6,6 +6,7 @@
 //!     -> sink::LogSink (blocking: bounded queue, the pump waits;
 //!                       non-blocking: max-buffer-size bytes, overflow dropped and counted)
 //!     -> one worker thread -> dyn LogDriver (jsonfile, local, syslog, journald)
+//!                                 (syslog -> dual: also a local-format cache)
 //!                                 (jsonfile, local -> logfile: rotation, gzip)
 //! ```
 //!
@@ -28,6 +29,7 @@
 //! `none` writes nothing and needs no module: no sink is made.
 
 pub mod copier;
+pub mod dual;
 pub mod journald;
 pub mod jsonfile;
 pub mod local;
@@ -199,7 +201,19 @@ pub fn open(settings: &LogSettings) -> Result<Option<LogSink>, LogError> {
                 compress: settings.bool_option("compress", true)?,
             },
         )?),
-        ("syslog", _) => Box::new(syslog::Syslog::open(&settings.options, &settings.tag)?),
+        ("syslog", true) => Box::new(syslog::Syslog::open(&settings.options, &settings.tag)?),
+        // A path: berthd asked for the dual-logging cache there.
+        ("syslog", false) => Box::new(dual::DualLog {
+            driver: Box::new(syslog::Syslog::open(&settings.options, &settings.tag)?),
+            cache: local::LocalLog::open(
+                PathBuf::from(&settings.path),
+                logfile::Rotation {
+                    max_size: Some(settings.max_size),
+                    max_file: settings.max_file,
+                    compress: settings.bool_option("cache-compress", true)?,
+                },
+            )?,
+        }),
         ("journald", _) => Box::new(journald::Journald::open(
             std::path::Path::new(journald::JOURNAL_SOCKET),
             &settings.attrs,

@@ -144,7 +144,12 @@ pub fn resolve(
     match driver {
         "json-file" => json_file(&own, &mut config)?,
         "local" => local(&own, &mut config)?,
-        "syslog" => syslog(&own)?,
+        "syslog" => {
+            syslog(&own)?;
+            if uses_cache(&config) {
+                cache_rotation(&opts)?;
+            }
+        }
         "journald" => known_keys(
             &own,
             &["labels", "labels-regex", "env", "env-regex", "tag"],
@@ -167,13 +172,47 @@ pub fn resolve(
 pub struct LogPaths {
     pub json_file: PathBuf,
     pub local: PathBuf,
+    /// The dual-logging cache (`container-cached.log`).
+    pub cache: PathBuf,
+}
+
+/// Whether a driver's lines also go to a local-format cache that `logs`
+/// reads (docker 20.10's dual logging): for drivers that cannot be read
+/// back (syslog), unless `cache-disabled` is true.
+pub fn uses_cache(log: &LogConfig) -> bool {
+    log.driver == "syslog"
+        && !log
+            .opts
+            .get("cache-disabled")
+            .is_some_and(|v| go_parse_bool(v).unwrap_or(false))
+}
+
+/// The cache's rotation: `cache-max-size`, `cache-max-file` and
+/// `cache-compress` read as the local driver reads its `max-size`,
+/// `max-file` and `compress` (docker hands them to the local driver), with
+/// its defaults (20 MiB, 5 files, compressed) and its messages.
+fn cache_rotation(opts: &BTreeMap<String, String>) -> Result<LogConfig, LogConfigError> {
+    let mut own = BTreeMap::new();
+    for (from, to) in [
+        ("cache-max-size", "max-size"),
+        ("cache-max-file", "max-file"),
+        ("cache-compress", "compress"),
+    ] {
+        if let Some(v) = opts.get(from) {
+            own.insert(to, v.as_str());
+        }
+    }
+    let mut config = LogConfig::default();
+    local(&own, &mut config)?;
+    Ok(config)
 }
 
 /// What the shim is told at start: the driver, its options, the rendered
 /// tag (`{{.ID}}` unless `tag` says otherwise; json-file and local have
 /// none unless asked), json-file's extra attributes (`labels`, `env`,
-/// `env-regex`, and the tag, as docker's jsonfilelog.New) and the log file
-/// of json-file and local. `env` is the container's `Config.Env`.
+/// `env-regex`, and the tag, as docker's jsonfilelog.New), the log file
+/// of json-file and local, and for syslog the dual-logging cache's file and
+/// rotation (see [`uses_cache`]). `env` is the container's `Config.Env`.
 pub fn task_log(
     record: &ContainerRecord,
     paths: &LogPaths,
@@ -215,15 +254,22 @@ pub fn task_log(
     if log.driver == "journald" {
         attrs = journald_fields(record, &tag, env)?;
     }
+    let (mut max_size, mut max_file) = (log.max_size, log.max_file);
+    if uses_cache(log) {
+        let cache = cache_rotation(&log.opts)?;
+        (max_size, max_file) = (cache.max_size, cache.max_file);
+    }
     Ok(TaskLog {
         driver: log.driver.clone(),
         path: match log.driver.as_str() {
             "json-file" => paths.json_file.clone(),
             "local" => paths.local.clone(),
+            // The shim writes the cache where it is given a path.
+            _ if uses_cache(log) => paths.cache.clone(),
             _ => PathBuf::new(),
         },
-        max_size: log.max_size,
-        max_file: log.max_file,
+        max_size,
+        max_file,
         options: log.opts.clone(),
         tag,
         attrs,

@@ -238,3 +238,27 @@ fn extra_attributes_pick_labels_and_env() {
     .unwrap();
     assert_eq!(got, opts(&[("a", "1"), ("com.x", "3"), ("MODE", "prod")]));
 }
+
+#[test]
+fn syslog_has_the_dual_logging_cache_unless_disabled() {
+    let on = resolve("syslog", &opts(&[]), &LogDefaults::default()).unwrap();
+    assert!(super::uses_cache(&on));
+    let off = resolve(
+        "syslog",
+        &opts(&[("cache-disabled", "true")]),
+        &LogDefaults::default(),
+    )
+    .unwrap();
+    assert!(!super::uses_cache(&off));
+    let json = resolve("json-file", &opts(&[]), &LogDefaults::default()).unwrap();
+    assert!(!super::uses_cache(&json));
+    let rot = super::cache_rotation(&opts(&[])).unwrap();
+    assert_eq!((rot.max_size, rot.max_file), (20 * 1024 * 1024, 5));
+    let rot =
+        super::cache_rotation(&opts(&[("cache-max-size", "1k"), ("cache-max-file", "2")])).unwrap();
+    assert_eq!((rot.max_size, rot.max_file), (1000, 2));
+    assert_eq!(
+        err("syslog", &[("cache-max-file", "1")]),
+        "compression cannot be enabled when max file count is 1"
+    );
+}
