@@ -10,7 +10,12 @@
 #              (lines counted there): rsyslog's own pace shows in both rows;
 #   local      until `logs` has read the last line back (rotated,
 #              compressed files included: the default 20 MB x 5);
-#   journald:  docker only (berth: not implemented yet, printed n/a).
+#   journald   a private systemd-journald (its own mount namespace with
+#              tmpfs /run/systemd, /run/log, /var/log/journal and a
+#              journald.conf without rate limits; berthd, containerd and
+#              dockerd run in that namespace): until the line the container
+#              writes after its MB is the journal's last entry for it; the
+#              entries are counted afterwards (a shortfall is printed).
 #
 #   bench/logs.sh [MB]        (default 100; root)
 #
@@ -25,7 +30,7 @@ BIN=${BERTH_BIN_DIR:-$PWD/target/release}
 for b in berthd berth berth-shim berth-runtime; do
     [ -x "$BIN/$b" ] || { echo "logs.sh: $BIN/$b missing (bash scripts/build.sh)" >&2; exit 1; }
 done
-for p in dockerd containerd rsyslogd; do
+for p in dockerd containerd rsyslogd journalctl nsenter unshare; do
     command -v "$p" >/dev/null || { echo "logs.sh: $p missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "logs.sh: run as root" >&2; exit 1; }
@@ -70,16 +75,27 @@ EOF
 rsyslogd -n -f "$WORK/rsyslog/conf" -i "$WORK/rsyslog/pid" >"$WORK/rsyslog/log" 2>&1 &
 PIDS+=($!)
 
+# journald in a mount namespace of its own; the daemons join it (IN).
+mkdir -p "$WORK/journald"
+printf '%s\n' '[Journal]' Storage=volatile RuntimeMaxUse=4G RuntimeMaxFileSize=512M \
+    RateLimitIntervalSec=0 RateLimitBurst=0 > "$WORK/journald/journald.conf"
+unshare -m --propagation private sh -c "for d in /run/systemd /run/log /var/log/journal; do mount -t tmpfs -o mode=0755 tmpfs \$d; done; mount --bind $WORK/journald/journald.conf /etc/systemd/journald.conf; exec /lib/systemd/systemd-journald" >"$WORK/journald/log" 2>&1 &
+JPID=$!
+PIDS+=($JPID)
+for _ in $(seq 1 100); do [ -S "/proc/$JPID/root/run/systemd/journal/socket" ] && break; sleep 0.1; done
+IN=(nsenter -t "$JPID" -m)
+journal() { "${IN[@]}" journalctl --no-pager "$@"; }
+
 echo "{}" > "$WORK/daemon.json"
-"$BIN/berthd" --root "$WORK/berth/root" --state "$WORK/berth/state" --address "$SOCK" \
+"${IN[@]}" "$BIN/berthd" --root "$WORK/berth/root" --state "$WORK/berth/state" --address "$SOCK" \
     --config "$WORK/daemon.json" >"$WORK/berthd.log" 2>&1 &
 PIDS+=($!)
-containerd --root "$WORK/ctd/root" --state "$WORK/ctd/state" --address "$WORK/ctd.sock" \
+"${IN[@]}" containerd --root "$WORK/ctd/root" --state "$WORK/ctd/state" --address "$WORK/ctd.sock" \
     >"$WORK/containerd.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do [ -S "$WORK/ctd.sock" ] && break; sleep 0.1; done
 echo "{\"deprecated-key-path\": \"$WORK/key.json\"}" > "$WORK/dockerd.json"
-dockerd --config-file "$WORK/dockerd.json" --bridge=none --iptables=false --ip-masq=false \
+"${IN[@]}" dockerd --config-file "$WORK/dockerd.json" --bridge=none --iptables=false --ip-masq=false \
     --ip6tables=false --ip-forward=false --data-root "$WORK/docker" --exec-root "$WORK/dexec" \
     -H "unix://$DSOCK" --pidfile "$WORK/dockerd.pid" --containerd "$WORK/ctd.sock" \
     --default-ulimit nofile=20000:20000 >"$WORK/dockerd.log" 2>&1 &
@@ -98,6 +114,8 @@ LINE=0123456789012345678901234567890123456789012345678
 LINES=$((BYTES / 50))
 # awk, not `yes | head`: nothing here depends on SIGPIPE.
 SCRIPT="awk 'BEGIN { for (i = 0; i < $LINES; i++) print \"$LINE\" }'"
+# journald: a last line to wait for (entries are otherwise all alike).
+JSCRIPT="$SCRIPT; echo bench-end"
 
 now() { date +%s.%N; }
 count_lines() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
@@ -118,8 +136,10 @@ one() {
     case $driver in
         syslog) opts+=(--log-opt "syslog-address=tcp://127.0.0.1:$RPORT" --log-opt tag=bench); : > "$WORK/rsyslog/out" ;;
     esac
+    local script=$SCRIPT
+    [ "$driver" = journald ] && script=$JSCRIPT
     t0=$(now)
-    id=$($engine run -d --network none "${opts[@]}" $img sh -c "$SCRIPT")
+    id=$($engine run -d --network none "${opts[@]}" $img sh -c "$script")
     code=$($engine wait "$id")
     [ "$code" = 0 ] || { echo "logs.sh: $engine $driver container exited $code" >&2; return 1; }
     case $driver in
@@ -128,9 +148,20 @@ one() {
             wait_lines "$path" "$LINES" ;;
         syslog) wait_lines "$WORK/rsyslog/out" "$LINES" ;;
         local) $engine logs "$id" 2>/dev/null | tail -n 1 >/dev/null ;;
-        journald) ;;
+        journald)
+            id=$($engine inspect -f '{{.Id}}' "$id")
+            local end=$((SECONDS + 600))
+            until [ "$(journal -n 1 -o cat "CONTAINER_ID_FULL=$id")" = bench-end ]; do
+                [ $SECONDS -lt $end ] || { echo "logs.sh: $engine journald: no last line" >&2; return 1; }
+                sleep 0.05
+            done ;;
     esac
     awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'
+    if [ "$driver" = journald ]; then
+        local n
+        n=$(journal -o cat "CONTAINER_ID_FULL=$id" | wc -l)
+        [ "$n" -eq $((LINES + 1)) ] || printf ' (%s of %s entries)' "$n" $((LINES + 1))
+    fi
     $engine rm -f "$id" >/dev/null
 }
 
@@ -144,15 +175,8 @@ ratio() {
 echo "== $MB MB of 50-byte lines ($LINES lines), wall seconds until exit and all stored"
 printf '%-10s %10s %10s %8s %s\n' driver berth docker ratio target
 for driver in json-file syslog local journald; do
-    if [ "$driver" = journald ]; then
-        d=n/a
-    else
-        d=$(one docker "$driver") || d=fail
-    fi
-    case $driver in
-        json-file|syslog|local) b=$(one berth "$driver") || b=fail ;;
-        *) b=n/a ;;
-    esac
+    d=$(one docker "$driver") || d=fail
+    b=$(one berth "$driver") || b=fail
     target="<= 1.00x"
     [ "$driver" = json-file ] && target="<= 0.50x"
     printf '%-10s %10s %10s %8s %s\n' "$driver" "$b" "$d" "$(ratio "$b" "$d")" "$target"
