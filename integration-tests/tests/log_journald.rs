@@ -18,7 +18,7 @@ use berth_integration_tests::engines::{Dockerd, Runtime, IMAGE};
 use berth_integration_tests::log_sinks::Journald;
 use berth_integration_tests::{stderr, stdout};
 
-/// stdout: a line, an empty line (never sent), a 20000-byte line (two
+/// stdout: a line, an empty line (an entry of its own), a 20000-byte line (two
 /// pieces: 16 KiB and the rest), an unfinished last line; stderr: a line
 /// with a tab.
 const SCRIPT: &str =
@@ -88,10 +88,20 @@ fn journald_entries_match_dockers_and_logs_reads_them_back() {
         .stdout()
         .trim()
         .to_string();
-    // out1, err 1, the two pieces, lasttail.
-    let b = journal.entries(&format!("CONTAINER_ID_FULL={id}"), 5);
-    let d = journal.entries(&format!("CONTAINER_ID_FULL={did}"), 5);
-    assert_eq!(d.len(), 5, "docker wrote {d:?}");
+    // out1, the empty line, err 1, the two pieces, lasttail.
+    let b = journal.entries(&format!("CONTAINER_ID_FULL={id}"), 6);
+    let d = journal.entries(&format!("CONTAINER_ID_FULL={did}"), 6);
+    let messages = |es: &[serde_json::Value]| -> Vec<usize> {
+        es.iter()
+            .map(|e| e["MESSAGE"].as_str().map_or(0, str::len))
+            .collect()
+    };
+    assert_eq!(
+        d.len(),
+        6,
+        "docker wrote messages of {:?} bytes",
+        messages(&d)
+    );
     let b_ids = [
         (id.as_str(), "FULLID"),
         (&id[..12], "ID"),
@@ -104,12 +114,37 @@ fn journald_entries_match_dockers_and_logs_reads_them_back() {
         ("bt-jd", "NAME"),
         (IMAGE, "IMAGE"),
     ];
-    let bf: Vec<_> = b.iter().map(|e| user_fields(e, &b_ids)).collect();
-    let df: Vec<_> = d.iter().map(|e| user_fields(e, &d_ids)).collect();
-    assert_eq!(bf, df, "berth's entries differ from docker's");
+    // Each stream's entries in order (the two streams interleave freely).
+    let by_stream = |es: &[serde_json::Value], ids: &[(&str, &str)]| {
+        let mut v: Vec<_> = es.iter().map(|e| user_fields(e, ids)).collect();
+        v.sort_by_key(|e| e["PRIORITY"].clone());
+        v
+    };
+    let bf = by_stream(&b, &b_ids);
+    let df = by_stream(&d, &d_ids);
+    assert_eq!(
+        bf.len(),
+        df.len(),
+        "berth wrote messages of {:?} bytes",
+        messages(&b)
+    );
+    for (i, (be, de)) in bf.iter().zip(&df).enumerate() {
+        let short = |m: &std::collections::BTreeMap<String, String>| {
+            let mut m = m.clone();
+            if let Some(v) = m.get_mut("MESSAGE") {
+                *v = format!("{} bytes: {:.20}", v.len(), v);
+            }
+            m
+        };
+        assert!(
+            be == de,
+            "entry {i}: berth {:?}\ndocker {:?}",
+            short(be),
+            short(de)
+        );
+    }
     // The fields, spelled out once (docker's names and values).
-    let first = &bf[0];
-    assert_eq!(first["MESSAGE"], "out1");
+    let first = bf.iter().find(|e| e["MESSAGE"] == "out1").expect("out1");
     assert_eq!(first["PRIORITY"], "6");
     assert_eq!(first["CONTAINER_TAG"], "t-NAME");
     assert_eq!(first["SYSLOG_IDENTIFIER"], "t-NAME");
@@ -122,22 +157,47 @@ fn journald_entries_match_dockers_and_logs_reads_them_back() {
         .iter()
         .any(|e| e.get("CONTAINER_PARTIAL_MESSAGE").map(String::as_str) == Some("true")));
 
-    for extra in [
-        &[][..],
-        &["--tail", "2"],
-        &["--details"],
-        &["--since", "1h"],
-    ] {
+    // `--tail` counts both streams, whose order in the journal is the
+    // copiers' (timing): berth's tail is checked against the journal.
+    let tail = f.berth(&["logs", "--tail", "2", &name]);
+    let (mut want_out, mut want_err) = (String::new(), String::new());
+    for e in &b[b.len() - 2..] {
+        let text = e["MESSAGE"].as_str().unwrap_or("");
+        if text.is_empty() {
+            continue; // logs shows no empty entry, as docker's
+        }
+        let nl = if e.get("CONTAINER_PARTIAL_MESSAGE").is_some() {
+            ""
+        } else {
+            "\n"
+        };
+        let into = if e["PRIORITY"] == "3" {
+            &mut want_err
+        } else {
+            &mut want_out
+        };
+        into.push_str(text);
+        into.push_str(nl);
+    }
+    assert_eq!(stdout(&tail), want_out.trim_end(), "--tail 2 stdout");
+    assert_eq!(stderr(&tail), want_err.trim_end(), "--tail 2 stderr");
+    for extra in [&[][..], &["--details"], &["--since", "1h"]] {
         let mut a = vec!["logs"];
         a.extend_from_slice(extra);
         let out = f.berth(&[a.clone(), vec![name.as_str()]].concat());
         let ran = docker.docker(&[a, vec!["bt-jd"]].concat()).ok();
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let shape = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .split_inclusive('\n')
+                .map(|l| format!("{}:{:.12}", l.len(), l))
+                .collect::<Vec<_>>()
+        };
         assert!(
             out.stdout == ran.output.stdout,
             "logs {extra:?} stdout: berth {:?}, docker {:?}",
-            String::from_utf8_lossy(&out.stdout),
-            ran.stdout()
+            shape(&out.stdout),
+            shape(&ran.output.stdout)
         );
         let b_err = stderr(&out).replace(&name, "NAME");
         let d_err = ran.stderr().replace("bt-jd", "NAME");

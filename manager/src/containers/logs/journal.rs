@@ -10,7 +10,7 @@
 //!
 //! As docker's journald reader (daemon/logger/journald/read.go):
 //!
-//! * the line is `MESSAGE`, with a newline unless
+//! * the line is `MESSAGE` (an empty one is skipped), with a newline unless
 //!   `CONTAINER_PARTIAL_MESSAGE` is set; the time is the entry's
 //!   `__REALTIME_TIMESTAMP` (microseconds);
 //! * `PRIORITY` 3 is stderr, anything else stdout;
@@ -260,7 +260,13 @@ impl JournalRead {
         if let Some(c) = fields.get("__CURSOR").and_then(|c| c.as_str()) {
             self.cursor = Some(c.to_string());
         }
-        let Some(message) = fields.get("MESSAGE").and_then(field_bytes) else {
+        // docker's reader shows no entry for an empty MESSAGE (the
+        // container's empty lines): neither does this one.
+        let Some(message) = fields
+            .get("MESSAGE")
+            .and_then(field_bytes)
+            .filter(|m| !m.is_empty())
+        else {
             return Ok(None);
         };
         let micros: u64 = fields
@@ -346,6 +352,10 @@ mod tests {
         assert_eq!(e.line, [104, 255]);
         assert_eq!(e.stream, LogStream::Stdout);
         assert!(r.entry(br#"{"__CURSOR":"x"}"#).unwrap().is_none());
+        assert!(r
+            .entry(br#"{"MESSAGE":"","PRIORITY":"6"}"#)
+            .unwrap()
+            .is_none());
         assert!(r.entry(b"not json").is_err());
     }
 }
