@@ -160,86 +160,94 @@ pub async fn start(api: Arc<DockerApi>, id: &str, mut req: ApiRequest) -> Reply 
         width,
         height,
     };
-    let response = if attached {
-        Some(upgrade_response(&req)?)
-    } else {
-        None
-    };
-    let on_upgrade = attached.then(|| hyper::upgrade::on(&mut req.inner));
-    let started = match api.containers.exec(&instance.container_id, opts).await {
-        Ok(s) => s,
-        // As docker: a process that could not start is exit code 126, and
-        // an attached client reads why on the stream it asked for.
-        Err(crate::containers::ContainerError::ExecFailed(message)) if attached => {
-            if let Some(inst) = instances(&api).get_mut(id) {
-                inst.running = false;
-                inst.exit_code = Some(crate::containers::EXEC_START_FAILED);
-            }
-            let error = crate::containers::ContainerError::ExecFailed(message).to_string();
-            let tty = instance.config.tty || start.tty;
-            if let Some(on_upgrade) = on_upgrade {
-                tokio::spawn(async move {
-                    if let Ok(upgraded) = on_upgrade.await {
-                        let mut io = hyper_util::rt::TokioIo::new(upgraded);
-                        let line = format!("{error}\r\n");
-                        let bytes = if tty {
-                            bytes::Bytes::from(line)
-                        } else {
-                            super::containers::frame(1, line.as_bytes())
-                        };
-                        let _ = io.write_all(&bytes).await;
-                        let _ = io.shutdown().await;
-                    }
-                });
-            }
-            return response.ok_or_else(|| ApiError::internal("exec: no response"));
-        }
-        Err(e) => {
-            if let Some(inst) = instances(&api).get_mut(id) {
-                inst.running = false;
-            }
-            return Err(e.into());
-        }
-    };
-    if let Some(inst) = instances(&api).get_mut(id) {
-        inst.process_id = Some(started.exec_id.clone());
-    }
     let wanted = Wanted {
         stdout: c.attach_stdout,
         stderr: c.attach_stderr,
         tty: c.tty || start.tty,
     };
     let id = id.to_string();
-    tokio::spawn(async move {
-        let mut started = started;
-        let output = started.output.take();
-        let mut connection = None;
-        if let Some(on_upgrade) = on_upgrade {
-            if let Ok(upgraded) = on_upgrade.await {
-                let (read, mut write) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
-                let pump = pump_stdin(read, stdin_tx);
-                if let Some(output) = output {
-                    copy_output(output, &mut write, wanted, None).await;
-                }
-                connection = Some((write, pump));
+    if !attached {
+        let started = match api.containers.exec(&instance.container_id, opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                finish(&api, &id, None);
+                return Err(e.into());
             }
-        } else {
-            drop(output);
+        };
+        set_process(&api, &id, &started.exec_id);
+        tokio::spawn(async move {
+            let mut started = started;
+            drop(started.output.take());
+            let code = started.wait().await.unwrap_or(-1);
+            finish(&api, &id, Some(code));
+        });
+        return empty(StatusCode::OK);
+    }
+    // Attached: as docker, the process starts once the connection is
+    // handed over (its first output must not race the 101's headers, which
+    // a client may read through a buffer), so a container that is not
+    // running is refused first.
+    let record = api.containers.resolve(&instance.container_id)?;
+    if !record.state.status.is_live() {
+        finish(&api, &id, None);
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Container {} is not running", record.id),
+        ));
+    }
+    let response = upgrade_response(&req)?;
+    let on_upgrade = hyper::upgrade::on(&mut req.inner);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            finish(&api, &id, None);
+            return;
+        };
+        let (read, mut write) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
+        let mut started = match api.containers.exec(&instance.container_id, opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                // As docker: the client reads why on the stream it asked
+                // for; a process that could not start is exit code 126.
+                let code = matches!(e, crate::containers::ContainerError::ExecFailed(_))
+                    .then_some(crate::containers::EXEC_START_FAILED);
+                finish(&api, &id, code);
+                let line = format!("{}\r\n", ApiError::from(e).message);
+                let bytes = if wanted.tty {
+                    bytes::Bytes::from(line)
+                } else {
+                    super::containers::frame(1, line.as_bytes())
+                };
+                let _ = write.write_all(&bytes).await;
+                let _ = write.shutdown().await;
+                return;
+            }
+        };
+        set_process(&api, &id, &started.exec_id);
+        let pump = pump_stdin(read, stdin_tx);
+        if let Some(output) = started.output.take() {
+            copy_output(output, &mut write, wanted, None).await;
         }
         let code = started.wait().await.unwrap_or(-1);
-        if let Some(inst) = instances(&api).get_mut(&id) {
-            inst.running = false;
-            inst.exit_code = Some(code);
-        }
+        finish(&api, &id, Some(code));
         // Closed after the code is recorded: the CLI inspects at once.
-        if let Some((mut write, pump)) = connection {
-            let _ = write.shutdown().await;
-            pump.abort();
-        }
+        let _ = write.shutdown().await;
+        pump.abort();
     });
-    match response {
-        Some(r) => Ok(r),
-        None => empty(StatusCode::OK),
+    Ok(response)
+}
+
+/// Notes the domain's id of an instance's running process.
+fn set_process(api: &DockerApi, id: &str, process: &str) {
+    if let Some(inst) = instances(api).get_mut(id) {
+        inst.process_id = Some(process.to_string());
+    }
+}
+
+/// Notes that an instance's run ended (with its exit code, if it ran).
+fn finish(api: &DockerApi, id: &str, code: Option<i32>) {
+    if let Some(inst) = instances(api).get_mut(id) {
+        inst.running = false;
+        inst.exit_code = code;
     }
 }
 
