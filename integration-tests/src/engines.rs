@@ -1296,6 +1296,12 @@ impl Drop for Dockerd {
             for id in String::from_utf8_lossy(&ids.stdout).lines() {
                 run_with_timeout(&mut self.docker_command(&["rm", "-f", id]), COMMAND_TIMEOUT);
             }
+            // A test that failed before its `network rm` would leave the
+            // network's bridge on the host once dockerd is gone.
+            run_with_timeout(
+                &mut self.docker_command(&["network", "prune", "-f"]),
+                COMMAND_TIMEOUT,
+            );
         }));
         // Fields drop next: dockerd stops (by pid), then containerd, then
         // the sandbox sweeps up.
