@@ -276,6 +276,42 @@ fn journald_logs_follow_until_the_container_exits() {
     f.d.ok(&["rm", &name]);
 }
 
+/// An entry bigger than a datagram may be (two 120000-byte `env`
+/// attributes: over the socket's send buffer) goes through a sealed memfd,
+/// as the native protocol allows, and arrives whole.
+#[test]
+fn an_entry_too_big_for_a_datagram_arrives_through_a_memfd() {
+    let journal = Journald::start();
+    let f = Fixture::with_daemon(Berthd::start_in_mount_ns("{}", &journal.ns()));
+    let name = f.name("jbig");
+    let (a, b) = ("a".repeat(120_000), "b".repeat(120_000));
+    let (env_a, env_b) = (format!("BIG_A={a}"), format!("BIG_B={b}"));
+    f.d.ok(&[
+        "run",
+        "--name",
+        &name,
+        "--log-driver",
+        "journald",
+        "--log-opt",
+        "env=BIG_A,BIG_B",
+        "-e",
+        &env_a,
+        "-e",
+        &env_b,
+        "busybox",
+        "echo",
+        "hello",
+    ]);
+    let id = f.inspect(&name)["Id"].as_str().unwrap().to_string();
+    let entries = journal.entries(&format!("CONTAINER_ID_FULL={id}"), 1);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["MESSAGE"], "hello");
+    assert_eq!(entries[0]["BIG_A"].as_str(), Some(a.as_str()));
+    assert_eq!(entries[0]["BIG_B"].as_str(), Some(b.as_str()));
+    assert_eq!(stdout(&f.d.berth(&["logs", &name])).trim_end(), "hello");
+    f.d.ok(&["rm", &name]);
+}
+
 /// No journald socket (berthd and dockerd in the host's namespace, which
 /// has none): the start fails with docker's message.
 #[test]
