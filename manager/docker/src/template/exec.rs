@@ -187,8 +187,10 @@ fn sprint(args: &[Value]) -> String {
     out
 }
 
-/// Go's `fmt.Sprintf` for the common verbs (`%s %v %d %q %t %%`, with
-/// an optional width and `-`).
+/// Go's `fmt.Sprintf` for the common verbs (`%s %v %d %q %t %f %x %%`,
+/// with an optional `-`, width and `.precision`: at most that many
+/// characters of a string, at least that many digits of an integer, that
+/// many decimals of a float).
 fn sprintf(format: &str, args: &[Value]) -> String {
     let mut out = String::new();
     let mut args = args.iter();
@@ -211,6 +213,16 @@ fn sprintf(format: &str, args: &[Value]) -> String {
                 break;
             }
         }
+        let mut precision: Option<usize> = None;
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            let mut digits = String::new();
+            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                digits.push(d);
+                chars.next();
+            }
+            precision = Some(digits.parse().unwrap_or(0));
+        }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
             break;
@@ -223,13 +235,36 @@ fn sprintf(format: &str, args: &[Value]) -> String {
             let _ = write!(out, "%!{verb}(MISSING)");
             continue;
         };
+        let truncated = |text: String| match precision {
+            Some(p) => text.chars().take(p).collect(),
+            None => text,
+        };
         let text = match verb {
-            's' | 'v' => as_str(arg),
+            's' | 'v' => truncated(as_str(arg)),
             'd' => match as_int(arg) {
-                Some(n) if arg.is_number() => n.to_string(),
+                Some(n) if arg.is_number() => {
+                    let digits = n.unsigned_abs().to_string();
+                    let zeros = "0".repeat(precision.unwrap_or(0).saturating_sub(digits.len()));
+                    format!("{}{zeros}{digits}", if n < 0 { "-" } else { "" })
+                }
                 _ => format!("%!d({})", as_str(arg)),
             },
-            'q' => serde_json::to_string(&Value::String(as_str(arg))).unwrap_or_default(),
+            // Go's fmt refuses %f of an integer (`%!f(int=2)`).
+            'f' => match arg {
+                Value::Number(n) if n.is_f64() => {
+                    format!("{:.*}", precision.unwrap_or(6), n.as_f64().unwrap_or(0.0))
+                }
+                Value::Number(n) => format!("%!f(int={n})"),
+                other => format!("%!f({})", as_str(other)),
+            },
+            'x' => match (as_int(arg), arg) {
+                (Some(n), Value::Number(_)) if n >= 0 => format!("{n:x}"),
+                (_, Value::String(text)) => text.bytes().map(|b| format!("{b:02x}")).collect(),
+                _ => format!("%!x({})", as_str(arg)),
+            },
+            'q' => {
+                serde_json::to_string(&Value::String(truncated(as_str(arg)))).unwrap_or_default()
+            }
             't' => match arg {
                 Value::Bool(b) => b.to_string(),
                 other => format!("%!t({})", as_str(other)),
@@ -822,6 +857,19 @@ mod tests {
             "ab   |4261"
         );
         assert_eq!(render(r#"{{print "a" 1 2 "b"}}"#, &v), "a1 2b");
+        // Go's precision: characters of a string, digits of an integer,
+        // decimals of a float.
+        assert_eq!(
+            render(
+                r#"{{printf "%.4s|%8.3s|%.6d|%.2f|%f|%f" .Id .Id .Size 1.5 2.0 2}}"#,
+                &v
+            ),
+            "sha2|     sha|004261|1.50|2.000000|%!f(int=2)"
+        );
+        assert_eq!(
+            render(r#"{{printf "%.3q|%x|%x" .Id 255 "hi"}}"#, &v),
+            r#""sha"|ff|6869"#
+        );
     }
 
     #[test]
