@@ -16,12 +16,12 @@
 //! is under one lease until the image record names it; a failure collects it at once.
 
 use super::pull::LeaseGuard;
-use super::{ImageError, ImageService, ResolvedImage, LABEL_TAG_TIME};
+use super::{ImageError, ImageService, ResolvedImage};
 use berth_docker::manifest;
 use berth_docker::reference::Reference;
 use berth_store::digest::{Descriptor as StoreDescriptor, Digest};
 use berth_store::layer::{chain_ids, Applied, LayerError};
-use berth_store::metadata::{Labels, LeaseResource};
+use berth_store::metadata::LeaseResource;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -210,19 +210,7 @@ impl ImageService {
             digest: manifest_digest,
             size: manifest_bytes.len() as u64,
         };
-        match &child.reference {
-            Some(r) => {
-                let mut labels = Labels::new();
-                labels.insert(
-                    LABEL_TAG_TIME.into(),
-                    super::epoch_seconds(SystemTime::now()).to_string(),
-                );
-                self.put_name(&r.to_string(), &target, labels)?;
-            }
-            None => {
-                self.put_dangling(&target, Labels::new())?;
-            }
-        }
+        self.record_new_image(child.reference.as_ref(), &target)?;
         Ok(config_digest.to_string())
     }
 

@@ -10,12 +10,12 @@
 
 use super::layer::{decompress, UnpackJob};
 use super::pull::LeaseGuard;
-use super::{ImageError, ImageService, LABEL_TAG_TIME};
+use super::{ImageError, ImageService};
 use berth_docker::manifest::{self, Platform};
 use berth_docker::reference::Reference;
 use berth_docker::types::container::Config;
 use berth_store::digest::{Descriptor as StoreDescriptor, Digest};
-use berth_store::metadata::{Labels, LeaseResource};
+use berth_store::metadata::LeaseResource;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Read, Write};
@@ -189,19 +189,7 @@ impl ImageService {
             digest: manifest_digest,
             size: manifest_bytes.len() as u64,
         };
-        match reference {
-            Some(r) => {
-                let mut labels = Labels::new();
-                labels.insert(
-                    LABEL_TAG_TIME.into(),
-                    super::epoch_seconds(SystemTime::now()).to_string(),
-                );
-                self.put_name(&r.to_string(), &target, labels)?;
-            }
-            None => {
-                self.put_dangling(&target, Labels::new())?;
-            }
-        }
+        self.record_new_image(reference.as_ref(), &target)?;
         Ok(config_digest.to_string())
     }
 }

@@ -789,6 +789,25 @@ impl ImageService {
         Ok(())
     }
 
+    /// Records a new image made here (import, commit): under `reference`
+    /// with the tag time, else as dangling.
+    pub(crate) fn record_new_image(
+        &self,
+        reference: Option<&Reference>,
+        target: &StoreDescriptor,
+    ) -> Result<(), ImageError> {
+        match reference {
+            Some(r) => {
+                let labels = Labels::from([(
+                    LABEL_TAG_TIME.to_string(),
+                    epoch_seconds(SystemTime::now()).to_string(),
+                )]);
+                self.put_name(&r.to_string(), target, labels)
+            }
+            None => self.put_dangling(target, Labels::new()).map(drop),
+        }
+    }
+
     /// Records an image that has no name (import or load without a tag),
     /// unless a name already holds it.
     pub(crate) fn put_dangling(
