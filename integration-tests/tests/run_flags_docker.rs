@@ -91,6 +91,23 @@ fn flag_errors_and_warnings_match_docker() {
     assert!(f.all_names().is_empty(), "{:?}", f.all_names());
 }
 
+/// A command line run by one engine: its exit code, stdout and stderr.
+type Run<'a> = Box<dyn Fn(&[&str]) -> (i32, String, String) + 'a>;
+
+/// The same command lines run against the private dockerd and berthd.
+fn engines<'a>(f: &'a Fixture, dockerd: &'a Dockerd) -> (Run<'a>, Run<'a>) {
+    let docker: Run = Box::new(move |args: &[&str]| {
+        let r = dockerd.docker(args);
+        (r.code(), r.stdout(), r.stderr())
+    });
+    let berth: Run = Box::new(move |args: &[&str]| {
+        let o = f.berth(args);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        (o.status.code().unwrap_or(-1), out, stderr(&o))
+    });
+    (docker, berth)
+}
+
 /// `--pid container:NAME` and `--ipc container:NAME` on both engines: the
 /// joiner sees the donor's processes and /dev/shm and is in its
 /// namespaces; the refusals (no such donor, a stopped one, a donor whose
@@ -103,17 +120,7 @@ fn pid_and_ipc_join_another_container_like_docker() {
     let private = f.name("private");
     let stopped = f.name("stopped");
     let nosuch = f.name("nosuch");
-    // (engine, its image, run a command line, its exit code and output)
-    type Run<'a> = Box<dyn Fn(&[&str]) -> (i32, String, String) + 'a>;
-    let docker: Run = Box::new(|args: &[&str]| {
-        let r = dockerd.docker(args);
-        (r.code(), r.stdout(), r.stderr())
-    });
-    let berth: Run = Box::new(|args: &[&str]| {
-        let o = f.berth(args);
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        (o.status.code().unwrap_or(-1), out, stderr(&o))
-    });
+    let (docker, berth) = engines(&f, &dockerd);
     let mut refusals = Vec::new();
     for (engine, image, run) in [("docker", IMAGE, &docker), ("berth", "busybox", &berth)] {
         let ok = |args: &[&str]| {
@@ -245,16 +252,7 @@ fn volumes_from_like_docker() {
     let volume = f.name("vfvol");
     let donor = f.name("vfdonor");
     let user = f.name("vfuser");
-    type Run<'a> = Box<dyn Fn(&[&str]) -> (i32, String, String) + 'a>;
-    let docker: Run = Box::new(|args: &[&str]| {
-        let r = dockerd.docker(args);
-        (r.code(), r.stdout(), r.stderr())
-    });
-    let berth: Run = Box::new(|args: &[&str]| {
-        let o = f.berth(args);
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        (o.status.code().unwrap_or(-1), out, stderr(&o))
-    });
+    let (docker, berth) = engines(&f, &dockerd);
     let mut seen = Vec::new();
     for (engine, image, run) in [("docker", IMAGE, &docker), ("berth", "busybox", &berth)] {
         let ok = |args: &[&str]| {
