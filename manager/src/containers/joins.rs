@@ -45,18 +45,6 @@ fn running(containers: &ContainerService, target: &str) -> Result<ContainerRecor
     Ok(other)
 }
 
-/// Whether the container's own mounts take /dev/shm (then it is not the
-/// donor's, as docker's `IpcMounts`).
-fn mounts_own_dev_shm(o: &ContainerOptions) -> bool {
-    let binds = o.binds.iter().filter_map(|b| spec::parse_bind(b).ok());
-    let mounts = o.mounts.iter().filter_map(|m| spec::parse_mount(m).ok());
-    let tmpfs = o.tmpfs.iter().filter_map(|t| spec::parse_tmpfs(t).ok());
-    binds
-        .chain(mounts)
-        .chain(tmpfs)
-        .any(|m| m.target() == "/dev/shm")
-}
-
 /// Start: points the spec's joined namespaces at the other containers'
 /// inits.
 pub fn join_namespaces(
@@ -94,7 +82,7 @@ pub fn join_namespaces(
             ));
         }
         inits.ipc = Some(donor.state.pid as i32);
-        if !mounts_own_dev_shm(o) {
+        if !spec::user_mounts_at(o, "/dev/shm") {
             inits.ipc_shm = Some(containers.paths.shm_dir(&donor.id));
         }
     }

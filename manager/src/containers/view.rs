@@ -382,20 +382,6 @@ fn bind_mode(binds: &[String], destination: &str) -> Option<String> {
     })
 }
 
-/// Whether the container's own `-v`/`--mount` options mount at `path`.
-fn user_mounts_at(r: &ContainerRecord, path: &str) -> bool {
-    let o = &r.config.options;
-    let binds = o
-        .binds
-        .iter()
-        .filter_map(|b| super::spec::parse_bind(b).ok());
-    let mounts = o
-        .mounts
-        .iter()
-        .filter_map(|m| super::spec::parse_mount(m).ok());
-    binds.chain(mounts).any(|m| m.target() == path)
-}
-
 /// `Mounts` entries of the container's bind mounts (`-v /host:/dst`,
 /// `--mount type=bind`), from its spec; the files berthd itself binds
 /// (hosts, resolv.conf, the init) are not shown, as docker does not.
@@ -416,7 +402,7 @@ fn bind_mount_points(spec: Option<&berth_oci::Spec>, r: &ContainerRecord) -> Vec
                 && m.destination != super::spec::INIT_PATH_IN_CONTAINER
                 // The IPC mode's /dev/shm (host, shareable, joined), unless
                 // the user's own.
-                && (m.destination != "/dev/shm" || user_mounts_at(r, "/dev/shm"))
+                && (m.destination != "/dev/shm" || super::spec::user_mounts_at(&r.config.options, "/dev/shm"))
         })
         .map(|m| MountPoint {
             kind: "bind".into(),

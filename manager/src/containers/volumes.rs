@@ -132,6 +132,9 @@ impl ContainerService {
         &self,
         opts: &ContainerOptions,
     ) -> Result<Vec<String>, super::ContainerError> {
+        if opts.volumes_from.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut taken = BTreeSet::new();
         for b in &opts.binds {
             taken.insert(spec::parse_bind(b)?.target().to_string());

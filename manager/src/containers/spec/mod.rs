@@ -259,6 +259,16 @@ pub struct ContainerOptions {
     pub volumes_from_mounts: Vec<String>,
 }
 
+/// Whether the container's own `-v`, `--mount` or `--tmpfs` options mount
+/// something at `path` (then the IPC mode's /dev/shm is not bound there,
+/// nor shown in inspect).
+pub fn user_mounts_at(o: &ContainerOptions, path: &str) -> bool {
+    let binds = o.binds.iter().filter_map(|b| parse_bind(b).ok());
+    let mounts = o.mounts.iter().filter_map(|m| parse_mount(m).ok());
+    let tmpfs = o.tmpfs.iter().filter_map(|t| parse_tmpfs(t).ok());
+    binds.chain(mounts).chain(tmpfs).any(|m| m.target() == path)
+}
+
 /// Where docker keeps the init binary in a container.
 pub const INIT_PATH_IN_CONTAINER: &str = "/sbin/docker-init";
 
