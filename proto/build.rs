@@ -1,6 +1,7 @@
-//! Compiles every `.proto` file under `proto/berth/` into tonic/prost code.
-//! Each versioned package (`berth.shim.v1`, `berth.v1`, ...) is included by
-//! `src/lib.rs`.
+//! Compiles every `.proto` file under `proto/berth/` (Berth's own APIs) and
+//! `proto/k8s/` (Kubernetes' CRI `runtime.v1`, vendored) into tonic/prost
+//! code. Each versioned package (`berth.shim.v1`, `berth.v1`, `runtime.v1`)
+//! is included by `src/lib.rs`.
 //!
 //! The .proto files are parsed by protox, a protobuf compiler written in
 //! Rust that carries Google's well-known types (`google/protobuf/*.proto`)
@@ -27,9 +28,11 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut protos = Vec::new();
-    collect(Path::new("berth"), &mut protos);
+    for dir in ["berth", "k8s"] {
+        collect(Path::new(dir), &mut protos);
+        println!("cargo:rerun-if-changed={dir}");
+    }
     protos.sort();
-    println!("cargo:rerun-if-changed=berth");
     for p in &protos {
         println!("cargo:rerun-if-changed={}", p.display());
     }
@@ -37,6 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let descriptors = protox::compile(&protos, [PathBuf::from(".")])?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    // The CRI's comments are Go-flavoured prose with indented blocks that
+    // rustdoc would run as doctests; the .proto file keeps them for readers.
+    tonic_prost_build::configure()
+        .disable_comments([".runtime.v1"])
+        .compile_fds(descriptors)?;
     Ok(())
 }

@@ -51,6 +51,10 @@ pub struct Berthd {
     pub socket: PathBuf,
     /// The Docker API socket (`--docker-address`, in the test's dir).
     pub docker_socket: PathBuf,
+    /// The Kubernetes CRI socket: daemon.json's `cri-address` when the
+    /// test's config names one, else berthd's default `cri.sock` in the
+    /// state dir.
+    pub cri_socket: PathBuf,
     /// Client config dir (credentials), passed as BERTH_CONFIG.
     pub client_config: PathBuf,
     /// berthd's config file (empty JSON object unless a test writes it).
@@ -115,6 +119,11 @@ impl Berthd {
             state: dir.join("state"),
             socket: dir.join("b.sock"),
             docker_socket: dir.join("d.sock"),
+            cri_socket: parsed
+                .get("cri-address")
+                .and_then(|v| v.as_str())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.join("state").join("cri.sock")),
             client_config: dir.join("client"),
             log: dir.join("berthd.log"),
             config: config_path,

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub mod berthd;
 pub mod bundle;
 pub mod containers;
+pub mod cri;
 pub mod engines;
 pub mod local_log;
 pub mod log_sinks;

@@ -11,6 +11,9 @@
 //! docker_api/   the Docker Engine REST API adapter (API 1.41) on its own socket:
 //!               server (HTTP, version prefix, routes), one module per concept;
 //!               HTTP types stay here; domain errors become docker's codes once
+//! cri/          the Kubernetes CRI v1 adapter (runtime.v1) on its own socket:
+//!               server, runtime service, image service; pb types stay here;
+//!               domain errors become gRPC codes once (cri/status)
 //! containers/   the containers domain over a Task seam (task/: the trait, and the
 //!               berth-shim client, the only module speaking berth.shim.v1);
 //!               store (records, names, index), lifecycle, monitor (exits,
@@ -39,6 +42,7 @@
 
 pub mod api;
 pub mod containers;
+pub mod cri;
 pub mod daemon;
 pub mod docker_api;
 pub mod events;

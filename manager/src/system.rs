@@ -7,6 +7,9 @@ use crate::images::ImageService;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// The cgroup driver (docker's `CgroupDriver`, the CRI's `RuntimeConfig`).
+pub const CGROUP_DRIVER: &str = "cgroupfs";
+
 /// The daemon's build and host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionInfo {
@@ -69,6 +72,17 @@ impl SystemService {
         }
     }
 
+    /// Where berthd runs from.
+    pub fn paths(&self) -> &DaemonPaths {
+        &self.paths
+    }
+
+    /// How berthd's containers' cgroups are managed: directly in cgroupfs
+    /// (berthd has no systemd driver); a kubelet must be set to the same.
+    pub fn cgroup_driver(&self) -> &'static str {
+        CGROUP_DRIVER
+    }
+
     /// docker version's server part.
     pub fn version(&self) -> VersionInfo {
         VersionInfo {
@@ -119,7 +133,7 @@ impl SystemService {
                 .unwrap_or(1),
             mem_total: mem_total(),
             name: hostname(),
-            cgroup_driver: "cgroupfs".into(),
+            cgroup_driver: CGROUP_DRIVER.into(),
             cgroup_version: cgroup_version(),
         }
     }

@@ -4,6 +4,9 @@
 //!
 //! * `berth.shim.v1` ([`shim::v1`]): the per-container supervisor's task API.
 //! * `berth.v1` ([`v1`]): berthd's public API (images, content, containers, ...).
+//! * `runtime.v1` ([`cri::v1`]): Kubernetes' Container Runtime Interface, the
+//!   API a kubelet speaks to its runtime (vendored from kubernetes/cri-api,
+//!   `proto/k8s/cri/v1/api.proto`).
 //!
 //! Besides the generated code, [`dial_unix`] opens a channel over a unix
 //! socket (berthd's API socket, a shim's task socket) and [`DEFAULT_ADDRESS`]
@@ -36,5 +39,14 @@ pub mod v1 {
 pub mod shim {
     pub mod v1 {
         tonic::include_proto!("berth.shim.v1");
+    }
+}
+/// Kubernetes' Container Runtime Interface.
+pub mod cri {
+    /// CRI v1 (`runtime.v1`): `RuntimeService` and `ImageService`, server
+    /// and client.
+    pub mod v1 {
+        #![allow(clippy::all)]
+        tonic::include_proto!("runtime.v1");
     }
 }

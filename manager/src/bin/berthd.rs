@@ -51,8 +51,16 @@ fn run(args: Args) -> anyhow::Result<()> {
         .or_else(|| config.docker_address.clone())
         .unwrap_or_else(|| args.state.join("docker.sock"));
     let docker_address = (!docker_address.as_os_str().is_empty()).then_some(docker_address);
+    // The same for the CRI socket (/run/berth/cri.sock).
+    let cri_address = args
+        .cri_address
+        .clone()
+        .or_else(|| config.cri_address.clone())
+        .unwrap_or_else(|| args.state.join("cri.sock"));
+    let cri_address = (!cri_address.as_os_str().is_empty()).then_some(cri_address);
     let options = DaemonOptions {
         docker_address,
+        cri_address,
         root: args.root,
         state: args.state,
         address: args.address,

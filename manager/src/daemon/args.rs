@@ -31,6 +31,12 @@ pub struct BerthdArgs {
     /// value turns it off. Overrides daemon.json `docker-address`.
     #[arg(long, value_name = "PATH", value_parser = path_or_empty)]
     pub docker_address: Option<PathBuf>,
+    /// The Kubernetes CRI socket (a kubelet's
+    /// `--container-runtime-endpoint unix://PATH`), mode 0660 like the API
+    /// socket; default `cri.sock` in the --state dir (/run/berth/cri.sock);
+    /// an empty value turns it off. Overrides daemon.json `cri-address`.
+    #[arg(long, value_name = "PATH", value_parser = path_or_empty)]
+    pub cri_address: Option<PathBuf>,
     /// Group that owns the API socket (mode 0660): its members may use berth
     /// without root. Default: `berth` when that group exists, else root only;
     /// a group named here must exist (docker's --group).
@@ -67,5 +73,7 @@ mod tests {
         assert_eq!(a.docker_address, None);
         let a = BerthdArgs::try_parse_from(["berthd", "--docker-address", ""]).unwrap();
         assert_eq!(a.docker_address, Some(PathBuf::new()));
+        let a = BerthdArgs::try_parse_from(["berthd", "--cri-address", "/x/c.sock"]).unwrap();
+        assert_eq!(a.cri_address, Some(PathBuf::from("/x/c.sock")));
     }
 }

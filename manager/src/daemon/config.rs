@@ -15,7 +15,8 @@
 //!   "cdi-spec-dirs": ["/etc/cdi", "/var/run/cdi"],
 //!   "log-driver": "json-file",
 //!   "log-opts": {"max-size": "10m", "max-file": "3"},
-//!   "docker-address": "/run/berth/docker.sock"
+//!   "docker-address": "/run/berth/docker.sock",
+//!   "cri-address": "/run/berth/cri.sock"
 //! }
 //! ```
 //!
@@ -109,6 +110,10 @@ pub struct DaemonConfig {
     /// dir; `""` turns it off); `berthd --docker-address` overrides it.
     #[serde(default)]
     pub docker_address: Option<PathBuf>,
+    /// The Kubernetes CRI socket (default `cri.sock` in the state dir;
+    /// `""` turns it off); `berthd --cri-address` overrides it.
+    #[serde(default)]
+    pub cri_address: Option<PathBuf>,
 }
 
 /// One configured OCI runtime.

@@ -6,6 +6,7 @@
 //! <state>  (--state, /run/berth)      runtime state (tmpfs)
 //! <address> (--address, /run/berth/berthd.sock)  the API socket, 0660 root:berth
 //! <docker-address> (--docker-address, <state>/docker.sock)  the Docker API socket, 0660 root:berth
+//! <cri-address> (--cri-address, <state>/cri.sock)  the Kubernetes CRI socket, 0660 root:berth
 //! ```
 //!
 //! The domain services (DESIGN.md "Inside berthd") are plain Rust types held
@@ -90,6 +91,8 @@ pub struct DaemonOptions {
     pub socket_group: Option<String>,
     /// The Docker Engine API's socket (same mode and group); none: off.
     pub docker_address: Option<PathBuf>,
+    /// The Kubernetes CRI socket (same mode and group); none: off.
+    pub cri_address: Option<PathBuf>,
     pub config: DaemonConfig,
 }
 
@@ -291,6 +294,10 @@ impl Daemon {
             Some(path) => Some(socket::bind(path, self.options.socket_group.as_deref())?),
             None => None,
         };
+        let cri_listener = match &self.options.cri_address {
+            Some(path) => Some(socket::bind(path, self.options.socket_group.as_deref())?),
+            None => None,
+        };
         tracing::info!(address = %address.display(), pid = std::process::id(), "berthd serving");
         self.containers.recover().await?;
         // Our nftables table anew: bridges' rules and running containers' ports.
@@ -320,6 +327,16 @@ impl Daemon {
             tracing::info!(address = ?daemon.options.docker_address, "serving the Docker API");
             tokio::spawn(crate::docker_api::server::serve(api, listener))
         });
+        let cri = cri_listener.map(|listener| {
+            tracing::info!(address = ?daemon.options.cri_address, "serving the Kubernetes CRI");
+            tokio::spawn(crate::cri::server::serve(
+                crate::cri::server::CriDomains {
+                    images: daemon.images.clone(),
+                    system: system.clone(),
+                },
+                listener,
+            ))
+        });
         // Each adapter holds the domain services it serves, not the daemon.
         let result = tonic::transport::Server::builder()
             .initial_stream_window_size(berth_proto::STREAM_WINDOW)
@@ -345,6 +362,12 @@ impl Daemon {
             task.abort();
         }
         if let Some(path) = &daemon.options.docker_address {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(task) = cri {
+            task.abort();
+        }
+        if let Some(path) = &daemon.options.cri_address {
             let _ = std::fs::remove_file(path);
         }
         tracing::info!("berthd stopped");
