@@ -376,6 +376,7 @@ fn binds_init_and_hosts_files() {
         &Default::default(),
         None,
         &["db:10.1.2.3".into()],
+        &[],
         &Default::default(),
     )
     .unwrap();

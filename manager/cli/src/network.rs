@@ -104,6 +104,12 @@ pub struct ConnectArgs {
     /// IPv4 address (e.g., 172.30.100.104).
     #[arg(long)]
     pub ip: Option<String>,
+    /// Add link to another container (NAME[:ALIAS]).
+    #[arg(long)]
+    pub link: Vec<String>,
+    /// Add a link-local address for the container.
+    #[arg(long = "link-local-ip")]
+    pub link_local_ip: Vec<String>,
     pub network: String,
     pub container: String,
 }
@@ -141,6 +147,7 @@ pub async fn dispatch(ctx: &Context, command: NetworkCommand) -> Result<i32, Cli
         NetworkCommand::Rm(a) => rm(ctx, a).await,
         NetworkCommand::Prune(a) => prune(ctx, a).await,
         NetworkCommand::Connect(a) => {
+            crate::container::run::validate_links(&a.link)?;
             client(ctx)
                 .await?
                 .connect_container(pb::ConnectNetworkRequest {
@@ -148,6 +155,8 @@ pub async fn dispatch(ctx: &Context, command: NetworkCommand) -> Result<i32, Cli
                     container: a.container,
                     aliases: a.alias,
                     ip: a.ip.unwrap_or_default(),
+                    links: a.link,
+                    link_local_ips: a.link_local_ip,
                 })
                 .await?;
             Ok(0)

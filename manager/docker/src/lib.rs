@@ -7,7 +7,8 @@
 //! * flag values: [`size`] (`512m`, `--cpus 1.5`), [`blkio`] (`/dev/sda:1mb`), [`duration`] (Go's `time.Duration`:
 //!   `30s`, `1m30s`), [`timestamp`] (`--since`/`--until`, the json-file log time, `-t`),
 //!   [`env_file`] (`--env-file`), [`sysctl`] (which `--sysctl` keys are namespaced),
-//!   [`device_rule`] (`--device-cgroup-rule`);
+//!   [`device_rule`] (`--device-cgroup-rule`), [`link`] (`--link`: parsing, and the
+//!   environment and /etc/hosts names a legacy link gives);
 //! * what is printed: [`short_id`] (12 hex digits), [`humanize`] (`4.26MB`, `2 hours`);
 //! * the objects `inspect` shows: [`types`] (docker's `ContainerJSON`, `ImageInspect`,
 //!   `Volume`, `NetworkResource`, in docker's field order and JSON types);
@@ -35,6 +36,7 @@ pub mod device_rule;
 pub mod duration;
 pub mod env_file;
 pub mod humanize;
+pub mod link;
 pub mod manifest;
 pub mod reference;
 pub mod short_id;

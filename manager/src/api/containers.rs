@@ -153,6 +153,8 @@ fn container_config(mut c: pb::ContainerConfig) -> Result<ContainerConfig, Statu
         stdin_once: c.stdin_once,
         binds: c.binds,
         volumes_from: c.volumes_from,
+        links: c.links,
+        link_local_ips: c.link_local_ips,
         mounts: c.mounts,
         tmpfs: c.tmpfs,
         read_only: c.read_only,
@@ -439,6 +441,10 @@ impl Containers for ContainersApi {
         request: Request<pb::RemoveContainerRequest>,
     ) -> Result<Response<pb::RemoveContainerResponse>, Status> {
         let req = request.into_inner();
+        if req.link {
+            self.service().remove_link(&req.id).map_err(st)?;
+            return Ok(Response::new(pb::RemoveContainerResponse {}));
+        }
         self.service()
             .remove_with_volumes(&req.id, req.force, req.volumes)
             .await
@@ -708,7 +714,7 @@ impl Containers for ContainersApi {
                 let networks = self.containers.network_names(&memberships, r);
                 pb::ContainerSummary {
                     id: r.id.clone(),
-                    names: vec![format!("/{}", r.name)],
+                    names: s.names.clone(),
                     image: r.image.clone(),
                     image_id: r.image_id.clone(),
                     command: s.command.clone(),

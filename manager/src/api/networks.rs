@@ -181,6 +181,8 @@ impl Networks for NetworksApi {
             aliases: r.aliases,
             ip: (!r.ip.is_empty()).then_some(r.ip),
             mac: None,
+            links: r.links,
+            link_local_ips: r.link_local_ips,
         };
         self.containers
             .connect_network(&r.network, &r.container, &req)

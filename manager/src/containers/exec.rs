@@ -151,7 +151,7 @@ impl ContainerService {
         let config_path = bundle.join("config.json");
         if !config_path.exists() {
             // `update` drops the spec so the next start rebuilds it.
-            self.ensure_bundle(&record).await?;
+            self.ensure_bundle(&record, None).await?;
         }
         let bytes = std::fs::read(&config_path).map_err(|source| ContainerError::Io {
             op: "read",

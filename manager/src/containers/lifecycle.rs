@@ -5,6 +5,7 @@
 
 use super::config::ContainerConfig;
 use super::crash_point;
+use super::links::LinkContext;
 use super::monitor::{shutdown_shim, SHIM_EXIT_GRACE};
 use super::record::{ContainerRecord, ContainerState, ShimInfo, StartIntent, StartStep, Status};
 use super::service::{io_err, is_mounted, now_rfc3339, ContainerService, Entry};
@@ -55,6 +56,7 @@ impl ContainerService {
         let name = reservation.name.clone();
         super::joins::check_targets(self, &config.options)?;
         config.options.volumes_from_mounts = self.inherited_mounts(&config.options)?;
+        config.options.legacy_links = super::links::register(self, &config.options)?;
         super::network::check_and_allocate(self, &id, &name, &config.options).await?;
         crash_point::reached("create-allocated", &id);
         let snapshotter = self.images.snapshotter().clone();
@@ -140,8 +142,14 @@ impl ContainerService {
             super::volumes::wanted_volumes(&config.options, image_config)?,
             &rootfs,
         )?;
-        let (spec, mut warnings) =
-            self.write_spec(id, config, image_config, &bundle, volumes.mounts())?;
+        let (spec, mut warnings) = self.write_spec(
+            id,
+            config,
+            image_config,
+            &bundle,
+            volumes.mounts(),
+            &LinkContext::default(),
+        )?;
         warnings.extend(port_warnings);
         let process = spec.process.as_ref();
         let args: Vec<String> = process.map(|p| p.args.clone()).unwrap_or_default();
@@ -182,6 +190,7 @@ impl ContainerService {
         image_config: &ImageRuntimeConfig,
         bundle: &Path,
         volumes: &[VolumeMount],
+        links: &LinkContext,
     ) -> Result<(berth_oci::Spec, Vec<String>), ContainerError> {
         let rootfs = bundle.join("rootfs");
         let o = &config.options;
@@ -198,6 +207,7 @@ impl ContainerService {
                     .first()
                     .map(|(_, e)| e.address),
                 &o.extra_hosts,
+                &links.hosts,
                 &spec::hosts_files::Resolver {
                     servers: &o.dns,
                     search: &o.dns_search,
@@ -211,6 +221,7 @@ impl ContainerService {
         ctx.hosts_files = Some(hosts_files);
         ctx.volumes = self.volume_binds(volumes);
         ctx.shareable_shm = Some(self.paths.shm_dir(id));
+        ctx.link_env = links.env.clone();
         let mut spec = spec::build_spec(image_config, &config.options, &ctx)?;
         let (_, warnings) = spec::container_resources_and_warnings(o, &ctx)?;
         if let Some(h) = super::network::joined_hostname(self, o) {
@@ -249,13 +260,18 @@ impl ContainerService {
 
     /// Makes sure the bundle is there (after a reboot /run is empty): the
     /// rootfs mounted and config.json written.
+    /// Mounts the container's rootfs and writes its spec unless both are
+    /// there; with `links` (a start of a container with legacy links) the
+    /// spec is written again, as it holds the targets' current addresses.
     pub(crate) async fn ensure_bundle(
         &self,
         record: &ContainerRecord,
+        links: Option<&LinkContext>,
     ) -> Result<(), ContainerError> {
         let bundle = self.paths.bundle(&record.id);
         let rootfs = bundle.join("rootfs");
-        if bundle.join("config.json").exists() && is_mounted(&rootfs) {
+        let relink = links.is_some() && !record.config.options.legacy_links.is_empty();
+        if !relink && bundle.join("config.json").exists() && is_mounted(&rootfs) {
             return Ok(());
         }
         std::fs::create_dir_all(&rootfs).map_err(|e| io_err("create directory", &rootfs, e))?;
@@ -276,6 +292,7 @@ impl ContainerService {
             &image_config,
             &bundle,
             &record.volumes,
+            links.unwrap_or(&LinkContext::default()),
         )?;
         Ok(())
     }
@@ -333,7 +350,8 @@ impl ContainerService {
         attach: Option<AttachOptions>,
     ) -> Result<Option<super::task::OutputStream>, ContainerError> {
         let id = record.id.clone();
-        self.ensure_bundle(&record).await?;
+        let links = super::links::at_start(self, &record)?;
+        self.ensure_bundle(&record, Some(&links)).await?;
         self.volumes.container_starting(&id, &record.volumes)?;
         super::joins::join_namespaces(self, &record)?;
         if record.config.options.ipc_mode.as_deref() == Some("shareable") {

@@ -34,6 +34,7 @@ pub mod filter;
 pub mod health;
 pub mod joins;
 pub mod lifecycle;
+pub mod links;
 pub mod log_driver;
 pub mod logs;
 pub mod monitor;

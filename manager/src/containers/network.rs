@@ -47,6 +47,8 @@ pub async fn check_and_allocate(
         aliases: o.network_aliases.clone(),
         ip: o.ip.clone(),
         mac: o.mac_address.clone(),
+        links: o.links.clone(),
+        link_local_ips: o.link_local_ips.clone(),
     };
     containers
         .networks

@@ -25,6 +25,9 @@ pub struct Summary {
     pub size_rw: Option<u64>,
     /// Its health status; none without a health check.
     pub health: Option<super::health::HealthStatus>,
+    /// docker's `Names`: `/NAME`, then the `/OTHER/ALIAS` names other
+    /// containers' legacy links give it.
+    pub names: Vec<String>,
 }
 
 /// Seconds since the epoch of an RFC 3339 time (0 when empty or invalid).
@@ -118,10 +121,14 @@ impl ContainerService {
     /// The containers `ps` shows (all: stopped ones too), newest first.
     pub fn list(&self, all: bool, size: bool) -> Result<Vec<Summary>, ContainerError> {
         let mut out = Vec::new();
-        for record in self.list_records()? {
+        let records = self.list_records()?;
+        let mut link_names = super::links::link_names(&records);
+        for record in records {
             if !all && !record.state.status.is_live() {
                 continue;
             }
+            let mut names = vec![format!("/{}", record.name)];
+            names.extend(link_names.remove(&record.id).unwrap_or_default());
             let size_rw = if size {
                 self.images
                     .snapshotter()
@@ -142,6 +149,7 @@ impl ContainerService {
                 command: command_line(&record),
                 created_unix: unix_seconds(&record.created),
                 size_rw,
+                names,
                 record,
             });
         }
@@ -215,7 +223,10 @@ impl ContainerService {
             process_label: String::new(),
             app_armor_profile: String::new(),
             exec_ids: None,
-            host_config: host_config(&r),
+            host_config: HostConfig {
+                links: super::links::host_config_links(self, &r),
+                ..host_config(&r)
+            },
             graph_driver: self.graph_driver(&r),
             size_rw: None,
             size_root_fs: None,

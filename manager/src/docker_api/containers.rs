@@ -67,7 +67,7 @@ pub async fn list(api: &DockerApi, req: &ApiRequest) -> Reply {
                 .collect();
             let mut row = json!({
                 "Id": r.id,
-                "Names": [format!("/{}", r.name)],
+                "Names": s.names,
                 "Image": r.image,
                 "ImageID": r.image_id,
                 "Command": s.command,
@@ -214,7 +214,8 @@ pub async fn wait(api: &DockerApi, id: &str, req: &ApiRequest) -> Reply {
 /// `DELETE /containers/{id}?force=&v=`.
 pub async fn remove(api: &DockerApi, id: &str, req: &ApiRequest) -> Reply {
     if req.query.bool("link") {
-        return Err(ApiError::not_implemented("removing a legacy link (link=1)"));
+        api.containers.remove_link(id)?;
+        return empty(StatusCode::NO_CONTENT);
     }
     api.containers
         .remove_with_volumes(id, req.query.bool("force"), req.query.bool("v"))

@@ -7,7 +7,7 @@
 //!
 //! Unknown fields are ignored (as docker does); a value of the wrong type
 //! is a 400 naming its field (`HostConfig.Memory`). What docker accepts
-//! and Berth has no feature for (`Links`, device requests) is refused with `not implemented`.
+//! and Berth has no feature for (device requests) is refused with `not implemented`.
 
 use super::error::ApiError;
 use crate::containers::config::{ContainerConfig, LogConfig, RestartPolicy};
@@ -43,6 +43,8 @@ pub struct EndpointIpam {
     pub ipv4_address: String,
     #[serde(rename = "IPv6Address")]
     pub ipv6_address: String,
+    #[serde(rename = "LinkLocalIPs")]
+    pub link_local_ips: Option<Vec<String>>,
 }
 
 /// Deserialises `value` as `T`; a wrong type is a 400 naming the field's
@@ -161,9 +163,6 @@ pub fn container_config(
     n: NetworkingConfig,
 ) -> Result<ContainerConfig, ApiError> {
     let unsupported = |what: &str| Err(ApiError::not_implemented(what.to_string()));
-    if h.links.as_ref().is_some_and(|l| !l.is_empty()) {
-        return unsupported("HostConfig.Links (legacy container links; use a user network)");
-    }
     if !h.volume_driver.is_empty() && h.volume_driver != "local" {
         return unsupported("HostConfig.VolumeDriver other than local");
     }
@@ -182,9 +181,12 @@ pub fn container_config(
         })
         .and_then(|(_, e)| e)
         .unwrap_or_default();
-    if endpoint.links.as_ref().is_some_and(|l| !l.is_empty()) {
-        return unsupported("NetworkingConfig endpoint Links");
-    }
+    // docker's CLI sends its links in both places on a user network: the
+    // endpoint's are the DNS names, HostConfig's the legacy links.
+    let links = match (&network, endpoint.links.clone()) {
+        (NetworkMode::Named(_), Some(l)) if !l.is_empty() => l,
+        _ => h.links.clone().unwrap_or_default(),
+    };
     let health = c.healthcheck.clone().unwrap_or_default();
     let healthcheck = HealthConfig::from_request(
         health.test.unwrap_or_default(),
@@ -281,7 +283,13 @@ pub fn container_config(
         extra_hosts: h.extra_hosts.unwrap_or_default(),
         dns: h.dns.unwrap_or_default(),
         network_aliases: endpoint.aliases.unwrap_or_default(),
+        link_local_ips: endpoint
+            .ipam_config
+            .as_ref()
+            .and_then(|i| i.link_local_ips.clone())
+            .unwrap_or_default(),
         ip: endpoint.ipam_config.and_then(|i| non_empty(i.ipv4_address)),
+        links,
         mac_address: non_empty(c.mac_address),
         cpu_period: positive(h.cpu_period),
         cpu_quota: positive(h.cpu_quota),
@@ -391,7 +399,7 @@ mod tests {
             .starts_with("invalid JSON body: "));
         assert!(err(b"").message.contains("empty body"));
         let (c, h, n) = parse_body(br#"{"Image":"x","HostConfig":{"Links":["a:b"]}}"#).unwrap();
-        assert_eq!(container_config(c, h, n).unwrap_err().status.as_u16(), 501);
+        assert_eq!(container_config(c, h, n).unwrap().options.links, ["a:b"]);
         let (c, h, n) = parse_body(
             br#"{"Image":"x","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#,
         )

@@ -166,13 +166,13 @@ pub async fn connect(api: &DockerApi, id: &str, mut req: ApiRequest) -> Reply {
     }
     let body: Body = body_as(&req.body().await?)?;
     let endpoint = body.endpoint_config.unwrap_or_default();
+    let ipam = endpoint.ipam_config.unwrap_or_default();
     let request = EndpointRequest {
         aliases: endpoint.aliases.unwrap_or_default(),
-        ip: endpoint
-            .ipam_config
-            .map(|i| i.ipv4_address)
-            .filter(|ip| !ip.is_empty()),
+        ip: Some(ipam.ipv4_address).filter(|ip| !ip.is_empty()),
         mac: None,
+        links: endpoint.links.unwrap_or_default(),
+        link_local_ips: ipam.link_local_ips.unwrap_or_default(),
     };
     api.containers
         .connect_network(id, &body.container, &request)

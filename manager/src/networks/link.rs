@@ -171,6 +171,9 @@ pub struct VethPlan {
     /// Whether the container's default route goes through this one (its
     /// first network only).
     pub default_route: bool,
+    /// `--link-local-ip` addresses, added with docker's link-local
+    /// prefixes (/16 for IPv4, /64 for IPv6).
+    pub link_local: Vec<IpAddr>,
 }
 
 /// Creates the veth pair of `plan` and configures the container's end.
@@ -243,6 +246,15 @@ async fn configure(plan: &VethPlan) -> Result<(), LinkError> {
         .execute()
         .await
         .map_err(|e| nl_err("add address in container to", name, e))?;
+    for address in &plan.link_local {
+        let prefix = if address.is_ipv4() { 16 } else { 64 };
+        handle
+            .address()
+            .add(index, *address, prefix)
+            .execute()
+            .await
+            .map_err(|e| nl_err("add link-local address in container to", name, e))?;
+    }
     handle
         .link()
         .set(LinkUnspec::new_with_index(index).up().build())

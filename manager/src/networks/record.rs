@@ -44,6 +44,17 @@ pub struct Endpoint {
     /// The name of the interface inside the container (`eth0`, `eth1` ...).
     #[serde(default)]
     pub interface: String,
+    /// Whether `address` was asked for (`--ip`: inspect's
+    /// `IPAMConfig.IPv4Address`).
+    #[serde(default)]
+    pub requested_address: bool,
+    /// `--link NAME[:ALIAS]` as given (user networks: DNS names for this
+    /// container alone).
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// `--link-local-ip` addresses on the interface.
+    #[serde(default)]
+    pub link_local: Vec<std::net::IpAddr>,
 }
 
 impl Endpoint {

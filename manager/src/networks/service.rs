@@ -30,7 +30,7 @@ use super::{Member, Members, NetworkMode};
 use crate::events::{Event, EventBus};
 use berth_store::metadata::{Collection, MetadataError, MetadataStore};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -75,6 +75,13 @@ pub struct EndpointRequest {
     pub aliases: Vec<String>,
     pub ip: Option<String>,
     pub mac: Option<String>,
+    /// `--link NAME[:ALIAS]` on a user network: names the embedded DNS
+    /// server answers for this container alone (docker keeps them as the
+    /// endpoint's `Links`). Ignored on the default bridge, as docker's.
+    pub links: Vec<String>,
+    /// `--link-local-ip`: more addresses on the interface (user networks
+    /// only; docker ignores them on the default bridge).
+    pub link_local_ips: Vec<String>,
 }
 
 /// The networks service.
@@ -524,6 +531,14 @@ impl NetworkService {
             })?,
             None => ipam::mac_for(address),
         };
+        let (links, link_local) = if network.default {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                req.links.clone(),
+                link_local_addresses(&req.link_local_ips)?,
+            )
+        };
         let endpoint = Endpoint {
             endpoint_id: crate::ids::new_id(),
             container_name: name.to_string(),
@@ -532,6 +547,9 @@ impl NetworkService {
             mac: ipam::format_mac(&mac),
             attached: false,
             interface,
+            requested_address: req.ip.is_some(),
+            links,
+            link_local,
         };
         network.endpoints.insert(id.to_string(), endpoint.clone());
         Ok(endpoint)
@@ -616,6 +634,7 @@ impl NetworkService {
                 prefix: network.subnet.prefix(),
                 gateway: network.gateway,
                 default_route: ep.interface == "eth0",
+                link_local: ep.link_local.clone(),
             };
             // A bridge deleted behind berthd's back is made again.
             let made = async {
@@ -660,6 +679,7 @@ impl NetworkService {
             id,
             &ep.container_name,
             &ep.aliases,
+            &ep.links,
             ep.address,
             &ep.interface,
         );
@@ -811,6 +831,7 @@ impl NetworkService {
                 prefix: record.subnet.prefix(),
                 gateway: record.gateway,
                 default_route: ep.interface == "eth0",
+                link_local: ep.link_local.clone(),
             };
             link::ensure_bridge(&record.bridge, record.gateway, record.subnet.prefix()).await?;
             link::attach_veth(&plan)
@@ -964,6 +985,42 @@ impl From<MetadataError> for NetworkError {
     fn from(e: MetadataError) -> NetworkError {
         NetworkError::Metadata(Box::new(e))
     }
+}
+
+/// `--link-local-ip` values: each an IP address (docker's words for any
+/// that is not, listed together), and each link-local unicast (libnetwork's
+/// check, made at start by docker and at create here, so that a container
+/// that could never start is not made).
+fn link_local_addresses(values: &[String]) -> Result<Vec<IpAddr>, NetworkError> {
+    let parsed: Vec<Option<IpAddr>> = values.iter().map(|v| v.parse().ok()).collect();
+    let invalid: Vec<&str> = values
+        .iter()
+        .zip(&parsed)
+        .filter(|(_, p)| p.is_none())
+        .map(|(v, _)| v.as_str())
+        .collect();
+    if !invalid.is_empty() {
+        return Err(NetworkError::InvalidArgument(format!(
+            "Invalid link-local IP address: [{}]",
+            invalid.join(" ")
+        )));
+    }
+    let mut out: Vec<IpAddr> = Vec::new();
+    for address in parsed.into_iter().flatten() {
+        let link_local = match address {
+            IpAddr::V4(a) => a.is_link_local(),
+            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+        };
+        if !link_local {
+            return Err(NetworkError::InvalidArgument(format!(
+                "invalid link local IP address: {address}"
+            )));
+        }
+        if !out.contains(&address) {
+            out.push(address);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

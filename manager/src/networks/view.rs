@@ -2,7 +2,7 @@
 //! filters, and a container's `NetworkSettings`.
 
 use super::record::{Endpoint, NetworkRecord};
-use berth_docker::types::container::EndpointSettings;
+use berth_docker::types::container::{EndpointIpamConfig, EndpointSettings};
 use berth_docker::types::network::{
     ConfigReference, EndpointResource, Ipam, IpamConfig, NetworkResource,
 };
@@ -61,9 +61,20 @@ pub fn inspect(n: &NetworkRecord, names: &BTreeMap<String, String>) -> NetworkRe
 /// One entry of a container's `NetworkSettings.Networks`.
 pub fn endpoint_settings(n: &NetworkRecord, ep: &Endpoint) -> EndpointSettings {
     let attached = |s: String| if ep.attached { s } else { String::new() };
+    let ipam_config =
+        (ep.requested_address || !ep.link_local.is_empty()).then(|| EndpointIpamConfig {
+            ipv4_address: if ep.requested_address {
+                ep.address.to_string()
+            } else {
+                String::new()
+            },
+            ipv6_address: String::new(),
+            link_local_ips: (!ep.link_local.is_empty())
+                .then(|| ep.link_local.iter().map(|a| a.to_string()).collect()),
+        });
     EndpointSettings {
-        ipam_config: None,
-        links: None,
+        ipam_config,
+        links: (!ep.links.is_empty()).then(|| ep.links.clone()),
         aliases: (!ep.aliases.is_empty()).then(|| ep.aliases.clone()),
         network_id: n.id.clone(),
         endpoint_id: attached(ep.endpoint_id.clone()),

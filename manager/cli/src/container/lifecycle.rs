@@ -71,6 +71,9 @@ pub struct RmArgs {
     /// Remove anonymous volumes associated with the container.
     #[arg(short = 'v', long)]
     pub volumes: bool,
+    /// Remove the specified link (/CONTAINER/ALIAS), not the container.
+    #[arg(short = 'l', long)]
+    pub link: bool,
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
@@ -298,6 +301,7 @@ pub async fn rm(ctx: &Context, a: RmArgs) -> Result<i32, CliError> {
                 id,
                 force: a.force,
                 volumes: a.volumes,
+                link: a.link,
             })
             .await?;
             Ok(())

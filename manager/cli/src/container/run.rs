@@ -284,10 +284,10 @@ pub struct ContainerFlags {
     /// IPv6 address: not implemented (Berth's networks are IPv4).
     #[arg(long)]
     pub ip6: Option<String>,
-    /// Add link to another container: not implemented (user networks resolve names).
+    /// Add link to another container (NAME[:ALIAS]).
     #[arg(long)]
     pub link: Vec<String>,
-    /// Container IPv4/IPv6 link-local addresses: not implemented.
+    /// Container IPv4/IPv6 link-local addresses.
     #[arg(long = "link-local-ip")]
     pub link_local_ip: Vec<String>,
     /// Storage driver options for the container: not available on overlay without xfs quotas.
@@ -529,6 +529,16 @@ impl Drop for CidFile {
     }
 }
 
+/// `--link` values, checked as docker's CLI parses them (`opts.ParseLink`).
+pub fn validate_links(links: &[String]) -> Result<(), CliError> {
+    for v in links {
+        berth_docker::link::parse_link(v).map_err(|e| {
+            CliError::FlagValue(format!("invalid argument \"{v}\" for \"--link\" flag: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
 /// The flags docker has and Berth cannot honour here: each fails with one
 /// line saying why, before anything is created (never silently ignored).
 fn not_available(flags: &ContainerFlags) -> Result<(), CliError> {
@@ -536,13 +546,15 @@ fn not_available(flags: &ContainerFlags) -> Result<(), CliError> {
     if flags.ip6.is_some() {
         return missing("--ip6 (Berth's networks are IPv4 only)");
     }
-    if !flags.link.is_empty() {
-        return missing(
-            "--link (legacy links; containers on a user network reach each other by name)",
-        );
-    }
-    if !flags.link_local_ip.is_empty() {
-        return missing("--link-local-ip");
+    validate_links(&flags.link)?;
+    let network = flags.network.as_deref().unwrap_or("default");
+    if !flags.link.is_empty()
+        && (network == "host" || network == "none" || network.starts_with("container:"))
+    {
+        // docker's CLI refuses these before asking its daemon.
+        return Err(CliError::Usage(
+            "links are only supported for user-defined networks".into(),
+        ));
     }
     if !flags.storage_opt.is_empty() {
         // docker 20.10's words for overlay2 without xfs project quotas,
@@ -798,6 +810,8 @@ pub fn build_config(
         shm_size,
         group_add: flags.group_add.clone(),
         volumes_from: flags.volumes_from.clone(),
+        links: flags.link.clone(),
+        link_local_ips: flags.link_local_ip.clone(),
         platform: flags.platform.clone().unwrap_or_default(),
         restart_policy: restart,
         restart_max_retries: retries,

@@ -2,7 +2,7 @@
 //! (daemon `CreateDaemonEnvironment` + `ReplaceOrAppendEnvValues`):
 //!
 //! 1. `PATH` (a default if the image sets none), `HOSTNAME=<hostname>`,
-//!    `TERM=xterm` with `-t`;
+//!    `TERM=xterm` with `-t`, the variables of legacy links;
 //! 2. the image's `Env`, replacing an entry with the same key in place;
 //! 3. the user's `-e`/`--env-file`, likewise; a bare `KEY` (no `=`) removes
 //!    `KEY`, as docker's daemon treats it (its CLI resolves `-e KEY` from its
@@ -62,6 +62,7 @@ pub fn container_env(
     user_env: &[String],
     hostname: &str,
     tty: bool,
+    link_env: &[String],
 ) -> Vec<String> {
     let mut env = vec![
         format!("PATH={DEFAULT_PATH}"),
@@ -70,6 +71,7 @@ pub fn container_env(
     if tty {
         env.push("TERM=xterm".to_string());
     }
+    env.extend(link_env.iter().cloned());
     replace_or_append(&mut env, image_env);
     replace_or_append(&mut env, user_env);
     env
@@ -95,6 +97,7 @@ mod tests {
             &s(&["A=user", "C=user", "B", "HOSTNAME=mine"]),
             "abc123",
             true,
+            &s(&["L_PORT=tcp://10.0.0.2:80", "A=link"]),
         );
         assert_eq!(
             env,
@@ -102,11 +105,12 @@ mod tests {
                 "PATH=/img/bin",
                 "HOSTNAME=mine",
                 "TERM=xterm",
+                "L_PORT=tcp://10.0.0.2:80",
                 "A=user",
                 "C=user"
             ])
         );
-        let env = container_env(&[], &[], "h", false);
+        let env = container_env(&[], &[], "h", false, &[]);
         assert_eq!(env, s(&[&format!("PATH={DEFAULT_PATH}"), "HOSTNAME=h"]));
         assert!(has_key(&env, "PATH"));
         assert!(!has_key(&env, "HOME"));

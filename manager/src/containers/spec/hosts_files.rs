@@ -123,6 +123,7 @@ pub fn parse_extra_host(spec: &str) -> Result<(String, std::net::IpAddr), SpecEr
 impl HostsFiles {
     /// Writes the three files into `dir` (which must exist) and returns
     /// their paths; `address` is the container's on its first network.
+    #[allow(clippy::too_many_arguments)]
     pub fn write(
         dir: &Path,
         hostname: &str,
@@ -130,6 +131,7 @@ impl HostsFiles {
         network: &NetworkMode,
         address: Option<std::net::Ipv4Addr>,
         extra_hosts: &[String],
+        link_lines: &[String],
         resolver: &Resolver,
     ) -> Result<HostsFiles, SpecError> {
         let dns = resolver.servers;
@@ -142,22 +144,30 @@ impl HostsFiles {
             hosts: dir.join("hosts"),
             resolv_conf: dir.join("resolv.conf"),
         };
+        // docker's order: the defaults, `--add-host` lines, links' lines,
+        // then the container's own (libnetwork builds the file from the
+        // extra hosts and appends the sandbox's own entry).
         let mut hosts = match network {
             NetworkMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-            _ => {
-                let fqdn = match domainname {
-                    Some(d) if !d.is_empty() => format!("{hostname}.{d} {hostname}"),
-                    _ => hostname.to_string(),
-                };
-                let own = address.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string());
-                format!("{LOOPBACK_HOSTS}{own}\t{fqdn}\n")
-            }
+            _ => LOOPBACK_HOSTS.to_string(),
         };
         if !hosts.is_empty() && !hosts.ends_with('\n') {
             hosts.push('\n');
         }
         for (name, ip) in extra {
             hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+        for line in link_lines {
+            hosts.push_str(line);
+            hosts.push('\n');
+        }
+        if *network != NetworkMode::Host {
+            let fqdn = match domainname {
+                Some(d) if !d.is_empty() => format!("{hostname}.{d} {hostname}"),
+                _ => hostname.to_string(),
+            };
+            let own = address.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string());
+            hosts.push_str(&format!("{own}\t{fqdn}\n"));
         }
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let resolv = match network {
@@ -239,14 +249,20 @@ mod tests {
             &NetworkMode::None,
             None,
             &["db:10.0.0.2".into()],
+            &["10.0.0.3\tal 0123456789ab c1".into()],
             &Resolver::default(),
         )
         .unwrap();
         assert_eq!(std::fs::read_to_string(&f.hostname).unwrap(), "abc\n");
         let hosts = std::fs::read_to_string(&f.hosts).unwrap();
         assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"));
-        assert!(hosts.contains("127.0.1.1\tabc.example.org abc\n"));
-        assert!(hosts.ends_with("10.0.0.2\tdb\n"));
+        // docker's order: --add-host, links, the container's own line.
+        assert!(
+            hosts.ends_with(
+                "ff02::2\tip6-allrouters\n10.0.0.2\tdb\n10.0.0.3\tal 0123456789ab c1\n127.0.1.1\tabc.example.org abc\n"
+            ),
+            "{hosts}"
+        );
         assert!(f.resolv_conf.exists());
         let m = f.mounts(true);
         assert_eq!(m[1].destination, "/etc/hosts");
@@ -258,6 +274,7 @@ mod tests {
             &NetworkMode::None,
             None,
             &["x".into()],
+            &[],
             &Resolver::default()
         )
         .is_err());
@@ -268,6 +285,7 @@ mod tests {
             None,
             &NetworkMode::Named("front".into()),
             Some("172.20.0.2".parse().unwrap()),
+            &[],
             &[],
             &Resolver::servers(&["192.0.2.1".into()]),
         )

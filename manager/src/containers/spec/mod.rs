@@ -257,6 +257,13 @@ pub struct ContainerOptions {
     /// volumes by name and its binds, less those at a path one of this
     /// container's own mounts takes. Mounted after `binds`.
     pub volumes_from_mounts: Vec<String>,
+    /// `--link NAME[:ALIAS]` as given (see `containers::links`).
+    pub links: Vec<String>,
+    /// What `links` resolved to at create on the default bridge: targets by
+    /// id (`rm --link` removes entries).
+    pub legacy_links: Vec<crate::containers::links::LegacyLink>,
+    /// `--link-local-ip`: more addresses on the first network's interface.
+    pub link_local_ips: Vec<String>,
 }
 
 /// Whether the container's own `-v`, `--mount` or `--tmpfs` options mount
@@ -307,6 +314,9 @@ pub struct SpecContext<'a> {
     /// The host directory an `--ipc shareable` container's /dev/shm is
     /// bound from (`containers::shm`).
     pub shareable_shm: Option<std::path::PathBuf>,
+    /// The variables of the container's legacy links (`containers::links`),
+    /// set before the image's and its own, which override them.
+    pub link_env: Vec<String>,
 }
 
 impl<'a> SpecContext<'a> {
@@ -327,6 +337,7 @@ impl<'a> SpecContext<'a> {
             host_resources: resources::HostResources::detect(cgroup_v2),
             cdi_spec_dirs: cdi::DEFAULT_SPEC_DIRS.iter().map(Into::into).collect(),
             shareable_shm: None,
+            link_env: Vec::new(),
         }
     }
 }
@@ -644,7 +655,7 @@ pub fn build_spec(
         .unwrap_or("");
     let exec_user = user::resolve_user(ctx.rootfs, user_spec, &opts.group_add)?;
 
-    let mut env = env::container_env(&image.env, &opts.env, &hostname, opts.tty);
+    let mut env = env::container_env(&image.env, &opts.env, &hostname, opts.tty, &ctx.link_env);
     // runc fills HOME at exec time; putting it in the spec gives the same
     // environment under any runtime.
     if !env::has_key(&env, "HOME") {

@@ -57,6 +57,7 @@ fn ctx(root: &Rootfs) -> SpecContext<'_> {
             mems: "0".into(),
         },
         cdi_spec_dirs: Vec::new(),
+        link_env: Vec::new(),
         shareable_shm: None,
     }
 }
@@ -518,6 +519,7 @@ fn hosts_files_are_bound() {
             None,
             &NetworkMode::None,
             None,
+            &[],
             &[],
             &hosts_files::Resolver::default(),
         )

@@ -24,6 +24,10 @@ struct Entry {
     address: Ipv4Addr,
     /// Its interface there (`eth0` first): the order of its networks.
     interface: String,
+    /// Its `--link`s on this network: lower-cased alias -> lower-cased
+    /// target name, answered for this container alone (libnetwork's
+    /// endpoint aliases).
+    links: Vec<(String, String)>,
 }
 
 /// The names of one network.
@@ -85,8 +89,9 @@ pub fn names_of(container_id: &str, name: &str, aliases: &[String]) -> Vec<Strin
 }
 
 impl NameTable {
-    /// Container `container` (named `name`, with `aliases`) is on network
-    /// `network` (id; named `network_name`) at `address`, on `interface`.
+    /// Container `container` (named `name`, with `aliases`, and `links`
+    /// as `--link` gives them) is on network `network` (id; named
+    /// `network_name`) at `address`, on `interface`.
     #[allow(clippy::too_many_arguments)]
     pub fn join(
         &self,
@@ -95,9 +100,15 @@ impl NameTable {
         container: &str,
         name: &str,
         aliases: &[String],
+        links: &[String],
         address: Ipv4Addr,
         interface: &str,
     ) {
+        let links = links
+            .iter()
+            .filter_map(|l| berth_docker::link::parse_link(l).ok())
+            .map(|(target, alias)| (alias.to_ascii_lowercase(), target.to_ascii_lowercase()))
+            .collect();
         let mut all = self.networks.write().unwrap_or_else(|e| e.into_inner());
         let n = all.entry(network.to_string()).or_default();
         n.name = network_name.to_ascii_lowercase();
@@ -108,6 +119,7 @@ impl NameTable {
                 name: name.to_string(),
                 address,
                 interface: interface.to_string(),
+                links,
             },
         );
     }
@@ -157,9 +169,11 @@ impl NameTable {
         found.into_iter().map(|(_, id)| id.clone()).collect()
     }
 
-    /// The addresses `name` has for a container on `networks` (ids, its
-    /// first network first); empty when the name is not ours.
-    pub fn resolve(&self, networks: &[String], name: &str) -> Vec<Ipv4Addr> {
+    /// The addresses `name` has for container `asking` on `networks` (ids,
+    /// its first network first); empty when the name is not ours. As
+    /// libnetwork's `ResolveName`, each form of the name is tried first as
+    /// one of the asking container's link aliases, then as a name.
+    pub fn resolve(&self, asking: &str, networks: &[String], name: &str) -> Vec<Ipv4Addr> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let all = self.networks.read().unwrap_or_else(|e| e.into_inner());
         // (name, network name or "" for all of them), docker's order.
@@ -169,16 +183,36 @@ impl NameTable {
             tries.push((&name[..i], &name[i + 1..]));
             cut = &name[..i];
         }
-        for (wanted, network_name) in tries {
+        let lookup = |wanted: &str, network_name: &str, via_link: bool| {
             for id in networks {
                 let Some(n) = all.get(id) else { continue };
                 if !network_name.is_empty() && n.name != network_name {
                     continue;
                 }
+                let wanted = if via_link {
+                    let Some(me) = n.by_container.get(asking) else {
+                        continue;
+                    };
+                    match me.links.iter().find(|(alias, _)| alias == wanted) {
+                        Some((_, target)) => target.as_str(),
+                        None => continue,
+                    }
+                } else {
+                    wanted
+                };
                 if let Some(list) = n.by_name.get(wanted) {
                     if !list.is_empty() {
                         return list.iter().map(|(_, a)| *a).collect();
                     }
+                }
+            }
+            Vec::new()
+        };
+        for (wanted, network_name) in tries {
+            for via_link in [true, false] {
+                let found = lookup(wanted, network_name, via_link);
+                if !found.is_empty() {
+                    return found;
                 }
             }
         }
@@ -212,6 +246,7 @@ mod tests {
             C1,
             "Web",
             &["www".into()],
+            &["db:base".into()],
             "172.20.0.2".parse().unwrap(),
             "eth0",
         );
@@ -220,6 +255,7 @@ mod tests {
             "back.end",
             C2,
             "db",
+            &[],
             &[],
             "172.21.0.2".parse().unwrap(),
             "eth0",
@@ -232,17 +268,31 @@ mod tests {
         let t = table();
         let n1 = vec!["n1".to_string()];
         let a: Ipv4Addr = "172.20.0.2".parse().unwrap();
-        assert_eq!(t.resolve(&n1, "web"), [a]);
-        assert_eq!(t.resolve(&n1, "WWW."), [a]);
-        assert_eq!(t.resolve(&n1, "0123456789ab"), [a]);
-        assert_eq!(t.resolve(&n1, "web.front"), [a]);
-        assert!(t.resolve(&n1, "web.back.end").is_empty());
+        assert_eq!(t.resolve(C1, &n1, "web"), [a]);
+        assert_eq!(t.resolve(C1, &n1, "WWW."), [a]);
+        assert_eq!(t.resolve(C1, &n1, "0123456789ab"), [a]);
+        assert_eq!(t.resolve(C1, &n1, "web.front"), [a]);
+        assert!(t.resolve(C1, &n1, "web.back.end").is_empty());
         // Another network's names are not seen.
-        assert!(t.resolve(&n1, "db").is_empty());
+        assert!(t.resolve(C1, &n1, "db").is_empty());
         let both = vec!["n1".to_string(), "n2".to_string()];
-        assert_eq!(t.resolve(&both, "db.back.end").len(), 1);
+        assert_eq!(t.resolve(C1, &both, "db.back.end").len(), 1);
         assert_eq!(t.reverse(&n1, a).as_deref(), Some("Web.front"));
         assert_eq!(t.reverse(&n1, "172.21.0.2".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn link_aliases_answer_for_the_linking_container_alone() {
+        let t = table();
+        let db: Ipv4Addr = "172.20.0.9".parse().unwrap();
+        t.join("n1", "front", C2, "DB", &[], &[], db, "eth1");
+        let n1 = vec!["n1".to_string()];
+        assert_eq!(t.resolve(C1, &n1, "base"), [db]);
+        assert_eq!(t.resolve(C1, &n1, "BASE.front."), [db]);
+        assert!(t.resolve(C2, &n1, "base").is_empty());
+        // A link whose target is not on the network answers nothing.
+        t.leave("n1", C2);
+        assert!(t.resolve(C1, &n1, "base").is_empty());
     }
 
     #[test]
@@ -255,22 +305,23 @@ mod tests {
             C2,
             "api",
             &["www".into()],
+            &[],
             "172.20.0.3".parse().unwrap(),
             "eth1",
         );
         assert_eq!(t.networks_of(C2), ["n2", "n1"]);
-        assert_eq!(t.resolve(&n1, "www").len(), 2);
+        assert_eq!(t.resolve(C1, &n1, "www").len(), 2);
         t.leave("n1", C1);
         assert_eq!(
-            t.resolve(&n1, "www"),
+            t.resolve(C1, &n1, "www"),
             ["172.20.0.3".parse::<Ipv4Addr>().unwrap()]
         );
-        assert!(t.resolve(&n1, "web").is_empty());
+        assert!(t.resolve(C1, &n1, "web").is_empty());
         assert!(!t.contains("n1", C1) && t.contains("n1", C2));
         t.rename(C2, "api", "svc");
-        assert!(t.resolve(&n1, "api").is_empty());
-        assert_eq!(t.resolve(&n1, "svc").len(), 1);
+        assert!(t.resolve(C1, &n1, "api").is_empty());
+        assert_eq!(t.resolve(C1, &n1, "svc").len(), 1);
         t.leave("n1", C2);
-        assert!(t.resolve(&n1, "www").is_empty());
+        assert!(t.resolve(C1, &n1, "www").is_empty());
     }
 }

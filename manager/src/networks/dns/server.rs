@@ -288,13 +288,15 @@ pub fn local_answer(
     let reply = |answers: &[Answer]| Some(wire::local_reply(q, answers, max_size, tcp));
     match q.question.qtype {
         wire::TYPE_A => {
-            let found = names.resolve(&networks, name);
+            let found = names.resolve(container, &networks, name);
             if !found.is_empty() {
                 let answers: Vec<Answer> = found.into_iter().map(Answer::A).collect();
                 return reply(&answers);
             }
         }
-        wire::TYPE_AAAA | wire::TYPE_MX if !names.resolve(&networks, name).is_empty() => {
+        wire::TYPE_AAAA | wire::TYPE_MX
+            if !names.resolve(container, &networks, name).is_empty() =>
+        {
             return reply(&[]);
         }
         wire::TYPE_PTR => {
@@ -459,6 +461,7 @@ mod tests {
             &c1,
             "web",
             &[],
+            &[],
             Ipv4Addr::new(172, 20, 0, 2),
             "eth0",
         );
@@ -467,6 +470,7 @@ mod tests {
             "net1",
             &c2,
             "db",
+            &[],
             &[],
             Ipv4Addr::new(172, 20, 0, 3),
             "eth0",
