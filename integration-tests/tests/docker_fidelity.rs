@@ -604,6 +604,54 @@ fn system_df_matches_docker() {
         columns(&b),
         "system df --format:\n{d}\n---\n{b}"
     );
+    // -v with a template: one execution over the whole usage, rows
+    // untruncated; the same sections and row keys as docker's.
+    let (d, b) = p.both_ok(&["system", "df", "-v", "--format", "{{json .}}"]);
+    let shape = |text: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let mut out = Vec::new();
+        for section in ["Images", "Containers", "Volumes", "BuildCache"] {
+            let rows = v[section].as_array().expect("a list per section");
+            let keys: Vec<String> = rows
+                .first()
+                .and_then(Value::as_object)
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            out.push(format!("{section}: {} rows, keys {keys:?}", rows.len()));
+            if let Some(id) = rows.first().and_then(|r| r["ID"].as_str()) {
+                out.push(format!("{section} full id: {}", id.len() >= 64));
+            }
+        }
+        out
+    };
+    assert_eq!(
+        shape(&d),
+        shape(&b),
+        "system df -v {{{{json .}}}}:\n{d}\n---\n{b}"
+    );
+    let keys = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split(':').next().unwrap_or("").to_string())
+            .collect()
+    };
+    let (d, b) = p.both_ok(&["system", "df", "-v", "--format", "raw"]);
+    assert_eq!(
+        keys(&d),
+        keys(&b),
+        "system df -v --format raw:\n{d}\n---\n{b}"
+    );
+    let (d, b) = p.both_ok(&[
+        "system",
+        "df",
+        "-v",
+        "--format",
+        "{{range .Containers}}{{.State}} {{end}}",
+    ]);
+    let mut d: Vec<&str> = d.split_whitespace().collect();
+    let mut b: Vec<&str> = b.split_whitespace().collect();
+    d.sort();
+    b.sort();
+    assert_eq!(d, b, "system df -v --format range");
 
     for docker in [true, false] {
         let run = |a: &[&str]| p.on(docker, a);

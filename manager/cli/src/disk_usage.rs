@@ -40,6 +40,37 @@ const IMAGES_TABLE: &str = "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.Crea
 const CONTAINERS_TABLE: &str = "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.LocalVolumes}}\\t{{.Size}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Names}}";
 const VOLUMES_TABLE: &str = "table {{.Name}}\\t{{.Links}}\\t{{.Size}}";
 const BUILD_CACHE_TABLE: &str = "table {{.ID}}\\t{{.CacheType}}\\t{{.Size}}\\t{{.CreatedSince}}\\t{{.LastUsedSince}}\\t{{.UsageCount}}\\t{{.Shared}}";
+/// docker 20.10's `-v --format raw` (`NewDiskUsageFormat`): each section's
+/// raw format (images with digests, containers with their size) in a range.
+const VERBOSE_RAW: &str = "{{range .Images}}type: Image
+repository: {{ .Repository }}
+tag: {{.Tag}}
+digest: {{.Digest}}
+image_id: {{.ID}}
+created_at: {{.CreatedAt}}
+virtual_size: {{.Size}}
+
+{{end -}}
+{{range .Containers}}type: Container
+container_id: {{.ID}}
+image: {{.Image}}
+command: {{.Command}}
+created_at: {{.CreatedAt}}
+state: {{- pad .State 1 0}}
+status: {{- pad .Status 1 0}}
+names: {{.Names}}
+labels: {{- pad .Labels 1 0}}
+ports: {{- pad .Ports 1 0}}
+size: {{.Size}}
+
+{{end -}}
+{{range .Volumes}}type: Volume
+name: {{.Name}}
+driver: {{.Driver}}
+
+{{end -}}
+{{range .BuildCache}}type: Build Cache
+{{end -}}";
 
 /// One image (by ID) with what `df` says of it.
 struct ImageUsage {
@@ -223,6 +254,56 @@ fn summary_rows(u: &Usage) -> Vec<Value> {
     vec![images, containers, volumes, build_cache]
 }
 
+/// `-v --format F`: docker runs one template over the whole usage (its
+/// `diskUsageContext`), `raw` being its own composite format.
+fn verbose_template(format: &str) -> Result<template::Template, CliError> {
+    let body = if format == "raw" { VERBOSE_RAW } else { format };
+    // docker/cli `preFormat`, as for the list formats.
+    let body = body
+        .trim_matches(' ')
+        .replace("\\t", "\t")
+        .replace("\\n", "\n");
+    template::parse(&body).map_err(|e| CliError::Other(e.to_string()))
+}
+
+/// The rows of `-v`'s sections; `trunc` (the tables) shortens ids and
+/// commands and hides link names, as docker's formatter does for tables.
+fn verbose_rows(u: &Usage, trunc: bool) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
+    let images = u
+        .images
+        .iter()
+        .map(|i| {
+            let mut row = image_row(&i.image, !trunc);
+            if let Value::Object(m) = &mut row {
+                // df's image rows carry no digest (docker sets none there).
+                m.insert("Digest".into(), "".into());
+                m.insert("SharedSize".into(), humanize::size(i.shared).into());
+                m.insert(
+                    "UniqueSize".into(),
+                    humanize::size(i.image.size - i.shared).into(),
+                );
+                m.insert("Containers".into(), i.containers.to_string().into());
+            }
+            row
+        })
+        .collect();
+    let containers = u.containers.iter().map(|c| ps::row(c, trunc)).collect();
+    let volumes = u.volumes.iter().map(volume_row).collect();
+    (images, containers, volumes)
+}
+
+/// docker's `diskUsageContext` of `-v --format`: the four sections' rows,
+/// untruncated (`{{json .}}` prints it whole).
+fn verbose_object(u: &Usage) -> Value {
+    let (images, containers, volumes) = verbose_rows(u, false);
+    serde_json::json!({
+        "Images": images,
+        "Containers": containers,
+        "Volumes": volumes,
+        "BuildCache": [],
+    })
+}
+
 fn render(
     format: &str,
     rows: &[Value],
@@ -236,16 +317,23 @@ fn render(
 /// `berth system df [-v]`.
 pub async fn df(ctx: &Context, a: DfArgs) -> Result<i32, CliError> {
     let format = a.format.clone().unwrap_or_default();
-    if a.verbose && !format.is_empty() && format != "table" {
-        return Err(CliError::Other(
-            "not implemented: system df --verbose with --format".into(),
-        ));
-    }
     // A template that does not parse fails before berthd is asked.
+    let verbose_template = if a.verbose && !format.is_empty() && format != "table" {
+        Some(verbose_template(&format)?)
+    } else {
+        None
+    };
     if !a.verbose {
         ListFormat::parse(&format, SUMMARY_TABLE).map_err(|e| CliError::Other(e.to_string()))?;
     }
     let usage = gather(ctx).await?;
+    if let Some(template) = verbose_template {
+        let text = template
+            .execute(&verbose_object(&usage))
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        print!("{text}");
+        return Ok(0);
+    }
     if !a.verbose {
         let headers = template::headers(&[
             ("Type", "TYPE"),
@@ -262,24 +350,7 @@ pub async fn df(ctx: &Context, a: DfArgs) -> Result<i32, CliError> {
         print!("{}", render(format, &summary_rows(&usage), &headers)?);
         return Ok(0);
     }
-    let images: Vec<Value> = usage
-        .images
-        .iter()
-        .map(|i| {
-            let mut row = image_row(&i.image, false);
-            if let Value::Object(m) = &mut row {
-                m.insert("SharedSize".into(), humanize::size(i.shared).into());
-                m.insert(
-                    "UniqueSize".into(),
-                    humanize::size(i.image.size - i.shared).into(),
-                );
-                m.insert("Containers".into(), i.containers.to_string().into());
-            }
-            row
-        })
-        .collect();
-    let containers: Vec<Value> = usage.containers.iter().map(|c| ps::row(c, true)).collect();
-    let volumes: Vec<Value> = usage.volumes.iter().map(volume_row).collect();
+    let (images, containers, volumes) = verbose_rows(&usage, true);
     let mut out = String::from("Images space usage:\n\n");
     out += &render(IMAGES_TABLE, &images, &image_headers())?;
     out += "\nContainers space usage:\n\n";

@@ -205,7 +205,6 @@ pub(crate) fn image_row(i: &pb::Image, no_trunc: bool) -> Value {
                 .flatten()
         })
         .unwrap_or_else(|| "<none>".into());
-    let size = humanize::size(i.size);
     template::row(
         [
             ("Repository", repo),
@@ -214,8 +213,9 @@ pub(crate) fn image_row(i: &pb::Image, no_trunc: bool) -> Value {
             ("ID", truncate_id(&i.id, no_trunc)),
             ("CreatedSince", humanize::ago(i.created)),
             ("CreatedAt", go_time_utc(i.created)),
-            ("Size", size.clone()),
-            ("VirtualSize", size),
+            // docker: Size with 3 significant digits, VirtualSize with 4.
+            ("Size", humanize::size3(i.size)),
+            ("VirtualSize", humanize::size(i.size)),
             ("SharedSize", "N/A".to_string()),
             ("UniqueSize", "N/A".to_string()),
             ("Containers", "N/A".to_string()),
@@ -403,7 +403,7 @@ pub async fn history(ctx: &Context, a: HistoryArgs) -> Result<i32, CliError> {
             by = by.chars().take(44).collect::<String>() + "…";
         }
         let size = if a.human {
-            humanize::size(size)
+            humanize::size3(size)
         } else {
             size.to_string()
         };

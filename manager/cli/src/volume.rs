@@ -211,9 +211,6 @@ pub fn volume_row(v: &pb::Volume) -> Value {
             ("Labels", labels_text(&v.labels)),
             ("Links", v.containers.len().to_string()),
             ("Size", size),
-            ("Availability", "N/A".to_string()),
-            ("Group", "N/A".to_string()),
-            ("Status", "N/A".to_string()),
         ]
         .into_iter()
         .collect(),
@@ -230,9 +227,6 @@ pub fn volume_headers() -> serde_json::Map<String, Value> {
         ("Labels", "LABELS"),
         ("Links", "LINKS"),
         ("Size", "SIZE"),
-        ("Availability", "AVAILABILITY"),
-        ("Group", "GROUP"),
-        ("Status", "STATUS"),
     ])
 }
 

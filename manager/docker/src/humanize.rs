@@ -10,6 +10,18 @@ pub fn size(bytes: i64) -> String {
     custom_size(bytes as f64, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"])
 }
 
+/// Decimal sizes with 3 significant digits: `1.98MB`, `24.6kB` (go-units
+/// `HumanSizeWithPrecision(size, 3)`: the SIZE columns of `images`, `ps
+/// -s`, `history` and the I/O columns of `stats`).
+pub fn size3(bytes: i64) -> String {
+    scaled(
+        bytes as f64,
+        1000.0,
+        &["B", "kB", "MB", "GB", "TB", "PB"],
+        3,
+    )
+}
+
 /// Binary sizes with up to 4 significant digits: `1.5MiB`, `7.63GiB`
 /// (go-units `BytesSize`, what `stats` prints).
 pub fn binary_size(bytes: u64) -> String {
@@ -22,20 +34,27 @@ pub fn binary_size(bytes: u64) -> String {
 
 /// go-units `CustomSize`: `value` scaled by `base` to the largest unit it
 /// reaches.
-fn custom_size(mut value: f64, base: f64, units: &[&str]) -> String {
+fn custom_size(value: f64, base: f64, units: &[&str]) -> String {
+    scaled(value, base, units, 4)
+}
+
+/// `value` scaled by `base` to the largest unit it reaches, printed with
+/// Go's `%.{precision}g` (no exponent: the value is below `base`).
+fn scaled(mut value: f64, base: f64, units: &[&str], precision: usize) -> String {
     let mut unit = 0;
     while value >= base && unit < units.len() - 1 {
         value /= base;
         unit += 1;
     }
-    // go-units uses %.4g: at most 4 significant digits, no trailing zeros.
-    let digits = if value >= 100.0 {
-        1
+    // %.Ng: at most N significant digits, no trailing zeros.
+    let integer_digits = if value >= 100.0 {
+        3
     } else if value >= 10.0 {
         2
     } else {
-        3
+        1
     };
+    let digits = precision.saturating_sub(integer_digits);
     let mut s = format!("{value:.digits$}");
     if s.contains('.') {
         while s.ends_with('0') {
@@ -103,6 +122,11 @@ mod tests {
         assert_eq!(size(4_261_000), "4.261MB");
         assert_eq!(size(1_200_000_000), "1.2GB");
         assert_eq!(size(123_456_789), "123.5MB");
+        assert_eq!(size3(0), "0B");
+        assert_eq!(size3(1_984_000), "1.98MB");
+        assert_eq!(size3(123_456_789), "123MB");
+        assert_eq!(size3(24_600), "24.6kB");
+        assert_eq!(size3(999), "999B");
     }
 
     #[test]

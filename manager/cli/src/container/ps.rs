@@ -161,9 +161,9 @@ pub fn row(c: &pb::ContainerSummary, trunc: bool) -> Value {
         .filter(|n| !trunc || !n.contains('/'))
         .collect();
     let size = {
-        let rw = humanize::size(c.size_rw);
+        let rw = humanize::size3(c.size_rw);
         if c.size_root_fs > 0 {
-            format!("{rw} (virtual {})", humanize::size(c.size_root_fs))
+            format!("{rw} (virtual {})", humanize::size3(c.size_root_fs))
         } else {
             rw
         }
@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(r["Names"], "web");
         assert_eq!(r["Command"], "\"sleep 100\"");
         assert_eq!(r["CreatedAt"], "2023-11-14 22:13:20 +0000 UTC");
-        assert_eq!(r["Size"], "12B (virtual 4.261MB)");
+        assert_eq!(r["Size"], "12B (virtual 4.26MB)");
         let r = row(&c, false);
         assert_eq!(r["ID"], "0123456789abcdef0123");
     }

@@ -92,16 +92,16 @@ fn row(previous: Option<&pb::StatsSample>, s: &pb::StatsSample, trunc: bool) -> 
         "NetIO",
         format!(
             "{} / {}",
-            humanize::size(s.net_rx_bytes as i64),
-            humanize::size(s.net_tx_bytes as i64)
+            humanize::size3(s.net_rx_bytes as i64),
+            humanize::size3(s.net_tx_bytes as i64)
         ),
     );
     fields.insert(
         "BlockIO",
         format!(
             "{} / {}",
-            humanize::size(s.block_read_bytes as i64),
-            humanize::size(s.block_write_bytes as i64)
+            humanize::size3(s.block_read_bytes as i64),
+            humanize::size3(s.block_write_bytes as i64)
         ),
     );
     fields.insert("PIDs", s.pids.to_string());
