@@ -20,7 +20,7 @@ version=$(awk '/^\[workspace.package\]/{p=1; next} /^\[/{p=0} p && /^version *=/
 arch=$(dpkg --print-architecture)
 # The project has no list address: .invalid (RFC 2606) says so honestly.
 maintainer=${BERTH_DEB_MAINTAINER:-Berth developers <berth@berth.invalid>}
-binaries=(berth berthd berth-shim berth-runtime)
+binaries=(berth berthd berth-shim berth-pause berth-runtime)
 
 if [ "${BERTH_DEB_NO_BUILD:-}" != 1 ]; then
   bash scripts/build.sh
@@ -112,7 +112,8 @@ Description: container engine: daemon, CLI, shim and OCI runtime
  Berth runs Linux containers the way docker does: berthd keeps images,
  containers, networks and volumes and serves gRPC, the Docker Engine API
  and CRI on a unix socket; berth is its docker-like command line;
- berth-shim supervises each container; berth-runtime is a runc-compatible
+ berth-shim supervises each container; berth-pause holds a Kubernetes
+ pod's namespaces; berth-runtime is a runc-compatible
  OCI runtime.
  .
  Members of group berth may use the API socket without root.

@@ -97,6 +97,7 @@ out=$(in_root berthd --version) || fail "berthd --version failed: $out"
 out=$(in_root berth-runtime --version) || fail "berth-runtime --version failed: $out"
 [[ $out == "berth-runtime version $version"* ]] || fail "berth-runtime --version says '$out'"
 [ -x "$root/usr/bin/berth-shim" ] || fail "no /usr/bin/berth-shim"
+[ -x "$root/usr/bin/berth-pause" ] || fail "no /usr/bin/berth-pause"
 for page in man1/berth.1.gz man1/berth-run.1.gz man8/berthd.8.gz man8/berth-runtime.8.gz man8/berth-runtime-create.8.gz; do
   gzip -t "$root/usr/share/man/$page" 2>/dev/null || fail "man page /usr/share/man/$page missing or not gzip"
   zcat "$root/usr/share/man/$page" | grep -q '^\.TH ' || fail "/usr/share/man/$page has no .TH header"

@@ -10,7 +10,8 @@
 #   published ports; tests list its rules), criu (checkpoint/restore of
 #   berth-runtime and runc), rsyslog (the syslog log driver's tests and
 #   bench/logs.sh run a private rsyslogd), openssl (the tcp+tls syslog
-#   test makes its CA and certificate with the CLI).
+#   test makes its CA and certificate with the CLI), containernetworking-plugins
+#   (the CRI's pod networking: bridge, host-local, loopback, portmap).
 # Then checks that a Rust toolchain new enough for the workspace is on PATH.
 # Idempotent: packages already present are left alone.
 #
@@ -28,6 +29,7 @@ packages=(
   build-essential pkg-config
   busybox-static jq procps iproute2 util-linux time strace hyperfine tmux
   runc crun conmon podman netavark aardvark-dns containerd docker.io docker-registry skopeo umoci
+  containernetworking-plugins
   python3-seccomp dbus-daemon dbus-bin ca-certificates tar gzip zstd curl python3
   python3-docker
   tini nftables passwd criu rsyslog openssl

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 bash scripts/build.sh
-for b in berth-runtime berth-shim berthd berth; do
+for b in berth-runtime berth-shim berth-pause berthd berth; do
   if [ -x "target/release/$b" ]; then
     install -m 0755 "target/release/$b" /usr/local/bin/
   fi

@@ -20,6 +20,8 @@
 //!               recovery), exec, ops, files, health, restart, network and
 //!               volumes (its side of those domains), spec/, logs/, archive/
 //! images/       the images domain over berth-store; publishes image events
+//! pods/         Kubernetes pod sandboxes: records, the infra process holding
+//!               the pod's namespaces, its network through CNI (for cri/)
 //! networks/     bridges, addresses, ports, firewall; never imports containers:
 //!               it gets Members (names, modes) from the containers' index
 //! volumes/      local volumes; never imports containers: it gets WantedVolumes
@@ -49,6 +51,7 @@ pub mod events;
 pub mod ids;
 pub mod images;
 pub mod networks;
+pub mod pods;
 pub mod registry;
 pub mod system;
 pub mod volumes;

@@ -6,14 +6,18 @@
 //!
 //! ```text
 //! server    the socket's tonic server: both CRI services on one listener
-//! runtime   RuntimeService: Version, Status, RuntimeConfig; the pod, container,
-//!           streaming and stats calls answer `Unimplemented` ("not implemented:
-//!           CRI <Rpc>") until berthd has pod sandboxes
+//! runtime   RuntimeService: Version, Status (NetworkReady from the CNI config),
+//!           RuntimeConfig, and the sandbox calls; the container, streaming and
+//!           stats calls answer `Unimplemented` ("not implemented: CRI <Rpc>")
+//! sandbox   Run/Stop/Remove/Status/ListPodSandbox over the pods domain (pods/)
 //! image     ImageService over the images domain: ListImages, StreamImages,
 //!           ImageStatus (verbose), PullImage (auth, digest references),
 //!           RemoveImage (idempotent), ImageFsInfo
 //! status    domain errors become gRPC codes here, once, by type
 //! ```
+//!
+//! Pod sandboxes live in the pods domain (`crate::pods`: records, the
+//! infra process, CNI); this adapter only maps `runtime.v1` to it.
 //!
 //! The CRI's view of images is containerd's: one `Image` per image ID (the
 //! config digest), its `repo_tags` the names of every record resolving to it
@@ -24,6 +28,7 @@
 
 pub mod image;
 pub mod runtime;
+pub mod sandbox;
 pub mod server;
 pub mod status;
 

@@ -1,12 +1,15 @@
 //! The CRI `RuntimeService`. What berthd serves today: `Version`, `Status`
-//! (runtime ready; network not ready, as berthd has no pod networking yet)
-//! and `RuntimeConfig` (the cgroup driver a kubelet must match). Pod
-//! sandboxes, their containers, streaming, stats, checkpoints and events
-//! answer `Unimplemented` with "not implemented: CRI <Rpc>": a kubelet
-//! cannot run pods on berthd yet, and says so instead of failing later.
+//! (runtime ready; network ready when the CNI conf dir holds a config that
+//! loads), `RuntimeConfig` (the cgroup driver a kubelet must match) and the
+//! pod sandbox calls (`sandbox`). Containers, streaming, stats, checkpoints
+//! and events answer `Unimplemented` with "not implemented: CRI <Rpc>": a
+//! kubelet cannot run pods' containers on berthd yet, and says so instead
+//! of failing later.
 
+use super::sandbox;
 use super::status::not_implemented;
 use super::{CRI_API_VERSION, KUBELET_API_VERSION, RUNTIME_NAME};
+use crate::pods::PodService;
 use crate::system::SystemService;
 use berth_proto::cri::v1 as pb;
 use pb::runtime_service_server::RuntimeService;
@@ -16,12 +19,13 @@ use tonic::{Request, Response, Status};
 
 /// The `RuntimeService` adapter.
 pub struct CriRuntime {
+    pods: Arc<PodService>,
     system: Arc<SystemService>,
 }
 
 impl CriRuntime {
-    pub fn new(system: Arc<SystemService>) -> CriRuntime {
-        CriRuntime { system }
+    pub fn new(pods: Arc<PodService>, system: Arc<SystemService>) -> CriRuntime {
+        CriRuntime { pods, system }
     }
 }
 
@@ -33,9 +37,13 @@ pub const RUNTIME_READY: &str = "RuntimeReady";
 pub const NETWORK_READY: &str = "NetworkReady";
 
 /// The `Status` conditions: berthd answering is the runtime being ready;
-/// the network is not, for want of pod networking (a kubelet keeps the node
-/// NotReady, which is the truth).
-fn conditions() -> Vec<pb::RuntimeCondition> {
+/// the network is ready when pods can get one (a CNI config that loads;
+/// otherwise a kubelet keeps the node NotReady, which is the truth).
+fn conditions(network: Result<(), crate::pods::PodError>) -> Vec<pb::RuntimeCondition> {
+    let (ready, message) = match network {
+        Ok(()) => (true, String::new()),
+        Err(e) => (false, e.to_string()),
+    };
     vec![
         pb::RuntimeCondition {
             r#type: RUNTIME_READY.into(),
@@ -45,9 +53,13 @@ fn conditions() -> Vec<pb::RuntimeCondition> {
         },
         pb::RuntimeCondition {
             r#type: NETWORK_READY.into(),
-            status: false,
-            reason: "NetworkPluginNotReady".into(),
-            message: "not implemented: pod networking (CNI) in berthd's CRI".into(),
+            status: ready,
+            reason: if ready {
+                String::new()
+            } else {
+                "NetworkPluginNotReady".into()
+            },
+            message,
         },
     ]
 }
@@ -85,7 +97,7 @@ impl RuntimeService for CriRuntime {
         }
         Ok(Response::new(pb::StatusResponse {
             status: Some(pb::RuntimeStatus {
-                conditions: conditions(),
+                conditions: conditions(self.pods.network_ready()),
             }),
             info,
             runtime_handlers: Vec::new(),
@@ -110,37 +122,44 @@ impl RuntimeService for CriRuntime {
 
     async fn run_pod_sandbox(
         &self,
-        _request: Request<pb::RunPodSandboxRequest>,
+        request: Request<pb::RunPodSandboxRequest>,
     ) -> Result<Response<pb::RunPodSandboxResponse>, Status> {
-        Err(not_implemented("RunPodSandbox"))
+        sandbox::run(&self.pods, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn stop_pod_sandbox(
         &self,
-        _request: Request<pb::StopPodSandboxRequest>,
+        request: Request<pb::StopPodSandboxRequest>,
     ) -> Result<Response<pb::StopPodSandboxResponse>, Status> {
-        Err(not_implemented("StopPodSandbox"))
+        sandbox::stop(&self.pods, request.into_inner().pod_sandbox_id).await?;
+        Ok(Response::new(pb::StopPodSandboxResponse {}))
     }
 
     async fn remove_pod_sandbox(
         &self,
-        _request: Request<pb::RemovePodSandboxRequest>,
+        request: Request<pb::RemovePodSandboxRequest>,
     ) -> Result<Response<pb::RemovePodSandboxResponse>, Status> {
-        Err(not_implemented("RemovePodSandbox"))
+        sandbox::remove(&self.pods, request.into_inner().pod_sandbox_id).await?;
+        Ok(Response::new(pb::RemovePodSandboxResponse {}))
     }
 
     async fn pod_sandbox_status(
         &self,
-        _request: Request<pb::PodSandboxStatusRequest>,
+        request: Request<pb::PodSandboxStatusRequest>,
     ) -> Result<Response<pb::PodSandboxStatusResponse>, Status> {
-        Err(not_implemented("PodSandboxStatus"))
+        sandbox::status(&self.pods, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn list_pod_sandbox(
         &self,
-        _request: Request<pb::ListPodSandboxRequest>,
+        request: Request<pb::ListPodSandboxRequest>,
     ) -> Result<Response<pb::ListPodSandboxResponse>, Status> {
-        Err(not_implemented("ListPodSandbox"))
+        let items = sandbox::list(&self.pods, request.into_inner().filter);
+        Ok(Response::new(pb::ListPodSandboxResponse { items }))
     }
 
     type StreamPodSandboxesStream = NotImplementedStream<pb::StreamPodSandboxesResponse>;

@@ -7,6 +7,7 @@ use super::image::CriImages;
 use super::runtime::CriRuntime;
 use crate::api::panic_guard::PanicGuardLayer;
 use crate::images::ImageService;
+use crate::pods::PodService;
 use crate::system::SystemService;
 use berth_proto::cri::v1 as pb;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::net::UnixListener;
 
 /// The domain services the CRI adapter serves (never the daemon itself).
 pub struct CriDomains {
+    pub pods: Arc<PodService>,
     pub images: Arc<ImageService>,
     pub system: Arc<SystemService>,
 }
@@ -27,6 +29,7 @@ const MAX_MESSAGE: usize = 16 << 20;
 pub async fn serve(domains: CriDomains, listener: UnixListener) {
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     let runtime = pb::runtime_service_server::RuntimeServiceServer::new(CriRuntime::new(
+        domains.pods,
         domains.system.clone(),
     ))
     .max_decoding_message_size(MAX_MESSAGE)

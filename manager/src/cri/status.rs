@@ -3,6 +3,7 @@
 //! kubelet logs it as the reason of a failed pull or start).
 
 use crate::images::ImageError;
+use crate::pods::PodError;
 use crate::registry::RegistryError;
 use berth_docker::manifest::ManifestError;
 use tonic::{Code, Status};
@@ -46,6 +47,19 @@ pub fn image_status(e: &ImageError) -> Status {
         ImageError::Store(_) | ImageError::Io { .. } => Code::Internal,
         ImageError::Cancelled(_) => Code::Cancelled,
         ImageError::NotImplemented(_) => Code::Unimplemented,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// The status of a pods domain error.
+pub fn pod_status(e: &PodError) -> Status {
+    let code = match e {
+        PodError::NotFound(_) => Code::NotFound,
+        PodError::NameInUse { .. } => Code::AlreadyExists,
+        PodError::InvalidArgument(_) => Code::InvalidArgument,
+        PodError::NotImplemented(_) => Code::Unimplemented,
+        PodError::NetworkNotReady(_) => Code::FailedPrecondition,
+        PodError::Cni(_) | PodError::Io { .. } => Code::Internal,
     };
     Status::new(code, e.to_string())
 }

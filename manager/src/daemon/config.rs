@@ -16,7 +16,9 @@
 //!   "log-driver": "json-file",
 //!   "log-opts": {"max-size": "10m", "max-file": "3"},
 //!   "docker-address": "/run/berth/docker.sock",
-//!   "cri-address": "/run/berth/cri.sock"
+//!   "cri-address": "/run/berth/cri.sock",
+//!   "cni-conf-dir": "/etc/cni/net.d",
+//!   "cni-bin-dir": "/usr/lib/cni"
 //! }
 //! ```
 //!
@@ -114,6 +116,14 @@ pub struct DaemonConfig {
     /// `""` turns it off); `berthd --cri-address` overrides it.
     #[serde(default)]
     pub cri_address: Option<PathBuf>,
+    /// Where the CRI's pod network config is read (CNI; default
+    /// `/etc/cni/net.d`: the first `.conflist`/`.conf`/`.json` by name).
+    #[serde(default)]
+    pub cni_conf_dir: Option<PathBuf>,
+    /// Where CNI plugins are (default `/usr/lib/cni`, Debian's
+    /// containernetworking-plugins).
+    #[serde(default)]
+    pub cni_bin_dir: Option<PathBuf>,
 }
 
 /// One configured OCI runtime.

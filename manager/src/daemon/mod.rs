@@ -74,6 +74,8 @@ pub enum DaemonError {
     Firewall(#[from] crate::networks::firewall::FirewallError),
     #[error("volumes: {0}")]
     Volumes(#[from] crate::volumes::VolumeError),
+    #[error("pods: {0}")]
+    Pods(#[from] crate::pods::PodError),
     #[error("serve gRPC on {address}: {source}")]
     Serve {
         address: PathBuf,
@@ -104,6 +106,8 @@ pub struct Daemon {
     pub networks: Arc<NetworkService>,
     pub events: Arc<EventBus>,
     pub volumes: Arc<VolumeService>,
+    /// Kubernetes pod sandboxes (served by the CRI adapter).
+    pub pods: Arc<crate::pods::PodService>,
     /// One berthd per root and state dir (see [`lock`]).
     _locks: Vec<lock::DirLock>,
 }
@@ -273,8 +277,28 @@ impl Daemon {
                 },
             },
         )?);
+        let pods = Arc::new(crate::pods::PodService::open(
+            crate::pods::service::PodSettings {
+                records_dir: options.root.join("pods"),
+                state_dir: options.state.join("pods"),
+                pause_binary: crate::containers::task::shim::find_binary("berth-pause"),
+                cni: crate::pods::cni::CniSettings {
+                    conf_dir: options
+                        .config
+                        .cni_conf_dir
+                        .clone()
+                        .unwrap_or_else(|| crate::pods::cni::DEFAULT_CONF_DIR.into()),
+                    bin_dir: options
+                        .config
+                        .cni_bin_dir
+                        .clone()
+                        .unwrap_or_else(|| crate::pods::cni::DEFAULT_BIN_DIR.into()),
+                },
+            },
+        )?);
         Ok(Daemon {
             options,
+            pods,
             images,
             containers,
             networks,
@@ -331,6 +355,7 @@ impl Daemon {
             tracing::info!(address = ?daemon.options.cri_address, "serving the Kubernetes CRI");
             tokio::spawn(crate::cri::server::serve(
                 crate::cri::server::CriDomains {
+                    pods: daemon.pods.clone(),
                     images: daemon.images.clone(),
                     system: system.clone(),
                 },
