@@ -212,7 +212,11 @@ fn cri_address_moves_the_socket_the_flag_wins_and_empty_turns_it_off() {
         !served,
         "the config's address is not used when the flag is given"
     );
-    assert!(status.success(), "{status}");
+    assert!(
+        status.success(),
+        "{status}: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
     assert!(!flag.exists(), "the socket goes with berthd");
 }
 

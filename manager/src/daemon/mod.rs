@@ -311,9 +311,12 @@ impl Daemon {
     /// Serves the API on the socket until SIGTERM/SIGINT, then removes the
     /// socket.
     pub async fn serve(self) -> Result<(), DaemonError> {
+        // Handlers first: a SIGTERM as soon as any socket answers must stop
+        // berthd cleanly, not kill it with the signal's default action.
+        let shutdown = shutdown_signal();
         let address = self.options.address.clone();
-        let listener = socket::bind(&address, self.options.socket_group.as_deref())?;
-        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+        // The API socket last: once it answers (what clients and tests
+        // wait for), the Docker and CRI sockets exist too.
         let docker_listener = match &self.options.docker_address {
             Some(path) => Some(socket::bind(path, self.options.socket_group.as_deref())?),
             None => None,
@@ -322,6 +325,8 @@ impl Daemon {
             Some(path) => Some(socket::bind(path, self.options.socket_group.as_deref())?),
             None => None,
         };
+        let listener = socket::bind(&address, self.options.socket_group.as_deref())?;
+        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
         tracing::info!(address = %address.display(), pid = std::process::id(), "berthd serving");
         self.containers.recover().await?;
         // Our nftables table anew: bridges' rules and running containers' ports.
@@ -376,7 +381,7 @@ impl Daemon {
                 daemon.networks.clone(),
                 daemon.containers.clone(),
             ))
-            .serve_with_incoming_shutdown(incoming, shutdown_signal())
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .map_err(|source| DaemonError::Serve {
                 address: address.clone(),
@@ -400,13 +405,16 @@ impl Daemon {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now; the future resolves on
+/// either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
     }
 }
