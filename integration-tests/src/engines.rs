@@ -862,6 +862,17 @@ impl Containerd {
 
     /// As [`Containerd::start`], in mount namespace `ns` when given.
     pub fn start_in(dir: &Path, ns: Option<&MountNs>) -> Containerd {
+        Containerd::launch(dir, ns, None)
+    }
+
+    /// A private containerd with its CRI plugin on, configured by `cri`
+    /// (TOML keys of `[plugins."io.containerd.grpc.v1.cri"]`, sub-tables
+    /// included, written below that header): the CRI reference.
+    pub fn start_cri(dir: &Path, cri: &str) -> Containerd {
+        Containerd::launch(dir, None, Some(cri))
+    }
+
+    fn launch(dir: &Path, ns: Option<&MountNs>, cri: Option<&str>) -> Containerd {
         require_program("containerd", "containerd");
         require_program("ctr", "containerd");
         std::fs::create_dir_all(dir).expect("mkdir containerd dir");
@@ -870,12 +881,21 @@ impl Containerd {
             "version = 2\n\
              root = \"{root}\"\n\
              state = \"{state}\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             {disabled}\
              [grpc]\n  address = \"{sock}\"\n\
              [ttrpc]\n  address = \"{sock}.ttrpc\"\n\
              [debug]\n  address = \"\"\n\
              [metrics]\n  address = \"\"\n\
-             [plugins]\n  [plugins.\"io.containerd.internal.v1.opt\"]\n    path = \"{opt}\"\n",
+             [plugins]\n  [plugins.\"io.containerd.internal.v1.opt\"]\n    path = \"{opt}\"\n\
+             {cri_section}",
+            disabled = if cri.is_some() {
+                ""
+            } else {
+                "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
+            },
+            cri_section = cri
+                .map(|c| format!("[plugins.\"io.containerd.grpc.v1.cri\"]\n{c}\n"))
+                .unwrap_or_default(),
             root = dir.join("root").display(),
             state = dir.join("state").display(),
             sock = socket.display(),
