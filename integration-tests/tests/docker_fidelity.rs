@@ -1104,3 +1104,76 @@ fn ipc_host_devices_blkio_and_rt_like_docker() {
         );
     }
 }
+
+/// Containers on `host` and `none` have docker's endpoint there: the
+/// network's id once started, an endpoint id while running (the same one
+/// `network inspect` lists under `Containers`), none when stopped; the
+/// `SandboxID` is made at start and kept after the container exits.
+#[test]
+fn predefined_network_endpoints_like_docker() {
+    let p = Pair::new();
+    let name = p.f.name("pdrun");
+    let created = p.f.name("pdnew");
+    let mut seen = Vec::new();
+    for docker in [true, false] {
+        let ok = |args: &[&str]| -> String {
+            let o = p.on(docker, args);
+            assert!(o.status.success(), "{docker} {args:?}: {}", stderr(&o));
+            String::from_utf8_lossy(&o.stdout).trim_end().to_string()
+        };
+        let mut facts = Vec::new();
+        for mode in ["host", "none"] {
+            ok(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                mode,
+                IMAGE,
+                "sleep",
+                "300",
+            ]);
+            ok(&[
+                "create",
+                "--name",
+                &created,
+                "--network",
+                mode,
+                IMAGE,
+                "true",
+            ]);
+            let network: Value = serde_json::from_str(&ok(&["network", "inspect", mode])).unwrap();
+            let network = &network[0];
+            let c: Value = serde_json::from_str(&ok(&["inspect", &name])).unwrap();
+            let id = c[0]["Id"].as_str().unwrap();
+            let endpoint = &c[0]["NetworkSettings"]["Networks"][mode];
+            let listed = &network["Containers"][id];
+            facts.push(format!(
+                "{mode}: sandbox {} network id {} endpoint {} listed {} name {}",
+                c[0]["NetworkSettings"]["SandboxID"].as_str().unwrap().len(),
+                endpoint["NetworkID"] == network["Id"],
+                endpoint["EndpointID"].as_str().unwrap().len(),
+                listed["EndpointID"] == endpoint["EndpointID"],
+                listed["Name"] == Value::String(name.clone()),
+            ));
+            let new: Value = serde_json::from_str(&ok(&["inspect", &created])).unwrap();
+            facts.push(format!(
+                "{mode} created: {}",
+                new[0]["NetworkSettings"]["Networks"][mode]
+            ));
+            ok(&["stop", "-t", "0", &name]);
+            let c: Value = serde_json::from_str(&ok(&["inspect", &name])).unwrap();
+            let endpoint = &c[0]["NetworkSettings"]["Networks"][mode];
+            facts.push(format!(
+                "{mode} stopped: sandbox {} network id {} endpoint {:?}",
+                c[0]["NetworkSettings"]["SandboxID"].as_str().unwrap().len(),
+                endpoint["NetworkID"] == network["Id"],
+                endpoint["EndpointID"],
+            ));
+            ok(&["rm", "-f", &name, &created]);
+        }
+        seen.push(facts.join("\n"));
+    }
+    assert_eq!(seen[1], seen[0], "berth's, then docker's");
+}

@@ -138,7 +138,7 @@ impl Networks for NetworksApi {
         let id = request.into_inner().id;
         if let Some(p) = self.networks.find_predefined(&id) {
             return Ok(Response::new(pb::InspectNetworkResponse {
-                json: serde_json::to_string(&p.inspect(BTreeMap::new()))
+                json: serde_json::to_string(&self.networks.inspect_predefined(&p))
                     .expect("serialise a network"),
             }));
         }

@@ -503,6 +503,10 @@ impl ContainerService {
             r.state.error.clear();
             r.state.oom_killed = false;
             r.state.stopped_by_user = false;
+            r.state.sandbox_id = match r.config.options.network {
+                crate::networks::NetworkMode::Container(_) => String::new(),
+                _ => crate::ids::new_id(),
+            };
             r.shim = Some(shim_info);
             r.starting = None;
         })?;

@@ -112,10 +112,22 @@ pub fn fill_network_settings(
         );
     }
     if endpoints.is_empty() && !matches!(r.config.options.network, NetworkMode::Container(_)) {
-        settings.networks.insert(
-            r.config.options.network.as_str().into_owned(),
-            EndpointSettings::default(),
-        );
+        // host and none: docker's endpoint on the predefined network (the
+        // network's id once the container has started, the endpoint's
+        // while it runs; no address).
+        let mode = r.config.options.network.as_str().into_owned();
+        let mut endpoint = EndpointSettings::default();
+        if let Some(p) = networks
+            .find_predefined(&mode)
+            .filter(|_| !r.state.sandbox_id.is_empty())
+        {
+            endpoint.network_id = p.id.clone();
+            if r.state.status.is_live() {
+                endpoint.endpoint_id =
+                    crate::networks::predefined::endpoint_id(&p.id, &r.state.sandbox_id);
+            }
+        }
+        settings.networks.insert(mode, endpoint);
     }
     if let Some((n, ep)) = endpoints.first() {
         let first = crate::networks::view::endpoint_settings(n, ep);
@@ -208,6 +220,8 @@ pub fn member(r: &ContainerRecord) -> Member {
             .iter()
             .filter_map(|h| super::spec::hosts_files::parse_extra_host(h).ok())
             .collect(),
+        sandbox_id: (r.state.status.is_live() && !r.state.sandbox_id.is_empty())
+            .then(|| r.state.sandbox_id.clone()),
     }
 }
 

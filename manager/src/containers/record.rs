@@ -95,6 +95,10 @@ pub struct ContainerState {
     /// Stopped by the user (stop, kill): restart policies leave it alone.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// docker's `SandboxID`: new at each start of a container with a
+    /// network namespace of its own (or the host's); shown while it runs.
+    #[serde(default)]
+    pub sandbox_id: String,
 }
 
 /// The shim running the container's task.

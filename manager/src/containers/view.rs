@@ -271,6 +271,8 @@ impl ContainerService {
                 } else {
                     String::new()
                 },
+                // Kept after the container exits, as docker keeps it.
+                sandbox_id: r.state.sandbox_id.clone(),
                 ..NetworkSettings::default()
             },
         };

@@ -44,7 +44,7 @@ pub async fn list(api: &DockerApi, req: &ApiRequest) -> Reply {
     let mut out: Vec<(String, Value)> = Vec::new();
     for p in api.networks.predefined() {
         if view::matches(&p.filter_view(), &filters).map_err(ApiError::bad_request)? {
-            let v = serde_json::to_value(p.inspect(BTreeMap::new()))
+            let v = serde_json::to_value(api.networks.inspect_predefined(&p))
                 .map_err(|e| ApiError::internal(e.to_string()))?;
             out.push((p.name.to_string(), v));
         }
@@ -71,7 +71,7 @@ pub async fn list(api: &DockerApi, req: &ApiRequest) -> Reply {
 /// `GET /networks/{id}`.
 pub async fn inspect(api: &DockerApi, id: &str) -> Reply {
     if let Some(p) = api.networks.find_predefined(id) {
-        return json(StatusCode::OK, &p.inspect(BTreeMap::new()));
+        return json(StatusCode::OK, &api.networks.inspect_predefined(&p));
     }
     let n = api.networks.resolve(id)?;
     json(StatusCode::OK, &view::inspect(&n, &names(api)))

@@ -20,6 +20,9 @@ pub struct Member {
     pub mode: NetworkMode,
     /// `--add-host` entries: (name, address).
     pub extra_hosts: Vec<(String, IpAddr)>,
+    /// While it runs: the id of its network sandbox (docker's
+    /// `SandboxID`), from which its endpoint on `host` or `none` is named.
+    pub sandbox_id: Option<String>,
 }
 
 /// The containers that exist now, by id.

@@ -69,7 +69,52 @@ pub fn find(config: &NetworkConfig, input: &str) -> Option<Predefined> {
     }
 }
 
+/// The endpoint id of a running container on a predefined network: a
+/// digest of the network's id and the container's sandbox id (docker makes
+/// one endpoint per start; the sandbox id is new at each start too, so
+/// this changes with it and needs no record of its own).
+pub fn endpoint_id(network_id: &str, sandbox_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"berth predefined endpoint\0");
+    h.update(network_id.as_bytes());
+    h.update(b"\0");
+    h.update(sandbox_id.as_bytes());
+    berth_docker::manifest::hex(&h.finalize())
+}
+
 impl Predefined {
+    /// The mode of the containers on this network (`--network host|none`).
+    pub fn mode(&self) -> super::NetworkMode {
+        match self.name {
+            "host" => super::NetworkMode::Host,
+            _ => super::NetworkMode::None,
+        }
+    }
+
+    /// docker's `Containers` of this network: its running containers,
+    /// each with its endpoint id and no address.
+    pub fn containers(
+        &self,
+        members: &BTreeMap<String, super::Member>,
+    ) -> BTreeMap<String, berth_docker::types::network::EndpointResource> {
+        let mode = self.mode();
+        members
+            .values()
+            .filter(|m| m.mode == mode)
+            .filter_map(|m| {
+                let sandbox = m.sandbox_id.as_deref()?;
+                Some((
+                    m.id.clone(),
+                    berth_docker::types::network::EndpointResource {
+                        name: m.name.clone(),
+                        endpoint_id: endpoint_id(&self.id, sandbox),
+                        ..Default::default()
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// docker's `network inspect` object: no IPAM config, no options,
     /// `Containers` as given (the containers in this mode).
     pub fn inspect(

@@ -259,6 +259,15 @@ impl NetworkService {
         super::predefined::all(&self.config)
     }
 
+    /// docker's `network inspect` of predefined network `p`, its running
+    /// containers listed.
+    pub fn inspect_predefined(
+        &self,
+        p: &super::predefined::Predefined,
+    ) -> berth_docker::types::network::NetworkResource {
+        p.inspect(p.containers(&self.members.members()))
+    }
+
     /// The predefined network `input` names (name, id or id prefix), if any.
     pub fn find_predefined(&self, input: &str) -> Option<super::predefined::Predefined> {
         super::predefined::find(&self.config, input)
