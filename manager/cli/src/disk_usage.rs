@@ -329,7 +329,7 @@ pub async fn df(ctx: &Context, a: DfArgs) -> Result<i32, CliError> {
     let usage = gather(ctx).await?;
     if let Some(template) = verbose_template {
         let text = template
-            .execute(&verbose_object(&usage))
+            .execute_row(&verbose_object(&usage))
             .map_err(|e| CliError::Other(e.to_string()))?;
         print!("{text}");
         return Ok(0);

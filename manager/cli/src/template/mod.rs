@@ -69,13 +69,15 @@ impl ListFormat {
                         Value::Object(m) => m.iter().collect(),
                         _ => BTreeMap::new(),
                     };
-                    serde_json::to_string(&sorted).unwrap_or_default() + "\n"
+                    berth_docker::template::escape_html(
+                        &serde_json::to_string(&sorted).unwrap_or_default(),
+                    ) + "\n"
                 })
                 .collect()),
             ListFormat::Raw(t) => {
                 let mut out = String::new();
                 for r in rows {
-                    out.push_str(&t.execute(r)?);
+                    out.push_str(&t.execute_row(r)?);
                     out.push('\n');
                 }
                 Ok(out)
@@ -84,7 +86,7 @@ impl ListFormat {
                 let mut text = t.execute_header(&Value::Object(headers.clone()))?;
                 text.push('\n');
                 for r in rows {
-                    text.push_str(&t.execute(r)?);
+                    text.push_str(&t.execute_row(r)?);
                     text.push('\n');
                 }
                 // docker/cli: tabwriter.NewWriter(out, 10, 1, 3, ' ', 0).
@@ -159,5 +161,16 @@ mod tests {
             "{\"ID\":\"ba9876543210\",\"Repository\":\"a\",\"Size\":\"1kB\"}\n"
         );
         assert!(ListFormat::parse("table {{.X", "").is_err());
+        // Rows marshal as Go's json.Marshal does (docker's formatter
+        // contexts): HTML characters escaped, in `json` and `{{json .}}`.
+        let row = vec![json!({"Command": "\"a > b && c\""})];
+        let escaped = "{\"Command\":\"\\\"a \\u003e b \\u0026\\u0026 c\\\"\"}\n";
+        let f = ListFormat::parse("json", "").unwrap();
+        assert_eq!(f.render(&row, &headers).unwrap(), escaped);
+        let f = ListFormat::parse("{{json .}}", "").unwrap();
+        assert_eq!(f.render(&row, &headers).unwrap(), escaped);
+        // A field printed as text is not escaped.
+        let f = ListFormat::parse("{{.Command}}", "").unwrap();
+        assert_eq!(f.render(&row, &headers).unwrap(), "\"a > b && c\"\n");
     }
 }

@@ -12,6 +12,23 @@ impl Template {
         self.run(data, false)
     }
 
+    /// Runs the template over a row of a list command (docker's formatter
+    /// contexts: `ps`, `images`, `system df` rows): as there, `{{json .}}`
+    /// escapes `<`, `>` and `&` (the contexts' `MarshalJSON` uses Go's
+    /// `json.Marshal`, which does), where `inspect` prints them as they are.
+    pub fn execute_row(&self, data: &Value) -> Result<String, TemplateError> {
+        let mut exec = Executor {
+            root: data,
+            json_form: None,
+            vars: vec![("$".to_string(), data.clone())],
+            out: String::new(),
+            header: false,
+            escape_html: true,
+        };
+        exec.nodes(&self.nodes, data)?;
+        Ok(exec.out)
+    }
+
     /// Runs the template over a table's header names: docker's header
     /// functions (`json`, `lower`, `pad`, ...) pass their first argument
     /// through unchanged, and unknown fields print `<no value>`.
@@ -31,6 +48,7 @@ impl Template {
             vars: vec![("$".to_string(), data.clone())],
             out: String::new(),
             header: false,
+            escape_html: false,
         };
         exec.nodes(&self.nodes, data)?;
         Ok(exec.out)
@@ -43,6 +61,7 @@ impl Template {
             vars: vec![("$".to_string(), data.clone())],
             out: String::new(),
             header,
+            escape_html: false,
         };
         match exec.nodes(&self.nodes, data)? {
             Flow::Normal => Ok(exec.out),
@@ -65,6 +84,26 @@ struct Executor<'a> {
     vars: Vec<(String, Value)>,
     out: String,
     header: bool,
+    /// `json` escapes HTML characters (see [`Template::execute_row`]).
+    escape_html: bool,
+}
+
+/// Go's `json.Marshal` escaping of `<`, `>`, `&`, U+2028 and U+2029 (in
+/// JSON text they can only occur inside strings, so replacing them in the
+/// serialised text is exact).
+pub fn escape_html(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Go's truth: false, 0, nil, and empty strings, lists and maps are false.
@@ -582,7 +621,12 @@ impl Executor<'_> {
         Ok(match name {
             "json" => {
                 want(1)?;
-                Value::String(serde_json::to_string(&args[0]).unwrap_or_default())
+                let text = serde_json::to_string(&args[0]).unwrap_or_default();
+                Value::String(if self.escape_html {
+                    escape_html(&text)
+                } else {
+                    text
+                })
             }
             "lower" => {
                 want(1)?;

@@ -26,7 +26,7 @@
 mod exec;
 mod parse;
 
-pub use exec::{go_string, sorted_entries};
+pub use exec::{escape_html, go_string, sorted_entries};
 
 /// A template that failed to parse or to execute, worded as docker words it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
