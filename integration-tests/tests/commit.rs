@@ -6,7 +6,6 @@
 //! image configs and history entries compared; the committed image runs in berth, and
 //! `berth save` of it loads into dockerd and runs there. Bad input (an unknown container,
 //! a bad reference, a change docker refuses) fails as docker's and leaves nothing behind.
-//! `berth build`, not implemented yet, says so.
 
 use berth_integration_tests::berthd::Berthd;
 use berth_integration_tests::engines::{busybox_tarball, Dockerd, Runtime, IMAGE};
@@ -574,26 +573,4 @@ fn commit_bad_input_fails_as_docker_and_leaves_nothing() {
     assert_eq!(before, after, "a failed commit left something behind");
     let status = d.ok(&["inspect", "--format", "{{.State.Status}}", &ctr]);
     assert_eq!(status, "exited");
-}
-
-/// `berth build` is not implemented yet: any command line says so in one line, exits 1,
-/// and stores nothing (README lists it).
-#[test]
-fn build_says_not_implemented() {
-    let work = TestDir::new("commit-build");
-    let d = Berthd::start();
-    let dir = work.path.to_str().unwrap();
-    for args in [
-        vec!["build", dir],
-        vec!["build", "-t", "x:1", "--no-cache", "-f", "-", dir],
-    ] {
-        let out = d.berth(&args);
-        assert_eq!(code(&out), 1, "{args:?}");
-        assert_eq!(
-            stderr(&out),
-            "not implemented: berth build (only the Dockerfile frontend exists: no builder runs its steps yet)",
-            "{args:?}"
-        );
-    }
-    assert_eq!(d.ok(&["images", "-a", "-q"]), "");
 }

@@ -43,6 +43,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod builder;
 pub mod containers;
 pub mod cri;
 pub mod daemon;

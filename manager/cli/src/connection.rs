@@ -93,3 +93,14 @@ fn socket_group(path: &std::path::Path) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// A Builder client.
+pub async fn builder(
+    host: &str,
+) -> Result<berth_proto::v1::builder_client::BuilderClient<Channel>, CliError> {
+    Ok(
+        berth_proto::v1::builder_client::BuilderClient::new(connect(host).await?)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20),
+    )
+}

@@ -28,6 +28,7 @@
 //! (Go templates for `--format`), [`tabwriter`], [`progress`]; [`terminal`]
 //! (raw mode, detach keys); [`credentials`] (docker's config.json).
 
+pub mod build;
 pub mod connection;
 pub mod container;
 pub mod context;
@@ -180,8 +181,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(ImportArgs),
-    /// Build an image from a Dockerfile (not implemented yet).
-    Build(BuildArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// Return low-level information on Berth objects (containers, images).
     Inspect(container::inspect::InspectArgs),
     /// Manage images.
@@ -201,6 +202,9 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Manage builds.
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// The container commands (run, ps, logs, exec ...).
     #[command(flatten)]
     Containers(Box<container::ContainerCommands>),
@@ -362,15 +366,6 @@ pub struct ImportArgs {
     pub reference: Option<String>,
 }
 
-/// `berth build`: not implemented yet (only the Dockerfile frontend, berth-dockerfile,
-/// exists); its arguments are taken as they come so that any command line gets the
-/// same clear answer.
-#[derive(Args)]
-pub struct BuildArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
-}
-
 #[derive(Args)]
 pub struct InspectArgs {
     /// Format output: json, or a Go template ({{.Id}}, {{json .Config}}, {{range .RepoTags}}...{{end}}).
@@ -483,9 +478,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
             images::import(&ctx, a).await
         }
-        Command::Build(_) => Err(CliError::Other(
-            "not implemented: berth build (only the Dockerfile frontend exists: no builder runs its steps yet)".into(),
-        )),
+        Command::Build(a) => build::build(&ctx, a).await,
         Command::Image(ImageCommand::Inspect(a)) => inspect::inspect(&ctx, a).await,
         Command::Inspect(a) => container::inspect::inspect(&ctx, a, false).await,
         Command::Image(ImageCommand::Prune(a)) => images::prune(&ctx, a).await,
@@ -494,6 +487,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Version(a) => system::version(&ctx, a).await,
         Command::Info(a) => system::info(&ctx, a).await,
         Command::Network(c) => network::dispatch(&ctx, c).await,
+        Command::Builder(c) => build::builder(&ctx, c).await,
         Command::Containers(c) => container::dispatch(&ctx, *c).await,
         Command::Volume(v) => volume::dispatch(&ctx, v).await,
     }

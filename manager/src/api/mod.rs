@@ -2,6 +2,7 @@
 //! domain service, and domain errors become gRPC status codes here, in one
 //! place.
 
+pub mod builder;
 pub mod containers;
 pub mod images;
 pub mod networks;

@@ -154,7 +154,7 @@ fn parse_reference(input: &str) -> Result<Option<Reference>, ContainerError> {
 /// not the mount targets docker's init layer holds, nor what is under them; a directory
 /// above one of them only if something else under it is kept or its own mode or owner
 /// differs from the image's (it is in the upper dir because a target was made inside).
-fn keep_in_layer(lowers: &[PathBuf], rel: &str, meta: Option<&Metadata>) -> Keep {
+pub(crate) fn keep_in_layer(lowers: &[PathBuf], rel: &str, meta: Option<&Metadata>) -> Keep {
     let path = format!("/{rel}");
     let under = |path: &str, dir: &str| {
         path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'

@@ -42,14 +42,44 @@ impl ContainerService {
                 )));
             }
         }
-        let (runtime_name, _) = self.runtimes.resolve(config.runtime.as_deref())?;
+        self.runtimes.resolve(config.runtime.as_deref())?;
         let lookup = self.images.lookup(&config.image).map_err(|e| match e {
             crate::images::ImageError::NotFound(what) => ContainerError::ImageNotFound(what),
             other => ContainerError::Image(Box::new(other)),
         })?;
-        let resolved = lookup.resolved;
+        let image_ref = lookup.name.clone().unwrap_or_else(|| lookup.resolved.id());
+        self.create_from_image(name, config, lookup.resolved, image_ref)
+            .await
+    }
+
+    /// A container of the builder's (a RUN step) on `resolved`, an intermediate image
+    /// of the build: no name, the log driver as given (resolved here as `create` does).
+    pub(crate) async fn create_build_step(
+        &self,
+        mut config: ContainerConfig,
+        resolved: crate::images::ResolvedImage,
+    ) -> Result<String, ContainerError> {
+        config.log =
+            super::log_driver::resolve(&config.log.driver, &config.log.opts, &self.log_defaults)?;
+        let image_ref = resolved.id();
+        let (id, _) = self
+            .create_from_image(None, config, resolved, image_ref)
+            .await?;
+        Ok(id)
+    }
+
+    /// [`Self::create`] from an image already resolved, which needs no record: the
+    /// builder's RUN steps run on the intermediate images of a build, which only the
+    /// build's lease holds.
+    pub(crate) async fn create_from_image(
+        &self,
+        name: Option<String>,
+        mut config: ContainerConfig,
+        resolved: crate::images::ResolvedImage,
+        image_ref: String,
+    ) -> Result<(String, Vec<String>), ContainerError> {
+        let (runtime_name, _) = self.runtimes.resolve(config.runtime.as_deref())?;
         let image_config = ImageRuntimeConfig::from_config_blob(&resolved.config_bytes)?;
-        let image_ref = lookup.name.clone().unwrap_or_else(|| resolved.id());
 
         let id = new_id();
         let reservation = self.reserve_name(name, &id)?;

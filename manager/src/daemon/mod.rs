@@ -367,6 +367,11 @@ impl Daemon {
                 listener,
             ))
         });
+        let builder = Arc::new(crate::builder::BuildService::new(
+            daemon.images.clone(),
+            daemon.containers.clone(),
+            &daemon.options.root,
+        ));
         // Each adapter holds the domain services it serves, not the daemon.
         let result = tonic::transport::Server::builder()
             .initial_stream_window_size(berth_proto::STREAM_WINDOW)
@@ -375,6 +380,7 @@ impl Daemon {
             .add_service(api::images::server(daemon.images.clone()))
             .add_service(api::system::server(system))
             .add_service(api::containers::server(daemon.containers.clone()))
+            .add_service(api::builder::server(builder))
             .add_service(api::containers::events_server(daemon.events.clone()))
             .add_service(api::volumes::server(daemon.volumes.clone()))
             .add_service(api::networks::server(

@@ -98,7 +98,7 @@ pub fn apply_changes(config: &Config, changes: &[String]) -> Result<Config, Imag
 }
 
 /// The fields of a container's config a Dockerfile instruction can set.
-fn image_config_of(c: &Config) -> ImageConfig {
+pub(crate) fn image_config_of(c: &Config) -> ImageConfig {
     ImageConfig {
         user: c.user.clone(),
         exposed_ports: c
@@ -129,7 +129,7 @@ fn image_config_of(c: &Config) -> ImageConfig {
 }
 
 /// `c` with the fields of `image` a commit change can set.
-fn with_image_config(c: &Config, image: &ImageConfig) -> Config {
+pub(crate) fn with_image_config(c: &Config, image: &ImageConfig) -> Config {
     let set = |s: &std::collections::BTreeSet<String>| {
         (!s.is_empty()).then(|| s.iter().map(|k| (k.clone(), Empty {})).collect())
     };
@@ -155,6 +155,10 @@ fn with_image_config(c: &Config, image: &ImageConfig) -> Config {
         },
         stop_signal: image.stop_signal.clone().unwrap_or_default(),
         on_build: (!image.on_build.is_empty()).then(|| image.on_build.clone()),
+        // Only a build's SHELL changes it (commit refuses SHELL): the config's own otherwise.
+        shell: (!image.shell.is_empty())
+            .then(|| image.shell.clone())
+            .or_else(|| c.shell.clone()),
         ..c.clone()
     }
 }

@@ -217,7 +217,7 @@ impl ImageService {
     /// Stores the layer `layer` writes under `lease`, uncompressed (as docker keeps a
     /// committed layer; its blob digest is its diff ID): its diff ID and blob, or none
     /// for a layer with no entries (nothing is stored then).
-    fn store_layer(
+    pub(crate) fn store_layer(
         &self,
         lease: &LeaseGuard,
         layer: Box<LayerSource<'_>>,

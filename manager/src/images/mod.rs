@@ -370,6 +370,11 @@ impl ImageService {
         &self.snapshotter
     }
 
+    /// The platform images are pulled and made for (the daemon's).
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
     /// The content store.
     pub fn content(&self) -> &ContentStore {
         &self.content
@@ -529,6 +534,18 @@ impl ImageService {
                 .map(|r| r.familiar())
                 .unwrap_or_else(|_| input.to_string()),
         ))
+    }
+
+    /// The chain IDs of every layer of every image recorded (what the build
+    /// cache's prune keeps).
+    pub fn list_chain_ids(&self) -> Result<Vec<String>, ImageError> {
+        let mut out = Vec::new();
+        for record in self.records()? {
+            if let Ok(r) = self.resolve(&record) {
+                out.extend(r.chain_ids);
+            }
+        }
+        Ok(out)
     }
 
     /// Every record whose target resolves to image `id`.
