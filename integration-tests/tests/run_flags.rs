@@ -351,8 +351,28 @@ fn cdi_devices_from_a_private_spec_dir_and_gpus_without_a_spec() {
                 "deviceNodes": [{"path": "/dev/cdi-fuse", "hostPath": "/dev/fuse", "permissions": "r"}]}}]}"#,
     )
     .unwrap();
+    // A YAML spec (as vendors' generators write them) with a hook: the
+    // runtime runs it on the host at createRuntime.
+    let marker = cdi.join("hook-ran");
+    std::fs::write(
+        dir.join("hooked.yaml"),
+        format!(
+            "cdiVersion: 0.6.0\nkind: example.com/yaml\ndevices:\n- name: hooked\n  containerEdits:\n    env: [CDI_YAML=yes]\n    hooks:\n    - hookName: createRuntime\n      path: /bin/sh\n      args: [sh, -c, 'cat > {}']\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
     let config = serde_json::json!({ "cdi-spec-dirs": [dir] }).to_string();
     let f = Fixture::with_config(&config);
+    let out = run_sh(
+        &f,
+        &["--device", "example.com/yaml=hooked"],
+        "echo $CDI_YAML",
+    );
+    assert_eq!(out.trim(), "yes");
+    // The hook got the container's state on stdin, as OCI hooks do.
+    let state = std::fs::read_to_string(&marker).expect("the CDI hook ran");
+    assert!(state.contains("\"status\""), "{state}");
     let out = run_sh(
         &f,
         &["--device", "example.com/test=zero"],

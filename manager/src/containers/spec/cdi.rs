@@ -6,10 +6,13 @@
 //! nodes to create, environment variables, bind mounts, which are applied
 //! to the OCI spec as podman and docker 25 do.
 //!
-//! Spec files are read as JSON (`*.json`); a YAML spec (`*.yaml`, `*.yml`)
-//! fails with `not implemented` when it would be needed (Berth has no YAML
-//! parser), and so do `hooks` edits. A later directory overrides an earlier
-//! one for the same device (CDI's priority: /var/run/cdi over /etc/cdi).
+//! Spec files are JSON (`*.json`) or YAML (`*.yaml`, `*.yml`, what vendors'
+//! generators such as nvidia-ctk write). Their `hooks` edits become OCI hooks
+//! of the named stage (`createRuntime`, `createContainer`,
+//! `startContainer`, `poststart`, `poststop`, and the deprecated
+//! `prestart`), which the runtime runs. A later directory overrides an
+//! earlier one for the same device (CDI's priority: /var/run/cdi over
+//! /etc/cdi).
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -55,7 +58,21 @@ struct Edits {
     #[serde(default)]
     mounts: Vec<CdiMount>,
     #[serde(default)]
-    hooks: Vec<serde_json::Value>,
+    hooks: Vec<CdiHook>,
+}
+
+/// A CDI hook: the OCI hook and the stage it runs at.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CdiHook {
+    hook_name: String,
+    path: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: Vec<String>,
+    #[serde(default)]
+    timeout: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -98,6 +115,45 @@ pub struct CdiEdits {
     pub devices: Vec<LinuxDevice>,
     pub device_rules: Vec<LinuxDeviceCgroup>,
     pub mounts: Vec<Mount>,
+    /// OCI hooks, in spec order, with the stage of each.
+    pub hooks: Vec<(HookStage, berth_oci::Hook)>,
+}
+
+/// The OCI hook stage a CDI hook names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookStage {
+    Prestart,
+    CreateRuntime,
+    CreateContainer,
+    StartContainer,
+    Poststart,
+    Poststop,
+}
+
+impl HookStage {
+    fn parse(name: &str) -> Option<HookStage> {
+        Some(match name {
+            "prestart" => HookStage::Prestart,
+            "createRuntime" => HookStage::CreateRuntime,
+            "createContainer" => HookStage::CreateContainer,
+            "startContainer" => HookStage::StartContainer,
+            "poststart" => HookStage::Poststart,
+            "poststop" => HookStage::Poststop,
+            _ => return None,
+        })
+    }
+
+    /// The list of `hooks` this stage's hooks go to.
+    pub fn list(self, hooks: &mut berth_oci::Hooks) -> &mut Vec<berth_oci::Hook> {
+        match self {
+            HookStage::Prestart => &mut hooks.prestart,
+            HookStage::CreateRuntime => &mut hooks.create_runtime,
+            HookStage::CreateContainer => &mut hooks.create_container,
+            HookStage::StartContainer => &mut hooks.start_container,
+            HookStage::Poststart => &mut hooks.poststart,
+            HookStage::Poststop => &mut hooks.poststop,
+        }
+    }
 }
 
 /// Whether a `--device` value is a CDI name (`vendor.com/class=name`)
@@ -119,27 +175,24 @@ fn load_specs(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, SpecFile)>, SpecError> {
         let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         paths.sort();
         for path in paths {
-            match path.extension().and_then(|e| e.to_str()) {
-                Some("json") => {
-                    let bytes = std::fs::read(&path).map_err(|source| SpecError::Io {
-                        what: "read CDI spec",
-                        path: path.display().to_string(),
-                        source,
-                    })?;
-                    let spec: SpecFile = serde_json::from_slice(&bytes).map_err(|e| {
-                        SpecError::invalid(format!("CDI spec {}: {e}", path.display()))
-                    })?;
-                    out.push((path, spec));
-                }
-                Some("yaml" | "yml") => out.push((
-                    path,
-                    SpecFile {
-                        cdi_version: "yaml".into(),
-                        ..Default::default()
-                    },
-                )),
-                _ => {}
-            }
+            let yaml = match path.extension().and_then(|e| e.to_str()) {
+                Some("json") => false,
+                Some("yaml" | "yml") => true,
+                _ => continue,
+            };
+            let bytes = std::fs::read(&path).map_err(|source| SpecError::Io {
+                what: "read CDI spec",
+                path: path.display().to_string(),
+                source,
+            })?;
+            let spec: Result<SpecFile, String> = if yaml {
+                serde_yaml_ng::from_slice(&bytes).map_err(|e| e.to_string())
+            } else {
+                serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+            };
+            let spec =
+                spec.map_err(|e| SpecError::invalid(format!("CDI spec {}: {e}", path.display())))?;
+            out.push((path, spec));
         }
     }
     Ok(out)
@@ -211,8 +264,30 @@ fn device_node(
 }
 
 fn apply(edits: &Edits, spec_path: &Path, out: &mut CdiEdits) -> Result<(), SpecError> {
-    if !edits.hooks.is_empty() {
-        return Err(SpecError::NotImplemented("CDI hooks"));
+    for h in &edits.hooks {
+        let stage = HookStage::parse(&h.hook_name).ok_or_else(|| {
+            SpecError::invalid(format!(
+                "CDI spec {}: unknown hook name {:?}",
+                spec_path.display(),
+                h.hook_name
+            ))
+        })?;
+        if !h.path.starts_with('/') {
+            return Err(SpecError::invalid(format!(
+                "CDI spec {}: hook path {:?} is not absolute",
+                spec_path.display(),
+                h.path
+            )));
+        }
+        out.hooks.push((
+            stage,
+            berth_oci::Hook {
+                path: h.path.clone(),
+                args: h.args.clone(),
+                env: h.env.clone(),
+                timeout: h.timeout,
+            },
+        ));
     }
     out.env.extend(edits.env.iter().cloned());
     for node in &edits.device_nodes {
@@ -256,9 +331,6 @@ pub fn resolve(names: &[String], dirs: &[PathBuf]) -> Result<CdiEdits, SpecError
         // The last spec (highest priority) that has the device wins.
         let mut found: Option<(&PathBuf, &SpecFile, Vec<&DeviceEntry>)> = None;
         for (path, spec) in &specs {
-            if spec.cdi_version == "yaml" {
-                continue;
-            }
             if spec.kind != kind {
                 continue;
             }
@@ -272,11 +344,6 @@ pub fn resolve(names: &[String], dirs: &[PathBuf]) -> Result<CdiEdits, SpecError
             }
         }
         let Some((path, spec, devices)) = found else {
-            if specs.iter().any(|(_, s)| s.cdi_version == "yaml") {
-                return Err(SpecError::NotImplemented(
-                    "CDI specs in YAML (only *.json CDI specs are read)",
-                ));
-            }
             return Err(SpecError::invalid(format!(
                 "CDI device injection failed: unresolvable CDI devices {full} (no spec in {} has it)",
                 dirs_text(dirs)
@@ -377,6 +444,40 @@ mod tests {
             err.starts_with("--gpus all: no CDI spec of kind nvidia.com/gpu in "),
             "{err}"
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn yaml_specs_and_hooks() {
+        let dir = std::env::temp_dir().join(format!("bt-cdi-yaml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("vendor.yaml"),
+            "cdiVersion: 0.6.0\nkind: example.com/yaml\ncontainerEdits:\n  hooks:\n  - hookName: createContainer\n    path: /bin/true\n    args: [true, x]\n    timeout: 5\ndevices:\n- name: one\n  containerEdits:\n    env: [YAML_DEVICE=one]\n    hooks:\n    - hookName: poststop\n      path: /bin/echo\n",
+        )
+        .unwrap();
+        let dirs = vec![dir.clone()];
+        let e = resolve(&["example.com/yaml=one".into()], &dirs).unwrap();
+        assert_eq!(e.env, ["YAML_DEVICE=one"]);
+        assert_eq!(e.hooks.len(), 2);
+        assert_eq!(e.hooks[0].0, HookStage::CreateContainer);
+        assert_eq!(e.hooks[0].1.args, ["true", "x"]);
+        assert_eq!(e.hooks[0].1.timeout, Some(5));
+        assert_eq!(e.hooks[1].0, HookStage::Poststop);
+        std::fs::write(
+            dir.join("bad.yaml"),
+            "cdiVersion: 0.6.0\nkind: example.com/bad\ndevices:\n- name: x\n  containerEdits:\n    hooks:\n    - hookName: sometime\n      path: /bin/true\n",
+        )
+        .unwrap();
+        let err = resolve(&["example.com/bad=x".into()], &dirs)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown hook name \"sometime\""), "{err}");
+        std::fs::write(dir.join("broken.yml"), "kind: [unclosed\n").unwrap();
+        let err = resolve(&["example.com/yaml=one".into()], &dirs)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("broken.yml"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -766,6 +766,7 @@ pub fn build_spec(
         linux_devices.push(dev);
     }
     device_rules.extend(cdi_edits.device_rules);
+    let cdi_hooks = cdi_edits.hooks;
     if let Some(adj) = opts.oom_score_adj {
         if !(-1000..=1000).contains(&adj) {
             return Err(SpecError::invalid(format!(
@@ -835,7 +836,13 @@ pub fn build_spec(
             .clone()
             .filter(|d| !d.is_empty() && !modes.host_uts),
         mounts: all_mounts,
-        hooks: None,
+        hooks: (!cdi_hooks.is_empty()).then(|| {
+            let mut hooks = berth_oci::Hooks::default();
+            for (stage, hook) in cdi_hooks {
+                stage.list(&mut hooks).push(hook);
+            }
+            hooks
+        }),
         annotations: BTreeMap::new(),
         linux: Some(berth_oci::Linux {
             namespaces,
