@@ -14,6 +14,7 @@ pub mod berthd;
 pub mod bundle;
 pub mod containers;
 pub mod cri;
+pub mod docker_client;
 pub mod engines;
 pub mod local_log;
 pub mod log_sinks;

@@ -345,44 +345,21 @@ pub async fn history(ctx: &Context, a: HistoryArgs) -> Result<i32, CliError> {
         })
         .await?
         .into_inner();
-    let config: Value = serde_json::from_slice(&detail.config).unwrap_or(Value::Null);
-    let history = config["history"].as_array().cloned().unwrap_or_default();
     let id = detail
         .image
         .as_ref()
         .map(|i| i.id.clone())
         .unwrap_or_default();
-    let mut layer_sizes = detail.layers.iter().map(|l| l.unpacked_size);
-    let entries: Vec<(Value, i64)> = if history.is_empty() {
-        // No history: one row per layer.
-        detail
-            .layers
-            .iter()
-            .map(|l| (Value::Null, l.unpacked_size))
-            .collect()
-    } else {
-        history
-            .iter()
-            .map(|h| {
-                let size = if h["empty_layer"].as_bool().unwrap_or(false) {
-                    0
-                } else {
-                    layer_sizes.next().unwrap_or(0)
-                };
-                (h.clone(), size)
-            })
-            .collect()
-    };
-    let count = entries.len();
+    let layer_sizes: Vec<i64> = detail.layers.iter().map(|l| l.unpacked_size).collect();
+    let items = berth_docker::types::image::history(&id, &detail.config, &layer_sizes, &[]);
     let mut rows = Vec::new();
-    for (n, (h, size)) in entries.into_iter().enumerate().rev() {
-        let image = if n + 1 == count {
-            truncate_id(&id, a.no_trunc)
+    for h in items {
+        let image = if h.id == "<missing>" {
+            h.id.clone()
         } else {
-            "<missing>".to_string()
+            truncate_id(&h.id, a.no_trunc)
         };
-        let created = h["created"].as_str().unwrap_or("");
-        let created_secs = berth_docker::timestamp::parse_time(created);
+        let created_secs = h.created;
         let created_at = created_secs
             .map(|t| {
                 humantime::format_rfc3339_seconds(
@@ -398,14 +375,14 @@ pub async fn history(ctx: &Context, a: HistoryArgs) -> Result<i32, CliError> {
         } else {
             created_at.clone()
         };
-        let mut by = h["created_by"].as_str().unwrap_or("").replace('\t', " ");
+        let mut by = h.created_by.replace('\t', " ");
         if !a.no_trunc && by.chars().count() > 45 {
             by = by.chars().take(44).collect::<String>() + "…";
         }
         let size = if a.human {
-            humanize::size3(size)
+            humanize::size3(h.size)
         } else {
-            size.to_string()
+            h.size.to_string()
         };
         rows.push(template::row(
             [
@@ -414,7 +391,7 @@ pub async fn history(ctx: &Context, a: HistoryArgs) -> Result<i32, CliError> {
                 ("CreatedAt", created_at),
                 ("CreatedBy", by),
                 ("Size", size),
-                ("Comment", h["comment"].as_str().unwrap_or("").to_string()),
+                ("Comment", h.comment.clone()),
             ]
             .into_iter()
             .collect(),

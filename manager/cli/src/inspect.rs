@@ -5,16 +5,10 @@
 
 use super::context::Context;
 use super::{connection, template, CliError, InspectArgs};
-use berth_docker::types::container::Config;
-use berth_docker::types::image::{GraphDriver, ImageInspect, Metadata, RootFs};
+use berth_docker::types::image::{ImageFacts, ImageInspect};
 use berth_proto::v1 as pb;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
-
-fn str_field(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or("").to_string()
-}
 
 /// docker's exit code for a `--format` template that does not parse.
 pub const EXIT_TEMPLATE_PARSE: i32 = 64;
@@ -28,83 +22,24 @@ pub fn indented_json(v: &Value) -> String {
     String::from_utf8(out).expect("JSON is UTF-8")
 }
 
-/// A `container.Config` of the image config blob (`config`,
-/// `container_config`); docker's all-zero `Config` when absent.
-fn docker_config(config: Option<&Value>) -> Config {
-    config
-        .filter(|c| c.is_object())
-        .and_then(|c| serde_json::from_value(c.clone()).ok())
-        .unwrap_or_default()
-}
-
-/// Builds docker's `ImageInspect` for one inspected image.
+/// Builds docker's `ImageInspect` for one inspected image (the same
+/// object berthd's Docker API serves: [`ImageInspect::new`]).
 pub fn image_inspect(detail: &pb::InspectImageResponse) -> ImageInspect {
-    let config: Value = serde_json::from_slice(&detail.config).unwrap_or(Value::Null);
     let image = detail.image.clone().unwrap_or_default();
-    let data: BTreeMap<String, String> = detail
-        .graph_driver_data
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    ImageInspect {
-        id: image.id.clone(),
-        repo_tags: detail
-            .repo_tags
-            .iter()
-            .map(|t| berth_docker::reference::familiar(t))
-            .collect(),
-        repo_digests: detail
-            .repo_digests
-            .iter()
-            .map(|t| berth_docker::reference::familiar(t))
-            .collect(),
-        parent: str_field(&config, "parent"),
-        comment: str_field(&config, "comment"),
-        created: str_field(&config, "created"),
-        container: str_field(&config, "container"),
-        container_config: docker_config(config.get("container_config")),
-        docker_version: str_field(&config, "docker_version"),
-        author: str_field(&config, "author"),
-        config: docker_config(config.get("config")),
-        architecture: str_field(&config, "architecture"),
-        variant: str_field(&config, "variant"),
-        os: str_field(&config, "os"),
-        os_version: str_field(&config, "os.version"),
+    ImageInspect::new(&ImageFacts {
+        id: &image.id,
+        config: &detail.config,
+        repo_tags: &detail.repo_tags,
+        repo_digests: &detail.repo_digests,
         size: image.size,
-        virtual_size: image.size,
-        graph_driver: GraphDriver {
-            data: Some(data),
-            name: detail.snapshotter.clone(),
-        },
-        root_fs: RootFs {
-            kind: config["rootfs"]["type"]
-                .as_str()
-                .unwrap_or("layers")
-                .to_string(),
-            layers: Some(
-                config["rootfs"]["diff_ids"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|d| d.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            ),
-            base_layer: String::new(),
-        },
-        metadata: Metadata {
-            last_tag_time: if image.record_updated > 0 {
-                humantime::format_rfc3339_seconds(
-                    std::time::UNIX_EPOCH
-                        + std::time::Duration::from_secs(image.record_updated as u64),
-                )
-                .to_string()
-            } else {
-                berth_docker::types::ZERO_TIME.into()
-            },
-        },
-    }
+        snapshotter: &detail.snapshotter,
+        graph_driver_data: detail
+            .graph_driver_data
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        last_tag_time: image.record_updated,
+    })
 }
 
 /// docker's JSON for one inspected image.

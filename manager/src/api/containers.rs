@@ -1000,52 +1000,20 @@ impl Events for EventsApi {
         let filters = filters(req.filters);
         let since = (req.since != 0).then_some(req.since);
         let until = (req.until != 0).then_some(req.until);
-        let (past, mut live) = self.bus.subscribe(since);
-        let (tx, rx) = mpsc::channel(256);
-        let to_pb = |e: events::Event| pb::Event {
-            r#type: e.kind.to_string(),
-            action: e.action,
-            actor_id: e.actor_id,
-            attributes: e.attributes.into_iter().collect(),
-            time: e.time_nano,
-        };
-        tokio::spawn(async move {
-            for e in past {
-                if until.is_some_and(|u| e.time_nano > u) {
-                    return;
-                }
-                if events::matches(&e, &filters) && tx.send(Ok(to_pb(e))).await.is_err() {
-                    return;
-                }
-            }
-            loop {
-                let deadline = until.map(|u| {
-                    let now = events::now_nanos();
-                    std::time::Duration::from_nanos(u.saturating_sub(now).max(0) as u64)
-                });
-                let next = async {
-                    match deadline {
-                        Some(d) => tokio::time::timeout(d, live.recv()).await.ok(),
-                        None => Some(live.recv().await),
-                    }
-                };
-                tokio::select! {
-                    got = next => match got {
-                        Some(Ok(e)) => {
-                            if until.is_some_and(|u| e.time_nano > u) {
-                                return;
-                            }
-                            if events::matches(&e, &filters) && tx.send(Ok(to_pb(e))).await.is_err() {
-                                return;
-                            }
-                        }
-                        Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
-                        _ => return,
-                    },
-                    _ = tx.closed() => return,
-                }
-            }
+        let rx = self.bus.stream(events::Subscription {
+            since,
+            until,
+            filters,
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let to_pb = |e: events::Event| {
+            Ok(pb::Event {
+                r#type: e.kind.to_string(),
+                action: e.action,
+                actor_id: e.actor_id,
+                attributes: e.attributes.into_iter().collect(),
+                time: e.time_nano,
+            })
+        };
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx).map(to_pb))))
     }
 }

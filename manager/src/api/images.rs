@@ -286,22 +286,6 @@ impl Images for ImagesApi {
             size: detail.size,
             repo_digests: detail.repo_digests.clone(),
         };
-        // docker's overlay2 `GraphDriver.Data` of an image: the top layer's
-        // directory as `UpperDir`, the layers under it as `LowerDir`
-        // (nearest first, `:`-joined; absent for a one-layer image).
-        let mut graph_driver_data = std::collections::HashMap::new();
-        if let Some(top) = detail.resolved.chain_ids.last() {
-            if let Ok(dirs) = self.images.snapshotter().layer_dirs(top) {
-                let text = |p: &std::path::PathBuf| p.to_string_lossy().into_owned();
-                if let Some((upper, lowers)) = dirs.split_first() {
-                    graph_driver_data.insert("UpperDir".to_string(), text(upper));
-                    if !lowers.is_empty() {
-                        let lowers: Vec<String> = lowers.iter().map(text).collect();
-                        graph_driver_data.insert("LowerDir".to_string(), lowers.join(":"));
-                    }
-                }
-            }
-        }
         Ok(Response::new(pb::InspectImageResponse {
             repo_tags: detail.repo_tags.clone(),
             repo_digests: detail.repo_digests.clone(),
@@ -318,8 +302,8 @@ impl Images for ImagesApi {
                     unpacked_size: l.unpacked_size as i64,
                 })
                 .collect(),
-            snapshotter: self.images.snapshotter().name().to_string(),
-            graph_driver_data,
+            snapshotter: detail.snapshotter.clone(),
+            graph_driver_data: detail.graph_driver_data.clone().into_iter().collect(),
         }))
     }
 

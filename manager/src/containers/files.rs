@@ -162,6 +162,18 @@ impl ContainerService {
         .await
     }
 
+    /// docker cp's stat of a path in the container (the Docker API's
+    /// `HEAD /containers/{id}/archive`), resolved inside its root.
+    pub async fn stat_path(
+        &self,
+        input: &str,
+        path: &str,
+    ) -> Result<archive::PathStat, ContainerError> {
+        let rootfs = self.copy_root(input).await?;
+        let path = path.to_string();
+        blocking(move || Ok(archive::stat_path(&rootfs, &path)?)).await
+    }
+
     /// docker cp CONTAINER:PATH -: the path's stat, then its tar.
     pub async fn copy_from(
         &self,

@@ -111,10 +111,32 @@ fn blkio(json: &serde_json::Value) -> (u64, u64) {
 /// Bytes received and sent by the interfaces of a `/proc/PID/net/dev`,
 /// loopback left out (docker counts its sandbox's interfaces, never `lo`).
 fn net_dev_bytes(text: &str) -> (u64, u64) {
-    let mut rx = 0;
-    let mut tx = 0;
+    net_dev_interfaces(text)
+        .iter()
+        .fold((0, 0), |(rx, tx), i| (rx + i.rx_bytes, tx + i.tx_bytes))
+}
+
+/// One interface's counters in a container's network namespace (docker's
+/// `NetworkStats`, keyed by interface in its stats).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InterfaceCounters {
+    pub name: String,
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
+}
+
+/// The interfaces of `/proc/PID/net/dev` but loopback (docker leaves it
+/// out too).
+fn net_dev_interfaces(text: &str) -> Vec<InterfaceCounters> {
     // Two header lines, then `  eth0: rx_bytes packets errs drop fifo frame
-    // compressed multicast tx_bytes ...`.
+    // compressed multicast tx_bytes packets errs drop ...`.
+    let mut out = Vec::new();
     for line in text.lines().skip(2) {
         let Some((name, counters)) = line.split_once(':') else {
             continue;
@@ -122,14 +144,24 @@ fn net_dev_bytes(text: &str) -> (u64, u64) {
         if name.trim() == "lo" {
             continue;
         }
-        let fields: Vec<u64> = counters
+        let f: Vec<u64> = counters
             .split_whitespace()
             .map(|f| f.parse().unwrap_or(0))
             .collect();
-        rx += fields.first().copied().unwrap_or(0);
-        tx += fields.get(8).copied().unwrap_or(0);
+        let at = |i: usize| f.get(i).copied().unwrap_or(0);
+        out.push(InterfaceCounters {
+            name: name.trim().to_string(),
+            rx_bytes: at(0),
+            rx_packets: at(1),
+            rx_errors: at(2),
+            rx_dropped: at(3),
+            tx_bytes: at(8),
+            tx_packets: at(9),
+            tx_errors: at(10),
+            tx_dropped: at(11),
+        });
     }
-    (rx, tx)
+    out
 }
 
 /// One `docker stats` reading of a container (all zero when it is not
@@ -154,6 +186,11 @@ pub struct StatsSample {
     pub block_read_bytes: u64,
     pub block_write_bytes: u64,
     pub running: bool,
+    /// Each interface's counters (what `net_*_bytes` add up).
+    pub interfaces: Vec<InterfaceCounters>,
+    /// The runtime's whole reading, in runc's `events --stats` shape
+    /// (cpu, memory, pids, blkio): what the Docker API's stats show.
+    pub runtime_stats: serde_json::Value,
 }
 
 impl ContainerService {
@@ -244,6 +281,7 @@ impl ContainerService {
             sample.block_read_bytes = r;
             sample.block_write_bytes = w;
             sample.system_cpu_ns = system_cpu_ns();
+            sample.runtime_stats = json;
         }
         // NET I/O: the counters of the container's own namespace (docker
         // reads its sandbox's interfaces; a host-mode container has none).
@@ -254,6 +292,7 @@ impl ContainerService {
                 let (rx, tx) = net_dev_bytes(&text);
                 sample.net_rx_bytes = rx;
                 sample.net_tx_bytes = tx;
+                sample.interfaces = net_dev_interfaces(&text);
             }
         }
         sample

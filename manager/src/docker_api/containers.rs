@@ -13,7 +13,7 @@ use crate::containers::ContainerService;
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
@@ -31,14 +31,19 @@ async fn blocking<T: Send + 'static>(
 
 /// `GET /containers/json`: docker's `types.Container` rows.
 pub async fn list(api: &DockerApi, req: &ApiRequest) -> Reply {
-    let q = &req.query;
+    json(StatusCode::OK, &rows(api, &req.query).await?)
+}
+
+/// docker's `types.Container` rows of the containers `q` asks for (`all`,
+/// `limit`, `size`, `filters`): `/containers/json` and `/system/df`.
+pub async fn rows(api: &DockerApi, q: &super::query::Query) -> Result<Vec<Value>, ApiError> {
     let mut filters = q.filters()?;
     let network_filter = filters.remove("network");
     let last = q.int("limit")?.unwrap_or(-1).max(-1) as i32;
     let all = q.bool("all") || last > 0 || filters.contains_key("status");
     let size = q.bool("size");
     let service = api.containers.clone();
-    let rows = blocking(move || {
+    blocking(move || {
         let mut list = service.list(all, size)?;
         let memberships = service.network_memberships();
         if let Some(wanted) = &network_filter {
@@ -87,8 +92,21 @@ pub async fn list(api: &DockerApi, req: &ApiRequest) -> Reply {
         }
         Ok(rows)
     })
-    .await?;
-    json(StatusCode::OK, &rows)
+    .await
+}
+
+/// `POST /containers/prune?filters=`: every stopped container matching
+/// (`until`, `label`); docker's `ContainersDeleted` and `SpaceReclaimed`.
+pub async fn prune(api: &DockerApi, req: &ApiRequest) -> Reply {
+    let filters = req.query.filters()?;
+    let (deleted, freed) = api.containers.prune(&filters).await?;
+    json(
+        StatusCode::OK,
+        &json!({
+            "ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+            "SpaceReclaimed": freed,
+        }),
+    )
 }
 
 /// `POST /containers/create?name=`.
@@ -365,6 +383,76 @@ pub async fn logs(api: &DockerApi, id: &str, req: &ApiRequest) -> Reply {
         HeaderValue::from_static("application/vnd.docker.raw-stream"),
     );
     Ok(r)
+}
+
+/// The fields of docker's `UpdateConfig` Berth applies; any other set to
+/// a non-zero value is refused as not implemented, never ignored.
+const UPDATABLE: &[&str] = &[
+    "Memory",
+    "MemorySwap",
+    "NanoCpus",
+    "CpuShares",
+    "PidsLimit",
+    "RestartPolicy",
+];
+
+/// Whether a JSON value is Go's zero value (docker's CLI sends every
+/// field of `Resources`, unset ones as zero).
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(is_zero),
+    }
+}
+
+/// `POST /containers/{id}/update`: docker's `UpdateConfig` (memory, swap,
+/// CPUs, shares, pids limit, restart policy), applied at once to a running
+/// container; `{"Warnings": null}`.
+pub async fn update(api: &DockerApi, id: &str, mut req: ApiRequest) -> Reply {
+    use crate::containers::config::RestartPolicy;
+    let body = req.body().await?;
+    let body: serde_json::Map<String, Value> = if body.is_empty() {
+        Default::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid update body: {e}")))?
+    };
+    if let Some((key, _)) = body
+        .iter()
+        .find(|(k, v)| !UPDATABLE.contains(&k.as_str()) && !is_zero(v))
+    {
+        return Err(ApiError::not_implemented(format!(
+            "updating {key} of a container"
+        )));
+    }
+    let int = |key: &str| -> Result<Option<i64>, ApiError> {
+        match body.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_i64().map(|n| (n != 0).then_some(n)).ok_or_else(|| {
+                ApiError::bad_request(format!("invalid value for {key}: {v}: not an integer"))
+            }),
+        }
+    };
+    let update = crate::containers::ops::ResourceUpdate {
+        memory: int("Memory")?,
+        memory_swap: int("MemorySwap")?,
+        cpus: int("NanoCpus")?.map(|n| n as f64 / 1e9),
+        cpu_shares: int("CpuShares")?.map(|n| n.max(0) as u64),
+        pids_limit: int("PidsLimit")?,
+    };
+    if let Some(policy) = body.get("RestartPolicy").filter(|p| !is_zero(p)) {
+        let name = policy["Name"].as_str().unwrap_or("");
+        let retries = policy["MaximumRetryCount"].as_i64().unwrap_or(0);
+        let policy = RestartPolicy::checked(name, retries as _)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        api.containers.update_restart_policy(id, policy).await?;
+    }
+    api.containers.update_resources(id, update).await?;
+    json(StatusCode::OK, &json!({ "Warnings": null }))
 }
 
 #[cfg(test)]

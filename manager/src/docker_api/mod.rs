@@ -4,19 +4,26 @@
 //! domain errors become docker's status codes once, in [`error`].
 //!
 //! One module per concept: [`server`] (socket, connections, version prefix,
-//! routing), [`system`] (`/_ping`, `/version`, `/info`), [`containers`],
-//! [`create`] (docker's create body to the domain's request), [`hijack`]
-//! (attach and exec streams over an upgraded connection), [`exec`].
+//! routing), [`system`] (`/_ping`, `/version`, `/info`, `/system/df`),
+//! [`events`], [`containers`], [`create`] (docker's create body to the
+//! domain's request), [`hijack`] (attach and exec streams over an upgraded
+//! connection), [`exec`], [`files`] (changes, export, archive), [`stats`],
+//! [`images`] with [`progress`] (docker's JSON progress stream),
+//! [`networks`], [`volumes`].
 
 pub mod containers;
 pub mod create;
 pub mod error;
+pub mod events;
 pub mod exec;
+pub mod files;
 pub mod hijack;
 pub mod images;
 pub mod networks;
+pub mod progress;
 pub mod query;
 pub mod server;
+pub mod stats;
 pub mod system;
 pub mod volumes;
 

@@ -194,3 +194,20 @@ pub async fn disconnect(api: &DockerApi, id: &str, mut req: ApiRequest) -> Reply
         .await?;
     empty(StatusCode::OK)
 }
+
+/// `POST /networks/prune`: every user network no container is on;
+/// docker's `NetworksDeleted`.
+pub async fn prune(api: &DockerApi, req: &ApiRequest) -> Reply {
+    if let Some(key) = req.query.filters()?.into_keys().next() {
+        return Err(ApiError::not_implemented(format!(
+            "the network prune filter {key:?}"
+        )));
+    }
+    let deleted = api.networks.prune().await?;
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "NetworksDeleted": if deleted.is_empty() { serde_json::Value::Null } else { serde_json::json!(deleted) },
+        }),
+    )
+}

@@ -9,17 +9,29 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default, Clone)]
 pub struct Query {
     values: BTreeMap<String, String>,
+    /// Every pair in order, for the parameters docker repeats
+    /// (`changes`, `names`).
+    pairs: Vec<(String, String)>,
 }
 
 impl Query {
     pub fn parse(query: Option<&str>) -> Query {
         let mut values = BTreeMap::new();
+        let mut pairs = Vec::new();
         for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            values
-                .entry(k.into_owned())
-                .or_insert_with(|| v.into_owned());
+            values.entry(k.to_string()).or_insert_with(|| v.to_string());
+            pairs.push((k.into_owned(), v.into_owned()));
         }
-        Query { values }
+        Query { values, pairs }
+    }
+
+    /// Every value of a repeated parameter, in order.
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {

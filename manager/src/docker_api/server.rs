@@ -7,7 +7,8 @@
 use super::error::ApiError;
 use super::query::Query;
 use super::{
-    containers, exec, images, networks, system, volumes, DockerApi, API_VERSION, MIN_API_VERSION,
+    containers, events, exec, files, images, networks, stats, system, volumes, DockerApi,
+    API_VERSION, MIN_API_VERSION,
 };
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -40,6 +41,12 @@ pub struct ApiRequest {
 }
 
 impl ApiRequest {
+    /// The body as it arrives, for handlers that stream it (import, load,
+    /// archive uploads); `None` once taken.
+    pub fn take_body(&mut self) -> Option<Incoming> {
+        self.body.take()
+    }
+
     /// The body, read whole (at most 16 MiB).
     pub async fn body(&mut self) -> Result<Bytes, ApiError> {
         let Some(body) = self.body.take() else {
@@ -223,6 +230,12 @@ async fn route(api: Arc<DockerApi>, req: ApiRequest) -> Reply {
         ["_ping"] if get || head => system::ping(head),
         ["version"] if get => system::version(&api),
         ["info"] if get => system::info(&api).await,
+        ["events"] if get => events::events(&api, &req).await,
+        ["system", "df"] if get => system::df(&api).await,
+        ["containers", "prune"] if post => containers::prune(&api, &req).await,
+        ["networks", "prune"] if post => networks::prune(&api, &req).await,
+        ["volumes", "prune"] if post => volumes::prune(&api, &req).await,
+        ["build", "prune"] if post => system::build_cache_prune(),
         ["containers", "json"] if get => containers::list(&api, &req).await,
         ["containers", "create"] if post => containers::create(&api, req).await,
         ["containers", id, "json"] if get => containers::inspect(&api, id, &req).await,
@@ -238,6 +251,19 @@ async fn route(api: Arc<DockerApi>, req: ApiRequest) -> Reply {
         ["containers", id, "unpause"] if post => containers::unpause(&api, id).await,
         ["containers", id, "top"] if get => containers::top(&api, id, &req).await,
         ["containers", id, "resize"] if post => containers::resize(&api, id, &req).await,
+        ["containers", id, "stats"] if get => stats::stats(&api, id, &req).await,
+        ["containers", id, "changes"] if get => files::changes(&api, id).await,
+        ["containers", id, "export"] if get => files::export(&api, id).await,
+        ["containers", id, "archive"] if get => files::archive_get(&api, id, &req).await,
+        ["containers", id, "archive"] if head => files::archive_head(&api, id, &req).await,
+        ["containers", id, "archive"] if m == Method::PUT => {
+            let id = id.to_string();
+            files::archive_put(&api, &id, req).await
+        }
+        ["containers", id, "update"] if post => {
+            let id = id.to_string();
+            containers::update(&api, &id, req).await
+        }
         ["containers", id, "attach"] if post => {
             let id = id.to_string();
             super::hijack::attach(api, &id, req).await
@@ -253,6 +279,24 @@ async fn route(api: Arc<DockerApi>, req: ApiRequest) -> Reply {
         ["exec", id, "json"] if get => exec::inspect(&api, id),
         ["exec", id, "resize"] if post => exec::resize(&api, id, &req).await,
         ["images", "json"] if get => images::list(&api, &req).await,
+        ["images", "create"] if post => images::create(&api, req).await,
+        ["images", "load"] if post => images::load(&api, req).await,
+        ["images", "get"] if get => images::get(&api, req.query.all("names")).await,
+        ["images", "search"] if get => images::search(&req),
+        ["images", "prune"] if post => images::prune(&api, &req).await,
+        ["images", name @ .., "json"] if get && !name.is_empty() => {
+            images::inspect(&api, &name.join("/")).await
+        }
+        ["images", name @ .., "history"] if get && !name.is_empty() => {
+            images::history(&api, &name.join("/")).await
+        }
+        ["images", name @ .., "push"] if post && !name.is_empty() => {
+            let name = name.join("/");
+            images::push(&api, &name, &req).await
+        }
+        ["images", name @ .., "get"] if get && !name.is_empty() => {
+            images::get(&api, vec![name.join("/")]).await
+        }
         ["images", name @ .., "tag"] if post && !name.is_empty() => {
             let name = name.join("/");
             images::tag(&api, &name, &req).await
@@ -278,8 +322,7 @@ async fn route(api: Arc<DockerApi>, req: ApiRequest) -> Reply {
         ["volumes", name] if get && *name != "prune" => volumes::inspect(&api, name).await,
         ["volumes", name] if delete => volumes::remove(&api, name, &req).await,
         // What docker serves and Berth does not yet: said so, not 404.
-        ["containers", _, what @ ("stats" | "changes" | "export" | "archive" | "update")]
-        | ["images" | "networks" | "volumes" | "build" | "commit" | "events" | "auth" | "system", what, ..] => {
+        ["images" | "networks" | "volumes" | "build" | "commit" | "events" | "auth" | "system", what, ..] => {
             Err(ApiError::not_implemented(format!(
                 "the Docker API's {} endpoint ({})",
                 req.inner.uri().path(),

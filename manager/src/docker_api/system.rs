@@ -173,3 +173,91 @@ pub async fn info(api: &DockerApi) -> Reply {
         }),
     )
 }
+
+/// `GET /system/df`: docker's `types.DiskUsage` from the domains: images
+/// (their unpacked layers; `SharedSize` the bytes of layers another image
+/// holds too), containers (writable layer, `SizeRootFs` that plus the
+/// image), local volumes (bytes and users). Berth keeps no build cache:
+/// `BuildCache` is empty.
+pub async fn df(api: &DockerApi) -> Reply {
+    use std::collections::HashMap;
+    let containers =
+        super::containers::rows(api, &super::query::Query::parse(Some("all=1&size=1"))).await?;
+    let mut images = super::images::summaries(api, Default::default()).await?;
+    let ids: Vec<String> = images
+        .iter()
+        .filter_map(|i| i["Id"].as_str().map(str::to_string))
+        .collect();
+    let service = api.images.clone();
+    let layers: Vec<Vec<(String, i64)>> = tokio::task::spawn_blocking(move || {
+        ids.iter()
+            .map(|id| {
+                service
+                    .inspect(id)
+                    .map(|d| {
+                        d.layers
+                            .iter()
+                            .map(|l| (l.chain_id.clone(), l.unpacked_size as i64))
+                            .collect()
+                    })
+                    .unwrap_or_default() // removed meanwhile
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("df: {e}")))?;
+    let mut holders: HashMap<&str, (usize, i64)> = HashMap::new();
+    for image_layers in &layers {
+        for (chain, size) in image_layers {
+            holders.entry(chain.as_str()).or_insert((0, *size)).0 += 1;
+        }
+    }
+    let layers_size: i64 = holders.values().map(|(_, size)| size).sum();
+    let mut image_sizes = HashMap::new();
+    for (image, image_layers) in images.iter_mut().zip(&layers) {
+        let shared: i64 = image_layers
+            .iter()
+            .filter(|(chain, _)| holders.get(chain.as_str()).is_some_and(|h| h.0 > 1))
+            .map(|(_, size)| size)
+            .sum();
+        let users = containers
+            .iter()
+            .filter(|c| c["ImageID"] == image["Id"])
+            .count();
+        image["SharedSize"] = json!(shared);
+        image["Containers"] = json!(users);
+        image_sizes.insert(image["Id"].clone(), image["Size"].as_i64().unwrap_or(0));
+    }
+    let containers: Vec<_> = containers
+        .into_iter()
+        .map(|mut c| {
+            let rw = c["SizeRw"].as_i64().unwrap_or(0);
+            let image = image_sizes.get(&c["ImageID"]).copied().unwrap_or(0);
+            c["SizeRw"] = json!(rw);
+            c["SizeRootFs"] = json!(rw + image);
+            c
+        })
+        .collect();
+    let volumes = super::volumes::usage(api).await?;
+    json(
+        StatusCode::OK,
+        &json!({
+            "LayersSize": layers_size,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": volumes,
+            "BuildCache": [],
+        }),
+    )
+}
+
+/// `POST /build/prune` (`docker system prune` and `builder prune` send
+/// it): Berth keeps no build cache yet (no builder runs Dockerfile steps;
+/// README), so there is nothing to delete. The builder domain answers
+/// this once it keeps one.
+pub fn build_cache_prune() -> Reply {
+    json(
+        StatusCode::OK,
+        &json!({ "CachesDeleted": null, "SpaceReclaimed": 0 }),
+    )
+}

@@ -5,9 +5,9 @@ use super::error::ApiError;
 use super::server::{empty, json, ApiRequest, Reply};
 use super::DockerApi;
 use crate::volumes::filter::VolumeFilters;
-use crate::volumes::service::VolumeInfo;
+use crate::volumes::service::{apparent_size, VolumeInfo};
 use crate::volumes::{VolumeError, VolumeService};
-use berth_docker::types::volume::Volume;
+use berth_docker::types::volume::{UsageData, Volume};
 use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -37,6 +37,56 @@ fn volume(v: VolumeInfo) -> Volume {
         scope: "local".into(),
         usage_data: None,
     }
+}
+
+/// Every volume with docker's `UsageData` (bytes of its files, how many
+/// containers name it): `/system/df`.
+pub async fn usage(api: &DockerApi) -> Result<Vec<Volume>, ApiError> {
+    blocking(&api.volumes, |s| {
+        let mut list = s.list(&VolumeFilters::default())?;
+        list.sort_by(|a, b| a.record.name.cmp(&b.record.name));
+        Ok(list
+            .into_iter()
+            .map(|v| {
+                let usage = UsageData {
+                    size: apparent_size(&v.mountpoint) as i64,
+                    ref_count: v.containers.len() as i64,
+                };
+                Volume {
+                    usage_data: Some(usage),
+                    ..volume(v)
+                }
+            })
+            .collect())
+    })
+    .await
+}
+
+/// `POST /volumes/prune?filters=`: every local volume no container names
+/// (API 1.41: named ones too, as docker 20.10), matching the `label`
+/// filters; docker's `VolumesDeleted` and `SpaceReclaimed`.
+pub async fn prune(api: &DockerApi, req: &ApiRequest) -> Reply {
+    let mut filters = Vec::new();
+    for (key, values) in req.query.filters()? {
+        if key != "label" && key != "label!" {
+            return Err(ApiError::bad_request(format!(
+                "invalid filter '{key}' (volume prune takes label and label!)"
+            )));
+        }
+        filters.extend(values.into_iter().map(|v| format!("{key}={v}")));
+    }
+    let (deleted, reclaimed) = blocking(&api.volumes, move |s| {
+        let filters = VolumeFilters::parse(&filters)?;
+        s.prune(true, &filters)
+    })
+    .await?;
+    json(
+        StatusCode::OK,
+        &json!({
+            "VolumesDeleted": if deleted.is_empty() { serde_json::Value::Null } else { json!(deleted) },
+            "SpaceReclaimed": reclaimed,
+        }),
+    )
 }
 
 /// `GET /volumes?filters=`: `{"Volumes": [...], "Warnings": null}`.

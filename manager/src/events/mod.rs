@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::SystemTime;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// How many past events a subscriber can ask for with `since`: docker's
 /// 256 (moby `daemon/events` `eventsLimit`). It was 1024: the kept events'
@@ -122,8 +122,72 @@ impl EventBus {
     }
 }
 
-/// docker's event filters: `type`, `event`/`action`, `container`, `image`,
-/// `label` (`k` or `k=v`), `name`. Values of one key are OR-ed, keys AND-ed.
+/// What a subscription asks for: the past from `since`, live events until
+/// `until` (both nanoseconds since the epoch), and docker's filters.
+#[derive(Debug, Clone, Default)]
+pub struct Subscription {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub filters: BTreeMap<String, Vec<String>>,
+}
+
+impl EventBus {
+    /// The matching events of `sub` on a channel: the remembered ones from
+    /// `since`, then live ones, ending at `until` (at once when it is in
+    /// the past) or when the receiver is dropped (a client gone). A
+    /// subscriber too slow to keep up skips what it missed rather than
+    /// holding the bus back. Both API adapters serve this one stream.
+    pub fn stream(&self, sub: Subscription) -> mpsc::Receiver<Event> {
+        let Subscription {
+            since,
+            until,
+            filters,
+        } = sub;
+        let (past, mut live) = self.subscribe(since);
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(async move {
+            for e in past {
+                if until.is_some_and(|u| e.time_nano > u) {
+                    return;
+                }
+                if matches(&e, &filters) && tx.send(e).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let deadline = until.map(|u| {
+                    std::time::Duration::from_nanos(u.saturating_sub(now_nanos()).max(0) as u64)
+                });
+                let next = async {
+                    match deadline {
+                        Some(d) => tokio::time::timeout(d, live.recv()).await.ok(),
+                        None => Some(live.recv().await),
+                    }
+                };
+                tokio::select! {
+                    got = next => match got {
+                        Some(Ok(e)) => {
+                            if until.is_some_and(|u| e.time_nano > u) {
+                                return;
+                            }
+                            if matches(&e, &filters) && tx.send(e).await.is_err() {
+                                return;
+                            }
+                        }
+                        Some(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+                        _ => return,
+                    },
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// docker's event filters: `type`, `event`/`action`, `container`,
+/// `volume`, `network` (docker's fuzzy match on the actor of any event, as
+/// moby's `events.Filter`), `image`, `label` (`k` or `k=v`), `name`. Values of one key are OR-ed, keys AND-ed.
 pub fn matches(event: &Event, filters: &BTreeMap<String, Vec<String>>) -> bool {
     filters.iter().all(|(key, values)| {
         values.is_empty()
@@ -132,10 +196,14 @@ pub fn matches(event: &Event, filters: &BTreeMap<String, Vec<String>>) -> bool {
                 "event" | "action" => {
                     event.action == *v || event.action.split(':').next() == Some(v.as_str())
                 }
-                "container" => {
-                    event.kind == "container"
-                        && (event.actor_id.starts_with(v.as_str())
-                            || event.attributes.get("name") == Some(v))
+                // docker's fuzzy match on any event's actor: the id or
+                // `name` equal to, or starting with, the value.
+                "container" | "volume" | "network" => {
+                    event.actor_id.starts_with(v.as_str())
+                        || event
+                            .attributes
+                            .get("name")
+                            .is_some_and(|n| n.starts_with(v.as_str()))
                 }
                 "image" => {
                     event.attributes.get("image") == Some(v)
@@ -199,6 +267,13 @@ mod tests {
         assert!(matches(&e, &f("container", "web")));
         assert!(matches(&e, &f("container", "abcdef")));
         assert!(!matches(&e, &f("container", "db")));
+        // As dockerd: the filter looks at any event's actor.
+        let mut volume = ev("create", "web");
+        volume.kind = "volume";
+        volume.actor_id = "web".into();
+        assert!(matches(&volume, &f("container", "web")));
+        assert!(matches(&volume, &f("volume", "we")));
+        assert!(!matches(&volume, &f("network", "db")));
         assert!(matches(&e, &f("type", "container")));
         assert!(!matches(&e, &f("type", "image")));
         assert!(matches(&e, &f("image", "busybox")));

@@ -163,8 +163,10 @@ impl ImageService {
             options.message.clone()
         };
         let history = json!({ "created": created, "comment": comment });
+        // docker writes the comment on the image too (`Comment` in inspect).
         let mut config = json!({
             "created": created,
+            "comment": comment,
             "architecture": platform.architecture,
             "os": platform.os,
             "config": serde_json::to_value(&container_config).expect("serialise config"),

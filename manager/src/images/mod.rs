@@ -724,8 +724,32 @@ impl ImageService {
             repo_digests: repo_digests.into_iter().collect(),
             size,
             layers,
+            graph_driver_data: self.graph_driver_data(&found.resolved),
+            snapshotter: self.snapshotter.name().to_string(),
             resolved: found.resolved,
         })
+    }
+
+    /// docker's overlay2 `GraphDriver.Data` of an image: the top layer's
+    /// directory as `UpperDir`, the layers under it as `LowerDir` (nearest
+    /// first, `:`-joined; absent for a one-layer image).
+    fn graph_driver_data(&self, resolved: &ResolvedImage) -> BTreeMap<String, String> {
+        let mut data = BTreeMap::new();
+        let Some(top) = resolved.chain_ids.last() else {
+            return data;
+        };
+        let Ok(dirs) = self.snapshotter.layer_dirs(top) else {
+            return data;
+        };
+        let text = |p: &std::path::PathBuf| p.to_string_lossy().into_owned();
+        if let Some((upper, lowers)) = dirs.split_first() {
+            data.insert("UpperDir".to_string(), text(upper));
+            if !lowers.is_empty() {
+                let lowers: Vec<String> = lowers.iter().map(text).collect();
+                data.insert("LowerDir".to_string(), lowers.join(":"));
+            }
+        }
+        data
     }
 
     /// Adds name `target` to the image `source` names.
@@ -1007,7 +1031,40 @@ pub struct ImageDetail {
     pub repo_digests: Vec<String>,
     pub size: u64,
     pub layers: Vec<LayerDetail>,
+    /// docker's `GraphDriver.Data` (the layers' directories).
+    pub graph_driver_data: BTreeMap<String, String>,
+    /// The snapshotter's name (docker's `GraphDriver.Name`).
+    pub snapshotter: String,
     pub resolved: ResolvedImage,
+}
+
+impl ImageDetail {
+    /// docker's `ImageInspect` of this image: the object the Docker API
+    /// serves and the CLI prints from the gRPC reply.
+    pub fn docker_inspect(&self) -> berth_docker::types::image::ImageInspect {
+        use berth_docker::types::image::{ImageFacts, ImageInspect};
+        ImageInspect::new(&ImageFacts {
+            id: &self.resolved.id(),
+            config: &self.resolved.config_bytes,
+            repo_tags: &self.repo_tags,
+            repo_digests: &self.repo_digests,
+            size: self.size as i64,
+            snapshotter: &self.snapshotter,
+            graph_driver_data: self.graph_driver_data.clone(),
+            last_tag_time: epoch_seconds(self.record.updated_at),
+        })
+    }
+
+    /// docker's history rows of this image, newest first.
+    pub fn docker_history(&self) -> Vec<berth_docker::types::image::HistoryItem> {
+        let sizes: Vec<i64> = self.layers.iter().map(|l| l.unpacked_size as i64).collect();
+        berth_docker::types::image::history(
+            &self.resolved.id(),
+            &self.resolved.config_bytes,
+            &sizes,
+            &self.repo_tags,
+        )
+    }
 }
 
 /// One layer of an inspected image.
