@@ -31,8 +31,8 @@ pub const GPU_KIND: &str = "nvidia.com/gpu";
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SpecFile {
-    #[serde(default)]
-    cdi_version: String,
+    // `cdiVersion` is not read: every version's edits are a subset of
+    // what is applied here.
     kind: String,
     #[serde(default)]
     devices: Vec<DeviceEntry>,
