@@ -1,8 +1,10 @@
 //! The pods service: run, stop, remove, status and list of pod sandboxes,
 //! with every step of a failed run undone (see the module doc of `pods`).
-//! Operations are serialised by one lock: a kubelet starts pods one at a
-//! time per pod, and CNI plugins (IPAM leases, bridge set-up) expect no
-//! concurrent calls for one network anyway.
+//! Run, stop and remove are serialised by one lock (`ops`): a kubelet works
+//! on one pod at a time anyway, and CNI plugins (IPAM leases, bridge set-up)
+//! expect no concurrent calls for one network. The records' own lock is
+//! held only to read or swap a record, never across processes, mounts or
+//! plugins, so status and list answer while a pod starts.
 
 use super::cni::{self, Attachment, CniSettings, NetworkList};
 use super::infra::{self, InfraSpec};
@@ -46,6 +48,8 @@ pub struct PodService {
     settings: PodSettings,
     store: PodStore,
     pods: Mutex<Pods>,
+    /// Held for the whole of a run, stop or remove.
+    ops: Mutex<()>,
 }
 
 impl PodService {
@@ -68,6 +72,7 @@ impl PodService {
                 records,
                 children: HashMap::new(),
             }),
+            ops: Mutex::new(()),
         })
     }
 
@@ -81,6 +86,10 @@ impl PodService {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pods> {
         self.pods.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn one_op_at_a_time(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.ops.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn view(record: &PodRecord) -> PodView {
@@ -171,9 +180,10 @@ impl PodService {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         infra::check_sysctls(&sysctls, own_net, own_ipc)?;
-        let mut pods = self.lock();
+        let _op = self.one_op_at_a_time();
         let reserved = config.reserved_name();
-        if let Some(other) = pods
+        if let Some(other) = self
+            .lock()
             .records
             .values()
             .find(|r| r.config.reserved_name() == reserved)
@@ -204,6 +214,7 @@ impl PodService {
         let mut child = None;
         match self.set_up(&mut record, network.as_ref(), &mut child) {
             Ok(()) => {
+                let mut pods = self.lock();
                 if let Some(c) = child {
                     pods.children.insert(id.clone(), c);
                 }
@@ -337,32 +348,35 @@ impl PodService {
 
     /// Stops a pod: kills its infra process, deletes its network. Idempotent.
     pub fn stop(&self, id: &str) -> Result<(), PodError> {
-        let id = &self.get(id)?.record.id;
-        let mut pods = self.lock();
-        let child = pods.children.remove(id);
-        let record = pods
-            .records
-            .get_mut(id)
-            .ok_or_else(|| PodError::NotFound(id.to_string()))?;
-        let mut copy = record.clone();
-        self.tear_down(&mut copy, None, child);
-        copy.stopped = true;
-        self.store.save(&copy)?;
-        *record = copy;
+        let _op = self.one_op_at_a_time();
+        self.stop_locked(id)
+    }
+
+    /// [`Self::stop`] with the ops lock held.
+    fn stop_locked(&self, id: &str) -> Result<(), PodError> {
+        let mut record = self.get(id)?.record;
+        let id = record.id.clone();
+        let child = self.lock().children.remove(&id);
+        self.tear_down(&mut record, None, child);
+        record.stopped = true;
+        let saved = self.store.save(&record);
+        // What was torn down is gone whether or not the record was saved.
+        self.lock().records.insert(id.clone(), record);
+        saved?;
         tracing::info!(pod = %id, "pod sandbox stopped");
         Ok(())
     }
 
     /// Removes a pod (stopping it first); a missing one is removed already.
     pub fn remove(&self, id: &str) -> Result<(), PodError> {
+        let _op = self.one_op_at_a_time();
         let id = match self.get(id) {
             Ok(view) => view.record.id,
             Err(PodError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
         let id = id.as_str();
-        self.stop(id)?;
-        let mut pods = self.lock();
+        self.stop_locked(id)?;
         let dir = self.pod_dir(id);
         match std::fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -371,7 +385,7 @@ impl PodService {
             _ => {}
         }
         self.store.delete(id)?;
-        pods.records.remove(id);
+        self.lock().records.remove(id);
         tracing::info!(pod = %id, "pod sandbox removed");
         Ok(())
     }
