@@ -624,6 +624,24 @@ fn events_stream_while_a_container_lives() {
         start.elapsed() < Duration::from_secs(10),
         "--until ended the stream"
     );
+    // --since 0 is the epoch: every remembered event, as docker's.
+    let out = f.berth(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        &format!("container={name}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).lines().any(|l| l == "create"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

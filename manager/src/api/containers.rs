@@ -998,11 +998,9 @@ impl Events for EventsApi {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let req = request.into_inner();
         let filters = filters(req.filters);
-        let since = (req.since != 0).then_some(req.since);
-        let until = (req.until != 0).then_some(req.until);
         let rx = self.bus.stream(events::Subscription {
-            since,
-            until,
+            since: req.since,
+            until: req.until,
             filters,
         });
         let to_pb = |e: events::Event| {

@@ -106,14 +106,12 @@ pub async fn events(ctx: &Context, a: EventsArgs) -> Result<i32, CliError> {
             .since
             .as_deref()
             .map(|v| to_nanos("--since", v))
-            .transpose()?
-            .unwrap_or(0),
+            .transpose()?,
         until: a
             .until
             .as_deref()
             .map(|v| to_nanos("--until", v))
-            .transpose()?
-            .unwrap_or(0),
+            .transpose()?,
         filters,
     };
     let mut stream = events_client(&ctx.host)
