@@ -217,3 +217,116 @@ fn docker_image_commands_agree_with_dockerd() {
     );
     assert_eq!(docker_ok(&f, &["images", "-q"]), "");
 }
+
+#[test]
+fn docker_build_commit_and_login_work() {
+    let f = Fixture::new();
+    let registry = Registry::start();
+    let name = f.name("api-build");
+    let ctx = f.work.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY greeting /greeting\nRUN echo built >> /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.join("greeting"), "hello\n").unwrap();
+    let tag = format!("{name}:b");
+    let built = docker_ok(&f, &["build", "-t", &tag, ctx.to_str().unwrap()]);
+    assert!(built.contains("Successfully built "), "{built}");
+    assert!(
+        built.ends_with(&format!("Successfully tagged {tag}")),
+        "{built}"
+    );
+    assert_eq!(docker_ok(&f, &["run", "--rm", &tag]), "hello\nbuilt");
+    // -q: the id alone; a second build is cached.
+    let quiet = docker_ok(&f, &["build", "-q", "-t", &tag, ctx.to_str().unwrap()]);
+    assert!(quiet.starts_with("sha256:"), "{quiet}");
+    assert_eq!(
+        quiet,
+        docker_ok(&f, &["inspect", "--format", "{{.Id}}", &tag])
+    );
+    // A failing step: the build's error, exit 1, no image.
+    let bad = f.work.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("Dockerfile"), "FROM busybox\nRUN exit 3\n").unwrap();
+    let out = docker(&f, &["build", "-t", "bt-api-bad:x", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("exit code: 3"), "{}", stderr(&out));
+    assert_eq!(
+        docker(&f, &["image", "inspect", "bt-api-bad:x"])
+            .status
+            .code(),
+        Some(1)
+    );
+
+    // docker-py builds from the same context, and commits.
+    let script = format!(
+        r#"
+import docker
+c = docker.DockerClient(base_url="{host}", version="1.41")
+image, logs = c.images.build(path="{ctx}", tag="{name}:py")
+assert "{name}:py" in image.tags, image.tags
+ctr = c.containers.run("{name}:py", ["sh", "-c", "echo changed > /greeting"], name="{name}-c", detach=True)
+assert ctr.wait()["StatusCode"] == 0
+committed = ctr.commit(repository="{name}", tag="committed", message="from py")
+assert c.containers.run("{name}:committed", ["cat", "/greeting"], remove=True) == b"changed\n"
+ctr.remove()
+print("docker-py ok")
+"#,
+        host = f.d.docker_host(),
+        ctx = ctx.display(),
+    );
+    let out = run_with_input(
+        std::process::Command::new("/usr/bin/python3").args(["-c", &script]),
+        None,
+        TIMEOUT,
+    );
+    assert_eq!(stdout(&out), "docker-py ok", "{}", stderr(&out));
+    // The CLI's commit, with a change.
+    let ctr = f.name("api-commit");
+    docker_ok(
+        &f,
+        &["run", "--name", &ctr, "busybox", "sh", "-c", "echo x > /f"],
+    );
+    let id = docker_ok(
+        &f,
+        &[
+            "commit",
+            "-c",
+            "CMD [\"cat\", \"/f\"]",
+            &ctr,
+            &format!("{name}:cli"),
+        ],
+    );
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(docker_ok(&f, &["run", "--rm", &format!("{name}:cli")]), "x");
+    docker_ok(&f, &["rm", &ctr]);
+    let pruned = docker_ok(&f, &["builder", "prune", "-a", "-f"]);
+    assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+
+    // login against the local registry (no auth configured: accepted).
+    let out = berth_integration_tests::docker_client::docker_in(
+        &f,
+        &[
+            "login",
+            "-u",
+            "someone",
+            "--password-stdin",
+            &registry.host(),
+        ],
+        b"secret\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).ends_with("Login Succeeded"),
+        "{}",
+        stdout(&out)
+    );
+    let out = berth_integration_tests::docker_client::docker_in(
+        &f,
+        &["login", "-u", "someone", "--password-stdin", "127.0.0.1:9"],
+        b"secret\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+}

@@ -9,9 +9,7 @@ use crate::images::progress::{Progress, ProgressSink};
 use crate::images::save::ArchiveFormat;
 use crate::images::{epoch_seconds, ImageError, ImageService, ImageSummary, Removed};
 use crate::registry::auth::Credentials;
-use crate::registry::Repository;
 use berth_docker::manifest;
-use berth_docker::reference::{normalize_registry_host, registry_api_host};
 use berth_docker::timestamp::parse_time;
 use berth_proto::v1 as pb;
 use bytes::Bytes;
@@ -466,18 +464,10 @@ impl Images for ImagesApi {
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let req = request.into_inner();
-        let host = normalize_registry_host(&req.server);
-        let repo = Repository::for_host(
-            self.images.http.clone(),
-            self.images.registry_config(),
-            registry_api_host(&host),
-            "",
-            credentials(req.auth),
-            "",
-        );
-        repo.ping()
+        self.images
+            .check_login(&req.server, credentials(req.auth))
             .await
-            .map_err(|e| image_status(&ImageError::from(e)))?;
+            .map_err(|e| image_status(&e))?;
         Ok(Response::new(pb::LoginResponse {
             status: "Login Succeeded".into(),
             identity_token: String::new(),

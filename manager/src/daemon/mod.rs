@@ -344,6 +344,11 @@ impl Daemon {
             daemon.images.clone(),
             daemon.containers.clone(),
         ));
+        let builder = Arc::new(crate::builder::BuildService::new(
+            daemon.images.clone(),
+            daemon.containers.clone(),
+            &daemon.options.root,
+        ));
         let docker_api = docker_listener.map(|listener| {
             let api = Arc::new(crate::docker_api::DockerApi::new(
                 daemon.containers.clone(),
@@ -352,6 +357,7 @@ impl Daemon {
                 daemon.volumes.clone(),
                 daemon.events.clone(),
                 system.clone(),
+                builder.clone(),
             ));
             tracing::info!(address = ?daemon.options.docker_address, "serving the Docker API");
             tokio::spawn(crate::docker_api::server::serve(api, listener))
@@ -367,11 +373,6 @@ impl Daemon {
                 listener,
             ))
         });
-        let builder = Arc::new(crate::builder::BuildService::new(
-            daemon.images.clone(),
-            daemon.containers.clone(),
-            &daemon.options.root,
-        ));
         // Each adapter holds the domain services it serves, not the daemon.
         let result = tonic::transport::Server::builder()
             .initial_stream_window_size(berth_proto::STREAM_WINDOW)

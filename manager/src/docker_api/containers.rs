@@ -455,6 +455,47 @@ pub async fn update(api: &DockerApi, id: &str, mut req: ApiRequest) -> Reply {
     json(StatusCode::OK, &json!({ "Warnings": null }))
 }
 
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`:
+/// the container's changes as a new image (the containers domain's
+/// commit); 201 `{"Id": ...}`. A config body other than empty or `null`
+/// is refused (Berth applies `changes` only).
+pub async fn commit(api: &DockerApi, mut req: ApiRequest) -> Reply {
+    let body = req.body().await?;
+    let config: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid commit config: {e}")))?
+    };
+    if !is_zero(&config) {
+        return Err(ApiError::not_implemented(
+            "a commit's config body (use changes=)",
+        ));
+    }
+    let container = req
+        .query
+        .string("container")
+        .ok_or_else(|| ApiError::bad_request("container is required"))?;
+    let reference = match req.query.string("repo") {
+        Some(repo) => match req.query.string("tag") {
+            Some(tag) => format!("{repo}:{tag}"),
+            None => repo,
+        },
+        None => String::new(),
+    };
+    let options = crate::containers::commit::CommitOptions {
+        container,
+        reference,
+        author: req.query.get("author").unwrap_or("").to_string(),
+        comment: req.query.get("comment").unwrap_or("").to_string(),
+        changes: req.query.all("changes"),
+        // docker's default is to pause.
+        pause: req.query.get("pause").is_none() || req.query.bool("pause"),
+    };
+    let id = api.containers.commit(options).await?;
+    json(StatusCode::CREATED, &json!({ "Id": id }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

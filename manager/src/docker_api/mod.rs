@@ -8,9 +8,10 @@
 //! [`events`], [`containers`], [`create`] (docker's create body to the
 //! domain's request), [`hijack`] (attach and exec streams over an upgraded
 //! connection), [`exec`], [`files`] (changes, export, archive), [`stats`],
-//! [`images`] with [`progress`] (docker's JSON progress stream),
+//! [`build`], [`images`] with [`progress`] (docker's JSON progress stream),
 //! [`networks`], [`volumes`].
 
+pub mod build;
 pub mod containers;
 pub mod create;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod stats;
 pub mod system;
 pub mod volumes;
 
+use crate::builder::BuildService;
 use crate::containers::ContainerService;
 use crate::events::EventBus;
 use crate::images::ImageService;
@@ -49,6 +51,7 @@ pub struct DockerApi {
     pub volumes: Arc<VolumeService>,
     pub events: Arc<EventBus>,
     pub system: Arc<SystemService>,
+    pub builder: Arc<BuildService>,
     pub(crate) attaches: hijack::PendingAttaches,
     pub(crate) execs: exec::ExecInstances,
 }
@@ -61,6 +64,7 @@ impl DockerApi {
         volumes: Arc<VolumeService>,
         events: Arc<EventBus>,
         system: Arc<SystemService>,
+        builder: Arc<BuildService>,
     ) -> DockerApi {
         DockerApi {
             containers,
@@ -69,6 +73,7 @@ impl DockerApi {
             volumes,
             events,
             system,
+            builder,
             attaches: Default::default(),
             execs: Default::default(),
         }

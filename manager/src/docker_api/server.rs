@@ -7,7 +7,7 @@
 use super::error::ApiError;
 use super::query::Query;
 use super::{
-    containers, events, exec, files, images, networks, stats, system, volumes, DockerApi,
+    build, containers, events, exec, files, images, networks, stats, system, volumes, DockerApi,
     API_VERSION, MIN_API_VERSION,
 };
 use bytes::Bytes;
@@ -235,7 +235,10 @@ async fn route(api: Arc<DockerApi>, req: ApiRequest) -> Reply {
         ["containers", "prune"] if post => containers::prune(&api, &req).await,
         ["networks", "prune"] if post => networks::prune(&api, &req).await,
         ["volumes", "prune"] if post => volumes::prune(&api, &req).await,
-        ["build", "prune"] if post => system::build_cache_prune(),
+        ["build"] if post => build::build(&api, req).await,
+        ["commit"] if post => containers::commit(&api, req).await,
+        ["auth"] if post => system::auth(&api, req).await,
+        ["build", "prune"] if post => build::prune(&api, &req).await,
         ["containers", "json"] if get => containers::list(&api, &req).await,
         ["containers", "create"] if post => containers::create(&api, req).await,
         ["containers", id, "json"] if get => containers::inspect(&api, id, &req).await,

@@ -177,8 +177,8 @@ pub async fn info(api: &DockerApi) -> Reply {
 /// `GET /system/df`: docker's `types.DiskUsage` from the domains: images
 /// (their unpacked layers; `SharedSize` the bytes of layers another image
 /// holds too), containers (writable layer, `SizeRootFs` that plus the
-/// image), local volumes (bytes and users). Berth keeps no build cache:
-/// `BuildCache` is empty.
+/// image), local volumes (bytes and users), the builder's cache entries
+/// (`Shared` when an image holds the entry's layer).
 pub async fn df(api: &DockerApi) -> Reply {
     use std::collections::HashMap;
     let containers =
@@ -239,6 +239,29 @@ pub async fn df(api: &DockerApi) -> Reply {
         })
         .collect();
     let volumes = super::volumes::usage(api).await?;
+    let builder = api.builder.clone();
+    let cache = tokio::task::spawn_blocking(move || builder.cache_entries())
+        .await
+        .map_err(|e| ApiError::internal(format!("df: {e}")))?
+        .map_err(ApiError::from)?;
+    let held: std::collections::HashSet<&str> = holders.keys().copied().collect();
+    let cache: Vec<_> = cache
+        .iter()
+        .map(|e| {
+            json!({
+                "ID": e.key,
+                "Parent": "",
+                "Type": "regular",
+                "Description": e.description,
+                "InUse": false,
+                "Shared": e.chain_id.as_deref().is_some_and(|c| held.contains(c)),
+                "Size": e.size,
+                "CreatedAt": humantime::format_rfc3339_seconds(e.created_at).to_string(),
+                "LastUsedAt": null,
+                "UsageCount": 0,
+            })
+        })
+        .collect();
     json(
         StatusCode::OK,
         &json!({
@@ -246,18 +269,35 @@ pub async fn df(api: &DockerApi) -> Reply {
             "Images": images,
             "Containers": containers,
             "Volumes": volumes,
-            "BuildCache": [],
+            "BuildCache": cache,
         }),
     )
 }
 
-/// `POST /build/prune` (`docker system prune` and `builder prune` send
-/// it): Berth keeps no build cache yet (no builder runs Dockerfile steps;
-/// README), so there is nothing to delete. The builder domain answers
-/// this once it keeps one.
-pub fn build_cache_prune() -> Reply {
+/// `POST /auth`: docker's `AuthConfig` checked against its registry
+/// (the images domain's login); `{"Status": "Login Succeeded"}`.
+pub async fn auth(api: &DockerApi, mut req: super::server::ApiRequest) -> Reply {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct AuthConfig {
+        username: String,
+        password: String,
+        serveraddress: String,
+        identitytoken: String,
+    }
+    let body = req.body().await?;
+    let config: AuthConfig = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid auth body: {e}")))?;
+    let credentials = crate::registry::auth::Credentials {
+        username: config.username,
+        password: config.password,
+        identity_token: config.identitytoken,
+    };
+    api.images
+        .check_login(&config.serveraddress, credentials)
+        .await?;
     json(
         StatusCode::OK,
-        &json!({ "CachesDeleted": null, "SpaceReclaimed": 0 }),
+        &json!({ "Status": "Login Succeeded", "IdentityToken": "" }),
     )
 }

@@ -752,6 +752,26 @@ impl ImageService {
         data
     }
 
+    /// `login`: checks `credentials` against the registry `server`
+    /// (docker's `/v2/` ping with them); both API adapters' login.
+    pub async fn check_login(
+        &self,
+        server: &str,
+        credentials: crate::registry::auth::Credentials,
+    ) -> Result<(), ImageError> {
+        let host = berth_docker::reference::normalize_registry_host(server);
+        let repo = crate::registry::Repository::for_host(
+            self.http.clone(),
+            &self.registry,
+            berth_docker::reference::registry_api_host(&host),
+            "",
+            credentials,
+            "",
+        );
+        repo.ping().await?;
+        Ok(())
+    }
+
     /// Adds name `target` to the image `source` names.
     pub fn tag(&self, source: &str, target: &str) -> Result<(), ImageError> {
         let found = self.lookup(source)?;
