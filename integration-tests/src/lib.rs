@@ -23,6 +23,7 @@ pub mod ports;
 pub mod registry;
 pub mod restart_health;
 pub mod runtime;
+pub mod saved_image;
 pub mod service;
 pub mod shapes;
 pub mod shim;

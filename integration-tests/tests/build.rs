@@ -4,7 +4,8 @@
 //! same image; a changed file re-runs its COPY and what follows; `--no-cache`; the cache
 //! survives a berthd restart; `builder prune`), multi-stage builds (`--target` builds only
 //! what it needs, `COPY --from`), RUN mounts (cache, tmpfs, secret, bind), heredocs, ADD
-//! of a local tar, and bad input: one line naming the Dockerfile line, exit 1, and
+//! of a local tar, a differential build against dockerd 20.10's classic builder (the same
+//! config fields and layer files), and bad input: one line naming the Dockerfile line, exit 1, and
 //! nothing left behind (no container, no work directory, no mount).
 
 use berth_integration_tests::berthd::Berthd;
@@ -521,5 +522,153 @@ fn context_and_dockerfile_from_stdin() {
     assert_eq!(d.ok(&["run", "--rm", &tag, "cat", "/x"]), "from-tar");
     let iid = std::fs::read_to_string(&iid).unwrap();
     assert_eq!(Value::String(iid), inspect(&d, &tag)["Id"]);
+    assert_nothing_left(&d);
+}
+
+/// Every instruction and flag the classic builder of docker 20.10 shares with BuildKit,
+/// in one Dockerfile: built by berth and by a private dockerd's classic builder from the
+/// same context, the images' config fields and the files of each layer (names, types,
+/// modes, owners, link targets, contents) must be the same.
+const DIFFERENTIAL: &str = r#"FROM localhost/busybox:latest
+MAINTAINER someone <s@example.org>
+ARG VERSION=1.0
+ENV APP=/app NAME="two words"
+ENV LEGACY value with spaces
+LABEL version=$VERSION other="x y"
+WORKDIR $APP
+COPY a.txt ./
+COPY dir/ sub/
+COPY --chown=1000:1001 a.txt owned.txt
+COPY *.md docs/
+ADD files.tar /unpacked/
+RUN mkdir -p /made/deep && echo made > /made/deep/f && ln -s /made/deep/f /made/link \
+    && ln /made/deep/f /made/hard && chmod 0751 /made/deep && chown 5:6 /made/deep/f \
+    && rm -rf /home && echo "$NAME" > /made/name
+RUN rm /made/hard
+EXPOSE 80 53/udp 8000-8001
+VOLUME ["/data", "/cache"]
+USER 1000:1001
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=5s --timeout=3s --retries=2 CMD ["true"]
+SHELL ["/bin/sh", "-ec"]
+ONBUILD RUN echo onbuild
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["echo hi"]
+"#;
+
+#[test]
+fn build_matches_the_classic_builder_of_dockerd() {
+    use berth_integration_tests::engines::{Dockerd, Runtime};
+    use berth_integration_tests::saved_image::read_saved;
+    let work = TestDir::new("build-diff");
+    let d = berthd_with_image(&work);
+    let dockerd = Dockerd::new(Runtime::Runc);
+    let ctx = work.join("ctx");
+    write_files(
+        &ctx,
+        &[
+            ("Dockerfile", DIFFERENTIAL),
+            ("a.txt", "A\n"),
+            ("dir/b.txt", "B\n"),
+            ("dir/sub/c.txt", "C\n"),
+            ("one.md", "1\n"),
+            ("two.md", "2\n"),
+            ("skipped.md", "no\n"),
+            (".dockerignore", "skipped.md\n"),
+        ],
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        ctx.join("dir/b.txt"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("b.txt", ctx.join("dir/link")).unwrap();
+    let files = work.join("files");
+    write_files(&files, &[("in-tar.txt", "tarred\n"), ("tdir/t.txt", "t\n")]);
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&files)
+        .arg("--owner=7")
+        .arg("--group=8")
+        .arg("-cf")
+        .arg(ctx.join("files.tar"))
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let tag = format!("{}:diff", unique_name("bdiff"));
+    build_ok(&d, &["-t", &tag, ctx.to_str().unwrap()]);
+    let mut cmd = dockerd.docker_command(&["build", "-q", "-t", &tag, ctx.to_str().unwrap()]);
+    cmd.env("DOCKER_BUILDKIT", "0");
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "docker build: {}", stderr(&out));
+
+    let berth_tar = work.join("berth.tar");
+    let docker_tar = work.join("docker.tar");
+    d.ok(&["save", "-o", berth_tar.to_str().unwrap(), &tag]);
+    dockerd
+        .docker(&["save", "-o", docker_tar.to_str().unwrap(), &tag])
+        .ok();
+    let b = read_saved(&berth_tar);
+    let k = read_saved(&docker_tar);
+    for field in [
+        "Cmd",
+        "Entrypoint",
+        "Env",
+        "WorkingDir",
+        "User",
+        "ExposedPorts",
+        "Volumes",
+        "Labels",
+        "Healthcheck",
+        "StopSignal",
+        "Shell",
+        "OnBuild",
+    ] {
+        assert_eq!(
+            b.config["config"][field], k.config["config"][field],
+            "config field {field}: berth (left), docker (right)"
+        );
+    }
+    assert_eq!(b.config["author"], k.config["author"]);
+    // The layers with entries, in order (docker's classic builder makes empty layers
+    // for some metadata steps; BuildKit's and berth's make none).
+    let non_empty = |layers: &[Vec<berth_integration_tests::saved_image::Entry>]| {
+        layers
+            .iter()
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (bl, kl) = (non_empty(&b.layers), non_empty(&k.layers));
+    assert_eq!(bl.len(), kl.len(), "layers: berth {bl:#?}\ndocker {kl:#?}");
+    for (i, (x, y)) in bl.iter().zip(&kl).enumerate() {
+        assert_eq!(
+            x, y,
+            "layer {i}: berth's entries (left) differ from docker's (right)"
+        );
+    }
+    // The image runs under dockerd too (berth save, docker load).
+    let other = format!("{}:loaded", unique_name("bdiff"));
+    d.ok(&["tag", &tag, &other]);
+    let loaded = work.join("loaded.tar");
+    d.ok(&["save", "-o", loaded.to_str().unwrap(), &other]);
+    dockerd
+        .docker(&["load", "-i", loaded.to_str().unwrap()])
+        .ok();
+    let out = dockerd
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &other,
+            "cat /made/name /app/owned.txt",
+        ])
+        .ok();
+    assert_eq!(out.stdout().trim_end(), "two words\nA");
     assert_nothing_left(&d);
 }

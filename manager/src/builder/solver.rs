@@ -917,10 +917,11 @@ impl Build {
 
 /// `--chown` resolved in the root filesystem being written: `user[:group]`,
 /// names looked up in its /etc/passwd and /etc/group, a missing group the
-/// same as the user (docker's rule).
+/// same as the user (docker's rule). None: no `--chown` (the planned owners
+/// stay: 0:0, an ADDed archive's own).
 fn resolve_chown(rootfs: &Path, chown: &str) -> Result<Option<(u32, u32)>, BuildError> {
     if chown.is_empty() {
-        return Ok(Some((0, 0)));
+        return Ok(None);
     }
     let (user, group) = chown.split_once(':').unwrap_or((chown, chown));
     let spec = format!("{user}:{group}");
@@ -1009,9 +1010,9 @@ mod tests {
     }
 
     #[test]
-    fn chown_defaults_to_root() {
+    fn chown_is_user_and_group_or_the_user_twice() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(resolve_chown(dir.path(), "").unwrap(), Some((0, 0)));
+        assert_eq!(resolve_chown(dir.path(), "").unwrap(), None);
         assert_eq!(resolve_chown(dir.path(), "10").unwrap(), Some((10, 10)));
         assert_eq!(resolve_chown(dir.path(), "10:20").unwrap(), Some((10, 20)));
         assert!(resolve_chown(dir.path(), "nobody").is_err());
