@@ -124,6 +124,11 @@ fn links_and_link_local_ips_on_a_user_network_like_docker() {
         let inspect: serde_json::Value =
             serde_json::from_str(&ok(&["inspect", &user])).expect("inspect JSON");
         outputs.push(inspect[0]["HostConfig"]["Links"].to_string());
+        // The top-level address fields are the default bridge's only.
+        outputs.push(format!(
+            "top-level {} {}",
+            inspect[0]["NetworkSettings"]["IPAddress"], inspect[0]["NetworkSettings"]["Gateway"]
+        ));
         let endpoint = &inspect[0]["NetworkSettings"]["Networks"][&net];
         outputs.push(endpoint["Links"].to_string().replace(&target, "TARGET"));
         outputs.push(

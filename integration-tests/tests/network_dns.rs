@@ -121,10 +121,18 @@ impl Drop for TestResolver {
     }
 }
 
+/// The container's address on its (first) network: docker's top-level
+/// `IPAddress` is the default bridge's only, so it is read from `Networks`.
 fn ip_of(f: &Fixture, name: &str) -> String {
-    f.inspect(name)["NetworkSettings"]["IPAddress"]
-        .as_str()
-        .expect("IPAddress")
+    let inspect = f.inspect(name);
+    let networks = inspect["NetworkSettings"]["Networks"]
+        .as_object()
+        .expect("Networks");
+    networks
+        .values()
+        .filter_map(|n| n["IPAddress"].as_str())
+        .find(|a| !a.is_empty())
+        .unwrap_or("")
         .to_string()
 }
 

@@ -129,16 +129,17 @@ pub fn fill_network_settings(
         }
         settings.networks.insert(mode, endpoint);
     }
-    if let Some((n, ep)) = endpoints.first() {
-        let first = crate::networks::view::endpoint_settings(n, ep);
-        settings.ip_address = first.ip_address;
-        settings.gateway = first.gateway;
-        settings.mac_address = first.mac_address;
-        settings.ip_prefix_len = first.ip_prefix_len;
-        settings.endpoint_id = first.endpoint_id;
-        if n.default {
-            settings.bridge = n.bridge.clone();
-        }
+    // The top-level address fields are the default bridge's alone (docker's
+    // `getDefaultNetworkSettings`): empty for a container on user networks
+    // only, whose addresses are under `Networks`.
+    if let Some((n, ep)) = endpoints.iter().find(|(n, _)| n.default) {
+        let bridge = crate::networks::view::endpoint_settings(n, ep);
+        settings.ip_address = bridge.ip_address;
+        settings.gateway = bridge.gateway;
+        settings.mac_address = bridge.mac_address;
+        settings.ip_prefix_len = bridge.ip_prefix_len;
+        settings.endpoint_id = bridge.endpoint_id;
+        settings.bridge = n.bridge.clone();
     }
 }
 
