@@ -672,3 +672,70 @@ fn build_matches_the_classic_builder_of_dockerd() {
     assert_eq!(out.stdout().trim_end(), "two words\nA");
     assert_nothing_left(&d);
 }
+
+/// Ctrl-C during a RUN: the client goes away, berthd cancels the build, removes the
+/// step's container and the build's work directory; only finished cache entries stay.
+#[test]
+fn an_interrupted_build_leaves_nothing_behind() {
+    let work = TestDir::new("build-cancel");
+    let d = berthd_with_image(&work);
+    let ctx = work.join("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM localhost/busybox:latest\nRUN echo before > /b\nRUN echo started && sleep 60\n",
+        )],
+    );
+    let progress = work.join("progress.txt");
+    let mut child = d
+        .berth_cmd(&["build", "--progress", "plain", ctx.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&progress).unwrap())
+        .spawn()
+        .expect("spawn berth build");
+    // Wait for the second RUN's output.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&progress)
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.ends_with(" started"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second RUN never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        !d.ok(&["ps", "-q"]).trim().is_empty(),
+        "the RUN's container runs"
+    );
+    // SAFETY: a signal to the berth CLI this test started, by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let _ = child.wait();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ps = d.ok(&["ps", "-a", "-q"]);
+        let work_left = std::fs::read_dir(d.root.join("builder/work"))
+            .map(|r| r.count())
+            .unwrap_or(0);
+        if ps.trim().is_empty() && work_left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left after the interruption: containers {ps:?}, {work_left} work dirs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_nothing_left(&d);
+    // The finished first RUN is cached: a rebuild of it alone is CACHED.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM localhost/busybox:latest\nRUN echo before > /b\n",
+    )
+    .unwrap();
+    let err = build_ok(&d, &[ctx.to_str().unwrap()]);
+    assert!(err.contains("CACHED"), "{err}");
+}

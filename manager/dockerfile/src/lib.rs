@@ -6,7 +6,7 @@
 //! under `docker build`.
 //!
 //! Pure logic: no daemon state, no I/O beyond the bytes it is given, no async
-//! runtime. The builder domain in berthd (not written yet) calls it; so can
+//! runtime. The builder domain in berthd (`manager/src/builder/`) calls it; so can
 //! the CLI (to check a Dockerfile or a `.dockerignore` before sending a
 //! context), and tests.
 //!
@@ -33,7 +33,7 @@
 //! # How the builder will use this
 //!
 //! The builder is a domain of berthd beside images and containers
-//! (`manager/src/build/`), over the same services; this crate is its front.
+//! (`manager/src/builder/`), over the same services; this crate is its front.
 //!
 //! 1. **Parse and plan.** [`stages::Dockerfile::parse`] the file (its
 //!    `.dockerignore` from [`dockerignore::ignore_file_names`]); compute the
