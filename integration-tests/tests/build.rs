@@ -241,8 +241,19 @@ fn a_rebuild_is_cached_and_a_changed_file_reruns_from_its_copy() {
     let err = build_ok(&d, &["--no-cache", "-t", &tag, c]);
     assert_eq!(err.matches("CACHED").count(), 0, "--no-cache:\n{err}");
 
+    // `system df` counts the cache: the 3 steps and the image of the first build, then
+    // the COPY, RUN and image after the change.
+    let df = d.ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}}={{.TotalCount}}/{{.Active}}",
+    ]);
+    assert!(df.contains("Build Cache=7/"), "{df}");
     let out = d.ok(&["builder", "prune", "-a", "-f"]);
     assert!(out.contains("Total reclaimed space"), "{out}");
+    let df = d.ok(&["system", "df", "--format", "{{.Type}}={{.TotalCount}}"]);
+    assert!(df.contains("Build Cache=0"), "{df}");
     let err = build_ok(&d, &["-t", &tag, c]);
     assert_eq!(err.matches("CACHED").count(), 0, "pruned cache:\n{err}");
     assert_nothing_left(&d);

@@ -5,8 +5,8 @@
 //! The figures are berthd's: an image's size is its layers' unpacked size
 //! (shared with another image when both hold a layer of the same chain id),
 //! a container's the usage of its writable snapshot, a volume's the bytes of
-//! its files. Berth keeps no build cache (no builder runs Dockerfile steps
-//! yet), so its row is always empty.
+//! its files, the build cache's the usage of each entry's own layer (an
+//! entry is in use while an image holds its layer).
 
 use super::container::ps;
 use super::context::Context;
@@ -89,6 +89,8 @@ struct Usage {
     layers_size: i64,
     containers: Vec<pb::ContainerSummary>,
     volumes: Vec<pb::Volume>,
+    /// berthd's build cache entries.
+    build_cache: Vec<pb::BuildCacheEntry>,
 }
 
 /// docker's `isActive` for a container: running, paused or restarting.
@@ -187,11 +189,18 @@ async fn gather(ctx: &Context) -> Result<Usage, CliError> {
         .into_inner()
         .volumes;
     volumes.sort_by(|a, b| a.name.cmp(&b.name));
+    let build_cache = connection::builder(&ctx.host)
+        .await?
+        .cache_usage(pb::BuildCacheUsageRequest {})
+        .await?
+        .into_inner()
+        .entries;
     Ok(Usage {
         images,
         layers_size,
         containers,
         volumes,
+        build_cache,
     })
 }
 
@@ -249,8 +258,21 @@ fn summary_rows(u: &Usage) -> Vec<Value> {
         humanize::size(volumes_size),
         reclaimable_text(volumes_unused, volumes_size),
     );
-    // No build cache: docker prints the builder's row without a percentage.
-    let build_cache = row("Build Cache", 0, 0, humanize::size(0), humanize::size(0));
+    // docker prints the builder's row without a percentage.
+    let cache_size: i64 = u.build_cache.iter().map(|e| e.size as i64).sum();
+    let cache_unused: i64 = u
+        .build_cache
+        .iter()
+        .filter(|e| !e.in_use)
+        .map(|e| e.size as i64)
+        .sum();
+    let build_cache = row(
+        "Build Cache",
+        u.build_cache.len(),
+        u.build_cache.iter().filter(|e| e.in_use).count(),
+        humanize::size(cache_size),
+        humanize::size(cache_unused),
+    );
     vec![images, containers, volumes, build_cache]
 }
 
