@@ -31,7 +31,7 @@ packages=(
   runc crun conmon podman netavark aardvark-dns containerd docker.io docker-registry skopeo umoci
   containernetworking-plugins
   python3-seccomp dbus-daemon dbus-bin ca-certificates tar gzip zstd curl python3
-  python3-docker
+  python3-docker docker-compose
   tini nftables passwd criu rsyslog openssl
 )
 

@@ -29,6 +29,7 @@
 //! (raw mode, detach keys); [`credentials`] (docker's config.json).
 
 pub mod build;
+pub mod compose;
 pub mod connection;
 pub mod container;
 pub mod context;
@@ -195,6 +196,8 @@ pub enum Command {
     Login(LoginArgs),
     /// Log out from a registry.
     Logout(LogoutArgs),
+    /// Run docker-compose against berthd's Docker API socket.
+    Compose(compose::ComposeArgs),
     /// Show the Berth version information.
     Version(system::FormatArgs),
     /// Display system-wide information.
@@ -484,6 +487,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Image(ImageCommand::Prune(a)) => images::prune(&ctx, a).await,
         Command::Login(a) => images::login(&ctx, a).await,
         Command::Logout(a) => images::logout(&ctx, a),
+        Command::Compose(a) => compose::compose(&ctx, a),
         Command::Version(a) => system::version(&ctx, a).await,
         Command::Info(a) => system::info(&ctx, a).await,
         Command::Network(c) => network::dispatch(&ctx, c).await,

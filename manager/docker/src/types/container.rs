@@ -100,14 +100,32 @@ pub struct HealthcheckResult {
 pub struct HealthConfig {
     #[serde(skip_serializing_if = "omit::vec")]
     pub test: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "omit::zero_i64")]
+    #[serde(
+        skip_serializing_if = "omit::zero_i64",
+        deserialize_with = "null_is_zero"
+    )]
     pub interval: i64,
-    #[serde(skip_serializing_if = "omit::zero_i64")]
+    #[serde(
+        skip_serializing_if = "omit::zero_i64",
+        deserialize_with = "null_is_zero"
+    )]
     pub timeout: i64,
-    #[serde(skip_serializing_if = "omit::zero_i64")]
+    #[serde(
+        skip_serializing_if = "omit::zero_i64",
+        deserialize_with = "null_is_zero"
+    )]
     pub start_period: i64,
-    #[serde(skip_serializing_if = "omit::zero_i64")]
+    #[serde(
+        skip_serializing_if = "omit::zero_i64",
+        deserialize_with = "null_is_zero"
+    )]
     pub retries: i64,
+}
+
+/// Go's decoding of `null` into a number: no error, the zero value
+/// (docker-compose 1.29 sends `"Timeout": null` for an unset timeout).
+fn null_is_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.unwrap_or(0))
 }
 
 /// `container.LogConfig`.
@@ -460,6 +478,14 @@ pub const DEFAULT_READONLY_PATHS: [&str; 5] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_null_health_duration_is_zero_as_in_go() {
+        let h: HealthConfig =
+            serde_json::from_str(r#"{"Test":["CMD","true"],"Timeout":null,"Interval":1000}"#)
+                .unwrap();
+        assert_eq!((h.timeout, h.interval), (0, 1000));
+    }
 
     #[test]
     fn keys_come_in_dockers_order_with_dockers_nulls() {
