@@ -414,3 +414,57 @@ fn cdi_devices_from_a_private_spec_dir_and_gpus_without_a_spec() {
     );
     assert!(!f.all_names().contains(&name));
 }
+
+/// `--volume-driver`: only a volume the container creates needs the driver
+/// (docker ignores the flag otherwise, and so does berth); Berth has only
+/// the local driver, so another one cannot make a volume: a clear
+/// `not implemented`, exit 125, nothing created.
+#[test]
+fn volume_driver_matters_only_for_volumes_the_container_creates() {
+    let f = Fixture::new();
+    let name = f.name("vdrv");
+    let existing = f.name("vdrv-existing");
+    let wanted = f.name("vdrv-new");
+    f.ok(&[
+        "create",
+        "--name",
+        &name,
+        "--volume-driver",
+        "foo",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(f.inspect(&name)["HostConfig"]["VolumeDriver"], "foo");
+    f.ok(&["rm", &name]);
+    run_sh(&f, &["--volume-driver", "foo"], "true");
+    f.ok(&["volume", "create", &existing]);
+    run_sh(
+        &f,
+        &["--volume-driver", "foo", "-v", &format!("{existing}:/d")],
+        "true",
+    );
+    for mount in [format!("{wanted}:/d"), "/anon".to_string()] {
+        let before = f.ok(&["volume", "ls", "-q"]);
+        let out = f.berth(&[
+            "run",
+            "--rm",
+            "--name",
+            &name,
+            "--volume-driver",
+            "foo",
+            "-v",
+            &mount,
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(out.status.code(), Some(125), "{mount}");
+        assert!(
+            stderr(&out).contains("not implemented: volume driver \"foo\""),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(f.ok(&["volume", "ls", "-q"]), before, "no volume made");
+        assert!(!f.all_names().contains(&name), "no container left");
+    }
+    f.ok(&["volume", "rm", &existing]);
+}

@@ -155,6 +155,7 @@ fn container_config(mut c: pb::ContainerConfig) -> Result<ContainerConfig, Statu
         volumes_from: c.volumes_from,
         links: c.links,
         link_local_ips: c.link_local_ips,
+        volume_driver: opt_string(c.volume_driver),
         mounts: c.mounts,
         tmpfs: c.tmpfs,
         read_only: c.read_only,

@@ -459,6 +459,7 @@ fn host_config(r: &ContainerRecord) -> HostConfig {
     HostConfig {
         binds: some_list(&o.binds),
         volumes_from: some_list(&o.volumes_from),
+        volume_driver: o.volume_driver.clone().unwrap_or_default(),
         log_config: LogConfig {
             kind: r.config.log.driver.clone(),
             config: log_opts(r),

@@ -90,6 +90,15 @@ pub fn wanted_volumes(
             });
         }
     }
+    // `--volume-driver` names the driver of every volume the container
+    // creates (docker's `HostConfig.VolumeDriver`).
+    if let Some(driver) = opts.volume_driver.as_deref().filter(|d| !d.is_empty()) {
+        for w in &mut out {
+            w.create_with
+                .driver
+                .get_or_insert_with(|| driver.to_string());
+        }
+    }
     Ok(out)
 }
 

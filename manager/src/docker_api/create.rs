@@ -163,9 +163,6 @@ pub fn container_config(
     n: NetworkingConfig,
 ) -> Result<ContainerConfig, ApiError> {
     let unsupported = |what: &str| Err(ApiError::not_implemented(what.to_string()));
-    if !h.volume_driver.is_empty() && h.volume_driver != "local" {
-        return unsupported("HostConfig.VolumeDriver other than local");
-    }
     if h.device_requests.as_ref().is_some_and(|d| !d.is_empty()) {
         return unsupported("HostConfig.DeviceRequests (use berth run --gpus)");
     }
@@ -283,6 +280,7 @@ pub fn container_config(
         extra_hosts: h.extra_hosts.unwrap_or_default(),
         dns: h.dns.unwrap_or_default(),
         network_aliases: endpoint.aliases.unwrap_or_default(),
+        volume_driver: non_empty(h.volume_driver.clone()),
         link_local_ips: endpoint
             .ipam_config
             .as_ref()

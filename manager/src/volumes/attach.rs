@@ -27,11 +27,14 @@ pub struct VolumeMount {
 }
 
 /// Labels and local driver options a `--mount type=volume` gives a volume
-/// it creates (`volume-label=K=V`, `volume-opt=K=V`).
+/// it creates (`volume-label=K=V`, `volume-opt=K=V`), and the driver the
+/// container's `--volume-driver` names for the volumes it creates.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VolumeCreateOptions {
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
+    /// `None` or `local`: the local driver, the only one Berth has.
+    pub driver: Option<String>,
 }
 
 /// A volume the container asks for, before anonymous ones have names (the

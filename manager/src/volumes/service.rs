@@ -348,6 +348,17 @@ impl VolumeService {
             // Under the lock: two creates sharing a new volume must not
             // both find it empty and copy into it at once.
             let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            // `--volume-driver`: only a volume this create makes needs the
+            // driver (docker ignores the flag otherwise); Berth has no
+            // volume plugins, so another driver cannot make one.
+            if let Some(driver) = w.create_with.driver.as_deref().filter(|d| *d != "local") {
+                if anonymous || matches!(self.get(&name), Err(VolumeError::NotFound(_))) {
+                    return Err(VolumeError::NotImplemented(format!(
+                        "volume driver {driver:?} for {} (Berth has only the local driver, no volume plugins)",
+                        if anonymous { "an anonymous volume" } else { name.as_str() }
+                    )));
+                }
+            }
             let (record, created) =
                 self.create_locked(&name, labels, w.create_with.options.clone())?;
             // Held from here: a concurrent `volume rm` sees it in use.

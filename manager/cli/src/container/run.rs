@@ -564,14 +564,6 @@ fn not_available(flags: &ContainerFlags) -> Result<(), CliError> {
                 .into(),
         ));
     }
-    match flags.volume_driver.as_deref() {
-        None | Some("") | Some("local") => {}
-        Some(other) => {
-            return Err(CliError::Usage(format!(
-                "not implemented: --volume-driver {other} (only the local driver)"
-            )))
-        }
-    }
     Ok(())
 }
 
@@ -812,6 +804,7 @@ pub fn build_config(
         volumes_from: flags.volumes_from.clone(),
         links: flags.link.clone(),
         link_local_ips: flags.link_local_ip.clone(),
+        volume_driver: flags.volume_driver.clone().unwrap_or_default(),
         platform: flags.platform.clone().unwrap_or_default(),
         restart_policy: restart,
         restart_max_retries: retries,

@@ -264,6 +264,9 @@ pub struct ContainerOptions {
     pub legacy_links: Vec<crate::containers::links::LegacyLink>,
     /// `--link-local-ip`: more addresses on the first network's interface.
     pub link_local_ips: Vec<String>,
+    /// `--volume-driver`: the driver of the volumes the container creates
+    /// (only `local` can make one; see `volumes::VolumeService::attach`).
+    pub volume_driver: Option<String>,
 }
 
 /// Whether the container's own `-v`, `--mount` or `--tmpfs` options mount
