@@ -14,6 +14,7 @@
 //! let mut ctx = SpecContext::new(id, rootfs, format!("/berth/{id}"));
 //! ctx.hosts_files = Some(HostsFiles::write(
 //!     state_dir, &container_hostname(&opts, id)?, None, &opts.network, None, &opts.extra_hosts,
+//!     &[], // the legacy links' /etc/hosts lines (containers::links)
 //!     &hosts_files::Resolver::servers(&opts.dns))?);
 //! let spec = build_spec(&image, &opts, &ctx)?;          // after the rootfs is mounted
 //! ensure_workdir(rootfs, &spec.process.as_ref().unwrap().cwd)?;
